@@ -1,0 +1,55 @@
+"The installed xraylib.core API."
+import io
+import numpy as np
+import pytest
+from PIL import Image
+from xraylib.core import LABELS, PATHOLOGIES, NO_FINDING, set_seed, load_image, ImageLoadError, atomic_write
+
+
+def test_labels_standard_order():
+    assert PATHOLOGIES[:3] == ['Atelectasis', 'Cardiomegaly', 'Effusion']
+    assert PATHOLOGIES[-2:] == ['Pleural_Thickening', 'Hernia']
+    assert LABELS == PATHOLOGIES + [NO_FINDING] and NO_FINDING == 'No Finding'
+
+
+def test_set_seed_repeats():
+    import torch
+    set_seed(1); a = torch.rand(4)
+    set_seed(1); assert torch.equal(a, torch.rand(4))
+
+
+def test_real_png_rgba_and_gray(shared):
+    d = shared('nih-real-200', 'images')
+    modes = {}
+    for f in sorted(d.glob('*.png')):
+        with Image.open(f) as im: modes.setdefault(im.mode, f)
+    assert 'RGBA' in modes and 'L' in modes
+    for mode, f in modes.items():
+        im = load_image(f)
+        assert im.mode == 'L' and im.size == (1024, 1024)
+    # the RGBA images have equal colour channels: grey conversion keeps the red channel exactly
+    f = modes['RGBA']
+    with Image.open(f) as im: r = np.asarray(im)[..., 0]
+    assert np.abs(np.asarray(load_image(f)).astype(int) - r).max() <= 1
+
+
+def test_16bit_rescaled_not_clipped(tmp_path):
+    a = np.linspace(0, 65535, 32*32).astype(np.uint16).reshape(32, 32)
+    Image.fromarray(a).save(tmp_path/'x16.png')
+    out = np.asarray(load_image(tmp_path/'x16.png'))
+    assert out.min() == 0 and out.max() == 255 and len(np.unique(out)) > 200
+
+
+def test_bad_files_named(tmp_path):
+    (tmp_path/'empty.png').write_bytes(b'')
+    (tmp_path/'text.png').write_text('not an image')
+    with pytest.raises(ImageLoadError, match='empty.png: empty file'): load_image(tmp_path/'empty.png')
+    with pytest.raises(ImageLoadError, match='text.png: not an image file'): load_image(tmp_path/'text.png')
+
+
+def test_atomic_write_keeps_old_on_error(tmp_path):
+    p = tmp_path/'m.json'
+    with atomic_write(p) as f: f.write('{}')
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(p) as f: f.write('{"half'); raise KeyboardInterrupt
+    assert p.read_text() == '{}' and [o.name for o in tmp_path.iterdir()] == ['m.json']
