@@ -1,0 +1,287 @@
+"xraylib.download: credentials, dedupe, verification, reuse and faults, against a fake Kaggle API (no network)."
+import errno, json, os, shutil, subprocess, sys, zipfile
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from PIL import Image
+import xraylib.download as dl
+from xraylib.download import (download_nih_sample, download_cli, verify_sample, is_complete, kaggle_credentials,
+                              make_kaggle_zip, FakeKaggleApi, DownloadError, KaggleCredentialsError,
+                              SampleVerificationError, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER)
+
+N = 20
+
+
+def _tiny_sample(d: Path, n=N, size=32, seed=0) -> Path:
+    "A sample-layout folder: n random grayscale PNGs and a CSV with the Kaggle sample's 11 columns."
+    (d/'images').mkdir(parents=True); rng = np.random.default_rng(seed); rows = []
+    for i in range(n):
+        name = f'{i//2+1:08d}_{i%2:03d}.png'
+        Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(d/'images'/name)
+        rows.append([name, 'Effusion|Mass' if i % 3 else 'No Finding', i % 2, i//2+1, f'{30+i:03d}Y', 'MF'[i % 2],
+                     'PA', 2500, 2048, 0.143, 0.143])
+    pd.DataFrame(rows, columns=SAMPLE_COLUMNS).to_csv(d/SAMPLE_CSV, index=False)
+    return d
+
+
+@pytest.fixture(scope='module')
+def src(tmp_path_factory):
+    return _tiny_sample(tmp_path_factory.mktemp('src'))
+
+
+@pytest.fixture(scope='module')
+def good_zip(src, tmp_path_factory):
+    return make_kaggle_zip(src, tmp_path_factory.mktemp('zip')/'sample.zip')
+
+
+@pytest.fixture
+def no_creds(monkeypatch, tmp_path):
+    "An environment with no Kaggle credentials anywhere: no KAGGLE_* variables, HOME an empty temp folder."
+    for k in list(os.environ):
+        if k.startswith('KAGGLE_') or k == 'XDG_CONFIG_HOME': monkeypatch.delenv(k)
+    home = tmp_path/'home'; home.mkdir()
+    monkeypatch.setenv('HOME', str(home))
+    for m in ('google.colab', 'google.colab.userdata'): monkeypatch.delitem(sys.modules, m, raising=False)
+    return home
+
+
+def _left(tmp: Path, name='nih'):
+    "Leftover staging/download/old folders beside dest."
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith(f'.{name}.'))
+
+
+def _get(tmp, api, name='nih', **kw):
+    return download_nih_sample(tmp/name, api=api, n_rows=N, **kw)
+
+
+# --- credentials --------------------------------------------------------------------------------------------
+
+def test_no_credentials_fails_at_once(no_creds, tmp_path):
+    with pytest.raises(KaggleCredentialsError) as e:  # not SystemExit: pytest.raises would not catch it
+        download_nih_sample(tmp_path/'nih')
+    msg = str(e.value)
+    for way in ('KAGGLE_API_TOKEN', 'KAGGLE_USERNAME', 'KAGGLE_KEY', 'kaggle.json', 'Colab', 'kaggle.com/settings'):
+        assert way in msg, way
+    assert not (tmp_path/'nih').exists() and _left(tmp_path) == []
+
+
+def test_no_credentials_never_imports_kaggle(no_creds, tmp_path):
+    code = ("import sys\nfrom xraylib.download import download_nih_sample, KaggleCredentialsError\n"
+            "try: download_nih_sample(sys.argv[1])\nexcept KaggleCredentialsError as e: print('CLEAR', str(e).splitlines()[0])\n"
+            "print('kaggle imported:', any(m == 'kaggle' or m.startswith('kaggle.') for m in sys.modules))")
+    r = subprocess.run([sys.executable, '-c', code, str(tmp_path/'nih')], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert 'CLEAR No Kaggle credentials found' in r.stdout and 'kaggle imported: False' in r.stdout
+    assert 'Traceback' not in r.stderr
+
+
+def test_credential_sources(no_creds, tmp_path, monkeypatch):
+    assert kaggle_credentials() is None
+    (no_creds/'.kaggle').mkdir(); (no_creds/'.kaggle'/'kaggle.json').write_text('{"username":"u","key":"k"}')
+    assert kaggle_credentials().endswith('.kaggle/kaggle.json')
+    (no_creds/'.kaggle'/'kaggle.json').unlink()
+    cfg = tmp_path/'cfg'; cfg.mkdir(); (cfg/'kaggle.json').write_text('{}')
+    monkeypatch.setenv('KAGGLE_CONFIG_DIR', str(cfg))
+    assert kaggle_credentials() == str(cfg/'kaggle.json')
+    monkeypatch.delenv('KAGGLE_CONFIG_DIR')
+    monkeypatch.setenv('KAGGLE_USERNAME', 'u')
+    assert kaggle_credentials() is None  # a username alone is not enough
+    monkeypatch.setenv('KAGGLE_KEY', 'k')
+    assert kaggle_credentials() == 'KAGGLE_USERNAME/KAGGLE_KEY'
+    monkeypatch.setenv('KAGGLE_API_TOKEN', 'tok')
+    assert kaggle_credentials() == 'KAGGLE_API_TOKEN'
+
+
+def test_colab_secrets_copied_to_env(no_creds, monkeypatch):
+    import types
+    secrets = {'KAGGLE_USERNAME': 'colab-user', 'KAGGLE_KEY': 'colab-key'}
+    def get(k):
+        if k not in secrets: raise KeyError(f'SecretNotFoundError: {k}')
+        return secrets[k]
+    colab = types.ModuleType('google.colab'); colab.userdata = types.SimpleNamespace(get=get)
+    monkeypatch.setitem(sys.modules, 'google.colab', colab)
+    assert kaggle_credentials() == 'Colab secrets KAGGLE_USERNAME/KAGGLE_KEY'
+    assert os.environ['KAGGLE_USERNAME'] == 'colab-user' and os.environ['KAGGLE_KEY'] == 'colab-key'
+
+
+def test_cli_without_credentials_exits_2(no_creds, tmp_path, capsys):
+    assert download_cli(dest=str(tmp_path/'nih')) == 2
+    out = capsys.readouterr()
+    assert 'No Kaggle credentials found' in out.err and 'KAGGLE_API_TOKEN' in out.err and 'Traceback' not in out.err
+
+
+def test_cli_with_fake_api(tmp_path, good_zip, monkeypatch, capsys):
+    monkeypatch.setattr(dl, '_make_api', lambda: FakeKaggleApi(good_zip))
+    real = dl.download_nih_sample
+    monkeypatch.setattr(dl, 'download_nih_sample', lambda *a, **kw: real(*a, n_rows=N, **kw))
+    assert download_cli(dest=str(tmp_path/'nih')) == 0
+    assert str(tmp_path/'nih') in capsys.readouterr().out and is_complete(tmp_path/'nih')
+
+
+# --- the archive: dedupe, verification, reuse, force ------------------------------------------------------------
+
+def test_dedupe_one_copy_of_each_image(tmp_path, src, good_zip):
+    with zipfile.ZipFile(good_zip) as z: assert sum(n.endswith('.png') for n in z.namelist()) == 2*N
+    d = _get(tmp_path, FakeKaggleApi(good_zip))
+    assert d == tmp_path/'nih'
+    assert sorted(p.name for p in d.iterdir()) == [MARKER, 'images', SAMPLE_CSV]
+    imgs = sorted((d/'images').iterdir())
+    assert [p.name for p in imgs] == sorted(p.name for p in (src/'images').iterdir())
+    assert all(p.read_bytes() == (src/'images'/p.name).read_bytes() for p in imgs)
+    assert (d/SAMPLE_CSV).read_bytes() == (src/SAMPLE_CSV).read_bytes()
+    m = json.loads((d/MARKER).read_text())
+    assert (m['n_rows'], m['n_images'], m['duplicates_skipped']) == (N, N, N)
+    assert _left(tmp_path) == []  # staging and the archive are gone
+
+
+def test_junk_and_nested_zip(tmp_path, src, good_zip):
+    junk = tmp_path/'junk.zip'
+    shutil.copy(good_zip, junk)
+    with zipfile.ZipFile(junk, 'a') as z:
+        z.writestr('__MACOSX/sample/images/._00000001_000.png', b'junk')
+        z.writestr('sample/.DS_Store', b'junk'); z.writestr('README.txt', b'hello')
+    d = _get(tmp_path, FakeKaggleApi(junk))
+    assert sorted(p.name for p in d.iterdir()) == [MARKER, 'images', SAMPLE_CSV] and len(list((d/'images').iterdir())) == N
+    nested = tmp_path/'nested.zip'  # an older packaging: a zip holding sample.zip
+    with zipfile.ZipFile(nested, 'w') as z: z.write(good_zip, 'sample.zip')
+    assert is_complete(_get(tmp_path, FakeKaggleApi(nested), name='nested'))
+
+
+def _zip_variant(tmp_path, src, name, edit):
+    "A Kaggle-shaped zip of a copy of `src` changed by `edit(folder)`."
+    s = tmp_path/f'{name}-src'; shutil.copytree(src, s); edit(s)
+    return make_kaggle_zip(s, tmp_path/f'{name}.zip')
+
+
+def test_missing_listed_image_is_an_error(tmp_path, src):
+    z = _zip_variant(tmp_path, src, 'missing', lambda s: (s/'images'/'00000003_000.png').unlink())
+    with pytest.raises(SampleVerificationError, match=r'1 image\(s\) listed .* not in the archive.*00000003_000.png'):
+        _get(tmp_path, FakeKaggleApi(z))
+    assert not (tmp_path/'nih').exists() and _left(tmp_path) == ['.nih.download']  # only the archive stays
+
+
+def test_undecodable_image_is_an_error(tmp_path, src):
+    def edit(s): (s/'images'/'00000002_001.png').write_bytes((s/'images'/'00000002_001.png').read_bytes()[:60])
+    z = _zip_variant(tmp_path, src, 'corrupt-png', edit)
+    with pytest.raises(SampleVerificationError, match=r'1 unreadable image\(s\), e.g. 00000002_001.png'):
+        _get(tmp_path, FakeKaggleApi(z))
+    assert not (tmp_path/'nih').exists() and '.nih.staging' not in _left(tmp_path)
+
+
+def test_csv_checks(tmp_path, src, good_zip):
+    with pytest.raises(SampleVerificationError, match=f'{N} rows, expected 5,606'):
+        download_nih_sample(tmp_path/'nih', api=FakeKaggleApi(good_zip))
+    def drop_col(s): pd.read_csv(s/SAMPLE_CSV).drop(columns=['Patient ID']).to_csv(s/SAMPLE_CSV, index=False)
+    with pytest.raises(SampleVerificationError, match=r"missing column\(s\) \['Patient ID'\]"):
+        _get(tmp_path, FakeKaggleApi(_zip_variant(tmp_path, src, 'nocol', drop_col)))
+    assert not (tmp_path/'nih').exists()
+
+
+def test_reuse_does_not_call_the_api(tmp_path, good_zip):
+    api = FakeKaggleApi(good_zip)
+    d = _get(tmp_path, api)
+    assert _get(tmp_path, FakeKaggleApi(None, error=AssertionError('must not be called'))) == d
+    assert len(api.calls) == 1
+    (d/'images'/'00000001_000.png').unlink()  # damaged since: no longer complete, downloaded again
+    assert not is_complete(d)
+    assert is_complete(_get(tmp_path, api)) and len(api.calls) == 2
+
+
+def test_force_downloads_again(tmp_path, good_zip):
+    api = FakeKaggleApi(good_zip)
+    d = _get(tmp_path, api)
+    stamp = (d/MARKER).stat().st_mtime_ns
+    assert _get(tmp_path, api, force=True) == d and len(api.calls) == 2 and is_complete(d)
+    assert (d/MARKER).stat().st_mtime_ns >= stamp and _left(tmp_path) == []
+    # a failing forced download leaves the earlier complete copy in place
+    with pytest.raises(DownloadError): _get(tmp_path, FakeKaggleApi(good_zip, fail_after=100), force=True)
+    assert is_complete(d)
+
+
+def test_dest_that_is_not_ours_is_left_alone(tmp_path, good_zip):
+    (tmp_path/'nih').mkdir(); (tmp_path/'nih'/'thesis.tex').write_text('precious')
+    with pytest.raises(DownloadError, match='not an xraylib download'): _get(tmp_path, FakeKaggleApi(good_zip))
+    assert (tmp_path/'nih'/'thesis.tex').read_text() == 'precious'
+
+
+# --- faults ---------------------------------------------------------------------------------------------------
+
+def test_truncated_archive_then_rerun(tmp_path, good_zip):
+    bad = tmp_path/'truncated.zip'; data = good_zip.read_bytes(); bad.write_bytes(data[:len(data)*2//3])
+    with pytest.raises(DownloadError, match='truncated or corrupt.*rerun'): _get(tmp_path, FakeKaggleApi(bad))
+    assert not (tmp_path/'nih').exists() and _left(tmp_path) == []  # no marker, no staging, archive deleted
+    assert is_complete(_get(tmp_path, FakeKaggleApi(good_zip)))
+
+
+def test_corrupt_member_crc(tmp_path, good_zip):
+    data = bytearray(good_zip.read_bytes())
+    with zipfile.ZipFile(good_zip) as z: info = z.getinfo('sample/images/00000001_000.png')
+    data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # flip a byte inside the stored PNG
+    bad = tmp_path/'crc.zip'; bad.write_bytes(bytes(data))
+    with pytest.raises(DownloadError, match='truncated or corrupt'): _get(tmp_path, FakeKaggleApi(bad))
+    assert not (tmp_path/'nih').exists()
+
+
+@pytest.mark.parametrize('status', [401, 403])
+def test_rejected_credentials(tmp_path, good_zip, status):
+    r = requests.Response(); r.status_code = status
+    err = requests.HTTPError(f'{status} Client Error', response=r)
+    with pytest.raises(KaggleCredentialsError, match='rejected the credentials.*accept the dataset'):
+        _get(tmp_path, FakeKaggleApi(good_zip, error=err))
+    with pytest.raises(KaggleCredentialsError, match='rejected'):
+        _get(tmp_path, FakeKaggleApi(good_zip, auth_error=err))
+    assert not (tmp_path/'nih').exists()
+
+
+def test_authenticate_calling_exit_becomes_clear_error(tmp_path, good_zip):
+    class Exits(FakeKaggleApi):
+        def authenticate(self): print('Authentication required ...'); sys.exit(1)
+    with pytest.raises(KaggleCredentialsError, match='rejected'): _get(tmp_path, Exits(good_zip))
+
+
+def test_network_failure_mid_download_then_rerun(tmp_path, good_zip):
+    with pytest.raises(DownloadError, match='failed.*ConnectionError.*rerun to resume or restart'):
+        _get(tmp_path, FakeKaggleApi(good_zip, fail_after=good_zip.stat().st_size // 2))
+    assert not (tmp_path/'nih').exists() and not is_complete(tmp_path/'nih')
+    assert '.nih.staging' not in _left(tmp_path)
+    assert is_complete(_get(tmp_path, FakeKaggleApi(good_zip))) and _left(tmp_path) == []
+
+
+def test_disk_full_while_extracting(tmp_path, good_zip, monkeypatch):
+    real, n = shutil.copyfileobj, [0]
+    def copy(fsrc, fdst, *a):
+        n[0] += 1
+        if n[0] == 5: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(fsrc, fdst, *a)
+    monkeypatch.setattr(dl.shutil, 'copyfileobj', copy)
+    with pytest.raises(DownloadError, match='disk full.*rerun.*nothing was marked complete'):
+        _get(tmp_path, FakeKaggleApi(good_zip))
+    assert not (tmp_path/'nih').exists() and '.nih.staging' not in _left(tmp_path)
+    monkeypatch.setattr(dl.shutil, 'copyfileobj', real)
+    assert is_complete(_get(tmp_path, FakeKaggleApi(good_zip)))
+
+
+def test_stale_staging_is_removed(tmp_path, good_zip):
+    st = tmp_path/'.nih.staging'; (st/'images').mkdir(parents=True); (st/'images'/'half.png').write_bytes(b'x')
+    d = _get(tmp_path, FakeKaggleApi(good_zip))
+    assert not (d/'images'/'half.png').exists() and _left(tmp_path) == []
+
+
+def test_unmarked_dest_is_not_complete(tmp_path, good_zip):
+    d = _get(tmp_path, FakeKaggleApi(good_zip))
+    (d/MARKER).unlink()  # e.g. killed between the rename and the marker
+    assert not is_complete(d)
+    api = FakeKaggleApi(good_zip)
+    assert is_complete(_get(tmp_path, api)) and len(api.calls) == 1
+
+
+# --- real data ------------------------------------------------------------------------------------------------
+
+def test_real_sample_csv_and_images(shared, tmp_path):
+    csv = shared('nih-metadata', 'sample_labels.csv')
+    assert len(dl._read_csv(csv, 5606)) == 5606  # the real file has the 11 expected columns and 5,606 rows
+    imgs, labels = shared('nih-real-200', 'images'), shared('nih-real-200', 'labels.csv')
+    d = tmp_path/'real'; d.mkdir(); shutil.copy(labels, d/SAMPLE_CSV); (d/'images').symlink_to(imgs)
+    assert verify_sample(d, n_rows=200) == dict(n_rows=200, n_images=200)  # real PNGs, RGBA ones included
