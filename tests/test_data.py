@@ -1,0 +1,149 @@
+"Tests of xraylib.data: label files, counts, splits and DataLoaders (real data via the `shared` fixture)."
+import warnings
+import numpy as np, pandas as pd, pytest, torch
+from xraylib.core import LABELS
+from xraylib.data import (load_labels, label_counts, plot_label_counts, parse_age, patient_splitter,
+                          official_splitter, xray_dataloaders, xray_dblock, get_x, get_y, XRAY_MEAN, XRAY_STD)
+
+COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313, 'Mass': 284,
+          'Pneumothorax': 271, 'Consolidation': 226, 'Pleural_Thickening': 176, 'Cardiomegaly': 141, 'Emphysema': 127,
+          'Edema': 118, 'Fibrosis': 84, 'Pneumonia': 62, 'Hernia': 13}
+HDR = 'Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n'
+
+
+@pytest.fixture(scope='module')
+def sample():
+    from conftest import shared_path
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return load_labels(shared_path('nih-metadata', 'sample_labels.csv'))
+
+
+def test_sample_counts(sample):
+    assert len(sample) == 5606
+    assert sample.patient.nunique() == 4230
+    c = label_counts(sample)
+    assert c.to_dict() == COUNTS and list(c.index) == list(COUNTS)
+    assert sample.labels.map(len).sum() == sum(COUNTS.values())
+    assert all(ls == [l for l in LABELS if l in ls] for ls in sample.labels)  # LABELS order
+    assert sample.age.notna().all() and sample.age.dtype == float
+    assert set(sample.sex) == {'M', 'F'} and set(sample.view) == {'PA', 'AP'}
+
+
+def test_v2020_counts(shared):
+    f = shared('nih-metadata', 'Data_Entry_2017_v2020.csv.gz')
+    with pytest.warns(UserWarning, match='all 112,120 listed images are not on disk'):
+        df = load_labels(f)
+    assert len(df) == 112120 and df.patient.nunique() == 30805
+    assert len(df.attrs['missing']) == 112120 and df.path.isna().all()
+    assert df.age.dtype == float and df.age.iloc[0] == 57.0
+    assert label_counts(df)['No Finding'] == 60361
+
+
+def test_age_parsing():
+    a = parse_age(pd.Series(['058Y', '006M', '010D', '002W', 'x']))
+    assert a[:4].tolist() == pytest.approx([58.0, 0.5, 10/365.25, 14/365.25])
+    assert np.isnan(a[4])
+
+
+def _write(tmp_path, rows, name='sample_labels.csv', header=HDR):
+    f = tmp_path/name; f.write_text(header + ''.join(r + '\n' for r in rows)); return f
+
+
+def test_missing_images_reported(tmp_path):
+    _write(tmp_path, ['a_000.png,Mass,0,1,058Y,M,PA', 'b_000.png,No Finding,0,2,030Y,F,AP', 'c_000.png,Hernia,0,3,010D,F,AP'])
+    (tmp_path/'images').mkdir()
+    (tmp_path/'images'/'a_000.png').write_bytes(b'x')
+    with pytest.warns(UserWarning, match=r"2 of the 3 listed images are not on disk.*b_000.png"):
+        df = load_labels(tmp_path)  # a folder: finds sample_labels.csv and images/
+    assert df.attrs['missing'] == ['b_000.png', 'c_000.png']
+    assert df.path[0] == str(tmp_path/'images'/'a_000.png') and df.path[1] is None
+
+
+def test_images_in_nih_subfolders(tmp_path):
+    _write(tmp_path, ['a_000.png,Mass,0,1,58,M,PA'], name='Data_Entry_2017.csv')
+    (tmp_path/'images_001'/'images').mkdir(parents=True)
+    (tmp_path/'images_001'/'images'/'a_000.png').write_bytes(b'x')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        df = load_labels(tmp_path)
+    assert df.path[0].endswith('images_001/images/a_000.png')
+
+
+def test_v2020_header_and_trailing_column(tmp_path):
+    h = HDR.strip() + ',OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],\n'
+    f = _write(tmp_path, ['a_000.png,Effusion|Mass,0,7,61,F,PA,2500,2048,0.14,0.14,'], header=h)
+    df = load_labels(f, check_images=False)
+    assert df.labels[0] == ['Effusion', 'Mass'] and df.patient[0] == 7 and df.age[0] == 61.0
+    assert df[LABELS].iloc[0].sum() == 2
+
+
+@pytest.mark.parametrize('rows,header,msg', [
+    (['a.png,Mass|Tumour,0,1,058Y,M,PA'], HDR, r"unknown label\(s\) \['Tumour'\].*rows \[2\]"),
+    (['a.png,0,1'], 'Image Index,Follow-up #,Patient ID\n', r"missing required column\(s\) \['Finding Labels'\]"),
+    ([], '', 'empty label file'),
+    ([], HDR, 'header but no rows'),
+    (['a.png,Mass,0,1,058Y,M,PA', 'a.png,Mass,1,1,058Y,M,PA'], HDR, r"listed more than once.*a.png"),
+    (['a.png,,0,1,058Y,M,PA'], HDR, 'empty Finding Labels'),
+])
+def test_clear_errors(tmp_path, rows, header, msg):
+    f = _write(tmp_path, rows, header=header)
+    with pytest.raises(ValueError, match=msg) as e: load_labels(f)
+    assert str(f) in str(e.value)
+
+
+def test_patient_split_real(sample):
+    tr, va = patient_splitter()(sample)
+    assert sorted(tr + va) == list(range(len(sample)))
+    assert not set(sample.patient[tr]) & set(sample.patient[va])
+    assert len(va) / len(sample) == pytest.approx(0.2, abs=0.01)
+    vpos = sample.iloc[va][LABELS].sum()
+    assert (vpos > 0).all() and (vpos / sample[LABELS].sum()).between(0.15, 0.3).all()  # Hernia too
+    assert patient_splitter()(sample) == (tr, va)
+    assert patient_splitter(seed=1)(sample) != (tr, va)
+
+
+def test_official_splitter():
+    df = pd.DataFrame({'image': ['a', 'b', 'c', 'd']})
+    assert official_splitter(['a', 'c'], ['b'])(df) == ([0, 2], [1])
+
+
+def test_plot_label_counts(sample, tmp_path):
+    fig = plot_label_counts(sample)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 15 and ax.get_yticklabels()[-1].get_text() == 'No Finding'
+    fig.savefig(tmp_path/'counts.png')
+
+
+def test_dataloaders_real_batch(shared):
+    d = shared('nih-real-200')
+    dls = xray_dataloaders(d, size=64, bs=4, num_workers=0, device='cpu')
+    assert list(dls.vocab) == LABELS
+    xb, yb = dls.one_batch()
+    assert xb.shape == (4, 1, 64, 64) and yb.shape == (4, 15)
+    assert set(yb.unique().tolist()) <= {0., 1.} and (yb.sum(1) >= 1).all()
+    # targets are the rows' labels, in LABELS order
+    df = dls.items_df
+    xs, ys = dls.valid.one_batch()
+    items = dls.valid.items
+    for i in range(len(ys)):
+        row = items.iloc[i]
+        assert ys[i].tolist() == [float(l in row['labels']) for l in LABELS]
+    s = dls.split_summary
+    assert s['n_train'] + s['n_valid'] == 200 and s['patients_shared'] == 0
+    assert abs(xb.mean().item()) < 3  # normalised with XRAY_MEAN/XRAY_STD
+
+
+def test_get_x_get_y(shared):
+    d = shared('nih-real-200', 'images')
+    f = sorted(d.glob('*.png'))[0]
+    row = pd.Series({'path': str(f), 'labels': ['Mass']})
+    assert get_x(row).mode == 'L' and get_x(str(f)).size == (1024, 1024)
+    assert get_y(row) == ['Mass']
+    with pytest.raises(FileNotFoundError): get_x(pd.Series({'path': None}))
+
+
+def test_no_vertical_flip():
+    names = [type(t).__name__ for t in xray_dblock(aug=True).batch_tfms]
+    assert 'Flip' not in names and 'Normalize' in names
+    assert (XRAY_MEAN, XRAY_STD) == (0.449, 0.226)
