@@ -1,0 +1,136 @@
+"The installed xraylib.phantom API: layout, formats, determinism, reuse and label frequencies."
+import json, os, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from xraylib.core import LABELS, PATHOLOGIES
+from xraylib.phantom import (make_phantom_sample, phantom_dir, phantom_labels, render_phantom, is_complete,
+                             SAMPLE_COLUMNS, PHANTOM_FREQS, REAL_SAMPLE_COUNTS, MARKER)
+
+
+@pytest.fixture(scope='module')
+def sample(tmp_path_factory):
+    return make_phantom_sample(tmp_path_factory.mktemp('ph')/'s', n=60, size=96, seed=3)
+
+
+def _csv(d): return pd.read_csv(d/'sample_labels.csv', dtype=str, keep_default_na=False)
+def _bytes(d): return {f.name: f.read_bytes() for f in sorted((d/'images').glob('*.png'))}
+
+
+def test_columns_equal_real_header(sample, shared):
+    real = shared('nih-metadata', 'sample_labels.csv')
+    header = real.read_text().splitlines()[0]
+    assert (sample/'sample_labels.csv').read_text().splitlines()[0] == header
+    assert list(_csv(sample).columns) == SAMPLE_COLUMNS == header.split(',')
+
+
+def test_value_formats(sample):
+    df = _csv(sample)
+    assert len(df) == 60 and df['Image Index'].is_unique
+    assert df['Image Index'].str.fullmatch(r'\d{8}_\d{3}\.png').all()
+    assert (df['Image Index'].str[:8].astype(int).astype(str) == df['Patient ID']).all()
+    assert (df['Image Index'].str[9:12].astype(int).astype(str) == df['Follow-up #']).all()
+    assert df['Patient Age'].str.fullmatch(r'\d{3}[YMD]').all()
+    assert set(df['Patient Gender']) <= {'M', 'F'} and set(df['View Position']) <= {'PA', 'AP'}
+    for c in SAMPLE_COLUMNS[7:9]: assert df[c].str.fullmatch(r'\d{4}').all()
+    for c in SAMPLE_COLUMNS[9:]: assert df[c].str.fullmatch(r'0\.\d+').all()
+    for labs in df['Finding Labels'].str.split('|'):
+        assert labs == sorted(labs) and set(labs) <= set(LABELS) and len(set(labs)) == len(labs)
+        assert labs == ['No Finding'] or 'No Finding' not in labs
+
+
+def test_images_gray_right_size(sample):
+    df = _csv(sample)
+    assert sorted(f.name for f in (sample/'images').iterdir()) == sorted(df['Image Index'])
+    for f in list((sample/'images').iterdir())[:10]:
+        with Image.open(f) as im: assert (im.format, im.mode, im.size) == ('PNG', 'L', (96, 96))
+    assert not list(sample.glob('**/*.tmp*'))
+
+
+def test_several_images_per_patient():
+    df = phantom_labels(1000, seed=42)
+    per = df['Patient ID'].value_counts()
+    assert per.max() >= 4 and 2 <= per.mean() <= 4.5 and (per > 1).mean() > .5
+    ages = df[df['Patient Age'].str.endswith('Y')]
+    assert ages['Patient Age'].str[:3].astype(int).between(1, 95).all()
+    assert (~df['Patient Age'].str.endswith('Y')).sum() >= 1  # a few infants in months or days
+
+
+def test_label_frequencies_n1000():
+    df = phantom_labels(1000, seed=42)
+    counts = df['Finding Labels'].str.split('|').explode().value_counts()
+    for lab in LABELS:
+        target = 1000*PHANTOM_FREQS[lab]
+        assert abs(counts.get(lab, 0) - target) <= max(2, .05*target), (lab, counts.get(lab, 0), target)
+        assert counts.get(lab, 0) >= 5
+    real = {k: v/5606 for k, v in REAL_SAMPLE_COUNTS.items()}
+    assert abs(counts['No Finding']/1000 - real['No Finding']) < .01
+    assert abs(counts['Infiltration']/1000 - real['Infiltration']) < .01
+    assert (df['Finding Labels'].str.count(r'\|') >= 1).mean() > .1  # several labels per image
+
+
+def test_deterministic_and_seed_dependent(sample, tmp_path):
+    again = make_phantom_sample(tmp_path/'a', n=60, size=96, seed=3, workers=0)
+    assert _bytes(again) == _bytes(sample)
+    assert (again/'sample_labels.csv').read_bytes() == (sample/'sample_labels.csv').read_bytes()
+    other = make_phantom_sample(tmp_path/'b', n=60, size=96, seed=4)
+    assert (other/'sample_labels.csv').read_bytes() != (sample/'sample_labels.csv').read_bytes()
+    assert not set(_bytes(other).values()) & set(_bytes(sample).values())
+
+
+def test_patient_anatomy_persists():
+    "A patient's follow-ups share anatomy and exposure: their grey-level profiles are closer than other patients'."
+    q = lambda im: np.quantile(im, np.linspace(.05, .95, 19))
+    Q = {p: [q(render_phantom(['No Finding'], 64, pid=p, idx=10*p + i, seed=0)) for i in range(3)] for p in range(1, 7)}
+    within = np.mean([np.abs(Q[p][i] - Q[p][j]).mean() for p in Q for i in range(3) for j in range(i)])
+    between = np.mean([np.abs(Q[p][0] - Q[o][0]).mean() for p in Q for o in Q if o < p])
+    assert within < .7*between
+    assert (render_phantom(['No Finding'], 64, pid=5, idx=1) != render_phantom(['No Finding'], 64, pid=5, idx=2)).any()
+
+
+def test_signs_change_the_picture():
+    base = render_phantom(['No Finding'], 128, pid=9, idx=4).astype(float)
+    for lab in PATHOLOGIES:
+        assert np.abs(render_phantom([lab], 128, pid=9, idx=4).astype(float) - base).mean() > 0.3, lab
+
+
+def test_reuse_force_partial(tmp_path):
+    d = make_phantom_sample(tmp_path/'r', n=12, size=48, seed=1)
+    marker = json.loads((d/MARKER).read_text())
+    assert marker['n'] == 12 and marker['size'] == 48 and marker['seed'] == 1 and 'version' in marker
+    csv_t = (d/'sample_labels.csv').stat().st_mtime_ns
+    img = sorted((d/'images').iterdir())[0]; img_bytes = img.read_bytes()
+    img.write_bytes(b'garbage')  # a complete sample is reused as it is...
+    assert make_phantom_sample(d, n=12, size=48, seed=1) == d
+    assert img.read_bytes() == b'garbage' and (d/'sample_labels.csv').stat().st_mtime_ns == csv_t
+    make_phantom_sample(d, n=12, size=48, seed=1, force=True)  # ...unless forced
+    assert img.read_bytes() == img_bytes
+    (d/MARKER).unlink(); img.unlink()  # partial (interrupted): regenerated
+    make_phantom_sample(d, n=12, size=48, seed=1)
+    assert img.read_bytes() == img_bytes and is_complete(d, 12, 48, 1)
+    make_phantom_sample(d, n=8, size=48, seed=1)  # other parameters in the same folder: rewritten, no stale images
+    assert len(list((d/'images').iterdir())) == 8 and is_complete(d, 8, 48, 1) and not is_complete(d, 12, 48, 1)
+
+
+def test_default_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path))
+    assert phantom_dir(10, 32, 5) == tmp_path/'phantom'/'n10_s32_seed5'
+    assert make_phantom_sample(n=10, size=32, seed=5, workers=0) == phantom_dir(10, 32, 5)
+    assert is_complete(phantom_dir(10, 32, 5), 10, 32, 5)
+
+
+def test_cli(tmp_path, monkeypatch, capsys):
+    "`phantom_cli` parses its options the way fastcore runs it as a script (what `xraylib phantom` does)."
+    from fastcore.script import _run_cli
+    from xraylib.phantom import phantom_cli
+    monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path))
+    monkeypatch.setattr(sys, 'argv', ['xraylib phantom', '--n', '10', '--size', '32', '--dest', str(tmp_path/'c')])
+    _run_cli(phantom_cli.__wrapped__, False)
+    out = capsys.readouterr().out
+    assert str(tmp_path/'c') in out and out.startswith('wrote 10 ') and out.rstrip().endswith(' s')
+    assert is_complete(tmp_path/'c', 10, 32, 42) and len(list((tmp_path/'c'/'images').iterdir())) == 10
+    monkeypatch.setattr(sys, 'argv', ['xraylib phantom', '--n', '10', '--size', '32', '--dest', str(tmp_path/'c')])
+    _run_cli(phantom_cli.__wrapped__, False)
+    assert capsys.readouterr().out.startswith('reused')
