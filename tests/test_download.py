@@ -1,12 +1,11 @@
 "xraylib.download: credentials, dedupe, verification, reuse and faults, against a fake Kaggle API (no network)."
 import errno, json, os, shutil, subprocess, sys, zipfile
 from pathlib import Path
-import numpy as np
 import pandas as pd
 import pytest
 import requests
-from PIL import Image
 import xraylib.download as dl
+from xraylib.phantom import make_phantom_sample
 from xraylib.download import (download_nih_sample, download_cli, verify_sample, is_complete, kaggle_credentials,
                               make_kaggle_zip, FakeKaggleApi, DownloadError, KaggleCredentialsError,
                               SampleVerificationError, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER)
@@ -14,21 +13,15 @@ from xraylib.download import (download_nih_sample, download_cli, verify_sample, 
 N = 20
 
 
-def _tiny_sample(d: Path, n=N, size=32, seed=0) -> Path:
-    "A sample-layout folder: n random grayscale PNGs and a CSV with the Kaggle sample's 11 columns."
-    (d/'images').mkdir(parents=True); rng = np.random.default_rng(seed); rows = []
-    for i in range(n):
-        name = f'{i//2+1:08d}_{i%2:03d}.png'
-        Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(d/'images'/name)
-        rows.append([name, 'Effusion|Mass' if i % 3 else 'No Finding', i % 2, i//2+1, f'{30+i:03d}Y', 'MF'[i % 2],
-                     'PA', 2500, 2048, 0.143, 0.143])
-    pd.DataFrame(rows, columns=SAMPLE_COLUMNS).to_csv(d/SAMPLE_CSV, index=False)
-    return d
+@pytest.fixture(scope='module')
+def src(tmp_path_factory):
+    "A small phantom sample (Kaggle layout) to build fake archives from."
+    return make_phantom_sample(tmp_path_factory.mktemp('src')/'phantom', n=N, size=64, seed=0, workers=0)
 
 
 @pytest.fixture(scope='module')
-def src(tmp_path_factory):
-    return _tiny_sample(tmp_path_factory.mktemp('src'))
+def names(src):
+    return sorted(p.name for p in (src/'images').iterdir())
 
 
 @pytest.fixture(scope='module')
@@ -120,6 +113,18 @@ def test_cli_with_fake_api(tmp_path, good_zip, monkeypatch, capsys):
     assert str(tmp_path/'nih') in capsys.readouterr().out and is_complete(tmp_path/'nih')
 
 
+def test_cli_arguments_parse():
+    from fastcore.script import anno_parser
+    a = anno_parser(download_cli).parse_args(['--dest', '/x/nih', '--force'])
+    assert (a.dest, a.force) == ('/x/nih', True)
+
+
+def test_default_dest_is_under_xraylib_home(tmp_path, good_zip, monkeypatch):
+    monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path/'home'))
+    d = download_nih_sample(api=FakeKaggleApi(good_zip), n_rows=N)
+    assert d == tmp_path/'home'/'nih-sample' and is_complete(d)
+
+
 # --- the archive: dedupe, verification, reuse, force ------------------------------------------------------------
 
 def test_dedupe_one_copy_of_each_image(tmp_path, src, good_zip):
@@ -136,11 +141,11 @@ def test_dedupe_one_copy_of_each_image(tmp_path, src, good_zip):
     assert _left(tmp_path) == []  # staging and the archive are gone
 
 
-def test_junk_and_nested_zip(tmp_path, src, good_zip):
+def test_junk_and_nested_zip(tmp_path, src, good_zip, names):
     junk = tmp_path/'junk.zip'
     shutil.copy(good_zip, junk)
     with zipfile.ZipFile(junk, 'a') as z:
-        z.writestr('__MACOSX/sample/images/._00000001_000.png', b'junk')
+        z.writestr(f'__MACOSX/sample/images/._{names[0]}', b'junk')
         z.writestr('sample/.DS_Store', b'junk'); z.writestr('README.txt', b'hello')
     d = _get(tmp_path, FakeKaggleApi(junk))
     assert sorted(p.name for p in d.iterdir()) == [MARKER, 'images', SAMPLE_CSV] and len(list((d/'images').iterdir())) == N
@@ -155,17 +160,19 @@ def _zip_variant(tmp_path, src, name, edit):
     return make_kaggle_zip(s, tmp_path/f'{name}.zip')
 
 
-def test_missing_listed_image_is_an_error(tmp_path, src):
-    z = _zip_variant(tmp_path, src, 'missing', lambda s: (s/'images'/'00000003_000.png').unlink())
-    with pytest.raises(SampleVerificationError, match=r'1 image\(s\) listed .* not in the archive.*00000003_000.png'):
+def test_missing_listed_image_is_an_error(tmp_path, src, names):
+    z = _zip_variant(tmp_path, src, 'missing', lambda s: (s/'images'/names[3]).unlink())
+    with pytest.raises(SampleVerificationError, match=rf'1 image\(s\) listed .* not in the archive.*{names[3]}'):
         _get(tmp_path, FakeKaggleApi(z))
     assert not (tmp_path/'nih').exists() and _left(tmp_path) == ['.nih.download']  # only the archive stays
 
 
-def test_undecodable_image_is_an_error(tmp_path, src):
-    def edit(s): (s/'images'/'00000002_001.png').write_bytes((s/'images'/'00000002_001.png').read_bytes()[:60])
+@pytest.mark.parametrize('damage', ['truncated', 'text'])
+def test_undecodable_image_is_an_error(tmp_path, src, names, damage):
+    f = names[5]
+    def edit(s): (s/'images'/f).write_bytes((s/'images'/f).read_bytes()[:60] if damage == 'truncated' else b'<html>')
     z = _zip_variant(tmp_path, src, 'corrupt-png', edit)
-    with pytest.raises(SampleVerificationError, match=r'1 unreadable image\(s\), e.g. 00000002_001.png'):
+    with pytest.raises(SampleVerificationError, match=rf'1 unreadable image\(s\), e.g. {f}'):
         _get(tmp_path, FakeKaggleApi(z))
     assert not (tmp_path/'nih').exists() and '.nih.staging' not in _left(tmp_path)
 
@@ -179,12 +186,12 @@ def test_csv_checks(tmp_path, src, good_zip):
     assert not (tmp_path/'nih').exists()
 
 
-def test_reuse_does_not_call_the_api(tmp_path, good_zip):
+def test_reuse_does_not_call_the_api(tmp_path, good_zip, names):
     api = FakeKaggleApi(good_zip)
     d = _get(tmp_path, api)
     assert _get(tmp_path, FakeKaggleApi(None, error=AssertionError('must not be called'))) == d
     assert len(api.calls) == 1
-    (d/'images'/'00000001_000.png').unlink()  # damaged since: no longer complete, downloaded again
+    (d/'images'/names[0]).unlink()  # damaged since: no longer complete, downloaded again
     assert not is_complete(d)
     assert is_complete(_get(tmp_path, api)) and len(api.calls) == 2
 
@@ -215,9 +222,9 @@ def test_truncated_archive_then_rerun(tmp_path, good_zip):
     assert is_complete(_get(tmp_path, FakeKaggleApi(good_zip)))
 
 
-def test_corrupt_member_crc(tmp_path, good_zip):
+def test_corrupt_member_crc(tmp_path, good_zip, names):
     data = bytearray(good_zip.read_bytes())
-    with zipfile.ZipFile(good_zip) as z: info = z.getinfo('sample/images/00000001_000.png')
+    with zipfile.ZipFile(good_zip) as z: info = z.getinfo(f'sample/images/{names[0]}')
     data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # flip a byte inside the stored PNG
     bad = tmp_path/'crc.zip'; bad.write_bytes(bytes(data))
     with pytest.raises(DownloadError, match='truncated or corrupt'): _get(tmp_path, FakeKaggleApi(bad))

@@ -134,10 +134,10 @@ class FakeKaggleApi:
         self.calls.append(dict(dataset=dataset, path=path, force=force))
         if self.error: raise self.error
         out = Path(path)/(dataset.split('/')[-1] + '.zip'); out.parent.mkdir(parents=True, exist_ok=True)
-        data = Path(self.archive).read_bytes()
-        if self.fail_after is not None:
-            out.write_bytes(data[:self.fail_after]); raise ConnectionError('connection reset by peer (fake)')
-        out.write_bytes(data)
+        with open(self.archive, 'rb') as src, open(out, 'wb') as dst:  # streamed, like the real download
+            if self.fail_after is None: return shutil.copyfileobj(src, dst, 1 << 20)
+            dst.write(src.read(self.fail_after))
+        raise ConnectionError('connection reset by peer (fake)')
 
 # %% ../nbs/02_download.ipynb #d57e7e8c
 def _depth(name:str)->int: return name.rstrip('/').count('/')
@@ -270,14 +270,18 @@ def _fetch(api, dataset:str, dl:Path, quiet:bool)->Path:
         if _http_status(e) in (401, 403): raise _rejected(src) from e
         raise DownloadError(f'could not authenticate with Kaggle: {e}') from e
     dl.mkdir(parents=True, exist_ok=True)
-    try: api.dataset_download_files(dataset, path=str(dl), force=False, quiet=quiet, unzip=False)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            api.dataset_download_files(dataset, path=str(dl), force=False, quiet=quiet, unzip=False)
     except SystemExit: raise _rejected(src) from None
     except Exception as e:
+        if not any(dl.iterdir()): dl.rmdir()
         st = _http_status(e)
         if st in (401, 403): raise _rejected(src) from e
         if st == 404: raise DownloadError(f'Kaggle has no dataset {dataset!r} (HTTP 404)') from e
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): raise _disk_error(e, dl) from e
-        raise DownloadError(f'downloading {dataset} failed: {type(e).__name__}: {e}. Nothing was marked complete; '
+        hint = ' (is the network up?)' if isinstance(e, ConnectionError) or 'ConnectionError' in type(e).__name__ else ''
+        raise DownloadError(f'downloading {dataset} failed{hint}: {type(e).__name__}: {e}. Nothing was marked complete; '
                             f'rerun to resume or restart (partial files are in {dl}).') from e
     zips = [dl/(dataset.split('/')[-1] + '.zip')] + sorted(dl.glob('*.zip'))
     if not (z := next((p for p in zips if p.is_file()), None)):
