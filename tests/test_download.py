@@ -40,6 +40,10 @@ def no_creds(monkeypatch, tmp_path):
     return home
 
 
+def good_zip_csv(zp: Path) -> bytes:
+    with zipfile.ZipFile(zp) as z: return z.read(SAMPLE_CSV)
+
+
 def _left(tmp: Path, name='nih'):
     "Leftover staging/download/old folders beside dest."
     return sorted(p.name for p in tmp.iterdir() if p.name.startswith(f'.{name}.'))
@@ -194,6 +198,10 @@ def test_reuse_does_not_call_the_api(tmp_path, good_zip, names):
     (d/'images'/names[0]).unlink()  # damaged since: no longer complete, downloaded again
     assert not is_complete(d)
     assert is_complete(_get(tmp_path, api)) and len(api.calls) == 2
+    with open(d/SAMPLE_CSV, 'a') as f: f.write('edited,by,hand\n')  # the CSV no longer matches its sha256
+    assert not is_complete(d)
+    assert is_complete(_get(tmp_path, api)) and len(api.calls) == 3
+    assert (d/SAMPLE_CSV).read_bytes() == good_zip_csv(good_zip)
 
 
 def test_force_downloads_again(tmp_path, good_zip):

@@ -353,7 +353,7 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
     say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
     return dest
 
-# %% ../nbs/02_download.ipynb #d1dca105
+# %% ../nbs/02_download.ipynb #ce011753
 @call_parse
 def download_cli(dest:str=None, # target folder (default: $XRAYLIB_HOME/nih-sample, i.e. ~/.xraylib/nih-sample)
                  force:bool=False # download again even when a complete copy is there
