@@ -5,6 +5,8 @@
 # %% ../nbs/09_cli.ipynb #0fc77049
 from __future__ import annotations
 import sys, importlib
+from pathlib import Path
+from fastcore.script import anno_parser
 
 # %% auto #0
 __all__ = ['COMMANDS', 'main']
@@ -12,6 +14,7 @@ __all__ = ['COMMANDS', 'main']
 # %% ../nbs/09_cli.ipynb #1119a53d
 COMMANDS = {
     'phantom':  ('xraylib.phantom:phantom_cli',   'write the built-in phantom sample (Kaggle sample layout)'),
+    'download': ('xraylib.download:download_cli', 'download the Kaggle NIH sample (needs Kaggle credentials)'),
 }
 
 # %% ../nbs/09_cli.ipynb #67e43d29
@@ -35,8 +38,8 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
-    old = sys.argv
-    sys.argv = [f'xraylib {cmd}'] + rest
-    try: res = _resolve(cmd)()
-    finally: sys.argv = old
+    fn = _resolve(cmd)
+    args = vars(anno_parser(fn, prog=f'xraylib {cmd}').parse_args(rest))
+    args.pop('pdb', None); args.pop('xtra', None)
+    res = fn(**args)
     return res if isinstance(res, int) else 0
