@@ -1,0 +1,197 @@
+"The installed xraylib.predict API: Predictor (all image formats), list_preds, predict_batch, Grad-CAM, CLI."
+import io, json, subprocess, sys, warnings
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from PIL import Image
+from xraylib.core import LABELS, set_seed, load_image
+from xraylib.predict import Predictor, list_preds, gradcam, plot_gradcam, model_spec, ImageLoadError
+
+ART = Path(__file__).parent/'_artifacts'
+SIZE = 64
+
+
+def make_dicom(path, arr, photometric='MONOCHROME2', bits_stored=12, window=None):
+    "Write a uint16 single-frame DICOM file (pydicom) with the given photometric interpretation."
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    fm.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = fm
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID, 'DX'
+    ds.Rows, ds.Columns = arr.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
+    if window: ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelData = arr.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return Path(path)
+
+
+def tiny_predictor(size=SIZE, thresholds=None):
+    "An untrained, seeded fastai ResNet-18 (1 channel) wrapped in a Predictor."
+    from fastai.vision.all import create_vision_model, resnet18
+    set_seed(0)
+    meta = dict(arch='resnet18', n_in=1, size=size, resize_method='squish', normalization=dict(mean=[0.449], std=[0.226]),
+                vocab=list(LABELS), thresholds=thresholds or {l: 0.5 for l in LABELS})
+    return Predictor(create_vision_model(resnet18, len(LABELS), n_in=1, pretrained=False), meta)
+
+
+@pytest.fixture(scope='module')
+def pred(): return tiny_predictor()
+
+
+@pytest.fixture(scope='module')
+def xray(): 
+    "A 12-bit chest-X-ray-like test image (0..4095) with structure, 96x80."
+    yy, xx = np.mgrid[:96, :80]
+    a = (2048 + 1500*np.sin(xx/7.) * np.cos(yy/11.)).clip(0, 4095)
+    a[0, 0], a[-1, -1] = 0, 4095
+    return a.astype(np.uint16)
+
+
+def _sorted_ok(df):
+    assert list(df.columns) == ['label', 'probability', 'threshold', 'passes']
+    assert sorted(df.label) == sorted(LABELS) and df.probability.is_monotonic_decreasing
+    assert (df.passes == (df.probability >= df.threshold)).all()
+
+
+def test_all_formats_same_picture_same_probs(pred, xray, tmp_path):
+    a8 = np.round(xray / 4095 * 255).astype(np.uint8)
+    Image.fromarray(a8).save(tmp_path/'g8.png')
+    Image.fromarray(a8.astype(np.uint16) * 257).save(tmp_path/'g16.png')
+    Image.fromarray(np.stack([a8]*3, -1)).save(tmp_path/'rgb.png')
+    Image.fromarray(np.dstack([a8]*3 + [np.full_like(a8, 255)])).save(tmp_path/'rgba.png')
+    make_dicom(tmp_path/'m2.dcm', xray)
+    make_dicom(tmp_path/'m1.dcm', 4095 - xray, 'MONOCHROME1')  # inverted storage, same picture
+    ref = pred.predict(tmp_path/'g8.png')
+    _sorted_ok(ref)
+    for f in ['g16.png', 'rgb.png', 'rgba.png', 'm2.dcm', 'm1.dcm']:
+        df = pred.predict(tmp_path/f); _sorted_ok(df)
+        np.testing.assert_allclose(df.set_index('label').probability[LABELS], ref.set_index('label').probability[LABELS],
+                                   atol=2e-3, err_msg=f)  # DICOM 12-bit -> 8-bit rounding differs by at most 1 level
+    # JPEG (lossy), bytes, PIL and arrays are accepted too
+    Image.fromarray(a8).save(tmp_path/'x.jpg', quality=95)
+    for src in [tmp_path/'x.jpg', (tmp_path/'g8.png').read_bytes(), Image.fromarray(a8), a8, xray]:
+        _sorted_ok(pred.predict(src))
+
+
+def test_dicom_monochrome1_is_inverted(xray, tmp_path):
+    m2 = np.asarray(load_image(make_dicom(tmp_path/'m2.dcm', xray)))
+    m1 = np.asarray(load_image(make_dicom(tmp_path/'m1.dcm', xray, 'MONOCHROME1')))
+    np.testing.assert_array_equal(m1.astype(int), 255 - m2.astype(int))
+
+
+def test_bad_input_refused_naming_file(pred, tmp_path):
+    (tmp_path/'report.txt').write_text('not an image')
+    with pytest.raises(ImageLoadError, match='report.txt: not an image file'): pred.predict(tmp_path/'report.txt')
+    with pytest.raises(ImageLoadError, match='missing.png: no such file'): pred.predict(tmp_path/'missing.png')
+    with pytest.raises(ImageLoadError, match='empty'): pred.predict(b'')
+
+
+def test_thresholds(xray):
+    p = tiny_predictor(thresholds={'Hernia': 0.0, 'Mass': 1.01})
+    df = p.predict(xray).set_index('label')
+    assert df.passes['Hernia'] and not df.passes['Mass'] and df.threshold['Effusion'] == 0.5
+    assert p.predict(xray, thresh=0.0).passes.all() and not p.predict(xray, thresh=1.01).passes.any()
+    assert model_spec(dict(normalization=dict(mean=[.5], std=[.2]), thresholds={'Hernia': None}))['thresholds']['Hernia'] == 0.5
+
+
+def test_list_preds(pred, xray):
+    df = pred.predict(xray)
+    lp = list_preds(df)
+    assert len(lp) == 15 and [l for l, _ in lp] == df.label.tolist()
+    assert all(a[1] >= b[1] for a, b in zip(lp, lp[1:]))
+    t = float(df.probability.median())
+    assert list_preds(df, thresh=t) == [(l, p) for l, p in lp if p >= t]
+    assert list_preds({'a': .1, 'b': .7}) == [('b', .7), ('a', .1)]
+
+
+def test_predict_batch_csv(pred, xray, tmp_path):
+    d = tmp_path/'imgs'; d.mkdir()
+    for i in range(5): Image.fromarray(np.roll(xray, 9*i, 1)).save(d/f'x{i}.png')
+    (d/'notes.txt').write_text('ignored: not an image extension')
+    (d/'broken.png').write_bytes(b'not really a png')
+    with pytest.warns(UserWarning, match='broken.png'):
+        df = pred.predict_batch(d, bs=2, out_csv=tmp_path/'o'/'preds.csv', progress=False)
+    assert df['Image Index'].tolist() == [f'x{i}.png' for i in range(5)]
+    assert list(df.columns) == ['Image Index'] + [f'prob_{l}' for l in LABELS]
+    disk = pd.read_csv(tmp_path/'o'/'preds.csv')
+    assert disk.shape == (5, 16) and sorted(p.name for p in (tmp_path/'o').iterdir()) == ['preds.csv']
+    np.testing.assert_allclose(disk.iloc[:, 1:].values, np.stack([pred.probs([d/f'x{i}.png'])[0] for i in range(5)]), atol=1e-5)
+    with pytest.raises(ImageLoadError, match='broken.png'):
+        pred.predict_batch(d, errors='raise', progress=False)
+
+
+def test_gradcam(pred, xray):
+    hms = {l: gradcam(pred, xray, l) for l in LABELS}
+    for hm in hms.values(): assert hm.shape == (SIZE, SIZE) and hm.min() >= 0 and hm.max() <= 1
+    nz = [l for l, hm in hms.items() if hm.max() > 0]  # an all-negative map is legitimately all zero
+    assert len(nz) >= 2 and hms[nz[0]].max() == 1 and not np.allclose(hms[nz[0]], hms[nz[1]])
+    np.testing.assert_allclose(gradcam(pred.model, pred.preprocess(xray), LABELS.index(nz[0])), hms[nz[0]], atol=1e-6)
+    fig = plot_gradcam(pred, xray)
+    ART.mkdir(exist_ok=True); fig.savefig(ART/'gradcam_test.png')
+    top = pred.predict(xray).label[0]
+    assert fig.axes[0].get_title().startswith(f'Grad-CAM: {top}')
+
+
+def _fastai_learner(shared, size=SIZE):
+    "A seeded, untrained fastai learner on the real images with xraylib's data pipeline."
+    from fastai.vision.all import vision_learner, resnet18
+    from xraylib.data import xray_dataloaders
+    d = shared('nih-real-200')
+    set_seed(0)
+    dls = xray_dataloaders(d, size=size, bs=50, num_workers=0)
+    return vision_learner(dls, resnet18, n_in=1, pretrained=False), sorted((d/'images').glob('*.png'))
+
+
+@pytest.mark.timeout(300)
+def test_equals_fastai_on_200_real_images(shared):
+    "Predictor probabilities == the fastai learner's (same pipeline) to 1e-5 on all 200 real NIH images."
+    from xraylib.data import XRAY_MEAN, XRAY_STD
+    learn, files = _fastai_learner(shared)
+    assert len(files) == 200
+    p = Predictor(learn.model, dict(arch='resnet18', n_in=1, size=SIZE, resize_method='squish', vocab=list(learn.dls.vocab),
+                                    normalization=dict(mean=[XRAY_MEAN], std=[XRAY_STD])))
+    ours = p.predict_batch(files, bs=50, progress=False)
+    assert ours['Image Index'].tolist() == [f.name for f in files]
+    with learn.no_bar():
+        ref = learn.get_preds(dl=learn.dls.test_dl(files, bs=50))[0].numpy()
+        one = np.stack([learn.predict(f)[2].numpy() for f in files[:4]])  # learn.predict itself on a few
+    assert np.abs(ours.iloc[:, 1:].values - ref).max() < 1e-5
+    assert np.abs(ours.iloc[:4, 1:].values - one).max() < 1e-5
+    single = p.predict(files[0]).set_index('label').probability[list(learn.dls.vocab)].values
+    assert np.abs(single - ref[0]).max() < 1e-5
+
+
+def _saved_model(tmp_path, shared):
+    learner = pytest.importorskip('xraylib.learner')
+    if not hasattr(learner, 'save_model'): pytest.skip('xraylib.learner.save_model not available yet')
+    learn, files = _fastai_learner(shared)
+    learner.save_model(learn, tmp_path/'model', thresholds={l: 0.3 for l in LABELS})
+    return learn, files, tmp_path/'model'
+
+
+@pytest.mark.timeout(300)
+def test_from_file_matches_learner(shared, tmp_path):
+    learn, files, mdir = _saved_model(tmp_path, shared)
+    p = Predictor.from_file(mdir)
+    assert p.thresholds['Hernia'] == pytest.approx(0.3) and p.spec['size'] == (SIZE, SIZE)
+    with learn.no_bar(): ref = learn.get_preds(dl=learn.dls.test_dl(files[:20], bs=20))[0].numpy()
+    assert np.abs(p.predict_batch(files[:20], progress=False).iloc[:, 1:].values - ref).max() < 1e-5
+    # the CLI, through the real console script when registered, else the function
+    args = [str(mdir), str(files[0]), str(files[1]), '--json']
+    from xraylib.cli import COMMANDS
+    if 'predict' in COMMANDS:
+        r = subprocess.run(['xraylib', 'predict', *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr; out = json.loads(r.stdout)
+    else:
+        from xraylib.predict import predict_cli
+        import contextlib
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf): assert predict_cli(args[0], args[1:3], json=True) == 0
+        out = json.loads(buf.getvalue())
+    assert [o['image'] for o in out] == [str(files[0]), str(files[1])]
+    probs = [r['probability'] for r in out[0]['predictions']]
+    assert probs == sorted(probs, reverse=True) and len(probs) == 15
+    assert abs(max(probs) - ref[0].max()) < 1e-5
