@@ -1,9 +1,10 @@
 "Tests of xraylib.data: label files, counts, splits and DataLoaders (real data via the `shared` fixture)."
-import warnings
+import os, warnings
 import numpy as np, pandas as pd, pytest, torch
 from xraylib.core import LABELS
 from xraylib.data import (load_labels, label_counts, plot_label_counts, parse_age, patient_splitter,
-                          official_splitter, xray_dataloaders, xray_dblock, get_x, get_y, XRAY_MEAN, XRAY_STD)
+                          official_splitter, xray_dataloaders, xray_dblock, get_x, get_y, XRAY_MEAN, XRAY_STD,
+                          build_cache, read_cached, cache_folder, XrayAugment, CachedTfmdDL)
 
 COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313, 'Mass': 284,
           'Pneumothorax': 271, 'Consolidation': 226, 'Pleural_Thickening': 176, 'Cardiomegaly': 141, 'Emphysema': 127,
@@ -115,9 +116,11 @@ def test_plot_label_counts(sample, tmp_path):
     fig.savefig(tmp_path/'counts.png')
 
 
-def test_dataloaders_real_batch(shared):
+@pytest.mark.parametrize('cache', [True, False])
+def test_dataloaders_real_batch(shared, tmp_path, cache):
     d = shared('nih-real-200')
-    dls = xray_dataloaders(d, size=64, bs=4, num_workers=0, device='cpu')
+    dls = xray_dataloaders(d, size=64, bs=4, device='cpu', cache=cache, cache_dir=tmp_path, progress=False)
+    assert isinstance(dls.train, CachedTfmdDL) == cache and dls.split_summary['cached'] == cache
     assert list(dls.vocab) == LABELS
     xb, yb = dls.one_batch()
     assert xb.shape == (4, 1, 64, 64) and yb.shape == (4, 15)
@@ -147,3 +150,72 @@ def test_no_vertical_flip():
     names = [type(t).__name__ for t in xray_dblock(aug=True).batch_tfms]
     assert 'Flip' not in names and 'Normalize' in names
     assert (XRAY_MEAN, XRAY_STD) == (0.449, 0.226)
+
+
+def _pngs(d, n=3, shape=(90, 70)):
+    from PIL import Image
+    rng = np.random.default_rng(0); out = []
+    for i in range(n):
+        out.append(str(d/f'im{i}.png')); Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(out[-1])
+    return out
+
+
+def test_cache_build_reuse_invalidate(tmp_path):
+    from PIL import Image
+    from fastai.vision.all import Resize, PILImageBW
+    src = _pngs(tmp_path, 5)
+    file, rows = build_cache(src + src[:2], 32, tmp_path/'c', workers=2, progress=False)
+    assert rows.tolist() == [0, 1, 2, 3, 4, 0, 1]
+    for i in range(5):  # identical to fastai's Resize(squish) of the decoded source
+        ref = np.asarray(Resize(32, method='squish')(PILImageBW.create(src[i]), split_idx=0))
+        assert (read_cached(file, i, 32) == ref).all()
+    folder = cache_folder(src, 32, tmp_path/'c')
+    assert sorted(o.name for o in folder.iterdir() if o.name.startswith('.')) == []  # no temp files left
+    mtime = os.path.getmtime(file)
+    assert build_cache(src, 32, tmp_path/'c', progress=False)[0] == file and os.path.getmtime(file) == mtime  # reused
+    Image.fromarray(np.full((90, 70), 200, np.uint8)).save(src[3])  # a source changes
+    os.utime(src[3], ns=(10**9, 10**9))
+    file2, _ = build_cache(src, 32, tmp_path/'c', progress=False)
+    assert file2 == file and (read_cached(file, 3, 32) == 200).all()
+    assert (read_cached(file, 2, 32) == np.asarray(Resize(32, method='squish')(PILImageBW.create(src[2]), split_idx=0))).all()
+    assert cache_folder(src, 64, tmp_path/'c') != folder  # one cache per size
+    os.remove(src[0])
+    with pytest.raises(FileNotFoundError, match='not on disk'): build_cache(src, 32, tmp_path/'c', progress=False)
+
+
+def test_cache_killed_build_leaves_no_cache(tmp_path, monkeypatch):
+    import xraylib.data as xd
+    src = _pngs(tmp_path, 3)
+    def boom(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(xd, '_run_jobs', boom)
+    with pytest.raises(KeyboardInterrupt): build_cache(src, 16, tmp_path/'c', progress=False)
+    folder = cache_folder(src, 16, tmp_path/'c')
+    assert not (folder/'cache.json').exists() and not list(folder.glob('*.u8*'))
+    monkeypatch.undo()
+    file, _ = build_cache(src, 16, tmp_path/'c', progress=False)
+    assert os.path.exists(file)
+
+
+def test_cached_batches_match_uncached(shared, tmp_path):
+    d = shared('nih-real-200')
+    df = load_labels(d).iloc[:24]
+    kw = dict(size=64, bs=8, device='cpu', aug=False, cache_dir=tmp_path, progress=False)
+    a, b = xray_dataloaders(df, cache=True, **kw), xray_dataloaders(df, cache=False, **kw)
+    (xa, ya), (xb, yb) = a.valid.one_batch(), b.valid.one_batch()
+    assert type(xa) == type(xb) and type(ya) == type(yb)
+    assert torch.allclose(xa, xb) and torch.equal(ya, yb)
+    t = a.test_dl([df.path.iloc[0]])  # file names go through the normal item pipeline
+    assert t.one_batch()[0].shape == (1, 1, 64, 64)
+
+
+def test_xray_augment():
+    from fastai.vision.all import TensorImageBW
+    torch.manual_seed(0)
+    x = TensorImageBW(torch.rand(16, 1, 48, 48))
+    y = XrayAugment(p=1.)(x, split_idx=0)
+    assert type(y) is TensorImageBW and y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert torch.equal(XrayAugment(p=1.)(x, split_idx=1), x)  # not on validation
+    # no vertical flip: with only tiny rotation/zoom, the top half stays the top half
+    v = TensorImageBW(torch.zeros(4, 1, 48, 48)); v[:, :, :24] = 1
+    z = XrayAugment(p=1., max_lighting=0)(v, split_idx=0)
+    assert (z[:, :, :16].mean() > 0.9) and (z[:, :, 32:].mean() < 0.1)

@@ -4,17 +4,18 @@
 
 # %% ../nbs/03_data.ipynb #54d94ab7
 from __future__ import annotations
-import os, re, warnings
+import os, re, math, warnings
 from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
 from .core import LABELS, PATHOLOGIES, NO_FINDING, load_image, atomic_write, atomic_path, shared_data
 
 # %% auto #0
-__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file', 'image_dirs',
-           'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter', 'official_splitter',
-           'find_official_split', 'get_x', 'get_y', 'xray_aug_transforms', 'xray_dblock', 'split_summary',
-           'xray_dataloaders']
+__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'CACHE_VERSION', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
+           'find_label_file', 'image_dirs', 'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter',
+           'official_splitter', 'find_official_split', 'xraylib_home', 'default_workers', 'default_cache_dir',
+           'cache_folder', 'build_cache', 'read_cached', 'cached_frame', 'get_x', 'get_y', 'XrayAugment',
+           'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL', 'split_summary', 'xray_dataloaders']
 
 # %% ../nbs/03_data.ipynb #d820974b
 from .download import download_nih_sample
@@ -217,11 +218,163 @@ def find_official_split(folder:Union[str,Path] # a dataset folder
     return official_splitter(a, b) if a.is_file() and b.is_file() else None
 
 # %% ../nbs/03_data.ipynb #9d2d1f3b
+CACHE_VERSION = 1
+
+def xraylib_home()->Path:
+    "xraylib's folder for caches and downloads: `$XRAYLIB_HOME`, default `~/.xraylib`."
+    return Path(os.environ.get('XRAYLIB_HOME', Path.home()/'.xraylib')).expanduser()
+
+def default_workers()->int:
+    "The cores this process may use."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+def default_cache_dir()->Path:
+    "Where image caches go by default: `xraylib_home()/'cache'`."
+    return xraylib_home()/'cache'
+
+# %% ../nbs/03_data.ipynb #ef8d2888
+def _render(path:str, size:int)->np.ndarray:
+    "One cache row: the image read by `load_image`, squished to size x size like fastai's `Resize`."
+    from PIL import Image
+    im = load_image(path)
+    if im.size != (size, size): im = im.resize((size, size), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+def _fill_rows(job:tuple)->int:
+    "Worker: decode `paths` into rows `rows` of the memory map `file` (N x size x size)."
+    file, n, size, rows, paths = job
+    mm = np.memmap(file, np.uint8, 'r+', shape=(n, size, size))
+    for r, p in zip(rows, paths): mm[r] = _render(p, size)
+    mm.flush(); del mm
+    return len(rows)
+
+# %% ../nbs/03_data.ipynb #a841f4d8
+def _stat(paths)->tuple:
+    "Sizes and mtimes (ns) of `paths` (-1 when absent)."
+    sz, mt = np.full(len(paths), -1, np.int64), np.full(len(paths), -1, np.int64)
+    for i, p in enumerate(paths):
+        try: st = os.stat(p); sz[i], mt[i] = st.st_size, st.st_mtime_ns
+        except FileNotFoundError: pass
+    return sz, mt
+
+def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str=''):
+    "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar."
+    from fastprogress.fastprogress import progress_bar
+    chunk = max(8, min(256, len(rows) // (8 * max(workers, 1)) or 8))
+    jobs = [(file, n, size, rows[i:i+chunk].tolist(), paths[i:i+chunk]) for i in range(0, len(rows), chunk)]
+    pb = progress_bar(range(len(rows)), display=progress) if progress else None
+    if pb is not None: pb.comment = desc; pb.update(0)
+    done = 0
+    def _tick(k):
+        nonlocal done
+        done += k
+        if pb is not None: pb.update(done)
+    if workers <= 1:
+        for j in jobs: _tick(_fill_rows(j))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else None)
+    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
+
+# %% ../nbs/03_data.ipynb #5ebbb32d
+def cache_folder(paths:list, # the source image paths (unique)
+                 size:int, # the cached image size
+                 cache_dir:Union[str,Path]=None # the cache root (default `default_cache_dir()`)
+                )->Path:
+    "The cache folder of one (dataset, size): `cache_dir/<dataset>-<hash of the paths>/s<size>`."
+    import hashlib
+    h = hashlib.sha1('\n'.join(sorted(map(str, paths))).encode()).hexdigest()[:12]
+    name = re.sub(r'[^\w.-]+', '_', Path(os.path.commonpath(list(paths)) if paths else 'empty').name) or 'data'
+    return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
+
+# %% ../nbs/03_data.ipynb #e34b2146
+def build_cache(paths:list, # the source image paths (duplicates are stored once)
+                size:int=224, # images are squished to size x size
+                cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
+                workers:int=None, # processes to decode with (default: all cores)
+                progress:bool=True, # show a progress bar while building
+                force:bool=False # rebuild everything even if the cache is up to date
+               )->tuple:
+    "Build or update the uint8 image cache of `paths`; returns `(map_file, row_of_each_path)`."
+    import json, uuid, time
+    paths = [str(Path(p).resolve()) for p in paths]
+    uniq = sorted(set(paths)); n = len(uniq)
+    folder = cache_folder(uniq, size, cache_dir); folder.mkdir(parents=True, exist_ok=True)
+    workers = max(1, workers or default_workers())
+    sz, mt = _stat(uniq)
+    if (sz < 0).any():
+        bad = [p for p, s in zip(uniq, sz) if s < 0]
+        raise FileNotFoundError(f'{len(bad)} image(s) to cache are not on disk, e.g. {bad[:3]}')
+    ptr = folder/'cache.json'
+    meta = json.loads(ptr.read_text()) if ptr.is_file() and not force else None
+    if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()): meta = None
+    if meta is None:  # a fresh build into new, uniquely named files, then swap the pointer
+        tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
+        tmp = folder/f'.images-{tok}.u8.tmp'
+        np.memmap(tmp, np.uint8, 'w+', shape=(n, size, size)).flush()
+        try: _run_jobs(str(tmp), n, size, np.arange(n), uniq, workers, progress, f'caching {n:,} images at {size}px')
+        except BaseException:
+            tmp.unlink(missing_ok=True); raise
+        os.replace(tmp, file)
+        idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
+        with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
+        meta = dict(version=CACHE_VERSION, n=n, size=size, file=file.name, index=f'index-{tok}.csv', method='squish',
+                    built=time.strftime('%Y-%m-%dT%H:%M:%S'))
+        with atomic_write(ptr) as f: json.dump(meta, f, indent=1)
+        for o in folder.glob('images-*.u8'):  # older builds (readers holding a map keep their open copy)
+            if o.name != meta['file']: o.unlink(missing_ok=True)
+        for o in folder.glob('index-*.csv'):
+            if o.name != meta['index']: o.unlink(missing_ok=True)
+    else:  # re-decode the rows whose source changed since it was cached
+        idx = pd.read_csv(folder/meta['index'])
+        stale = np.flatnonzero((idx['bytes'].to_numpy() != sz) | (idx['mtime_ns'].to_numpy() != mt))
+        if len(stale):
+            _run_jobs(str(folder/meta['file']), n, size, stale, [uniq[i] for i in stale], workers, progress,
+                      f'updating {len(stale):,} changed images')
+            idx['bytes'], idx['mtime_ns'] = sz, mt
+            with atomic_write(folder/meta['index']) as f: idx.to_csv(f, index=False)
+    row = {p: i for i, p in enumerate(uniq)}
+    return str(folder/meta['file']), np.array([row[p] for p in paths], np.int64)
+
+# %% ../nbs/03_data.ipynb #ae5c78f0
+from functools import lru_cache
+
+@lru_cache(maxsize=16)
+def _open_map(file:str, size:int)->np.ndarray:
+    return np.memmap(file, np.uint8, 'r', shape=(os.path.getsize(file) // (size * size), size, size))
+
+def read_cached(file:str, # a cache map file from `build_cache`
+                row:int, # the row of the image
+                size:int # the cached size
+               )->np.ndarray:
+    "One cached image (size x size uint8 array), from the memory map."
+    return np.array(_open_map(file, size)[row])
+
+# %% ../nbs/03_data.ipynb #c37f0cc7
+def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
+                 size:int=224, # the cached image size
+                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
+                 workers:int=None, # processes for building (default: all cores)
+                 progress:bool=True # progress bar while building
+                )->pd.DataFrame:
+    "A copy of `df` whose rows also point into the image cache (`cache_file`, `cache_row`, `cache_size`)."
+    file, rows = build_cache(df['path'].tolist(), size, cache_dir, workers, progress)
+    df = df.copy()
+    df['cache_file'], df['cache_row'], df['cache_size'] = file, rows, size
+    return df
+
+# %% ../nbs/03_data.ipynb #c17a5b2a
 XRAY_MEAN, XRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB
 
 def get_x(r):
-    "The image of an item (a `load_labels` row, a path or an image) as an 8-bit grayscale PIL image."
-    if isinstance(r, (pd.Series, dict)): r = r['path']
+    "The image of an item (a `load_labels` row, cached or not, a path or an image) as an 8-bit grayscale PIL image."
+    if isinstance(r, (pd.Series, dict)):
+        if r.get('cache_file') is not None:
+            from PIL import Image
+            return Image.fromarray(read_cached(r['cache_file'], int(r['cache_row']), int(r['cache_size'])))
+        r = r['path']
     if r is None or (isinstance(r, float) and np.isnan(r)): raise FileNotFoundError('image not on disk (path is None)')
     return load_image(r)
 
@@ -229,20 +382,66 @@ def get_y(r)->list:
     "The labels of a `load_labels` row."
     return list(r['labels'])
 
-# %% ../nbs/03_data.ipynb #ef8d2888
-def xray_aug_transforms(size:int=None, # output size (None: keep the item size)
-                        flip:bool=False, # random horizontal flips (off: see above)
+# %% ../nbs/03_data.ipynb #1a14d25e
+from fastai.vision.core import TensorImage, TensorImageBW, PILImageBW
+from fastai.torch_core import TensorMultiCategory
+from fastai.data.core import Transform
+
+class XrayAugment(Transform):
+    "Per-batch chest X-ray augmentation: small rotation, zoom, shift, brightness/contrast; no vertical flips."
+    split_idx, order = 0, 30  # training set only; after `IntToFloatTensor`, before `Normalize`
+    def __init__(self, max_rotate:float=7., # degrees, either way
+                 max_zoom:float=1.1, # zoom in up to this factor
+                 max_shift:float=0.05, # shift, as a fraction of the image size
+                 max_lighting:float=0.2, # brightness shift up to half this; contrast factor in [1-x, 1/(1-x)]
+                 p:float=0.75, # probability of the geometric and (separately) of the lighting change
+                 flip:bool=False # also flip horizontally with probability 0.5
+                ):
+        self.max_rotate, self.max_zoom, self.max_shift, self.max_lighting, self.p, self.flip = \
+            max_rotate, max_zoom, max_shift, max_lighting, p, flip
+
+    def _geometry(self, x):
+        import torch, torch.nn.functional as F
+        n, _, h, w = x.shape; dev = x.device
+        idx = (torch.rand(n, device=dev) < self.p).nonzero().flatten()
+        if not len(idx): return x
+        m = len(idx); u = lambda lo, hi: torch.empty(m, 1, 1, device=dev).uniform_(lo, hi)
+        ang = u(-self.max_rotate, self.max_rotate) * (math.pi / 180)
+        sc = 1 / u(1., self.max_zoom)
+        sx = sc * ((torch.rand(m, 1, 1, device=dev) < .5).float() * -2 + 1) if self.flip else sc
+        tx, ty = u(-self.max_shift, self.max_shift) * 2, u(-self.max_shift, self.max_shift) * 2
+        X = torch.linspace(-1, 1, w, device=dev).view(1, 1, w); Y = torch.linspace(-1, 1, h, device=dev).view(1, h, 1)
+        cos, sin = ang.cos(), ang.sin()
+        grid = torch.stack([sx * cos * X - sc * sin * Y + tx, sx * sin * X + sc * cos * Y + ty], -1).to(x.dtype)
+        out = x.clone()
+        out[idx] = F.grid_sample(x[idx], grid, mode='bilinear', padding_mode='zeros', align_corners=True)
+        return out
+
+    def _lighting(self, x):
+        import torch
+        n = x.shape[0]; dev = x.device; ml = self.max_lighting
+        on = (torch.rand(n, 1, 1, 1, device=dev) < self.p).to(x.dtype)
+        c = torch.empty(n, 1, 1, 1, device=dev).uniform_(math.log(1 - ml), -math.log(1 - ml)).exp()
+        b = torch.empty(n, 1, 1, 1, device=dev).uniform_(-ml / 2, ml / 2)
+        c, b = on * c + (1 - on), on * b
+        return ((x - 0.5) * c + 0.5 + b).clamp_(0, 1)
+
+    def encodes(self, x:TensorImage):
+        if self.max_rotate or self.max_zoom > 1 or self.max_shift or self.flip: x = self._geometry(x)
+        return self._lighting(x) if self.max_lighting else x
+
+# %% ../nbs/03_data.ipynb #6fb38a56
+def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see above)
                         max_rotate:float=7., # degrees
                         max_zoom:float=1.1, # zoom in up to this factor
+                        max_shift:float=0.05, # shift, fraction of the size
                         max_lighting:float=0.2, # brightness and contrast change
-                        p:float=0.75 # probability of each of the affine and lighting transforms
+                        p:float=0.75 # probability of each of the geometric and lighting changes
                        )->list:
-    "Chest-X-ray batch augmentation: small rotation, zoom, brightness/contrast; no vertical flips, no warp."
-    from fastai.vision.augment import aug_transforms
-    return aug_transforms(do_flip=flip, flip_vert=False, max_rotate=max_rotate, max_zoom=max_zoom,
-                          max_lighting=max_lighting, max_warp=0., p_affine=p, p_lighting=p, size=size, pad_mode='zeros')
+    "Chest-X-ray batch augmentation (`XrayAugment`): small rotation, zoom, shift, brightness/contrast; no vertical flips."
+    return [XrayAugment(max_rotate, max_zoom, max_shift, max_lighting, p, flip)]
 
-# %% ../nbs/03_data.ipynb #a841f4d8
+# %% ../nbs/03_data.ipynb #d20befed
 def xray_dblock(size:int=224, # images are squished to `size` x `size`
                 splitter:Callable=None, # a fastai splitter (default: `patient_splitter()`)
                 aug:bool=True, # add `xray_aug_transforms`
@@ -251,14 +450,44 @@ def xray_dblock(size:int=224, # images are squished to `size` x `size`
                 batch_tfms:list=None # extra batch transforms, before normalisation
                ):
     "A fastai DataBlock of grayscale X-rays and multi-hot `LABELS` targets; items are `load_labels` rows."
-    from fastai.vision.all import DataBlock, ImageBlock, MultiCategoryBlock, PILImageBW, Resize, Normalize
+    from fastai.vision.all import DataBlock, ImageBlock, MultiCategoryBlock, Resize, Normalize
     bt = (xray_aug_transforms(flip=flip) if aug else []) + list(batch_tfms or [])
     return DataBlock(blocks=(ImageBlock(cls=PILImageBW), MultiCategoryBlock(vocab=LABELS)),
                      get_x=get_x, get_y=get_y, splitter=splitter or patient_splitter(),
                      item_tfms=item_tfms if item_tfms is not None else [Resize(size, method='squish')],
                      batch_tfms=bt + [Normalize.from_stats([XRAY_MEAN], [XRAY_STD])])
 
-# %% ../nbs/03_data.ipynb #e34b2146
+# %% ../nbs/03_data.ipynb #24ffc945
+from fastai.data.core import TfmdDL
+
+class CachedTfmdDL(TfmdDL):
+    "A fastai `TfmdDL` that reads whole batches from the image cache when its items are cached rows."
+    def _cache(self):
+        it = getattr(self.dataset, 'items', None)
+        if not (isinstance(it, pd.DataFrame) and 'cache_row' in it.columns and len(it)): return None
+        c = getattr(self, '_cache_arrays', None)
+        if c is None or c[0] is not it:
+            files = it['cache_file'].unique()
+            if len(files) != 1: return None
+            c = (it, str(files[0]), int(it['cache_size'].iloc[0]), it['cache_row'].to_numpy(np.int64),
+                 _label_matrix(it).astype(np.float32))
+            self._cache_arrays = c
+        return c
+
+    def do_item(self, s):
+        if self._cache() is None: return super().do_item(s)
+        return 0 if s is None else s
+
+    def do_batch(self, b):
+        c = self._cache()
+        if c is None: return super().do_batch(b)
+        import torch
+        _, file, size, rows, Y = c
+        i = np.asarray(b, np.int64)
+        x = torch.from_numpy(np.ascontiguousarray(_open_map(file, size)[rows[i]]))[:, None]
+        return TensorImageBW(x), TensorMultiCategory(torch.from_numpy(Y[i]))
+
+# %% ../nbs/03_data.ipynb #3cc1ed2d
 def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
     "A JSON-able summary of a split: sizes, patients, per-label positives in valid."
     tr, va = df.iloc[list(train_idx)], df.iloc[list(valid_idx)]
@@ -268,7 +497,7 @@ def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
                 patients_shared=len(set(tr['patient']) & set(va['patient'])),
                 valid_positives={l: int(c) for l, c in zip(LABELS, Yv)}, **kw)
 
-# %% ../nbs/03_data.ipynb #ae5c78f0
+# %% ../nbs/03_data.ipynb #a34cc75e
 def _as_frame(source)->pd.DataFrame:
     "A `load_labels` frame from a folder, a CSV path or a frame, keeping only rows whose image is on disk."
     df = source if isinstance(source, pd.DataFrame) else load_labels(source)
@@ -276,7 +505,7 @@ def _as_frame(source)->pd.DataFrame:
     if not keep.any(): raise FileNotFoundError(f"{df.attrs.get('source', 'frame')}: no image of the label file is on disk")
     return df[keep].reset_index(drop=True)
 
-# %% ../nbs/03_data.ipynb #c37f0cc7
+# %% ../nbs/03_data.ipynb #4a73662c
 def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels` DataFrame
                      size:int=224, # image size (squished to size x size)
                      bs:int=64, # batch size
@@ -286,18 +515,24 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                      aug:bool=True, # chest-X-ray augmentation on the training batches
                      num_workers:int=None, # DataLoader worker processes (default: fastai's)
                      device=None, # where batches go (default: GPU if there is one)
+                     cache:bool=True, # read images from the uint8 image cache (built on first use)
+                     cache_dir:Union[str,Path]=None, # the cache root (default `$XRAYLIB_HOME/cache`)
+                     cache_workers:int=None, # processes building the cache (default: all cores)
+                     progress:bool=True, # progress bar while the cache builds
                      **kwargs # passed to `xray_dblock` (flip, item_tfms, batch_tfms) or `DataBlock.dataloaders`
                     ):
     "fastai DataLoaders of grayscale X-rays with 15-wide multi-hot targets, split by patient."
     from fastai.data.core import DataLoaders
     df = _as_frame(source)
+    if cache: df = cached_frame(df, size, cache_dir, cache_workers, progress)
+    if num_workers is None: num_workers = 0 if cache else None  # cached rows are too cheap for worker processes
     splitter = splitter or patient_splitter(valid_pct, seed)
     dbk = {k: kwargs.pop(k) for k in ('flip', 'item_tfms', 'batch_tfms') if k in kwargs}
     dblock = xray_dblock(size, splitter=splitter, aug=aug, **dbk)
     if num_workers is not None: kwargs['num_workers'] = num_workers
-    dls = dblock.dataloaders(df, bs=bs, device=device, **kwargs)
+    dls = dblock.dataloaders(df, bs=bs, device=device, dl_type=CachedTfmdDL if cache else None, **kwargs)
     tr, va = splitter(df)
-    dls.split_summary = split_summary(df, tr, va, valid_pct=valid_pct, seed=seed, size=size,
+    dls.split_summary = split_summary(df, tr, va, valid_pct=valid_pct, seed=seed, size=size, cached=cache,
                                       splitter=getattr(splitter, '__qualname__', str(splitter)).split('.')[0])
     dls.items_df = df
     return dls
