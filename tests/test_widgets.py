@@ -1,0 +1,118 @@
+"xraylib.widgets.upload_widget through its handler (no browser): real-world formats, bad files, v7/v8 upload values."
+import io, datetime
+from pathlib import Path
+import numpy as np, pytest
+from PIL import Image
+import ipywidgets as widgets
+from xraylib.core import LABELS, set_seed
+from xraylib.predict import Predictor
+from xraylib.widgets import upload_widget, upload_files, UploadWidget
+
+
+def make_dicom(arr, photometric='MONOCHROME2', bits_stored=12)->bytes:
+    "A uint16 single-frame DICOM file's bytes (pydicom)."
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    fm.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = fm
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID, 'DX'
+    ds.Rows, ds.Columns = arr.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
+    ds.PixelData = arr.astype(np.uint16).tobytes()
+    buf = io.BytesIO(); ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _bytes(a, fmt='PNG', **kw):
+    b = io.BytesIO(); Image.fromarray(a).save(b, format=fmt, **kw); return b.getvalue()
+
+
+def v8(name, data): return ({'name': name, 'type': '', 'size': len(data), 'last_modified': datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc), 'content': memoryview(data)},)
+
+
+@pytest.fixture(scope='module')
+def w():
+    from fastai.vision.all import create_vision_model, resnet18
+    set_seed(0)
+    meta = dict(arch='resnet18', n_in=1, size=64, resize_method='squish', normalization=dict(mean=[0.449], std=[0.226]),
+                vocab=list(LABELS), thresholds={l: (0.3 if l == 'Hernia' else 0.5) for l in LABELS})
+    return upload_widget(Predictor(create_vision_model(resnet18, len(LABELS), n_in=1, pretrained=False), meta))
+
+
+@pytest.fixture(scope='module')
+def x12():
+    yy, xx = np.mgrid[:120, :100]
+    a = (2048 + 1800*np.sin(xx/8.) * np.cos(yy/12.)).clip(0, 4095)
+    a[0, 0], a[-1, -1] = 0, 4095
+    return a.astype(np.uint16)
+
+
+def _check_sorted(w, res, name):
+    assert len(res) == 1 and 'error' not in res[0], res
+    df = res[0]['predictions']
+    assert sorted(df.label) == sorted(LABELS) and df.probability.is_monotonic_decreasing
+    assert (df.passes == (df.probability >= df.threshold)).all()
+    html = w.out.children[0].children[0].value  # the table shown in the widget
+    pos = [html.index(f'>{l}<') for l in df.label]
+    assert pos == sorted(pos), 'labels not shown in probability order'
+    assert html.count('class="pass"') == int(df.passes.sum())
+    assert name in html and isinstance(w.out.children[0].children[1], widgets.Image)  # Grad-CAM overlay
+    assert w.out.children[0].children[1].value[:4] == b'\x89PNG'
+    return df
+
+
+def test_formats_give_sorted_predictions(w, x12):
+    a8 = np.round(x12 / 4095 * 255).astype(np.uint8)
+    cases = {'xray.png': _bytes(a8), 'xray16.png': _bytes(a8.astype(np.uint16) * 257),
+             'xray.jpg': _bytes(a8, 'JPEG', quality=95), 'xray_m2.dcm': make_dicom(x12),
+             'xray_m1.dcm': make_dicom(4095 - x12, 'MONOCHROME1')}
+    dfs = {n: _check_sorted(w, w.handle_upload(v8(n, b)), n).set_index('label').probability[LABELS] for n, b in cases.items()}
+    ref = dfs['xray.png']
+    for n in ['xray16.png', 'xray_m2.dcm', 'xray_m1.dcm']:  # the same picture, however stored
+        np.testing.assert_allclose(dfs[n], ref, atol=2e-3, err_msg=n)
+
+
+def test_text_file_message_in_widget(w):
+    res = w.handle_upload(v8('notes.txt', b'this is a text file, not an X-ray'))
+    assert res[0]['error'].startswith('notes.txt: not an image file')
+    shown = w.out.children[0].value
+    assert 'xraylib-error' in shown and 'notes.txt: not an image file' in shown
+    assert 'could not be read' in w.message.value
+
+
+def test_empty_and_many(w, x12):
+    w.handle_upload(())
+    assert 'No file received' in w.message.value and w.out.children == ()
+    assert 'empty file' in w.handle_upload(v8('blank.png', b''))[0]['error']
+    many = sum((v8(f'{i}.png', _bytes((x12 // 16).astype(np.uint8))) for i in range(9)), ())
+    assert w.handle_upload(many) == [] and '9 files at once' in w.message.value
+    res = w.handle_upload(v8('a.png', _bytes((x12 // 16).astype(np.uint8))) + v8('b.txt', b'text'))
+    assert ['error' in r for r in res] == [False, True] and len(w.out.children) == 2
+
+
+def test_v7_api_and_threshold_slider(w, x12):
+    b = _bytes((x12 // 16).astype(np.uint8))
+    assert upload_files({'x.png': {'metadata': {'name': 'x.png', 'size': len(b)}, 'content': b}}) == [('x.png', b)]
+    assert upload_files([b]) == [('file 1', b)]
+    res = w.handle_upload({'x.png': {'metadata': {'name': 'x.png'}, 'content': b}})
+    df = res[0]['predictions']
+    assert df.set_index('label').threshold['Hernia'] == 0.3  # the model's per-label thresholds
+    w.slider.value = 0.0  # one cut-off for all: everything passes
+    assert not w.per_label.value and w.out.children[0].children[0].value.count('class="pass"') == 15
+    w.slider.value = 1.0
+    assert w.out.children[0].children[0].value.count('class="pass"') == int((df.probability >= 1.0).sum())
+    w.per_label.value = True
+    assert w.out.children[0].children[0].value.count('class="pass"') == int(df.passes.sum())
+    # the FileUpload's own observer runs the handler, as when the browser sends a file
+    w.upload.value = v8('y.png', b)
+    assert 'y.png' in w.out.children[0].children[0].value
+
+
+def test_real_nih_png(w, shared):
+    f = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]
+    df = _check_sorted(w, w.handle_upload(v8(f.name, f.read_bytes())), f.name)
+    exp = w.predictor.predict(f)
+    np.testing.assert_allclose(df.probability.values, exp.probability.values, atol=1e-6)
