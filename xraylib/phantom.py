@@ -100,7 +100,7 @@ def _anatomy(pid:int, seed:int)->dict:
     r = np.random.default_rng([seed, 1, pid])
     return dict(bw=r.uniform(.8, .9), cx=r.uniform(.35, .41), lw=r.uniform(.23, .28), ltop=r.uniform(-.78, -.68),
                 dia=r.uniform(.42, .55), ddr=r.uniform(.03, .07), amp=r.uniform(.09, .14), hx=r.uniform(.05, .11),
-                ctr=r.uniform(.42, .48), hh=r.uniform(.19, .24), rib0=r.uniform(0, 1), ribs=r.uniform(.17, .21),
+                ctr=r.uniform(.4, .46), hh=r.uniform(.19, .24), rib0=r.uniform(0, 1), ribs=r.uniform(.17, .21),
                 lung=r.uniform(.24, .32), tissue=r.uniform(.42, .52), gamma=r.uniform(.85, 1.15),
                 bubble=r.random() < .6, tex=int(r.integers(2**31)))
 
@@ -131,7 +131,7 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
     cx, lw, amp, dia, lung_dark = a['cx'], a['lw'], a['amp'], a['dia'], a['lung']
     ctr, hh = a['ctr'], a['hh']
     if 'Emphysema' in L: dia, amp, lung_dark, ctr = dia + .12, .025, lung_dark + .1, ctr - .04
-    if 'Cardiomegaly' in L: ctr, hh = r.uniform(.6, .68), hh*1.2
+    if 'Cardiomegaly' in L: ctr, hh = r.uniform(.66, .76), hh*1.25
     # body: superellipse torso with a neck
     body = _sig(1 - (np.abs(X)/a['bw'])**3 - np.abs((Y - .25)/1.15)**2.2, .04)
     body = np.maximum(body, _sig(.2 - np.abs(X), .03)*_sig(-.5 - Y, .05))
@@ -155,19 +155,19 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
     ptx = np.zeros_like(X)
     if 'Pneumothorax' in L:
         s = 1 if r.random() < .5 else -1
-        b = r.uniform(.09, .15)
+        b = r.uniform(.14, .2)
         u = (X - s*cx)/lw
         lcy = (a['ltop'] + dia + .05)/2; lry = (dia + .05 - a['ltop'])/2
         inner = 1 - ((X - s*(cx - b*.6))/(lw - b*.6))**2 - ((Y - lcy - b*.8)/(lry - b*.8))**2
         ptx = lungmask[s]*_sig(-inner, .01)
         mark_w = mark_w*(1 - ptx)
-        A += .16*np.exp(-(inner/.03)**2)*lungmask[s]*_sig(-(Y - dia + .1), .05)  # the visceral pleural line
-    A -= lung_dark*lungs + .14*ptx
-    A += .07*mark*lungs*mark_w*(.5 + hil)
+        A += .2*np.exp(-(inner/.03)**2)*lungmask[s]*_sig(-(Y - dia + .1), .05)  # the visceral pleural line
+    A -= lung_dark*lungs + .24*ptx
+    A += .05*mark*lungs*mark_w*(.5 + hil)
     # ribs (posterior arcs) and clavicles
     phase = (Y + .3*np.abs(X) - .55*X**2 - .1*a['rib0'])/a['ribs']
     ribs = _sig(np.cos(2*np.pi*phase) - .55, .12)*_sig(.95*a['bw'] - np.abs(X), .03)*_sig(dia + .1 - Y, .03)
-    A += .07*ribs*body
+    A += .05*ribs*body
     clav = np.exp(-((Y + .62 + .22*(np.abs(X) - .1))/.025)**2)*_sig(np.abs(X) - .08, .02)*_sig(.6 - np.abs(X), .03)
     A += .12*clav
     # mediastinum, spine and heart (shifted to the patient's left = image right)
@@ -176,7 +176,7 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
     hw = ctr*T
     hcy = dia - hh*.55
     heart = _sig(1 - ((X - a['hx'])/hw)**2 - ((Y - hcy)/hh)**2, .05)
-    A += .2*heart
+    A += (.3 if 'Cardiomegaly' in L else .2)*heart
     A += .2*_sig(1 - ((X - .12)/.08)**2 - ((Y + .32)/.07)**2, .05)  # aortic knob
     if a['bubble']:  # gastric bubble below the left dome
         A -= .12*_sig(1 - ((X - cx - .02)/.09)**2 - ((Y - dia - .12)/.05)**2, .03)
@@ -186,68 +186,68 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
             h = r.uniform(.25, .4)
             u = np.clip((X - s*cx)/lw*s, -1.2, 1.2)
             top = domes[s] - h*(.25 + .75*((u + 1)/2)**2)  # a meniscus, highest at the lateral wall
-            A += .32*lungmask[s]*_sig(Y - top, .012)
+            A += .4*lungmask[s]*_sig(Y - top, .012)
     if 'Nodule' in L:
         for _ in range(1 + (r.random() < .3)):
             s, x0, y0 = _pick_in_lung(r, a)
-            rad = r.uniform(.035, .05)
-            A += .32*_sig(rad - np.hypot(X - x0, Y - y0), max(px*.7, .005))
+            rad = r.uniform(.055, .07)
+            A += .6*_sig(rad - np.hypot(X - x0, Y - y0), max(px*.7, .005))
     if 'Mass' in L:
         s, x0, y0 = _pick_in_lung(r, a, ylo=-.45, yhi=.2)
-        rad, ph = r.uniform(.1, .15), r.uniform(0, 2*np.pi)
+        rad, ph = r.uniform(.13, .18), r.uniform(0, 2*np.pi)
         ang = np.arctan2(Y - y0, X - x0)
         rr = rad*(1 + .12*np.sin(3*ang + ph))
-        A += .3*_sig(rr - np.hypot(X - x0, Y - y0), .008)
+        A += .52*_sig(rr - np.hypot(X - x0, Y - y0), .008)
     if 'Atelectasis' in L:
         s, x0, y0 = _pick_in_lung(r, a, ylo=.0, yhi=dia - .15)
         ang = math.radians(r.uniform(-25, 25))
         d = -(X - x0)*math.sin(ang) + (Y - y0)*math.cos(ang)
         along = (X - x0)*math.cos(ang) + (Y - y0)*math.sin(ang)
-        A += .28*_sig(r.uniform(.025, .04) - np.abs(d), .006)*_sig(.22 - np.abs(along), .03)*lungmask[s]
+        A += .42*_sig(r.uniform(.04, .06) - np.abs(d), .006)*_sig(.28 - np.abs(along), .03)*lungmask[s]
     if 'Infiltration' in L:
         mott = .5 + .5*_lowfreq(r, size, 40)
         haze = np.zeros_like(X)
         for s in ([1, -1] if r.random() < .5 else [1 if r.random() < .5 else -1]):
-            for _ in range(int(r.integers(3, 6))):
+            for _ in range(int(r.integers(4, 8))):
                 _, x0, y0 = _pick_in_lung(r, a, s, ylo=-.35, yhi=.35)
-                haze += np.exp(-((X - x0)**2 + (Y - y0)**2)/(2*r.uniform(.05, .08)**2))
-        A += .32*np.clip(haze, 0, 1)*mott*lungs
+                haze += np.exp(-((X - x0)**2 + (Y - y0)**2)/(2*r.uniform(.06, .09)**2))
+        A += .42*np.clip(haze, 0, 1)*mott*lungs
     if 'Consolidation' in L:
         s = 1 if r.random() < .5 else -1
         f0, sl = r.uniform(-.15, .05), r.uniform(-.15, .15)
         upper = r.random() < .6
         d = (Y - f0 - sl*X)*(-1 if upper else 1)
         bron = np.exp(-(((X - s*(cx - .1))*np.cos(.5) + Y*np.sin(.5))/.012)**2)
-        A += .3*lungmask[s]*_sig(d, .01)*(1 - .5*bron)
+        A += .42*lungmask[s]*_sig(d, .01)*(1 - .4*bron)
     if 'Edema' in L:
         bat = sum(np.exp(-(((X - s*(cx - .1))/.2)**2 + ((Y + .02)/.3)**2)) for s in (-1, 1))
-        A += .3*bat*lungs*(.75 + .25*_lowfreq(r, size, 30))
+        A += .42*bat*lungs*(.75 + .25*_lowfreq(r, size, 30))
         kerley = _sig(np.cos(2*np.pi*Y/.05) - .7, .05)*_sig(np.abs(X) - (cx + lw*.55), .02)*_sig(Y - .1, .03)
-        A += .08*kerley*lungs
+        A += .12*kerley*lungs
     if 'Fibrosis' in L:
         k, ang = r.uniform(55, 70), r.uniform(0, np.pi)
         X2, Y2 = X*np.cos(ang) + Y*np.sin(ang), -X*np.sin(ang) + Y*np.cos(ang)
         net = np.maximum(_sig(np.cos(k*X2) - .8, .05), _sig(np.cos(k*Y2 + 1) - .8, .05))
         zone = _sig(Y - r.uniform(-.2, .05), .08)
-        A += .2*net*zone*lungs
+        A += .3*net*zone*lungs
     if 'Pleural_Thickening' in L:
         s = 1 if r.random() < .5 else -1
         u = (X - s*cx)/lw
         lcy = (a['ltop'] + dia + .05)/2; lry = (dia + .05 - a['ltop'])/2
         ell = 1 - u**2 - ((Y - lcy)/lry)**2
-        w = r.uniform(.25, .35)
+        w = r.uniform(.3, .4)
         rim = _sig(w - ell, .02)*_sig(ell + .05, .02)*_sig(s*u + .2, .05)*_sig(dia - .05 - Y, .03)
-        A += .3*rim
+        A += .5*rim
     if 'Pneumonia' in L:
         s, x0, y0 = _pick_in_lung(r, a, ylo=-.3, yhi=.3)
-        rad = r.uniform(.13, .18)
-        A += .36*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*lungs*(.8 + .2*_lowfreq(r, size, 20))
+        rad = r.uniform(.14, .19)
+        A += .45*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*lungs*(.8 + .2*_lowfreq(r, size, 20))
     if 'Hernia' in L:
-        x0, y0, rad = a['hx'] + r.uniform(-.1, .05), hcy + r.uniform(-.02, .08), r.uniform(.08, .11)
+        x0, y0, rad = a['hx'] + r.uniform(-.1, .05), hcy + r.uniform(-.02, .08), r.uniform(.1, .13)
         d = np.hypot(X - x0, Y - y0)
         lvl = y0 + r.uniform(-.01, .03)
-        A -= .35*_sig(rad - d, .008)*_sig(lvl - Y, .006)
-        A += .12*np.exp(-((d - rad)/.012)**2)
+        A -= .6*_sig(rad - d, .008)*_sig(lvl - Y, .006)
+        A += .3*np.exp(-((d - rad)/.012)**2)
     # exposure, smooth non-uniformity and quantum noise
     A = np.clip(A, 0, None)**a['gamma']
     A = A*r.uniform(.9, 1.1) + r.uniform(-.04, .04) + .035*_lowfreq(r, size, 4)
