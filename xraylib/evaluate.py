@@ -154,12 +154,14 @@ def confusion_at(preds, # probabilities (n_images, n_labels)
                              specificity=spec, f1=f1, n_pos=tp + fn, note=note))
 
 # %% ../nbs/06_evaluate.ipynb #795bc3d5
-def _grid(n:int, ncols:int=5, size=2.6, title:str='', xlabel:str='', ylabel:str=''):
-    "A figure with `n` small panels (extra ones hidden), a suptitle and shared axis labels."
+def _grid(n:int, ncols:int=5, size=2.6, title:str='', xlabel:str='', ylabel:str='', hspace=0.4, row_h=None, top_in=0.6):
+    "A figure with `n` small panels (extra ones hidden), a suptitle and shared axis labels, laid out without a costly tight_layout."
     nrows = max(1, math.ceil(n / ncols)); ncols = min(ncols, n) if n else 1
-    fig, axs = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.6, size * nrows + 0.8), squeeze=False)
+    W, H = size * ncols + 0.9, (row_h or size) * nrows * (1 + hspace / 2) + 1.0
+    fig, axs = plt.subplots(nrows, ncols, figsize=(W, H), squeeze=False)
+    fig.subplots_adjust(left=0.75 / W, right=1 - 0.15 / W, bottom=0.65 / H, top=1 - top_in / H, wspace=0.3, hspace=hspace)
     for ax in axs.flat[n:]: ax.set_visible(False)
-    fig.suptitle(title, fontsize=13); fig.supxlabel(xlabel); fig.supylabel(ylabel)
+    fig.suptitle(title, fontsize=13, y=1 - 0.12 / H, va='top'); fig.supxlabel(xlabel, y=0.1 / H, va='bottom'); fig.supylabel(ylabel, x=0.1 / W, ha='left')
     return fig, axs.flat[:n]
 
 def _py(preds, targs, labels):
@@ -186,7 +188,8 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
             ):
     "Per-label ROC curves in small panels, AUROC (with CI) in each legend."
     p, y, labels = _py(preds, targs, labels)
-    fig, axs = _grid(len(labels), ncols, title='ROC curves per label', xlabel='false positive rate (1 - specificity)',
+    mean = '' if table is None else f' (mean AUROC {table.auroc.iloc[-1]:.3f})'
+    fig, axs = _grid(len(labels), ncols, title=f'ROC curves per label{mean}', xlabel='false positive rate (1 - specificity)',
                      ylabel='true positive rate (sensitivity)')
     for k, (ax, l) in enumerate(zip(axs, labels)):
         ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
@@ -198,7 +201,6 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
         ax.plot([0, 1], [0, 1], ls=':', color='gray', lw=1, label='chance')
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect='equal'); ax.grid(alpha=.3)
         ax.legend(loc='lower right', fontsize=7, handlelength=1.2)
-    fig.tight_layout()
     return _save(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #046e8e00
@@ -210,7 +212,8 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
            ):
     "Per-label precision-recall curves in small panels, average precision and prevalence (chance level) in each legend."
     p, y, labels = _py(preds, targs, labels)
-    fig, axs = _grid(len(labels), ncols, title='Precision-recall curves per label', xlabel='recall (sensitivity)', ylabel='precision')
+    mean = '' if table is None else f' (mean AP {table.ap.iloc[-1]:.3f})'
+    fig, axs = _grid(len(labels), ncols, title=f'Precision-recall curves per label{mean}', xlabel='recall (sensitivity)', ylabel='precision')
     for k, (ax, l) in enumerate(zip(axs, labels)):
         ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
         if _missing(ax, y[:, k]): continue
@@ -222,7 +225,6 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
         ax.axhline(prev, ls=':', color='gray', lw=1, label=f'prevalence {prev:.3f}')
         ax.set(xlim=(0, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
         ax.legend(loc='upper right', fontsize=7, handlelength=1.2)
-    fig.tight_layout()
     return _save(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #a9ab7adf
@@ -236,28 +238,30 @@ def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
     p, y, labels = _py(preds, targs, labels)
     t = None if thresholds is None else _thresh_vec(thresholds, labels)
     fig, axs = _grid(len(labels), ncols, title='True and false positive rates vs threshold (predict when probability > threshold)',
-                     xlabel='threshold', ylabel='rate')
+                     xlabel='threshold (log scale)', ylabel='rate')
+    pp = p[p > 0]
+    xmin = 10 ** math.floor(math.log10(max(1e-4, float(pp.min()) if pp.size else 1e-4)))  # a decade below the smallest score
     for k, (ax, l) in enumerate(zip(axs, labels)):
         ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
         if _missing(ax, y[:, k]): continue
         fpr, tpr, th = roc_curve(y[:, k], p[:, k])
-        th = np.clip(th, 0, 1)
+        th = np.clip(th, xmin, 1)
         ax.plot(th, tpr, color='C0', lw=1.5, drawstyle='steps-post', label='TPR')
         ax.plot(th, fpr, color='C3', lw=1.5, drawstyle='steps-post', label='FPR')
-        if t is not None and np.isfinite(t[k]): ax.axvline(t[k], color='k', ls='--', lw=1, label=f'threshold {t[k]:.3f}')
-        ax.set(xlim=(0, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
-        ax.legend(loc='upper right', fontsize=7, handlelength=1.2)
-    fig.tight_layout()
+        if t is not None and np.isfinite(t[k]): ax.axvline(max(t[k], xmin), color='k', ls='--', lw=1, label=f'threshold {t[k]:.3f}')
+        ax.set_xscale('log'); ax.set(xlim=(xmin, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
+        ax.legend(loc='lower left', fontsize=7, handlelength=1.2)
     return _save(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #e682a4c6
 def plot_confusion(conf:pd.DataFrame, # from `confusion_at`
                    fname=None, # save a PNG here too
-                   ncols:int=5 # panels per row
+                   ncols:int=5, # panels per row
+                   what:str='the chosen thresholds' # how the thresholds were chosen, for the title
                   ):
     "Per-label 2x2 confusion matrices at their thresholds, colour = share of the true row, with counts."
-    fig, axs = _grid(len(conf), ncols, size=2.4, title='Confusion matrices at the chosen thresholds (colour: fraction of the true class)',
-                     xlabel='predicted', ylabel='true')
+    fig, axs = _grid(len(conf), ncols, size=2.4, title=f'Confusion matrices at {what} (colour: fraction of the true class)',
+                     xlabel='predicted', ylabel='true', hspace=0.5, row_h=2.1, top_in=0.9)
     for ax, (_, r) in zip(axs, conf.iterrows()):
         m = np.array([[r.TN, r.FP], [r.FN, r.TP]], dtype=np.float64)
         frac = m / np.maximum(m.sum(1, keepdims=True), 1)
@@ -268,8 +272,8 @@ def plot_confusion(conf:pd.DataFrame, # from `confusion_at`
                         color='white' if frac[i, j] > 0.6 else 'black')
         ax.set_xticks([0, 1], ['neg', 'pos']); ax.set_yticks([0, 1], ['neg', 'pos'])
         t = 'undefined' if not np.isfinite(r.threshold) else f'{r.threshold:.3f}'
-        ax.set_title(f'{r.label}\nt={t}', fontsize=9)
-    fig.tight_layout()
+        f1 = f', F1={r.f1:.2f}' if np.isfinite(r.f1) else ''
+        ax.set_title(f'{r.label}\nt={t}{f1}', fontsize=9)
     return _save(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #7f81d73f
@@ -391,7 +395,7 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
     _write_csv(sw, out/'sweep.csv')
     figs = {'sweep': lambda f: plot_threshold_sweep(sw, fname=f), 'roc': lambda f: plot_roc(p, y, labels, tbl, fname=f),
             'pr': lambda f: plot_pr(p, y, labels, tbl, fname=f), 'rates': lambda f: plot_rates_vs_threshold(p, y, labels, th, fname=f),
-            'confusion': lambda f: plot_confusion(cf, fname=f), 'prevalence': lambda f: plot_prevalence(y, labels, fname=f)}
+            'confusion': lambda f: plot_confusion(cf, fname=f, what=f'per-label {threshold_method} thresholds'), 'prevalence': lambda f: plot_prevalence(y, labels, fname=f)}
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
     per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi],
                          n_pos=r.n_pos, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}

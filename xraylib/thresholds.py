@@ -9,49 +9,55 @@ from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
 import pandas as pd
-import torch
 import matplotlib
 import matplotlib.pyplot as plt
 from .core import atomic_path, PATHOLOGIES, shared_data
 
 # %% auto #0
-__all__ = ['METHODS', 'to_np', 'threshold_sweep', 'best_threshold', 'plot_threshold_sweep', 'per_label_thresholds',
-           'thresholds_dict', 'thresholds_array']
+__all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'threshold_sweep', 'best_threshold', 'plot_threshold_sweep',
+           'per_label_thresholds', 'thresholds_dict', 'thresholds_array']
 
 # %% ../nbs/05_thresholds.ipynb #833618aa
 def to_np(x)->np.ndarray:
     "A numpy array from a torch tensor, DataFrame, list or array."
-    if isinstance(x, torch.Tensor): return x.detach().cpu().numpy()
+    if hasattr(x, 'detach'): return x.detach().cpu().numpy()  # torch, without importing it
     if isinstance(x, (pd.DataFrame, pd.Series)): return x.to_numpy()
     return np.asarray(x)
 
 # %% ../nbs/05_thresholds.ipynb #d94140a4
+# torch.linspace(0.05, 0.95, 29) (fastbook's thresholds) as exact float32 values, so xraylib needs no torch here
+FASTBOOK_THRESHS = np.array([0.05000000074505806, 0.08214285969734192, 0.11428570747375488, 0.14642857015132904,
+    0.178571417927742, 0.21071428060531616, 0.24285712838172913, 0.2749999761581421, 0.30714285373687744,
+    0.3392857015132904, 0.37142854928970337, 0.40357139706611633, 0.4357142746448517, 0.46785712242126465, 0.5,
+    0.5321428775787354, 0.5642857551574707, 0.5964285731315613, 0.6285714507102966, 0.6607142686843872,
+    0.6928571462631226, 0.7250000238418579, 0.7571428418159485, 0.7892857193946838, 0.8214285373687744,
+    0.8535714149475098, 0.8857142925262451, 0.9178571105003357, 0.949999988079071], np.float32)
+
+# %% ../nbs/05_thresholds.ipynb #cc0ac2cb
 def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch, already sigmoided
                     targs, # 0/1 targets, same shape
                     threshs=None # thresholds; default `torch.linspace(0.05,0.95,29)` as in fastbook
                    )->pd.DataFrame:
     "`accuracy_multi` at every threshold in one vectorised pass, with the best threshold and the all-negative baseline."
-    p = torch.as_tensor(to_np(preds))
-    if not p.is_floating_point(): p = p.float()
-    y = torch.as_tensor(to_np(targs)).bool()
-    if p.shape != y.shape: raise ValueError(f'preds {tuple(p.shape)} and targs {tuple(y.shape)} differ in shape')
-    ts = torch.linspace(0.05, 0.95, 29) if threshs is None else torch.as_tensor(to_np(threshs))
-    ts = ts.to(p.dtype).flatten()
-    p, y = p.flatten(), y.flatten()
-    n = p.numel()
-    pos, neg = p[y].sort().values, p[~y].sort().values
-    correct = (len(pos) - torch.searchsorted(pos, ts, right=True)) + torch.searchsorted(neg, ts, right=True)
-    acc = correct.float() / n  # the counts are exact in float32 (< 2**24), as in fastai's .float().mean()
-    base = torch.tensor(float(len(neg))).float() / n
-    df = pd.DataFrame({'threshold': ts.double().numpy(), 'accuracy_multi': acc.double().numpy()})
-    i = int(np.argmax(df.accuracy_multi.to_numpy()))
+    p, y = to_np(preds), to_np(targs).astype(bool)
+    if not np.issubdtype(p.dtype, np.floating): p = p.astype(np.float32)
+    if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
+    ts = (FASTBOOK_THRESHS if threshs is None else to_np(threshs)).astype(p.dtype).ravel()  # compare in preds' dtype, as torch does
+    p, y = p.ravel(), y.ravel()
+    n = p.size
+    pos, neg = np.sort(p[y]), np.sort(p[~y])
+    correct = (len(pos) - np.searchsorted(pos, ts, 'right')) + np.searchsorted(neg, ts, 'right')
+    acc = correct.astype(np.float32) / np.float32(n)  # counts are exact in float32 (< 2**24): fastai's .float().mean()
+    base = np.float32(len(neg)) / np.float32(n)
+    df = pd.DataFrame({'threshold': ts.astype(np.float64), 'accuracy_multi': acc.astype(np.float64)})
+    i = int(np.argmax(acc))
     df['all_negative'] = float(base)
     df['best'] = np.arange(len(df)) == i
     df.attrs.update(best_threshold=float(df.threshold[i]), best_accuracy=float(df.accuracy_multi[i]),
                     all_negative=float(base), n_cells=n, n_positive_cells=len(pos))
     return df
 
-# %% ../nbs/05_thresholds.ipynb #89c732d6
+# %% ../nbs/05_thresholds.ipynb #ea255f8b
 def best_threshold(preds, # probabilities, or a `threshold_sweep` DataFrame
                    targs=None, # 0/1 targets (not needed when `preds` is a sweep)
                    threshs=None # thresholds to try (default as `threshold_sweep`)
@@ -60,14 +66,14 @@ def best_threshold(preds, # probabilities, or a `threshold_sweep` DataFrame
     sw = preds if isinstance(preds, pd.DataFrame) else threshold_sweep(preds, targs, threshs)
     return sw.attrs['best_threshold']
 
-# %% ../nbs/05_thresholds.ipynb #502bffc1
+# %% ../nbs/05_thresholds.ipynb #73ef328d
 def _save(fig, fname):
     "Save `fig` as a PNG atomically when `fname` is given; return `fig`."
     if fname is not None:
-        with atomic_path(fname) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
+        with atomic_path(fname) as tmp: fig.savefig(tmp, dpi=110, format='png')
     return fig
 
-# %% ../nbs/05_thresholds.ipynb #1e038aac
+# %% ../nbs/05_thresholds.ipynb #bd041a37
 def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
                          title:str='accuracy_multi vs threshold (one threshold for all labels)', # plot title
                          fname:Union[str,Path,None]=None, # save a PNG here too
@@ -86,7 +92,7 @@ def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
     fig.tight_layout()
     return _save(fig, fname)
 
-# %% ../nbs/05_thresholds.ipynb #27f45eb5
+# %% ../nbs/05_thresholds.ipynb #bbc741f2
 def _cuts(p:np.ndarray, y:np.ndarray):
     "Thresholds between distinct scores (highest first) and the TP, FP counts of `p > t` at each."
     s = np.sort(p)[::-1]
@@ -101,7 +107,7 @@ def _cuts(p:np.ndarray, y:np.ndarray):
     fp = np.r_[0, ends + 1] - tp
     return t, tp, fp
 
-# %% ../nbs/05_thresholds.ipynb #d440b7f2
+# %% ../nbs/05_thresholds.ipynb #6ff8a160
 def _rates(tp, fp, npos, nneg):
     "Precision, recall, specificity, F1 and Youden's J from counts (arrays)."
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -110,7 +116,7 @@ def _rates(tp, fp, npos, nneg):
         f1 = 2 * tp / (tp + npos + fp)
     return prec, rec, spec, f1, rec + spec - 1
 
-# %% ../nbs/05_thresholds.ipynb #bbc741f2
+# %% ../nbs/05_thresholds.ipynb #6dc957f0
 METHODS = ('f1', 'youden', 'sensitivity')
 
 def per_label_thresholds(preds, # probabilities (n_images, n_labels)
@@ -148,7 +154,7 @@ def _labels(labels, n:int)->list:
     if len(labels) != n: raise ValueError(f'{len(labels)} labels given for {n} prediction columns')
     return labels
 
-# %% ../nbs/05_thresholds.ipynb #8a7010e6
+# %% ../nbs/05_thresholds.ipynb #21e87a21
 def thresholds_dict(table:pd.DataFrame # from `per_label_thresholds`
                    )->dict:
     "JSON-safe `{label: threshold or None}` from a thresholds table."
