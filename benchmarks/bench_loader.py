@@ -44,6 +44,7 @@ def main():
     ap.add_argument('--seed-items', type=int, default=320, help='items timed for the (slow) seed pipeline')
     ap.add_argument('--build-n', type=int, default=400, help='distinct images (symlinks) for the build benchmark')
     ap.add_argument('--skip-build', action='store_true')
+    ap.add_argument('--only-build', action='store_true')
     a = ap.parse_args()
     import torch
     from xraylib.core import shared_data, LABELS
@@ -57,6 +58,7 @@ def main():
     print(f'machine: {os.cpu_count()} CPU(s), {cores} usable, torch threads {torch.get_num_threads()}, '
           f'torch {torch.__version__}; {a.n} items ({len(base)} real 1024 px NIH PNGs), bs={a.bs}, size={a.size}')
 
+    if a.only_build: return build_bench(a, base, tmp, cores)
     # (a) loader throughput, one run
     t = time.perf_counter()
     dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', progress=False)
@@ -88,17 +90,32 @@ def main():
     print(f'cache format, per image at {a.size}px: memmap row {t_mm*1e6:.0f} us ({a.size*a.size/1e3:.0f} kB) vs PNG decode '
           f'{t_png*1e6:.0f} us ({np.mean([len(b) for b in pngs])/1e3:.0f} kB)  ->  memmap {t_png/t_mm:.0f}x faster per read')
 
-    if a.skip_build: return
-    # (d) cache build: all cores vs one, on distinct files (symlinks to the real PNGs)
+    if not a.skip_build: build_bench(a, base, tmp, cores)
+
+
+def cpu_s():
+    "CPU seconds used by this process and its finished children."
+    import resource
+    return sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime
+               for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def build_bench(a, base, tmp, cores):
+    "(d) cache build: all cores vs one, on distinct files (symlinks to the real PNGs)."
+    from xraylib.data import build_cache
     links = tmp/'links'; links.mkdir()
     paths = []
     for i in range(a.build_n):
         p = links/f'{i:05d}_{Path(base.path[i % len(base)]).name}'; p.symlink_to(base.path[i % len(base)]); paths.append(str(p))
-    times = {1: [], cores: []}
+    times, cpu = {1: [], cores: []}, {1: [], cores: []}
+    load0 = os.getloadavg()[0]
     for k, w in enumerate([1, cores, cores, 1]):
-        t = time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', workers=w, progress=False)
-        times[w].append(time.perf_counter() - t)
+        c, t = cpu_s(), time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', workers=w, progress=False)
+        times[w].append(time.perf_counter() - t); cpu[w].append(cpu_s() - c)
     t1, tn = np.mean(times[1]), np.mean(times[cores])
+    print(f'    CPU time per image: 1 worker {np.mean(cpu[1])/a.build_n*1e3:.1f} ms, {cores} workers '
+          f'{np.mean(cpu[cores])/a.build_n*1e3:.1f} ms; load average {load0:.1f} -> {os.getloadavg()[0]:.1f} '
+          f'on {os.cpu_count()} CPUs (others share them)')
     print(f'(d) cache build of {a.build_n} images at {a.size}px: 1 worker {t1:.1f}s ({a.build_n/t1:.0f} img/s), '
           f'{cores} workers {tn:.1f}s ({a.build_n/tn:.0f} img/s)  ->  speed-up {t1/tn:.2f}x (mean of runs 1,{cores},{cores},1)')
 

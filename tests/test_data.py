@@ -219,3 +219,19 @@ def test_xray_augment():
     v = TensorImageBW(torch.zeros(4, 1, 48, 48)); v[:, :, :24] = 1
     z = XrayAugment(p=1., max_lighting=0)(v, split_idx=0)
     assert (z[:, :, :16].mean() > 0.9) and (z[:, :, 32:].mean() < 0.1)
+
+
+def test_phantom_reexport_and_dataloaders(tmp_path):
+    from xraylib.data import make_phantom_sample, download_nih_sample
+    import xraylib.phantom, xraylib.download
+    assert make_phantom_sample is xraylib.phantom.make_phantom_sample
+    assert download_nih_sample is xraylib.download.download_nih_sample
+    ph = make_phantom_sample(tmp_path/'ph', n=30, size=64, seed=3, workers=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        df = load_labels(ph)
+    assert len(df) == 30 and df.attrs['missing'] == [] and df.age.notna().all()
+    dls = xray_dataloaders(ph, size=32, bs=4, device='cpu', cache_dir=tmp_path/'cache', progress=False)
+    xb, yb = dls.one_batch()
+    assert xb.shape == (4, 1, 32, 32) and yb.shape == (4, 15)
+    assert dls.split_summary['patients_shared'] == 0

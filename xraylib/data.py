@@ -18,6 +18,7 @@ __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'CACHE_VERSION', 'XR
            'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL', 'split_summary', 'xray_dataloaders']
 
 # %% ../nbs/03_data.ipynb #d820974b
+from .phantom import make_phantom_sample
 from .download import download_nih_sample
 
 # %% ../nbs/03_data.ipynb #2fc042b7
@@ -133,7 +134,7 @@ def _attach_paths(df:pd.DataFrame, root:Path):
         warnings.warn(f'{root}: {what} {len(df):,} listed images are not on disk (missing e.g. {miss[:3]}); '
                       f"their `path` is None, names in df.attrs['missing']", stacklevel=3)
 
-# %% ../nbs/03_data.ipynb #d566fb1b
+# %% ../nbs/03_data.ipynb #dd574229
 def label_counts(df:pd.DataFrame # a `load_labels` frame
                 )->pd.Series:
     "Images per label, all 15 `LABELS`, sorted by count (descending)."
@@ -141,7 +142,7 @@ def label_counts(df:pd.DataFrame # a `load_labels` frame
         [[l in ls for l in LABELS] for ls in df['labels']], columns=LABELS)
     return cols.sum().astype(int).sort_values(ascending=False, kind='stable').rename('count')
 
-# %% ../nbs/03_data.ipynb #8ab5fec6
+# %% ../nbs/03_data.ipynb #907bbae2
 def plot_label_counts(df:pd.DataFrame, # a `load_labels` frame
                       title:str=None, # the plot title (default: the number of images)
                       ax=None # a matplotlib Axes to draw in
@@ -158,7 +159,7 @@ def plot_label_counts(df:pd.DataFrame, # a `load_labels` frame
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_data.ipynb #96f7dab4
+# %% ../nbs/03_data.ipynb #848b0f6a
 def _label_matrix(df:pd.DataFrame)->np.ndarray:
     "0/1 matrix (rows x LABELS) from the label columns, or from the `labels` lists."
     if all(l in df for l in LABELS): return df[LABELS].to_numpy().astype(np.int64)
@@ -183,7 +184,7 @@ def _stratify_groups(Y:np.ndarray, n:np.ndarray, valid_pct:float, seed:int)->np.
             need[s] -= Y[g]; need_n[s] -= n[g]; valid[g] = bool(s); todo[g] = False
     return valid
 
-# %% ../nbs/03_data.ipynb #76f1000d
+# %% ../nbs/03_data.ipynb #87e112fc
 def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
                      seed:int=42, # the random seed (same seed, same split)
                      col:str='patient' # the patient id column
@@ -196,7 +197,7 @@ def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
         return np.flatnonzero(~valid).tolist(), np.flatnonzero(valid).tolist()
     return _split
 
-# %% ../nbs/03_data.ipynb #568d37e6
+# %% ../nbs/03_data.ipynb #bcc31a8c
 def _names(o)->set:
     if isinstance(o, (str, Path)): return set(Path(o).read_text().split())
     return set(o)
@@ -217,7 +218,7 @@ def find_official_split(folder:Union[str,Path] # a dataset folder
     a, b = Path(folder)/'train_val_list.txt', Path(folder)/'test_list.txt'
     return official_splitter(a, b) if a.is_file() and b.is_file() else None
 
-# %% ../nbs/03_data.ipynb #9d2d1f3b
+# %% ../nbs/03_data.ipynb #a841f4d8
 CACHE_VERSION = 1
 
 def xraylib_home()->Path:
@@ -232,7 +233,7 @@ def default_cache_dir()->Path:
     "Where image caches go by default: `xraylib_home()/'cache'`."
     return xraylib_home()/'cache'
 
-# %% ../nbs/03_data.ipynb #ef8d2888
+# %% ../nbs/03_data.ipynb #5ebbb32d
 def _render(path:str, size:int)->np.ndarray:
     "One cache row: the image read by `load_image`, squished to size x size like fastai's `Resize`."
     from PIL import Image
@@ -248,7 +249,7 @@ def _fill_rows(job:tuple)->int:
     mm.flush(); del mm
     return len(rows)
 
-# %% ../nbs/03_data.ipynb #a841f4d8
+# %% ../nbs/03_data.ipynb #e34b2146
 def _stat(paths)->tuple:
     "Sizes and mtimes (ns) of `paths` (-1 when absent)."
     sz, mt = np.full(len(paths), -1, np.int64), np.full(len(paths), -1, np.int64)
@@ -278,7 +279,7 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
     with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
         for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
 
-# %% ../nbs/03_data.ipynb #5ebbb32d
+# %% ../nbs/03_data.ipynb #ae5c78f0
 def cache_folder(paths:list, # the source image paths (unique)
                  size:int, # the cached image size
                  cache_dir:Union[str,Path]=None # the cache root (default `default_cache_dir()`)
@@ -289,7 +290,7 @@ def cache_folder(paths:list, # the source image paths (unique)
     name = re.sub(r'[^\w.-]+', '_', Path(os.path.commonpath(list(paths)) if paths else 'empty').name) or 'data'
     return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
 
-# %% ../nbs/03_data.ipynb #e34b2146
+# %% ../nbs/03_data.ipynb #c37f0cc7
 def build_cache(paths:list, # the source image paths (duplicates are stored once)
                 size:int=224, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
@@ -338,7 +339,7 @@ def build_cache(paths:list, # the source image paths (duplicates are stored once
     row = {p: i for i, p in enumerate(uniq)}
     return str(folder/meta['file']), np.array([row[p] for p in paths], np.int64)
 
-# %% ../nbs/03_data.ipynb #ae5c78f0
+# %% ../nbs/03_data.ipynb #c40ae42b
 from functools import lru_cache
 
 @lru_cache(maxsize=16)
@@ -352,7 +353,7 @@ def read_cached(file:str, # a cache map file from `build_cache`
     "One cached image (size x size uint8 array), from the memory map."
     return np.array(_open_map(file, size)[row])
 
-# %% ../nbs/03_data.ipynb #c37f0cc7
+# %% ../nbs/03_data.ipynb #aadc0807
 def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
                  size:int=224, # the cached image size
                  cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
@@ -365,7 +366,7 @@ def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
     df['cache_file'], df['cache_row'], df['cache_size'] = file, rows, size
     return df
 
-# %% ../nbs/03_data.ipynb #c17a5b2a
+# %% ../nbs/03_data.ipynb #1a14d25e
 XRAY_MEAN, XRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB
 
 def get_x(r):
@@ -382,7 +383,7 @@ def get_y(r)->list:
     "The labels of a `load_labels` row."
     return list(r['labels'])
 
-# %% ../nbs/03_data.ipynb #1a14d25e
+# %% ../nbs/03_data.ipynb #ff3d97a8
 from fastai.vision.core import TensorImage, TensorImageBW, PILImageBW
 from fastai.torch_core import TensorMultiCategory
 from fastai.data.core import Transform
@@ -430,7 +431,7 @@ class XrayAugment(Transform):
         if self.max_rotate or self.max_zoom > 1 or self.max_shift or self.flip: x = self._geometry(x)
         return self._lighting(x) if self.max_lighting else x
 
-# %% ../nbs/03_data.ipynb #6fb38a56
+# %% ../nbs/03_data.ipynb #9837efb7
 def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see above)
                         max_rotate:float=7., # degrees
                         max_zoom:float=1.1, # zoom in up to this factor
@@ -441,7 +442,7 @@ def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see abo
     "Chest-X-ray batch augmentation (`XrayAugment`): small rotation, zoom, shift, brightness/contrast; no vertical flips."
     return [XrayAugment(max_rotate, max_zoom, max_shift, max_lighting, p, flip)]
 
-# %% ../nbs/03_data.ipynb #d20befed
+# %% ../nbs/03_data.ipynb #24ffc945
 def xray_dblock(size:int=224, # images are squished to `size` x `size`
                 splitter:Callable=None, # a fastai splitter (default: `patient_splitter()`)
                 aug:bool=True, # add `xray_aug_transforms`
@@ -457,7 +458,7 @@ def xray_dblock(size:int=224, # images are squished to `size` x `size`
                      item_tfms=item_tfms if item_tfms is not None else [Resize(size, method='squish')],
                      batch_tfms=bt + [Normalize.from_stats([XRAY_MEAN], [XRAY_STD])])
 
-# %% ../nbs/03_data.ipynb #24ffc945
+# %% ../nbs/03_data.ipynb #3cc1ed2d
 from fastai.data.core import TfmdDL
 
 class CachedTfmdDL(TfmdDL):
@@ -487,7 +488,7 @@ class CachedTfmdDL(TfmdDL):
         x = torch.from_numpy(np.ascontiguousarray(_open_map(file, size)[rows[i]]))[:, None]
         return TensorImageBW(x), TensorMultiCategory(torch.from_numpy(Y[i]))
 
-# %% ../nbs/03_data.ipynb #3cc1ed2d
+# %% ../nbs/03_data.ipynb #4a73662c
 def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
     "A JSON-able summary of a split: sizes, patients, per-label positives in valid."
     tr, va = df.iloc[list(train_idx)], df.iloc[list(valid_idx)]
@@ -497,7 +498,7 @@ def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
                 patients_shared=len(set(tr['patient']) & set(va['patient'])),
                 valid_positives={l: int(c) for l, c in zip(LABELS, Yv)}, **kw)
 
-# %% ../nbs/03_data.ipynb #a34cc75e
+# %% ../nbs/03_data.ipynb #7854f513
 def _as_frame(source)->pd.DataFrame:
     "A `load_labels` frame from a folder, a CSV path or a frame, keeping only rows whose image is on disk."
     df = source if isinstance(source, pd.DataFrame) else load_labels(source)
@@ -505,7 +506,7 @@ def _as_frame(source)->pd.DataFrame:
     if not keep.any(): raise FileNotFoundError(f"{df.attrs.get('source', 'frame')}: no image of the label file is on disk")
     return df[keep].reset_index(drop=True)
 
-# %% ../nbs/03_data.ipynb #4a73662c
+# %% ../nbs/03_data.ipynb #c133fc0b
 def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels` DataFrame
                      size:int=224, # image size (squished to size x size)
                      bs:int=64, # batch size
