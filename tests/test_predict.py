@@ -135,63 +135,71 @@ def test_gradcam(pred, xray):
     assert fig.axes[0].get_title().startswith(f'Grad-CAM: {top}')
 
 
-def _fastai_learner(shared, size=SIZE):
-    "A seeded, untrained fastai learner on the real images with xraylib's data pipeline."
-    from fastai.vision.all import vision_learner, resnet18
+@pytest.fixture(scope='module')
+def real(tmp_path_factory):
+    "A seeded xray_learner (resnet18, 64 px, no pretraining) trained one short epoch on the 200 real images with"
+    "xraylib's own data pipeline (image cache included), saved with save_model; skips when absent."
+    from conftest import shared_path
+    d = shared_path('nih-real-200')
+    learner = pytest.importorskip('xraylib.learner')
     from xraylib.data import xray_dataloaders
-    d = shared('nih-real-200')
+    tmp = tmp_path_factory.mktemp('real')
     set_seed(0)
-    dls = xray_dataloaders(d, size=size, bs=50, num_workers=0)
-    return vision_learner(dls, resnet18, n_in=1, pretrained=False), sorted((d/'images').glob('*.png'))
+    dls = xray_dataloaders(d, size=SIZE, bs=32, cache_dir=tmp/'cache', progress=False)
+    learn = learner.xray_learner(dls, 'resnet18', pretrained=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learner.save_model(learn, tmp/'model', thresholds={l: 0.3 for l in LABELS} | {'Hernia': None})
+    return learn, sorted((d/'images').glob('*.png')), tmp/'model'
 
 
-@pytest.mark.timeout(300)
-def test_equals_fastai_on_200_real_images(shared):
-    "Predictor probabilities == the fastai learner's (same pipeline) to 1e-5 on all 200 real NIH images."
-    from xraylib.data import XRAY_MEAN, XRAY_STD
-    learn, files = _fastai_learner(shared)
+@pytest.mark.timeout(600)
+def test_equals_fastai_on_200_real_images(real):
+    "Predictor.from_file probabilities == the fastai learner's to 1e-5 on all 200 real NIH images."
+    learn, files, mdir = real
     assert len(files) == 200
-    p = Predictor(learn.model, dict(arch='resnet18', n_in=1, size=SIZE, resize_method='squish', vocab=list(learn.dls.vocab),
-                                    normalization=dict(mean=[XRAY_MEAN], std=[XRAY_STD])))
+    p = Predictor.from_file(mdir)
+    assert list(p.vocab) == list(learn.dls.vocab) == LABELS
     ours = p.predict_batch(files, bs=50, progress=False)
-    assert ours['Image Index'].tolist() == [f.name for f in files]
+    assert ours['Image Index'].tolist() == [f.name for f in files] and not ours.attrs['errors']
+    ours = ours.iloc[:, 1:].values
     with learn.no_bar():
-        ref = learn.get_preds(dl=learn.dls.test_dl(files, bs=50))[0].numpy()
-        one = np.stack([learn.predict(f)[2].numpy() for f in files[:4]])  # learn.predict itself on a few
-    assert np.abs(ours.iloc[:, 1:].values - ref).max() < 1e-5
-    assert np.abs(ours.iloc[:4, 1:].values - one).max() < 1e-5
-    single = p.predict(files[0]).set_index('label').probability[list(learn.dls.vocab)].values
+        ref = learn.get_preds(dl=learn.dls.test_dl(files, bs=50))[0].numpy()   # the learner's inference pipeline
+        one = np.stack([learn.predict(f)[2].numpy() for f in files[:3]])      # learn.predict itself on a few
+        vp, _ = learn.get_preds(ds_idx=1)                                      # the training-time (cached) valid DL
+    assert np.abs(ours - ref).max() < 1e-5
+    assert np.abs(ours[:3] - one).max() < 1e-5
+    vfiles = [Path(f).name for f in learn.dls.valid.items['path']]
+    idx = [[f.name for f in files].index(n) for n in vfiles]
+    assert np.abs(ours[idx] - vp.numpy()).max() < 1e-5
+    single = p.predict(files[0]).set_index('label').probability[LABELS].values
     assert np.abs(single - ref[0]).max() < 1e-5
 
 
-def _saved_model(tmp_path, shared):
-    learner = pytest.importorskip('xraylib.learner')
-    if not hasattr(learner, 'save_model'): pytest.skip('xraylib.learner.save_model not available yet')
-    learn, files = _fastai_learner(shared)
-    learner.save_model(learn, tmp_path/'model', thresholds={l: 0.3 for l in LABELS})
-    return learn, files, tmp_path/'model'
-
-
 @pytest.mark.timeout(300)
-def test_from_file_matches_learner(shared, tmp_path):
-    learn, files, mdir = _saved_model(tmp_path, shared)
-    p = Predictor.from_file(mdir)
-    assert p.thresholds['Hernia'] == pytest.approx(0.3) and p.spec['size'] == (SIZE, SIZE)
-    with learn.no_bar(): ref = learn.get_preds(dl=learn.dls.test_dl(files[:20], bs=20))[0].numpy()
-    assert np.abs(p.predict_batch(files[:20], progress=False).iloc[:, 1:].values - ref).max() < 1e-5
-    # the CLI, through the real console script when registered, else the function
-    args = [str(mdir), str(files[0]), str(files[1]), '--json']
+def test_from_file_thresholds_and_cli(real, capsys):
+    learn, files, mdir = real
+    p = Predictor.from_file(mdir/'model.json')
+    assert p.thresholds['Mass'] == pytest.approx(0.3) and p.thresholds['Hernia'] == 0.5  # None -> 0.5
+    assert p.spec['size'] == (SIZE, SIZE) and p.spec['method'] == 'squish'
+    df = p.predict(files[1])
+    assert (df.passes == (df.probability >= df.threshold)).all()
+    with pytest.raises(FileNotFoundError): Predictor.from_file(mdir.parent/'nope')
     from xraylib.cli import COMMANDS
-    if 'predict' in COMMANDS:
-        r = subprocess.run(['xraylib', 'predict', *args], capture_output=True, text=True, timeout=120)
+    args = [str(mdir), str(files[0]), str(files[1]), '--json']
+    if 'predict' in COMMANDS:  # the real console script
+        r = subprocess.run(['xraylib', 'predict', *args], capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr; out = json.loads(r.stdout)
     else:
         from xraylib.predict import predict_cli
-        import contextlib
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf): assert predict_cli(args[0], args[1:3], json=True) == 0
-        out = json.loads(buf.getvalue())
+        assert predict_cli(args[0], args[1:3], json=True) == 0
+        out = json.loads(capsys.readouterr().out)
     assert [o['image'] for o in out] == [str(files[0]), str(files[1])]
-    probs = [r['probability'] for r in out[0]['predictions']]
-    assert probs == sorted(probs, reverse=True) and len(probs) == 15
-    assert abs(max(probs) - ref[0].max()) < 1e-5
+    probs = [r['probability'] for r in out[1]['predictions']]
+    assert len(probs) == 15 and probs == sorted(probs, reverse=True)
+    assert abs(max(probs) - df.probability.max()) < 1e-5
+    # a bad file: reported on stderr naming it, exit status 1, the good one still predicted
+    bad = mdir.parent/'bad.png'; bad.write_bytes(b'nope')
+    from xraylib.predict import predict_cli
+    assert predict_cli(str(mdir), [str(files[0]), str(bad)]) == 1
+    cap = capsys.readouterr()
+    assert 'bad.png' in cap.err and str(files[0]) in cap.out

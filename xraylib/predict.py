@@ -37,16 +37,19 @@ def _first(d:dict, *keys, default=None):
 def model_spec(meta:dict # the contents of `model.json`
               )->dict:
     "Preprocessing and label facts from model metadata: size (h,w), resize method, mean, std, vocab, n_in, thresholds."
+    # `xraylib.learner.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std}, vocab,
+    # n_in and thresholds {label: float or None}; a None threshold (no positives to tune it on) counts as 0.5.
     size = _first(meta, 'size', 'img_size', 'image_size', 'input_size', default=224)
     size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
     method = str(_first(meta, 'resize_method', 'resize.method', 'method', default='squish')).lower()
+    pad_mode = str(_first(meta, 'pad_mode', 'resize.pad_mode', default='reflection')).lower()
     mean = _first(meta, 'normalization.mean', 'normalize.mean', 'norm.mean', 'mean', 'stats.0')
     std = _first(meta, 'normalization.std', 'normalize.std', 'norm.std', 'std', 'stats.1')
     if mean is None or std is None: raise ValueError('model metadata has no normalization mean/std')
     vocab = list(_first(meta, 'vocab', 'labels', default=LABELS))
     th = _first(meta, 'thresholds', default=None) or {}
     if not isinstance(th, dict): th = dict(zip(vocab, th))
-    return dict(size=size, method=method, mean=[float(m) for m in np.atleast_1d(mean)],
+    return dict(size=size, method=method, pad_mode=pad_mode, mean=[float(m) for m in np.atleast_1d(mean)],
                 std=[float(s) for s in np.atleast_1d(std)], vocab=vocab,
                 n_in=int(_first(meta, 'n_in', 'channels', default=1)),
                 thresholds={l: float(0.5 if th.get(l) is None else th[l]) for l in vocab})
@@ -58,7 +61,7 @@ def preprocess(image, # a path, bytes, a PIL image or an array
     "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on."
     im = load_image(image)
     if type(im) is not Image.Image: im = im.copy()  # a plain PIL image: fastai keeps the input's class
-    im = Resize(spec['size'], method=spec['method'])(im, split_idx=1)
+    im = Resize(spec['size'], method=spec['method'], pad_mode=spec.get('pad_mode', 'reflection'))(im, split_idx=1)
     x = torch.from_numpy(np.array(im))[None].float().div_(255.)
     if spec['n_in'] > 1: x = x.expand(spec['n_in'], -1, -1)
     mean = torch.tensor(spec['mean']).view(-1, 1, 1); std = torch.tensor(spec['std']).view(-1, 1, 1)
