@@ -1,0 +1,212 @@
+"Tests of xraylib.learner: outputs, pickle-free reload, pretrained auto/yes/no, pos_weight, AUROC, refusals."
+import json, warnings
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from xraylib.core import LABELS
+from xraylib.learner import *
+from xraylib.learner import _state_dict
+
+pytestmark = pytest.mark.filterwarnings('ignore::FutureWarning')
+
+
+@pytest.fixture(scope='module')
+def phantom(tmp_path_factory):
+    from xraylib.phantom import make_phantom_sample
+    return make_phantom_sample(tmp_path_factory.mktemp('ph'), n=60, size=64, seed=1, workers=0)
+
+
+@pytest.fixture(scope='module')
+def dls(phantom):
+    from xraylib.data import xray_dataloaders
+    return xray_dataloaders(phantom, size=32, bs=16, num_workers=0, device='cpu')
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    "An empty torch hub cache in a temp dir."
+    old = torch.hub.get_dir(); torch.hub.set_dir(str(tmp_path/'hub'))
+    yield tmp_path/'hub'
+    torch.hub.set_dir(old)
+
+
+@pytest.fixture(scope='module')
+def run(phantom, tmp_path_factory):
+    "One tiny training run through `train`."
+    out = tmp_path_factory.mktemp('run')
+    res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=out, quiet=True, n_boot=20)
+    return out, res
+
+
+def test_train_writes_outputs(run):
+    out, res = run
+    for f in ['model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv']:
+        assert (out/f).is_file(), f
+    assert not list(out.glob('.*tmp*')) and not (out/'.history.csv.partial').exists()
+    vp = pd.read_csv(out/'valid_preds.csv')
+    assert list(vp.columns[:2]) == ['Image Index', 'Patient ID']
+    assert [f'prob_{l}' for l in LABELS] == list(vp.columns[2:17]) and LABELS == list(vp.columns[17:32])
+    assert len(vp) == res['n_valid'] and vp.iloc[:, 2:17].apply(lambda c: c.between(0, 1).all()).all()
+    met = json.loads((out/'metrics.json').read_text())
+    assert 'mean_auroc' in met and 'accuracy_multi' in met and met['pretrained'] is False
+    meta = json.loads((out/'model.json').read_text())
+    assert meta['arch'] == 'resnet18' and meta['n_in'] == 1 and meta['vocab'] == LABELS and meta['size'] == [32, 32]
+    assert meta['pretrained'] is False and meta['seed'] == 42 and set(meta['thresholds']) == set(LABELS)
+    assert meta['normalize']['mean'] and meta['versions']['xraylib'] and meta['data']['n_valid'] == res['n_valid']
+    assert len(pd.read_csv(out/'history.csv')) == 1
+
+
+def test_reload_gives_same_probabilities(dls, tmp_path):
+    learn = xray_learner(dls, 'resnet18', pretrained=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    probs, _, _ = valid_predictions(learn)
+    save_model(learn, tmp_path)
+    model, meta = load_model(tmp_path)
+    assert not model.training and meta['vocab'] == LABELS
+    p2 = model_probs(model, dls.valid.new(shuffle=False, drop_last=False))
+    assert (p2 - probs).abs().max() < 1e-5
+    model2, _ = load_model(tmp_path/'model.safetensors')
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+
+
+def test_run_outputs_reload(run):
+    "The probabilities in valid_preds.csv are those of the saved model files."
+    out, _ = run
+    model, meta = load_model(out)
+    from xraylib.data import xray_dataloaders
+    vp = pd.read_csv(out/'valid_preds.csv')
+    dls = xray_dataloaders(meta['training']['source'], size=32, bs=16, num_workers=0, device='cpu', seed=42)
+    p = model_probs(model, dls.valid.new(shuffle=False, drop_last=False)).numpy()
+    np.testing.assert_allclose(p, vp[[f'prob_{l}' for l in LABELS]].values, atol=1e-5)
+
+
+def test_pickle_refused(run, tmp_path):
+    out, _ = run
+    sd = load_model(out)[0].state_dict()
+    torch.save(sd, tmp_path/'model.pth')
+    with pytest.raises(ModelFileError, match='refusing to load a pickle'): load_model(tmp_path/'model.pth')
+    # a pickle renamed to .safetensors is refused too
+    (tmp_path/'m').mkdir(); (tmp_path/'m'/'model.safetensors').write_bytes((tmp_path/'model.pth').read_bytes())
+    (tmp_path/'m'/'model.json').write_text((out/'model.json').read_text())
+    with pytest.raises(ModelFileError, match='pickle'): load_model(tmp_path/'m')
+
+
+def _copy(out, dest):
+    dest.mkdir()
+    for f in ['model.safetensors', 'model.json']: (dest/f).write_bytes((out/f).read_bytes())
+    return dest
+
+
+def test_tampered_and_truncated_refused(run, tmp_path):
+    out, _ = run
+    d = _copy(out, tmp_path/'t'); b = bytearray((d/'model.safetensors').read_bytes()); b[-100] ^= 0xFF
+    (d/'model.safetensors').write_bytes(bytes(b))
+    with pytest.raises(ModelFileError, match='SHA-256 does not match'): load_model(d)
+    d = _copy(out, tmp_path/'tr'); (d/'model.safetensors').write_bytes((out/'model.safetensors').read_bytes()[:5000])
+    with pytest.raises(ModelFileError, match='truncated'): load_model(d)
+    # without a hash in the metadata, safetensors itself refuses the truncated file
+    meta = json.loads((d/'model.json').read_text()); meta.pop('weights_sha256'); (d/'model.json').write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match='cannot read safetensors'): load_model(d)
+
+
+def test_vocab_mismatch_refused(run, tmp_path):
+    out, _ = run
+    d = _copy(out, tmp_path/'v'); meta = json.loads((d/'model.json').read_text())
+    meta['vocab'] = meta['vocab'][:14]; meta['n_out'] = 14; (d/'model.json').write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match='vocab has 14 labels'): load_model(d)
+
+
+@pytest.mark.xfail(reason="xraylib.data's image cache holds a threading lock that pickle refuses (reported to its owner)", raises=TypeError)
+def test_export_still_works(dls, tmp_path):
+    learn = xray_learner(dls, 'resnet18', pretrained=False, path=tmp_path)
+    learn.export('export.pkl')
+    assert (tmp_path/'export.pkl').stat().st_size > 1e6
+
+
+def test_pretrained_auto_no_weights_warns(dls, hub):
+    with pytest.warns(PretrainedWeightsWarning, match='Training from scratch') as rec:
+        learn = xray_learner(dls, 'resnet18', pretrained='auto', download=False)
+    assert len([w for w in rec if issubclass(w.category, PretrainedWeightsWarning)]) == 1
+    assert learn.pretrained is False
+
+
+def test_pretrained_yes_no_weights_raises(dls, hub):
+    with pytest.raises(PretrainedWeightsError, match=r'Offline options.*hub.*weights=FILE'):
+        xray_learner(dls, 'resnet18', pretrained=True, download=False)
+
+
+def test_pretrained_no(dls, hub):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', PretrainedWeightsWarning)
+        learn = xray_learner(dls, 'resnet18', pretrained='no')
+    assert learn.pretrained is False
+
+
+def _fake_imagenet(seed=0):
+    import torchvision
+    torch.manual_seed(seed)
+    return torchvision.models.resnet18(weights=None).state_dict()
+
+
+def test_weights_file_is_loaded(dls, hub, tmp_path):
+    sd = _fake_imagenet(); torch.save(sd, tmp_path/'r18.pth')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', PretrainedWeightsWarning)
+        learn = xray_learner(dls, 'resnet18', pretrained=True, weights=tmp_path/'r18.pth')
+    assert learn.pretrained and learn.weights_file == tmp_path/'r18.pth'
+    body = learn.model[0]
+    assert torch.allclose(body[0].weight, sd['conv1.weight'].sum(1, keepdim=True))  # fastai's n_in=1 rule
+    assert torch.equal(body[4][0].conv1.weight, sd['layer1.0.conv1.weight'])
+    assert not body[4][0].conv1.weight.requires_grad  # frozen body, as vision_learner(pretrained=True)
+    save_model(learn, tmp_path/'m')
+    assert json.loads((tmp_path/'m'/'model.json').read_text())['pretrained'] is True
+
+
+def test_hub_cache_is_used(dls, hub):
+    sd = _fake_imagenet(1); f = hub_weights_path('resnet18'); f.parent.mkdir(parents=True)
+    torch.save(sd, f)
+    learn = xray_learner(dls, 'resnet18', pretrained='auto', download=False)
+    assert learn.pretrained and torch.equal(learn.model[0][4][0].conv1.weight, sd['layer1.0.conv1.weight'])
+
+
+def test_wrong_weights_file(dls, hub, tmp_path):
+    import torchvision
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path/'r34.pth')
+    with pytest.raises(PretrainedWeightsError, match='does not hold resnet18 weights'):
+        xray_learner(dls, 'resnet18', weights=tmp_path/'r34.pth')
+    with pytest.raises(FileNotFoundError): xray_learner(dls, 'resnet18', weights=tmp_path/'nope.pth')
+
+
+def test_pos_weight_from_training_labels_capped(dls):
+    t = train_targets(dls)
+    assert t.shape == (len(dls.train_ds), 15)
+    pw = pos_weights(t, cap=20.)
+    pos = t.sum(0); exp = torch.where(pos > 0, (len(t) - pos) / pos.clamp(min=1), torch.tensor(20.)).clamp(max=20.)
+    assert torch.allclose(pw, exp) and pw.max() <= 20.
+    learn = xray_learner(dls, 'resnet18', pretrained=False, pos_weight_cap=5.)
+    assert learn.loss_func.func.pos_weight.max() <= 5.
+    assert xray_learner(dls, 'resnet18', pretrained=False, pos_weight=False).loss_func.func.pos_weight is None
+
+
+def test_auroc_no_positive_label_is_nan():
+    p = np.random.default_rng(0).random((20, 3)); y = np.zeros((20, 3), int); y[:10, 0] = 1; y[::2, 1] = 1
+    a = auroc_per_label(p, y)
+    assert np.isnan(a[2]) and not np.isnan(a[:2]).any()
+    assert nanmean(a) == pytest.approx(a[:2].mean())
+    m = metrics_dict(p, y, ['a', 'b', 'c'])
+    assert m['labels_without_auroc'] == ['c'] and np.isnan(m['auroc']['c'])
+
+
+def test_auroc_metric_in_learner(dls):
+    learn = xray_learner(dls, 'resnet18', pretrained=False, per_label_auroc=True)
+    with learn.no_bar(), learn.no_logging(): res = learn.validate()
+    names = learn.recorder.metric_names
+    assert 'mean_auroc' in names and 'auroc_Hernia' in names
+    vals = dict(zip(names[3:], res[1:]))  # names: epoch, train_loss, valid_loss, metrics..., time
+    y = torch.cat([b[1] for b in dls.valid]).numpy()
+    for i, l in enumerate(LABELS):
+        v = vals[f'auroc_{l}']
+        assert np.isnan(v) if y[:, i].sum() in (0, len(y)) else 0 <= v <= 1
+
+
+def test_unknown_arch():
+    with pytest.raises(ValueError, match='use one of'): get_arch('resnet19')
