@@ -113,11 +113,11 @@ def build_bench(a, base, tmp, cores):
         c, t = cpu_s(), time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', workers=w, progress=False)
         times[w].append(time.perf_counter() - t); cpu[w].append(cpu_s() - c)
     t1, tn = np.mean(times[1]), np.mean(times[cores])
+    print(f'(d) cache build of {a.build_n} images at {a.size}px: 1 worker {t1:.1f}s ({a.build_n/t1:.0f} img/s), '
+          f'{cores} workers {tn:.1f}s ({a.build_n/tn:.0f} img/s)  ->  speed-up {t1/tn:.2f}x (mean of runs 1,{cores},{cores},1)')
     print(f'    CPU time per image: 1 worker {np.mean(cpu[1])/a.build_n*1e3:.1f} ms, {cores} workers '
           f'{np.mean(cpu[cores])/a.build_n*1e3:.1f} ms; load average {load0:.1f} -> {os.getloadavg()[0]:.1f} '
           f'on {os.cpu_count()} CPUs (others share them)')
-    print(f'(d) cache build of {a.build_n} images at {a.size}px: 1 worker {t1:.1f}s ({a.build_n/t1:.0f} img/s), '
-          f'{cores} workers {tn:.1f}s ({a.build_n/tn:.0f} img/s)  ->  speed-up {t1/tn:.2f}x (mean of runs 1,{cores},{cores},1)')
 
 
 if __name__ == '__main__': main()

@@ -235,3 +235,12 @@ def test_phantom_reexport_and_dataloaders(tmp_path):
     xb, yb = dls.one_batch()
     assert xb.shape == (4, 1, 32, 32) and yb.shape == (4, 15)
     assert dls.split_summary['patients_shared'] == 0
+
+
+def test_default_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path/'home'))
+    from xraylib.data import default_cache_dir
+    assert default_cache_dir() == tmp_path/'home'/'cache'
+    assert cache_folder(['/data/nih/images/a.png'], 224).is_relative_to(tmp_path/'home'/'cache')
+    src = _pngs(tmp_path, 2)  # temp data: the cache goes beside it
+    assert cache_folder(src, 32).is_relative_to(tmp_path/'.xraylib-cache')

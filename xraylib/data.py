@@ -280,6 +280,11 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
         for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
 
 # %% ../nbs/03_data.ipynb #ae5c78f0
+def _in_tempdir(p:Path)->bool:
+    import tempfile
+    try: return Path(p).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
+    except OSError: return False
+
 def cache_folder(paths:list, # the source image paths (unique)
                  size:int, # the cached image size
                  cache_dir:Union[str,Path]=None # the cache root (default `default_cache_dir()`)
@@ -287,7 +292,9 @@ def cache_folder(paths:list, # the source image paths (unique)
     "The cache folder of one (dataset, size): `cache_dir/<dataset>-<hash of the paths>/s<size>`."
     import hashlib
     h = hashlib.sha1('\n'.join(sorted(map(str, paths))).encode()).hexdigest()[:12]
-    name = re.sub(r'[^\w.-]+', '_', Path(os.path.commonpath(list(paths)) if paths else 'empty').name) or 'data'
+    common = Path(os.path.commonpath(list(paths)) if paths else 'empty')
+    name = re.sub(r'[^\w.-]+', '_', common.name) or 'data'
+    if cache_dir is None and paths and _in_tempdir(common): cache_dir = common/'.xraylib-cache'  # goes with temp data
     return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
 
 # %% ../nbs/03_data.ipynb #c37f0cc7
