@@ -243,7 +243,7 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
         rad = r.uniform(.14, .19)
         A += .45*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*lungs*(.8 + .2*_lowfreq(r, size, 20))
     if 'Hernia' in L:
-        x0, y0, rad = a['hx'] + r.uniform(-.1, .05), hcy + r.uniform(-.02, .08), r.uniform(.1, .13)
+        x0, y0, rad = a['hx'] + r.uniform(-.1, .05), hcy + r.uniform(-.02, .08), r.uniform(.12, .15)
         d = np.hypot(X - x0, Y - y0)
         lvl = y0 + r.uniform(-.01, .03)
         A -= .6*_sig(rad - d, .008)*_sig(lvl - Y, .006)
@@ -268,7 +268,7 @@ MARKER = '.complete.json'
 def _write_image(job:tuple):
     "Draw and save one image (a process-pool task)."
     path, labels, size, pid, idx, seed = job
-    with atomic_path(path) as tmp: Image.fromarray(render_phantom(labels, size, pid, idx, seed), 'L').save(tmp, format='PNG')
+    with atomic_path(path) as tmp: Image.fromarray(render_phantom(labels, size, pid, idx, seed), 'L').save(tmp, format='PNG', compress_level=1)
 
 def _params(n, size, seed)->dict: return dict(n=n, size=size, seed=seed, version=PHANTOM_VERSION)
 
