@@ -240,8 +240,9 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
         A += .5*rim
     if 'Pneumonia' in L:
         s, x0, y0 = _pick_in_lung(r, a, ylo=-.3, yhi=.3)
-        rad = r.uniform(.14, .19)
-        A += .45*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*lungs*(.8 + .2*_lowfreq(r, size, 20))
+        rad, ang = r.uniform(.16, .21), r.uniform(0, np.pi)
+        bron = _sig(np.cos(((X - x0)*np.cos(ang) + (Y - y0)*np.sin(ang))*45) - .85, .04)  # air bronchograms
+        A += .5*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*lungs*(1 - .45*bron)
     if 'Hernia' in L:
         x0, y0, rad = a['hx'] + r.uniform(-.1, .05), hcy + r.uniform(-.02, .08), r.uniform(.12, .15)
         d = np.hypot(X - x0, Y - y0)
