@@ -17,7 +17,7 @@ from fastai.vision.all import (Learner, vision_learner, create_vision_model, cre
                                BCEWithLogitsLossFlat, accuracy_multi, Metric, SaveModelCallback, EarlyStoppingCallback,
                                CSVLogger, Normalize, Resize, RandomResizedCrop, ResizeMethod)
 import xraylib
-from .core import LABELS, set_seed, atomic_write, atomic_path
+from .core import LABELS, set_seed, atomic_write, atomic_path, shared_data
 
 # %% auto #0
 __all__ = ['CPU_PRESET', 'GPU_PRESET', 'MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAME', 'default_preset', 'get_arch',
@@ -27,8 +27,8 @@ __all__ = ['CPU_PRESET', 'GPU_PRESET', 'MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAM
            'load_model', 'model_probs', 'valid_predictions', 'metrics_dict', 'train', 'train_cli']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
-CPU_PRESET = dict(arch='resnet18', size=128, bs=32, epochs=5, freeze_epochs=1, lr=3e-3, n=1000)
-GPU_PRESET = dict(arch='resnet34', size=224, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000)
+CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=4, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
+GPU_PRESET = dict(arch='resnet34', size=224, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000, phantom_size=256)
 
 def default_preset()->dict:
     "The settings `train` fills in for what it is not given: `GPU_PRESET` with a GPU, else `CPU_PRESET`."
@@ -389,10 +389,10 @@ def _fit(learn, epochs, freeze_epochs, lr):
     if learn.pretrained and freeze_epochs > 0: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
     else: learn.fit_one_cycle(epochs, lr)
 
-def _load_source(data, n, seed, quiet):
+def _load_source(data, n, size, seed):
     if str(data) == 'phantom':
         from xraylib.phantom import make_phantom_sample
-        return make_phantom_sample(n=n, size=256, seed=seed)
+        return make_phantom_sample(n=n, size=size, seed=seed)
     p = Path(data).expanduser()
     if not p.exists(): raise FileNotFoundError(f'--data {data}: no such folder or file (give a dataset folder, a label CSV, or "phantom")')
     return p
@@ -423,7 +423,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     from xraylib.data import xray_dataloaders
     set_seed(seed)
-    src = _load_source(data, n, seed, quiet)
+    src = _load_source(data, n, pre['phantom_size'], seed)
     dls = xray_dataloaders(src, size=size, bs=bs, valid_pct=valid_pct, seed=seed, num_workers=num_workers)
     set_seed(seed)
     cbs = [CSVLogger(fname='.history.csv.partial'), BestModelCallback(verbose=not quiet)]
