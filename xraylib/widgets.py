@@ -134,9 +134,9 @@ class UploadWidget(widgets.VBox):
         for r in self.results:
             if 'error' in r: kids.append(widgets.HTML(_err(r['error']))); continue
             parts = [widgets.HTML(preds_html(self.table(r), r['name']))]
-            if 'cam_png' in r: parts.append(widgets.Image(value=r['cam_png'], format='png', width=320))
+            if 'cam_png' in r: parts.append(widgets.Image(value=r['cam_png'], format='png', layout=widgets.Layout(width='320px', height='auto', flex='0 0 auto')))
             if 'cam_error' in r: parts.append(widgets.HTML(_err(r['cam_error'])))
-            kids.append(widgets.HBox(parts))
+            kids.append(widgets.HBox(parts, layout=widgets.Layout(align_items='flex-start')))  # no stretching
         self.out.children = kids
 
 # %% ../nbs/08_widgets.ipynb #965c03fd
