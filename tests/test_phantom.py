@@ -121,16 +121,16 @@ def test_default_dir(tmp_path, monkeypatch):
     assert is_complete(phantom_dir(10, 32, 5), 10, 32, 5)
 
 
-def test_cli(tmp_path, monkeypatch, capsys):
-    "`phantom_cli` parses its options the way fastcore runs it as a script (what `xraylib phantom` does)."
-    from fastcore.script import _run_cli
-    from xraylib.phantom import phantom_cli
-    monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path))
-    monkeypatch.setattr(sys, 'argv', ['xraylib phantom', '--n', '10', '--size', '32', '--dest', str(tmp_path/'c')])
-    _run_cli(phantom_cli.__wrapped__, False)
-    out = capsys.readouterr().out
-    assert str(tmp_path/'c') in out and out.startswith('wrote 10 ') and out.rstrip().endswith(' s')
+def test_cli(tmp_path):
+    "`xraylib phantom` (the real console script) writes, reports where and how long, and reuses."
+    env = {**os.environ, 'XRAYLIB_HOME': str(tmp_path)}
+    cmd = ['xraylib', 'phantom', '--n', '10', '--size', '32', '--dest', str(tmp_path/'c')]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('wrote 10 ') and str(tmp_path/'c') in r.stdout and r.stdout.rstrip().endswith(' s')
     assert is_complete(tmp_path/'c', 10, 32, 42) and len(list((tmp_path/'c'/'images').iterdir())) == 10
-    monkeypatch.setattr(sys, 'argv', ['xraylib phantom', '--n', '10', '--size', '32', '--dest', str(tmp_path/'c')])
-    _run_cli(phantom_cli.__wrapped__, False)
-    assert capsys.readouterr().out.startswith('reused')
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith('reused'), r.stdout + r.stderr
+    r = subprocess.run(['xraylib', 'phantom', '--n', '6', '--size', '32', '--seed', '7'], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0 and is_complete(tmp_path/'phantom'/'n6_s32_seed7', 6, 32, 7), r.stderr
