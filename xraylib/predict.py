@@ -118,7 +118,7 @@ class Predictor:
         df['passes'] = df.probability >= df.threshold
         return df.sort_values('probability', ascending=False, kind='stable').reset_index(drop=True)
 
-# %% ../nbs/07_predict.ipynb #3bba054f
+# %% ../nbs/07_predict.ipynb #eb0e3da2
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
                thresh:Optional[float]=None # keep only labels with probability >= `thresh` (None: all labels)
               )->list:
@@ -129,7 +129,7 @@ def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict
     if thresh is not None: s = s[s >= thresh]
     return [(str(l), float(p)) for l, p in s.items()]
 
-# %% ../nbs/07_predict.ipynb #78964e9b
+# %% ../nbs/07_predict.ipynb #2aaacd56
 def image_files(src:Union[str,Path,list], # a folder, one file, or a list of files
                 recurse:bool=False # search sub-folders of a folder too
                )->list:
@@ -172,7 +172,7 @@ def _predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fol
 
 Predictor.predict_batch = _predict_batch
 
-# %% ../nbs/07_predict.ipynb #ec915bea
+# %% ../nbs/07_predict.ipynb #4fb67b65
 def _last_conv_block(model:nn.Module)->nn.Module:
     "The module whose output Grad-CAM uses: the last block of a fastai body, else the last `Conv2d`."
     if isinstance(model, nn.Sequential) and len(model) == 2:
@@ -212,7 +212,7 @@ def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a
     cam = cam - cam.min()
     return (cam / cam.max() if cam.max() > 0 else cam).numpy()
 
-# %% ../nbs/07_predict.ipynb #4fb67b65
+# %% ../nbs/07_predict.ipynb #7a1a30e0
 def plot_gradcam(predictor:Predictor, # the predictor to explain
                  image, # a path, bytes, a PIL image or an array
                  label:Union[str,int,None]=None, # the label to explain (default: the most probable)
@@ -236,7 +236,7 @@ def plot_gradcam(predictor:Predictor, # the predictor to explain
     ax.set_title(f'Grad-CAM: {label} (p={probs[label]:.3f})'); ax.axis('off')
     return fig
 
-# %% ../nbs/07_predict.ipynb #021db390
+# %% ../nbs/07_predict.ipynb #9df12ec2
 @call_parse
 def predict_cli(model:str, # model folder or model.json written by `xraylib train`
                 images:Param('image files or folders', str, nargs='+'), # images to predict
