@@ -124,7 +124,7 @@ def test_predict_batch_csv(pred, xray, tmp_path):
 
 
 def test_gradcam(pred, xray):
-    hms = {l: gradcam(pred, xray, l) for l in LABELS}
+    hms = {l: gradcam(pred, xray, l) for l in LABELS[::2]}  # 8 labels
     for hm in hms.values(): assert hm.shape == (SIZE, SIZE) and hm.min() >= 0 and hm.max() <= 1
     nz = [l for l, hm in hms.items() if hm.max() > 0]  # an all-negative map is legitimately all zero
     assert len(nz) >= 2 and hms[nz[0]].max() == 1 and not np.allclose(hms[nz[0]], hms[nz[1]])
