@@ -159,8 +159,12 @@ def test_equals_fastai_on_200_real_images(real):
     assert len(files) == 200
     p = Predictor.from_file(mdir)
     assert list(p.vocab) == list(learn.dls.vocab) == LABELS
-    ours = p.predict_batch(files, bs=50, progress=False)
+    csv = mdir.parent/'preds'/'real200.csv'
+    ours = p.predict_batch(files, bs=50, progress=False, out_csv=csv)
     assert ours['Image Index'].tolist() == [f.name for f in files] and not ours.attrs['errors']
+    from xraylib.evaluate import read_predictions  # the CSV is what `xraylib evaluate` reads
+    ev = read_predictions(csv, files[0].parent.parent/'labels.csv')
+    assert ev.labels == LABELS and ev.preds.shape == (200, 15) and np.abs(ev.preds - ours.iloc[:, 1:].values).max() < 1e-6
     ours = ours.iloc[:, 1:].values
     with learn.no_bar():
         ref = learn.get_preds(dl=learn.dls.test_dl(files, bs=50))[0].numpy()   # the learner's inference pipeline
@@ -203,3 +207,5 @@ def test_from_file_thresholds_and_cli(real, capsys):
     assert predict_cli(str(mdir), [str(files[0]), str(bad)]) == 1
     cap = capsys.readouterr()
     assert 'bad.png' in cap.err and str(files[0]) in cap.out
+    assert predict_cli(str(mdir.parent/'no-model'), [str(files[0])]) == 2
+    assert 'cannot load model' in capsys.readouterr().err

@@ -244,7 +244,10 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
                 json:Param('print JSON instead of tables', action='store_true')=False
                ):
     "Predict the chest X-ray labels of IMAGE files with a saved model."
-    p, out, status = Predictor.from_file(model), [], 0
+    try: p = Predictor.from_file(model)
+    except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.learner.ModelFileError (pickle, tampered...)
+        print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 2
+    out, status = [], 0
     for f in [f for src in images for f in image_files(src)]:
         try: df = p.predict(f, thresh=thresh)
         except ImageLoadError as e:
