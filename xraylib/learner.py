@@ -27,7 +27,7 @@ __all__ = ['CPU_PRESET', 'GPU_PRESET', 'MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAM
            'load_model', 'model_probs', 'valid_predictions', 'metrics_dict', 'train', 'train_cli']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
-CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=4, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
+CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
 GPU_PRESET = dict(arch='resnet34', size=224, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000, phantom_size=256)
 
 def default_preset()->dict:
