@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import os, io, random, tempfile, contextlib, math
+import os, io, random, tempfile, contextlib, math, stat, uuid
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
@@ -32,7 +32,23 @@ def set_seed(seed:int=42, # the seed for `random`, NumPy and torch
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     return seed
 
-# %% ../nbs/00_core.ipynb #eef07edf
+# %% ../nbs/00_core.ipynb #b2bac147
+def _umask()->int:
+    "The process umask (read from /proc when possible, so no other thread sees it change)."
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+def _set_mode(tmp, path:Path):
+    "Give `tmp` the mode `open(path, 'w')` would: the replaced file's, else 0o666 & ~umask."
+    if os.path.isdir(tmp): return  # a folder written in place keeps its own mode
+    try: mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError: mode = 0o666 & ~_umask()
+    with contextlib.suppress(FileNotFoundError): os.chmod(tmp, mode)
+
+# %% ../nbs/00_core.ipynb #e9060e3d
 @contextlib.contextmanager
 def atomic_write(path:Union[str,Path], # the final destination
                  mode:str='w', # 'w' for text, 'wb' for bytes
@@ -42,27 +58,29 @@ def atomic_write(path:Union[str,Path], # the final destination
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as f: yield f
+        _set_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #b2bac147
+# %% ../nbs/00_core.ipynb #9aa86ada
 def atomic_path(path:Union[str,Path]):
     "Context manager yielding a temporary path beside `path`, renamed to `path` when the block succeeds."
     @contextlib.contextmanager
     def _ctx():
         p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f'.{p.name}.{os.getpid()}.tmp{p.suffix}')
+        tmp = p.with_name(f'.{p.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{p.suffix}')
         try:
             yield tmp
+            _set_mode(tmp, p)
             os.replace(tmp, p)
         except BaseException:
             with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
             raise
     return _ctx()
 
-# %% ../nbs/00_core.ipynb #d61edf84
+# %% ../nbs/00_core.ipynb #c1f539f0
 def shared_data(*parts:str, # path components below `shared/data`, e.g. 'nih-real-200'
                 start:Optional[Path]=None # where to start looking (default: the working directory)
                )->Optional[Path]:
@@ -76,20 +94,20 @@ def shared_data(*parts:str, # path components below `shared/data`, e.g. 'nih-rea
         if c.is_dir() and p.exists(): return p
     return None
 
-# %% ../nbs/00_core.ipynb #3981d44c
+# %% ../nbs/00_core.ipynb #8e836ca5
 MAX_PIXELS = 100_000_000  # 10,000 x 10,000; the largest ChestX-ray14 image has about 9 million
 
 class ImageLoadError(ValueError):
     "An image that cannot be read as a chest X-ray; the message names the source and the reason."
 
-# %% ../nbs/00_core.ipynb #c1f539f0
+# %% ../nbs/00_core.ipynb #26764659
 def _src_name(src)->str:
     "A short name for an image source, for error messages."
     if isinstance(src, (str, Path)): return str(src)
     if isinstance(src, (bytes, bytearray)): return f'<{len(src)} bytes>'
     return f'<{type(src).__name__}>'
 
-# %% ../nbs/00_core.ipynb #feec5cb6
+# %% ../nbs/00_core.ipynb #7ba296ec
 def _is_dicom(b:bytes)->bool: return len(b) >= 132 and b[128:132] == b'DICM'
 
 def _to_uint8(a:np.ndarray)->np.ndarray:
@@ -108,7 +126,7 @@ def _to_uint8(a:np.ndarray)->np.ndarray:
     if not np.isfinite(lo) or hi <= lo: return np.zeros(a.shape, np.uint8)
     return np.round((a - lo) / (hi - lo) * 255).astype(np.uint8)
 
-# %% ../nbs/00_core.ipynb #8e836ca5
+# %% ../nbs/00_core.ipynb #ed2fd7fa
 def _dicom_to_array(b:bytes, name:str)->np.ndarray:
     "Decode DICOM bytes to a display-ready uint8 array (modality LUT, VOI LUT/window, MONOCHROME1)."
     import pydicom
@@ -126,7 +144,7 @@ def _dicom_to_array(b:bytes, name:str)->np.ndarray:
     if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': a = a.max() - a + a.min()
     return _to_uint8(a)
 
-# %% ../nbs/00_core.ipynb #26764659
+# %% ../nbs/00_core.ipynb #bdcb5e73
 def _pil_to_gray(im:Image.Image)->Image.Image:
     "Convert any PIL mode to 8-bit grayscale, rescaling 16-bit and float data."
     if im.mode == 'L': return im
@@ -135,7 +153,7 @@ def _pil_to_gray(im:Image.Image)->Image.Image:
     if im.mode in ('RGBA', 'P', 'PA', 'LA', '1', 'CMYK', 'YCbCr', 'RGB'): return im.convert('RGB').convert('L')
     return im.convert('L')
 
-# %% ../nbs/00_core.ipynb #7ba296ec
+# %% ../nbs/00_core.ipynb #878224f7
 def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
                max_pixels:int=None # refuse larger images (decompression-bomb guard); default `MAX_PIXELS`
               )->Image.Image:
@@ -163,10 +181,13 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
                                      f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
             im.load()
         except ImageLoadError: raise
+        except Image.DecompressionBombError as e:  # PIL's own guard, at twice its MAX_IMAGE_PIXELS
+            raise ImageLoadError(f'{name}: image too large to decode safely ({e}); decompression-bomb guard, '
+                                 f'xraylib refuses images over {max_pixels:,} pixels') from e
         except UnidentifiedImageError as e:
             raise ImageLoadError(f'{name}: not an image file PIL or pydicom can read '
                                  f'(supported: PNG, JPEG, TIFF, BMP, DICOM)') from e
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        except (OSError, SyntaxError, ValueError) as e:
             raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
     if im.width * im.height > max_pixels:
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
