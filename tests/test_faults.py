@@ -114,3 +114,116 @@ def test_atomic_write_killed_leaves_old_file_and_no_temp(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic_path(p) as t: t.write_text('half'); raise KeyboardInterrupt
     assert p.read_text() == 'old' and [o.name for o in tmp_path.iterdir()] == ['out.csv']
+
+
+# ---------------------------------------------------------------------------------------------------- CSVs
+from xraylib.data import load_labels, xray_dataloaders
+
+
+def _csv(tmp_path, body, name='labels.csv', hdr=HDR)->Path:
+    f = tmp_path/name; f.write_text(hdr + body); return f
+
+
+def test_csv_missing_required_column(tmp_path):
+    f = _csv(tmp_path, 'a.png,0,1\n', hdr='Image Index,Follow-up #,Patient ID\n')
+    with pytest.raises(ValueError, match=r"labels\.csv: missing required column\(s\) \['Finding Labels'\]; found"): load_labels(f)
+
+
+@pytest.mark.parametrize('text,msg', [('', 'empty label file'), ('\n\n', 'empty label file'), (HDR, 'label file has a header but no rows')])
+def test_csv_empty_file(tmp_path, text, msg):
+    f = tmp_path/'labels.csv'; f.write_text(text)
+    with pytest.raises(ValueError, match=rf'labels\.csv: {msg}'): load_labels(f)
+
+
+def test_csv_duplicate_image_rows(tmp_path):
+    f = _csv(tmp_path, 'a.png,Mass,0,1,058Y,M,PA\nb.png,Mass,0,2,058Y,M,PA\na.png,Mass,0,1,058Y,M,PA\n')
+    with pytest.raises(ValueError, match=r"labels\.csv: 1 image\(s\) listed more than once, e.g. \['a.png'\] \(CSV rows \[2, 4\]\)"):
+        load_labels(f)
+
+
+def test_csv_unknown_label_names_rows(tmp_path):
+    f = _csv(tmp_path, 'a.png,Mass,0,1,058Y,M,PA\nb.png,Mass|Tumour,0,2,058Y,M,PA\n')
+    with pytest.raises(ValueError, match=r"labels\.csv: unknown label\(s\) \['Tumour'\] in 1 row\(s\), e.g. CSV rows \[3\].*known labels"):
+        load_labels(f)
+
+
+def test_csv_stray_whitespace_stripped(tmp_path):
+    f = _csv(tmp_path, ' a.png , Mass | Nodule ,0, 1 , 058Y ,M, PA \nb.png,No Finding ,1,2,006M,F,AP\n')
+    (tmp_path/'images').mkdir(); (tmp_path/'images'/'a.png').write_bytes(_png(A8)); (tmp_path/'images'/'b.png').write_bytes(_png(A8))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # both images are found: names were stripped
+        df = load_labels(f)
+    assert df.image.tolist() == ['a.png', 'b.png'] and df.labels.tolist() == [['Mass', 'Nodule'], ['No Finding']]
+    assert df.patient.tolist() == [1, 2] and df.view.tolist() == ['PA', 'AP'] and df.age.tolist() == [58.0, 0.5]
+
+
+@pytest.mark.parametrize('labels,msg', [
+    ('', r'empty Finding Labels in CSV rows \[3\]; write .No Finding.'),
+    ('  ', r'empty Finding Labels in CSV rows \[3\]'),
+    ('Mass||Nodule', r'empty label between "\|" separators in CSV rows \[3\].*remove the extra'),
+    ('Mass|', r'empty label between "\|" separators in CSV rows \[3\]')])
+def test_csv_empty_label_strings(tmp_path, labels, msg):
+    f = _csv(tmp_path, f'a.png,Mass,0,1,058Y,M,PA\nb.png,{labels},0,2,058Y,M,PA\n')
+    with pytest.raises(ValueError, match=r'labels\.csv: ' + msg): load_labels(f)
+
+
+def test_csv_no_finding_with_findings(tmp_path):
+    f = _csv(tmp_path, 'a.png,Mass|No Finding,0,1,058Y,M,PA\n')
+    with pytest.raises(ValueError, match=r"labels\.csv: 'No Finding' together with other labels in CSV rows \[2\]"): load_labels(f)
+
+
+def test_csv_empty_image_name(tmp_path):
+    f = _csv(tmp_path, 'a.png,Mass,0,1,058Y,M,PA\n ,Mass,0,2,058Y,M,PA\n')
+    with pytest.raises(ValueError, match=r'labels\.csv: empty Image Index in CSV rows \[3\]'): load_labels(f)
+
+
+def test_csv_ragged_rows(tmp_path):
+    f = _csv(tmp_path, 'a.png,Mass,0,1,058Y,M,PA\nb.png,Mass,0,2,058Y,M,PA,extra,fields\n')
+    with pytest.raises(ValueError, match=r'labels\.csv: malformed CSV .*line 3.*as many comma-separated fields'): load_labels(f)
+    f = _csv(tmp_path, 'a.png,Mass,0,1,058Y,M,PA,x\n', name='all.csv')
+    with pytest.raises(ValueError, match=r'all\.csv: every row has more fields than the header'): load_labels(f)
+
+
+@pytest.mark.parametrize('sep,name', [(';', 'semicolons'), ('\t', 'tabs')])
+def test_csv_wrong_delimiter(tmp_path, sep, name):
+    f = tmp_path/'labels.csv'; f.write_text((HDR + 'a.png,Mass,0,1,058Y,M,PA\n').replace(',', sep))
+    with pytest.raises(ValueError, match=rf'labels\.csv: missing required column.*separated by {name}, not commas \(wrong delimiter\)'):
+        load_labels(f)
+
+
+def test_csv_missing_images_reported_with_count(tmp_path):
+    f = _csv(tmp_path, ''.join(f'x{i}.png,Mass,0,{i},058Y,M,PA\n' for i in range(5)))
+    (tmp_path/'images').mkdir(); (tmp_path/'images'/'x0.png').write_bytes(_png(A8))
+    with pytest.warns(UserWarning, match=r'4 of the 5 listed images are not on disk'): df = load_labels(f)
+    assert df.attrs['missing'] == ['x1.png', 'x2.png', 'x3.png', 'x4.png'] and df.path.isna().sum() == 4
+
+
+@pytest.mark.parametrize('cache', [True, False])
+def test_csv_missing_images_skipped_never_crash_mid_epoch(phantom, tmp_path, cache):
+    "A frame made while every image was there; one image is deleted afterwards: skipped with a count, every batch reads."
+    d = tmp_path/'ds'; shutil.copytree(phantom, d)
+    df = load_labels(d)
+    gone = df.image[3]; (d/'images'/gone).unlink()
+    with pytest.warns(UserWarning, match=rf"1 of 16 listed images are not on disk \(e.g. \['{gone}'\]\); skipping their rows"):
+        dls = xray_dataloaders(df, size=32, bs=4, device='cpu', cache=cache, cache_dir=tmp_path/'cache', progress=False, num_workers=0)
+    assert dls.split_summary['skipped_missing'] == 1 and len(dls.train_ds) + len(dls.valid_ds) == 15
+    assert gone not in set(dls.items_df.image)
+    n = sum(len(yb) for dl in (dls.train, dls.valid) for _, yb in dl)  # a whole epoch and validation, no crash
+    assert n >= len(dls.valid_ds) + len(dls.train_ds) - 3  # the train DL drops its last partial batch
+
+
+def test_csv_missing_images_error_when_asked(phantom, tmp_path):
+    d = tmp_path/'ds'; shutil.copytree(phantom, d)
+    for f in sorted((d/'images').iterdir())[:2]: f.unlink()
+    with pytest.raises(FileNotFoundError, match=r"sample_labels\.csv: 2 of 16 listed images are not on disk.*missing='skip'"):
+        xray_dataloaders(d, size=32, missing='error', progress=False)
+    for f in (d/'images').iterdir(): f.unlink()
+    with pytest.raises(FileNotFoundError, match=r'none of the 16 listed images is on disk'):
+        xray_dataloaders(d, size=32, progress=False)
+
+
+def test_csv_unreadable_image_stops_before_training(phantom, tmp_path):
+    d = tmp_path/'ds'; shutil.copytree(phantom, d)
+    bad = sorted((d/'images').iterdir())[5]; bad.write_bytes(b'not a png at all')
+    with pytest.raises(ImageLoadError, match=rf'{bad.name}: not an image file.*before any training: replace it'):
+        xray_dataloaders(d, size=32, cache_dir=tmp_path/'cache', cache_workers=1, progress=False)

@@ -8,7 +8,7 @@ import os, re, math, warnings
 from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
-from .core import LABELS, PATHOLOGIES, NO_FINDING, load_image, atomic_write, atomic_path, shared_data
+from .core import LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, atomic_write, atomic_path, shared_data
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'CACHE_VERSION', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
@@ -66,28 +66,51 @@ def _list_images(dirs:list)->dict:
     return out
 
 # %% ../nbs/03_data.ipynb #501993d0
+def _delimiter_hint(cols:list)->str:
+    "A hint when a one-column header is really separated by something other than commas."
+    for sep, name in ((';', 'semicolons'), ('\t', 'tabs'), ('|', 'vertical bars')):
+        if len(cols) == 1 and sep in cols[0]:
+            return (f'. The header is separated by {name}, not commas (wrong delimiter): save the file as a '
+                    f'comma-separated CSV, e.g. pd.read_csv(f, sep={sep!r}).to_csv(f, index=False)')
+    return ''
+
 def _read_csv(f:Path)->pd.DataFrame:
-    "Read a label CSV with every column as given, with a clear error for empty files."
+    "Read a label CSV as strings with every cell stripped; clear errors for empty, ragged or non-comma files."
     try: df = pd.read_csv(f, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError: raise ValueError(f'{f}: empty label file (no header, no rows)') from None
+    except pd.errors.ParserError as e:
+        raise ValueError(f'{f}: malformed CSV ({str(e).strip()}): every row needs as many comma-separated fields as '
+                         'the header; quote fields that contain commas') from None
+    if not isinstance(df.index, pd.RangeIndex):
+        raise ValueError(f'{f}: every row has more fields than the header ({len(df.columns)} names): '
+                         'a header name is missing or the rows have stray commas')
     df = df.loc[:, [c for c in df.columns if not (c.startswith('Unnamed:') and (df[c] == '').all())]]
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
     miss = [c for c in REQUIRED_COLS if c not in df.columns]
-    if miss: raise ValueError(f'{f}: missing required column(s) {miss}; found {list(df.columns)}')
+    if miss: raise ValueError(f'{f}: missing required column(s) {miss}; found {list(df.columns)}{_delimiter_hint(list(df.columns))}')
+    for c in [c for c in (*REQUIRED_COLS, *OPTIONAL_COLS) if c in df]: df[c] = df[c].str.strip()  # the columns used
     return df
 
 # %% ../nbs/03_data.ipynb #cf8ec1c9
 def _onehot(finding:pd.Series, f:Path)->pd.DataFrame:
     "0/1 frame of `LABELS` from `Finding Labels` strings; unknown or empty labels raise, naming the rows."
-    d = finding.str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
+    finding = finding.str.replace(r'\s*\|\s*', '|', regex=True).str.strip()
+    d = finding.str.get_dummies(sep='|')
     bad = [c for c in d.columns if c not in LABELS]
     empty = np.flatnonzero(d.sum(axis=1).to_numpy() == 0) if len(d.columns) else np.arange(len(finding))
     if bad:
         rows = np.flatnonzero(d[bad].to_numpy().any(1))
         raise ValueError(f'{f}: unknown label(s) {bad} in {len(rows)} row(s), e.g. CSV rows {(rows[:5] + 2).tolist()} '
                          f'(Finding Labels {finding.iloc[rows[:3]].tolist()}); known labels: {LABELS}')
-    if len(empty): raise ValueError(f'{f}: empty Finding Labels in CSV rows {(empty[:5] + 2).tolist()}')
+    if len(empty): raise ValueError(f'{f}: empty Finding Labels in CSV rows {(empty[:5] + 2).tolist()}; '
+                                    f"write '{NO_FINDING}' for images without findings")
+    gap = np.flatnonzero(finding.str.contains(r'^\||\|\||\|$', regex=True).to_numpy())
+    if len(gap): raise ValueError(f'{f}: empty label between "|" separators in CSV rows {(gap[:5] + 2).tolist()} '
+                                  f'(Finding Labels {finding.iloc[gap[:3]].tolist()}); remove the extra "|"')
+    both = np.flatnonzero(((d[NO_FINDING] > 0) & (d.sum(axis=1) > 1)).to_numpy()) if NO_FINDING in d else []
+    if len(both): raise ValueError(f"{f}: '{NO_FINDING}' together with other labels in CSV rows {(both[:5] + 2).tolist()} "
+                                   f'(Finding Labels {finding.iloc[both[:3]].tolist()}); keep one or the other')
     return d.reindex(columns=LABELS, fill_value=0).astype(np.int8)
 
 # %% ../nbs/03_data.ipynb #eb880559
@@ -99,6 +122,8 @@ def load_labels(path:Union[str,Path], # a label CSV (optionally .gz) or a folder
     f = find_label_file(path) if path.is_dir() else path
     if not f.is_file(): raise FileNotFoundError(f'{f}: no such label file')
     raw = _read_csv(f)
+    if (noname := np.flatnonzero((raw['Image Index'] == '').to_numpy())).size:
+        raise ValueError(f'{f}: empty Image Index in CSV rows {(noname[:5] + 2).tolist()}; every row needs its image file name')
     dup = raw['Image Index'].duplicated(keep=False)
     if dup.any():
         names = raw.loc[dup, 'Image Index'].unique()
@@ -134,7 +159,7 @@ def _attach_paths(df:pd.DataFrame, root:Path):
         warnings.warn(f'{root}: {what} {len(df):,} listed images are not on disk (missing e.g. {miss[:3]}); '
                       f"their `path` is None, names in df.attrs['missing']", stacklevel=3)
 
-# %% ../nbs/03_data.ipynb #dd574229
+# %% ../nbs/03_data.ipynb #96f7dab4
 def label_counts(df:pd.DataFrame # a `load_labels` frame
                 )->pd.Series:
     "Images per label, all 15 `LABELS`, sorted by count (descending)."
@@ -142,7 +167,7 @@ def label_counts(df:pd.DataFrame # a `load_labels` frame
         [[l in ls for l in LABELS] for ls in df['labels']], columns=LABELS)
     return cols.sum().astype(int).sort_values(ascending=False, kind='stable').rename('count')
 
-# %% ../nbs/03_data.ipynb #907bbae2
+# %% ../nbs/03_data.ipynb #76f1000d
 def plot_label_counts(df:pd.DataFrame, # a `load_labels` frame
                       title:str=None, # the plot title (default: the number of images)
                       ax=None # a matplotlib Axes to draw in
@@ -159,7 +184,7 @@ def plot_label_counts(df:pd.DataFrame, # a `load_labels` frame
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_data.ipynb #848b0f6a
+# %% ../nbs/03_data.ipynb #fc5c543f
 def _label_matrix(df:pd.DataFrame)->np.ndarray:
     "0/1 matrix (rows x LABELS) from the label columns, or from the `labels` lists."
     if all(l in df for l in LABELS): return df[LABELS].to_numpy().astype(np.int64)
@@ -184,7 +209,7 @@ def _stratify_groups(Y:np.ndarray, n:np.ndarray, valid_pct:float, seed:int)->np.
             need[s] -= Y[g]; need_n[s] -= n[g]; valid[g] = bool(s); todo[g] = False
     return valid
 
-# %% ../nbs/03_data.ipynb #87e112fc
+# %% ../nbs/03_data.ipynb #2641dad8
 def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
                      seed:int=42, # the random seed (same seed, same split)
                      col:str='patient' # the patient id column
@@ -197,7 +222,7 @@ def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
         return np.flatnonzero(~valid).tolist(), np.flatnonzero(valid).tolist()
     return _split
 
-# %% ../nbs/03_data.ipynb #bcc31a8c
+# %% ../nbs/03_data.ipynb #ef8d2888
 def _names(o)->set:
     if isinstance(o, (str, Path)): return set(Path(o).read_text().split())
     return set(o)
@@ -218,7 +243,7 @@ def find_official_split(folder:Union[str,Path] # a dataset folder
     a, b = Path(folder)/'train_val_list.txt', Path(folder)/'test_list.txt'
     return official_splitter(a, b) if a.is_file() and b.is_file() else None
 
-# %% ../nbs/03_data.ipynb #a841f4d8
+# %% ../nbs/03_data.ipynb #e34b2146
 CACHE_VERSION = 1
 
 def xraylib_home()->Path:
@@ -233,7 +258,7 @@ def default_cache_dir()->Path:
     "Where image caches go by default: `xraylib_home()/'cache'`."
     return xraylib_home()/'cache'
 
-# %% ../nbs/03_data.ipynb #5ebbb32d
+# %% ../nbs/03_data.ipynb #ae5c78f0
 def _render(path:str, size:int)->np.ndarray:
     "One cache row: the image read by `load_image`, squished to size x size like fastai's `Resize`."
     from PIL import Image
@@ -249,7 +274,7 @@ def _fill_rows(job:tuple)->int:
     mm.flush(); del mm
     return len(rows)
 
-# %% ../nbs/03_data.ipynb #e34b2146
+# %% ../nbs/03_data.ipynb #c37f0cc7
 def _stat(paths)->tuple:
     "Sizes and mtimes (ns) of `paths` (-1 when absent)."
     sz, mt = np.full(len(paths), -1, np.int64), np.full(len(paths), -1, np.int64)
@@ -279,7 +304,7 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
     with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
         for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
 
-# %% ../nbs/03_data.ipynb #ae5c78f0
+# %% ../nbs/03_data.ipynb #c40ae42b
 def _in_tempdir(p:Path)->bool:
     import tempfile
     try: return Path(p).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
@@ -297,7 +322,7 @@ def cache_folder(paths:list, # the source image paths (unique)
     if cache_dir is None and paths and _in_tempdir(common): cache_dir = common/'.xraylib-cache'  # goes with temp data
     return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
 
-# %% ../nbs/03_data.ipynb #c37f0cc7
+# %% ../nbs/03_data.ipynb #aadc0807
 def build_cache(paths:list, # the source image paths (duplicates are stored once)
                 size:int=224, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
@@ -346,7 +371,7 @@ def build_cache(paths:list, # the source image paths (duplicates are stored once
     row = {p: i for i, p in enumerate(uniq)}
     return str(folder/meta['file']), np.array([row[p] for p in paths], np.int64)
 
-# %% ../nbs/03_data.ipynb #c40ae42b
+# %% ../nbs/03_data.ipynb #ed18eb8c
 from functools import lru_cache
 
 @lru_cache(maxsize=16)
@@ -360,7 +385,7 @@ def read_cached(file:str, # a cache map file from `build_cache`
     "One cached image (size x size uint8 array), from the memory map."
     return np.array(_open_map(file, size)[row])
 
-# %% ../nbs/03_data.ipynb #aadc0807
+# %% ../nbs/03_data.ipynb #c17a5b2a
 def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
                  size:int=224, # the cached image size
                  cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
@@ -373,7 +398,7 @@ def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
     df['cache_file'], df['cache_row'], df['cache_size'] = file, rows, size
     return df
 
-# %% ../nbs/03_data.ipynb #1a14d25e
+# %% ../nbs/03_data.ipynb #ff3d97a8
 XRAY_MEAN, XRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB
 
 def get_x(r):
@@ -390,7 +415,7 @@ def get_y(r)->list:
     "The labels of a `load_labels` row."
     return list(r['labels'])
 
-# %% ../nbs/03_data.ipynb #ff3d97a8
+# %% ../nbs/03_data.ipynb #d20befed
 from fastai.vision.core import TensorImage, TensorImageBW, PILImageBW
 from fastai.torch_core import TensorMultiCategory
 from fastai.data.core import Transform
@@ -438,7 +463,7 @@ class XrayAugment(Transform):
         if self.max_rotate or self.max_zoom > 1 or self.max_shift or self.flip: x = self._geometry(x)
         return self._lighting(x) if self.max_lighting else x
 
-# %% ../nbs/03_data.ipynb #9837efb7
+# %% ../nbs/03_data.ipynb #89dad54b
 def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see above)
                         max_rotate:float=7., # degrees
                         max_zoom:float=1.1, # zoom in up to this factor
@@ -449,7 +474,7 @@ def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see abo
     "Chest-X-ray batch augmentation (`XrayAugment`): small rotation, zoom, shift, brightness/contrast; no vertical flips."
     return [XrayAugment(max_rotate, max_zoom, max_shift, max_lighting, p, flip)]
 
-# %% ../nbs/03_data.ipynb #24ffc945
+# %% ../nbs/03_data.ipynb #3cc1ed2d
 def xray_dblock(size:int=224, # images are squished to `size` x `size`
                 splitter:Callable=None, # a fastai splitter (default: `patient_splitter()`)
                 aug:bool=True, # add `xray_aug_transforms`
@@ -465,7 +490,7 @@ def xray_dblock(size:int=224, # images are squished to `size` x `size`
                      item_tfms=item_tfms if item_tfms is not None else [Resize(size, method='squish')],
                      batch_tfms=bt + [Normalize.from_stats([XRAY_MEAN], [XRAY_STD])])
 
-# %% ../nbs/03_data.ipynb #3cc1ed2d
+# %% ../nbs/03_data.ipynb #4a73662c
 from fastai.data.core import TfmdDL
 
 class CachedTfmdDL(TfmdDL):
@@ -495,7 +520,7 @@ class CachedTfmdDL(TfmdDL):
         x = torch.from_numpy(np.ascontiguousarray(_open_map(file, size)[rows[i]]))[:, None]
         return TensorImageBW(x), TensorMultiCategory(torch.from_numpy(Y[i]))
 
-# %% ../nbs/03_data.ipynb #4a73662c
+# %% ../nbs/03_data.ipynb #c133fc0b
 def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
     "A JSON-able summary of a split: sizes, patients, per-label positives in valid."
     tr, va = df.iloc[list(train_idx)], df.iloc[list(valid_idx)]
@@ -505,15 +530,30 @@ def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
                 patients_shared=len(set(tr['patient']) & set(va['patient'])),
                 valid_positives={l: int(c) for l, c in zip(LABELS, Yv)}, **kw)
 
-# %% ../nbs/03_data.ipynb #7854f513
-def _as_frame(source)->pd.DataFrame:
-    "A `load_labels` frame from a folder, a CSV path or a frame, keeping only rows whose image is on disk."
-    df = source if isinstance(source, pd.DataFrame) else load_labels(source)
-    keep = df['path'].notna()
-    if not keep.any(): raise FileNotFoundError(f"{df.attrs.get('source', 'frame')}: no image of the label file is on disk")
-    return df[keep].reset_index(drop=True)
+# %% ../nbs/03_data.ipynb #bc4c6849
+def _as_frame(source, missing:str='skip')->pd.DataFrame:
+    "A `load_labels` frame from a folder, a CSV path or a frame; rows whose image is not on disk are skipped (with a warning) or raise."
+    if missing not in ('skip', 'error'): raise ValueError(f"missing must be 'skip' or 'error', not {missing!r}")
+    if isinstance(source, pd.DataFrame): df = source
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)  # load_labels' own warning: the one below gives the count
+            df = load_labels(source)
+    have = np.array([isinstance(p, (str, os.PathLike)) and os.path.isfile(p) for p in df['path']], bool)
+    src, gone = df.attrs.get('source', 'the label frame'), df.loc[~have, 'image'].tolist()
+    if not have.any():
+        raise FileNotFoundError(f'{src}: none of the {len(df):,} listed images is on disk (e.g. {gone[:3]}); put them in '
+                                'an images/ folder beside the label file, or download them (xraylib download)')
+    if gone:
+        msg = f'{src}: {len(gone):,} of {len(df):,} listed images are not on disk (e.g. {gone[:3]})'
+        if missing == 'error': raise FileNotFoundError(msg + "; restore them, or pass missing='skip' to use the rest")
+        warnings.warn(msg + f"; skipping their rows and using the other {int(have.sum()):,} (missing='error' stops instead)",
+                      stacklevel=3)
+    out = df[have].reset_index(drop=True)
+    out.attrs['skipped_missing'] = gone
+    return out
 
-# %% ../nbs/03_data.ipynb #c133fc0b
+# %% ../nbs/03_data.ipynb #292725fb
 def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels` DataFrame
                      size:int=224, # image size (squished to size x size)
                      bs:int=64, # batch size
@@ -527,12 +567,18 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                      cache_dir:Union[str,Path]=None, # the cache root (default `$XRAYLIB_HOME/cache`)
                      cache_workers:int=None, # processes building the cache (default: all cores)
                      progress:bool=True, # progress bar while the cache builds
+                     missing:str='skip', # rows whose image is not on disk: 'skip' them (with a warning) or 'error'
                      **kwargs # passed to `xray_dblock` (flip, item_tfms, batch_tfms) or `DataBlock.dataloaders`
                     ):
     "fastai DataLoaders of grayscale X-rays with 15-wide multi-hot targets, split by patient."
     from fastai.data.core import DataLoaders
-    df = _as_frame(source)
-    if cache: df = cached_frame(df, size, cache_dir, cache_workers, progress)
+    df = _as_frame(source, missing)
+    skipped = len(df.attrs.get('skipped_missing', []))
+    if cache:
+        try: df = cached_frame(df, size, cache_dir, cache_workers, progress)
+        except ImageLoadError as e:
+            raise ImageLoadError(f'{e}. Building the image cache stopped at this file, before any training: replace it, '
+                                 'or delete it (its row is then skipped as missing), and rerun') from e
     if num_workers is None: num_workers = 0 if cache else None  # cached rows are too cheap for worker processes
     splitter = splitter or patient_splitter(valid_pct, seed)
     dbk = {k: kwargs.pop(k) for k in ('flip', 'item_tfms', 'batch_tfms') if k in kwargs}
@@ -541,6 +587,7 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
     dls = dblock.dataloaders(df, bs=bs, device=device, dl_type=CachedTfmdDL if cache else None, **kwargs)
     tr, va = splitter(df)
     dls.split_summary = split_summary(df, tr, va, valid_pct=valid_pct, seed=seed, size=size, cached=cache,
-                                      splitter=getattr(splitter, '__qualname__', str(splitter)).split('.')[0])
+                                      splitter=getattr(splitter, '__qualname__', str(splitter)).split('.')[0],
+                                      skipped_missing=skipped)
     dls.items_df = df
     return dls
