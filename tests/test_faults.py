@@ -227,3 +227,71 @@ def test_csv_unreadable_image_stops_before_training(phantom, tmp_path):
     bad = sorted((d/'images').iterdir())[5]; bad.write_bytes(b'not a png at all')
     with pytest.raises(ImageLoadError, match=rf'{bad.name}: not an image file.*before any training: replace it'):
         xray_dataloaders(d, size=32, cache_dir=tmp_path/'cache', cache_workers=1, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------- predictions CSV
+from xraylib.evaluate import read_predictions, evaluate_cli
+
+
+@pytest.fixture
+def labels_csv(tmp_path)->Path:
+    f = tmp_path/'labels.csv'
+    f.write_text('Image Index,Finding Labels,Patient ID\na.png,Mass,1\nb.png,No Finding,2\nc.png,Effusion|Mass,3\n')
+    return f
+
+
+def _preds(tmp_path, cols:dict, name='preds.csv', **kw)->Path:
+    f = tmp_path/name; pd.DataFrame({'Image Index': ['a.png', 'b.png', 'c.png'], **cols}).to_csv(f, index=False, **kw); return f
+
+
+def test_predictions_columns_not_labels(tmp_path, labels_csv):
+    f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8], 'prob_Tumour': [.2, .3, .4]})
+    with pytest.raises(ValueError, match=r'preds\.csv: prediction column\(s\) not a known label: prob_Tumour \(expected columns named by label'):
+        read_predictions(f, labels_csv)
+
+
+def test_predictions_missing_requested_label(tmp_path, labels_csv):
+    f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8]})
+    with pytest.raises(ValueError, match=r'preds\.csv: no prediction column for label\(s\): Hernia \(it has prob_Mass\)'):
+        read_predictions(f, labels_csv, labels=['Hernia'])
+
+
+def test_predictions_labels_csv_lacks_label_columns(tmp_path):
+    f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8]})
+    (tmp_path/'onehot.csv').write_text('Image Index,Effusion\na.png,0\nb.png,0\nc.png,1\n')
+    with pytest.raises(ValueError, match=r'onehot\.csv: the labels CSV has neither a "Finding Labels" column .*missing: Mass'):
+        read_predictions(f, tmp_path/'onehot.csv')
+
+
+def test_predictions_images_not_in_labels(tmp_path, labels_csv):
+    f = tmp_path/'preds.csv'; pd.DataFrame({'Image Index': ['a.png', 'z.png'], 'Mass': [.9, .1]}).to_csv(f, index=False)
+    with pytest.raises(ValueError, match=r'1 of 2 predicted images are missing from the labels file .*labels\.csv \(e.g. z\.png\)'):
+        read_predictions(f, labels_csv)
+
+
+@pytest.mark.parametrize('vals,msg', [([.9, 'high', .3], r"missing or non-numeric probability, e.g. CSV row 3, column prob_Mass = 'high'"),
+                                      ([.9, None, .3], r'missing or non-numeric probability, e.g. CSV row 3, column prob_Mass = empty'),
+                                      ([.9, 3.2, .3], r'probability outside \[0, 1\] \(logits\? apply a sigmoid first\), e.g. CSV row 3, column prob_Mass = 3.2')])
+def test_predictions_bad_probability_values(tmp_path, labels_csv, vals, msg):
+    with pytest.raises(ValueError, match=r'preds\.csv: 1 row\(s\) with a ' + msg): read_predictions(_preds(tmp_path, {'prob_Mass': vals}), labels_csv)
+
+
+@pytest.mark.parametrize('sep,name', [(';', 'semicolons'), ('\t', 'tabs')])
+def test_predictions_wrong_delimiter(tmp_path, labels_csv, sep, name):
+    f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8]}, sep=sep)
+    with pytest.raises(ValueError, match=rf'preds\.csv: predictions CSV has no "Image Index" column .*separated by {name}, not commas'):
+        read_predictions(f, labels_csv)
+
+
+def test_predictions_empty_and_absent_files(tmp_path, labels_csv):
+    (tmp_path/'empty.csv').write_text('')
+    with pytest.raises(ValueError, match=r'empty\.csv: empty predictions CSV'): read_predictions(tmp_path/'empty.csv', labels_csv)
+    with pytest.raises(FileNotFoundError, match=r'nope\.csv: no such predictions file'): read_predictions(tmp_path/'nope.csv', labels_csv)
+
+
+def test_evaluate_cli_bad_input_exit_2_writes_nothing(tmp_path, labels_csv, capsys):
+    f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8], 'prob_Tumour': [.2, .3, .4]})
+    assert evaluate_cli(preds=str(f), labels=str(labels_csv), out=str(tmp_path/'ev')) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('xraylib evaluate: ') and 'preds.csv: prediction column(s) not a known label: prob_Tumour' in err
+    assert not (tmp_path/'ev').exists()

@@ -301,33 +301,57 @@ class EvalData(NamedTuple):
 
 _ID_COLS = ('Image Index', 'Patient ID')
 
-def _pred_labels(cols:list)->dict:
-    "Map probability column -> label; raise naming the columns that are not labels."
+def _pred_labels(cols:list, f='the predictions CSV')->dict:
+    "Map probability column -> label; raise naming the file and the columns that are not labels."
     cols = [c for c in cols if c not in _ID_COLS]
     prob = [c for c in cols if c.startswith('prob_')]
     use = prob if prob else cols
     m = {c: c[5:] if c.startswith('prob_') else c for c in use}
     bad = [c for c, l in m.items() if l not in LABELS]
-    if bad: raise ValueError(f'prediction column(s) not a known label: {", ".join(bad)} '
+    if bad: raise ValueError(f'{f}: prediction column(s) not a known label: {", ".join(bad)} '
                              f'(expected columns named by label, optionally prefixed prob_: {", ".join(LABELS)})')
-    if not m: raise ValueError('the predictions CSV has no probability columns')
+    if not m: raise ValueError(f'{f}: the predictions CSV has no probability columns')
     return m
+
+def _read_table(f, what:str)->pd.DataFrame:
+    "Read a CSV with errors naming the file: absent, empty, malformed, wrong delimiter or no `Image Index`."
+    if not Path(f).is_file(): raise FileNotFoundError(f'{f}: no such {what} file')
+    try: d = pd.read_csv(f)
+    except pd.errors.EmptyDataError: raise ValueError(f'{f}: empty {what} CSV (no header, no rows)') from None
+    except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed {what} CSV ({str(e).strip()})') from None
+    d.columns = [str(c).strip() for c in d.columns]
+    if 'Image Index' not in d.columns:
+        hint = next((f'; the header is separated by {n}, not commas (wrong delimiter): save it as a comma-separated CSV'
+                     for sep, n in ((';', 'semicolons'), ('\t', 'tabs')) if len(d.columns) == 1 and sep in d.columns[0]), '')
+        raise ValueError(f'{f}: {what} CSV has no "Image Index" column (columns: {", ".join(d.columns)}){hint}')
+    return d
+
+def _check_probs(P:pd.DataFrame, f)->np.ndarray:
+    "The probabilities as floats; raise naming the CSV row and column of a missing, non-numeric or out-of-range value."
+    X = P.apply(pd.to_numeric, errors='coerce').to_numpy(np.float64)
+    for bad, what in ((np.isnan(X), 'a missing or non-numeric probability'),
+                      ((X < 0) | (X > 1), 'a probability outside [0, 1] (logits? apply a sigmoid first)')):
+        if bad.any():
+            r, c = np.argwhere(bad)[0]; v = P.iat[r, c]
+            v = 'empty' if pd.isna(v) else repr(v.item() if hasattr(v, 'item') else v)
+            raise ValueError(f'{f}: {int(bad.any(1).sum())} row(s) with {what}, e.g. CSV row {r + 2}, column '
+                             f'{P.columns[c]} = {v}')
+    return X
 
 def read_predictions(csv, # predictions CSV: `Image Index` + one probability column per label (`Label` or `prob_Label`)
                      labels_csv, # labels CSV: sample_labels.csv / Data_Entry_2017 format (`Finding Labels`), gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
                     )->EvalData:
     "Join saved predictions with their true labels on `Image Index`."
-    pr, lab = pd.read_csv(csv), pd.read_csv(labels_csv)
-    for name, d in (('predictions', pr), ('labels', lab)):
-        if 'Image Index' not in d.columns: raise ValueError(f'{name} CSV has no "Image Index" column (columns: {", ".join(map(str, d.columns))})')
-    m = _pred_labels(list(pr.columns))
+    pr, lab = _read_table(csv, 'predictions'), _read_table(labels_csv, 'labels')
+    m = _pred_labels(list(pr.columns), csv)
     if labels is not None:
         miss = [l for l in labels if l not in m.values()]
-        if miss: raise ValueError(f'no prediction column for label(s): {", ".join(miss)}')
+        if miss: raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
         m = {c: l for c, l in m.items() if l in labels}
     dup = pr['Image Index'].duplicated()
-    if dup.any(): raise ValueError(f'{int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
+    if dup.any(): raise ValueError(f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
+    X = _check_probs(pr[list(m)], csv)
     lab = lab.drop_duplicates('Image Index').set_index('Image Index')
     missing = ~pr['Image Index'].isin(lab.index)
     if missing.any():
@@ -339,11 +363,12 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
         sets = lab['Finding Labels'].fillna('').astype(str).str.split('|').apply(lambda ls: {s.strip() for s in ls})
         targs = np.stack([sets.apply(lambda s, l=l: l in s).to_numpy() for l in names], 1)
     elif all(l in lab.columns for l in names): targs = lab[names].to_numpy().astype(bool)
-    else: raise ValueError(f'the labels CSV has neither a "Finding Labels" column nor a column per label ({", ".join(names)})')
+    else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
+                           f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
     pids = lab['Patient ID'].to_numpy() if 'Patient ID' in lab.columns else (pr['Patient ID'].to_numpy() if 'Patient ID' in pr.columns else None)
-    return EvalData(pr[list(m)].to_numpy(np.float64), targs.astype(np.int8), names, pr['Image Index'].to_numpy(), pids)
+    return EvalData(X, targs.astype(np.int8), names, pr['Image Index'].to_numpy(), pids)
 
-# %% ../nbs/06_evaluate.ipynb #82e774e8
+# %% ../nbs/06_evaluate.ipynb #2e54ebd3
 def _jsonable(o):
     "Replace NaN/inf by None and numpy scalars by Python ones, recursively."
     if isinstance(o, dict): return {str(k): _jsonable(v) for k, v in o.items()}
@@ -367,7 +392,7 @@ def _md_table(df:pd.DataFrame)->str:
     rows = [list(map(str, df.columns)), ['---'] * len(df.columns)] + [[str(v) for v in r] for r in df.itertuples(index=False)]
     return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows)
 
-# %% ../nbs/06_evaluate.ipynb #f5b674b1
+# %% ../nbs/06_evaluate.ipynb #0235c7bb
 PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-negative baseline',
          'roc': 'ROC curves per label', 'pr': 'precision-recall curves per label',
          'rates': 'TPR and FPR vs threshold per label', 'confusion': 'confusion matrices at the per-label thresholds',
@@ -435,7 +460,7 @@ def _report(m:dict, tbl:pd.DataFrame, cf:pd.DataFrame)->str:
              'Files: ' + ', '.join(f'[{f}]({f})' for f in m['files']), '']
     return '\n'.join(lines)
 
-# %% ../nbs/06_evaluate.ipynb #5490cb30
+# %% ../nbs/06_evaluate.ipynb #bda55aff
 @call_parse
 def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probability column per label (`Label` or `prob_Label`)
                  labels:str=None, # labels CSV (sample_labels.csv / Data_Entry_2017 format, .gz ok)
@@ -448,7 +473,8 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
     if preds is None or labels is None:
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
-    ed = read_predictions(preds, labels)
+    try: ed = read_predictions(preds, labels)
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
     m = write_evaluation(ed.preds, ed.targs, ed.labels, out, patient_ids=ed.patient_ids, image_ids=ed.image_ids,
                          n_boot=n_boot, seed=seed, threshold_method=threshold_method)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
