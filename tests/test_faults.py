@@ -295,3 +295,98 @@ def test_evaluate_cli_bad_input_exit_2_writes_nothing(tmp_path, labels_csv, caps
     err = capsys.readouterr().err
     assert err.startswith('xraylib evaluate: ') and 'preds.csv: prediction column(s) not a known label: prob_Tumour' in err
     assert not (tmp_path/'ev').exists()
+
+
+# ---------------------------------------------------------------------------------------------------- download
+import requests
+import xraylib.download as dlm
+from xraylib.download import (download_nih_sample, is_complete, make_kaggle_zip, FakeKaggleApi, DownloadError,
+                              KaggleCredentialsError)
+
+N = 16  # rows in the phantom sample's CSV
+
+
+@pytest.fixture(scope='module')
+def kaggle_zip(phantom, tmp_path_factory):
+    "The phantom sample packed like Kaggle's sample.zip (CSV at the top, every image twice)."
+    return make_kaggle_zip(phantom, tmp_path_factory.mktemp('zip')/'sample.zip')
+
+
+def _leftovers(dest:Path)->list:
+    return sorted(p.name for p in dest.parent.iterdir() if p.name.startswith(f'.{dest.name}.'))
+
+
+def _http(code:int)->requests.HTTPError:
+    r = requests.Response(); r.status_code = code
+    return requests.HTTPError(f'{code} Client Error', response=r)
+
+
+def test_download_no_credentials(tmp_path, monkeypatch):
+    for k in [k for k in os.environ if k.startswith('KAGGLE_')]: monkeypatch.delenv(k)
+    monkeypatch.setenv('HOME', str(tmp_path/'home')); monkeypatch.delenv('XDG_CONFIG_HOME', raising=False)
+    with pytest.raises(KaggleCredentialsError, match=r'(?s)No Kaggle credentials found.*KAGGLE_API_TOKEN.*kaggle\.json.*xraylib phantom') as e:
+        download_nih_sample(tmp_path/'nih', n_rows=N)
+    assert 'Traceback' not in str(e.value) and not (tmp_path/'nih').exists()
+
+
+@pytest.mark.parametrize('where', ['download', 'authenticate'])
+def test_download_rejected_credentials_403(tmp_path, kaggle_zip, where):
+    api = FakeKaggleApi(kaggle_zip, error=_http(403)) if where == 'download' else FakeKaggleApi(kaggle_zip, auth_error=_http(403))
+    with pytest.raises(KaggleCredentialsError, match=r"Kaggle rejected the credentials .*\(HTTP 401/403\).*accept the dataset's terms"):
+        download_nih_sample(tmp_path/'nih', api=api, n_rows=N)
+    assert not is_complete(tmp_path/'nih') and not (tmp_path/'nih').exists()
+
+
+def test_download_network_fails_midway_then_rerun_restarts(tmp_path, kaggle_zip):
+    dest = tmp_path/'nih'
+    with pytest.raises(DownloadError, match=r'failed \(is the network up\?\).*Nothing was marked complete; rerun to resume or restart'):
+        download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip, fail_after=5000), n_rows=N)
+    assert not is_complete(dest) and not dest.exists()
+    assert (tmp_path/'.nih.download'/'sample.zip').stat().st_size == 5000  # the partial file, kept for a resume, not used
+    assert is_complete(download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip), n_rows=N))
+    assert len(list((dest/'images').iterdir())) == N and _leftovers(dest) == []
+
+
+class _ReturnsWithoutWriting(FakeKaggleApi):
+    "A download call that returns normally but leaves the earlier partial archive as it was."
+    def dataset_download_files(self, dataset, path=None, **kw): self.calls.append(dataset)
+
+
+def test_download_partial_file_never_taken_as_complete(tmp_path, kaggle_zip):
+    dest = tmp_path/'nih'
+    with pytest.raises(DownloadError): download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip, fail_after=20_000), n_rows=N)
+    with pytest.raises(DownloadError, match=r'sample\.zip is truncated or corrupt .*it was deleted, rerun to download it again'):
+        download_nih_sample(dest, api=_ReturnsWithoutWriting(kaggle_zip), n_rows=N)
+    assert not is_complete(dest) and not dest.exists() and _leftovers(dest) == []
+    assert is_complete(download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip), n_rows=N))
+
+
+def _enospc_after(monkeypatch, n_ok:int):
+    "Make image extraction fail with ENOSPC after `n_ok` images (the archive download itself still works)."
+    real, done = shutil.copyfileobj, []
+    def copy(src, dst, *a):
+        if str(getattr(dst, 'name', '')).endswith('.png'):
+            if len(done) >= n_ok: raise OSError(errno.ENOSPC, 'No space left on device')
+            done.append(1)
+        return real(src, dst, *a)
+    monkeypatch.setattr(dlm.shutil, 'copyfileobj', copy)
+
+
+def test_download_disk_full_while_unzipping(tmp_path, kaggle_zip, monkeypatch):
+    dest = tmp_path/'nih'
+    with monkeypatch.context() as m:
+        _enospc_after(m, 5)
+        with pytest.raises(DownloadError, match=r'disk full while writing .*\.nih\.staging.*Free some space .* and rerun; nothing was marked complete'):
+            download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip), n_rows=N)
+    assert not dest.exists() and not (tmp_path/'.nih.staging').exists()  # no half dataset anywhere
+    assert is_complete(download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip), n_rows=N))  # space freed: rerun works
+
+
+def test_download_disk_full_keeps_previous_complete_copy(tmp_path, kaggle_zip, monkeypatch):
+    dest = download_nih_sample(tmp_path/'nih', api=FakeKaggleApi(kaggle_zip), n_rows=N)
+    before = (dest/'.complete.json').read_text()
+    with monkeypatch.context() as m:
+        _enospc_after(m, 3)
+        with pytest.raises(DownloadError, match='disk full'):
+            download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip), n_rows=N, force=True)
+    assert is_complete(dest) and (dest/'.complete.json').read_text() == before and len(list((dest/'images').iterdir())) == N
