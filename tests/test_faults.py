@@ -390,3 +390,143 @@ def test_download_disk_full_keeps_previous_complete_copy(tmp_path, kaggle_zip, m
         with pytest.raises(DownloadError, match='disk full'):
             download_nih_sample(dest, api=FakeKaggleApi(kaggle_zip), n_rows=N, force=True)
     assert is_complete(dest) and (dest/'.complete.json').read_text() == before and len(list((dest/'images').iterdir())) == N
+
+
+# ---------------------------------------------------------------------------------------------------- model files
+import json
+from xraylib.learner import save_model, load_model, ModelFileError
+from xraylib.predict import Predictor, predict_cli
+
+
+@pytest.fixture(scope='module')
+def model_dir(phantom, tmp_path_factory):
+    "A tiny resnet18 (32 px, untrained) saved by save_model: model.safetensors + model.json."
+    from xraylib.learner import xray_learner
+    tmp = tmp_path_factory.mktemp('model')
+    dls = xray_dataloaders(phantom, size=32, bs=4, device='cpu', cache_dir=tmp/'cache', progress=False)
+    learn = xray_learner(dls, arch='resnet18', pretrained=False)
+    save_model(learn, tmp/'good')
+    return tmp/'good'
+
+
+@pytest.fixture
+def model_copy(model_dir, tmp_path)->Path:
+    d = tmp_path/'model'; shutil.copytree(model_dir, d); return d
+
+
+def test_model_good_files_load(model_dir):
+    m, meta = load_model(model_dir)
+    assert meta['vocab'] == LABELS and Predictor.from_file(model_dir).probs([A8]).shape == (1, 15)
+
+
+def test_model_truncated_weights(model_copy):
+    w = model_copy/'model.safetensors'; w.write_bytes(w.read_bytes()[:w.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match=r'model\.safetensors: SHA-256 does not match model\.json: the weights file is truncated'):
+        load_model(model_copy)
+    meta = json.loads((model_copy/'model.json').read_text()); meta.pop('weights_sha256')  # no checksum to compare
+    (model_copy/'model.json').write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r'model\.safetensors: cannot read safetensors weights \(truncated or corrupt file\?\)'):
+        load_model(model_copy)
+
+
+def test_model_tampered_weights_sha_mismatch(model_copy):
+    w = model_copy/'model.safetensors'; b = bytearray(w.read_bytes()); b[-100] ^= 0xFF; w.write_bytes(bytes(b))
+    with pytest.raises(ModelFileError, match=r'SHA-256 does not match model\.json.*Copy the model files again or retrain'):
+        Predictor.from_file(model_copy)
+
+
+def test_model_metadata_labels_do_not_match_weights(model_copy):
+    mf = model_copy/'model.json'; meta = json.loads(mf.read_text())
+    meta['vocab'], meta['n_out'] = LABELS[:-1], 14
+    mf.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r'model\.json: vocab has 14 labels but n_out is 14 and the weights have 15 outputs; '
+                                             r'the metadata does not belong to these weights'):
+        Predictor.from_file(model_copy)
+
+
+def test_model_metadata_arch_does_not_match_weights(model_copy):
+    mf = model_copy/'model.json'; meta = json.loads(mf.read_text()); meta['arch'] = 'resnet34'; mf.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r'model\.safetensors: weights do not fit a resnet34 with 15 outputs'):
+        load_model(model_copy)
+
+
+class _Evil:
+    "Unpickling this creates the marker file: proof that a pickle was executed."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (Path(self.marker).touch, ())
+
+
+def _pickle_cases(model_dir, d:Path)->dict:
+    "Pickle-based files a user might hand over: a torch.save'd .pth, a learn.export-style .pkl, a pickle renamed to safetensors."
+    import torch
+    marker = d/'EXECUTED'
+    torch.save({'model': _Evil(marker)}, d/'model.pth')
+    with open(d/'export.pkl', 'wb') as f: pickle.dump(_Evil(marker), f)
+    (d/'renamed').mkdir(); shutil.copy(model_dir/'model.json', d/'renamed'/'model.json')
+    with open(d/'renamed'/'model.safetensors', 'wb') as f: pickle.dump(_Evil(marker), f)
+    (d/'proto0').mkdir(); shutil.copy(model_dir/'model.json', d/'proto0'/'model.json')
+    with open(d/'proto0'/'model.safetensors', 'wb') as f: pickle.dump(_Evil(marker), f, protocol=0)  # no \x80 header
+    return dict(pth=d/'model.pth', pkl=d/'export.pkl', renamed=d/'renamed', renamed_file=d/'renamed'/'model.safetensors',
+                proto0=d/'proto0'), marker
+
+
+@pytest.mark.parametrize('case', ['pth', 'pkl', 'renamed', 'renamed_file', 'proto0'])
+@pytest.mark.parametrize('loader', ['load_model', 'Predictor.from_file'])
+def test_model_pickle_refused_never_executed(model_dir, tmp_path, case, loader):
+    files, marker = _pickle_cases(model_dir, tmp_path)
+    pickle.loads(pickle.dumps(_Evil(tmp_path/'control')))  # the control: unpickling really does run it
+    assert (tmp_path/'control').exists()
+    load = load_model if loader == 'load_model' else Predictor.from_file
+    msg = (r'SHA-256 does not match' if case == 'proto0' else r'refusing to load a pickle-based file .*unpickling can run arbitrary code')
+    with pytest.raises(ModelFileError, match=msg): load(files[case])
+    assert not marker.exists(), 'the pickle was executed'
+
+
+def test_model_pickle_refused_by_cli(model_dir, tmp_path, capsys):
+    files, marker = _pickle_cases(model_dir, tmp_path)
+    Image.fromarray(A8).save(tmp_path/'x.png')
+    assert predict_cli(model=str(files['pth']), images=[str(tmp_path/'x.png')]) == 2
+    assert 'refusing to load a pickle-based file' in capsys.readouterr().err and not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------------- widget
+from xraylib.widgets import UploadWidget
+
+
+def _up(*files): return tuple({'name': n, 'type': '', 'size': len(b), 'content': memoryview(b)} for n, b in files)
+
+
+@pytest.fixture(scope='module')
+def widget(model_dir):
+    return UploadWidget(Predictor.from_file(model_dir), max_files=4, gradcam=False)  # Grad-CAM: tests/test_widgets.py
+
+
+def test_widget_non_image_upload(widget):
+    res = widget.handle_upload(_up(('report.pdf', b'%PDF-1.4 not an X-ray')))
+    assert res == [dict(name='report.pdf', error=res[0]['error'])] and res[0]['error'].startswith('report.pdf: not an image file')
+    assert 'report.pdf: not an image file' in widget.out.children[0].value and '1 of 1 file(s) could not be read' in widget.message.value
+
+
+@pytest.mark.parametrize('value', [(), None, {}])
+def test_widget_empty_upload(widget, value):
+    assert widget.handle_upload(value) == []
+    assert 'No file received: choose a chest X-ray image to upload.' in widget.message.value and widget.out.children == ()
+
+
+def test_widget_zero_byte_file(widget):
+    assert widget.handle_upload(_up(('empty.png', b'')))[0]['error'] == 'empty.png: empty file (0 bytes): nothing to read'
+
+
+def test_widget_several_files_at_once(widget):
+    good = _png(A8)
+    res = widget.handle_upload(_up(('a.png', good), ('notes.txt', b'text'), ('b.png', _png(A8.T.copy())), ('c.png', good[:60])))
+    assert [r['name'] for r in res] == ['a.png', 'notes.txt', 'b.png', 'c.png']
+    assert ['error' in r for r in res] == [False, True, False, True]
+    assert res[3]['error'].startswith('c.png: corrupt or truncated image')
+    assert all(len(r['predictions']) == 15 for r in res if 'error' not in r)
+    assert len(widget.out.children) == 4 and '2 of 4 file(s) could not be read' in widget.message.value
+
+
+def test_widget_too_many_files_at_once(widget):
+    assert widget.handle_upload(_up(*[(f'{i}.png', _png(A8)) for i in range(5)])) == []
+    assert '5 files at once: upload at most 4 at a time.' in widget.message.value
