@@ -530,3 +530,11 @@ def test_widget_several_files_at_once(widget):
 def test_widget_too_many_files_at_once(widget):
     assert widget.handle_upload(_up(*[(f'{i}.png', _png(A8)) for i in range(5)])) == []
     assert '5 files at once: upload at most 4 at a time.' in widget.message.value
+
+
+def test_model_pickle_named_json_never_executed(tmp_path):
+    "A pickle renamed model.json is not JSON: refused as unreadable text, never unpickled."
+    marker = tmp_path/'EXECUTED'
+    with open(tmp_path/'model.json', 'wb') as f: pickle.dump(_Evil(marker), f)
+    with pytest.raises(ValueError): Predictor.from_file(tmp_path/'model.json')
+    assert not marker.exists()
