@@ -43,6 +43,7 @@ def main():
     ap.add_argument('--size', type=int, default=224)
     ap.add_argument('--seed-items', type=int, default=320, help='items timed for the (slow) seed pipeline')
     ap.add_argument('--build-n', type=int, default=400, help='distinct images (symlinks) for the build benchmark')
+    ap.add_argument('--build-rounds', type=int, default=2, help='rounds of (1, all, all, 1) cache builds')
     ap.add_argument('--skip-build', action='store_true')
     ap.add_argument('--only-build', action='store_true')
     a = ap.parse_args()
@@ -123,26 +124,42 @@ def headroom(cores, n=3_000_000):
     return t1 / tn
 
 
+def busy_s():
+    "CPU seconds all CPUs of the machine spent busy so far (from /proc/stat; None where absent)."
+    try: v = [int(x) for x in open('/proc/stat').readline().split()[1:]]
+    except OSError: return None
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf('SC_CLK_TCK')  # all but idle and iowait
+
+
 def build_bench(a, base, tmp, cores):
-    "(d) cache build: all cores vs one, on distinct files (symlinks to the real PNGs)."
+    "(d) cache build: all cores vs one, on distinct files (symlinks to the real PNGs); rounds 1,n,n,1 repeated."
     from xraylib.data import build_cache
     links = tmp/'links'; links.mkdir()
     paths = []
     for i in range(a.build_n):
         p = links/f'{i:05d}_{Path(base.path[i % len(base)]).name}'; p.symlink_to(base.path[i % len(base)]); paths.append(str(p))
-    times, cpu = {1: [], cores: []}, {1: [], cores: []}
-    load0, h0 = os.getloadavg()[0], headroom(cores)
-    for k, w in enumerate([1, cores, cores, 1]):
-        c, t = cpu_s(), time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', workers=w, progress=False)
-        times[w].append(time.perf_counter() - t); cpu[w].append(cpu_s() - c)
-    t1, tn = np.mean(times[1]), np.mean(times[cores])
+    build_cache(paths[:8], a.size, tmp/'warm', workers=1, progress=False)  # imports and file cache warm
+    times, cpu, others, loads = {1: [], cores: []}, {1: [], cores: []}, {1: [], cores: []}, []
+    hs = [headroom(cores)]
+    for k, w in enumerate([1, cores, cores, 1] * a.build_rounds):
+        loads.append(os.getloadavg()[0])
+        c, b, t = cpu_s(), busy_s(), time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', workers=w, progress=False)
+        dt = time.perf_counter() - t; times[w].append(dt); cpu[w].append(cpu_s() - c)
+        if b is not None: others[w].append(max(0., busy_s() - b - cpu[w][-1]) / dt)
+        shutil.rmtree(tmp/f'build{k}', ignore_errors=True)
+        if k % 4 == 3: hs.append(headroom(cores))
+    t1, tn = np.median(times[1]), np.median(times[cores])
     print(f'(d) cache build of {a.build_n} images at {a.size}px: 1 worker {t1:.1f}s ({a.build_n/t1:.0f} img/s), '
-          f'{cores} workers {tn:.1f}s ({a.build_n/tn:.0f} img/s)  ->  speed-up {t1/tn:.2f}x (mean of runs 1,{cores},{cores},1)')
-    print(f'    CPU time per image: 1 worker {np.mean(cpu[1])/a.build_n*1e3:.1f} ms, {cores} workers '
-          f'{np.mean(cpu[cores])/a.build_n*1e3:.1f} ms; load average {load0:.1f} -> {os.getloadavg()[0]:.1f} '
-          f'on {os.cpu_count()} CPUs (others share them)')
-    h = (h0 + headroom(cores)) / 2
-    print(f'    control: trivially parallel CPU work gets {h:.2f}x on {cores} processes now (ideal {cores}x); '
+          f'{cores} workers {tn:.1f}s ({a.build_n/tn:.0f} img/s)  ->  speed-up {t1/tn:.2f}x '
+          f'(medians of {len(times[1])} runs each, order 1,{cores},{cores},1 x {a.build_rounds})')
+    print(f'    CPU time per image: 1 worker {np.median(cpu[1])/a.build_n*1e3:.1f} ms, {cores} workers '
+          f'{np.median(cpu[cores])/a.build_n*1e3:.1f} ms; cores used by the build: 1 worker '
+          f'{np.median(cpu[1])/t1:.2f}, {cores} workers {np.median(cpu[cores])/tn:.2f} (of {os.cpu_count()})')
+    if others[1]:
+        print(f'    other processes used {np.median(others[1]):.2f} / {np.median(others[cores]):.2f} cores during the '
+              f'1-worker / {cores}-worker builds; load average {min(loads):.1f}-{max(loads):.1f} (now {os.getloadavg()[0]:.1f})')
+    h = float(np.median(hs))
+    print(f'    control: trivially parallel CPU work gets {h:.2f}x on {cores} processes now (median of {len(hs)}; ideal {cores}x); '
           f'cache build reaches {t1/tn/h:.0%} of that')
 
 

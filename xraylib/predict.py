@@ -16,8 +16,8 @@ from fastai.vision.augment import Resize
 from .core import LABELS, load_image, ImageLoadError, atomic_path
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'model_spec', 'preprocess', 'Predictor', 'list_preds', 'image_files', 'gradcam', 'plot_gradcam',
-           'predict_cli', 'load_image', 'ImageLoadError']
+__all__ = ['IMAGE_EXTS', 'model_spec', 'preprocess', 'inference_model', 'Predictor', 'list_preds', 'image_files', 'gradcam',
+           'plot_gradcam', 'predict_cli', 'load_image', 'ImageLoadError']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
@@ -68,6 +68,24 @@ def preprocess(image, # a path, bytes, a PIL image or an array
     return ((x - mean) / std)[None]
 
 # %% ../nbs/07_predict.ipynb #bf823a53
+def inference_model(model:nn.Module, # a trained model (put in eval mode)
+                    n_in:int=1, # input channels, for the check
+                    atol:float=1e-5 # largest allowed difference of the sigmoid outputs on the check input
+                   )->nn.Module:
+    "A copy of `model` for inference: BatchNorm folded into the convolutions, channels-last; `model` if that fails."
+    from torch.fx.experimental.optimization import fuse
+    model.eval()
+    try:
+        dev = next(model.parameters()).device
+        fast = fuse(model).to(memory_format=torch.channels_last).eval()
+        x = torch.randn(2, n_in, 64, 64, device=dev)
+        with torch.inference_mode():
+            ok = torch.allclose(torch.sigmoid(fast(x.contiguous(memory_format=torch.channels_last)).float()),
+                                torch.sigmoid(model(x).float()), atol=atol)
+        return fast if ok else model
+    except Exception: return model  # not traceable by torch.fx (data-dependent control flow, ...)
+
+# %% ../nbs/07_predict.ipynb #2f4bb214
 def _thresh_for(vocab:list, default:dict, thresh)->dict:
     "Per-label thresholds: the model's (`thresh=None`), one value for all, or a dict overriding some."
     if thresh is None: return dict(default)
@@ -78,11 +96,19 @@ class Predictor:
     "A trained chest X-ray classifier with its preprocessing; predicts from paths, bytes, PIL images or arrays."
     def __init__(self, model:nn.Module, # the network (fastai `vision_learner` layout or any `nn.Module`)
                  meta:dict, # model metadata (`model.json`)
-                 device:Union[str,torch.device]='cpu' # where to run the model
+                 device:Union[str,torch.device]='cpu', # where to run the model
+                 fast:bool=True # predict with `inference_model(model)` (BatchNorm folded, channels-last), made on first use
                 ):
         self.model, self.meta, self.device = model.to(device).eval(), meta, torch.device(device)
         self.spec = model_spec(meta)
         self.vocab, self.thresholds = self.spec['vocab'], self.spec['thresholds']
+        self.fast, self._infer = fast, None
+
+    @property
+    def infer_model(self)->nn.Module:
+        "The module `probs` runs: `inference_model(self.model)` when `fast` (made once), else `self.model`."
+        if self._infer is None: self._infer = inference_model(self.model, self.spec['n_in']) if self.fast else self.model
+        return self._infer
 
     @classmethod
     def from_file(cls, path:Union[str,Path], # a model folder, `model.json` or `model.safetensors`
@@ -101,12 +127,13 @@ class Predictor:
         "`image` as the model's normalized input batch of one."
         return preprocess(image, self.spec)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def probs(self, images:list # paths, bytes, PIL images or arrays
              )->np.ndarray:
         "Sigmoid probabilities, one row per image, columns in `self.vocab` order."
         x = torch.cat([self.preprocess(o) for o in images]).to(self.device)
-        return torch.sigmoid(self.model(x).float()).cpu().numpy()
+        x = x.contiguous(memory_format=torch.channels_last) if self.fast else x
+        return torch.sigmoid(self.infer_model(x).float()).cpu().numpy()
 
     def predict(self, image, # a path, bytes, a PIL image or an array
                 thresh:Union[float,dict,None]=None # None: the model's per-label thresholds; a float: one for all
@@ -118,7 +145,7 @@ class Predictor:
         df['passes'] = df.probability >= df.threshold
         return df.sort_values('probability', ascending=False, kind='stable').reset_index(drop=True)
 
-# %% ../nbs/07_predict.ipynb #eb0e3da2
+# %% ../nbs/07_predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
                thresh:Optional[float]=None # keep only labels with probability >= `thresh` (None: all labels)
               )->list:
@@ -129,7 +156,7 @@ def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict
     if thresh is not None: s = s[s >= thresh]
     return [(str(l), float(p)) for l, p in s.items()]
 
-# %% ../nbs/07_predict.ipynb #2aaacd56
+# %% ../nbs/07_predict.ipynb #cdaa7fb9
 def image_files(src:Union[str,Path,list], # a folder, one file, or a list of files
                 recurse:bool=False # search sub-folders of a folder too
                )->list:
@@ -160,7 +187,7 @@ def _predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fol
                 if errors == 'raise': raise
                 errs.append((str(f), str(e)))
         if xs:
-            with torch.no_grad(): rows.append(torch.sigmoid(self.model(torch.cat(xs).to(self.device)).float()).cpu().numpy())
+            with torch.inference_mode(): rows.append(torch.sigmoid(self.infer_model(torch.cat(xs).to(self.device)).float()).cpu().numpy())
     p = np.concatenate(rows) if rows else np.zeros((0, len(self.vocab)))
     df = pd.DataFrame(p, columns=[f'prob_{l}' for l in self.vocab])
     df.insert(0, 'Image Index', names)
@@ -172,7 +199,7 @@ def _predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fol
 
 Predictor.predict_batch = _predict_batch
 
-# %% ../nbs/07_predict.ipynb #4fb67b65
+# %% ../nbs/07_predict.ipynb #9d52b04a
 def _last_conv_block(model:nn.Module)->nn.Module:
     "The module whose output Grad-CAM uses: the last block of a fastai body, else the last `Conv2d`."
     if isinstance(model, nn.Sequential) and len(model) == 2:
@@ -212,7 +239,7 @@ def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a
     cam = cam - cam.min()
     return (cam / cam.max() if cam.max() > 0 else cam).numpy()
 
-# %% ../nbs/07_predict.ipynb #7a1a30e0
+# %% ../nbs/07_predict.ipynb #57beb1a8
 def plot_gradcam(predictor:Predictor, # the predictor to explain
                  image, # a path, bytes, a PIL image or an array
                  label:Union[str,int,None]=None, # the label to explain (default: the most probable)
@@ -236,7 +263,7 @@ def plot_gradcam(predictor:Predictor, # the predictor to explain
     ax.set_title(f'Grad-CAM: {label} (p={probs[label]:.3f})'); ax.axis('off')
     return fig
 
-# %% ../nbs/07_predict.ipynb #9df12ec2
+# %% ../nbs/07_predict.ipynb #5e7bfd5a
 @call_parse
 def predict_cli(model:str, # model folder or model.json written by `xraylib train`
                 images:Param('image files or folders', str, nargs='+'), # images to predict

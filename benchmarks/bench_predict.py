@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Single-image predict latency (issue 6 (c)): `Predictor` against fastai's `learn.predict`, same model and image.
+
+    python benchmarks/bench_predict.py                 # resnet18, 224 px, 60 interleaved repetitions
+    python benchmarks/bench_predict.py --reps 200 --arch resnet34
+
+Builds an untrained `xray_learner` (pretrained=False, offline) on ../shared/data/nih-real-200 (the cache is built
+in a temp folder), `save_model`s it, loads `Predictor.from_file` from those files and times, interleaved call by
+call, `Predictor.predict(img)` and `learn.predict(img)` on the same real 1024 px NIH PNG (from its path, so both
+include decoding it; then again from an already decoded PIL image). Prints medians and the ratio, and asserts
+the two give the same probabilities (max abs diff <= 1e-5). Nothing is written to the repo.
+"""
+import argparse, os, sys, time, shutil, tempfile, warnings, statistics
+from pathlib import Path
+import numpy as np
+warnings.filterwarnings('ignore')
+
+
+def timed(f, *args):
+    t = time.perf_counter(); out = f(*args); return time.perf_counter() - t, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--arch', default='resnet18')
+    ap.add_argument('--size', type=int, default=224)
+    ap.add_argument('--reps', type=int, default=60, help='timed calls of each side (interleaved)')
+    ap.add_argument('--warmup', type=int, default=5)
+    a = ap.parse_args()
+    import torch
+    from xraylib.core import shared_data, load_image
+    from xraylib.data import xray_dataloaders
+    from xraylib.learner import xray_learner, save_model
+    from xraylib.predict import Predictor
+    src = shared_data('nih-real-200')
+    if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
+    tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-predict-'))
+    try:
+        torch.manual_seed(0)
+        dls = xray_dataloaders(src, size=a.size, bs=16, cache_dir=tmp/'cache', device='cpu', progress=False)
+        learn = xray_learner(dls, a.arch, pretrained=False, path=tmp)
+        save_model(learn, tmp/'model')
+        pred = Predictor.from_file(tmp/'model')
+        img = str(dls.items_df['path'].iloc[0])
+        print(f'machine: {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}, torch {torch.__version__}; '
+              f'load average {os.getloadavg()[0]:.2f}')
+        print(f'model: untrained {a.arch} xray_learner at {a.size}px (save_model -> Predictor.from_file); '
+              f'image: {Path(img).name} ({load_image(img).size[0]} px)')
+        vocab = list(learn.dls.vocab)
+        learn_predict = lambda x: learn.predict(x)
+        ctx = learn.no_bar(); ctx.__enter__()  # no progress bar for learn.predict (its cheapest form)
+        for kind, x in (('path', img), ('PIL image', load_image(img))):
+            for _ in range(a.warmup): pred.predict(x); learn_predict(x)
+            tp, tl = [], []
+            for i in range(a.reps):  # interleave (and alternate which goes first) so load changes hit both sides
+                order = ((tp, pred.predict), (tl, learn_predict)) if i % 2 == 0 else ((tl, learn_predict), (tp, pred.predict))
+                for acc, f in order:
+                    t, out = timed(f, x); acc.append(t)
+            p_ours = pred.predict(x).set_index('label').probability.reindex(vocab).to_numpy()
+            p_fastai = learn_predict(x)[2].numpy()
+            diff = float(np.abs(p_ours - p_fastai).max())
+            mp, ml = statistics.median(tp), statistics.median(tl)
+            print(f'(c) predict latency from a {kind}: Predictor {mp*1e3:.1f} ms vs learn.predict {ml*1e3:.1f} ms '
+                  f'(medians of {a.reps}, interleaved)  ->  ratio {mp/ml:.2f}x; max |p diff| {diff:.1e}; '
+                  f'load average {os.getloadavg()[0]:.2f}')
+            assert diff <= 1e-5, f'probabilities differ by {diff}'
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__': main()
