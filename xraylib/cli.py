@@ -15,6 +15,9 @@ __all__ = ['COMMANDS', 'main']
 COMMANDS = {
     'phantom':  ('xraylib.phantom:phantom_cli',   'write the built-in phantom sample (Kaggle sample layout)'),
     'download': ('xraylib.download:download_cli', 'download the Kaggle NIH sample (needs Kaggle credentials)'),
+    'train':    ('xraylib.learner:train_cli',     'train a model (default: the phantom sample, CPU settings)'),
+    'evaluate': ('xraylib.evaluate:evaluate_cli', 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
+    'predict':  ('xraylib.predict:predict_cli',   'predict the labels of image files with a saved model'),
 }
 
 # %% ../nbs/09_cli.ipynb #67e43d29
@@ -28,6 +31,12 @@ def _resolve(cmd:str):
     mod, fn = COMMANDS[cmd][0].split(':')
     return getattr(importlib.import_module(mod), fn)
 
+def _underscore(arg:str)->str:
+    "`--freeze-epochs=2` -> `--freeze_epochs=2`: options may be spelt with dashes or underscores."
+    if not arg.startswith('--'): return arg
+    name, eq, val = arg.partition('=')
+    return name.replace('-', '_').replace('__', '--', 1) + eq + val
+
 # %% ../nbs/09_cli.ipynb #30b017e4
 def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
         ):
@@ -39,7 +48,7 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
     if cmd not in COMMANDS:
         print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
     fn = _resolve(cmd)
-    args = vars(anno_parser(fn, prog=f'xraylib {cmd}').parse_args(rest))
+    args = vars(anno_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_underscore, rest))))
     args.pop('pdb', None); args.pop('xtra', None)
     res = fn(**args)
     return res if isinstance(res, int) else 0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_learner.ipynb #98d1bf1d
 from __future__ import annotations
-import os, sys, json, time, shutil, socket, hashlib, warnings, platform, datetime
+import os, sys, json, time, shutil, socket, hashlib, warnings, platform, datetime, random
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np, pandas as pd, torch
@@ -12,19 +12,22 @@ from torch import nn
 from sklearn.metrics import roc_auc_score
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
-from fastcore.script import anno_parser
+from fastcore.script import anno_parser, store_true
+from fastcore.foundation import L
 from fastai.vision.all import (Learner, vision_learner, create_vision_model, create_body, model_meta, models,
                                BCEWithLogitsLossFlat, accuracy_multi, Metric, SaveModelCallback, EarlyStoppingCallback,
-                               CSVLogger, Normalize, Resize, RandomResizedCrop, ResizeMethod)
+                               CSVLogger, Normalize, Resize, RandomResizedCrop, ResizeMethod, Callback, TrackerCallback,
+                               ParamScheduler, combined_cos)
 import xraylib
 from .core import LABELS, set_seed, atomic_write, atomic_path, shared_data
 
 # %% auto #0
-__all__ = ['CPU_PRESET', 'GPU_PRESET', 'MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAME', 'default_preset', 'get_arch',
+__all__ = ['CPU_PRESET', 'GPU_PRESET', 'MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAME', 'STATE_FORMAT', 'default_preset', 'get_arch',
            'PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path', 'find_pretrained',
            'pretrained_body', 'train_targets', 'pos_weights', 'auroc_per_label', 'nanmean', 'AUROCMulti', 'LabelAUROC',
            'xray_metrics', 'BestModelCallback', 'xray_learner', 'ModelFileError', 'input_spec', 'save_model',
-           'load_model', 'model_probs', 'valid_predictions', 'metrics_dict', 'train', 'train_cli']
+           'load_model', 'model_probs', 'valid_predictions', 'metrics_dict', 'fit_one_cycle_from', 'NonFiniteLossError',
+           'StopOnNonFiniteLoss', 'TrainingState', 'read_train_state', 'train', 'train_cli']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
 CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
@@ -202,7 +205,8 @@ class BestModelCallback(SaveModelCallback):
     def after_epoch(self):
         super(SaveModelCallback, self).after_epoch()
         if self.new_best:
-            if self.verbose: print(f'Better model found at epoch {self.epoch} with {self.monitor} value: {self.best:.4f}.')
+            ts = next((c for c in self.learn.cbs if isinstance(c, TrainingState)), None)
+            if self.verbose: print(f'Better model found at epoch {self.epoch + (ts.epoch_offset if ts else 0)} with {self.monitor} value: {self.best:.4f}.')
             self._save(self.fname)
     def after_fit(self, **kwargs):
         if self.last_saved_path is not None and self.last_saved_path.exists():
@@ -308,12 +312,19 @@ def _model_paths(path)->tuple:
     path = Path(path)
     if path.is_dir(): return path/WEIGHTS_NAME, path/META_NAME
     if path.suffix == '.json':
-        wf = json.loads(path.read_text()).get('weights_file', WEIGHTS_NAME)
+        wf = _read_meta(path).get('weights_file', WEIGHTS_NAME) if path.exists() else WEIGHTS_NAME
         return path.parent/wf, path
     if path.suffix == '.safetensors':
         mf = path.with_suffix('.json')
         return path, mf if mf.exists() else path.parent/META_NAME
     return path, path.parent/META_NAME
+
+def _read_meta(mf:Path)->dict:
+    "model.json as a dict, or a `ModelFileError` naming the file (a pickle renamed .json is never unpickled)."
+    try: meta = json.loads(mf.read_bytes().decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ModelFileError(f'{mf}: not a JSON model metadata file ({e})') from None
+    if not isinstance(meta, dict): raise ModelFileError(f'{mf}: not a JSON model metadata file (a {type(meta).__name__}, not an object)')
+    return meta
 
 def _refuse_pickle(f:Path):
     head = f.read_bytes()[:8] if f.is_file() else b''
@@ -330,8 +341,7 @@ def load_model(path:Union[str,Path], # a folder with model.safetensors + model.j
     if not wf.exists(): raise FileNotFoundError(f'no model weights at {wf} (expected {WEIGHTS_NAME} + {META_NAME} from save_model)')
     _refuse_pickle(wf)
     if not mf.exists(): raise FileNotFoundError(f'no model metadata {mf} beside {wf}')
-    try: meta = json.loads(mf.read_text())
-    except json.JSONDecodeError as e: raise ModelFileError(f'{mf}: not valid JSON ({e})') from e
+    meta = _read_meta(mf)
     if meta.get('format') != MODEL_FORMAT: raise ModelFileError(f'{mf}: not an xraylib model file (format {meta.get("format")!r}, expected {MODEL_FORMAT!r})')
     if meta.get('weights_sha256') and _sha256(wf) != meta['weights_sha256']:
         raise ModelFileError(f'{wf}: SHA-256 does not match {mf.name}: the weights file is truncated, altered, '
@@ -384,10 +394,165 @@ def metrics_dict(probs, targs, vocab)->dict:
                 n_valid=len(targs), valid_positives={l: int(c) for l, c in zip(vocab, targs.sum(0).tolist())},
                 labels_without_auroc=[l for l, a in zip(vocab, au) if np.isnan(a)])
 
-# %% ../nbs/04_learner.ipynb #b181bfbc
+# %% ../nbs/04_learner.ipynb #604603f4
+def _fit_phases(pretrained:bool, epochs:int, freeze_epochs:int, lr:float)->list:
+    "The `fit_one_cycle` calls that `learn.fine_tune` makes (or one `fit_one_cycle` from scratch), as data."
+    if pretrained and freeze_epochs > 0:
+        return [dict(frozen=True, n_epoch=freeze_epochs, lr_max=[lr], pct_start=0.99, div=25.),
+                dict(frozen=False, n_epoch=epochs, lr_max=[lr/2/100, lr/2], pct_start=0.3, div=5.)]
+    return [dict(frozen=False, n_epoch=epochs, lr_max=lr, pct_start=0.25, div=25.)]
+
+# %% ../nbs/04_learner.ipynb #381c91c0
+def _lr(lr_max): return lr_max if isinstance(lr_max, (int, float)) else slice(*lr_max)  # [lr] -> slice(lr), like fine_tune
+
+def fit_one_cycle_from(learn:Learner, # the learner, with its optimizer state restored
+                       n_epoch:int, # epochs of the whole cycle
+                       lr_max, # as for `fit_one_cycle`
+                       start_epoch:int=0, # epochs of the cycle already done
+                       div:float=25., div_final:float=1e5, pct_start:float=0.25, **kwargs):
+    "`learn.fit_one_cycle` from `start_epoch` on: the same per-batch learning rates and momentums, without the epochs done."
+    if start_epoch == 0: return learn.fit_one_cycle(n_epoch, lr_max, div=div, div_final=div_final, pct_start=pct_start, **kwargs)
+    if learn.opt is None: learn.create_opt()
+    learn.opt.set_hyper('lr', lr_max)
+    lr = np.array([h['lr'] for h in learn.opt.hypers])
+    f0 = start_epoch/n_epoch
+    def later(sched): return lambda pct: sched(f0 + pct*(1 - f0))
+    scheds = {'lr': later(combined_cos(pct_start, lr/div, lr, lr/div_final)), 'mom': later(combined_cos(pct_start, *learn.moms))}
+    learn.fit(n_epoch - start_epoch, cbs=ParamScheduler(scheds), **kwargs)
+
+# %% ../nbs/04_learner.ipynb #f795eb41
+class NonFiniteLossError(FloatingPointError):
+    "The loss became NaN or infinite."
+
+class StopOnNonFiniteLoss(Callback):
+    "Stop training with a clear `NonFiniteLossError` as soon as a loss is NaN or infinite."
+    order = -10
+    def after_loss(self):
+        if torch.isfinite(self.learn.loss).all(): return
+        ts = next((c for c in self.learn.cbs if isinstance(c, TrainingState)), None)
+        ep = self.epoch + (ts.epoch_offset if ts else 0)
+        where = f'epoch {ep}, ' + (f'training batch {self.iter}' if self.training else f'validation batch {self.iter}')
+        lr = self.opt.hypers[-1]['lr'] if self.opt is not None else float('nan')
+        msg = f'the loss is {float(self.learn.loss.float().mean())} at {where} (learning rate {lr:.3g}). '
+        msg += 'Try a lower learning rate (--lr), and check the images and labels'
+        if ts is not None and ts.last_epoch is not None: msg += f'; epochs up to {ts.last_epoch} are saved in {ts.folder}'
+        raise NonFiniteLossError(msg + '.')
+
+# %% ../nbs/04_learner.ipynb #3ddeaff6
+STATE_FORMAT = 'xraylib-train-state/1'
+
+def _rng_state(dls)->dict:
+    nps = np.random.get_state()
+    return dict(python=random.getstate(), numpy=(nps[0], torch.from_numpy(nps[1].astype(np.int64)), *map(float, nps[2:])),
+                torch=torch.get_rng_state(), dl=dls.train.rng.getstate())
+
+def _set_rng_state(st:dict, dls):
+    random.setstate(_tuples(st['python'])); dls.train.rng.setstate(_tuples(st['dl']))
+    n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), int(n[2]), int(n[3]), n[4]))
+    torch.set_rng_state(st['torch'])
+
+def _tuples(o): return tuple(map(_tuples, o)) if isinstance(o, (list, tuple)) else o
+
+def _plain(o):
+    "Optimizer state with numpy scalars as Python numbers, so `torch.load(weights_only=True)` reads it."
+    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, L)): return (tuple if isinstance(o, tuple) else list)(map(_plain, o))
+    return o.item() if isinstance(o, np.generic) else o
+
+class TrainingState(Callback):
+    "After every epoch, save what `train(resume=True)` needs, atomically, and keep `history.csv` up to date."
+    order = 70  # after the Recorder (50) and the trackers (60) have seen the epoch
+    def __init__(self, folder:Path, # where the checkpoint goes (`out/checkpoint`)
+                 history:Path, # the training log CSV
+                 settings:dict, # the run's settings, checked on resume
+                 phases:list, # `_fit_phases(...)`
+                 rows:list=None): # history rows of epochs already done (resume)
+        self.folder, self.history, self.settings, self.phases = Path(folder), Path(history), settings, phases
+        self.rows, self.phase, self.pending, self.epoch_offset, self.last_epoch = list(rows or []), -1, None, 0, None
+    def before_fit(self):
+        self.skip = hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
+        if self.skip: return
+        if self.pending is not None: (self.phase, start), self.pending = self.pending, None
+        else: self.phase, start = self.phase + 1, 0
+        self.start = start
+        self.epoch_offset = sum(p['n_epoch'] for p in self.phases[:self.phase]) + start
+    def after_epoch(self):
+        if self.skip: return
+        g = self.epoch_offset + self.epoch
+        names = self.recorder.metric_names[1:]
+        self.rows.append(dict(epoch=g, phase=self.phase, **{k: _maybe_float(v) for k, v in zip(names, self.recorder.log[1:])}))
+        with atomic_write(self.history) as f: pd.DataFrame(self.rows).to_csv(f, index=False)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.folder/f'epoch{g}.safetensors') as tmp: save_file(_state_dict(self.learn.model), str(tmp))
+        with atomic_path(self.folder/f'epoch{g}.pt') as tmp:
+            torch.save(dict(opt=_plain(self.learn.opt.state_dict()), rng=_rng_state(self.dls)), tmp)
+        tr = next((c for c in self.learn.cbs if isinstance(c, TrackerCallback)), None)
+        st = dict(format=STATE_FORMAT, settings=self.settings, phases=self.phases, phase=self.phase,
+                  phase_epochs_done=self.start + self.epoch + 1, epochs_done=g + 1, weights=f'epoch{g}.safetensors',
+                  extra=f'epoch{g}.pt', best=None if tr is None else _maybe_float(tr.best), history=self.rows,
+                  saved=datetime.datetime.now().isoformat(timespec='seconds'))
+        with atomic_write(self.folder/'state.json') as f: json.dump(_jsonable(st), f, indent=1)
+        for o in self.folder.glob('epoch*'):
+            if o.stem != f'epoch{g}': o.unlink()
+        self.last_epoch = g
+
+def _maybe_float(v):
+    try: return float(v)
+    except (TypeError, ValueError): return v
+
+# %% ../nbs/04_learner.ipynb #1276791c
+def read_train_state(out:Union[str,Path])->dict:
+    "The checkpoint that `train(resume=True)` continues from in `out`, with a clear error when there is none."
+    f = Path(out)/'checkpoint'/'state.json'
+    if not f.exists():
+        done = (Path(out)/META_NAME).exists()
+        raise FileNotFoundError(f'{out}: nothing to resume ({f} is absent: ' +
+                                ('this run finished; its model is in that folder)' if done else 'no epoch of a run there has finished)'))
+    try: st = json.loads(f.read_text())
+    except json.JSONDecodeError as e: raise ModelFileError(f'{f}: not a readable training state ({e})') from None
+    if st.get('format') != STATE_FORMAT: raise ModelFileError(f'{f}: unknown training-state format {st.get("format")!r}')
+    for k in ['weights', 'extra']:
+        if not (f.parent/st[k]).exists(): raise ModelFileError(f'{f}: its file {st[k]} is missing')
+    return st
+
+def _restore(learn:Learner, st:dict, folder:Path):
+    "Load a `TrainingState` checkpoint into `learn`: weights, optimizer, random state and best score."
+    learn.model.load_state_dict(load_file(str(folder/st['weights'])))
+    extra = torch.load(folder/st['extra'], weights_only=True)
+    learn.create_opt()
+    if st['phases'][st['phase']]['frozen']: learn.freeze()
+    else: learn.unfreeze()
+    learn.opt.load_state_dict(extra['opt'])
+    _set_rng_state(extra['rng'], learn.dls)
+    for c in learn.cbs:
+        if isinstance(c, BestModelCallback) and st['best'] is not None:
+            c.best = st['best']
+            if c.ckpt.exists(): c.last_saved_path = c.ckpt
+
+def _remaining(st:dict)->list:
+    "(phase index, epochs of it done) for every phase still to run."
+    p, done = st['phase'], st['phase_epochs_done']
+    if done >= st['phases'][p]['n_epoch']: p, done = p + 1, 0
+    return [(i, done if i == p else 0) for i in range(p, len(st['phases']))]
+
+# %% ../nbs/04_learner.ipynb #a0ed1cee
 def _fit(learn, epochs, freeze_epochs, lr):
     if learn.pretrained and freeze_epochs > 0: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
     else: learn.fit_one_cycle(epochs, lr)
+
+def _resume_fit(learn, st:dict):
+    ts = next(c for c in learn.cbs if isinstance(c, TrainingState))
+    todo = _remaining(st)
+    for i, start in todo:
+        ph = st['phases'][i]
+        if start == 0:  # a new phase: freeze/unfreeze as fine_tune does (fastai clears the optimizer state there too)
+            if ph['frozen']: learn.freeze()
+            else: learn.unfreeze()
+        ts.pending = (i, start)
+        fit_one_cycle_from(learn, ph['n_epoch'], _lr(ph['lr_max']), start, div=ph['div'], pct_start=ph['pct_start'])
+    if not todo:  # every epoch was done: the run stopped while writing its outputs
+        bm = next((c for c in learn.cbs if isinstance(c, BestModelCallback)), None)
+        if bm is not None and bm.ckpt.exists(): learn.model.load_state_dict(load_file(str(bm.ckpt)))
 
 def _load_source(data, n, size, seed):
     if str(data) == 'phantom':
@@ -396,6 +561,18 @@ def _load_source(data, n, size, seed):
     p = Path(data).expanduser()
     if not p.exists(): raise FileNotFoundError(f'--data {data}: no such folder or file (give a dataset folder, a label CSV, or "phantom")')
     return p
+
+_TRAIN_DEFAULTS = dict(data='phantom', arch=None, size=None, bs=None, epochs=None, freeze_epochs=None, lr=None,
+                       valid_pct=0.2, seed=42, n=None, patience=None, pretrained='auto', weights=None)
+
+def _resume_settings(st:dict, given:dict)->dict:
+    "The stored settings of a run to resume; refuse options that contradict them."
+    saved = st['settings']['args']
+    clash = {k: (v, saved.get(k)) for k, v in given.items()
+             if k in _TRAIN_DEFAULTS and v != _TRAIN_DEFAULTS[k] and str(v) != str(saved.get(k))}
+    if clash: raise ValueError('--resume continues a run with its own settings; these options differ from it: ' +
+                               ', '.join(f'{k}={v!r} (run: {w!r})' for k, (v, w) in clash.items()) + '. Drop them, or start a new run.')
+    return saved
 
 def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (made or reused)
           arch:str=None, # architecture (default: the preset's)
@@ -414,28 +591,56 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           patience:int=None, # stop early after this many epochs without a better mean AUROC
           n_boot:int=1000, # bootstrap resamples for the evaluation's confidence intervals
           num_workers:int=0, # DataLoader worker processes
-          download:bool=True # let 'auto'/True try to download ImageNet weights when not on disk
+          download:bool=True, # let 'auto'/True try to download ImageNet weights when not on disk
+          resume:bool=False, # continue the interrupted run in `out` from its last finished epoch
+          cbs:list=None, # extra fastai callbacks
+          channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
+          fp16:Union[bool,str]='auto' # mixed precision: 'auto' = on a GPU only
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
-    t0, pre = time.time(), default_preset()
+    t0, pre, out = time.time(), default_preset(), Path(out)
+    args = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
+                valid_pct=valid_pct, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
+    st = None
+    if resume:
+        st = read_train_state(out)
+        args = _resume_settings(st, args)
+        data, arch, size, bs, epochs, lr, valid_pct, seed, n = (args[k] for k in 'data arch size bs epochs lr valid_pct seed n'.split())
+        freeze_epochs, patience = args['freeze_epochs'], args['patience']
     arch, size, bs, n = arch or pre['arch'], size or pre['size'], bs or pre['bs'], n or pre['n']
     epochs = pre['epochs'] if epochs is None else epochs
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     from xraylib.data import xray_dataloaders
     set_seed(seed)
     src = _load_source(data, n, pre['phantom_size'], seed)
     dls = xray_dataloaders(src, size=size, bs=bs, valid_pct=valid_pct, seed=seed, num_workers=num_workers)
     set_seed(seed)
-    cbs = [CSVLogger(fname='.history.csv.partial'), BestModelCallback(verbose=not quiet)]
+    cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if patience: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=patience))
-    learn = xray_learner(dls, arch, pretrained=pretrained, weights=weights, path=out, cbs=cbs, download=download)
+    learn = xray_learner(dls, arch, pretrained='no' if st else pretrained,
+                         weights=None if st else weights, path=out, cbs=cbs, download=download)
+    if st: learn.pretrained, learn.weights_file = st['settings']['pretrained'], st['settings']['pretrained_weights']
     freeze_epochs = (pre['freeze_epochs'] if learn.pretrained else 0) if freeze_epochs is None else freeze_epochs
     lr = lr or pre['lr']
-    if not quiet: print(f'xraylib train: {arch} {size}px bs {bs}, {len(dls.train_ds)} train / {len(dls.valid_ds)} valid images, '
-                        f'pretrained: {learn.pretrained}, {freeze_epochs} frozen + {epochs} epochs, lr {lr:g} -> {out}')
+    settings = dict(data=str(data), source=str(src), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
+                    lr=lr, valid_pct=valid_pct, seed=seed, pretrained=learn.pretrained,
+                    pretrained_weights=str(learn.weights_file) if learn.weights_file else None, args=args)
+    phases = _fit_phases(learn.pretrained, epochs, freeze_epochs, lr)
+    learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', settings, phases, rows=st['history'] if st else None))
+    if torch.cuda.is_available() and dls.device.type == 'cuda':
+        if channels_last: learn.to_channelslast()
+        if fp16: learn.to_fp16()
+    elif fp16 is True or channels_last: warnings.warn('fp16/channels_last are GPU options: ignored on the CPU')
+    if st: _restore(learn, st, out/'checkpoint')
+    if not quiet:
+        print(f'xraylib train: {arch} {size}px bs {bs}, {len(dls.train_ds)} train / {len(dls.valid_ds)} valid images, '
+              f'pretrained: {learn.pretrained}, {freeze_epochs if learn.pretrained else 0} frozen + {epochs} epochs, lr {lr:g} -> {out}')
+        if st: print(f"resuming after epoch {st['epochs_done'] - 1} (checkpoint of {st['saved']})")
+    fit = (lambda: _resume_fit(learn, st)) if st else (lambda: _fit(learn, epochs, freeze_epochs, lr))
     if quiet:
-        with learn.no_bar(), learn.no_logging(): _fit(learn, epochs, freeze_epochs, lr)
-    else: _fit(learn, epochs, freeze_epochs, lr)
+        with learn.no_bar(), learn.no_logging(): fit()
+    else: fit()
+    if fp16 and hasattr(learn, 'mixed_precision'): learn.to_fp32()
     t_fit = time.time() - t0
     with learn.no_bar(): probs, targs, vdf = valid_predictions(learn)
     vocab = list(dls.vocab)
@@ -450,27 +655,25 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
         thresholds, evaluated = ev.get('thresholds'), True
         met = {**ev, 'auroc_point': met['auroc'], 'accuracy_multi': met['accuracy_multi'],
                'valid_positives': met['valid_positives'], 'labels_without_auroc': met['labels_without_auroc']}
-    settings = dict(data=str(data), source=str(src), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
-                    lr=lr, valid_pct=valid_pct, seed=seed, pretrained=learn.pretrained,
-                    pretrained_weights=str(learn.weights_file) if learn.weights_file else None)
+    settings.pop('args')
     save_model(learn, out, thresholds=thresholds,
                extra=dict(seed=seed, threshold_method='f1' if thresholds else 'fixed 0.5', training=settings,
                           valid_mean_auroc=met['mean_auroc']))
-    met = {**met, 'pretrained': learn.pretrained, 'training': settings, 'seconds': round(time.time() - t0, 1)}
+    met = {**met, 'pretrained': learn.pretrained, 'training': settings, 'resumed': bool(st), 'seconds': round(time.time() - t0, 1)}
     with atomic_write(out/'metrics.json') as f: json.dump(_jsonable(met), f, indent=1, allow_nan=False)
-    part = out/'.history.csv.partial'
-    if part.exists(): os.replace(part, out/'history.csv')
+    shutil.rmtree(out/'checkpoint', ignore_errors=True)  # the run is complete: nothing left to resume
     ck = out/learn.model_dir/'best.safetensors'
     if ck.exists(): ck.unlink()
     with __import__('contextlib').suppress(OSError): (out/learn.model_dir).rmdir()
     res = dict(out=str(out), mean_auroc=met['mean_auroc'], accuracy_multi=met['accuracy_multi'], pretrained=learn.pretrained,
                n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), evaluated=evaluated, seconds=round(time.time() - t0, 1),
-               fit_seconds=round(t_fit, 1), files=sorted(o.name for o in out.iterdir() if not o.name.startswith('.')))
+               fit_seconds=round(t_fit, 1), resumed=bool(st), epochs_logged=len(learn.cbs.filter(lambda c: isinstance(c, TrainingState))[0].rows),
+               files=sorted(o.name for o in out.iterdir() if not o.name.startswith('.')))
     if not quiet: print(f"mean validation AUROC {res['mean_auroc']:.3f}, accuracy_multi {res['accuracy_multi']:.3f}; "
                         f"{res['seconds']:.0f} s; wrote {', '.join(res['files'])} to {out}")
     return res
 
-# %% ../nbs/04_learner.ipynb #604603f4
+# %% ../nbs/04_learner.ipynb #9489b000
 def train_cli(data:str='phantom', # a dataset folder or label CSV, or 'phantom'
               arch:str=None, # architecture, e.g. resnet18, resnet34 (default: CPU/GPU preset)
               size:int=None, # image size in pixels
@@ -483,12 +686,18 @@ def train_cli(data:str='phantom', # a dataset folder or label CSV, or 'phantom'
               out:str='runs/xraylib', # output folder
               seed:int=42, # random seed
               patience:int=None, # early stopping patience in epochs
-              quiet:bool=False # no progress bars
+              resume:store_true=False, # continue the interrupted run in --out from its last finished epoch
+              quiet:store_true=False # no progress bars
              ):
     "Train a multi-label chest X-ray model (`xraylib train`); with no options, on the phantom sample with CPU settings."
     try:
         train(data=data, arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, pretrained=pretrained,
-              weights=weights, out=out, seed=seed, patience=patience, quiet=quiet)
-    except (PretrainedWeightsError, FileNotFoundError, ValueError) as e:
+              weights=weights, out=out, seed=seed, patience=patience, quiet=quiet, resume=resume)
+    except KeyboardInterrupt:
+        how = f'xraylib train --resume --out {out}'
+        print(f'\nxraylib train: interrupted. ' + (f'Finished epochs are saved in {out}/checkpoint: continue with `{how}`.'
+              if (Path(out)/'checkpoint'/'state.json').exists() else 'No epoch had finished: start again.'), file=sys.stderr)
+        return 130
+    except (PretrainedWeightsError, NonFiniteLossError, FileNotFoundError, ValueError) as e:
         print(f'xraylib train: {e}', file=sys.stderr); return 1
     return 0
