@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Multi-GPU (data-parallel) training of an xraylib model with fastai's distributed support and Hugging Face accelerate.
+
+One process per GPU, started by `accelerate launch` (or `torchrun`); each builds the same DataLoaders
+(`xray_dataloaders`, the image cache built once by rank 0 first) and `xray_learner`, and trains inside
+`learn.distrib_ctx()`, which wraps the model in DistributedDataParallel and gives each process its shard of
+every batch. Rank 0 saves the model with `save_model`. See BENCHMARKS.md ("Multi-GPU") for the commands:
+
+    pip install accelerate
+    accelerate launch --multi_gpu --num_processes 2 benchmarks/train_distributed.py --data /path/to/nih --epochs 5
+    accelerate launch --cpu --num_processes 2 benchmarks/train_distributed.py --data phantom --n_images 64 --size 64 --epochs 1
+
+`--bs` is the batch size per process (the effective batch is bs x processes).
+"""
+import os, sys, time, warnings
+from pathlib import Path
+from fastcore.script import call_parse, store_true
+warnings.filterwarnings('ignore', category=UserWarning)
+
+
+def _cpu_broadcast_patch():
+    "fastai's `DistributedDL._broadcast` moves the shuffled indices to CUDA (for NCCL); on CPU (gloo) keep them there."
+    import torch
+    from fastai.distributed import DistributedDL
+    def _broadcast(self, t, rank):
+        t = torch.LongTensor(t)
+        torch.distributed.broadcast(t, rank)
+        return t.tolist()
+    DistributedDL._broadcast = _broadcast
+
+
+@call_parse
+def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (generated, n images)
+         n_images:int=64, # phantom images (with --data phantom)
+         arch:str='resnet18', # torchvision architecture
+         pretrained:str='no', # 'auto', 'yes' or 'no' (ImageNet weights for the body)
+         size:int=224, # image size
+         bs:int=32, # batch size per process
+         epochs:int=1, # epochs (fit_one_cycle, or fine_tune when pretrained)
+         lr:float=1e-3, # maximum learning rate
+         fp16:store_true=False, # mixed precision (GPU only)
+         out:str=None, # save the model here (rank 0; model.safetensors + model.json)
+         cpu_patch:store_true=False # allow a CPU (gloo) run: keep fastai's index broadcast on the CPU
+        ):
+    "Data-parallel training with `learn.distrib_ctx()`; start one process per GPU with `accelerate launch`."
+    import torch
+    from fastai.distributed import rank0_first, rank_distrib, num_distrib
+    from xraylib.data import xray_dataloaders
+    from xraylib.learner import xray_learner, save_model
+    if cpu_patch: _cpu_broadcast_patch()
+    if not torch.cuda.is_available() and num_distrib() > 1:
+        # no GPU: accelerate runs the processes on the CPU (gloo) only when its shared state is created with
+        # cpu=True, before the first Accelerator (rank0_first's and distrib_ctx's) would fix it as not distributed
+        from accelerate import PartialState
+        PartialState(cpu=True)
+    rank, world = rank_distrib(), max(num_distrib(), 1)
+    dev = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}' if torch.cuda.is_available() else 'cpu'
+    def _source():
+        if data != 'phantom': return Path(data)
+        from xraylib.phantom import make_phantom_sample
+        return make_phantom_sample(n=n_images, size=max(size, 64), seed=0, workers=0)
+    def _dls():  # rank 0 builds the image cache; the others then reuse it
+        return xray_dataloaders(_source(), size=size, bs=bs, device=dev, progress=rank == 0)
+    dls = rank0_first(_dls)
+    pre = {'yes': True, 'no': False}.get(pretrained, pretrained)
+    learn = xray_learner(dls, arch, pretrained=pre)
+    if fp16 and torch.cuda.is_available(): learn = learn.to_fp16()
+    if rank == 0: print(f'{world} process(es) on {dev.split(":")[0]}, {len(dls.train_ds)} training images, '
+                        f'bs {bs} per process ({bs * world} in all), {arch} at {size}px')
+    t = time.perf_counter()
+    # on the CPU: no SyncBatchNorm (GPU-only in torch), gloo via cpu=True
+    with learn.distrib_ctx(**({} if torch.cuda.is_available() else dict(sync_bn=False, cpu=True))):
+        if learn.pretrained: learn.fine_tune(epochs, lr)
+        else: learn.fit_one_cycle(epochs, lr)
+    if rank == 0:
+        print(f'trained {epochs} epoch(s) in {time.perf_counter() - t:.1f}s on {world} process(es)')
+        if out: print('saved', save_model(learn, out))
