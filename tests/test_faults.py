@@ -1,7 +1,8 @@
 """Bad input and faults (issue 7): one test per case, each asserting the message (file or row named, fix hinted)
-or the recovery. Training faults (--resume, NaN loss, Ctrl-C) are tested in test_learner.py / test_cli.py.
+or the recovery.
 
-Sections: CSVs, images, download, model files, widget, safe writes. Everything is built small in tmp_path."""
+Sections: images, safe writes, CSVs, predictions CSVs, download, model files, widget, training (kill/Ctrl-C and
+--resume, NaN loss, a label without validation positives). Everything is built small in tmp_path."""
 import errno, io, os, pickle, shutil, stat, struct, warnings, zlib
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
@@ -538,3 +539,108 @@ def test_model_pickle_named_json_never_executed(tmp_path):
     with open(tmp_path/'model.json', 'wb') as f: pickle.dump(_Evil(marker), f)
     with pytest.raises(ValueError): Predictor.from_file(tmp_path/'model.json')
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------------- training
+import signal, subprocess, sys, time
+from fastai.callback.core import Callback
+from xraylib.learner import train, read_train_state, NonFiniteLossError
+
+TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained='no', quiet=True, n_boot=10)
+
+
+@pytest.fixture(scope='module')
+def train_phantom(tmp_path_factory):
+    from xraylib.phantom import make_phantom_sample
+    return make_phantom_sample(tmp_path_factory.mktemp('trainph'), n=120, size=64, seed=5, workers=0)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(train_phantom, tmp_path_factory):
+    "The reference: the same run, never interrupted."
+    out = tmp_path_factory.mktemp('full')
+    train(str(train_phantom), out=out, **TRAIN_KW)
+    return out
+
+
+def _xraylib_train(src, out, *extra):
+    return ['xraylib', 'train', '--data', str(src), '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '3',
+            '--pretrained', 'no', '--out', str(out), '--quiet', *extra]
+
+
+def _wait_for_epochs(proc, out, n, timeout=240):
+    "Wait until `n` epochs are checkpointed in `out` while `proc` is still running."
+    f, t0 = Path(out)/'checkpoint'/'state.json', time.time()
+    while time.time() - t0 < timeout:
+        assert proc.poll() is None, f'the run ended before it could be interrupted: {proc.communicate()}'
+        if f.exists() and json.loads(f.read_text())['epochs_done'] >= n: return
+        time.sleep(0.05)
+    raise TimeoutError(f'no checkpoint of {n} epochs after {timeout} s')
+
+
+def _same_predictions(a, b):
+    pa, pb = pd.read_csv(Path(a)/'valid_preds.csv'), pd.read_csv(Path(b)/'valid_preds.csv')
+    cols = [c for c in pa.columns if c.startswith('prob_')]
+    return float((pa[cols] - pb[cols]).abs().max().max())
+
+
+@pytest.mark.parametrize('sig', [signal.SIGKILL, signal.SIGINT], ids=['kill', 'ctrl-c'])
+def test_train_interrupted_mid_epoch_resumes(train_phantom, uninterrupted, tmp_path, sig):
+    out = tmp_path/'run'
+    proc = subprocess.Popen(_xraylib_train(train_phantom, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_epochs(proc, out, 1)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None: proc.kill()
+    st = read_train_state(out)
+    assert 1 <= st['epochs_done'] < 3 and not (out/'model.json').exists()
+    assert len(pd.read_csv(out/'history.csv')) == st['epochs_done']  # the log holds exactly the finished epochs
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and 'xraylib train --resume' in err and 'Traceback' not in err, err
+    else: assert proc.returncode == -signal.SIGKILL
+    r = subprocess.run(_xraylib_train(train_phantom, out, '--resume'), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    hist = pd.read_csv(out/'history.csv')
+    assert hist['epoch'].tolist() == [0, 1, 2]
+    assert (out/'model.json').exists() and not (out/'checkpoint').exists()
+    assert json.loads((out/'metrics.json').read_text())['resumed'] is True
+    assert _same_predictions(out, uninterrupted) < 1e-5  # it ends with the model of the uninterrupted run
+
+
+def test_train_resume_with_nothing_to_resume(train_phantom, tmp_path):
+    r = subprocess.run(_xraylib_train(train_phantom, tmp_path/'never', '--resume'), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and 'nothing to resume' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
+    class CtrlC(Callback):
+        def after_batch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
+    with pytest.raises(ValueError, match=r'size=48 \(run: 32\)'): train(str(train_phantom), out=tmp_path, resume=True, **{**TRAIN_KW, 'size': 48})
+
+
+def test_train_nan_loss_detected_and_reported(train_phantom, tmp_path):
+    class Diverge(Callback):
+        def before_batch(self):
+            if self.epoch == 1 and self.iter == 2: self.model[-1][-1].weight.data.fill_(float('nan'))
+    with pytest.raises(NonFiniteLossError, match=r'the loss is nan at epoch 1, training batch 2.*lower learning rate.*epochs up to 0 are saved'):
+        train(str(train_phantom), out=tmp_path, cbs=[Diverge()], **TRAIN_KW)
+    assert read_train_state(tmp_path)['epochs_done'] == 1 and not (tmp_path/'model.json').exists()
+
+
+@pytest.mark.parametrize('lr', ['nan', '-1', '0'])
+def test_train_bad_learning_rate_refused(train_phantom, tmp_path, lr):
+    r = subprocess.run(_xraylib_train(train_phantom, tmp_path, '--lr', lr), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and 'learning rate must be a positive number' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
+def test_train_valid_label_without_positives(uninterrupted):
+    met = json.loads((uninterrupted/'metrics.json').read_text())
+    empty = [l for l, n in met['valid_positives'].items() if n == 0]
+    assert empty, 'this phantom split was meant to leave a label without validation positives'
+    assert set(empty) <= set(met['labels_without_auroc'])
+    assert all(met['auroc_point'][l] is None for l in empty)  # reported as missing, not 0.5
+    assert np.isfinite(met['mean_auroc'])

@@ -115,7 +115,7 @@ def test_vocab_mismatch_refused(run, tmp_path):
     with pytest.raises(ModelFileError, match='vocab has 14 labels'): load_model(d)
 
 
-@pytest.mark.xfail(reason="xraylib.data's image cache holds a threading lock that pickle refuses (reported to its owner)", raises=TypeError)
+
 def test_export_still_works(dls, tmp_path):
     learn = xray_learner(dls, 'resnet18', pretrained=False, path=tmp_path)
     learn.export('export.pkl')

@@ -371,6 +371,27 @@ def model_probs(model:nn.Module, # a model from `load_model`
     return torch.cat([torch.sigmoid(model(torch.as_tensor(b[0]).to(dev).as_subclass(torch.Tensor))).float().cpu() for b in dl])
 
 # %% ../nbs/04_learner.ipynb #c88b1fc4
+def _rebuild_plum_function(state:dict):
+    "A `plum.Function` from its pickled state, with a fresh lock."
+    import threading
+    from plum import Function
+    f = Function(state['_f'])
+    f.__setstate__({**state, '_lock': threading.RLock()})
+    return f
+
+def _reduce_plum_function(f):
+    return _rebuild_plum_function, ({k: v for k, v in f.__getstate__().items() if k != '_lock'},)
+
+def _picklable_plum():
+    "Let `plum.Function` objects pickle without their `RLock` (a fresh one is made on load)."
+    try: from plum import Function
+    except ImportError: return
+    import copyreg
+    copyreg.pickle(Function, _reduce_plum_function)
+
+_picklable_plum()
+
+# %% ../nbs/04_learner.ipynb #4fb71144
 def valid_predictions(learn:Learner)->tuple:
     "`(probs, targs, frame)`: validation probabilities and targets, and the `valid_preds.csv` DataFrame."
     probs, targs = learn.get_preds(dl=learn.dls.valid.new(shuffle=False, drop_last=False))
@@ -394,7 +415,7 @@ def metrics_dict(probs, targs, vocab)->dict:
                 n_valid=len(targs), valid_positives={l: int(c) for l, c in zip(vocab, targs.sum(0).tolist())},
                 labels_without_auroc=[l for l, a in zip(vocab, au) if np.isnan(a)])
 
-# %% ../nbs/04_learner.ipynb #604603f4
+# %% ../nbs/04_learner.ipynb #381c91c0
 def _fit_phases(pretrained:bool, epochs:int, freeze_epochs:int, lr:float)->list:
     "The `fit_one_cycle` calls that `learn.fine_tune` makes (or one `fit_one_cycle` from scratch), as data."
     if pretrained and freeze_epochs > 0:
@@ -402,7 +423,7 @@ def _fit_phases(pretrained:bool, epochs:int, freeze_epochs:int, lr:float)->list:
                 dict(frozen=False, n_epoch=epochs, lr_max=[lr/2/100, lr/2], pct_start=0.3, div=5.)]
     return [dict(frozen=False, n_epoch=epochs, lr_max=lr, pct_start=0.25, div=25.)]
 
-# %% ../nbs/04_learner.ipynb #381c91c0
+# %% ../nbs/04_learner.ipynb #f795eb41
 def _lr(lr_max): return lr_max if isinstance(lr_max, (int, float)) else slice(*lr_max)  # [lr] -> slice(lr), like fine_tune
 
 def fit_one_cycle_from(learn:Learner, # the learner, with its optimizer state restored
@@ -420,7 +441,7 @@ def fit_one_cycle_from(learn:Learner, # the learner, with its optimizer state re
     scheds = {'lr': later(combined_cos(pct_start, lr/div, lr, lr/div_final)), 'mom': later(combined_cos(pct_start, *learn.moms))}
     learn.fit(n_epoch - start_epoch, cbs=ParamScheduler(scheds), **kwargs)
 
-# %% ../nbs/04_learner.ipynb #f795eb41
+# %% ../nbs/04_learner.ipynb #1276791c
 class NonFiniteLossError(FloatingPointError):
     "The loss became NaN or infinite."
 
@@ -433,12 +454,12 @@ class StopOnNonFiniteLoss(Callback):
         ep = self.epoch + (ts.epoch_offset if ts else 0)
         where = f'epoch {ep}, ' + (f'training batch {self.iter}' if self.training else f'validation batch {self.iter}')
         lr = self.opt.hypers[-1]['lr'] if self.opt is not None else float('nan')
-        msg = f'the loss is {float(self.learn.loss.float().mean())} at {where} (learning rate {lr:.3g}). '
+        msg = f'the loss is {float(self.learn.loss.detach().float().mean())} at {where} (learning rate {lr:.3g}). '
         msg += 'Try a lower learning rate (--lr), and check the images and labels'
         if ts is not None and ts.last_epoch is not None: msg += f'; epochs up to {ts.last_epoch} are saved in {ts.folder}'
         raise NonFiniteLossError(msg + '.')
 
-# %% ../nbs/04_learner.ipynb #3ddeaff6
+# %% ../nbs/04_learner.ipynb #2aca17cd
 STATE_FORMAT = 'xraylib-train-state/1'
 
 def _rng_state(dls)->dict:
@@ -500,7 +521,7 @@ def _maybe_float(v):
     try: return float(v)
     except (TypeError, ValueError): return v
 
-# %% ../nbs/04_learner.ipynb #1276791c
+# %% ../nbs/04_learner.ipynb #a0ed1cee
 def read_train_state(out:Union[str,Path])->dict:
     "The checkpoint that `train(resume=True)` continues from in `out`, with a clear error when there is none."
     f = Path(out)/'checkpoint'/'state.json'
@@ -535,7 +556,7 @@ def _remaining(st:dict)->list:
     if done >= st['phases'][p]['n_epoch']: p, done = p + 1, 0
     return [(i, done if i == p else 0) for i in range(p, len(st['phases']))]
 
-# %% ../nbs/04_learner.ipynb #a0ed1cee
+# %% ../nbs/04_learner.ipynb #687093e5
 def _fit(learn, epochs, freeze_epochs, lr):
     if learn.pretrained and freeze_epochs > 0: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
     else: learn.fit_one_cycle(epochs, lr)
@@ -621,7 +642,8 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
                          weights=None if st else weights, path=out, cbs=cbs, download=download)
     if st: learn.pretrained, learn.weights_file = st['settings']['pretrained'], st['settings']['pretrained_weights']
     freeze_epochs = (pre['freeze_epochs'] if learn.pretrained else 0) if freeze_epochs is None else freeze_epochs
-    lr = lr or pre['lr']
+    lr = pre['lr'] if lr is None else lr
+    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0): raise ValueError(f'the learning rate must be a positive number, not {lr!r}')
     settings = dict(data=str(data), source=str(src), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
                     lr=lr, valid_pct=valid_pct, seed=seed, pretrained=learn.pretrained,
                     pretrained_weights=str(learn.weights_file) if learn.weights_file else None, args=args)
@@ -673,7 +695,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
                         f"{res['seconds']:.0f} s; wrote {', '.join(res['files'])} to {out}")
     return res
 
-# %% ../nbs/04_learner.ipynb #9489b000
+# %% ../nbs/04_learner.ipynb #42b20d1a
 def train_cli(data:str='phantom', # a dataset folder or label CSV, or 'phantom'
               arch:str=None, # architecture, e.g. resnet18, resnet34 (default: CPU/GPU preset)
               size:int=None, # image size in pixels
