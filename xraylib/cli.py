@@ -48,7 +48,9 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
     if cmd not in COMMANDS:
         print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
     fn = _resolve(cmd)
-    args = vars(anno_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_underscore, rest))))
+    parser = anno_parser(fn, prog=f'xraylib {cmd}')
+    parser.allow_abbrev = False  # `--epoch 1` is a mistake, not `--epochs 1`
+    args = vars(parser.parse_args(list(map(_underscore, rest))))
     args.pop('pdb', None); args.pop('xtra', None)
     res = fn(**args)
     return res if isinstance(res, int) else 0
