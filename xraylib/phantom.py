@@ -25,7 +25,7 @@ REAL_SAMPLE_COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 
 REAL_SAMPLE_N = 5606
 MIN_FREQ = 0.008  # the rarest labels are raised to this, so n=1000 has at least 8 of each
 PHANTOM_FREQS = {k: max(v/REAL_SAMPLE_N, MIN_FREQ) for k, v in REAL_SAMPLE_COUNTS.items()}
-PHANTOM_VERSION = 1
+PHANTOM_VERSION = 2  # bump whenever the drawing changes: a sample made by another version is redrawn, never reused
 SAMPLE_COLUMNS = ['Image Index', 'Finding Labels', 'Follow-up #', 'Patient ID', 'Patient Age', 'Patient Gender',
                   'View Position', 'OriginalImageWidth', 'OriginalImageHeight',
                   'OriginalImagePixelSpacing_x', 'OriginalImagePixelSpacing_y']
