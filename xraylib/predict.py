@@ -60,8 +60,11 @@ def preprocess(image, # a path, bytes, a PIL image or an array
               )->torch.Tensor:
     "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on."
     im = load_image(image)
-    if type(im) is not Image.Image: im = im.copy()  # a plain PIL image: fastai keeps the input's class
-    im = Resize(spec['size'], method=spec['method'], pad_mode=spec.get('pad_mode', 'reflection'))(im, split_idx=1)
+    h, w = spec['size']
+    if spec['method'] == 'squish': im = im.resize((w, h), Image.BILINEAR)  # what fastai's Resize does, minus its full-size crop copy
+    else:
+        if type(im) is not Image.Image: im = im.copy()  # a plain PIL image: fastai keeps the input's class
+        im = Resize(spec['size'], method=spec['method'], pad_mode=spec.get('pad_mode', 'reflection'))(im, split_idx=1)
     x = torch.from_numpy(np.array(im))[None].float().div_(255.)
     if spec['n_in'] > 1: x = x.expand(spec['n_in'], -1, -1)
     mean = torch.tensor(spec['mean']).view(-1, 1, 1); std = torch.tensor(spec['std']).view(-1, 1, 1)
@@ -141,9 +144,9 @@ class Predictor:
         "Every label with its probability, threshold and whether it passes, most probable first."
         p = self.probs([image])[0]
         th = _thresh_for(self.vocab, self.thresholds, thresh)
-        df = pd.DataFrame(dict(label=self.vocab, probability=p.astype(float), threshold=[th[l] for l in self.vocab]))
-        df['passes'] = df.probability >= df.threshold
-        return df.sort_values('probability', ascending=False, kind='stable').reset_index(drop=True)
+        o = np.argsort(-p, kind='stable')  # most probable first; ties keep the vocab order
+        p, t = p.astype(float)[o], np.array([th[l] for l in self.vocab])[o]
+        return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t, passes=p >= t))
 
 # %% ../nbs/07_predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
