@@ -1,9 +1,10 @@
 """Real-browser end-to-end test of `upload_widget`: JupyterLab on localhost, headless Chromium via Playwright.
 
-It writes a small notebook that builds a tiny seeded model and shows `upload_widget`, opens it in JupyterLab,
-runs it, clicks the upload button and sets a real NIH PNG on the widget's `<input type=file>`, checks that the sorted probabilities
-(and the Grad-CAM overlay) appear in the page, and saves a screenshot to tests/_artifacts/. The server is always
-stopped. Needs: `pip install jupyterlab playwright` and Debian's `chromium` (`apt-get install -y chromium`).
+It copies the widget notebook `nbs/08_widgets.ipynb` into a temporary folder, opens it in JupyterLab, runs all
+its cells, clicks the widget's upload button and sets a real NIH PNG on its `<input type=file>`, checks that the
+sorted probabilities (and the Grad-CAM overlay) appear in the page, and saves a screenshot to tests/_artifacts/.
+The server is always stopped. Needs: `pip install jupyterlab playwright` and Debian's `chromium`
+(`apt-get install -y chromium`).
 """
 import os, sys, json, time, shutil, signal, socket, secrets, subprocess, urllib.request
 from pathlib import Path
@@ -14,15 +15,17 @@ CHROMIUM = os.environ.get('XRAYLIB_CHROMIUM', '/usr/bin/chromium')
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync']
 
-# the notebook's code: also run here to know the probabilities the page must show
-MODEL_CODE = '''from fastai.vision.all import create_vision_model, resnet18
-from xraylib.core import LABELS, set_seed
-from xraylib.predict import Predictor
+REPO = Path(__file__).parents[1]
+WIDGET_NB = REPO/'nbs'/'08_widgets.ipynb'
+SHARED = Path(os.environ.get('XRAYLIB_SHARED_DATA', REPO.parent/'shared'/'data'))
+
+# the widget notebook's example model (its cell that shows `upload_widget(pred)`), rebuilt here to know the
+# probabilities the page must show; the test checks that the notebook still builds it this way
+MODEL_CODE = """from fastai.vision.all import create_vision_model, resnet18
 set_seed(0)
-meta = dict(arch='resnet18', n_in=1, size=64, resize_method='squish', normalization=dict(mean=[0.449], std=[0.226]),
-            vocab=LABELS, thresholds={l: 0.5 for l in LABELS})
-pred = Predictor(create_vision_model(resnet18, len(LABELS), n_in=1, pretrained=False), meta)'''
-WIDGET_CODE = 'from xraylib.widgets import upload_widget\nw = upload_widget(pred)\nw'
+_meta = dict(arch='resnet18', n_in=1, size=64, resize_method='squish', normalization=dict(mean=[0.449], std=[0.226]),
+             vocab=LABELS, thresholds={l: 0.5 for l in LABELS})
+pred = Predictor(create_vision_model(resnet18, len(LABELS), n_in=1, pretrained=False), _meta)"""
 
 
 def _need():
@@ -40,13 +43,6 @@ def _free_port()->int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-def _notebook(path:Path):
-    cell = lambda src: dict(cell_type='code', execution_count=None, id=secrets.token_hex(4), metadata={}, outputs=[], source=src)
-    nb = dict(nbformat=4, nbformat_minor=5, cells=[cell(MODEL_CODE), cell(WIDGET_CODE)],
-              metadata=dict(kernelspec=dict(name='python3', display_name='Python 3 (ipykernel)', language='python')))
-    path.write_text(json.dumps(nb))
-
-
 @pytest.fixture
 def lab(tmp_path):
     "A JupyterLab server on localhost serving `tmp_path`; yields (url, token, folder); always stopped."
@@ -54,7 +50,7 @@ def lab(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path/'cfg'), JUPYTER_RUNTIME_DIR=str(tmp_path/'rt'),
                JUPYTERLAB_SETTINGS_DIR=str(tmp_path/'settings'), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path/'ws'),
-               PYTHONWARNINGS='ignore')
+               PYTHONWARNINGS='ignore', XRAYLIB_SHARED_DATA=str(SHARED))
     log = open(tmp_path/'lab.log', 'w')
     cmd = [sys.executable, '-m', 'jupyter', 'lab', '--no-browser', f'--port={port}', '--ip=127.0.0.1',
            f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={tmp_path}', '--ServerApp.open_browser=False',
@@ -80,13 +76,23 @@ def lab(tmp_path):
         log.close()
 
 
-@pytest.mark.timeout(420)
+ALL_RUN = """() => { const ps = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+                      return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent)); }"""
+
+
+@pytest.mark.timeout(480)
 def test_upload_real_png_in_jupyterlab(lab, shared):
     from playwright.sync_api import sync_playwright, TimeoutError as PWTimeout
-    png = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]
+    from xraylib.core import LABELS, set_seed
+    from xraylib.predict import Predictor
+    src = WIDGET_NB.read_text()
+    cells = [''.join(c['source']) for c in json.loads(src)['cells'] if c['cell_type'] == 'code']
+    shows = [c for c in cells if 'upload_widget(pred)' in c]
+    assert shows and shows[0].startswith(MODEL_CODE), 'the widget notebook no longer builds its example model as MODEL_CODE'
+    png = sorted(shared('nih-real-200', 'images').glob('*.png'))[1]  # the notebook itself feeds its handler [0]
     url, token, folder = lab
-    _notebook(folder/'widget_e2e.ipynb')
-    ns = {}; exec(MODEL_CODE, ns)  # the same seeded model as the notebook's
+    (folder/'08_widgets.ipynb').write_text(src)
+    ns = dict(LABELS=LABELS, set_seed=set_seed, Predictor=Predictor); exec(MODEL_CODE, ns)  # the notebook's model
     exp = ns['pred'].predict(png)
     ART.mkdir(exist_ok=True)
     with sync_playwright() as p:
@@ -95,7 +101,7 @@ def test_upload_real_png_in_jupyterlab(lab, shared):
             page = browser.new_page(viewport={'width': 1400, 'height': 1100})
             page.set_default_timeout(60_000)
             try:
-                page.goto(f'{url}/lab/tree/widget_e2e.ipynb?token={token}')
+                page.goto(f'{url}/lab/tree/08_widgets.ipynb?token={token}')
                 page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=90_000)
                 try:  # JupyterLab may ask which kernel to start: accept its default (Python 3)
                     page.locator('.jp-Dialog .jp-mod-accept').click(timeout=20_000)
@@ -103,23 +109,29 @@ def test_upload_real_png_in_jupyterlab(lab, shared):
                 page.wait_for_selector('.jp-Dialog', state='detached', timeout=30_000)
                 page.get_by_role('menuitem', name='Run', exact=True).click()
                 page.get_by_text('Run All Cells', exact=True).click()
+                try: page.wait_for_function(ALL_RUN, timeout=240_000)  # every code cell numbered: the notebook ran through
+                except PWTimeout:
+                    errs = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+                    pytest.fail('the widget notebook did not run through in JupyterLab:\n' + '\n'.join(errs)[-3000:])
                 button = page.locator('.jp-OutputArea .widget-upload')
-                button.wait_for(timeout=180_000)  # the kernel imports fastai and builds the model
+                n_buttons = button.count()
                 # ipywidgets 8 keeps its <input type=file> out of the DOM and clicks it from the button: catch the
                 # file chooser that click opens and set the file on that very input element
-                with page.expect_file_chooser() as fc: button.click()
+                with page.expect_file_chooser() as fc: button.first.click()
                 fc.value.element.set_input_files(str(png))
-                rows = page.locator('table.xraylib-preds tbody tr')
-                rows.nth(14).wait_for(state='attached', timeout=120_000)
+                table = page.locator('table.xraylib-preds', has=page.locator('caption', has_text=png.name))
+                table.wait_for(timeout=120_000)
+                rows = table.locator('tbody tr')
                 labels = [rows.nth(i).locator('td').nth(0).inner_text().strip() for i in range(rows.count())]
                 probs = [float(rows.nth(i).locator('td.prob').inner_text()) for i in range(rows.count())]
+                n_tables = page.locator('table.xraylib-preds').count()
                 page.locator('.jp-OutputArea img').first.wait_for(timeout=60_000)  # the Grad-CAM overlay
-                page.locator('table.xraylib-preds').scroll_into_view_if_needed()
-                caption = page.locator('table.xraylib-preds caption').inner_text()
+                table.scroll_into_view_if_needed()
             finally:
                 page.screenshot(path=str(ART/'browser_upload_widget.png'))
         finally: browser.close()
-    assert caption.strip() == png.name
+    assert n_buttons == 1, f'{n_buttons} upload buttons in the widget notebook'
+    assert n_tables == 1, f'{n_tables} result tables: the upload should replace the notebook\'s earlier results'
     assert len(labels) == 15 and probs == sorted(probs, reverse=True)
     assert labels == exp.label.tolist() or np.allclose(probs, exp.probability.round(4), atol=1.5e-4)
     np.testing.assert_allclose(probs, exp.probability.values, atol=1.5e-4)  # the page shows 4 decimals
