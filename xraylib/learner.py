@@ -575,10 +575,10 @@ def _resume_fit(learn, st:dict):
         bm = next((c for c in learn.cbs if isinstance(c, BestModelCallback)), None)
         if bm is not None and bm.ckpt.exists(): learn.model.load_state_dict(load_file(str(bm.ckpt)))
 
-def _load_source(data, n, size, seed):
+def _load_source(data, n, size, seed, progress=False):
     if str(data) == 'phantom':
         from xraylib.phantom import make_phantom_sample
-        return make_phantom_sample(n=n, size=size, seed=seed)
+        return make_phantom_sample(n=n, size=size, seed=seed, progress=progress)
     p = Path(data).expanduser()
     if not p.exists(): raise FileNotFoundError(f'--data {data}: no such folder or file (give a dataset folder, a label CSV, or "phantom")')
     return p
@@ -633,7 +633,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
     out.mkdir(parents=True, exist_ok=True)
     from xraylib.data import xray_dataloaders
     set_seed(seed)
-    src = _load_source(data, n, pre['phantom_size'], seed)
+    src = _load_source(data, n, pre['phantom_size'], seed, progress=not quiet)
     dls = xray_dataloaders(src, size=size, bs=bs, valid_pct=valid_pct, seed=seed, num_workers=num_workers)
     set_seed(seed)
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from fastcore.script import call_parse, store_true
+from fastprogress.fastprogress import progress_bar
 from .core import PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path
 
 # %% auto #0
@@ -285,7 +286,8 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
                         size:int=256, # image width and height in pixels
                         seed:int=42, # random seed: the same seed gives the same bytes
                         workers:int=None, # processes drawing images (default: the number of CPUs); 0 draws in this process
-                        force:bool=False # write again even when a complete sample is there
+                        force:bool=False, # write again even when a complete sample is there
+                        progress:bool=False # show a progress bar while drawing
                        )->Path:
     "Write (or reuse) a phantom sample in the Kaggle `nih-chest-xrays/sample` layout; returns its folder."
     dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed)
@@ -296,10 +298,15 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
     jobs = [(imgs/f, l.split('|'), size, int(p), i, seed)
             for i, (f, l, p) in enumerate(zip(df['Image Index'], df['Finding Labels'], df['Patient ID']))]
     workers = os.cpu_count() if workers is None else workers
+    def bar(it):
+        if not progress: return it
+        pb = progress_bar(it, total=len(jobs)); pb.comment = f'drawing {n:,} phantom images at {size}px'
+        return pb
     if workers and workers > 1 and n > 8:
-        with ProcessPoolExecutor(min(workers, n)) as ex: list(ex.map(_write_image, jobs, chunksize=max(1, n//(workers*8))))
+        with ProcessPoolExecutor(min(workers, n)) as ex:
+            for _ in bar(ex.map(_write_image, jobs, chunksize=max(1, n//(workers*8)))): pass
     else:
-        for j in jobs: _write_image(j)
+        for j in bar(jobs): _write_image(j)
     keep = set(df['Image Index'])
     for f in imgs.glob('*.png'):  # images of an earlier, different sample
         if f.name not in keep: f.unlink()
@@ -320,6 +327,6 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     t0 = time.perf_counter()
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
     reused = not force and is_complete(target, n, size, seed)
-    d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force)
+    d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')
