@@ -2,6 +2,7 @@
 """Single-image predict latency (issue 6 (c)): `Predictor` against fastai's `learn.predict`, same model and image.
 
     python benchmarks/bench_predict.py                 # resnet18, 224 px, 60 interleaved repetitions
+    python benchmarks/bench_predict.py --size 64       # the CPU preset that `xraylib train` writes
     python benchmarks/bench_predict.py --reps 200 --arch resnet34
 
 Builds an untrained `xray_learner` (pretrained=False, offline) on ../shared/data/nih-real-200 (the cache is built
