@@ -8,7 +8,7 @@ every batch. Rank 0 saves the model with `save_model`. See BENCHMARKS.md ("Multi
 
     pip install accelerate
     accelerate launch --multi_gpu --num_processes 2 benchmarks/train_distributed.py --data /path/to/nih --epochs 5
-    accelerate launch --cpu --num_processes 2 benchmarks/train_distributed.py --data phantom --n_images 64 --size 64 --epochs 1
+    accelerate launch --multi_gpu --num_processes 2 benchmarks/train_distributed.py --data phantom --n_images 160 --size 64 --bs 8 --cpu_patch  # CPU smoke run
 
 `--bs` is the batch size per process (the effective batch is bs x processes).
 """
@@ -27,6 +27,21 @@ def _cpu_broadcast_patch():
         torch.distributed.broadcast(t, rank)
         return t.tolist()
     DistributedDL._broadcast = _broadcast
+
+
+def _check_metric(learn, world:int):
+    "Recompute the last epoch's mean validation AUROC on this one process: equal when the metric saw every shard."
+    import torch
+    from xraylib.learner import auroc_per_label, nanmean, model_probs
+    rec = learn.recorder
+    names = [n for n in rec.metric_names[1:] if n not in ('epoch', 'time')]
+    logged = dict(zip(names, rec.values[-1])).get('mean_auroc')
+    dl = learn.dls.valid; dl = getattr(dl, 'dl', dl)  # the plain DataLoader under a DistributedDL
+    probs = model_probs(learn.model, dl)  # whole validation set, this process only, final weights
+    targs = torch.cat([torch.as_tensor(b[1]) for b in dl]).cpu()
+    full = nanmean(auroc_per_label(probs, targs))
+    print(f'mean_auroc logged during the {world}-process epoch {logged:.6f}; recomputed on the whole validation set '
+          f'({len(targs)} images) by one process {full:.6f}')
 
 
 @call_parse
@@ -74,4 +89,6 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
         else: learn.fit_one_cycle(epochs, lr)
     if rank == 0:
         print(f'trained {epochs} epoch(s) in {time.perf_counter() - t:.1f}s on {world} process(es)')
+        _check_metric(learn, world)
         if out: print('saved', save_model(learn, out))
+

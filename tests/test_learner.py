@@ -210,3 +210,23 @@ def test_auroc_metric_in_learner(dls):
 
 def test_unknown_arch():
     with pytest.raises(ValueError, match='use one of'): get_arch('resnet19')
+
+
+@pytest.mark.timeout(300)
+def test_distributed_auroc_sees_every_shard(tmp_path):
+    "Two gloo processes (`benchmarks/train_distributed.py`): the logged mean AUROC is the whole validation set's."
+    import re, subprocess, sys, shutil
+    pytest.importorskip('accelerate', reason='needs accelerate (a dev requirement)')
+    script = Path(__file__).parents[1]/'benchmarks'/'train_distributed.py'
+    cmd = [shutil.which('accelerate') or 'accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+           '--mixed_precision', 'no', '--dynamo_backend', 'no', str(script), '--data', 'phantom', '--n_images', '160',
+           '--size', '64', '--bs', '8', '--epochs', '1', '--cpu_patch', '--out', str(tmp_path/'m')]
+    env = {**__import__('os').environ, 'XRAYLIB_HOME': str(tmp_path/'home'), 'CUDA_VISIBLE_DEVICES': ''}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=280, cwd=tmp_path, env=env)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert '2 process(es) on cpu' in r.stdout, r.stdout[-2000:]
+    m = re.search(r'logged during the 2-process epoch ([\d.na]+); recomputed .*\((\d+) images\) by one process ([\d.na]+)', r.stdout)
+    assert m, r.stdout[-2000:]
+    assert int(m[2]) == 32 and abs(float(m[1]) - float(m[3])) < 1e-6, m[0]
+    from xraylib.predict import Predictor
+    assert Predictor.from_file(tmp_path/'m').vocab == LABELS

@@ -127,7 +127,9 @@ def test_cli(tmp_path):
     cmd = ['xraylib', 'phantom', '--n', '10', '--size', '32', '--dest', str(tmp_path/'c')]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith('wrote 10 ') and str(tmp_path/'c') in r.stdout and r.stdout.rstrip().endswith(' s')
+    last = r.stdout.rstrip().splitlines()[-1]  # after the progress bar
+    assert last.startswith('wrote 10 ') and str(tmp_path/'c') in last and last.endswith(' s'), r.stdout
+    assert 'drawing 10 phantom images at 32px' in r.stdout
     assert is_complete(tmp_path/'c', 10, 32, 42) and len(list((tmp_path/'c'/'images').iterdir())) == 10
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith('reused'), r.stdout + r.stderr

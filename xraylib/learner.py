@@ -156,9 +156,10 @@ class AUROCMulti(Metric):
     "Mean validation AUROC over the labels that have positives and negatives; per-label values in `.per_label`."
     def __init__(self, vocab=None): self.vocab, self.per_label = vocab, None; self.reset()
     def reset(self): self.preds, self.targs, self._val = [], [], None
-    def accumulate(self, learn):
-        self.preds.append(torch.sigmoid(learn.pred.detach().float()).cpu())
-        self.targs.append(learn.y.detach().cpu())
+    def accumulate(self, learn):  # `learn.to_detach` gathers every process's shard in distributed training
+        det = getattr(learn, 'to_detach', lambda b: b.detach().cpu())
+        self.preds.append(torch.sigmoid(det(learn.pred).float()))
+        self.targs.append(det(learn.y))
         self._val = None
     def compute(self):
         if self._val is None and self.preds:

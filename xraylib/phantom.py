@@ -328,5 +328,6 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
     reused = not force and is_complete(target, n, size, seed)
     d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
+    if not reused: print()  # end the progress bar's line
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')
