@@ -20,7 +20,8 @@ from .thresholds import (to_np, threshold_sweep, per_label_thresholds, threshold
 
 # %% auto #0
 __all__ = ['PLOTS', 'bootstrap_weights', 'auroc_table', 'confusion_at', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold',
-           'plot_confusion', 'plot_prevalence', 'EvalData', 'read_predictions', 'write_evaluation', 'evaluate_cli']
+           'plot_confusion', 'plot_prevalence', 'EvalData', 'read_predictions', 'write_evaluation', 'evaluation_report',
+           'evaluate_cli']
 
 # %% ../nbs/06_evaluate.ipynb #cb08094e
 def bootstrap_weights(n:int, # number of images
@@ -433,11 +434,14 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
         bootstrap=dict(n_boot=n_boot, seed=seed, ci=tbl.attrs['ci'], unit=tbl.attrs['unit'], n_units=tbl.attrs['n_units']),
         files=['metrics.json', 'auroc.csv', 'thresholds.csv', 'confusion.csv', 'sweep.csv', 'report.md'] + [f'{k}.png' for k in figs]))
     with atomic_write(out/'metrics.json') as f: json.dump(metrics, f, indent=1, allow_nan=False)
-    with atomic_write(out/'report.md') as f: f.write(_report(metrics, tbl, cf))
+    with atomic_write(out/'report.md') as f: f.write(evaluation_report(metrics, tbl, cf))
     return metrics
 
-def _report(m:dict, tbl:pd.DataFrame, cf:pd.DataFrame)->str:
-    "The markdown report."
+def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writes to metrics.json)
+                      tbl:pd.DataFrame, # `auroc_table`'s table
+                      cf:pd.DataFrame # `confusion_at`'s table
+                     )->str:
+    "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, why not accuracy_multi."
     b = m['bootstrap']
     t = tbl[['label', 'n_pos', 'prevalence', 'auroc', 'auroc_lo', 'auroc_hi', 'ap']].copy()
     t['prevalence'] = t.prevalence.map('{:.2%}'.format)
