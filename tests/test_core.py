@@ -53,3 +53,19 @@ def test_atomic_write_keeps_old_on_error(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic_write(p) as f: f.write('{"half'); raise KeyboardInterrupt
     assert p.read_text() == '{}' and [o.name for o in tmp_path.iterdir()] == ['m.json']
+
+
+def test_design_public_names():
+    "Every public name that ../shared/DESIGN.md plans is importable from its planned module."
+    import importlib
+    planned = {'xraylib.core': 'PATHOLOGIES NO_FINDING LABELS set_seed',
+               'xraylib.data': 'make_phantom_sample download_nih_sample load_labels label_counts patient_splitter '
+                               'official_splitter xray_dblock xray_dataloaders',
+               'xraylib.learner': 'xray_learner save_model load_model',
+               'xraylib.thresholds': 'threshold_sweep best_threshold per_label_thresholds plot_threshold_sweep',
+               'xraylib.evaluate': 'auroc_table confusion_at plot_roc plot_pr plot_confusion evaluation_report',
+               'xraylib.predict': 'load_image Predictor list_preds gradcam',
+               'xraylib.widgets': 'upload_widget', 'xraylib.cli': 'main'}
+    missing = [f'{m}.{n}' for m, names in planned.items() for n in names.split()
+               if not hasattr(importlib.import_module(m), n)]
+    assert not missing, missing
