@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_predict.ipynb #412b9e04
 from __future__ import annotations
-import sys, json as _json, warnings
+import io, sys, json as _json, warnings
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np, pandas as pd, torch
@@ -16,8 +16,8 @@ from fastai.vision.augment import Resize
 from .core import LABELS, load_image, ImageLoadError, atomic_path
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'model_spec', 'preprocess', 'inference_model', 'Predictor', 'list_preds', 'image_files', 'gradcam',
-           'plot_gradcam', 'predict_cli', 'load_image', 'ImageLoadError']
+__all__ = ['IMAGE_EXTS', 'model_spec', 'preprocess', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor', 'list_preds',
+           'image_files', 'gradcam', 'plot_gradcam', 'predict_cli', 'load_image', 'ImageLoadError']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
@@ -88,6 +88,42 @@ def inference_model(model:nn.Module, # a trained model (put in eval mode)
         return fast if ok else model
     except Exception: return model  # not traceable by torch.fx (data-dependent control flow, ...)
 
+# %% ../nbs/07_predict.ipynb #b5d2f4a1
+class OnnxModel(nn.Module):
+    "A network exported to ONNX, run by ONNX Runtime on the CPU; called like the module it came from."
+    def __init__(self, onnx_bytes:bytes, # the exported network (input `x`, output `y`)
+                 threads:Optional[int]=None # ONNX Runtime intra-op threads (default: torch's)
+                ):
+        super().__init__()
+        import onnxruntime as ort
+        so = ort.SessionOptions(); so.intra_op_num_threads = threads or torch.get_num_threads()
+        so.log_severity_level = 3  # errors only
+        so.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep: no CPU burnt between calls
+        self.session = ort.InferenceSession(onnx_bytes, so, providers=['CPUExecutionProvider'])
+
+    def forward(self, x:torch.Tensor)->torch.Tensor:
+        x = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        return torch.from_numpy(self.session.run(None, {'x': x})[0])
+
+def onnx_model(model:nn.Module, # a trained model on the CPU (put in eval mode)
+               n_in:int=1, # input channels, for the check
+               atol:float=1e-5 # largest allowed difference of the sigmoid outputs on the check input
+              )->Optional[OnnxModel]:
+    "`model` exported to ONNX and run by ONNX Runtime, checked against `model`; `None` when that is not possible."
+    try: import onnx, onnxruntime
+    except ImportError: return None
+    model.eval()
+    try:
+        x, buf = torch.randn(2, n_in, 64, 64), io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter('ignore')
+            torch.onnx.export(model, (x,), buf, input_names=['x'], output_names=['y'], dynamo=False,
+                              dynamic_axes={'x': {0: 'n', 2: 'h', 3: 'w'}, 'y': {0: 'n'}})
+        om = OnnxModel(buf.getvalue())
+        with torch.inference_mode(): ok = torch.allclose(torch.sigmoid(om(x)), torch.sigmoid(model(x).float()), atol=atol)
+        return om if ok else None
+    except Exception: return None  # not exportable (custom ops, ...): the caller falls back to PyTorch
+
 # %% ../nbs/07_predict.ipynb #2f4bb214
 def _thresh_for(vocab:list, default:dict, thresh)->dict:
     "Per-label thresholds: the model's (`thresh=None`), one value for all, or a dict overriding some."
@@ -100,17 +136,25 @@ class Predictor:
     def __init__(self, model:nn.Module, # the network (fastai `vision_learner` layout or any `nn.Module`)
                  meta:dict, # model metadata (`model.json`)
                  device:Union[str,torch.device]='cpu', # where to run the model
-                 fast:bool=True # predict with `inference_model(model)` (BatchNorm folded, channels-last), made on first use
+                 engine:str='auto' # 'onnx' (`onnx_model`), 'torch' (`inference_model`), 'eager' (the model as given); 'auto': onnx on a CPU when installed, else torch
                 ):
+        if engine not in ('auto', 'onnx', 'torch', 'eager'): raise ValueError(f"engine={engine!r}: use 'auto', 'onnx', 'torch' or 'eager'")
         self.model, self.meta, self.device = model.to(device).eval(), meta, torch.device(device)
         self.spec = model_spec(meta)
         self.vocab, self.thresholds = self.spec['vocab'], self.spec['thresholds']
-        self.fast, self._infer = fast, None
+        self.engine, self._infer = engine, None
 
     @property
     def infer_model(self)->nn.Module:
-        "The module `probs` runs: `inference_model(self.model)` when `fast` (made once), else `self.model`."
-        if self._infer is None: self._infer = inference_model(self.model, self.spec['n_in']) if self.fast else self.model
+        "The module `probs` runs, made on first use: ONNX Runtime, the folded PyTorch copy, or `self.model`."
+        if self._infer is None:
+            if self.engine == 'eager': self._infer = self.model
+            else:
+                om = onnx_model(self.model, self.spec['n_in']) if self.engine in ('auto', 'onnx') and self.device.type == 'cpu' else None
+                if om is None and self.engine == 'onnx':
+                    warnings.warn('engine="onnx": ONNX Runtime is unavailable here (pip install onnx onnxruntime; CPU only) '
+                                  'or its export of this model failed its check; predicting with PyTorch')
+                self._infer = om if om is not None else inference_model(self.model, self.spec['n_in'])
         return self._infer
 
     @classmethod
@@ -135,7 +179,7 @@ class Predictor:
              )->np.ndarray:
         "Sigmoid probabilities, one row per image, columns in `self.vocab` order."
         x = torch.cat([self.preprocess(o) for o in images]).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last) if self.fast else x
+        x = x.contiguous(memory_format=torch.channels_last) if self.engine != 'eager' else x
         return torch.sigmoid(self.infer_model(x).float()).cpu().numpy()
 
     def predict(self, image, # a path, bytes, a PIL image or an array
