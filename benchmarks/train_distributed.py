@@ -37,8 +37,9 @@ def _check_metric(learn, world:int):
     names = [n for n in rec.metric_names[1:] if n not in ('epoch', 'time')]
     logged = dict(zip(names, rec.values[-1])).get('mean_auroc')
     dl = learn.dls.valid; dl = getattr(dl, 'dl', dl)  # the plain DataLoader under a DistributedDL
-    probs = model_probs(learn.model, dl)  # whole validation set, this process only, final weights
-    targs = torch.cat([torch.as_tensor(b[1]) for b in dl]).cpu()
+    batches = list(dl)  # one pass over the whole validation set, this process only
+    probs = model_probs(learn.model, batches)  # final weights
+    targs = torch.cat([torch.as_tensor(b[1]) for b in batches]).cpu()
     full = nanmean(auroc_per_label(probs, targs))
     print(f'mean_auroc logged during the {world}-process epoch {logged:.6f}; recomputed on the whole validation set '
           f'({len(targs)} images) by one process {full:.6f}')
@@ -91,4 +92,3 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
         print(f'trained {epochs} epoch(s) in {time.perf_counter() - t:.1f}s on {world} process(es)')
         _check_metric(learn, world)
         if out: print('saved', save_model(learn, out))
-

@@ -6,7 +6,7 @@ sorted probabilities (and the Grad-CAM overlay) appear in the page, and saves a 
 The server is always stopped. Needs: `pip install jupyterlab playwright` and Debian's `chromium`
 (`apt-get install -y chromium`).
 """
-import os, sys, json, time, shutil, signal, socket, secrets, subprocess, urllib.request
+import os, sys, json, time, signal, socket, secrets, subprocess, urllib.request
 from pathlib import Path
 import numpy as np, pytest
 

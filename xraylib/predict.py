@@ -71,6 +71,11 @@ def preprocess(image, # a path, bytes, a PIL image or an array
     return ((x - mean) / std)[None]
 
 # %% ../nbs/07_predict.ipynb #bf823a53
+def _agrees(fast:nn.Module, model:nn.Module, x_fast:torch.Tensor, x:torch.Tensor, atol:float)->bool:
+    "Whether `fast(x_fast)` and `model(x)` give the same sigmoid outputs to `atol`."
+    with torch.inference_mode():
+        return torch.allclose(torch.sigmoid(fast(x_fast).float()), torch.sigmoid(model(x).float()), atol=atol)
+
 def inference_model(model:nn.Module, # a trained model (put in eval mode)
                     n_in:int=1, # input channels, for the check
                     atol:float=1e-5 # largest allowed difference of the sigmoid outputs on the check input
@@ -82,10 +87,7 @@ def inference_model(model:nn.Module, # a trained model (put in eval mode)
         dev = next(model.parameters()).device
         fast = fuse(model).to(memory_format=torch.channels_last).eval()
         x = torch.randn(2, n_in, 64, 64, device=dev)
-        with torch.inference_mode():
-            ok = torch.allclose(torch.sigmoid(fast(x.contiguous(memory_format=torch.channels_last)).float()),
-                                torch.sigmoid(model(x).float()), atol=atol)
-        return fast if ok else model
+        return fast if _agrees(fast, model, x.contiguous(memory_format=torch.channels_last), x, atol) else model
     except Exception: return model  # not traceable by torch.fx (data-dependent control flow, ...)
 
 # %% ../nbs/07_predict.ipynb #b5d2f4a1
@@ -120,8 +122,7 @@ def onnx_model(model:nn.Module, # a trained model on the CPU (put in eval mode)
             torch.onnx.export(model, (x,), buf, input_names=['x'], output_names=['y'], dynamo=False,
                               dynamic_axes={'x': {0: 'n', 2: 'h', 3: 'w'}, 'y': {0: 'n'}})
         om = OnnxModel(buf.getvalue())
-        with torch.inference_mode(): ok = torch.allclose(torch.sigmoid(om(x)), torch.sigmoid(model(x).float()), atol=atol)
-        return om if ok else None
+        return om if _agrees(om, model, x, x, atol) else None
     except Exception: return None  # not exportable (custom ops, ...): the caller falls back to PyTorch
 
 # %% ../nbs/07_predict.ipynb #2f4bb214
@@ -175,12 +176,17 @@ class Predictor:
         return preprocess(image, self.spec)
 
     @torch.inference_mode()
+    def forward(self, x:torch.Tensor # a preprocessed batch (`n x n_in x h x w`)
+               )->np.ndarray:
+        "Sigmoid probabilities of a preprocessed batch, in the memory layout `infer_model` runs fastest on."
+        m = self.infer_model
+        if isinstance(m, torch.fx.GraphModule): x = x.contiguous(memory_format=torch.channels_last)  # `inference_model`'s copy
+        return torch.sigmoid(m(x.to(self.device)).float()).cpu().numpy()
+
     def probs(self, images:list # paths, bytes, PIL images or arrays
              )->np.ndarray:
         "Sigmoid probabilities, one row per image, columns in `self.vocab` order."
-        x = torch.cat([self.preprocess(o) for o in images]).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last) if self.engine != 'eager' else x
-        return torch.sigmoid(self.infer_model(x).float()).cpu().numpy()
+        return self.forward(torch.cat([self.preprocess(o) for o in images]))
 
     def predict(self, image, # a path, bytes, a PIL image or an array
                 thresh:Union[float,dict,None]=None # None: the model's per-label thresholds; a float: one for all
@@ -233,8 +239,7 @@ def _predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fol
             except ImageLoadError as e:
                 if errors == 'raise': raise
                 errs.append((str(f), str(e)))
-        if xs:
-            with torch.inference_mode(): rows.append(torch.sigmoid(self.infer_model(torch.cat(xs).to(self.device)).float()).cpu().numpy())
+        if xs: rows.append(self.forward(torch.cat(xs)))
     p = np.concatenate(rows) if rows else np.zeros((0, len(self.vocab)))
     df = pd.DataFrame(p, columns=[f'prob_{l}' for l in self.vocab])
     df.insert(0, 'Image Index', names)
