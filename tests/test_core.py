@@ -33,6 +33,22 @@ def test_real_png_rgba_and_gray(shared):
     assert np.abs(np.asarray(load_image(f)).astype(int) - r).max() <= 1
 
 
+def test_fast_png_decoder_equals_pil_on_real_images(shared):
+    "The fast decoder takes every 8-bit grayscale NIH PNG and returns PIL's pixels; the RGBA ones go to PIL."
+    from xraylib.core import decode_gray_png
+    fast = 0
+    for f in sorted(shared('nih-real-200', 'images').glob('*.png')):
+        b = f.read_bytes()
+        with Image.open(io.BytesIO(b)) as im: mode, ref = im.mode, np.asarray(im)
+        a = decode_gray_png(b)
+        if mode == 'L':
+            assert a is not None and a.dtype == np.uint8 and np.array_equal(a, ref), f.name
+            fast += 1
+        else: assert a is None, f.name
+        assert np.array_equal(np.asarray(load_image(f)), np.asarray(load_image(Image.open(io.BytesIO(b))))), f.name
+    assert fast == 194
+
+
 def test_16bit_rescaled_not_clipped(tmp_path):
     a = np.linspace(0, 65535, 32*32).astype(np.uint16).reshape(32, 32)
     Image.fromarray(a).save(tmp_path/'x16.png')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import os, io, random, tempfile, contextlib, math, stat, uuid
+import os, io, random, tempfile, contextlib, math, stat, uuid, struct, zlib, functools
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
@@ -12,7 +12,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'MAX_PIXELS', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data',
-           'ImageLoadError', 'load_image']
+           'ImageLoadError', 'decode_gray_png', 'load_image']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -153,6 +153,99 @@ def _pil_to_gray(im:Image.Image)->Image.Image:
     if im.mode in ('RGBA', 'P', 'PA', 'LA', '1', 'CMYK', 'YCbCr', 'RGB'): return im.convert('RGB').convert('L')
     return im.convert('L')
 
+# %% ../nbs/00_core.ipynb #b7d2e4a9
+_PNG_SIG = b'\x89PNG\r\n\x1a\n'
+
+def _inflate(data:bytes, # a zlib stream
+             size:int # the expected number of bytes; a stream that inflates to more is refused
+            )->Optional[bytes]:
+    "Inflate a zlib stream to exactly `size` bytes with ISA-L, else zlib; None if it inflates to another size."
+    try: from isal.isal_zlib import decompressobj, error
+    except ImportError: from zlib import decompressobj, error
+    d = decompressobj()
+    try: out = d.decompress(data, size + 1)  # never more than one byte past the image: no zip bomb
+    except error: return None  # a corrupt stream: PIL will say what is wrong
+    return out if len(out) == size and d.eof else None
+
+
+# %% ../nbs/00_core.ipynb #c5e8a1f3
+def _png_filtered_rows(b:bytes, # the bytes of a PNG file
+                       max_pixels:int # None for images with more pixels
+                      )->Optional[tuple]:
+    "The inflated, still filtered rows of an 8-bit grayscale, non-interlaced PNG as (array, h, w); else None."
+    if b[:8] != _PNG_SIG: return None
+    pos, hdr, idat, after_idat = 8, None, [], False
+    while True:
+        if pos + 12 > len(b): return None  # truncated before IEND
+        n, kind = int.from_bytes(b[pos:pos+4], 'big'), b[pos+4:pos+8]
+        end = pos + 8 + n
+        if end + 4 > len(b): return None
+        if kind == b'IDAT':
+            if after_idat: return None  # IDAT chunks must be consecutive
+            idat.append(b[pos+8:end])  # like PIL, trust the zlib checksum rather than IDAT CRCs
+        else:
+            if zlib.crc32(b[pos+4:end]) != int.from_bytes(b[end:end+4], 'big'): return None
+            after_idat = bool(idat)
+        if hdr is None:
+            if kind != b'IHDR' or n != 13: return None
+            hdr = struct.unpack('>IIBBBBB', b[pos+8:end])
+        if kind == b'IEND': break
+        pos = end + 4
+    w, h, depth, color, compression, filtering, interlace = hdr
+    if (depth, color, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < w * h <= max_pixels: return None
+    raw = _inflate(b''.join(idat), h * (w + 1))
+    return None if raw is None else (np.frombuffer(raw, np.uint8), h, w)
+
+
+# %% ../nbs/00_core.ipynb #d9b4f2c7
+def _unfilter_rows(raw:np.ndarray, # h rows of 1 filter-type byte + w pixels, inflated
+                   h:int, w:int):
+    "Undo PNG's row filters (None, Sub, Up, Average, Paeth) for 1-byte pixels: (h x w array, ok)."
+    out, zero = np.empty((h, w), np.uint8), np.zeros(w, np.uint8)
+    for r in range(h):
+        f, src = raw[r*(w+1)], raw[r*(w+1)+1:(r+1)*(w+1)]
+        up, cur = (out[r-1] if r > 0 else zero), out[r]
+        a = 0; c = 0  # the reconstructed pixel to the left, and the one above it
+        if f == 0: cur[:] = src
+        elif f == 1:
+            for x in range(w): a = (src[x] + a) & 255; cur[x] = a
+        elif f == 2:
+            for x in range(w): cur[x] = (src[x] + up[x]) & 255
+        elif f == 3:
+            for x in range(w): a = (src[x] + ((a + up[x]) >> 1)) & 255; cur[x] = a
+        elif f == 4:
+            for x in range(w):
+                b = np.int64(up[x]); pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2*c)
+                a = (src[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255; cur[x] = a; c = b
+        else: return out, False
+    return out, True
+
+@functools.cache
+def _compiled_unfilter():
+    "`_unfilter_rows` compiled by numba (cached on disk when it can be), or None without numba."
+    try: import numba
+    except ImportError: return None
+    for cache in (True, False):  # functions defined in a notebook cannot be cached on disk
+        try:
+            f = numba.njit(cache=cache, nogil=True)(_unfilter_rows)
+            f(np.zeros(2, np.uint8), 1, 1)
+            return f
+        except Exception: continue
+    return None
+
+
+# %% ../nbs/00_core.ipynb #e1c7a5b8
+def decode_gray_png(b:bytes, # the bytes of a PNG file
+                    max_pixels:int=None # decline larger images; default `MAX_PIXELS`
+                   )->Optional[np.ndarray]:
+    "Decode an 8-bit grayscale, non-interlaced PNG fast, as an h x w uint8 array; None for any other or damaged PNG."
+    if b[:8] != _PNG_SIG or (unfilter := _compiled_unfilter()) is None: return None
+    rows = _png_filtered_rows(b, max_pixels or MAX_PIXELS)
+    if rows is None: return None
+    a, ok = unfilter(*rows)
+    return a if ok else None
+
+
 # %% ../nbs/00_core.ipynb #878224f7
 def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
                max_pixels:int=None # refuse larger images (decompression-bomb guard); default `MAX_PIXELS`
@@ -174,6 +267,7 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
         if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
             return Image.fromarray(_dicom_to_array(b, name))
+        if (a := decode_gray_png(b, max_pixels)) is not None: return Image.fromarray(a)  # NIH's kind of PNG, fast
         try:
             im = Image.open(io.BytesIO(b))
             if im.width * im.height > max_pixels:
