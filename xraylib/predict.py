@@ -160,13 +160,15 @@ class Predictor:
 
     @classmethod
     def from_file(cls, path:Union[str,Path], # a model folder, `model.json` or `model.safetensors`
-                  device:str='cpu'):
+                  device:str='cpu', # where to run the model
+                  engine:str='auto' # as in `Predictor`: 'auto', 'onnx', 'torch' or 'eager'
+                 ):
         "Load a predictor from the files `xraylib.learner.save_model` wrote (no pickle)."
         from xraylib.learner import load_model
         p = Path(path)
         if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
         model, meta = load_model(p)
-        return cls(model, meta, device)
+        return cls(model, meta, device, engine)
 
     def __repr__(self): return (f"Predictor({self.meta.get('arch', type(self.model).__name__)}, "
                                 f"size={self.spec['size']}, {len(self.vocab)} labels)")
