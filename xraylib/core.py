@@ -172,8 +172,7 @@ def _inflate(data:bytes, # a zlib stream
 def _png_filtered_rows(b:bytes, # the bytes of a PNG file
                        max_pixels:int # None for images with more pixels
                       )->Optional[tuple]:
-    "The inflated, still filtered rows of an 8-bit grayscale, non-interlaced PNG as (array, h, w); else None."
-    if b[:8] != _PNG_SIG: return None
+    "The inflated, still filtered rows of an 8-bit grayscale, non-interlaced PNG (signature checked) as (array, h, w); else None."
     pos, hdr, idat, after_idat = 8, None, [], False
     while True:
         if pos + 12 > len(b): return None  # truncated before IEND
@@ -212,7 +211,7 @@ def _unfilter_rows(raw:np.ndarray, # h rows of 1 filter-type byte + w pixels, in
         elif f == 2:
             for x in range(w): cur[x] = (src[x] + up[x]) & 255
         elif f == 3:
-            for x in range(w): a = (src[x] + ((a + up[x]) >> 1)) & 255; cur[x] = a
+            for x in range(w): a = (src[x] + ((a + np.int64(up[x])) >> 1)) & 255; cur[x] = a
         elif f == 4:
             for x in range(w):
                 b = np.int64(up[x]); pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2*c)
@@ -225,6 +224,7 @@ def _compiled_unfilter():
     "`_unfilter_rows` compiled by numba (cached on disk when it can be), or None without numba."
     try: import numba
     except ImportError: return None
+    if numba.config.DISABLE_JIT: return None  # the loop in plain Python: PIL is far faster
     for cache in (True, False):  # functions defined in a notebook cannot be cached on disk
         try:
             f = numba.njit(cache=cache, nogil=True)(_unfilter_rows)
