@@ -228,7 +228,7 @@ def _compiled_unfilter():
     for cache in (True, False):  # functions defined in a notebook cannot be cached on disk
         try:
             f = numba.njit(cache=cache, nogil=True)(_unfilter_rows)
-            f(np.zeros(2, np.uint8), 1, 1)
+            f(np.frombuffer(bytes(2), np.uint8), 1, 1)  # compile now, for the read-only arrays it gets
             return f
         except Exception: continue
     return None
