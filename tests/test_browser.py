@@ -51,6 +51,8 @@ def lab(tmp_path):
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path/'cfg'), JUPYTER_RUNTIME_DIR=str(tmp_path/'rt'),
                JUPYTERLAB_SETTINGS_DIR=str(tmp_path/'settings'), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path/'ws'),
                PYTHONWARNINGS='ignore', XRAYLIB_SHARED_DATA=str(SHARED))
+    news = tmp_path/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
+    news.parent.mkdir(parents=True); news.write_text('{"fetchNews": "false"}')  # no "get notified about news?" toast
     log = open(tmp_path/'lab.log', 'w')
     cmd = [sys.executable, '-m', 'jupyter', 'lab', '--no-browser', f'--port={port}', '--ip=127.0.0.1',
            f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={tmp_path}', '--ServerApp.open_browser=False',
