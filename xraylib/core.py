@@ -170,9 +170,9 @@ def _inflate(data:bytes, # a zlib stream
 
 # %% ../nbs/00_core.ipynb #c5e8a1f3
 def _png_filtered_rows(b:bytes, # the bytes of a PNG file
-                       max_pixels:int # None for images with more pixels
+                       max_pixels:int # decline (None) images with more pixels
                       )->Optional[tuple]:
-    "The inflated, still filtered rows of an 8-bit grayscale, non-interlaced PNG (signature checked) as (array, h, w); else None."
+    "The inflated, still filtered rows of an 8-bit grayscale, non-interlaced PNG (signature already checked) as (array, h, w); else None."
     pos, hdr, idat, after_idat = 8, None, [], False
     while True:
         if pos + 12 > len(b): return None  # truncated before IEND
