@@ -34,7 +34,7 @@ def test_real_png_rgba_and_gray(shared):
 
 
 def test_fast_png_decoder_equals_pil_on_real_images(shared):
-    "The fast decoder takes every 8-bit grayscale NIH PNG and returns PIL's pixels; the RGBA ones go to PIL."
+    "The fast decoder takes every 8-bit grayscale NIH PNG and returns PIL's pixels, on one thread or two; the RGBA ones go to PIL."
     from xraylib.core import decode_gray_png
     fast = 0
     for f in sorted(shared('nih-real-200', 'images').glob('*.png')):
@@ -43,9 +43,11 @@ def test_fast_png_decoder_equals_pil_on_real_images(shared):
         a = decode_gray_png(b)
         if mode == 'L':
             assert a is not None and a.dtype == np.uint8 and np.array_equal(a, ref), f.name
+            assert np.array_equal(decode_gray_png(b, threads=2), ref), f.name
             fast += 1
-        else: assert a is None, f.name
-        assert np.array_equal(np.asarray(load_image(f)), np.asarray(load_image(Image.open(io.BytesIO(b))))), f.name
+        else: assert a is None and decode_gray_png(b, threads=2) is None, f.name
+        for threads in (1, 2):
+            assert np.array_equal(np.asarray(load_image(f, threads=threads)), np.asarray(load_image(Image.open(io.BytesIO(b))))), f.name
     assert fast == 194
 
 

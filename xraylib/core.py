@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
 import os, io, random, tempfile, contextlib, math, stat, uuid, struct, zlib, functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
@@ -156,23 +157,28 @@ def _pil_to_gray(im:Image.Image)->Image.Image:
 # %% ../nbs/00_core.ipynb #b7d2e4a9
 _PNG_SIG = b'\x89PNG\r\n\x1a\n'
 
-def _inflate(data:bytes, # a zlib stream
-             size:int # the expected number of bytes; a stream that inflates to more is refused
-            )->Optional[bytes]:
-    "Inflate a zlib stream to exactly `size` bytes with ISA-L, else zlib; None if it inflates to another size."
+def _inflated_bands(data:bytes, # a zlib stream of h rows of 1 + w bytes
+                    h:int, w:int,
+                    band:int # rows per band
+                   ):
+    "Yield (first row, filtered rows) bands of the inflated stream (ISA-L, else zlib); ValueError unless it is exactly h rows."
     try: from isal.isal_zlib import decompressobj, error
     except ImportError: from zlib import decompressobj, error
     d = decompressobj()
-    try: out = d.decompress(data, size + 1)  # never more than one byte past the image: no zip bomb
-    except error: return None  # a corrupt stream: PIL will say what is wrong
-    return out if len(out) == size and d.eof else None
-
+    try:
+        for r0 in range(0, h, band):
+            n = (min(h, r0 + band) - r0) * (w + 1)
+            raw = d.decompress(data, n); data = d.unconsumed_tail  # never more than the image: no zip bomb
+            if len(raw) != n: raise ValueError('the image data ends early')
+            yield r0, np.frombuffer(raw, np.uint8)
+        if d.decompress(data, 1) or not d.eof: raise ValueError('the image data is longer than the image')
+    except error as e: raise ValueError(f'corrupt image data ({e})') from e
 
 # %% ../nbs/00_core.ipynb #c5e8a1f3
-def _png_filtered_rows(b:bytes, # the bytes of a PNG file
-                       max_pixels:int # decline (None) images with more pixels
-                      )->Optional[tuple]:
-    "The inflated, still filtered rows of an 8-bit grayscale, non-interlaced PNG (signature already checked) as (array, h, w); else None."
+def _gray_png_stream(b:bytes, # the bytes of a PNG file
+                     max_pixels:int # decline (None) images with more pixels
+                    )->Optional[tuple]:
+    "The zlib stream of an 8-bit grayscale, non-interlaced PNG (signature already checked) and its h, w; else None."
     pos, hdr, idat, after_idat = 8, None, [], False
     while True:
         if pos + 12 > len(b): return None  # truncated before IEND
@@ -192,32 +198,32 @@ def _png_filtered_rows(b:bytes, # the bytes of a PNG file
         pos = end + 4
     w, h, depth, color, compression, filtering, interlace = hdr
     if (depth, color, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < w * h <= max_pixels: return None
-    raw = _inflate(b''.join(idat), h * (w + 1))
-    return None if raw is None else (np.frombuffer(raw, np.uint8), h, w)
-
+    return b''.join(idat), h, w
 
 # %% ../nbs/00_core.ipynb #d9b4f2c7
-def _unfilter_rows(raw:np.ndarray, # h rows of 1 filter-type byte + w pixels, inflated
-                   h:int, w:int):
-    "Undo PNG's row filters (None, Sub, Up, Average, Paeth) for 1-byte pixels: (h x w array, ok)."
-    out, zero = np.empty((h, w), np.uint8), np.zeros(w, np.uint8)
-    for r in range(h):
-        f, src = raw[r*(w+1)], raw[r*(w+1)+1:(r+1)*(w+1)]
-        up, cur = (out[r-1] if r > 0 else zero), out[r]
-        a = 0; c = 0  # the reconstructed pixel to the left, and the one above it
+def _unfilter_rows(raw:np.ndarray, # inflated rows, each 1 filter-type byte + w pixels
+                   out:np.ndarray, # the h x w image, rows above `r0` already un-filtered
+                   r0:int, # the image row of `raw`'s first row
+                   w:int)->bool:
+    "Undo PNG's row filters (None, Sub, Up, Average, Paeth) for 1-byte pixels into `out[r0:]`; False on an unknown filter."
+    for i in range(len(raw) // (w + 1)):
+        f, src, r = raw[i*(w+1)], raw[i*(w+1)+1:(i+1)*(w+1)], r0 + i
+        cur, up = out[r], (out[r-1] if r > 0 else np.zeros(w, np.uint8))
+        a = c = np.int32(0)  # the un-filtered pixel to the left, and the one above it
         if f == 0: cur[:] = src
         elif f == 1:
             for x in range(w): a = (src[x] + a) & 255; cur[x] = a
-        elif f == 2:
-            for x in range(w): cur[x] = (src[x] + up[x]) & 255
+        elif f == 2: cur[:] = src + up  # uint8 sums wrap around, as PNG's do
         elif f == 3:
-            for x in range(w): a = (src[x] + ((a + np.int64(up[x])) >> 1)) & 255; cur[x] = a
+            for x in range(w): a = (src[x] + ((a + np.int32(up[x])) >> 1)) & 255; cur[x] = a
         elif f == 4:
             for x in range(w):
-                b = np.int64(up[x]); pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2*c)
-                a = (src[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255; cur[x] = a; c = b
-        else: return out, False
-    return out, True
+                b = np.int32(up[x]); pa, d = abs(b - c), a - c
+                pb, pc = abs(d), abs(d + b - c)
+                p, q = (c, pc) if pc < pb else (b, pb)  # the nearer of b and c; a if it is at least as near
+                a = (src[x] + (a if pa <= q else p)) & 255; cur[x] = a; c = b
+        else: return False
+    return True
 
 @functools.cache
 def _compiled_unfilter():
@@ -228,27 +234,37 @@ def _compiled_unfilter():
     for cache in (True, False):  # functions defined in a notebook cannot be cached on disk
         try:
             f = numba.njit(cache=cache, nogil=True)(_unfilter_rows)
-            f(np.frombuffer(bytes(2), np.uint8), 1, 1)  # compile now, for the read-only arrays it gets
+            f(np.frombuffer(bytes(2), np.uint8), np.empty((1, 1), np.uint8), 0, 1)  # compile now, for the read-only arrays it gets
             return f
         except Exception: continue
     return None
 
-
 # %% ../nbs/00_core.ipynb #e1c7a5b8
+@functools.cache
+def _png_thread(pid:int)->ThreadPoolExecutor:
+    "The one worker thread of process `pid` that un-filters bands for `decode_gray_png` (a forked child makes its own)."
+    return ThreadPoolExecutor(1, thread_name_prefix='xraylib-png')
+
 def decode_gray_png(b:bytes, # the bytes of a PNG file
-                    max_pixels:int=None # decline larger images; default `MAX_PIXELS`
+                    max_pixels:int=None, # decline larger images; default `MAX_PIXELS`
+                    threads:int=1 # 2: un-filter on a second thread while this one inflates (one image's latency)
                    )->Optional[np.ndarray]:
     "Decode an 8-bit grayscale, non-interlaced PNG fast, as an h x w uint8 array; None for any other or damaged PNG."
     if b[:8] != _PNG_SIG or (unfilter := _compiled_unfilter()) is None: return None
-    rows = _png_filtered_rows(b, max_pixels or MAX_PIXELS)
-    if rows is None: return None
-    a, ok = unfilter(*rows)
-    return a if ok else None
-
+    if (stream := _gray_png_stream(b, max_pixels or MAX_PIXELS)) is None: return None
+    data, h, w = stream
+    out = np.empty((h, w), np.uint8)
+    try:
+        if threads < 2: return out if all(unfilter(raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, h)) else None
+        pool = _png_thread(os.getpid())  # un-filters the bands in order, each as soon as it is inflated here
+        jobs = [pool.submit(unfilter, raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, 128)]
+        return out if all(j.result() for j in jobs) else None
+    except ValueError: return None  # a damaged stream: PIL will say what is wrong
 
 # %% ../nbs/00_core.ipynb #878224f7
 def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
-               max_pixels:int=None # refuse larger images (decompression-bomb guard); default `MAX_PIXELS`
+               max_pixels:int=None, # refuse larger images (decompression-bomb guard); default `MAX_PIXELS`
+               threads:int=1 # 2: decode an NIH-style PNG on two threads (`decode_gray_png`), for one image's latency
               )->Image.Image:
     "Read a chest X-ray (PNG 8/16-bit, RGB/RGBA, JPEG, DICOM, ...) as an 8-bit grayscale PIL image."
     name, max_pixels = _src_name(src), max_pixels or MAX_PIXELS
@@ -267,7 +283,7 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
         if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
             return Image.fromarray(_dicom_to_array(b, name))
-        if (a := decode_gray_png(b, max_pixels)) is not None: return Image.fromarray(a)  # NIH's kind of PNG, fast
+        if (a := decode_gray_png(b, max_pixels, threads)) is not None: return Image.fromarray(a)  # NIH's kind of PNG, fast
         try:
             im = Image.open(io.BytesIO(b))
             if im.width * im.height > max_pixels:

@@ -59,7 +59,7 @@ def preprocess(image, # a path, bytes, a PIL image or an array
                spec:dict # from `model_spec`
               )->torch.Tensor:
     "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on."
-    im = load_image(image)
+    im = load_image(image, threads=2)  # one image someone waits for: a PNG decodes on two threads
     h, w = spec['size']
     if spec['method'] == 'squish': im = im.resize((w, h), Image.BILINEAR)  # what fastai's Resize does, minus its full-size crop copy
     else:
