@@ -4,12 +4,15 @@
     python benchmarks/bench_predict.py                 # resnet18, 224 px, 60 interleaved repetitions
     python benchmarks/bench_predict.py --size 64       # the CPU preset that `xraylib train` writes
     python benchmarks/bench_predict.py --reps 200 --arch resnet34
+    python benchmarks/bench_predict.py --size 224 --breakdown   # also: where the time goes, stage by stage
 
 Builds an untrained `xray_learner` (pretrained=False, offline) on ../shared/data/nih-real-200 (the cache is built
 in a temp folder), `save_model`s it, loads `Predictor.from_file` from those files and times, interleaved call by
 call, `Predictor.predict(img)` and `learn.predict(img)` on the same real 1024 px NIH PNG (from its path, so both
 include decoding it; then again from an already decoded PIL image). Prints medians and the ratio, and asserts
-the two give the same probabilities (max abs diff <= 1e-5). Nothing is written to the repo.
+the two give the same probabilities (max abs diff <= 1e-5). With --breakdown it then times each stage on its own
+(medians of back-to-back calls, not interleaved: compare the shares, not the totals, with the ratio above).
+Nothing is written to the repo.
 """
 import argparse, os, sys, time, shutil, tempfile, warnings, statistics
 from pathlib import Path
@@ -21,12 +24,43 @@ def timed(f, *args):
     t = time.perf_counter(); out = f(*args); return time.perf_counter() - t, out
 
 
+def median_ms(f, n, warmup=5):
+    for _ in range(warmup): f()
+    return statistics.median(timed(f)[0] for _ in range(n)) * 1e3
+
+
+def breakdown(pred, learn, img, n):
+    "Print the median time of each stage of `Predictor.predict` and `learn.predict` on `img`, back to back."
+    import torch
+    from PIL import Image
+    from xraylib.core import load_image, decode_gray_png
+    from xraylib.predict import preprocess, inference_model
+    b, im = Path(img).read_bytes(), load_image(img)
+    x = pred.preprocess(im)
+    folded = inference_model(pred.model, pred.spec['n_in']); xc = x.contiguous(memory_format=torch.channels_last)
+    rows = [('decode the PNG: PIL', lambda: Image.open(img).load()),
+            ('decode the PNG: xraylib, 1 thread', lambda: decode_gray_png(b)),
+            ('decode the PNG: xraylib, 2 threads (what Predictor uses)', lambda: decode_gray_png(b, threads=2)),
+            ('preprocess a decoded image (bilinear squish, normalisation)', lambda: preprocess(im, pred.spec)),
+            (f'forward pass: {type(pred.infer_model).__name__} (Predictor)', lambda: pred.forward(x)),
+            ('forward pass: folded channels-last PyTorch', lambda: folded(xc)),
+            ('forward pass: the model as given (eager PyTorch)', lambda: pred.model(x)),
+            ('Predictor.predict from a decoded image', lambda: pred.predict(im)),
+            ('Predictor.predict from the path', lambda: pred.predict(img)),
+            ('learn.predict from a decoded image', lambda: learn.predict(im)),
+            ('learn.predict from the path', lambda: learn.predict(img))]
+    print(f'where the time goes (medians of {n} back-to-back calls each):')
+    with torch.inference_mode():
+        for name, f in rows: print(f'  {name:62s} {median_ms(f, n):6.1f} ms')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--arch', default='resnet18')
     ap.add_argument('--size', type=int, default=224)
     ap.add_argument('--reps', type=int, default=60, help='timed calls of each side (interleaved)')
     ap.add_argument('--warmup', type=int, default=5)
+    ap.add_argument('--breakdown', action='store_true', help='then time each stage on its own')
     a = ap.parse_args()
     import torch
     from xraylib.core import shared_data, load_image
@@ -65,6 +99,7 @@ def main():
                   f'(medians of {a.reps}, interleaved)  ->  ratio {mp/ml:.2f}x; max |p diff| {diff:.1e}; '
                   f'load average {os.getloadavg()[0]:.2f}')
             assert diff <= 1e-5, f'probabilities differ by {diff}'
+        if a.breakdown: breakdown(pred, learn, img, max(20, a.reps // 2))
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
 
