@@ -38,7 +38,9 @@ def breakdown(pred, learn, img, n):
     b, im = Path(img).read_bytes(), load_image(img)
     x = pred.preprocess(im)
     folded = inference_model(pred.model, pred.spec['n_in']); xc = x.contiguous(memory_format=torch.channels_last)
-    rows = [('decode the PNG: PIL', lambda: Image.open(img).load()),
+    def pil_decode():
+        with Image.open(img) as i: i.load()
+    rows = [('decode the PNG: PIL', pil_decode),
             ('decode the PNG: xraylib, 1 thread', lambda: decode_gray_png(b)),
             ('decode the PNG: xraylib, 2 threads (what Predictor uses)', lambda: decode_gray_png(b, threads=2)),
             ('preprocess a decoded image (bilinear squish, normalisation)', lambda: preprocess(im, pred.spec)),
