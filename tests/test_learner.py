@@ -214,10 +214,10 @@ def test_unknown_arch():
 
 @pytest.mark.timeout(300)
 def test_distributed_auroc_sees_every_shard(tmp_path):
-    "Two gloo processes (`benchmarks/train_distributed.py`): the logged mean AUROC is the whole validation set's."
+    "Two gloo processes (`tests/scripts/train_distributed.py`): the logged mean AUROC is the whole validation set's."
     import re, subprocess, sys, shutil
     pytest.importorskip('accelerate', reason='needs accelerate (a dev requirement)')
-    script = Path(__file__).parents[1]/'benchmarks'/'train_distributed.py'
+    script = Path(__file__).parent/'scripts'/'train_distributed.py'
     cmd = [shutil.which('accelerate') or 'accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
            '--mixed_precision', 'no', '--dynamo_backend', 'no', str(script), '--data', 'phantom', '--n_images', '160',
            '--size', '64', '--bs', '8', '--epochs', '1', '--cpu_patch', '--out', str(tmp_path/'m')]

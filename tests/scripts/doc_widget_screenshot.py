@@ -4,14 +4,14 @@ Uses the model the tutorial (nbs/10_tutorial_nih_sample.ipynb) saved in nbs/runs
 validation images, as tests/test_browser.py does: JupyterLab on localhost, headless Chromium via Playwright, the
 file set on the widget's own <input type=file>. Run the tutorial first (its full run:
 `XRAYLIB_DOC_IMAGES=1 XRAYLIB_TEST_FLAGS=slow pytest tests/test_notebooks.py -k tutorial`), then
-`python benchmarks/doc_widget_screenshot.py`. Needs jupyterlab, playwright and /usr/bin/chromium.
+`python tests/scripts/doc_widget_screenshot.py`. Needs jupyterlab, playwright and /usr/bin/chromium.
 """
 import os, sys, json, time, signal, socket, secrets, subprocess, tempfile, urllib.request, argparse, io
 from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageChops
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NBS = REPO/'nbs'
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync']

@@ -2,15 +2,35 @@
 """Multi-GPU (data-parallel) training of an xraylib model with fastai's distributed support and Hugging Face accelerate.
 
 One process per GPU, started by `accelerate launch` (or `torchrun`); each builds the same DataLoaders
-(`xray_dataloaders`, the image cache built once by rank 0 first) and `xray_learner`, and trains inside
-`learn.distrib_ctx()`, which wraps the model in DistributedDataParallel and gives each process its shard of
-every batch. Rank 0 saves the model with `save_model`. See BENCHMARKS.md ("Multi-GPU") for the commands:
+(`xray_dataloaders`, the image cache built once by rank 0 first, with `rank0_first`) and `xray_learner`, and
+trains inside `learn.distrib_ctx()`, which wraps the model in DistributedDataParallel (with SyncBatchNorm on a
+GPU) and gives each process its shard of every batch. Rank 0 recomputes the last epoch's mean validation AUROC
+on the whole validation set by itself and prints it beside the logged one (equal: `AUROCMulti` gathers every
+process's shard), then saves the model with `save_model` if given `--out`. `tests/test_learner.py` runs the CPU
+smoke run below on 2 gloo processes and checks both.
 
     pip install accelerate
-    accelerate launch --multi_gpu --num_processes 2 benchmarks/train_distributed.py --data /path/to/nih --epochs 5
-    accelerate launch --multi_gpu --num_processes 2 benchmarks/train_distributed.py --data phantom --n_images 160 --size 64 --bs 8 --cpu_patch  # CPU smoke run
+    # one machine, 4 GPUs (--bs is per process: the effective batch is bs x processes)
+    accelerate launch --multi_gpu --num_processes 4 tests/scripts/train_distributed.py \
+        --data /data/nih --arch resnet34 --pretrained auto --size 224 --bs 64 --epochs 5 --fp16 --out models/ddp
+    # the same with PyTorch's launcher
+    torchrun --standalone --nproc_per_node 4 tests/scripts/train_distributed.py --data /data/nih --pretrained auto --epochs 5 --fp16
+    # two machines with 4 GPUs each (run on both, --machine_rank 0 and 1; --num_processes is the total)
+    accelerate launch --multi_gpu --num_machines 2 --machine_rank 0 --main_process_ip 10.0.0.1 --main_process_port 29500 \
+        --num_processes 8 tests/scripts/train_distributed.py --data /data/nih --pretrained auto --epochs 5 --fp16
+    # CPU smoke run (2 gloo processes; what the test runs)
+    accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no \
+        tests/scripts/train_distributed.py --data phantom --n_images 160 --size 64 --bs 8 --epochs 1 --cpu_patch --out /tmp/ddp-smoke
 
-`--bs` is the batch size per process (the effective batch is bs x processes).
+On several machines give `xray_dataloaders` a `cache_dir` on a shared file system, or each machine builds its
+own (concurrent builds are safe: each writes uniquely named files and swaps a pointer atomically).
+
+fastai's distributed code is written for GPUs; a CPU-only two-process run needs three adjustments: start it with
+`accelerate launch --multi_gpu` (with `--cpu` accelerate starts one process) and create accelerate's state with
+`PartialState(cpu=True)` before the first Accelerator (else each process runs undistributed); enter
+`distrib_ctx(sync_bn=False, cpu=True)` (SyncBatchNorm is GPU-only); and pass `--cpu_patch`, which keeps
+`DistributedDL._broadcast`'s shuffled indices on the CPU (fastai moves them to CUDA for NCCL). Without a GPU the
+script creates the state and enters `distrib_ctx` so by itself; the launcher's flags and `--cpu_patch` are yours.
 """
 import os, sys, time, warnings
 from pathlib import Path
