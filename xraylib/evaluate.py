@@ -4,19 +4,18 @@
 
 # %% ../nbs/06_evaluate.ipynb #70db4383
 from __future__ import annotations
-import json, math, re, sys, time, warnings
+import json, math, sys, time, warnings
 from pathlib import Path
 from typing import Union, Optional, Sequence, NamedTuple
 import numpy as np
 import pandas as pd
-import matplotlib
 import matplotlib.pyplot as plt
 from sklearn.metrics import (roc_auc_score, average_precision_score, roc_curve, precision_recall_curve,
                              multilabel_confusion_matrix)
 from fastcore.script import call_parse
-from .core import LABELS, PATHOLOGIES, NO_FINDING, atomic_write, atomic_path, shared_data
-from .thresholds import (to_np, threshold_sweep, per_label_thresholds, thresholds_dict, plot_threshold_sweep,
-                                _labels, _save, METHODS)
+from .core import LABELS, atomic_write, to_jsonable, delimiter_hint, parse_finding_labels
+from .thresholds import (to_np, label_names, preds_targs, thresholds_in_order, save_png, threshold_sweep,
+                                per_label_thresholds, thresholds_dict, plot_threshold_sweep)
 
 # %% auto #0
 __all__ = ['PLOTS', 'bootstrap_weights', 'auroc_table', 'confusion_at', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold',
@@ -84,11 +83,8 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch
                 ci:float=0.95 # confidence level of the intervals
                )->pd.DataFrame:
     "Per-label AUROC and average precision with bootstrap CIs, prevalence, n_pos, and a mean row."
-    p, y = to_np(preds).astype(np.float64), to_np(targs).astype(bool)
-    if p.ndim == 1: p, y = p[:, None], y[:, None]
-    if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
+    p, y, labels = preds_targs(preds, targs, labels)
     n, L = p.shape
-    labels = _labels(labels, L)
     if patient_ids is not None and len(patient_ids) != n: raise ValueError(f'{len(patient_ids)} patient ids for {n} images')
     npos = y.sum(0); ok = (npos > 0) & (npos < n)
     auc = np.array([roc_auc_score(y[:, k], p[:, k]) if ok[k] else np.nan for k in range(L)])
@@ -124,26 +120,14 @@ def _pct(b:np.ndarray, ci:float):
     return lo, hi
 
 # %% ../nbs/06_evaluate.ipynb #015f6386
-def _thresh_vec(thresholds, labels:list)->np.ndarray:
-    "Thresholds in `labels` order from a number, sequence, dict or thresholds table (NaN where undefined)."
-    if isinstance(thresholds, pd.DataFrame): thresholds = dict(zip(thresholds.label, thresholds.threshold))
-    if isinstance(thresholds, dict):
-        miss = [l for l in labels if l not in thresholds]
-        if miss: raise ValueError(f'no threshold for label(s): {", ".join(miss)}')
-        return np.array([np.nan if thresholds[l] is None else float(thresholds[l]) for l in labels])
-    t = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (len(labels),))
-    return t.copy()
-
 def confusion_at(preds, # probabilities (n_images, n_labels)
                  targs, # 0/1 targets
                  labels:Sequence[str]=None, # label names
                  thresholds=0.5 # a number, a sequence, a {label: threshold} dict or a thresholds table
                 )->pd.DataFrame:
     "Per-label TP/FP/FN/TN, precision, recall, specificity and F1 when predicting `p > threshold`."
-    p, y = to_np(preds).astype(np.float64), to_np(targs).astype(bool)
-    if p.ndim == 1: p, y = p[:, None], y[:, None]
-    labels = _labels(labels, p.shape[1])
-    t = _thresh_vec(thresholds, labels)
+    p, y, labels = preds_targs(preds, targs, labels)
+    t = thresholds_in_order(thresholds, labels)
     cm = multilabel_confusion_matrix(y, p > np.where(np.isnan(t), np.inf, t))  # (L, 2, 2): [[TN, FP], [FN, TP]]
     tn, fp, fn, tp = (cm[:, i, j].astype(np.int64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -165,11 +149,6 @@ def _grid(n:int, ncols:int=5, size=2.6, title:str='', xlabel:str='', ylabel:str=
     fig.suptitle(title, fontsize=13, y=1 - 0.12 / H, va='top'); fig.supxlabel(xlabel, y=0.1 / H, va='bottom'); fig.supylabel(ylabel, x=0.1 / W, ha='left')
     return fig, axs.flat[:n]
 
-def _py(preds, targs, labels):
-    p, y = to_np(preds).astype(np.float64), to_np(targs).astype(bool)
-    if p.ndim == 1: p, y = p[:, None], y[:, None]
-    return p, y, _labels(labels, p.shape[1])
-
 def _missing(ax, y):
     "Mark a panel whose label has no positives or no negatives; True if so."
     if 0 < y.sum() < len(y): return False
@@ -188,7 +167,7 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
              ncols:int=5 # panels per row
             ):
     "Per-label ROC curves in small panels, AUROC (with CI) in each legend."
-    p, y, labels = _py(preds, targs, labels)
+    p, y, labels = preds_targs(preds, targs, labels)
     mean = '' if table is None else f' (mean AUROC {table.auroc.iloc[-1]:.3f})'
     fig, axs = _grid(len(labels), ncols, title=f'ROC curves per label{mean}', xlabel='false positive rate (1 - specificity)',
                      ylabel='true positive rate (sensitivity)')
@@ -202,7 +181,7 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
         ax.plot([0, 1], [0, 1], ls=':', color='gray', lw=1, label='chance')
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect='equal'); ax.grid(alpha=.3)
         ax.legend(loc='lower right', fontsize=7, handlelength=1.2)
-    return _save(fig, fname)
+    return save_png(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #046e8e00
 def plot_pr(preds, targs, # probabilities and 0/1 targets
@@ -212,7 +191,7 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
             ncols:int=5 # panels per row
            ):
     "Per-label precision-recall curves in small panels, average precision and prevalence (chance level) in each legend."
-    p, y, labels = _py(preds, targs, labels)
+    p, y, labels = preds_targs(preds, targs, labels)
     mean = '' if table is None else f' (mean AP {table.ap.iloc[-1]:.3f})'
     fig, axs = _grid(len(labels), ncols, title=f'Precision-recall curves per label{mean}', xlabel='recall (sensitivity)', ylabel='precision')
     for k, (ax, l) in enumerate(zip(axs, labels)):
@@ -226,7 +205,7 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
         ax.axhline(prev, ls=':', color='gray', lw=1, label=f'prevalence {prev:.3f}')
         ax.set(xlim=(0, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
         ax.legend(loc='upper right', fontsize=7, handlelength=1.2)
-    return _save(fig, fname)
+    return save_png(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #a9ab7adf
 def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
@@ -236,8 +215,8 @@ def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
                             ncols:int=5 # panels per row
                            ):
     "Per-label TPR (sensitivity) and FPR (1 - specificity) against the threshold, with the chosen threshold marked."
-    p, y, labels = _py(preds, targs, labels)
-    t = None if thresholds is None else _thresh_vec(thresholds, labels)
+    p, y, labels = preds_targs(preds, targs, labels)
+    t = None if thresholds is None else thresholds_in_order(thresholds, labels)
     fig, axs = _grid(len(labels), ncols, title='True and false positive rates vs threshold (predict when probability > threshold)',
                      xlabel='threshold (log scale)', ylabel='rate')
     pp = p[p > 0]
@@ -252,7 +231,7 @@ def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
         if t is not None and np.isfinite(t[k]): ax.axvline(max(t[k], xmin), color='k', ls='--', lw=1, label=f'threshold {t[k]:.3f}')
         ax.set_xscale('log'); ax.set(xlim=(xmin, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
         ax.legend(loc='lower left', fontsize=7, handlelength=1.2)
-    return _save(fig, fname)
+    return save_png(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #e682a4c6
 def plot_confusion(conf:pd.DataFrame, # from `confusion_at`
@@ -275,7 +254,7 @@ def plot_confusion(conf:pd.DataFrame, # from `confusion_at`
         t = 'undefined' if not np.isfinite(r.threshold) else f'{r.threshold:.3f}'
         f1 = f', F1={r.f1:.2f}' if np.isfinite(r.f1) else ''
         ax.set_title(f'{r.label}\nt={t}{f1}', fontsize=9)
-    return _save(fig, fname)
+    return save_png(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #7f81d73f
 def plot_prevalence(targs, # 0/1 targets (n_images, n_labels)
@@ -285,7 +264,7 @@ def plot_prevalence(targs, # 0/1 targets (n_images, n_labels)
     "Horizontal bar chart of positives per label, with each label's prevalence."
     y = to_np(targs).astype(bool)
     if y.ndim == 1: y = y[:, None]
-    labels = _labels(labels, y.shape[1])
+    labels = label_names(labels, y.shape[1])
     cnt = y.sum(0); order = np.argsort(cnt)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.2))
     ax.barh(np.array(labels)[order], cnt[order], color='C0')
@@ -293,7 +272,7 @@ def plot_prevalence(targs, # 0/1 targets (n_images, n_labels)
     ax.set(xlabel=f'positive images (of {len(y):,})', title='Label counts and prevalence')
     ax.set_xlim(0, cnt.max() * 1.25 if cnt.max() else 1); ax.grid(axis='x', alpha=.3)
     fig.tight_layout()
-    return _save(fig, fname)
+    return save_png(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #95210e24
 class EvalData(NamedTuple):
@@ -322,9 +301,7 @@ def _read_table(f, what:str)->pd.DataFrame:
     except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed {what} CSV ({str(e).strip()})') from None
     d.columns = [str(c).strip() for c in d.columns]
     if 'Image Index' not in d.columns:
-        hint = next((f'; the header is separated by {n}, not commas (wrong delimiter): save it as a comma-separated CSV'
-                     for sep, n in ((';', 'semicolons'), ('\t', 'tabs')) if len(d.columns) == 1 and sep in d.columns[0]), '')
-        raise ValueError(f'{f}: {what} CSV has no "Image Index" column (columns: {", ".join(d.columns)}){hint}')
+        raise ValueError(f'{f}: {what} CSV has no "Image Index" column (columns: {", ".join(d.columns)}){delimiter_hint(list(d.columns))}')
     return d
 
 def _check_probs(P:pd.DataFrame, f)->np.ndarray:
@@ -361,8 +338,7 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     lab = lab.loc[pr['Image Index']]
     names = list(m.values())
     if 'Finding Labels' in lab.columns:
-        sets = lab['Finding Labels'].fillna('').astype(str).str.split('|').apply(lambda ls: {s.strip() for s in ls})
-        targs = np.stack([sets.apply(lambda s, l=l: l in s).to_numpy() for l in names], 1)
+        targs = parse_finding_labels(lab['Finding Labels'], strict=False, source=labels_csv)[names].to_numpy()
     elif all(l in lab.columns for l in names): targs = lab[names].to_numpy().astype(bool)
     else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
                            f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
@@ -370,15 +346,6 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     return EvalData(X, targs.astype(np.int8), names, pr['Image Index'].to_numpy(), pids)
 
 # %% ../nbs/06_evaluate.ipynb #2e54ebd3
-def _jsonable(o):
-    "Replace NaN/inf by None and numpy scalars by Python ones, recursively."
-    if isinstance(o, dict): return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_jsonable(v) for v in o]
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (float, np.floating)): return float(o) if math.isfinite(o) else None
-    if isinstance(o, np.bool_): return bool(o)
-    return o
-
 def _nih_patients(image_ids)->Optional[np.ndarray]:
     "Patient ids from NIH image names like `00000013_005.png`, or None when the names do not all follow it."
     s = pd.Series(np.asarray(image_ids).astype(str))
@@ -410,7 +377,7 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
                     )->dict:
     "Evaluate predictions and write metrics.json, auroc.csv, thresholds.csv, sweep.csv, confusion.csv, PNG plots and report.md."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    p, y, labels = _py(preds, targs, labels)
+    p, y, labels = preds_targs(preds, targs, labels)
     if patient_ids is None and image_ids is not None: patient_ids = _nih_patients(image_ids)
     tbl = auroc_table(p, y, labels, patient_ids, n_boot=n_boot, seed=seed)
     sw = threshold_sweep(p.astype(np.float32), y)
@@ -426,7 +393,7 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
     per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi],
                          n_pos=r.n_pos, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
     mean = tbl.iloc[-1]
-    metrics = _jsonable(dict(
+    metrics = to_jsonable(dict(
         n_images=len(p), labels=labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
         mean_ap=mean.ap, accuracy_multi_at_0_5=acc05, best_threshold=sw.attrs['best_threshold'],
         best_accuracy_multi=sw.attrs['best_accuracy'], all_negative_accuracy=sw.attrs['all_negative'],

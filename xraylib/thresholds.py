@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
 import pandas as pd
-import matplotlib
-import matplotlib.pyplot as plt
-from .core import atomic_path, PATHOLOGIES, shared_data
+from .core import atomic_path, PATHOLOGIES
 
 # %% auto #0
-__all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'threshold_sweep', 'best_threshold', 'plot_threshold_sweep',
-           'per_label_thresholds', 'thresholds_dict', 'thresholds_array']
+__all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'label_names', 'preds_targs', 'threshold_sweep', 'best_threshold', 'save_png',
+           'plot_threshold_sweep', 'per_label_thresholds', 'thresholds_dict', 'thresholds_in_order']
 
 # %% ../nbs/05_thresholds.ipynb #833618aa
 def to_np(x)->np.ndarray:
@@ -23,6 +21,27 @@ def to_np(x)->np.ndarray:
     if hasattr(x, 'detach'): return x.detach().cpu().numpy()  # torch, without importing it
     if isinstance(x, (pd.DataFrame, pd.Series)): return x.to_numpy()
     return np.asarray(x)
+
+# %% ../nbs/05_thresholds.ipynb #2ef8bd95
+def label_names(labels:Optional[Sequence[str]], # the names given, or None
+                n:int # the number of prediction columns
+               )->list:
+    "The given label names (checked against `n`), `PATHOLOGIES` for 14 columns, else `label_0`, `label_1`, ..."
+    if labels is None: labels = PATHOLOGIES if n == len(PATHOLOGIES) else [f'label_{i}' for i in range(n)]
+    labels = list(labels)
+    if len(labels) != n: raise ValueError(f'{len(labels)} labels given for {n} prediction columns')
+    return labels
+
+# %% ../nbs/05_thresholds.ipynb #64592d9b
+def preds_targs(preds, # probabilities (n_images, n_labels) or (n_images,), numpy, torch or DataFrame
+                targs, # 0/1 targets, same shape
+                labels:Optional[Sequence[str]]=None # label names (default: as `label_names`)
+               )->tuple:
+    "`(p, y, labels)`: `preds` as a 2-D float64 array, `targs` as a bool array of its shape, and the label names."
+    p, y = to_np(preds).astype(np.float64), to_np(targs).astype(bool)
+    if p.ndim == 1: p, y = p[:, None], y[:, None]
+    if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
+    return p, y, label_names(labels, p.shape[1])
 
 # %% ../nbs/05_thresholds.ipynb #d94140a4
 # torch.linspace(0.05, 0.95, 29) (fastbook's thresholds) as exact float32 values, so xraylib needs no torch here
@@ -67,8 +86,10 @@ def best_threshold(preds, # probabilities, or a `threshold_sweep` DataFrame
     return sw.attrs['best_threshold']
 
 # %% ../nbs/05_thresholds.ipynb #73ef328d
-def _save(fig, fname):
-    "Save `fig` as a PNG atomically when `fname` is given; return `fig`."
+def save_png(fig, # a matplotlib Figure
+             fname:Union[str,Path,None]=None # write the PNG here (atomically); None: nowhere
+            ):
+    "Save `fig` as a PNG when `fname` is given; return `fig`."
     if fname is not None:
         with atomic_path(fname) as tmp: fig.savefig(tmp, dpi=110, format='png')
     return fig
@@ -80,6 +101,7 @@ def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
                          figsize=(7, 4.2) # figure size in inches
                         ):
     "The seed's plot: `accuracy_multi` against the threshold, with the chosen point and the all-negative baseline."
+    import matplotlib.pyplot as plt  # here, so that `xraylib.predict` can use this module without loading matplotlib
     fig, ax = plt.subplots(figsize=figsize)
     ax.plot(sweep.threshold, sweep.accuracy_multi, 'o-', ms=3, color='C0', label='accuracy_multi')
     bt, ba, base = (sweep.attrs[k] for k in ('best_threshold', 'best_accuracy', 'all_negative'))
@@ -90,7 +112,7 @@ def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
     ax.set(xlabel='threshold (predict a label when probability > threshold)', ylabel='accuracy_multi', title=title)
     ax.grid(alpha=.3); ax.legend(loc='lower center', fontsize=9)
     fig.tight_layout()
-    return _save(fig, fname)
+    return save_png(fig, fname)
 
 # %% ../nbs/05_thresholds.ipynb #bbc741f2
 def _cuts(p:np.ndarray, y:np.ndarray):
@@ -127,9 +149,7 @@ def per_label_thresholds(preds, # probabilities (n_images, n_labels)
                         )->pd.DataFrame:
     "One threshold per label maximising F1 or Youden's J, or reaching a target sensitivity."
     if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    p, y = to_np(preds).astype(np.float64), to_np(targs).astype(bool)
-    if p.ndim == 1: p, y = p[:, None], y[:, None]
-    labels = _labels(labels, p.shape[1])
+    p, y, labels = preds_targs(preds, targs, labels)
     rows = []
     for k, lbl in enumerate(labels):
         npos = int(y[:, k].sum()); nneg = len(y) - npos
@@ -147,22 +167,23 @@ def per_label_thresholds(preds, # probabilities (n_images, n_labels)
         rows.append(row)
     return pd.DataFrame(rows)
 
-def _labels(labels, n:int)->list:
-    "Label names: the given ones (checked against `n`), `PATHOLOGIES` for 14 columns, else label_0.."
-    if labels is None: labels = PATHOLOGIES if n == len(PATHOLOGIES) else [f'label_{i}' for i in range(n)]
-    labels = list(labels)
-    if len(labels) != n: raise ValueError(f'{len(labels)} labels given for {n} prediction columns')
-    return labels
-
 # %% ../nbs/05_thresholds.ipynb #21e87a21
 def thresholds_dict(table:pd.DataFrame # from `per_label_thresholds`
                    )->dict:
     "JSON-safe `{label: threshold or None}` from a thresholds table."
     return {str(l): (None if t is None or not math.isfinite(t) else float(t)) for l, t in zip(table.label, table.threshold)}
 
-def thresholds_array(thresholds:dict, # {label: threshold or None}
-                     labels:Sequence[str], # the label order wanted
-                     default:float=0.5 # for missing/undefined labels
-                    )->np.ndarray:
-    "Thresholds in `labels` order from a dict, `default` where undefined."
-    return np.array([default if thresholds.get(l) is None else float(thresholds[l]) for l in labels])
+# %% ../nbs/05_thresholds.ipynb #5bdd47b4
+def thresholds_in_order(thresholds, # a number, a sequence in `labels` order, a {label: threshold or None} dict or a thresholds table
+                        labels:Sequence[str], # the label order wanted
+                        default:float=np.nan, # the threshold where one is undefined (None or NaN)
+                        strict:bool=True # a label missing from a dict or table raises; False: it gets `default`
+                       )->np.ndarray:
+    "Thresholds as a float array in `labels` order, `default` where undefined."
+    if isinstance(thresholds, pd.DataFrame): thresholds = dict(zip(thresholds.label, thresholds.threshold))
+    if isinstance(thresholds, dict):
+        miss = [l for l in labels if l not in thresholds]
+        if miss and strict: raise ValueError(f'no threshold for label(s): {", ".join(miss)}')
+        t = np.array([np.nan if thresholds.get(l) is None else float(thresholds[l]) for l in labels], dtype=np.float64)
+    else: t = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (len(labels),)).copy()
+    return np.where(np.isnan(t), default, t)
