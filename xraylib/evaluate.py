@@ -10,17 +10,20 @@ from typing import Union, Optional, Sequence, NamedTuple
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from sklearn.metrics import (roc_auc_score, average_precision_score, roc_curve, precision_recall_curve,
-                             multilabel_confusion_matrix)
+from sklearn.metrics import roc_auc_score, average_precision_score, multilabel_confusion_matrix
 from fastcore.script import call_parse
 from .core import LABELS, atomic_write, to_jsonable, delimiter_hint, parse_finding_labels
-from .thresholds import (to_np, label_names, preds_targs, thresholds_in_order, save_png, threshold_sweep,
-                                per_label_thresholds, thresholds_dict, plot_threshold_sweep)
+from .thresholds import (preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
+                                plot_threshold_sweep)
+from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
 
 # %% auto #0
-__all__ = ['PLOTS', 'bootstrap_weights', 'auroc_table', 'confusion_at', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold',
-           'plot_confusion', 'plot_prevalence', 'EvalData', 'read_predictions', 'write_evaluation', 'evaluation_report',
-           'evaluate_cli']
+__all__ = ['PLOTS', 'bootstrap_weights', 'auroc_table', 'confusion_at', 'EvalData', 'read_predictions', 'write_evaluation',
+           'evaluation_report', 'evaluate_cli', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion',
+           'plot_prevalence']
+
+# %% ../nbs/06_evaluate.ipynb #28f8f3db
+_all_ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence']  # re-exported from xraylib.plots
 
 # %% ../nbs/06_evaluate.ipynb #cb08094e
 def bootstrap_weights(n:int, # number of images
@@ -137,142 +140,6 @@ def confusion_at(preds, # probabilities (n_images, n_labels)
     note = np.where(np.isnan(t), 'threshold undefined: counted as predicting nothing', '')
     return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, recall=rec,
                              specificity=spec, f1=f1, n_pos=tp + fn, note=note))
-
-# %% ../nbs/06_evaluate.ipynb #795bc3d5
-def _grid(n:int, ncols:int=5, size=2.6, title:str='', xlabel:str='', ylabel:str='', hspace=0.4, row_h=None, top_in=0.6):
-    "A figure with `n` small panels (extra ones hidden), a suptitle and shared axis labels, laid out without a costly tight_layout."
-    nrows = max(1, math.ceil(n / ncols)); ncols = min(ncols, n) if n else 1
-    W, H = size * ncols + 0.9, (row_h or size) * nrows * (1 + hspace / 2) + 1.0
-    fig, axs = plt.subplots(nrows, ncols, figsize=(W, H), squeeze=False)
-    fig.subplots_adjust(left=0.75 / W, right=1 - 0.15 / W, bottom=0.65 / H, top=1 - top_in / H, wspace=0.3, hspace=hspace)
-    for ax in axs.flat[n:]: ax.set_visible(False)
-    fig.suptitle(title, fontsize=13, y=1 - 0.12 / H, va='top'); fig.supxlabel(xlabel, y=0.1 / H, va='bottom'); fig.supylabel(ylabel, x=0.1 / W, ha='left')
-    return fig, axs.flat[:n]
-
-def _missing(ax, y):
-    "Mark a panel whose label has no positives or no negatives; True if so."
-    if 0 < y.sum() < len(y): return False
-    ax.text(0.5, 0.5, 'no positives' if y.sum() == 0 else 'no negatives', ha='center', va='center',
-            transform=ax.transAxes, color='gray'); ax.set_xticks([]); ax.set_yticks([])
-    return True
-
-def _fmt_ci(v, lo, hi)->str:
-    return 'n/a' if not np.isfinite(v) else f'{v:.3f}' + (f' ({lo:.3f}-{hi:.3f})' if np.isfinite(lo) and np.isfinite(hi) else '')
-
-# %% ../nbs/06_evaluate.ipynb #04d2a2b3
-def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
-             labels:Sequence[str]=None, # label names
-             table:pd.DataFrame=None, # an `auroc_table` to take AUROC and CI from (else computed, no CI)
-             fname=None, # save a PNG here too
-             ncols:int=5 # panels per row
-            ):
-    "Per-label ROC curves in small panels, AUROC (with CI) in each legend."
-    p, y, labels = preds_targs(preds, targs, labels)
-    mean = '' if table is None else f' (mean AUROC {table.auroc.iloc[-1]:.3f})'
-    fig, axs = _grid(len(labels), ncols, title=f'ROC curves per label{mean}', xlabel='false positive rate (1 - specificity)',
-                     ylabel='true positive rate (sensitivity)')
-    for k, (ax, l) in enumerate(zip(axs, labels)):
-        ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
-        if _missing(ax, y[:, k]): continue
-        fpr, tpr, _ = roc_curve(y[:, k], p[:, k])
-        r = table.set_index('label').loc[l] if table is not None else None
-        txt = _fmt_ci(r.auroc, r.auroc_lo, r.auroc_hi) if r is not None else f'{roc_auc_score(y[:, k], p[:, k]):.3f}'
-        ax.plot(fpr, tpr, color='C0', lw=1.5, label=f'AUROC {txt}')
-        ax.plot([0, 1], [0, 1], ls=':', color='gray', lw=1, label='chance')
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect='equal'); ax.grid(alpha=.3)
-        ax.legend(loc='lower right', fontsize=7, handlelength=1.2)
-    return save_png(fig, fname)
-
-# %% ../nbs/06_evaluate.ipynb #046e8e00
-def plot_pr(preds, targs, # probabilities and 0/1 targets
-            labels:Sequence[str]=None, # label names
-            table:pd.DataFrame=None, # an `auroc_table` to take AP and CI from (else computed)
-            fname=None, # save a PNG here too
-            ncols:int=5 # panels per row
-           ):
-    "Per-label precision-recall curves in small panels, average precision and prevalence (chance level) in each legend."
-    p, y, labels = preds_targs(preds, targs, labels)
-    mean = '' if table is None else f' (mean AP {table.ap.iloc[-1]:.3f})'
-    fig, axs = _grid(len(labels), ncols, title=f'Precision-recall curves per label{mean}', xlabel='recall (sensitivity)', ylabel='precision')
-    for k, (ax, l) in enumerate(zip(axs, labels)):
-        ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
-        if _missing(ax, y[:, k]): continue
-        prec, rec, _ = precision_recall_curve(y[:, k], p[:, k], drop_intermediate=True)
-        r = table.set_index('label').loc[l] if table is not None else None
-        txt = _fmt_ci(r.ap, r.ap_lo, r.ap_hi) if r is not None else f'{average_precision_score(y[:, k], p[:, k]):.3f}'
-        ax.step(rec, prec, where='post', color='C2', lw=1.5, label=f'AP {txt}')
-        prev = y[:, k].mean()
-        ax.axhline(prev, ls=':', color='gray', lw=1, label=f'prevalence {prev:.3f}')
-        ax.set(xlim=(0, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
-        ax.legend(loc='upper right', fontsize=7, handlelength=1.2)
-    return save_png(fig, fname)
-
-# %% ../nbs/06_evaluate.ipynb #a9ab7adf
-def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
-                            labels:Sequence[str]=None, # label names
-                            thresholds=None, # chosen thresholds to mark (number, sequence, dict or table)
-                            fname=None, # save a PNG here too
-                            ncols:int=5 # panels per row
-                           ):
-    "Per-label TPR (sensitivity) and FPR (1 - specificity) against the threshold, with the chosen threshold marked."
-    p, y, labels = preds_targs(preds, targs, labels)
-    t = None if thresholds is None else thresholds_in_order(thresholds, labels)
-    fig, axs = _grid(len(labels), ncols, title='True and false positive rates vs threshold (predict when probability > threshold)',
-                     xlabel='threshold (log scale)', ylabel='rate')
-    pp = p[p > 0]
-    xmin = 10 ** math.floor(math.log10(max(1e-4, float(pp.min()) if pp.size else 1e-4)))  # a decade below the smallest score
-    for k, (ax, l) in enumerate(zip(axs, labels)):
-        ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
-        if _missing(ax, y[:, k]): continue
-        fpr, tpr, th = roc_curve(y[:, k], p[:, k])
-        th = np.clip(th, xmin, 1)
-        ax.plot(th, tpr, color='C0', lw=1.5, drawstyle='steps-post', label='TPR')
-        ax.plot(th, fpr, color='C3', lw=1.5, drawstyle='steps-post', label='FPR')
-        if t is not None and np.isfinite(t[k]): ax.axvline(max(t[k], xmin), color='k', ls='--', lw=1, label=f'threshold {t[k]:.3f}')
-        ax.set_xscale('log'); ax.set(xlim=(xmin, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
-        ax.legend(loc='lower left', fontsize=7, handlelength=1.2)
-    return save_png(fig, fname)
-
-# %% ../nbs/06_evaluate.ipynb #e682a4c6
-def plot_confusion(conf:pd.DataFrame, # from `confusion_at`
-                   fname=None, # save a PNG here too
-                   ncols:int=5, # panels per row
-                   what:str='the chosen thresholds' # how the thresholds were chosen, for the title
-                  ):
-    "Per-label 2x2 confusion matrices at their thresholds, colour = share of the true row, with counts."
-    fig, axs = _grid(len(conf), ncols, size=2.4, title=f'Confusion matrices at {what} (colour: fraction of the true class)',
-                     xlabel='predicted', ylabel='true', hspace=0.5, row_h=2.1, top_in=0.9)
-    for ax, (_, r) in zip(axs, conf.iterrows()):
-        m = np.array([[r.TN, r.FP], [r.FN, r.TP]], dtype=np.float64)
-        frac = m / np.maximum(m.sum(1, keepdims=True), 1)
-        ax.imshow(frac, cmap='Blues', vmin=0, vmax=1)
-        for i in range(2):
-            for j in range(2):
-                ax.text(j, i, f'{int(m[i, j]):,}\n{frac[i, j]:.0%}', ha='center', va='center', fontsize=8,
-                        color='white' if frac[i, j] > 0.6 else 'black')
-        ax.set_xticks([0, 1], ['neg', 'pos']); ax.set_yticks([0, 1], ['neg', 'pos'])
-        t = 'undefined' if not np.isfinite(r.threshold) else f'{r.threshold:.3f}'
-        f1 = f', F1={r.f1:.2f}' if np.isfinite(r.f1) else ''
-        ax.set_title(f'{r.label}\nt={t}{f1}', fontsize=9)
-    return save_png(fig, fname)
-
-# %% ../nbs/06_evaluate.ipynb #7f81d73f
-def plot_prevalence(targs, # 0/1 targets (n_images, n_labels)
-                    labels:Sequence[str]=None, # label names
-                    fname=None # save a PNG here too
-                   ):
-    "Horizontal bar chart of positives per label, with each label's prevalence."
-    y = to_np(targs).astype(bool)
-    if y.ndim == 1: y = y[:, None]
-    labels = label_names(labels, y.shape[1])
-    cnt = y.sum(0); order = np.argsort(cnt)
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.2))
-    ax.barh(np.array(labels)[order], cnt[order], color='C0')
-    for i, k in enumerate(order): ax.text(cnt[k], i, f' {cnt[k]:,} ({cnt[k] / len(y):.1%})', va='center', fontsize=8)
-    ax.set(xlabel=f'positive images (of {len(y):,})', title='Label counts and prevalence')
-    ax.set_xlim(0, cnt.max() * 1.25 if cnt.max() else 1); ax.grid(axis='x', alpha=.3)
-    fig.tight_layout()
-    return save_png(fig, fname)
 
 # %% ../nbs/06_evaluate.ipynb #95210e24
 class EvalData(NamedTuple):
