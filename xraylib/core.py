@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import os, io, random, tempfile, contextlib, math, stat, uuid, struct, zlib, functools
+import os, io, json, hashlib, random, tempfile, contextlib, math, stat, uuid, struct, zlib, functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Union, Optional
@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'MAX_PIXELS', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data',
-           'ImageLoadError', 'decode_gray_png', 'load_image']
+__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MAX_PIXELS', 'set_seed',
+           'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete',
+           'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'decode_gray_png', 'load_image']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -94,6 +95,99 @@ def shared_data(*parts:str, # path components below `shared/data`, e.g. 'nih-rea
         p = c.joinpath(*parts)
         if c.is_dir() and p.exists(): return p
     return None
+
+# %% ../nbs/00_core.ipynb #06390144
+def xraylib_home()->Path:
+    "xraylib's folder for caches and downloads: `$XRAYLIB_HOME`, default `~/.xraylib`."
+    return Path(os.environ.get('XRAYLIB_HOME', '~/.xraylib')).expanduser()
+
+# %% ../nbs/00_core.ipynb #9b6c0b31
+def to_jsonable(o):
+    "`o` with NaN/inf as `None`, numpy scalars as Python numbers, paths and dict keys as strings (strict JSON)."
+    if isinstance(o, dict): return {str(k): to_jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [to_jsonable(v) for v in o]
+    if isinstance(o, np.bool_): return bool(o)
+    if isinstance(o, np.integer): return int(o)
+    if isinstance(o, (float, np.floating)): return float(o) if math.isfinite(o) else None
+    if isinstance(o, Path): return str(o)
+    return o
+
+# %% ../nbs/00_core.ipynb #e3bb4b59
+SAMPLE_CSV = 'sample_labels.csv'
+SAMPLE_COLUMNS = ['Image Index', 'Finding Labels', 'Follow-up #', 'Patient ID', 'Patient Age', 'Patient Gender',
+                  'View Position', 'OriginalImageWidth', 'OriginalImageHeight',
+                  'OriginalImagePixelSpacing_x', 'OriginalImagePixelSpacing_y']
+MARKER = '.complete.json'
+
+# %% ../nbs/00_core.ipynb #9b151ac6
+def _fingerprint(dest:Path)->dict:
+    "The sample's CSV SHA-256 and its number of images."
+    return dict(csv_sha256=hashlib.sha256((dest/SAMPLE_CSV).read_bytes()).hexdigest(),
+                n_images=sum(1 for _ in (dest/'images').iterdir()))
+
+def mark_complete(dest:Union[str,Path], # a sample folder: `SAMPLE_CSV` and `images/`
+                  **info # what made it (parameters, source), stored in the marker
+                 )->dict:
+    "Write `dest/MARKER` (atomically) with `info`, the CSV's SHA-256 and the number of images; returns it."
+    info = {**info, **_fingerprint(Path(dest))}
+    with atomic_write(Path(dest)/MARKER) as f: json.dump(to_jsonable(info), f, indent=1)
+    return info
+
+# %% ../nbs/00_core.ipynb #2ebf64ce
+def is_complete(dest:Union[str,Path], # a sample folder
+                **expected # values the marker must hold, e.g. n=1000, seed=42
+               )->bool:
+    "Whether `dest` has a marker holding `expected` that still matches its CSV and number of images."
+    try: info = json.loads((Path(dest)/MARKER).read_text())
+    except (OSError, ValueError): return False  # no marker, or not JSON
+    if not isinstance(info, dict) or any(info.get(k) != v for k, v in expected.items()): return False
+    fp = {k: info[k] for k in ('csv_sha256', 'n_images') if k in info}
+    try: return not fp or _fingerprint(Path(dest)) == fp
+    except OSError: return False  # the CSV or images/ is gone
+
+# %% ../nbs/00_core.ipynb #b93ce90e
+def _bad_rows(f, mask, finding, what:str, fix:str)->Optional[str]:
+    "An error naming the CSV rows where `mask` holds, or None."
+    rows = np.flatnonzero(np.asarray(mask))
+    if not len(rows): return None
+    return f'{f}: {what} in CSV rows {(rows[:5] + 2).tolist()} (Finding Labels {finding.iloc[rows[:3]].tolist()}); {fix}'
+
+# %% ../nbs/00_core.ipynb #3cd0dc33
+def parse_finding_labels(finding, # a pandas Series of `Finding Labels` strings
+                         strict:bool=True, # raise on unknown, empty or contradictory labels; else ignore unknown ones
+                         source='Finding Labels' # the file named in errors
+                        ):
+    "A 0/1 (int8) DataFrame over `LABELS`, one row per string of `finding` (same index)."
+    finding = finding.fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip()
+    d = finding.str.get_dummies(sep='|')
+    if strict: _check_findings(d, finding, source)
+    return d.reindex(columns=LABELS, fill_value=0).astype(np.int8)
+
+# %% ../nbs/00_core.ipynb #6ce36ce4
+def _check_findings(d, finding, f):
+    "Raise naming the rows with unknown labels, no label, an empty label between `|`, or `No Finding` beside a finding."
+    if bad := [c for c in d.columns if c not in LABELS]:
+        rows = np.flatnonzero(d[bad].to_numpy().any(1))
+        raise ValueError(f'{f}: unknown label(s) {bad} in {len(rows)} row(s), e.g. CSV rows {(rows[:5] + 2).tolist()} '
+                         f'(Finding Labels {finding.iloc[rows[:3]].tolist()}); known labels: {LABELS}')
+    empty = np.flatnonzero(d.sum(axis=1).to_numpy() == 0) if len(d.columns) else np.arange(len(finding))
+    if len(empty): raise ValueError(f'{f}: empty Finding Labels in CSV rows {(empty[:5] + 2).tolist()}; '
+                                    f"write '{NO_FINDING}' for images without findings")
+    if e := _bad_rows(f, finding.str.contains(r'^\||\|\||\|$', regex=True), finding,
+                      'empty label between "|" separators', 'remove the extra "|"'): raise ValueError(e)
+    both = (d[NO_FINDING] > 0) & (d.sum(axis=1) > 1) if NO_FINDING in d else np.zeros(len(d), bool)
+    if e := _bad_rows(f, both, finding, f"'{NO_FINDING}' together with other labels", 'keep one or the other'):
+        raise ValueError(e)
+
+# %% ../nbs/00_core.ipynb #6850fcca
+def delimiter_hint(cols:list # the column names a CSV reader found
+                  )->str:
+    "A hint, to append to an error, when a one-column header is really separated by something other than commas."
+    for sep, name in ((';', 'semicolons'), ('\t', 'tabs'), ('|', 'vertical bars')):
+        if len(cols) == 1 and sep in cols[0]:
+            return (f'. The header is separated by {name}, not commas (wrong delimiter): save the file as a '
+                    f'comma-separated CSV, e.g. pd.read_csv(f, sep={sep!r}).to_csv(f, index=False)')
+    return ''
 
 # %% ../nbs/00_core.ipynb #8e836ca5
 MAX_PIXELS = 100_000_000  # 10,000 x 10,000; the largest ChestX-ray14 image has about 9 million

@@ -8,14 +8,15 @@ import os, re, math, warnings
 from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
-from .core import LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, atomic_write, atomic_path, shared_data, _compiled_unfilter
+from .core import (LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, atomic_write, atomic_path, shared_data,
+                          _compiled_unfilter, xraylib_home, delimiter_hint, parse_finding_labels)
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'CACHE_VERSION', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
            'find_label_file', 'image_dirs', 'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter',
-           'official_splitter', 'find_official_split', 'xraylib_home', 'default_workers', 'default_cache_dir',
-           'cache_folder', 'build_cache', 'read_cached', 'cached_frame', 'get_x', 'get_y', 'XrayAugment',
-           'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL', 'split_summary', 'xray_dataloaders']
+           'official_splitter', 'find_official_split', 'default_workers', 'default_cache_dir', 'cache_folder',
+           'build_cache', 'read_cached', 'cached_frame', 'get_x', 'get_y', 'XrayAugment', 'xray_aug_transforms',
+           'xray_dblock', 'CachedTfmdDL', 'split_summary', 'xray_dataloaders']
 
 # %% ../nbs/03_data.ipynb #d820974b
 from .phantom import make_phantom_sample
@@ -66,14 +67,6 @@ def _list_images(dirs:list)->dict:
     return out
 
 # %% ../nbs/03_data.ipynb #501993d0
-def _delimiter_hint(cols:list)->str:
-    "A hint when a one-column header is really separated by something other than commas."
-    for sep, name in ((';', 'semicolons'), ('\t', 'tabs'), ('|', 'vertical bars')):
-        if len(cols) == 1 and sep in cols[0]:
-            return (f'. The header is separated by {name}, not commas (wrong delimiter): save the file as a '
-                    f'comma-separated CSV, e.g. pd.read_csv(f, sep={sep!r}).to_csv(f, index=False)')
-    return ''
-
 def _read_csv(f:Path)->pd.DataFrame:
     "Read a label CSV as strings with every cell stripped; clear errors for empty, ragged or non-comma files."
     try: df = pd.read_csv(f, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -88,30 +81,9 @@ def _read_csv(f:Path)->pd.DataFrame:
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
     miss = [c for c in REQUIRED_COLS if c not in df.columns]
-    if miss: raise ValueError(f'{f}: missing required column(s) {miss}; found {list(df.columns)}{_delimiter_hint(list(df.columns))}')
+    if miss: raise ValueError(f'{f}: missing required column(s) {miss}; found {list(df.columns)}{delimiter_hint(list(df.columns))}')
     for c in [c for c in (*REQUIRED_COLS, *OPTIONAL_COLS) if c in df]: df[c] = df[c].str.strip()  # the columns used
     return df
-
-# %% ../nbs/03_data.ipynb #cf8ec1c9
-def _onehot(finding:pd.Series, f:Path)->pd.DataFrame:
-    "0/1 frame of `LABELS` from `Finding Labels` strings; unknown or empty labels raise, naming the rows."
-    finding = finding.str.replace(r'\s*\|\s*', '|', regex=True).str.strip()
-    d = finding.str.get_dummies(sep='|')
-    bad = [c for c in d.columns if c not in LABELS]
-    empty = np.flatnonzero(d.sum(axis=1).to_numpy() == 0) if len(d.columns) else np.arange(len(finding))
-    if bad:
-        rows = np.flatnonzero(d[bad].to_numpy().any(1))
-        raise ValueError(f'{f}: unknown label(s) {bad} in {len(rows)} row(s), e.g. CSV rows {(rows[:5] + 2).tolist()} '
-                         f'(Finding Labels {finding.iloc[rows[:3]].tolist()}); known labels: {LABELS}')
-    if len(empty): raise ValueError(f'{f}: empty Finding Labels in CSV rows {(empty[:5] + 2).tolist()}; '
-                                    f"write '{NO_FINDING}' for images without findings")
-    gap = np.flatnonzero(finding.str.contains(r'^\||\|\||\|$', regex=True).to_numpy())
-    if len(gap): raise ValueError(f'{f}: empty label between "|" separators in CSV rows {(gap[:5] + 2).tolist()} '
-                                  f'(Finding Labels {finding.iloc[gap[:3]].tolist()}); remove the extra "|"')
-    both = np.flatnonzero(((d[NO_FINDING] > 0) & (d.sum(axis=1) > 1)).to_numpy()) if NO_FINDING in d else []
-    if len(both): raise ValueError(f"{f}: '{NO_FINDING}' together with other labels in CSV rows {(both[:5] + 2).tolist()} "
-                                   f'(Finding Labels {finding.iloc[both[:3]].tolist()}); keep one or the other')
-    return d.reindex(columns=LABELS, fill_value=0).astype(np.int8)
 
 # %% ../nbs/03_data.ipynb #eb880559
 def load_labels(path:Union[str,Path], # a label CSV (optionally .gz) or a folder holding one
@@ -129,7 +101,7 @@ def load_labels(path:Union[str,Path], # a label CSV (optionally .gz) or a folder
         names = raw.loc[dup, 'Image Index'].unique()
         raise ValueError(f'{f}: {len(names)} image(s) listed more than once, e.g. {names[:5].tolist()} '
                          f'(CSV rows {(np.flatnonzero(dup)[:6] + 2).tolist()})')
-    oh = _onehot(raw['Finding Labels'], f)
+    oh = parse_finding_labels(raw['Finding Labels'], source=f)
     patient = pd.to_numeric(raw['Patient ID'], errors='coerce')
     if patient.isna().any():
         raise ValueError(f'{f}: non-numeric Patient ID in CSV rows {(np.flatnonzero(patient.isna())[:5] + 2).tolist()}')
@@ -245,10 +217,6 @@ def find_official_split(folder:Union[str,Path] # a dataset folder
 
 # %% ../nbs/03_data.ipynb #e34b2146
 CACHE_VERSION = 1
-
-def xraylib_home()->Path:
-    "xraylib's folder for caches and downloads: `$XRAYLIB_HOME`, default `~/.xraylib`."
-    return Path(os.environ.get('XRAYLIB_HOME', Path.home()/'.xraylib')).expanduser()
 
 def default_workers()->int:
     "The cores this process may use."

@@ -9,21 +9,17 @@ from pathlib import Path
 from typing import Union, Optional
 from PIL import Image
 from fastcore.script import call_parse
-from .core import atomic_write, atomic_path, load_image
+from .core import (atomic_write, atomic_path, load_image, xraylib_home, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER,
+                          is_complete, mark_complete)
 
 # %% auto #0
-__all__ = ['SAMPLE_DATASET', 'SAMPLE_CSV', 'SAMPLE_ROWS', 'SAMPLE_COLUMNS', 'MARKER', 'CREDENTIALS_HELP', 'DownloadError',
-           'KaggleCredentialsError', 'SampleVerificationError', 'default_dest', 'kaggle_credentials', 'make_kaggle_zip',
-           'FakeKaggleApi', 'verify_sample', 'is_complete', 'download_nih_sample', 'download_cli']
+__all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'CREDENTIALS_HELP', 'DownloadError', 'KaggleCredentialsError',
+           'SampleVerificationError', 'default_dest', 'kaggle_credentials', 'make_kaggle_zip', 'FakeKaggleApi',
+           'verify_sample', 'download_nih_sample', 'download_cli']
 
 # %% ../nbs/02_download.ipynb #62596419
 SAMPLE_DATASET = 'nih-chest-xrays/sample'
-SAMPLE_CSV = 'sample_labels.csv'
 SAMPLE_ROWS = 5606
-SAMPLE_COLUMNS = ['Image Index', 'Finding Labels', 'Follow-up #', 'Patient ID', 'Patient Age', 'Patient Gender',
-                  'View Position', 'OriginalImageWidth', 'OriginalImageHeight',
-                  'OriginalImagePixelSpacing_x', 'OriginalImagePixelSpacing_y']
-MARKER = '.complete.json'
 
 class DownloadError(RuntimeError):
     "The NIH sample could not be downloaded, extracted or verified; the message says why and what to do."
@@ -35,7 +31,7 @@ class SampleVerificationError(DownloadError):
 # %% ../nbs/02_download.ipynb #dd5a0d54
 def default_dest()->Path:
     "Where the NIH sample goes by default: `$XRAYLIB_HOME/nih-sample` (`~/.xraylib/nih-sample`)."
-    return Path(os.environ.get('XRAYLIB_HOME', '~/.xraylib')).expanduser()/'nih-sample'
+    return xraylib_home()/'nih-sample'
 
 # %% ../nbs/02_download.ipynb #cae6d235
 CREDENTIALS_HELP = """No Kaggle credentials found. Create an API token at https://www.kaggle.com/settings (section API),
@@ -231,16 +227,6 @@ def _extract_members(zpath:Path, out:Path, n_rows:Optional[int], quiet:bool=True
     return dict(n_rows=len(names), n_images=len(names), duplicates_skipped=dups + len(imgs) - len(names),
                 csv_sha256=hashlib.sha256(csv_bytes).hexdigest())
 
-# %% ../nbs/02_download.ipynb #95e1c24d
-def is_complete(dest:Union[str,Path])->bool:
-    "True if `dest` holds a download that was verified and marked complete (and still matches its marker)."
-    dest = Path(dest); m = dest/MARKER
-    try:
-        info = json.loads(m.read_text())
-        return (hashlib.sha256((dest/SAMPLE_CSV).read_bytes()).hexdigest() == info['csv_sha256']
-                and sum(1 for _ in (dest/'images').iterdir()) == info['n_images'])
-    except (OSError, ValueError, KeyError, TypeError): return False
-
 # %% ../nbs/02_download.ipynb #5f571602
 def _http_status(e:BaseException)->Optional[int]:
     "The HTTP status code carried by `e` or its causes, if any."
@@ -348,7 +334,7 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
         _rmtree(staging); raise
     _install(staging, dest)
     info.update(dataset=dataset, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
-    with atomic_write(dest/MARKER) as f: json.dump(info, f, indent=1)
+    mark_complete(dest, **info)
     _rmtree(dl)
     say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
     return dest

@@ -13,11 +13,13 @@ import pandas as pd
 from PIL import Image
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
-from .core import PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path
+from . import core
+from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, xraylib_home, SAMPLE_CSV,
+                          SAMPLE_COLUMNS, MARKER, mark_complete)
 
 # %% auto #0
-__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'SAMPLE_COLUMNS', 'MARKER',
-           'phantom_labels', 'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli']
+__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'phantom_labels',
+           'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli']
 
 # %% ../nbs/01_phantom.ipynb #ef47121c
 REAL_SAMPLE_COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313,
@@ -27,9 +29,6 @@ REAL_SAMPLE_N = 5606
 MIN_FREQ = 0.008  # the rarest labels are raised to this, so n=1000 has at least 8 of each
 PHANTOM_FREQS = {k: max(v/REAL_SAMPLE_N, MIN_FREQ) for k, v in REAL_SAMPLE_COUNTS.items()}
 PHANTOM_VERSION = 2  # bump whenever the drawing changes: a sample made by another version is redrawn, never reused
-SAMPLE_COLUMNS = ['Image Index', 'Finding Labels', 'Follow-up #', 'Patient ID', 'Patient Age', 'Patient Gender',
-                  'View Position', 'OriginalImageWidth', 'OriginalImageHeight',
-                  'OriginalImagePixelSpacing_x', 'OriginalImagePixelSpacing_y']
 
 # %% ../nbs/01_phantom.ipynb #0d44c7c1
 _SCANNERS = [(2500, 2048, '0.168', 1426), (2992, 2991, '0.143', 1088), (3056, 2544, '0.139', 803),
@@ -262,9 +261,7 @@ def phantom_dir(n:int=1000, # number of images
                 seed:int=42 # random seed
                )->Path:
     "Default folder of the phantom sample with these parameters: `$XRAYLIB_HOME/phantom/n{n}_s{size}_seed{seed}`."
-    return Path(os.environ.get('XRAYLIB_HOME', '~/.xraylib')).expanduser()/'phantom'/f'n{n}_s{size}_seed{seed}'
-
-MARKER = '.complete.json'
+    return xraylib_home()/'phantom'/f'n{n}_s{size}_seed{seed}'
 
 # %% ../nbs/01_phantom.ipynb #64a45c24
 def _write_image(job:tuple):
@@ -275,10 +272,8 @@ def _write_image(job:tuple):
 def _params(n, size, seed)->dict: return dict(n=n, size=size, seed=seed, version=PHANTOM_VERSION)
 
 def is_complete(dest:Union[str,Path], n:int, size:int, seed:int)->bool:
-    "Whether `dest` holds a complete phantom sample written with these parameters."
-    m = Path(dest)/MARKER
-    try: return json.loads(m.read_text()) == _params(n, size, seed)
-    except (OSError, ValueError): return False
+    "Whether `dest` holds a complete phantom sample written with these parameters (`core.is_complete`)."
+    return core.is_complete(dest, **_params(n, size, seed))
 
 # %% ../nbs/01_phantom.ipynb #01292da0
 def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `phantom_dir(n, size, seed)`)
@@ -310,8 +305,8 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
     keep = set(df['Image Index'])
     for f in imgs.glob('*.png'):  # images of an earlier, different sample
         if f.name not in keep: f.unlink()
-    with atomic_write(dest/'sample_labels.csv', newline='') as f: df.to_csv(f, index=False)
-    with atomic_write(dest/MARKER) as f: json.dump(_params(n, size, seed), f)
+    with atomic_write(dest/SAMPLE_CSV, newline='') as f: df.to_csv(f, index=False)
+    mark_complete(dest, **_params(n, size, seed))
     return dest
 
 # %% ../nbs/01_phantom.ipynb #bf0c06f8
