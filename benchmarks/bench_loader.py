@@ -64,14 +64,14 @@ def run(a, base, df, tmp):
     from xraylib.data import xray_dataloaders, build_cache, read_cached, default_workers
     cores = default_workers()
     print(f'machine: {os.cpu_count()} CPU(s), {cores} usable, torch threads {torch.get_num_threads()}, '
-          f'torch {torch.__version__}; {a.n} items ({len(base)} real 1024 px NIH PNGs), bs={a.bs}, size={a.size}')
+          f'torch {torch.__version__}; {a.n} items ({df.path.nunique()} distinct real 1024 px NIH PNGs), bs={a.bs}, size={a.size}')
 
     if a.only_build: return build_bench(a, base, tmp, cores)
     # (a) loader throughput, one run
     t = time.perf_counter()
     dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', progress=False)
     t_first = time.perf_counter() - t
-    print(f'xraylib: DataLoaders incl. first cache build of {len(base)} images: {t_first:.1f}s')
+    print(f'xraylib: DataLoaders incl. first cache build of {df.path.nunique()} images: {t_first:.1f}s')
     ours, n_ours = epoch_rate(dls.train)
     seed = seed_dls(df, a.bs, a.size)
     theirs, n_seed = epoch_rate(seed.train, a.seed_items)

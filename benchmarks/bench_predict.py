@@ -67,7 +67,8 @@ def main():
     import torch
     from xraylib.core import shared_data, load_image
     from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner, save_model
+    from xraylib.learner import xray_learner
+    from xraylib.modelfile import save_model
     from xraylib.predict import Predictor
     src = shared_data('nih-real-200')
     if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')

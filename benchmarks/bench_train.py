@@ -38,7 +38,7 @@ def seed_learner(df, bs, size, arch):
     "The seed articles' pipeline and learner: full PNGs, Resize item tfm, aug_transforms, RGB ImageBlock, vision_learner."
     from fastai.vision.all import (DataBlock, ImageBlock, MultiCategoryBlock, ColReader, RandomSplitter, Resize,
                                    aug_transforms, vision_learner)
-    from xraylib.learner import get_arch
+    from xraylib.modelfile import get_arch
     d = pd.DataFrame({'path': df['path'], 'Finding Labels': df['labels'].map('|'.join)})
     db = DataBlock(blocks=(ImageBlock, MultiCategoryBlock), get_x=ColReader('path'),
                    get_y=ColReader('Finding Labels', label_delim='|'), splitter=RandomSplitter(0.2, seed=42),
@@ -73,12 +73,12 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-train-'))
     try:
         print(f'machine: {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}, torch {torch.__version__}; '
-              f'{a.n} items ({len(base)} real 1024 px NIH PNGs), bs={a.bs}, size={a.size}, {a.arch} pretrained=False; '
+              f'{a.n} items ({df.path.nunique()} distinct real 1024 px NIH PNGs), bs={a.bs}, size={a.size}, {a.arch} pretrained=False; '
               f'load average {os.getloadavg()[0]:.2f}')
         set_seed(42)
         t = time.perf_counter()
         dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', progress=False)
-        print(f'xraylib: first cache build of {len(base)} distinct images: {time.perf_counter() - t:.1f}s (one-off)')
+        print(f'xraylib: first cache build of {df.path.nunique()} distinct images: {time.perf_counter() - t:.1f}s (one-off)')
         ours = xray_learner(dls, a.arch, pretrained=False, path=tmp)
         set_seed(42)
         seed = seed_learner(df, a.bs, a.size, a.arch)

@@ -52,7 +52,8 @@ def _cpu_broadcast_patch():
 def _check_metric(learn, world:int):
     "Recompute the last epoch's mean validation AUROC on this one process: equal when the metric saw every shard."
     import torch
-    from xraylib.learner import auroc_per_label, nanmean, model_probs
+    from xraylib.metrics import auroc_per_label, nanmean
+    from xraylib.modelfile import model_probs
     rec = learn.recorder
     names = [n for n in rec.metric_names[1:] if n not in ('epoch', 'time')]
     logged = dict(zip(names, rec.values[-1])).get('mean_auroc')
@@ -82,7 +83,8 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
     import torch
     from fastai.distributed import rank0_first, rank_distrib, num_distrib
     from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner, save_model
+    from xraylib.learner import xray_learner
+    from xraylib.modelfile import save_model
     if cpu_patch: _cpu_broadcast_patch()
     if not torch.cuda.is_available() and num_distrib() > 1:
         # no GPU: accelerate runs the processes on the CPU (gloo) only when its shared state is created with
