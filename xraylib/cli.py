@@ -4,12 +4,13 @@
 
 # %% ../nbs/09_cli.ipynb #0fc77049
 from __future__ import annotations
-import sys, importlib
+import sys, typing, inspect, argparse, importlib
 from pathlib import Path
-from fastcore.script import anno_parser
+from fastcore.docments import docments
+from fastcore.script import Param, store_true, store_false
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main']
+__all__ = ['COMMANDS', 'cli_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #1119a53d
 COMMANDS = {
@@ -27,15 +28,47 @@ def _usage()->str:
     return '\n'.join(lines + [f'  {k:<{w}}  {v[1]}' for k, v in COMMANDS.items()])
 
 def _resolve(cmd:str):
-    "The `call_parse` function behind subcommand `cmd`."
+    "The plain function behind subcommand `cmd` (unwrapped from `call_parse`, whose call re-reads `sys.argv` in some fastcore versions)."
     mod, fn = COMMANDS[cmd][0].split(':')
-    return getattr(importlib.import_module(mod), fn)
+    f = getattr(importlib.import_module(mod), fn)
+    return getattr(f, '__wrapped__', f)
 
 def _underscore(arg:str)->str:
     "`--freeze-epochs=2` -> `--freeze_epochs=2`: options may be spelt with dashes or underscores."
     if not arg.startswith('--'): return arg
     name, eq, val = arg.partition('=')
     return name.replace('-', '_').replace('__', '--', 1) + eq + val
+
+# %% ../nbs/09_cli.ipynb #57be9a45
+def _arg_type(anno):
+    "The argparse `type` for annotation `anno`: int, float or str (unions and anything else read as str)."
+    args = [a for a in typing.get_args(anno) if a is not type(None)]
+    t = args[0] if len(args) == 1 else (str if args else anno)
+    return t if t in (int, float, str) else str
+
+# %% ../nbs/09_cli.ipynb #188e67ab
+def _add_option(p:argparse.ArgumentParser, name:str, v):
+    "Add parameter `name` (its docments entry `v`: anno, default, docment) to parser `p`."
+    anno, default, doc = v['anno'], v['default'], v['docment'] or ''
+    if isinstance(anno, Param):
+        kw = {k: getattr(anno, k) for k in ('type', 'action', 'nargs', 'choices') if getattr(anno, k, None) is not None}
+        doc = anno.help or doc
+    elif anno in (bool, store_true, store_false) or isinstance(default, bool) and anno is inspect.Parameter.empty:
+        flag = default is True and anno is not store_true
+        return p.add_argument(f'--no-{name}' if flag else f'--{name}', dest=name, help=doc,
+                              action='store_false' if flag else 'store_true', default=bool(default))
+    else: kw = dict(type=_arg_type(anno))
+    if default is inspect.Parameter.empty: return p.add_argument(name, help=doc, **kw)
+    p.add_argument(f'--{name}', help=doc + ('' if default is None else f' (default: {default})'), default=default, **kw)
+
+# %% ../nbs/09_cli.ipynb #7454829b
+def cli_parser(fn, # the function whose parameters are the options
+               prog:str=None # the command's name in help and errors
+              )->argparse.ArgumentParser:
+    "An `ArgumentParser` for `fn`'s parameters and docments, the same under every fastcore release; no abbreviations."
+    p = argparse.ArgumentParser(prog=prog, description=fn.__doc__, allow_abbrev=False)
+    for name, v in docments(fn, full=True, returns=False, eval_str=True).items(): _add_option(p, name, v)
+    return p
 
 # %% ../nbs/09_cli.ipynb #30b017e4
 def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
@@ -48,9 +81,5 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
     if cmd not in COMMANDS:
         print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
     fn = _resolve(cmd)
-    parser = anno_parser(fn, prog=f'xraylib {cmd}')
-    parser.allow_abbrev = False  # `--epoch 1` is a mistake, not `--epochs 1`
-    args = vars(parser.parse_args(list(map(_underscore, rest))))
-    args.pop('pdb', None); args.pop('xtra', None)
-    res = fn(**args)
+    res = fn(**vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_underscore, rest)))))
     return res if isinstance(res, int) else 0
