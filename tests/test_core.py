@@ -87,3 +87,17 @@ def test_design_public_names():
     missing = [f'{m}.{n}' for m, names in planned.items() for n in names.split()
                if not hasattr(importlib.import_module(m), n)]
     assert not missing, missing
+
+
+def test_without_numba_and_isal_load_image_falls_back_to_pil(shared):
+    "numba and isal are optional: blocked, xraylib imports and decodes a real NIH PNG with PIL, pixel-equal."
+    import subprocess, sys
+    f = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]
+    code = ("import sys; sys.modules['numba'] = sys.modules['isal'] = None\n"
+            "import numpy as np, xraylib.core, xraylib.data\nfrom PIL import Image\n"
+            "from xraylib.core import load_image, decode_gray_png\n"
+            f"f = {str(f)!r}; assert decode_gray_png(open(f, 'rb').read()) is None\n"
+            "assert np.array_equal(np.asarray(load_image(f)), np.asarray(Image.open(f).convert('L')))\n"
+            "assert 'numba' not in sys.modules or sys.modules['numba'] is None\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr

@@ -4,17 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import os, io, json, hashlib, random, tempfile, contextlib, math, stat, uuid, struct, zlib, functools
-from concurrent.futures import ThreadPoolExecutor
+import os, io, json, hashlib, random, tempfile, contextlib, math, stat, uuid
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MAX_PIXELS', 'set_seed',
-           'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete',
-           'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'decode_gray_png', 'load_image']
+__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'set_seed', 'atomic_write',
+           'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete',
+           'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'load_image', 'MAX_PIXELS', 'decode_gray_png']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -190,7 +189,8 @@ def delimiter_hint(cols:list # the column names a CSV reader found
     return ''
 
 # %% ../nbs/00_core.ipynb #8e836ca5
-MAX_PIXELS = 100_000_000  # 10,000 x 10,000; the largest ChestX-ray14 image has about 9 million
+from .pngdecode import MAX_PIXELS, decode_gray_png
+_all_ = ['MAX_PIXELS', 'decode_gray_png']  # still importable from here
 
 class ImageLoadError(ValueError):
     "An image that cannot be read as a chest X-ray; the message names the source and the reason."
@@ -247,113 +247,6 @@ def _pil_to_gray(im:Image.Image)->Image.Image:
     if im.mode == 'LA': return im.getchannel(0)
     if im.mode in ('RGBA', 'P', 'PA', 'LA', '1', 'CMYK', 'YCbCr', 'RGB'): return im.convert('RGB').convert('L')
     return im.convert('L')
-
-# %% ../nbs/00_core.ipynb #b7d2e4a9
-_PNG_SIG = b'\x89PNG\r\n\x1a\n'
-
-def _inflated_bands(data:bytes, # a zlib stream of h rows of 1 + w bytes
-                    h:int, w:int,
-                    band:int # rows per band
-                   ):
-    "Yield (first row, filtered rows) bands of the inflated stream (ISA-L, else zlib); ValueError unless it is exactly h rows."
-    try: from isal.isal_zlib import decompressobj, error
-    except ImportError: from zlib import decompressobj, error
-    d = decompressobj()
-    try:
-        for r0 in range(0, h, band):
-            n = (min(h, r0 + band) - r0) * (w + 1)
-            raw = d.decompress(data, n); data = d.unconsumed_tail  # never more than the image: no zip bomb
-            if len(raw) != n: raise ValueError('the image data ends early')
-            yield r0, np.frombuffer(raw, np.uint8)
-        if d.decompress(data, 1) or not d.eof: raise ValueError('the image data is longer than the image')
-    except error as e: raise ValueError(f'corrupt image data ({e})') from e
-
-# %% ../nbs/00_core.ipynb #c5e8a1f3
-def _gray_png_stream(b:bytes, # the bytes of a PNG file
-                     max_pixels:int # decline (None) images with more pixels
-                    )->Optional[tuple]:
-    "The zlib stream of an 8-bit grayscale, non-interlaced PNG (signature already checked) and its h, w; else None."
-    pos, hdr, idat, after_idat = 8, None, [], False
-    while True:
-        if pos + 12 > len(b): return None  # truncated before IEND
-        n, kind = int.from_bytes(b[pos:pos+4], 'big'), b[pos+4:pos+8]
-        end = pos + 8 + n
-        if end + 4 > len(b): return None
-        if kind == b'IDAT':
-            if after_idat: return None  # IDAT chunks must be consecutive
-            idat.append(b[pos+8:end])  # like PIL, trust the zlib checksum rather than IDAT CRCs
-        else:
-            if zlib.crc32(b[pos+4:end]) != int.from_bytes(b[end:end+4], 'big'): return None
-            after_idat = bool(idat)
-        if hdr is None:
-            if kind != b'IHDR' or n != 13: return None
-            hdr = struct.unpack('>IIBBBBB', b[pos+8:end])
-        if kind == b'IEND': break
-        pos = end + 4
-    w, h, depth, color, compression, filtering, interlace = hdr
-    if (depth, color, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < w * h <= max_pixels: return None
-    return b''.join(idat), h, w
-
-# %% ../nbs/00_core.ipynb #d9b4f2c7
-def _unfilter_rows(raw:np.ndarray, # inflated rows, each 1 filter-type byte + w pixels
-                   out:np.ndarray, # the h x w image, rows above `r0` already un-filtered
-                   r0:int, # the image row of `raw`'s first row
-                   w:int)->bool:
-    "Undo PNG's row filters (None, Sub, Up, Average, Paeth) for 1-byte pixels into `out[r0:]`; False on an unknown filter."
-    for i in range(len(raw) // (w + 1)):
-        f, src, r = raw[i*(w+1)], raw[i*(w+1)+1:(i+1)*(w+1)], r0 + i
-        cur, up = out[r], (out[r-1] if r > 0 else np.zeros(w, np.uint8))
-        a = c = np.int32(0)  # the un-filtered pixel to the left, and the one above it
-        if f == 0: cur[:] = src
-        elif f == 1:
-            for x in range(w): a = (src[x] + a) & 255; cur[x] = a
-        elif f == 2: cur[:] = src + up  # uint8 sums wrap around, as PNG's do
-        elif f == 3:
-            for x in range(w): a = (src[x] + ((a + np.int32(up[x])) >> 1)) & 255; cur[x] = a
-        elif f == 4:
-            for x in range(w):
-                b = np.int32(up[x]); pa, d = abs(b - c), a - c
-                pb, pc = abs(d), abs(d + b - c)
-                p, q = (c, pc) if pc < pb else (b, pb)  # the nearer of b and c; a if it is at least as near
-                a = (src[x] + (a if pa <= q else p)) & 255; cur[x] = a; c = b
-        else: return False
-    return True
-
-@functools.cache
-def _compiled_unfilter():
-    "`_unfilter_rows` compiled by numba (cached on disk when it can be), or None without numba."
-    try: import numba
-    except ImportError: return None
-    if numba.config.DISABLE_JIT: return None  # the loop in plain Python: PIL is far faster
-    for cache in (True, False):  # functions defined in a notebook cannot be cached on disk
-        try:
-            f = numba.njit(cache=cache, nogil=True)(_unfilter_rows)
-            f(np.frombuffer(bytes(2), np.uint8), np.empty((1, 1), np.uint8), 0, 1)  # compile now, for the read-only arrays it gets
-            return f
-        except Exception: continue
-    return None
-
-# %% ../nbs/00_core.ipynb #e1c7a5b8
-@functools.cache
-def _png_thread(pid:int)->ThreadPoolExecutor:
-    "The one worker thread of process `pid` that un-filters bands for `decode_gray_png` (a forked child makes its own)."
-    return ThreadPoolExecutor(1, thread_name_prefix='xraylib-png')
-
-def decode_gray_png(b:bytes, # the bytes of a PNG file
-                    max_pixels:int=None, # decline larger images; default `MAX_PIXELS`
-                    threads:int=1 # 2: un-filter on a second thread while this one inflates (one image's latency)
-                   )->Optional[np.ndarray]:
-    "Decode an 8-bit grayscale, non-interlaced PNG fast, as an h x w uint8 array; None for any other or damaged PNG."
-    if b[:8] != _PNG_SIG or (unfilter := _compiled_unfilter()) is None: return None
-    if (stream := _gray_png_stream(b, max_pixels or MAX_PIXELS)) is None: return None
-    data, h, w = stream
-    out = np.empty((h, w), np.uint8)
-    try:
-        if threads < 2: return out if all(unfilter(raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, h)) else None
-        pool = _png_thread(os.getpid())  # un-filters the bands in order, each as soon as it is inflated here
-        jobs = [pool.submit(unfilter, raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, 128)]
-        return out if all(j.result() for j in jobs) else None
-    except ValueError: return None  # a damaged stream: PIL will say what is wrong
 
 # %% ../nbs/00_core.ipynb #878224f7
 def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
 from .core import (LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, atomic_write, atomic_path, shared_data,
-                          _compiled_unfilter, xraylib_home, delimiter_hint, parse_finding_labels)
+                          xraylib_home, delimiter_hint, parse_finding_labels)
+from .pngdecode import compiled_unfilter
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'CACHE_VERSION', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
@@ -269,7 +270,7 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
-    _compiled_unfilter()  # compile the fast PNG decoder once, here: forked workers inherit it
+    compiled_unfilter()  # compile the fast PNG decoder once, here: forked workers inherit it
     ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else None)
     with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
         for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
