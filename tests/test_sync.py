@@ -1,6 +1,8 @@
 "xraylib/*.py are generated from nbs/: exporting the notebooks again, in a copy of the project, gives the same files."
 import os, shutil, subprocess, sys
-from conftest import NBS, REPO
+from pathlib import Path
+try: from conftest import NBS, REPO
+except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import NBS, REPO
 
 
 def test_library_matches_notebooks(tmp_path):
@@ -23,3 +25,41 @@ def test_library_matches_notebooks(tmp_path):
     for rel in made:
         assert (proj/'xraylib'/rel).read_text() == (REPO/'xraylib'/rel).read_text(), \
             f'xraylib/{rel} differs from its notebook: run nbdev_export and commit'
+
+
+# The repository's address is written once, in settings.ini (git_url, branch); the notebooks' Colab badges and the
+# tutorial's Colab install cell are made from it. After changing settings.ini, `python tests/test_sync.py --fix`
+# rewrites them; this test says which notebook still points elsewhere.
+import re, configparser
+
+def _repo_links():
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(REPO/'settings.ini')
+    url, branch = cfg['DEFAULT']['git_url'].rstrip('/'), cfg['DEFAULT']['branch']
+    path = url.split('github.com/', 1)[1]
+    badge = lambda nb: f'https://colab.research.google.com/github/{path}/blob/{branch}/nbs/{nb}'
+    return badge, f'git+{url}@{branch}'
+
+BADGE_RE = re.compile(r'https://colab\.research\.google\.com/github/[^)\s"]+?/nbs/([\w.-]+\.ipynb)')
+INSTALL_RE = re.compile(r'git\+https://[^\s"@\\]+(@[\w./-]+)?')
+
+def _fixed(text, name):
+    badge, install = _repo_links()
+    return INSTALL_RE.sub(install, BADGE_RE.sub(lambda m: badge(m[1]), text))
+
+
+def test_colab_links_come_from_settings():
+    badge, install = _repo_links()
+    stale = []
+    for nb in sorted(NBS.glob('*.ipynb')):
+        text = nb.read_text()
+        if text != _fixed(text, nb.name): stale.append(nb.name)
+        if nb.name != 'index.ipynb' and badge(nb.name) not in text: stale.append(f'{nb.name} (no Colab badge)')
+    if (t := (REPO/'README.md').read_text()) != _fixed(t, 'README.md'): stale.append('README.md')
+    assert install in (NBS/'10_tutorial_nih_sample.ipynb').read_text(), f'the tutorial does not install {install}'
+    assert not stale, f'Colab links that do not match settings.ini: {stale}; run `python tests/test_sync.py --fix`'
+
+
+if __name__ == '__main__' and '--fix' in sys.argv:
+    for nb in [*sorted(NBS.glob('*.ipynb')), REPO/'README.md']:
+        t = nb.read_text()
+        if (f := _fixed(t, nb.name)) != t: nb.write_text(f); print('fixed', nb.name)
