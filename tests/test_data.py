@@ -184,10 +184,10 @@ def test_cache_build_reuse_invalidate(tmp_path):
 
 
 def test_cache_killed_build_leaves_no_cache(tmp_path, monkeypatch):
-    import xraylib.data as xd
+    import xraylib.cache as xc
     src = _pngs(tmp_path, 3)
     def boom(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(xd, '_run_jobs', boom)
+    monkeypatch.setattr(xc, '_run_jobs', boom)
     with pytest.raises(KeyboardInterrupt): build_cache(src, 16, tmp_path/'c', progress=False)
     folder = cache_folder(src, 16, tmp_path/'c')
     assert not (folder/'cache.json').exists() and not list(folder.glob('*.u8*'))

@@ -4,20 +4,19 @@
 
 # %% ../nbs/03_data.ipynb #54d94ab7
 from __future__ import annotations
-import os, re, math, warnings
+import os, math, warnings
 from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
-from .core import (LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, atomic_write, atomic_path, shared_data,
+from .core import (LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, shared_data,
                           xraylib_home, delimiter_hint, parse_finding_labels)
-from .pngdecode import compiled_unfilter
 
 # %% auto #0
-__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'CACHE_VERSION', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
-           'find_label_file', 'image_dirs', 'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter',
-           'official_splitter', 'find_official_split', 'default_workers', 'default_cache_dir', 'cache_folder',
-           'build_cache', 'read_cached', 'cached_frame', 'get_x', 'get_y', 'XrayAugment', 'xray_aug_transforms',
-           'xray_dblock', 'CachedTfmdDL', 'split_summary', 'xray_dataloaders']
+__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file', 'image_dirs',
+           'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter', 'official_splitter',
+           'find_official_split', 'get_x', 'get_y', 'XrayAugment', 'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL',
+           'split_summary', 'xray_dataloaders', 'CACHE_VERSION', 'default_workers', 'default_cache_dir', 'cache_folder',
+           'build_cache', 'read_cached', 'cached_frame']
 
 # %% ../nbs/03_data.ipynb #d820974b
 from .phantom import make_phantom_sample
@@ -216,158 +215,11 @@ def find_official_split(folder:Union[str,Path] # a dataset folder
     a, b = Path(folder)/'train_val_list.txt', Path(folder)/'test_list.txt'
     return official_splitter(a, b) if a.is_file() and b.is_file() else None
 
-# %% ../nbs/03_data.ipynb #e34b2146
-CACHE_VERSION = 1
-
-def default_workers()->int:
-    "The cores this process may use."
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-
-def default_cache_dir()->Path:
-    "Where image caches go by default: `xraylib_home()/'cache'`."
-    return xraylib_home()/'cache'
-
-# %% ../nbs/03_data.ipynb #ae5c78f0
-def _render(path:str, size:int)->np.ndarray:
-    "One cache row: the image read by `load_image`, squished to size x size like fastai's `Resize`."
-    from PIL import Image
-    im = load_image(path)
-    if im.size != (size, size): im = im.resize((size, size), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
-
-def _fill_rows(job:tuple)->int:
-    "Worker: decode `paths` into rows `rows` of the cache file `file` (N x size x size uint8)."
-    file, n, size, rows, paths = job
-    fd = os.open(file, os.O_WRONLY)
-    try:  # positional writes into the page cache: no per-chunk msync, no mapping per worker
-        for r, p in zip(rows, paths): os.pwrite(fd, _render(p, size).tobytes(), int(r) * size * size)
-    finally: os.close(fd)
-    return len(rows)
-
-# %% ../nbs/03_data.ipynb #c37f0cc7
-def _stat(paths)->tuple:
-    "Sizes and mtimes (ns) of `paths` (-1 when absent)."
-    sz, mt = np.full(len(paths), -1, np.int64), np.full(len(paths), -1, np.int64)
-    for i, p in enumerate(paths):
-        try: st = os.stat(p); sz[i], mt[i] = st.st_size, st.st_mtime_ns
-        except FileNotFoundError: pass
-    return sz, mt
-
-def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str=''):
-    "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar."
-    from fastprogress.fastprogress import progress_bar
-    chunk = int(np.clip(len(rows) // (32 * max(workers, 1)), 4, 64))  # small chunks: no worker idles at the end
-    jobs = [(file, n, size, rows[i:i+chunk].tolist(), paths[i:i+chunk]) for i in range(0, len(rows), chunk)]
-    pb = progress_bar(range(len(rows)), display=progress) if progress else None
-    if pb is not None: pb.comment = desc; pb.update(0)
-    done = 0
-    def _tick(k):
-        nonlocal done
-        done += k
-        if pb is not None: pb.update(done)
-    if workers <= 1:
-        for j in jobs: _tick(_fill_rows(j))
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    compiled_unfilter()  # compile the fast PNG decoder once, here: forked workers inherit it
-    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else None)
-    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
-        for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
-
-# %% ../nbs/03_data.ipynb #c40ae42b
-def _in_tempdir(p:Path)->bool:
-    import tempfile
-    try: return Path(p).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
-    except OSError: return False
-
-def cache_folder(paths:list, # the source image paths (unique)
-                 size:int, # the cached image size
-                 cache_dir:Union[str,Path]=None # the cache root (default `default_cache_dir()`)
-                )->Path:
-    "The cache folder of one (dataset, size): `cache_dir/<dataset>-<hash of the paths>/s<size>`."
-    import hashlib
-    h = hashlib.sha1('\n'.join(sorted(map(str, paths))).encode()).hexdigest()[:12]
-    common = Path(os.path.commonpath(list(paths)) if paths else 'empty')
-    name = re.sub(r'[^\w.-]+', '_', common.name) or 'data'
-    if cache_dir is None and paths and _in_tempdir(common): cache_dir = common/'.xraylib-cache'  # goes with temp data
-    return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
-
-# %% ../nbs/03_data.ipynb #aadc0807
-def build_cache(paths:list, # the source image paths (duplicates are stored once)
-                size:int=224, # images are squished to size x size
-                cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
-                workers:int=None, # processes to decode with (default: all cores)
-                progress:bool=True, # show a progress bar while building
-                force:bool=False # rebuild everything even if the cache is up to date
-               )->tuple:
-    "Build or update the uint8 image cache of `paths`; returns `(map_file, row_of_each_path)`."
-    import json, uuid, time
-    paths = [str(Path(p).resolve()) for p in paths]
-    uniq = sorted(set(paths)); n = len(uniq)
-    folder = cache_folder(uniq, size, cache_dir); folder.mkdir(parents=True, exist_ok=True)
-    workers = max(1, workers or default_workers())
-    sz, mt = _stat(uniq)
-    if (sz < 0).any():
-        bad = [p for p, s in zip(uniq, sz) if s < 0]
-        raise FileNotFoundError(f'{len(bad)} image(s) to cache are not on disk, e.g. {bad[:3]}')
-    ptr = folder/'cache.json'
-    meta = json.loads(ptr.read_text()) if ptr.is_file() and not force else None
-    if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()): meta = None
-    if meta is None:  # a fresh build into new, uniquely named files, then swap the pointer
-        tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
-        tmp = folder/f'.images-{tok}.u8.tmp'
-        np.memmap(tmp, np.uint8, 'w+', shape=(n, size, size)).flush()
-        try: _run_jobs(str(tmp), n, size, np.arange(n), uniq, workers, progress, f'caching {n:,} images at {size}px')
-        except BaseException:
-            tmp.unlink(missing_ok=True); raise
-        os.replace(tmp, file)
-        idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
-        with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
-        meta = dict(version=CACHE_VERSION, n=n, size=size, file=file.name, index=f'index-{tok}.csv', method='squish',
-                    built=time.strftime('%Y-%m-%dT%H:%M:%S'))
-        with atomic_write(ptr) as f: json.dump(meta, f, indent=1)
-        for o in folder.glob('images-*.u8'):  # older builds (readers holding a map keep their open copy)
-            if o.name != meta['file']: o.unlink(missing_ok=True)
-        for o in folder.glob('index-*.csv'):
-            if o.name != meta['index']: o.unlink(missing_ok=True)
-    else:  # re-decode the rows whose source changed since it was cached
-        idx = pd.read_csv(folder/meta['index'])
-        stale = np.flatnonzero((idx['bytes'].to_numpy() != sz) | (idx['mtime_ns'].to_numpy() != mt))
-        if len(stale):
-            _run_jobs(str(folder/meta['file']), n, size, stale, [uniq[i] for i in stale], workers, progress,
-                      f'updating {len(stale):,} changed images')
-            idx['bytes'], idx['mtime_ns'] = sz, mt
-            with atomic_write(folder/meta['index']) as f: idx.to_csv(f, index=False)
-    row = {p: i for i, p in enumerate(uniq)}
-    return str(folder/meta['file']), np.array([row[p] for p in paths], np.int64)
-
-# %% ../nbs/03_data.ipynb #ed18eb8c
-from functools import lru_cache
-
-@lru_cache(maxsize=16)
-def _open_map(file:str, size:int)->np.ndarray:
-    return np.memmap(file, np.uint8, 'r', shape=(os.path.getsize(file) // (size * size), size, size))
-
-def read_cached(file:str, # a cache map file from `build_cache`
-                row:int, # the row of the image
-                size:int # the cached size
-               )->np.ndarray:
-    "One cached image (size x size uint8 array), from the memory map."
-    return np.array(_open_map(file, size)[row])
-
-# %% ../nbs/03_data.ipynb #c17a5b2a
-def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
-                 size:int=224, # the cached image size
-                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
-                 workers:int=None, # processes for building (default: all cores)
-                 progress:bool=True # progress bar while building
-                )->pd.DataFrame:
-    "A copy of `df` whose rows also point into the image cache (`cache_file`, `cache_row`, `cache_size`)."
-    file, rows = build_cache(df['path'].tolist(), size, cache_dir, workers, progress)
-    df = df.copy()
-    df['cache_file'], df['cache_row'], df['cache_size'] = file, rows, size
-    return df
+# %% ../nbs/03_data.ipynb #7809a8da
+from .cache import (CACHE_VERSION, default_workers, default_cache_dir, cache_folder, build_cache, open_cache,
+                           read_cached, cached_frame)
+_all_ = ['CACHE_VERSION', 'default_workers', 'default_cache_dir', 'cache_folder', 'build_cache', 'read_cached',
+         'cached_frame']
 
 # %% ../nbs/03_data.ipynb #ff3d97a8
 XRAY_MEAN, XRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB
@@ -488,7 +340,7 @@ class CachedTfmdDL(TfmdDL):
         import torch
         _, file, size, rows, Y = c
         i = np.asarray(b, np.int64)
-        x = torch.from_numpy(np.ascontiguousarray(_open_map(file, size)[rows[i]]))[:, None]
+        x = torch.from_numpy(np.ascontiguousarray(open_cache(file, size)[rows[i]]))[:, None]
         return TensorImageBW(x), TensorMultiCategory(torch.from_numpy(Y[i]))
 
 # %% ../nbs/03_data.ipynb #c133fc0b
