@@ -7,8 +7,8 @@ import requests
 import xraylib.download as dl
 from xraylib.phantom import make_phantom_sample
 from xraylib.download import (download_nih_sample, download_cli, verify_sample, is_complete, kaggle_credentials,
-                              make_kaggle_zip, FakeKaggleApi, DownloadError, KaggleCredentialsError,
-                              SampleVerificationError, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER)
+                              DownloadError, KaggleCredentialsError, SampleVerificationError, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER)
+from fakes import make_kaggle_zip, FakeKaggleApi
 
 N = 20
 

@@ -301,8 +301,8 @@ def test_evaluate_cli_bad_input_exit_2_writes_nothing(tmp_path, labels_csv, caps
 # ---------------------------------------------------------------------------------------------------- download
 import requests
 import xraylib.download as dlm
-from xraylib.download import (download_nih_sample, is_complete, make_kaggle_zip, FakeKaggleApi, DownloadError,
-                              KaggleCredentialsError)
+from xraylib.download import download_nih_sample, is_complete, DownloadError, KaggleCredentialsError
+from fakes import make_kaggle_zip, FakeKaggleApi
 
 N = 16  # rows in the phantom sample's CSV
 

@@ -4,18 +4,18 @@
 
 # %% ../nbs/02_download.ipynb #4d9a1156
 from __future__ import annotations
-import os, io, sys, json, errno, shutil, zipfile, zlib, hashlib, contextlib, datetime
+import os, io, sys, errno, shutil, zipfile, zlib, hashlib, contextlib, datetime
 from pathlib import Path
 from typing import Union, Optional
 from PIL import Image
 from fastcore.script import call_parse
-from .core import (atomic_write, atomic_path, load_image, xraylib_home, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER,
-                          is_complete, mark_complete)
+from .core import load_image, xraylib_home, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER, is_complete, mark_complete
+_all_ = ['SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']  # xraylib.core's, still importable from here
 
 # %% auto #0
 __all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'CREDENTIALS_HELP', 'DownloadError', 'KaggleCredentialsError',
-           'SampleVerificationError', 'default_dest', 'kaggle_credentials', 'make_kaggle_zip', 'FakeKaggleApi',
-           'verify_sample', 'download_nih_sample', 'download_cli']
+           'SampleVerificationError', 'default_dest', 'kaggle_credentials', 'verify_sample', 'download_nih_sample',
+           'download_cli', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']
 
 # %% ../nbs/02_download.ipynb #62596419
 SAMPLE_DATASET = 'nih-chest-xrays/sample'
@@ -101,39 +101,6 @@ def _make_api():
     except ImportError as e: raise DownloadError(f'the kaggle package is needed: pip install kaggle ({e})') from e
     api = KaggleApi(); api._xraylib_source = src
     return api
-
-# %% ../nbs/02_download.ipynb #d37c5a54
-def make_kaggle_zip(src:Union[str,Path], # a folder with `sample_labels.csv` and `images/*.png`
-                    zip_path:Union[str,Path], # the archive to write
-                    copies:int=2 # image trees: `sample/images`, `sample/sample/images`, ...
-                   )->Path:
-    "Write a zip shaped like Kaggle's `sample.zip` (the CSV at the top, each image `copies` times)."
-    src, zip_path = Path(src), Path(zip_path)
-    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, 'w', zipfile.ZIP_STORED) as z:
-        z.write(src/SAMPLE_CSV, SAMPLE_CSV)
-        for i in range(copies):
-            for f in sorted((src/'images').glob('*.png')): z.write(f, 'sample/' + 'sample/'*i + 'images/' + f.name)
-    return zip_path
-
-# %% ../nbs/02_download.ipynb #13a2c1db
-class FakeKaggleApi:
-    "Stands in for `KaggleApi`: serves `archive` as `<slug>.zip`, optionally failing like the real service."
-    def __init__(self, archive:Union[str,Path,None], # the zip to serve
-                 error:Exception=None, # raise this from `dataset_download_files` (e.g. an HTTP 403)
-                 fail_after:int=None, # write this many bytes, then raise `ConnectionError`
-                 auth_error:Exception=None): # raise this from `authenticate`
-        self.archive, self.error, self.fail_after, self.auth_error = archive, error, fail_after, auth_error
-        self.calls = []
-    def authenticate(self):
-        if self.auth_error: raise self.auth_error
-    def dataset_download_files(self, dataset, path=None, force=False, quiet=True, unzip=False, **kwargs):
-        self.calls.append(dict(dataset=dataset, path=path, force=force))
-        if self.error: raise self.error
-        out = Path(path)/(dataset.split('/')[-1] + '.zip'); out.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.archive, 'rb') as src, open(out, 'wb') as dst:  # streamed, like the real download
-            if self.fail_after is None: return shutil.copyfileobj(src, dst, 1 << 20)
-            dst.write(src.read(self.fail_after))
-        raise ConnectionError('connection reset by peer (fake)')
 
 # %% ../nbs/02_download.ipynb #d57e7e8c
 def _depth(name:str)->int: return name.rstrip('/').count('/')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_phantom.ipynb #4ec95832
 from __future__ import annotations
-import os, json, time, math
+import os, time, math
 from pathlib import Path
 from typing import Optional, Union
 from concurrent.futures import ProcessPoolExecutor
@@ -16,10 +16,12 @@ from fastprogress.fastprogress import progress_bar
 from . import core
 from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, xraylib_home, SAMPLE_CSV,
                           SAMPLE_COLUMNS, MARKER, mark_complete)
+_all_ = ['SAMPLE_COLUMNS', 'MARKER']  # xraylib.core's, still importable from here
 
 # %% auto #0
 __all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'phantom_labels',
-           'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli']
+           'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli', 'SAMPLE_COLUMNS',
+           'MARKER']
 
 # %% ../nbs/01_phantom.ipynb #ef47121c
 REAL_SAMPLE_COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313,
