@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, time, math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional, Union
 from concurrent.futures import ProcessPoolExecutor
 import numpy as np
@@ -19,7 +20,7 @@ from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, x
 _all_ = ['SAMPLE_COLUMNS', 'MARKER']  # xraylib.core's, still importable from here
 
 # %% auto #0
-__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'phantom_labels',
+__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'SIGNS', 'phantom_labels',
            'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli', 'SAMPLE_COLUMNS',
            'MARKER']
 
@@ -106,12 +107,78 @@ def _anatomy(pid:int, seed:int)->dict:
                 lung=r.uniform(.24, .32), tissue=r.uniform(.42, .52), gamma=r.uniform(.85, 1.15),
                 bubble=r.random() < .6, tex=int(r.integers(2**31)))
 
-# %% ../nbs/01_phantom.ipynb #93fc6403
+# %% ../nbs/01_phantom.ipynb #ef5ff1f6
 def _pick_in_lung(r, a:dict, side:int=None, ylo:float=-.5, yhi:float=.3)->tuple:
     "A random point well inside one lung field (side -1: image left, 1: image right)."
     side = side or (1 if r.random() < .5 else -1)
     u, y = r.uniform(-.55, .6), r.uniform(ylo, yhi)
     return side, side*a['cx'] + side*u*a['lw'], y
+
+SIGNS = {}  # label -> its drawing function, in drawing order (see below)
+
+def _sign(label:str, stage:str='signs'):
+    "Register the decorated function as the drawing of `label`, run at `stage`: 'anatomy', 'lungs' or 'signs'."
+    def deco(f): f.stage = stage; SIGNS[label] = f; return f
+    return deco
+
+# %% ../nbs/01_phantom.ipynb #9ad38ce6
+def _canvas(labels:list, size:int, pid:int, idx:int, seed:int)->SimpleNamespace:
+    "Anatomy, random generator and posed coordinate grids of one image."
+    a, r = _anatomy(pid, seed), np.random.default_rng([seed, 2, idx])
+    th, sc = math.radians(r.uniform(-5, 5)), r.uniform(.92, 1.05)  # pose: rotation, scale, shift (inverse-mapped grid)
+    t = ((np.arange(size) + .5)/size*2 - 1).astype(np.float32)
+    U, V = np.meshgrid(t, t)
+    U, V = (U - r.uniform(-.05, .05))/sc, (V - r.uniform(-.05, .05))/sc
+    X, Y = math.cos(th)*U + math.sin(th)*V, -math.sin(th)*U + math.cos(th)*V
+    px = 2/size/sc  # one pixel in patient coordinates
+    return SimpleNamespace(a=a, r=r, L=set(labels), size=size, idx=idx, X=X, Y=Y, px=px, ew=max(px, .012),
+                           cx=a['cx'], lw=a['lw'], amp=a['amp'], dia=a['dia'], lung_dark=a['lung'], ctr=a['ctr'],
+                           hh=a['hh'], mark_scale=1, heart_density=.2, ptx=np.zeros_like(X))
+
+# %% ../nbs/01_phantom.ipynb #0ffac547
+def _lung_box(g:SimpleNamespace)->tuple:
+    "The centre and half-height (y) of the lung ellipses."
+    return (g.a['ltop'] + g.dia + .05)/2, (g.dia + .05 - g.a['ltop'])/2
+
+def _lung_fields(g:SimpleNamespace):
+    "The lung masks (ellipses cut by the diaphragm domes), the domes, and the vascular markings."
+    X, Y, a = g.X, g.Y, g.a
+    body = _sig(1 - (np.abs(X)/a['bw'])**3 - np.abs((Y - .25)/1.15)**2.2, .04)  # superellipse torso with a neck
+    g.body = np.maximum(body, _sig(.2 - np.abs(X), .03)*_sig(-.5 - Y, .05))
+    lungs, g.lungmask, g.domes = np.zeros_like(X), {}, {}
+    lcy, lry = _lung_box(g)
+    for s in (-1, 1):
+        u = (X - s*g.cx)/g.lw
+        ell = 1 - u**2 - ((Y - lcy)/lry)**2
+        dome = g.dia + (a['ddr'] if s == 1 else 0) - g.amp*np.clip(1 - (u + .2*s)**2, 0, 1)
+        m = _sig(ell, .04)*_sig(dome - Y, g.ew)
+        g.lungmask[s], g.domes[s] = m, dome; lungs = lungs + m
+    g.lungs = np.clip(lungs, 0, 1)
+    tr = np.random.default_rng(a['tex'] + g.idx % 7)  # markings: band-passed noise, stronger near the hila
+    g.mark = _lowfreq(tr, g.size, 24) - .6*_lowfreq(tr, g.size, 8)
+    g.hil = np.exp(-((np.abs(X) - .2)**2/.15 + (Y + .05)**2/.3))
+    g.mark_w = np.ones_like(X)*g.mark_scale
+
+# %% ../nbs/01_phantom.ipynb #4ff9d5df
+def _chest(g:SimpleNamespace, A:np.ndarray):
+    "Add ribs, clavicles, mediastinum, spine, heart, aortic knob and gastric bubble to `A`."
+    X, Y, a = g.X, g.Y, g.a
+    phase = (Y + .3*np.abs(X) - .55*X**2 - .1*a['rib0'])/a['ribs']  # posterior rib arcs
+    ribs = _sig(np.cos(2*np.pi*phase) - .55, .12)*_sig(.95*a['bw'] - np.abs(X), .03)*_sig(g.dia + .1 - Y, .03)
+    A += .05*ribs*g.body
+    clav = np.exp(-((Y + .62 + .22*(np.abs(X) - .1))/.025)**2)*_sig(np.abs(X) - .08, .02)*_sig(.6 - np.abs(X), .03)
+    A += .12*clav
+    A += .18*_sig(.1 - np.abs(X), .02)*g.body  # mediastinum and spine
+    hw, g.hcy = g.ctr*(g.cx + g.lw), g.dia - g.hh*.55  # the heart, shifted to the patient's left (image right)
+    A += g.heart_density*_sig(1 - ((X - a['hx'])/hw)**2 - ((Y - g.hcy)/g.hh)**2, .05)
+    A += .2*_sig(1 - ((X - .12)/.08)**2 - ((Y + .32)/.07)**2, .05)  # aortic knob
+    if a['bubble']: A -= .12*_sig(1 - ((X - g.cx - .02)/.09)**2 - ((Y - g.dia - .12)/.05)**2, .03)  # below the left dome
+
+# %% ../nbs/01_phantom.ipynb #5bc1c6b0
+def _draw(g:SimpleNamespace, A, stage:str):
+    "Run the drawing of every label of this image registered for `stage`, in `SIGNS` order."
+    for label, f in SIGNS.items():
+        if f.stage == stage and label in g.L: f(g, A)
 
 def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nodule'] or ['No Finding']
                    size:int=256, # output width and height in pixels
@@ -120,142 +187,159 @@ def render_phantom(labels:list, # findings of this image, e.g. ['Effusion', 'Nod
                    seed:int=42 # sample seed
                   )->np.ndarray:
     "One synthetic chest radiograph with the signs of `labels`, as a `size` x `size` uint8 array."
-    a, r = _anatomy(pid, seed), np.random.default_rng([seed, 2, idx])
-    L = set(labels)
-    # pose: rotation, scale, shift (inverse-mapped pixel grid)
-    th, sc = math.radians(r.uniform(-5, 5)), r.uniform(.92, 1.05)
-    t = ((np.arange(size) + .5)/size*2 - 1).astype(np.float32)
-    U, V = np.meshgrid(t, t)
-    U, V = (U - r.uniform(-.05, .05))/sc, (V - r.uniform(-.05, .05))/sc
-    X, Y = math.cos(th)*U + math.sin(th)*V, -math.sin(th)*U + math.cos(th)*V
-    px = 2/size/sc  # one pixel in patient coordinates
-    ew = max(px, .012)  # edge softness
-    cx, lw, amp, dia, lung_dark = a['cx'], a['lw'], a['amp'], a['dia'], a['lung']
-    ctr, hh = a['ctr'], a['hh']
-    if 'Emphysema' in L: dia, amp, lung_dark, ctr = dia + .12, .025, lung_dark + .1, ctr - .04
-    if 'Cardiomegaly' in L: ctr, hh = r.uniform(.66, .76), hh*1.25
-    # body: superellipse torso with a neck
-    body = _sig(1 - (np.abs(X)/a['bw'])**3 - np.abs((Y - .25)/1.15)**2.2, .04)
-    body = np.maximum(body, _sig(.2 - np.abs(X), .03)*_sig(-.5 - Y, .05))
-    A = .06 + a['tissue']*body
-    # lungs: ellipses cut by the diaphragm domes
-    lungs, lungmask, domes = np.zeros_like(X), {}, {}
-    for s in (-1, 1):
-        u = (X - s*cx)/lw
-        lcy = (a['ltop'] + dia + .05)/2; lry = (dia + .05 - a['ltop'])/2
-        ell = 1 - u**2 - ((Y - lcy)/lry)**2
-        dome = dia + (a['ddr'] if s == 1 else 0) - amp*np.clip(1 - (u + .2*s)**2, 0, 1)
-        m = _sig(ell, .04)*_sig(dome - Y, ew)
-        lungmask[s], domes[s] = m, dome; lungs = lungs + m
-    lungs = np.clip(lungs, 0, 1)
-    # vascular markings: band-passed noise, stronger near the hila
-    tr = np.random.default_rng(a['tex'] + idx % 7)
-    mark = _lowfreq(tr, size, 24) - .6*_lowfreq(tr, size, 8)
-    hil = np.exp(-((np.abs(X) - .2)**2/.15 + (Y + .05)**2/.3))
-    mark_w = np.ones_like(X)*(.5 if 'Emphysema' in L else 1)
-    # pneumothorax: a lucent band at the apex/lateral edge of one lung without markings
-    ptx = np.zeros_like(X)
-    if 'Pneumothorax' in L:
-        s = 1 if r.random() < .5 else -1
-        b = r.uniform(.14, .2)
-        u = (X - s*cx)/lw
-        lcy = (a['ltop'] + dia + .05)/2; lry = (dia + .05 - a['ltop'])/2
-        inner = 1 - ((X - s*(cx - b*.6))/(lw - b*.6))**2 - ((Y - lcy - b*.8)/(lry - b*.8))**2
-        ptx = lungmask[s]*_sig(-inner, .01)
-        mark_w = mark_w*(1 - ptx)
-        A += .2*np.exp(-(inner/.03)**2)*lungmask[s]*_sig(-(Y - dia + .1), .05)  # the visceral pleural line
-    A -= lung_dark*lungs + .24*ptx
-    A += .05*mark*lungs*mark_w*(.5 + hil)
-    # ribs (posterior arcs) and clavicles
-    phase = (Y + .3*np.abs(X) - .55*X**2 - .1*a['rib0'])/a['ribs']
-    ribs = _sig(np.cos(2*np.pi*phase) - .55, .12)*_sig(.95*a['bw'] - np.abs(X), .03)*_sig(dia + .1 - Y, .03)
-    A += .05*ribs*body
-    clav = np.exp(-((Y + .62 + .22*(np.abs(X) - .1))/.025)**2)*_sig(np.abs(X) - .08, .02)*_sig(.6 - np.abs(X), .03)
-    A += .12*clav
-    # mediastinum, spine and heart (shifted to the patient's left = image right)
-    A += .18*_sig(.1 - np.abs(X), .02)*body
-    T = cx + lw
-    hw = ctr*T
-    hcy = dia - hh*.55
-    heart = _sig(1 - ((X - a['hx'])/hw)**2 - ((Y - hcy)/hh)**2, .05)
-    A += (.3 if 'Cardiomegaly' in L else .2)*heart
-    A += .2*_sig(1 - ((X - .12)/.08)**2 - ((Y + .32)/.07)**2, .05)  # aortic knob
-    if a['bubble']:  # gastric bubble below the left dome
-        A -= .12*_sig(1 - ((X - cx - .02)/.09)**2 - ((Y - dia - .12)/.05)**2, .03)
-    # findings
-    if 'Effusion' in L:
-        for s in ([1, -1] if r.random() < .3 else [1 if r.random() < .5 else -1]):
-            h = r.uniform(.25, .4)
-            u = np.clip((X - s*cx)/lw*s, -1.2, 1.2)
-            top = domes[s] - h*(.25 + .75*((u + 1)/2)**2)  # a meniscus, highest at the lateral wall
-            A += .4*lungmask[s]*_sig(Y - top, .012)
-    if 'Nodule' in L:
-        for _ in range(1 + (r.random() < .3)):
-            s, x0, y0 = _pick_in_lung(r, a)
-            rad = r.uniform(.055, .07)
-            A += .6*_sig(rad - np.hypot(X - x0, Y - y0), max(px*.7, .005))
-    if 'Mass' in L:
-        s, x0, y0 = _pick_in_lung(r, a, ylo=-.45, yhi=.2)
-        rad, ph = r.uniform(.13, .18), r.uniform(0, 2*np.pi)
-        ang = np.arctan2(Y - y0, X - x0)
-        rr = rad*(1 + .12*np.sin(3*ang + ph))
-        A += .52*_sig(rr - np.hypot(X - x0, Y - y0), .008)
-    if 'Atelectasis' in L:
-        s, x0, y0 = _pick_in_lung(r, a, ylo=.0, yhi=dia - .15)
-        ang = math.radians(r.uniform(-25, 25))
-        d = -(X - x0)*math.sin(ang) + (Y - y0)*math.cos(ang)
-        along = (X - x0)*math.cos(ang) + (Y - y0)*math.sin(ang)
-        A += .42*_sig(r.uniform(.04, .06) - np.abs(d), .006)*_sig(.28 - np.abs(along), .03)*lungmask[s]
-    if 'Infiltration' in L:
-        mott = .5 + .5*_lowfreq(r, size, 40)
-        haze = np.zeros_like(X)
-        for s in ([1, -1] if r.random() < .5 else [1 if r.random() < .5 else -1]):
-            for _ in range(int(r.integers(4, 8))):
-                _, x0, y0 = _pick_in_lung(r, a, s, ylo=-.35, yhi=.35)
-                haze += np.exp(-((X - x0)**2 + (Y - y0)**2)/(2*r.uniform(.06, .09)**2))
-        A += .42*np.clip(haze, 0, 1)*mott*lungs
-    if 'Consolidation' in L:
-        s = 1 if r.random() < .5 else -1
-        f0, sl = r.uniform(-.15, .05), r.uniform(-.15, .15)
-        upper = r.random() < .6
-        d = (Y - f0 - sl*X)*(-1 if upper else 1)
-        bron = np.exp(-(((X - s*(cx - .1))*np.cos(.5) + Y*np.sin(.5))/.012)**2)
-        A += .42*lungmask[s]*_sig(d, .01)*(1 - .4*bron)
-    if 'Edema' in L:
-        bat = sum(np.exp(-(((X - s*(cx - .1))/.2)**2 + ((Y + .02)/.3)**2)) for s in (-1, 1))
-        A += .42*bat*lungs*(.75 + .25*_lowfreq(r, size, 30))
-        kerley = _sig(np.cos(2*np.pi*Y/.05) - .7, .05)*_sig(np.abs(X) - (cx + lw*.55), .02)*_sig(Y - .1, .03)
-        A += .12*kerley*lungs
-    if 'Fibrosis' in L:
-        k, ang = r.uniform(55, 70), r.uniform(0, np.pi)
-        X2, Y2 = X*np.cos(ang) + Y*np.sin(ang), -X*np.sin(ang) + Y*np.cos(ang)
-        net = np.maximum(_sig(np.cos(k*X2) - .8, .05), _sig(np.cos(k*Y2 + 1) - .8, .05))
-        zone = _sig(Y - r.uniform(-.2, .05), .08)
-        A += .3*net*zone*lungs
-    if 'Pleural_Thickening' in L:
-        s = 1 if r.random() < .5 else -1
-        u = (X - s*cx)/lw
-        lcy = (a['ltop'] + dia + .05)/2; lry = (dia + .05 - a['ltop'])/2
-        ell = 1 - u**2 - ((Y - lcy)/lry)**2
-        w = r.uniform(.3, .4)
-        rim = _sig(w - ell, .02)*_sig(ell + .05, .02)*_sig(s*u + .2, .05)*_sig(dia - .05 - Y, .03)
-        A += .5*rim
-    if 'Pneumonia' in L:
-        s, x0, y0 = _pick_in_lung(r, a, ylo=-.3, yhi=.3)
-        rad, ang = r.uniform(.16, .21), r.uniform(0, np.pi)
-        bron = _sig(np.cos(((X - x0)*np.cos(ang) + (Y - y0)*np.sin(ang))*45) - .85, .04)  # air bronchograms
-        A += .5*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*lungs*(1 - .45*bron)
-    if 'Hernia' in L:
-        x0, y0, rad = a['hx'] + r.uniform(-.1, .05), hcy + r.uniform(-.02, .08), r.uniform(.12, .15)
-        d = np.hypot(X - x0, Y - y0)
-        lvl = y0 + r.uniform(-.01, .03)
-        A -= .6*_sig(rad - d, .008)*_sig(lvl - Y, .006)
-        A += .3*np.exp(-((d - rad)/.012)**2)
-    # exposure, smooth non-uniformity and quantum noise
-    A = np.clip(A, 0, None)**a['gamma']
+    g = _canvas(labels, size, pid, idx, seed); r = g.r
+    _draw(g, None, 'anatomy'); _lung_fields(g)
+    A = .06 + g.a['tissue']*g.body
+    _draw(g, A, 'lungs')
+    A -= g.lung_dark*g.lungs + .24*g.ptx
+    A += .05*g.mark*g.lungs*g.mark_w*(.5 + g.hil)
+    _chest(g, A); _draw(g, A, 'signs')
+    A = np.clip(A, 0, None)**g.a['gamma']  # exposure, smooth non-uniformity and quantum noise
     A = A*r.uniform(.9, 1.1) + r.uniform(-.04, .04) + .035*_lowfreq(r, size, 4)
     A += r.uniform(.015, .035)*r.standard_normal(A.shape)
     return np.clip(A*255, 0, 255).astype(np.uint8)
+
+# %% ../nbs/01_phantom.ipynb #1c6917a2
+@_sign('Emphysema', 'anatomy')
+def _emphysema(g:SimpleNamespace, A:np.ndarray):
+    "Enlarged, hyperlucent lungs with half the markings, flattened low domes and a narrow heart."
+    g.dia, g.amp, g.lung_dark, g.ctr, g.mark_scale = g.dia + .12, .025, g.lung_dark + .1, g.ctr - .04, .5
+
+# %% ../nbs/01_phantom.ipynb #f7b1238d
+@_sign('Cardiomegaly', 'anatomy')
+def _cardiomegaly(g:SimpleNamespace, A:np.ndarray):
+    "A cardiac silhouette of 66-76% of the thoracic width (normal: 40-46%), a little denser."
+    g.ctr, g.hh, g.heart_density = g.r.uniform(.66, .76), g.hh*1.25, .3
+
+# %% ../nbs/01_phantom.ipynb #471982ff
+@_sign('Pneumothorax', 'lungs')
+def _pneumothorax(g:SimpleNamespace, A:np.ndarray):
+    "A black apical/lateral band without lung markings, bounded by a thin visceral pleural line."
+    X, Y, r = g.X, g.Y, g.r
+    s = 1 if r.random() < .5 else -1
+    b = r.uniform(.14, .2)
+    lcy, lry = _lung_box(g)
+    inner = 1 - ((X - s*(g.cx - b*.6))/(g.lw - b*.6))**2 - ((Y - lcy - b*.8)/(lry - b*.8))**2
+    g.ptx = g.lungmask[s]*_sig(-inner, .01)  # darkened, and without markings
+    g.mark_w = g.mark_w*(1 - g.ptx)
+    A += .2*np.exp(-(inner/.03)**2)*g.lungmask[s]*_sig(-(Y - g.dia + .1), .05)  # the visceral pleural line
+
+# %% ../nbs/01_phantom.ipynb #ee892b2c
+@_sign('Effusion')
+def _effusion(g:SimpleNamespace, A:np.ndarray):
+    "Fluid at one or both bases with a meniscus climbing the lateral wall (blunted costophrenic angle)."
+    X, Y, r = g.X, g.Y, g.r
+    for s in ([1, -1] if r.random() < .3 else [1 if r.random() < .5 else -1]):
+        h = r.uniform(.25, .4)
+        u = np.clip((X - s*g.cx)/g.lw*s, -1.2, 1.2)
+        top = g.domes[s] - h*(.25 + .75*((u + 1)/2)**2)  # a meniscus, highest at the lateral wall
+        A += .4*g.lungmask[s]*_sig(Y - top, .012)
+
+# %% ../nbs/01_phantom.ipynb #bc1d65b9
+@_sign('Nodule')
+def _nodule(g:SimpleNamespace, A:np.ndarray):
+    "One or two small (r 0.055-0.07), very dense round spots."
+    for _ in range(1 + (g.r.random() < .3)):
+        s, x0, y0 = _pick_in_lung(g.r, g.a)
+        rad = g.r.uniform(.055, .07)
+        A += .6*_sig(rad - np.hypot(g.X - x0, g.Y - y0), max(g.px*.7, .005))
+
+# %% ../nbs/01_phantom.ipynb #8045c121
+@_sign('Mass')
+def _mass(g:SimpleNamespace, A:np.ndarray):
+    "A large (r 0.13-0.18), dense, lobulated round opacity."
+    X, Y, r = g.X, g.Y, g.r
+    s, x0, y0 = _pick_in_lung(r, g.a, ylo=-.45, yhi=.2)
+    rad, ph = r.uniform(.13, .18), r.uniform(0, 2*np.pi)
+    rr = rad*(1 + .12*np.sin(3*np.arctan2(Y - y0, X - x0) + ph))
+    A += .52*_sig(rr - np.hypot(X - x0, Y - y0), .008)
+
+# %% ../nbs/01_phantom.ipynb #bf103645
+@_sign('Atelectasis')
+def _atelectasis(g:SimpleNamespace, A:np.ndarray):
+    "A bright plate-like band across a lower lung zone (collapsed lung)."
+    X, Y, r = g.X, g.Y, g.r
+    s, x0, y0 = _pick_in_lung(r, g.a, ylo=.0, yhi=g.dia - .15)
+    ang = math.radians(r.uniform(-25, 25))
+    d = -(X - x0)*math.sin(ang) + (Y - y0)*math.cos(ang)
+    along = (X - x0)*math.cos(ang) + (Y - y0)*math.sin(ang)
+    A += .42*_sig(r.uniform(.04, .06) - np.abs(d), .006)*_sig(.28 - np.abs(along), .03)*g.lungmask[s]
+
+# %% ../nbs/01_phantom.ipynb #662fe533
+@_sign('Infiltration')
+def _infiltration(g:SimpleNamespace, A:np.ndarray):
+    "Patchy, mottled haze in one or both mid/lower lungs."
+    X, Y, r = g.X, g.Y, g.r
+    mott, haze = .5 + .5*_lowfreq(r, g.size, 40), np.zeros_like(X)
+    for s in ([1, -1] if r.random() < .5 else [1 if r.random() < .5 else -1]):
+        for _ in range(int(r.integers(4, 8))):
+            _, x0, y0 = _pick_in_lung(r, g.a, s, ylo=-.35, yhi=.35)
+            haze += np.exp(-((X - x0)**2 + (Y - y0)**2)/(2*r.uniform(.06, .09)**2))
+    A += .42*np.clip(haze, 0, 1)*mott*g.lungs
+
+# %% ../nbs/01_phantom.ipynb #01d578b8
+@_sign('Consolidation')
+def _consolidation(g:SimpleNamespace, A:np.ndarray):
+    "A dense lobar opacity (upper or lower part of one lung) with a straight fissure edge and an air bronchogram."
+    X, Y, r = g.X, g.Y, g.r
+    s = 1 if r.random() < .5 else -1
+    f0, sl = r.uniform(-.15, .05), r.uniform(-.15, .15)
+    d = (Y - f0 - sl*X)*(-1 if r.random() < .6 else 1)  # the upper or the lower part
+    bron = np.exp(-(((X - s*(g.cx - .1))*np.cos(.5) + Y*np.sin(.5))/.012)**2)
+    A += .42*g.lungmask[s]*_sig(d, .01)*(1 - .4*bron)
+
+# %% ../nbs/01_phantom.ipynb #22fdf245
+@_sign('Edema')
+def _edema(g:SimpleNamespace, A:np.ndarray):
+    "Bilateral perihilar (bat-wing) haze and Kerley B lines at the lateral bases."
+    X, Y = g.X, g.Y
+    bat = sum(np.exp(-(((X - s*(g.cx - .1))/.2)**2 + ((Y + .02)/.3)**2)) for s in (-1, 1))
+    A += .42*bat*g.lungs*(.75 + .25*_lowfreq(g.r, g.size, 30))
+    kerley = _sig(np.cos(2*np.pi*Y/.05) - .7, .05)*_sig(np.abs(X) - (g.cx + g.lw*.55), .02)*_sig(Y - .1, .03)
+    A += .12*kerley*g.lungs
+
+# %% ../nbs/01_phantom.ipynb #c50ac560
+@_sign('Fibrosis')
+def _fibrosis(g:SimpleNamespace, A:np.ndarray):
+    "A reticular net of fine lines in the lower lungs."
+    X, Y, r = g.X, g.Y, g.r
+    k, ang = r.uniform(55, 70), r.uniform(0, np.pi)
+    X2, Y2 = X*np.cos(ang) + Y*np.sin(ang), -X*np.sin(ang) + Y*np.cos(ang)
+    net = np.maximum(_sig(np.cos(k*X2) - .8, .05), _sig(np.cos(k*Y2 + 1) - .8, .05))
+    A += .3*net*_sig(Y - r.uniform(-.2, .05), .08)*g.lungs
+
+# %% ../nbs/01_phantom.ipynb #064a2cbe
+@_sign('Pleural_Thickening')
+def _pleural_thickening(g:SimpleNamespace, A:np.ndarray):
+    "A bright rim along the lateral and apical pleura of one lung."
+    X, Y, r = g.X, g.Y, g.r
+    s = 1 if r.random() < .5 else -1
+    u = (X - s*g.cx)/g.lw
+    lcy, lry = _lung_box(g)
+    ell = 1 - u**2 - ((Y - lcy)/lry)**2
+    w = r.uniform(.3, .4)
+    A += .5*(_sig(w - ell, .02)*_sig(ell + .05, .02)*_sig(s*u + .2, .05)*_sig(g.dia - .05 - Y, .03))
+
+# %% ../nbs/01_phantom.ipynb #74efd304
+@_sign('Pneumonia')
+def _pneumonia(g:SimpleNamespace, A:np.ndarray):
+    "One focal, fuzzy-edged round opacity crossed by dark air bronchograms."
+    X, Y, r = g.X, g.Y, g.r
+    s, x0, y0 = _pick_in_lung(r, g.a, ylo=-.3, yhi=.3)
+    rad, ang = r.uniform(.16, .21), r.uniform(0, np.pi)
+    bron = _sig(np.cos(((X - x0)*np.cos(ang) + (Y - y0)*np.sin(ang))*45) - .85, .04)  # air bronchograms
+    A += .5*_sig(rad - np.hypot((X - x0)/1.2, Y - y0), .035)*g.lungs*(1 - .45*bron)
+
+# %% ../nbs/01_phantom.ipynb #e46e35a5
+@_sign('Hernia')
+def _hernia(g:SimpleNamespace, A:np.ndarray):
+    "A gas bubble with an air-fluid level behind the heart."
+    X, Y, r = g.X, g.Y, g.r
+    x0, y0, rad = g.a['hx'] + r.uniform(-.1, .05), g.hcy + r.uniform(-.02, .08), r.uniform(.12, .15)
+    d = np.hypot(X - x0, Y - y0)
+    lvl = y0 + r.uniform(-.01, .03)
+    A -= .6*_sig(rad - d, .008)*_sig(lvl - Y, .006)
+    A += .3*np.exp(-((d - rad)/.012)**2)
 
 # %% ../nbs/01_phantom.ipynb #ada99966
 def phantom_dir(n:int=1000, # number of images
