@@ -1,12 +1,11 @@
-"The installed xraylib.predict API: Predictor (all image formats), list_preds, predict_batch, Grad-CAM, CLI."
-import io, json, subprocess, sys, warnings
+"What 07_predict cannot check: every image format (DICOM written with pydicom) gives the same probabilities, and on the 200 real NIH images a saved model's Predictor equals the fastai learner and `xraylib predict` runs in a subprocess."
+import json, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from xraylib.core import LABELS, set_seed, load_image
-from xraylib.predict import Predictor, list_preds, gradcam, plot_gradcam, model_spec, ImageLoadError
+from xraylib.predict import Predictor
 
-ART = Path(__file__).parent/'_artifacts'
 SIZE = 64
 
 
@@ -80,59 +79,6 @@ def test_dicom_monochrome1_is_inverted(xray, tmp_path):
     m2 = np.asarray(load_image(make_dicom(tmp_path/'m2.dcm', xray)))
     m1 = np.asarray(load_image(make_dicom(tmp_path/'m1.dcm', xray, 'MONOCHROME1')))
     np.testing.assert_array_equal(m1.astype(int), 255 - m2.astype(int))
-
-
-def test_bad_input_refused_naming_file(pred, tmp_path):
-    (tmp_path/'report.txt').write_text('not an image')
-    with pytest.raises(ImageLoadError, match='report.txt: not an image file'): pred.predict(tmp_path/'report.txt')
-    with pytest.raises(ImageLoadError, match='missing.png: no such file'): pred.predict(tmp_path/'missing.png')
-    with pytest.raises(ImageLoadError, match='empty'): pred.predict(b'')
-
-
-def test_thresholds(xray):
-    p = tiny_predictor(thresholds={'Hernia': 0.0, 'Mass': 1.01})
-    df = p.predict(xray).set_index('label')
-    assert df.passes['Hernia'] and not df.passes['Mass'] and df.threshold['Effusion'] == 0.5
-    assert p.predict(xray, thresh=0.0).passes.all() and not p.predict(xray, thresh=1.01).passes.any()
-    assert model_spec(dict(normalization=dict(mean=[.5], std=[.2]), thresholds={'Hernia': None}))['thresholds']['Hernia'] == 0.5
-
-
-def test_list_preds(pred, xray):
-    df = pred.predict(xray)
-    lp = list_preds(df)
-    assert len(lp) == 15 and [l for l, _ in lp] == df.label.tolist()
-    assert all(a[1] >= b[1] for a, b in zip(lp, lp[1:]))
-    t = float(df.probability.median())
-    assert list_preds(df, thresh=t) == [(l, p) for l, p in lp if p >= t]
-    assert list_preds({'a': .1, 'b': .7}) == [('b', .7), ('a', .1)]
-
-
-def test_predict_batch_csv(pred, xray, tmp_path):
-    d = tmp_path/'imgs'; d.mkdir()
-    for i in range(5): Image.fromarray(np.roll(xray, 9*i, 1)).save(d/f'x{i}.png')
-    (d/'notes.txt').write_text('ignored: not an image extension')
-    (d/'broken.png').write_bytes(b'not really a png')
-    with pytest.warns(UserWarning, match='broken.png'):
-        df = pred.predict_batch(d, bs=2, out_csv=tmp_path/'o'/'preds.csv', progress=False)
-    assert df['Image Index'].tolist() == [f'x{i}.png' for i in range(5)]
-    assert list(df.columns) == ['Image Index'] + [f'prob_{l}' for l in LABELS]
-    disk = pd.read_csv(tmp_path/'o'/'preds.csv')
-    assert disk.shape == (5, 16) and sorted(p.name for p in (tmp_path/'o').iterdir()) == ['preds.csv']
-    np.testing.assert_allclose(disk.iloc[:, 1:].values, np.stack([pred.probs([d/f'x{i}.png'])[0] for i in range(5)]), atol=1e-5)
-    with pytest.raises(ImageLoadError, match='broken.png'):
-        pred.predict_batch(d, errors='raise', progress=False)
-
-
-def test_gradcam(pred, xray):
-    hms = {l: gradcam(pred, xray, l) for l in LABELS[::2]}  # 8 labels
-    for hm in hms.values(): assert hm.shape == (SIZE, SIZE) and hm.min() >= 0 and hm.max() <= 1
-    nz = [l for l, hm in hms.items() if hm.max() > 0]  # an all-negative map is legitimately all zero
-    assert len(nz) >= 2 and hms[nz[0]].max() == 1 and not np.allclose(hms[nz[0]], hms[nz[1]])
-    np.testing.assert_allclose(gradcam(pred.model, pred.preprocess(xray), LABELS.index(nz[0])), hms[nz[0]], atol=1e-6)
-    fig = plot_gradcam(pred, xray)
-    ART.mkdir(exist_ok=True); fig.savefig(ART/'gradcam_test.png')
-    top = pred.predict(xray).label[0]
-    assert fig.axes[0].get_title().startswith(f'Grad-CAM: {top}')
 
 
 @pytest.fixture(scope='module')
