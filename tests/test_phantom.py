@@ -1,13 +1,12 @@
 "The installed xraylib.phantom API: layout, formats, determinism, reuse and label frequencies."
 import json, os, subprocess, sys
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from xraylib.core import LABELS, PATHOLOGIES
+from xraylib.core import LABELS
 from xraylib.phantom import (make_phantom_sample, phantom_dir, phantom_labels, render_phantom, is_complete,
-                             SAMPLE_COLUMNS, PHANTOM_FREQS, REAL_SAMPLE_COUNTS, MARKER)
+                             SAMPLE_COLUMNS, MARKER)
 
 
 @pytest.fixture(scope='module')
@@ -16,7 +15,6 @@ def sample(tmp_path_factory):
 
 
 def _csv(d): return pd.read_csv(d/'sample_labels.csv', dtype=str, keep_default_na=False)
-def _bytes(d): return {f.name: f.read_bytes() for f in sorted((d/'images').glob('*.png'))}
 
 
 def test_columns_equal_real_header(sample, shared):
@@ -58,28 +56,6 @@ def test_several_images_per_patient():
     assert (~df['Patient Age'].str.endswith('Y')).sum() >= 1  # a few infants in months or days
 
 
-def test_label_frequencies_n1000():
-    df = phantom_labels(1000, seed=42)
-    counts = df['Finding Labels'].str.split('|').explode().value_counts()
-    for lab in LABELS:
-        target = 1000*PHANTOM_FREQS[lab]
-        assert abs(counts.get(lab, 0) - target) <= max(2, .05*target), (lab, counts.get(lab, 0), target)
-        assert counts.get(lab, 0) >= 5
-    real = {k: v/5606 for k, v in REAL_SAMPLE_COUNTS.items()}
-    assert abs(counts['No Finding']/1000 - real['No Finding']) < .01
-    assert abs(counts['Infiltration']/1000 - real['Infiltration']) < .01
-    assert (df['Finding Labels'].str.count(r'\|') >= 1).mean() > .1  # several labels per image
-
-
-def test_deterministic_and_seed_dependent(sample, tmp_path):
-    again = make_phantom_sample(tmp_path/'a', n=60, size=96, seed=3, workers=0)
-    assert _bytes(again) == _bytes(sample)
-    assert (again/'sample_labels.csv').read_bytes() == (sample/'sample_labels.csv').read_bytes()
-    other = make_phantom_sample(tmp_path/'b', n=60, size=96, seed=4)
-    assert (other/'sample_labels.csv').read_bytes() != (sample/'sample_labels.csv').read_bytes()
-    assert not set(_bytes(other).values()) & set(_bytes(sample).values())
-
-
 def test_patient_anatomy_persists():
     "A patient's follow-ups share anatomy and exposure: their grey-level profiles are closer than other patients'."
     q = lambda im: np.quantile(im, np.linspace(.05, .95, 19))
@@ -88,12 +64,6 @@ def test_patient_anatomy_persists():
     between = np.mean([np.abs(Q[p][0] - Q[o][0]).mean() for p in Q for o in Q if o < p])
     assert within < .7*between
     assert (render_phantom(['No Finding'], 64, pid=5, idx=1) != render_phantom(['No Finding'], 64, pid=5, idx=2)).any()
-
-
-def test_signs_change_the_picture():
-    base = render_phantom(['No Finding'], 128, pid=9, idx=4).astype(float)
-    for lab in PATHOLOGIES:
-        assert np.abs(render_phantom([lab], 128, pid=9, idx=4).astype(float) - base).mean() > 0.3, lab
 
 
 def test_reuse_force_partial(tmp_path):
