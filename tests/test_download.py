@@ -103,12 +103,6 @@ def test_colab_secrets_copied_to_env(no_creds, monkeypatch):
     assert os.environ['KAGGLE_USERNAME'] == 'colab-user' and os.environ['KAGGLE_KEY'] == 'colab-key'
 
 
-def test_cli_without_credentials_exits_2(no_creds, tmp_path, capsys):
-    assert download_cli(dest=str(tmp_path/'nih')) == 2
-    out = capsys.readouterr()
-    assert 'No Kaggle credentials found' in out.err and 'KAGGLE_API_TOKEN' in out.err and 'Traceback' not in out.err
-
-
 def test_cli_with_fake_api(tmp_path, good_zip, monkeypatch, capsys):
     monkeypatch.setattr(dl, '_make_api', lambda: FakeKaggleApi(good_zip))
     real = dl.download_nih_sample
