@@ -39,7 +39,7 @@ def _first(d:dict, *keys, default=None):
 def model_spec(meta:dict # the contents of `model.json`
               )->dict:
     "Preprocessing and label facts from model metadata: size (h,w), resize method, mean, std, vocab, n_in, thresholds."
-    # `xraylib.learner.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std}, vocab,
+    # `xraylib.modelfile.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std}, vocab,
     # n_in and thresholds {label: float or None}; a None threshold (no positives to tune it on) counts as 0.5.
     size = _first(meta, 'size', 'img_size', 'image_size', 'input_size', default=224)
     size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
@@ -209,8 +209,8 @@ def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json
               device:str='cpu', # where to run the model
               engine:str='auto' # as in `Predictor`: 'auto', 'onnx', 'torch' or 'eager'
              ):
-    "Load a predictor from the files `xraylib.learner.save_model` wrote (no pickle)."
-    from xraylib.learner import load_model
+    "Load a predictor from the files `xraylib.modelfile.save_model` wrote (no pickle)."
+    from xraylib.modelfile import load_model  # here: it loads fastai.vision.all, which `import xraylib.predict` need not
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
     model, meta = load_model(p)
@@ -342,7 +342,7 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
                ):
     "Predict the chest X-ray labels of IMAGE files with a saved model."
     try: p = Predictor.from_file(model)
-    except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.learner.ModelFileError (pickle, tampered...)
+    except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.modelfile.ModelFileError (pickle, tampered...)
         print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 2
     out, status = [], 0
     for f in [f for src in images for f in image_files(src)]:
