@@ -5,26 +5,9 @@ import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from xraylib.core import LABELS, set_seed, load_image
 from xraylib.predict import Predictor
+from fakes import make_dicom
 
 SIZE = 64
-
-
-def make_dicom(path, arr, photometric='MONOCHROME2', bits_stored=12, window=None):
-    "Write a uint16 single-frame DICOM file (pydicom) with the given photometric interpretation."
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-    fm = FileMetaDataset()
-    fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-    fm.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset(); ds.file_meta = fm
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID, 'DX'
-    ds.Rows, ds.Columns = arr.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
-    if window: ds.WindowCenter, ds.WindowWidth = window
-    ds.PixelData = arr.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return Path(path)
 
 
 def tiny_predictor(size=SIZE, thresholds=None):
@@ -61,8 +44,8 @@ def test_all_formats_same_picture_same_probs(pred, xray, tmp_path):
     Image.fromarray(a8.astype(np.uint16) * 257).save(tmp_path/'g16.png')
     Image.fromarray(np.stack([a8]*3, -1)).save(tmp_path/'rgb.png')
     Image.fromarray(np.dstack([a8]*3 + [np.full_like(a8, 255)])).save(tmp_path/'rgba.png')
-    make_dicom(tmp_path/'m2.dcm', xray)
-    make_dicom(tmp_path/'m1.dcm', 4095 - xray, 'MONOCHROME1')  # inverted storage, same picture
+    make_dicom(xray, path=tmp_path/'m2.dcm')
+    make_dicom(4095 - xray, 'MONOCHROME1', path=tmp_path/'m1.dcm')  # inverted storage, same picture
     ref = pred.predict(tmp_path/'g8.png')
     _sorted_ok(ref)
     for f in ['g16.png', 'rgb.png', 'rgba.png', 'm2.dcm', 'm1.dcm']:
@@ -76,8 +59,8 @@ def test_all_formats_same_picture_same_probs(pred, xray, tmp_path):
 
 
 def test_dicom_monochrome1_is_inverted(xray, tmp_path):
-    m2 = np.asarray(load_image(make_dicom(tmp_path/'m2.dcm', xray)))
-    m1 = np.asarray(load_image(make_dicom(tmp_path/'m1.dcm', xray, 'MONOCHROME1')))
+    m2 = np.asarray(load_image(make_dicom(xray, path=tmp_path/'m2.dcm')))
+    m1 = np.asarray(load_image(make_dicom(xray, 'MONOCHROME1', path=tmp_path/'m1.dcm')))
     np.testing.assert_array_equal(m1.astype(int), 255 - m2.astype(int))
 
 

@@ -7,23 +7,7 @@ import ipywidgets as widgets
 from xraylib.core import LABELS, set_seed
 from xraylib.predict import Predictor
 from xraylib.widgets import upload_widget
-
-
-def make_dicom(arr, photometric='MONOCHROME2', bits_stored=12)->bytes:
-    "A uint16 single-frame DICOM file's bytes (pydicom)."
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-    fm = FileMetaDataset()
-    fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-    fm.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset(); ds.file_meta = fm
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID, 'DX'
-    ds.Rows, ds.Columns = arr.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
-    ds.PixelData = arr.astype(np.uint16).tobytes()
-    buf = io.BytesIO(); ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+from fakes import make_dicom
 
 
 def _bytes(a, fmt='PNG', **kw):
