@@ -1,17 +1,51 @@
-"The installed `xraylib` console script, run as a user would, in a subprocess."
-import subprocess, sys
-import json
+"The installed `xraylib` console script, run as a user would, in a subprocess: every subcommand and every option."
+import inspect, json, os, re, subprocess, sys
+from pathlib import Path
 import pandas as pd, pytest
+from xraylib.cli import COMMANDS, cli_parser, _resolve
+
+HERE = Path(__file__).parent
 
 
 def run(*args, **kw):
-    return subprocess.run(['xraylib', *args], capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(['xraylib', *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+def options(cmd):
+    "The `--options` (and positionals) of subcommand `cmd`, as its parser has them."
+    return [a.option_strings[0] if a.option_strings else a.dest
+            for a in cli_parser(_resolve(cmd))._actions if a.dest != 'help']
 
 
 def test_help_lists_commands():
     r = run('--help')
     assert r.returncode == 0
-    for cmd in ['phantom', 'download', 'train', 'evaluate', 'predict']: assert cmd in r.stdout
+    for cmd in COMMANDS: assert cmd in r.stdout
+
+
+@pytest.mark.parametrize('cmd', list(COMMANDS))
+def test_subcommand_help_lists_every_option(cmd):
+    r = run(cmd, '--help')
+    assert r.returncode == 0, r.stderr
+    for o in options(cmd): assert (o if o.startswith('--') else o) in r.stdout, (cmd, o)
+
+
+def test_train_help_offers_every_train_option():
+    "`xraylib train --help` offers every parameter of `train` except its callbacks."
+    from xraylib.learner import train
+    h = run('train', '--help').stdout.replace('-\n', '')
+    for k in inspect.signature(train).parameters:
+        if k == 'cbs': continue
+        assert re.search(rf'--(no_)?{k}\b', h), k
+
+
+@pytest.mark.parametrize('cmd', list(COMMANDS))
+def test_every_option_is_exercised_through_the_console_script(cmd):
+    "Each option of each subcommand appears in an `xraylib` invocation in this file or in test_faults.py."
+    src = (HERE/'test_cli.py').read_text() + (HERE/'test_faults.py').read_text()
+    said = set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))
+    missing = [o for o in options(cmd) if o.startswith('--') and o.replace('_', '-') not in said and o not in said]
+    assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'
 
 
 def test_unknown_command_fails_clearly():
@@ -20,26 +54,30 @@ def test_unknown_command_fails_clearly():
 
 
 def test_phantom_writes_kaggle_layout(tmp_path):
-    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3')
+    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3', '--workers', '1')
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(tmp_path/'ph'/'sample_labels.csv')
     assert len(df) == 12 and len(list((tmp_path/'ph'/'images').glob('*.png'))) == 12
+    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3', '--workers', '1', '--force')
+    assert r.returncode == 0 and 'reus' not in r.stdout.lower(), r.stdout
 
 
 def test_download_without_credentials_exit_2(tmp_path):
-    env = {'HOME': str(tmp_path), 'PATH': __import__('os').environ['PATH'], 'XRAYLIB_HOME': str(tmp_path/'x')}
-    r = run('download', '--dest', str(tmp_path/'nih'), env=env)
+    env = {'HOME': str(tmp_path), 'PATH': os.environ['PATH'], 'XRAYLIB_HOME': str(tmp_path/'x')}
+    r = run('download', '--dest', str(tmp_path/'nih'), '--force', env=env)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert 'KAGGLE' in r.stderr
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    "`xraylib train` on a small phantom, with options spelt with dashes."
+    "`xraylib train` on a small phantom it makes itself (`--data phantom --n`), with options spelt with dashes."
     d = tmp_path_factory.mktemp('cli')
-    assert run('phantom', '--dest', str(d/'ph'), '--n', '60', '--size', '48', '--seed', '2').returncode == 0
-    r = run('train', '--data', str(d/'ph'), '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '1',
-            '--freeze-epochs', '0', '--pretrained', 'no', '--out', str(d/'run'), '--quiet')
+    env = {**os.environ, 'XRAYLIB_HOME': str(d/'home')}
+    r = run('train', '--data', 'phantom', '--n', '60', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2',
+            '--freeze-epochs', '0', '--lr', '3e-3', '--pretrained', 'no', '--out', str(d/'run'), '--seed', '3',
+            '--valid-pct', '0.25', '--n-boot', '20', '--num-workers', '0', '--patience', '3', '--no-download',
+            '--channels-last', '--fp16', 'no', '--quiet', env=env)
     assert r.returncode == 0, r.stderr
     return d
 
@@ -47,25 +85,41 @@ def trained(tmp_path_factory):
 def test_train_writes_model_and_evaluation(trained):
     files = {p.name for p in (trained/'run').iterdir()}
     assert {'model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv', 'auroc.csv', 'report.md'} <= files
-    assert json.loads((trained/'run'/'model.json').read_text())['training']['freeze_epochs'] == 0
+    t = json.loads((trained/'run'/'model.json').read_text())['training']
+    assert (t['freeze_epochs'], t['seed'], t['valid_pct'], t['n'], t['size']) == (0, 3, 0.25, 60, 32)
+    assert json.loads((trained/'run'/'metrics.json').read_text())['bootstrap']['n_boot'] == 20
+    assert Path(t['source']).is_relative_to(trained/'home')  # the phantom went to $XRAYLIB_HOME
+
+
+def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
+    src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
+    r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained', 'yes',
+            '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'r'), '--quiet')
+    assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
 def test_evaluate_reads_train_predictions(trained):
-    r = run('evaluate', '--preds', str(trained/'run'/'valid_preds.csv'), '--labels', str(trained/'ph'/'sample_labels.csv'),
-            '--out', str(trained/'ev'), '--n-boot', '50')
+    src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
+    r = run('evaluate', '--preds', str(trained/'run'/'valid_preds.csv'), '--labels', str(Path(src)/'sample_labels.csv'),
+            '--out', str(trained/'ev'), '--n-boot', '50', '--seed', '1', '--threshold-method', 'youden')
     assert r.returncode == 0, r.stderr
     assert 'mean AUROC' in r.stdout and (trained/'ev'/'auroc.csv').is_file()
+    assert json.loads((trained/'ev'/'metrics.json').read_text())['threshold_method'] == 'youden'
 
 
 def test_predict_json(trained):
-    img = sorted((trained/'ph'/'images').glob('*.png'))[0]
+    src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
+    img = sorted((Path(src)/'images').glob('*.png'))[0]
     r = run('predict', str(trained/'run'), str(img), '--json')
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     probs = [p['probability'] for p in out[0]['predictions']]
     assert len(probs) == 15 and probs == sorted(probs, reverse=True)
+    r = run('predict', str(trained/'run'), str(img), '--thresh', '0.0')  # every label passes a cut-off of 0
+    rows = [l for l in r.stdout.splitlines() if '(threshold' in l]
+    assert r.returncode == 0 and len(rows) == 15 and all(l.startswith('*') and '(threshold 0.00)' in l for l in rows), r.stdout
 
 
-def test_unknown_option_fails_clearly(trained):
+def test_unknown_option_fails_clearly():
     r = run('train', '--epoch', '1')
     assert r.returncode == 2 and 'unrecognized arguments' in r.stderr

@@ -542,7 +542,7 @@ def test_model_pickle_named_json_never_executed(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- training
-import signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
 from fastai.callback.core import Callback
 from xraylib.learner import train, read_train_state, NonFiniteLossError
 
@@ -568,42 +568,38 @@ def _xraylib_train(src, out, *extra):
             '--pretrained', 'no', '--out', str(out), '--quiet', *extra]
 
 
-def _wait_for_epochs(proc, out, n, timeout=240):
-    "Wait until `n` epochs are checkpointed in `out` while `proc` is still running."
-    f, t0 = Path(out)/'checkpoint'/'state.json', time.time()
-    while time.time() - t0 < timeout:
-        assert proc.poll() is None, f'the run ended before it could be interrupted: {proc.communicate()}'
-        if f.exists() and json.loads(f.read_text())['epochs_done'] >= n: return
-        time.sleep(0.05)
-    raise TimeoutError(f'no checkpoint of {n} epochs after {timeout} s')
-
-
 def _same_predictions(a, b):
     pa, pb = pd.read_csv(Path(a)/'valid_preds.csv'), pd.read_csv(Path(b)/'valid_preds.csv')
     cols = [c for c in pa.columns if c.startswith('prob_')]
     return float((pa[cols] - pb[cols]).abs().max().max())
 
 
-@pytest.mark.parametrize('sig', [signal.SIGKILL, signal.SIGINT], ids=['kill', 'ctrl-c'])
-def test_train_interrupted_mid_epoch_resumes(train_phantom, uninterrupted, tmp_path, sig):
+# Each moment of a run (xraylib.checkpoint.interruption_point), interrupted by a real SIGINT (Ctrl-C) or SIGKILL
+# that the run sends itself there: no timer, so the moment is the same however busy the machine is.
+MOMENTS = [('epoch1', 'kill'), ('epoch2', 'int'), ('evaluation', 'int'), ('evaluation', 'kill'), ('model-files', 'kill'),
+           ('cleanup', 'int'), ('done', 'int')]  # epoch2 is the last epoch; model-files: model.json written, metrics.json not
+
+
+@pytest.mark.parametrize('point,how', MOMENTS, ids=[f'{p}-{h}' for p, h in MOMENTS])
+def test_train_interrupted_at_any_moment(train_phantom, uninterrupted, tmp_path, point, how):
     out = tmp_path/'run'
-    proc = subprocess.Popen(_xraylib_train(train_phantom, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_epochs(proc, out, 1)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None: proc.kill()
-    st = read_train_state(out)
-    assert 1 <= st['epochs_done'] < 3 and not (out/'model.json').exists()
-    assert len(pd.read_csv(out/'history.csv')) == st['epochs_done']  # the log holds exactly the finished epochs
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130 and 'xraylib train --resume' in err and 'Traceback' not in err, err
-    else: assert proc.returncode == -signal.SIGKILL
+    env = {**os.environ, 'XRAYLIB_INTERRUPT_AT': f'{point}:{how}'}
+    r = subprocess.run(_xraylib_train(train_phantom, out), capture_output=True, text=True, timeout=600, env=env)
+    if how == 'kill': assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr[-2000:])
+    else: assert r.returncode == 130 and 'Traceback' not in r.stderr, (r.returncode, r.stderr[-2000:])
+    if point == 'done':  # the run had finished: the message says so, and there is nothing to resume
+        assert 'the run had already finished' in r.stderr and not (out/'checkpoint').exists(), r.stderr
+        r = subprocess.run(_xraylib_train(train_phantom, out, '--resume'), capture_output=True, text=True, timeout=300)
+        assert r.returncode == 1 and 'this run finished' in r.stderr, r.stderr
+        assert _same_predictions(out, uninterrupted) < 1e-5
+        return
+    st = read_train_state(out)  # a resumable checkpoint, whatever the moment
+    epochs = int(point[5:]) if point.startswith('epoch') else 3
+    assert st['epochs_done'] == epochs and len(pd.read_csv(out/'history.csv')) == epochs
+    if how == 'int': assert f'{epochs} finished epoch(s) are saved' in r.stderr and 'xraylib train --resume' in r.stderr, r.stderr
     r = subprocess.run(_xraylib_train(train_phantom, out, '--resume'), capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    hist = pd.read_csv(out/'history.csv')
-    assert hist['epoch'].tolist() == [0, 1, 2]
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert pd.read_csv(out/'history.csv')['epoch'].tolist() == [0, 1, 2]
     assert (out/'model.json').exists() and not (out/'checkpoint').exists()
     assert json.loads((out/'metrics.json').read_text())['resumed'] is True
     assert _same_predictions(out, uninterrupted) < 1e-5  # it ends with the model of the uninterrupted run
@@ -620,6 +616,38 @@ def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
             if self.epoch == 1: raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
     with pytest.raises(ValueError, match=r'size=48 \(run: 32\)'): train(str(train_phantom), out=tmp_path, resume=True, **{**TRAIN_KW, 'size': 48})
+
+
+def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phantom, tmp_path, monkeypatch):
+    "A run started on a CPU runtime and resumed on a GPU one (Colab's quota) keeps its own architecture and size."
+    import xraylib.learner as xl
+    kw = {k: v for k, v in TRAIN_KW.items() if k not in ('arch', 'size')}  # both from the preset
+    class CtrlC(Callback):
+        def after_batch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+    monkeypatch.setattr(xl, 'default_preset', lambda: {**xl.CPU_PRESET, 'size': 32})
+    with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **kw)
+    monkeypatch.setattr(xl, 'default_preset', lambda: dict(xl.GPU_PRESET))  # the runtime now has a GPU
+    train(str(train_phantom), out=tmp_path, resume=True, **kw)
+    meta = json.loads((tmp_path/'model.json').read_text())
+    assert (meta['arch'], meta['size']) == ('resnet18', [32, 32])
+
+
+def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):
+    "fp16's GradScaler state is in the checkpoint and back after a resume (a CPU GradScaler stands in for CUDA's)."
+    import torch
+    class Scaler(Callback):
+        order = 10  # where fastai's MixedPrecision makes its scaler, before TrainingState (70)
+        def __init__(self, init): self.init, self.seen = init, []
+        def before_fit(self): self.learn.scaler = torch.amp.GradScaler('cpu', init_scale=self.init)
+        def before_epoch(self): self.seen.append(self.learn.scaler.get_scale())
+    class CtrlC(Callback):
+        def after_batch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[Scaler(256.), CtrlC()], **TRAIN_KW)
+    s = Scaler(65536.)
+    train(str(train_phantom), out=tmp_path, resume=True, cbs=[s], **TRAIN_KW)
+    assert s.seen[0] == 256., s.seen
 
 
 def test_train_nan_loss_detected_and_reported(train_phantom, tmp_path):

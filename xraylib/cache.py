@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Union
 import numpy as np, pandas as pd
-from .core import load_image, atomic_write, xraylib_home
+from .core import DEFAULT_SIZE, load_image, atomic_write, xraylib_home
 from .pngdecode import compiled_unfilter
 
 # %% auto #0
@@ -93,7 +93,7 @@ def cache_folder(paths:list, # the source image paths (unique)
 
 # %% ../nbs/03a_cache.ipynb #aadc0807
 def build_cache(paths:list, # the source image paths (duplicates are stored once)
-                size:int=224, # images are squished to size x size
+                size:int=DEFAULT_SIZE, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
                 workers:int=None, # processes to decode with (default: all cores)
                 progress:bool=True, # show a progress bar while building
@@ -156,7 +156,7 @@ def read_cached(file:str, # a cache map file from `build_cache`
 
 # %% ../nbs/03a_cache.ipynb #c17a5b2a
 def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
-                 size:int=224, # the cached image size
+                 size:int=DEFAULT_SIZE, # the cached image size
                  cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
                  workers:int=None, # processes for building (default: all cores)
                  progress:bool=True # progress bar while building

@@ -85,12 +85,14 @@ STATE_FORMAT = 'xraylib-train-state/1'
 def _rng_state(dls)->dict:
     nps = np.random.get_state()
     return dict(python=random.getstate(), numpy=(nps[0], torch.from_numpy(nps[1].astype(np.int64)), *map(float, nps[2:])),
-                torch=torch.get_rng_state(), dl=dls.train.rng.getstate())
+                torch=torch.get_rng_state(), dl=dls.train.rng.getstate(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)  # augmentation and dropout on a GPU
 
 def _set_rng_state(st:dict, dls):
     random.setstate(_tuples(st['python'])); dls.train.rng.setstate(_tuples(st['dl']))
     n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), int(n[2]), int(n[3]), n[4]))
     torch.set_rng_state(st['torch'])
+    if st.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
 def _tuples(o): return tuple(map(_tuples, o)) if isinstance(o, (list, tuple)) else o
 
@@ -110,9 +112,12 @@ class TrainingState(Callback):
                  rows:list=None): # history rows of epochs already done (resume)
         self.folder, self.history, self.settings, self.phases = Path(folder), Path(history), settings, phases
         self.rows, self.phase, self.pending, self.epoch_offset, self.last_epoch = list(rows or []), -1, None, 0, None
+        self.scaler_state = None  # a resumed run's GradScaler state, loaded once MixedPrecision has made its scaler
     def before_fit(self):
         self.skip = hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
         if self.skip: return
+        if self.scaler_state and getattr(self.learn, 'scaler', None) is not None:  # MixedPrecision (order 10) made it
+            self.learn.scaler.load_state_dict(self.scaler_state); self.scaler_state = None
         if self.pending is not None: (self.phase, start), self.pending = self.pending, None
         else: self.phase, start = self.phase + 1, 0
         self.start = start
@@ -128,7 +133,9 @@ class TrainingState(Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.folder/f'epoch{g}.safetensors') as tmp: save_file(cpu_state_dict(self.learn.model), str(tmp))
         with atomic_path(self.folder/f'epoch{g}.pt') as tmp:
-            torch.save(dict(opt=_plain(self.learn.opt.state_dict()), rng=_rng_state(self.dls)), tmp)
+            scaler = getattr(self.learn, 'scaler', None)  # fastai's mixed-precision GradScaler, when fp16 is on
+            torch.save(dict(opt=_plain(self.learn.opt.state_dict()), rng=_rng_state(self.dls),
+                            scaler=None if scaler is None else scaler.state_dict()), tmp)
         tr = next((c for c in self.learn.cbs if isinstance(c, TrackerCallback)), None)
         st = dict(format=STATE_FORMAT, settings=self.settings, phases=self.phases, phase=self.phase,
                   phase_epochs_done=self.start + self.epoch + 1, epochs_done=g + 1, weights=f'epoch{g}.safetensors',
@@ -162,14 +169,19 @@ def restore_state(learn:Learner, # the learner the run builds, before it fits
                   st:dict, # `read_train_state(out)`
                   folder:Path # the checkpoint folder (`out/checkpoint`)
                  ):
-    "Load a `TrainingState` checkpoint into `learn`: weights, optimizer, random state and best score."
+    "Load a `TrainingState` checkpoint into `learn`: weights, optimizer (on its parameters' device), random state, scaler and best score."
     learn.model.load_state_dict(load_file(str(Path(folder)/st['weights'])))
     extra = torch.load(Path(folder)/st['extra'], map_location='cpu', weights_only=True)
     learn.create_opt()
     if st['phases'][st['phase']]['frozen']: learn.freeze()
     else: learn.unfreeze()
     learn.opt.load_state_dict(extra['opt'])
+    for prm, s in learn.opt.state.items():  # Adam's state onto its parameter's device (a CPU checkpoint on a GPU, ...)
+        for k, v in s.items():
+            if torch.is_tensor(v): s[k] = v.to(prm.device)
     _set_rng_state(extra['rng'], learn.dls)
+    for c in learn.cbs:
+        if isinstance(c, TrainingState): c.scaler_state = extra.get('scaler')
     for c in learn.cbs:
         if isinstance(c, BestModelCallback) and st['best'] is not None:
             c.best = st['best']

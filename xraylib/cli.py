@@ -55,7 +55,7 @@ def _add_option(p:argparse.ArgumentParser, name:str, v):
         doc = anno.help or doc
     elif anno in (bool, store_true, store_false) or isinstance(default, bool) and anno is inspect.Parameter.empty:
         flag = default is True and anno is not store_true
-        return p.add_argument(f'--no-{name}' if flag else f'--{name}', dest=name, help=doc,
+        return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=doc,
                               action='store_false' if flag else 'store_true', default=bool(default))
     else: kw = dict(type=_arg_type(anno))
     if default is inspect.Parameter.empty: return p.add_argument(name, help=doc, **kw)

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'set_seed', 'atomic_write',
-           'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete',
+__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'set_seed',
+           'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete',
            'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'load_image', 'MAX_PIXELS', 'decode_gray_png']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
@@ -20,6 +20,9 @@ PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass'
                'Pneumothorax', 'Consolidation', 'Edema', 'Emphysema', 'Fibrosis', 'Pleural_Thickening', 'Hernia']
 NO_FINDING = 'No Finding'
 LABELS = PATHOLOGIES + [NO_FINDING]
+
+# %% ../nbs/00_core.ipynb #8e51fad1
+DEFAULT_SIZE = 224  # pixels: images are squished to DEFAULT_SIZE x DEFAULT_SIZE unless a size is given
 
 # %% ../nbs/00_core.ipynb #37696ca3
 def set_seed(seed:int=42, # the seed for `random`, NumPy and torch

@@ -8,7 +8,7 @@ import os, math, warnings
 from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
-from .core import (LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, shared_data,
+from .core import (DEFAULT_SIZE, LABELS, PATHOLOGIES, NO_FINDING, load_image, ImageLoadError, shared_data,
                           xraylib_home, delimiter_hint, parse_finding_labels)
 
 # %% auto #0
@@ -298,7 +298,7 @@ def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see abo
     return [XrayAugment(max_rotate, max_zoom, max_shift, max_lighting, p, flip)]
 
 # %% ../nbs/03_data.ipynb #3cc1ed2d
-def xray_dblock(size:int=224, # images are squished to `size` x `size`
+def xray_dblock(size:int=DEFAULT_SIZE, # images are squished to `size` x `size`
                 splitter:Callable=None, # a fastai splitter (default: `patient_splitter()`)
                 aug:bool=True, # add `xray_aug_transforms`
                 flip:bool=False, # horizontal flips in the augmentation
@@ -378,7 +378,7 @@ def _as_frame(source, missing:str='skip')->pd.DataFrame:
 
 # %% ../nbs/03_data.ipynb #292725fb
 def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels` DataFrame
-                     size:int=224, # image size (squished to size x size)
+                     size:int=DEFAULT_SIZE, # image size (squished to size x size)
                      bs:int=64, # batch size
                      valid_pct:float=0.2, # fraction of images in valid (patient-wise)
                      seed:int=42, # seed of the split and of the shuffling

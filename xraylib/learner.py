@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from fastcore.meta import delegates
 from fastai.vision.all import (Learner, vision_learner, create_body, model_meta, models, BCEWithLogitsLossFlat,
                                EarlyStoppingCallback, Callback)
-from .core import set_seed, atomic_write, shared_data, to_jsonable
+from fastai.callback.fp16 import MixedPrecision
+from .core import DEFAULT_SIZE, set_seed, atomic_write, shared_data, to_jsonable
 from .modelfile import get_arch, save_model, load_model, model_probs, META_NAME, ModelFileError
 from .metrics import auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_metrics, metrics_dict
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
@@ -21,13 +22,12 @@ from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_c
 from .evaluate import write_evaluation
 
 # %% auto #0
-__all__ = ['CPU_PRESET', 'DEFAULT_SIZE', 'GPU_PRESET', 'default_preset', 'PretrainedWeightsError', 'PretrainedWeightsWarning',
-           'hub_weights_path', 'find_pretrained', 'pretrained_body', 'train_targets', 'pos_weights', 'xray_learner',
-           'valid_predictions', 'NonFiniteLossError', 'StopOnNonFiniteLoss', 'train', 'train_cli']
+__all__ = ['CPU_PRESET', 'GPU_PRESET', 'default_preset', 'PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path',
+           'find_pretrained', 'pretrained_body', 'train_targets', 'pos_weights', 'xray_learner', 'valid_predictions',
+           'NonFiniteLossError', 'StopOnNonFiniteLoss', 'train', 'train_cli']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
 CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
-DEFAULT_SIZE = 224  # px: the seed study's size, the default of every `size` option outside the CPU preset
 GPU_PRESET = dict(arch='resnet34', size=DEFAULT_SIZE, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000, phantom_size=256)
 
 def default_preset()->dict:
@@ -196,7 +196,7 @@ class NonFiniteLossError(FloatingPointError):
 
 class StopOnNonFiniteLoss(Callback):
     "Stop training with a clear `NonFiniteLossError` as soon as a loss is NaN or infinite."
-    order = -10
+    order = MixedPrecision.order + 1  # after MixedPrecision has left autocast, so nothing after the error runs in fp16
     def after_loss(self):
         if torch.isfinite(self.learn.loss).all(): return
         ts = next((c for c in self.learn.cbs if isinstance(c, TrainingState)), None)

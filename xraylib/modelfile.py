@@ -14,6 +14,7 @@ from safetensors.torch import save_file, load_file
 from fastai.vision.all import Learner, create_vision_model, model_meta, models, Normalize, Resize, RandomResizedCrop
 import xraylib
 from .core import atomic_write, atomic_path, to_jsonable
+from .thresholds import thresholds_in_order
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAME', 'get_arch', 'cpu_state_dict', 'ModelFileError', 'input_spec',
@@ -77,7 +78,7 @@ def save_model(learn:Learner, # a trained `xray_learner`
     mf = wf.with_suffix('.json') if path.suffix == '.safetensors' else path/META_NAME
     vocab = list(learn.dls.vocab)
     with atomic_path(wf) as tmp: save_file(cpu_state_dict(learn.model), str(tmp), metadata={'format': MODEL_FORMAT})
-    thr = {l: 0.5 for l in vocab} if thresholds is None else {l: (None if thresholds.get(l) is None else float(thresholds[l])) for l in vocab}
+    thr = dict(zip(vocab, thresholds_in_order(0.5 if thresholds is None else thresholds, vocab, strict=False).tolist()))
     meta = dict(format=MODEL_FORMAT, arch=getattr(learn, 'arch_name', None) or get_arch(learn.arch).__name__, n_in=1,
                 n_out=len(vocab), vocab=vocab, **input_spec(learn.dls), thresholds=thr,
                 threshold_method='fixed 0.5' if thresholds is None else 'given',

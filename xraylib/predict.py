@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from fastprogress.fastprogress import progress_bar
 from fastai.vision.augment import Resize
-from .core import LABELS, load_image, ImageLoadError, atomic_path
+from .core import DEFAULT_SIZE, LABELS, load_image, ImageLoadError, atomic_path
 from .thresholds import thresholds_in_order
 
 # %% auto #0
@@ -41,7 +41,7 @@ def model_spec(meta:dict # the contents of `model.json`
     "Preprocessing and label facts from model metadata: size (h,w), resize method, mean, std, vocab, n_in, thresholds."
     # `xraylib.modelfile.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std}, vocab,
     # n_in and thresholds {label: float or None}; a None threshold (no positives to tune it on) counts as 0.5.
-    size = _first(meta, 'size', 'img_size', 'image_size', 'input_size', default=224)
+    size = _first(meta, 'size', 'img_size', 'image_size', 'input_size', default=DEFAULT_SIZE)
     size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
     method = str(_first(meta, 'resize_method', 'resize.method', 'method', default='squish')).lower()
     pad_mode = str(_first(meta, 'pad_mode', 'resize.pad_mode', default='reflection')).lower()
