@@ -12,11 +12,12 @@ from .core import (DEFAULT_SIZE, LABELS, PATHOLOGIES, NO_FINDING, load_image, Im
                           xraylib_home, delimiter_hint, parse_finding_labels)
 
 # %% auto #0
-__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file', 'image_dirs',
-           'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter', 'official_splitter',
-           'find_official_split', 'get_x', 'get_y', 'XrayAugment', 'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL',
-           'split_summary', 'xray_dataloaders', 'CACHE_VERSION', 'default_workers', 'default_cache_dir', 'cache_folder',
-           'build_cache', 'read_cached', 'cached_frame']
+__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'SPLITS', 'OFFICIAL_LISTS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
+           'find_label_file', 'image_dirs', 'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter',
+           'official_splitter', 'find_official_split', 'official_lists', 'resolve_split', 'get_x', 'get_y',
+           'XrayAugment', 'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL', 'split_summary', 'official_test_items',
+           'xray_dataloaders', 'CACHE_VERSION', 'default_workers', 'default_cache_dir', 'cache_folder', 'build_cache',
+           'read_cached', 'cached_frame']
 
 # %% ../nbs/03_data.ipynb #d820974b
 from .phantom import make_phantom_sample
@@ -215,6 +216,35 @@ def find_official_split(folder:Union[str,Path] # a dataset folder
     a, b = Path(folder)/'train_val_list.txt', Path(folder)/'test_list.txt'
     return official_splitter(a, b) if a.is_file() and b.is_file() else None
 
+# %% ../nbs/03_data.ipynb #d60e1e56
+SPLITS = ('auto', 'official', 'patient', 'random')
+OFFICIAL_LISTS = ('train_val_list.txt', 'test_list.txt')
+
+def _dataset_folder(source)->Optional[Path]:
+    "The folder of a dataset given as a folder, a label CSV or a `load_labels` frame (via `attrs['source']`)."
+    if isinstance(source, pd.DataFrame): source = source.attrs.get('source')
+    if source is None: return None
+    return Path(source) if Path(source).is_dir() else Path(source).parent
+
+def official_lists(source # a dataset folder, a label CSV or a `load_labels` frame
+                  )->Optional[tuple]:
+    "`(train_val, test)` image-name sets from the official lists beside the labels of `source`, or `None`."
+    d = _dataset_folder(source)
+    if d is None or not all((d/n).is_file() for n in OFFICIAL_LISTS): return None
+    return tuple(_names(d/n) for n in OFFICIAL_LISTS)
+
+# %% ../nbs/03_data.ipynb #5dcdb169
+def resolve_split(split:str, # 'auto', 'official', 'patient' or 'random'
+                  source # the dataset (folder, label CSV or `load_labels` frame)
+                 )->str:
+    "The split `xray_dataloaders` uses for `source`: 'auto' is 'official' when the official lists are there, else 'patient'."
+    if split not in SPLITS: raise ValueError(f'split must be one of {SPLITS}, not {split!r}')
+    has = official_lists(source) is not None
+    if split == 'official' and not has:
+        raise FileNotFoundError(f'{_dataset_folder(source)}: split=\'official\' needs {" and ".join(OFFICIAL_LISTS)} '
+                                "beside the labels (from Kaggle's nih-chest-xrays/data); use split='patient' without them")
+    return ('official' if has else 'patient') if split == 'auto' else split
+
 # %% ../nbs/03_data.ipynb #7809a8da
 from .cache import (CACHE_VERSION, default_workers, default_cache_dir, cache_folder, build_cache, open_cache,
                            read_cached, cached_frame)
@@ -354,14 +384,15 @@ def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
                 valid_positives={l: int(c) for l, c in zip(LABELS, Yv)}, **kw)
 
 # %% ../nbs/03_data.ipynb #bc4c6849
-def _as_frame(source, missing:str='skip')->pd.DataFrame:
-    "A `load_labels` frame from a folder, a CSV path or a frame; rows whose image is not on disk are skipped (with a warning) or raise."
+def _as_frame(source, missing:str='skip', keep:set=None)->pd.DataFrame:
+    "A `load_labels` frame from a folder, a CSV path or a frame (only the images in `keep`, if given); rows whose image is not on disk are skipped (with a warning) or raise."
     if missing not in ('skip', 'error'): raise ValueError(f"missing must be 'skip' or 'error', not {missing!r}")
     if isinstance(source, pd.DataFrame): df = source
     else:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)  # load_labels' own warning: the one below gives the count
             df = load_labels(source)
+    if keep is not None: df = df[df['image'].isin(keep)].reset_index(drop=True)
     have = np.array([isinstance(p, (str, os.PathLike)) and os.path.isfile(p) for p in df['path']], bool)
     src, gone = df.attrs.get('source', 'the label frame'), df.loc[~have, 'image'].tolist()
     if not have.any():
@@ -376,13 +407,22 @@ def _as_frame(source, missing:str='skip')->pd.DataFrame:
     out.attrs['skipped_missing'] = gone
     return out
 
+# %% ../nbs/03_data.ipynb #a7936d63
+def official_test_items(source, # a dataset folder, a label CSV or a `load_labels` frame, with the official lists beside it
+                        missing:str='skip' # test images not on disk: 'skip' them (with a warning) or 'error'
+                       )->pd.DataFrame:
+    "The `load_labels` frame of the official test list (`test_list.txt`), the items to predict once training is done."
+    if (lists := official_lists(source)) is None: resolve_split('official', source)  # raises, naming the lists
+    return _as_frame(source, missing, keep=lists[1])
+
 # %% ../nbs/03_data.ipynb #292725fb
 def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels` DataFrame
                      size:int=DEFAULT_SIZE, # image size (squished to size x size)
                      bs:int=64, # batch size
-                     valid_pct:float=0.2, # fraction of images in valid (patient-wise)
+                     valid_pct:float=0.2, # fraction of images in valid
                      seed:int=42, # seed of the split and of the shuffling
-                     splitter:Callable=None, # a fastai splitter (default: `patient_splitter(valid_pct, seed)`)
+                     split:str='auto', # 'official' (patient-wise split of train_val_list.txt; test list held out), 'patient', 'random' (image-wise), or 'auto' (official when the lists are there, else patient)
+                     splitter:Callable=None, # a fastai splitter, used instead of `split`
                      aug:bool=True, # chest-X-ray augmentation on the training batches
                      num_workers:int=None, # DataLoader worker processes (default: fastai's)
                      device=None, # where batches go (default: GPU if there is one)
@@ -393,9 +433,10 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                      missing:str='skip', # rows whose image is not on disk: 'skip' them (with a warning) or 'error'
                      **kwargs # passed to `xray_dblock` (flip, item_tfms, batch_tfms) or `DataBlock.dataloaders`
                     ):
-    "fastai DataLoaders of grayscale X-rays with 15-wide multi-hot targets, split by patient."
-    from fastai.data.core import DataLoaders
-    df = _as_frame(source, missing)
+    "fastai DataLoaders of grayscale X-rays with 15-wide multi-hot targets, split by patient (official lists held out)."
+    split = resolve_split(split, source) if splitter is None else 'custom'
+    lists = official_lists(source) if split == 'official' else None
+    df = _as_frame(source, missing, keep=lists[0] - lists[1] if lists else None)
     skipped = len(df.attrs.get('skipped_missing', []))
     if cache:
         try: df = cached_frame(df, size, cache_dir, cache_workers, progress)
@@ -403,14 +444,16 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
             raise ImageLoadError(f'{e}. Building the image cache stopped at this file, before any training: replace it, '
                                  'or delete it (its row is then skipped as missing), and rerun') from e
     if num_workers is None: num_workers = 0 if cache else None  # cached rows are too cheap for worker processes
-    splitter = splitter or patient_splitter(valid_pct, seed)
+    if splitter is None:
+        from fastai.data.transforms import RandomSplitter
+        splitter = RandomSplitter(valid_pct, seed) if split == 'random' else patient_splitter(valid_pct, seed)
     dbk = {k: kwargs.pop(k) for k in ('flip', 'item_tfms', 'batch_tfms') if k in kwargs}
     dblock = xray_dblock(size, splitter=splitter, aug=aug, **dbk)
     if num_workers is not None: kwargs['num_workers'] = num_workers
     dls = dblock.dataloaders(df, bs=bs, device=device, dl_type=CachedTfmdDL if cache else None, **kwargs)
     tr, va = splitter(df)
-    dls.split_summary = split_summary(df, tr, va, valid_pct=valid_pct, seed=seed, size=size, cached=cache,
+    dls.split_summary = split_summary(df, tr, va, split=split, valid_pct=valid_pct, seed=seed, size=size, cached=cache,
                                       splitter=getattr(splitter, '__qualname__', str(splitter)).split('.')[0],
-                                      skipped_missing=skipped)
+                                      skipped_missing=skipped, n_test_held_out=len(lists[1]) if lists else 0)
     dls.items_df = df
     return dls
