@@ -7,9 +7,14 @@ from __future__ import annotations
 import numpy as np, torch
 from sklearn.metrics import roc_auc_score
 from fastai.vision.all import Metric, accuracy_multi
+from .core import NO_FINDING
+from .stats import nanmean, pathology_mean
 
 # %% auto #0
-__all__ = ['auroc_per_label', 'nanmean', 'AUROCMulti', 'LabelAUROC', 'xray_metrics', 'metrics_dict']
+__all__ = ['auroc_per_label', 'AUROCMulti', 'LabelAUROC', 'xray_metrics', 'metrics_dict', 'nanmean', 'pathology_mean']
+
+# %% ../nbs/04b_metrics.ipynb #4b1c0e5a
+_all_ = ['nanmean', 'pathology_mean']  # re-exported from xraylib.stats
 
 # %% ../nbs/04b_metrics.ipynb #3524e08a
 def auroc_per_label(probs, targs)->np.ndarray:
@@ -20,14 +25,9 @@ def auroc_per_label(probs, targs)->np.ndarray:
         if 0 < targs[:, j].sum() < len(targs): out[j] = roc_auc_score(targs[:, j], probs[:, j])
     return out
 
-def nanmean(a)->float:
-    "Mean of the non-`NaN` values, `NaN` (without a warning) when there are none."
-    a = np.asarray(a, dtype=np.float64); a = a[~np.isnan(a)]
-    return float(a.mean()) if len(a) else float('nan')
-
 # %% ../nbs/04b_metrics.ipynb #3c57f8d5
 class AUROCMulti(Metric):
-    "Mean validation AUROC over the labels that have positives and negatives; per-label values in `.per_label`."
+    "Mean validation AUROC over the pathologies (not `No Finding`) that have both classes; per-label values in `.per_label`."
     def __init__(self, vocab=None): self.vocab, self.per_label = vocab, None; self.reset()
     def reset(self): self.preds, self.targs, self._val = [], [], None
     def accumulate(self, learn):  # `learn.to_detach` gathers every process's shard in distributed training
@@ -38,7 +38,7 @@ class AUROCMulti(Metric):
     def compute(self):
         if self._val is None and self.preds:
             self.per_label = auroc_per_label(torch.cat(self.preds), torch.cat(self.targs))
-            self._val = nanmean(self.per_label)
+            self._val = pathology_mean(self.per_label, self.vocab)
         return self._val
     @property
     def value(self): return self.compute()
@@ -69,10 +69,11 @@ def metrics_dict(probs, # validation probabilities, (n_images, n_labels)
                  targs, # 0/1 targets, same shape
                  vocab # the labels, in column order
                 )->dict:
-    "Per-label and mean AUROC (`NaN` without both classes), `accuracy_multi` at 0.5 and the all-negative baseline."
+    "Per-label AUROC (`NaN` without both classes), the mean over pathologies, `No Finding` apart, `accuracy_multi` at 0.5 and the all-negative baseline."
     au = auroc_per_label(probs, targs)
     targs = torch.as_tensor(np.asarray(targs)).float(); probs = torch.as_tensor(np.asarray(probs))
-    return dict(mean_auroc=nanmean(au), auroc={l: float(a) for l, a in zip(vocab, au)},
+    nf = float(au[list(vocab).index(NO_FINDING)]) if NO_FINDING in vocab else None
+    return dict(mean_auroc=pathology_mean(au, vocab), auroc_no_finding=nf, auroc={l: float(a) for l, a in zip(vocab, au)},
                 accuracy_multi=float(((probs > 0.5).float() == targs).float().mean()),
                 all_negative_accuracy=float((targs == 0).float().mean()),
                 n_valid=len(targs), valid_positives={l: int(c) for l, c in zip(vocab, targs.sum(0).tolist())},
