@@ -61,3 +61,48 @@ def make_dicom(arr:np.ndarray, # the pixels (stored as uint16)
     if path is not None: ds.save_as(path, enforce_file_format=True); return Path(path)
     buf = io.BytesIO(); ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
+
+
+FULL_FOLDERS = [f'images_{i:03d}' for i in range(1, 13)]
+FULL_FIRST = [0, 4999] + [4999 + 10000*k for k in range(1, 11)]  # index of each folder's first image in the real data
+
+
+def full_rows(per_folder:int=3)->'pd.DataFrame':
+    "`per_folder` real rows of each of the 12 folders of ChestX-ray14 (from shared/ when present, else built-in), with a `folder` column."
+    import pandas as pd
+    f = Path(__file__).resolve().parents[2]/'shared'/'data'/'nih-metadata'/'Data_Entry_2017_v2020.csv.gz'
+    if f.is_file():
+        d = pd.read_csv(f, dtype=str, keep_default_na=False)
+        idx = [i + k for i in FULL_FIRST for k in range(per_folder)]
+        d = d.iloc[idx].reset_index(drop=True)
+    else:  # the first images of each folder of the real data set: patient ids at the folder boundaries
+        first = [1, 1336, 3923, 6585, 9232, 11559, 13774, 16052, 18387, 20945, 24718, 28173]
+        d = pd.DataFrame({'Image Index': [f'{p+k:08d}_000.png' for p in first for k in range(per_folder)],
+                          'Finding Labels': 'No Finding', 'Follow-up #': '0',
+                          'Patient ID': [str(p+k) for p in first for k in range(per_folder)],
+                          'Patient Age': '50', 'Patient Gender': 'M', 'View Position': 'PA'})
+    d['folder'] = [fo for fo in FULL_FOLDERS for _ in range(per_folder)]
+    return d
+
+
+def make_full_zip(zip_path:Union[str,Path], # the archive to write
+                  per_folder:int=3, # images in each of the 12 folders
+                  size:int=16, # image width and height
+                  skip:tuple=() # image names listed in the CSV but left out of the archive
+                 )->Path:
+    "A zip shaped like Kaggle's `nih-chest-xrays/data` archive: the 4 metadata files and `images_0XX/images/*.png`."
+    from PIL import Image
+    zip_path = Path(zip_path); d = full_rows(per_folder)
+    test = set(d['Patient ID'].unique()[::4])
+    is_test = d['Patient ID'].isin(test)
+    rng = np.random.default_rng(0)
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, 'w', zipfile.ZIP_STORED) as z:
+        z.writestr('Data_Entry_2017.csv', d.drop(columns='folder').to_csv(index=False))
+        z.writestr('BBox_List_2017.csv', 'Image Index,Finding Label,Bbox [x,y,w,h],,,\n')
+        z.writestr('train_val_list.txt', '\n'.join(d['Image Index'][~is_test]) + '\n')
+        z.writestr('test_list.txt', '\n'.join(d['Image Index'][is_test]) + '\n')
+        for n, fo in zip(d['Image Index'], d['folder']):
+            if n in skip: continue
+            buf = io.BytesIO(); Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(buf, 'PNG')
+            z.writestr(f'{fo}/images/{n}', buf.getvalue())
+    return zip_path

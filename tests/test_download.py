@@ -294,3 +294,103 @@ def test_real_sample_csv_and_images(shared, tmp_path):
     imgs, labels = shared('nih-real-200', 'images'), shared('nih-real-200', 'labels.csv')
     d = tmp_path/'real'; d.mkdir(); shutil.copy(labels, d/SAMPLE_CSV); (d/'images').symlink_to(imgs)
     assert verify_sample(d, n_rows=200) == dict(n_rows=200, n_images=200)  # real PNGs, RGBA ones included
+
+
+# --- the full ChestX-ray14 (download_nih_full) -----------------------------------------------------------------
+
+from xraylib.download import download_nih_full, FULL_FOLDERS, FULL_FILES
+from fakes import make_full_zip, full_rows
+
+NF = 36  # 12 folders x 3 real file names
+
+
+@pytest.fixture(scope='module')
+def full_zip(tmp_path_factory):
+    return make_full_zip(tmp_path_factory.mktemp('fullzip')/'data.zip', per_folder=3)
+
+
+def _full(tmp, api, name='full', **kw):
+    return download_nih_full(tmp/name, api=api, n_rows=NF, need_bytes=10_000, **kw)
+
+
+def test_full_download_layout_and_reuse(tmp_path, full_zip):
+    api = FakeKaggleApi(full_zip)
+    d = _full(tmp_path, api)
+    assert api.calls[0]['dataset'] == 'nih-chest-xrays/data'
+    rows = full_rows(3)
+    for fo, n in zip(rows['folder'], rows['Image Index']): assert (d/fo/'images'/n).is_file()
+    assert sum(len(os.listdir(d/fo/'images')) for fo in FULL_FOLDERS) == NF
+    assert all((d/f).is_file() for f in FULL_FILES) and (d/MARKER).is_file()
+    assert _left(tmp_path, 'full') == []  # the archive is gone once complete
+    from xraylib.data import load_labels, official_lists
+    assert load_labels(d).path.notna().all() and official_lists(d) is not None
+    _full(tmp_path, api)
+    assert len(api.calls) == 1
+
+
+def test_full_resumes_at_the_interrupted_folder(tmp_path, full_zip, monkeypatch):
+    api, seen, real = FakeKaggleApi(full_zip), [], dl._extract_folder
+    def interrupted(z, members, dest, folder, quiet):
+        if folder == 'images_005': raise KeyboardInterrupt
+        seen.append(folder); return real(z, members, dest, folder, quiet)
+    monkeypatch.setattr(dl, '_extract_folder', interrupted)
+    with pytest.raises(KeyboardInterrupt): _full(tmp_path, api)
+    assert seen == list(FULL_FOLDERS[:4]) and not is_complete(tmp_path/'full')
+    monkeypatch.setattr(dl, '_extract_folder', lambda *a: (seen.append(a[3]), real(*a))[1])
+    seen.clear()
+    d = _full(tmp_path, api)
+    assert seen == list(FULL_FOLDERS[4:])  # finished folders are not redone
+    assert len(api.calls) == 1  # nor is the archive fetched again
+    assert (d/MARKER).is_file() and sum(len(os.listdir(d/fo/'images')) for fo in FULL_FOLDERS) == NF
+
+
+def test_full_interrupted_download_then_rerun(tmp_path, full_zip):
+    with pytest.raises(DownloadError, match='rerun to resume or restart'):
+        _full(tmp_path, FakeKaggleApi(full_zip, fail_after=1000))
+    assert not (tmp_path/'full'/MARKER).exists()
+    assert (_full(tmp_path, FakeKaggleApi(full_zip))/MARKER).is_file()
+
+
+def test_full_disk_space_checked_first(tmp_path, full_zip, monkeypatch):
+    api = FakeKaggleApi(full_zip)
+    monkeypatch.setattr(dl.shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(100e9, 90e9, 10e9))
+    with pytest.raises(DownloadError, match=r'needs about 90\.2 GB free.*only 10\.0 GB free'):
+        download_nih_full(tmp_path/'full', api=api, n_rows=NF)
+    assert api.calls == [] and not (tmp_path/'full').exists()
+
+
+def test_full_folder_with_a_missing_image(tmp_path):
+    rows = full_rows(3); gone = rows['Image Index'][rows['folder'] == 'images_007'].iloc[1]
+    zp = make_full_zip(tmp_path/'data.zip', per_folder=3, skip=(gone,))
+    with pytest.raises(SampleVerificationError, match=f'1 image.* not in the archive.*{gone}'):
+        _full(tmp_path, FakeKaggleApi(zp))
+    assert not (tmp_path/'full'/MARKER).exists()
+
+
+def test_full_image_lost_after_completion_redoes_its_folder(tmp_path, full_zip, monkeypatch):
+    api = FakeKaggleApi(full_zip); d = _full(tmp_path, api)
+    sorted((d/'images_003'/'images').iterdir())[0].unlink()
+    seen, real = [], dl._extract_folder
+    monkeypatch.setattr(dl, '_extract_folder', lambda *a: (seen.append(a[3]), real(*a))[1])
+    _full(tmp_path, api)
+    assert seen == ['images_003'] and len(api.calls) == 2
+    assert len(os.listdir(d/'images_003'/'images')) == 3
+
+
+def test_full_undecodable_image_in_a_folder(tmp_path, full_zip):
+    bad = tmp_path/'bad.zip'
+    with zipfile.ZipFile(full_zip) as zi, zipfile.ZipFile(bad, 'w') as zo:
+        for i in zi.infolist():
+            data = zi.read(i)
+            zo.writestr(i, data[:40] if i.filename.startswith('images_009/') else data)
+    with pytest.raises(SampleVerificationError, match='images_009: 3 unreadable image'):
+        _full(tmp_path, FakeKaggleApi(bad))
+    assert len(os.listdir(tmp_path/'full'/'images_008'/'images')) == 3 and not (tmp_path/'full'/'images_009').exists()
+
+
+def test_cli_full(tmp_path, full_zip, monkeypatch, capsys):
+    monkeypatch.setattr(dl, '_make_api', lambda: FakeKaggleApi(full_zip))
+    monkeypatch.setattr(dl, 'FULL_ROWS', NF)
+    monkeypatch.setattr(dl.download_nih_full, '__defaults__', (None, False, None, dl.FULL_DATASET, NF, 10_000, True))
+    assert download_cli(dest=str(tmp_path/'full'), full=True) == 0
+    assert (tmp_path/'full'/MARKER).is_file() and str(tmp_path/'full') in capsys.readouterr().out
