@@ -41,7 +41,7 @@ client = NotebookClient(nb, timeout=900, kernel_name='xraylib-colab', resources=
 t0 = time.time()
 try: client.execute()
 except CellExecutionError as e:
-    print(str(e)[-6000:]); sys.exit(f'colab-smoke: {nb_path.name} failed in a cell (above)')
+    print(re.sub(r'\x1b\[[0-9;]*m', '', str(e))[-6000:]); sys.exit(f'colab-smoke: {nb_path.name} failed in a cell (above)')
 got = ''.join(o.get('text', '') for o in nb.cells[0].outputs).strip()
 if os.path.abspath(got) != os.path.abspath(sys.executable):
     sys.exit(f'colab-smoke: the notebook ran in {got!r}, not in {sys.executable}')
