@@ -605,6 +605,21 @@ def test_train_interrupted_at_any_moment(train_phantom, uninterrupted, tmp_path,
     assert _same_predictions(out, uninterrupted) < 1e-5  # it ends with the model of the uninterrupted run
 
 
+def test_train_cross_validation_interrupted_resumes(train_phantom, tmp_path):
+    "`--folds` is resumable like a single run: Ctrl-C in fold 0's evaluation, `--resume` (folds read from the run) finishes."
+    out = tmp_path/'cv'
+    env = {**os.environ, 'XRAYLIB_INTERRUPT_AT': 'evaluation:int'}
+    r = subprocess.run(_xraylib_train(train_phantom, out, '--folds', '2'), capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 130 and '--resume --folds 2' in r.stderr, r.stderr[-2000:]
+    r = subprocess.run(_xraylib_train(train_phantom, out, '--resume'), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    oof = pd.read_csv(out/'oof_preds.csv')
+    assert len(oof) == len(pd.read_csv(Path(train_phantom)/'sample_labels.csv')) and oof['Image Index'].is_unique
+    assert oof.groupby('Patient ID')['fold'].nunique().max() == 1  # no patient in two folds
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['folds'] == 2 and len(m['cv_fold_mean_auroc']) == 2 and (out/'fold1'/'model.json').exists()
+
+
 def test_train_resume_with_nothing_to_resume(train_phantom, tmp_path):
     r = subprocess.run(_xraylib_train(train_phantom, tmp_path/'never', '--resume'), capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and 'nothing to resume' in r.stderr and 'Traceback' not in r.stderr

@@ -150,3 +150,20 @@ def test_distributed_auroc_sees_every_shard(tmp_path):
     assert int(m[2]) == 32 and abs(float(m[1]) - float(m[3])) < 1e-6, m[0]
     from xraylib.predict import Predictor
     assert Predictor.from_file(tmp_path/'m').vocab == LABELS
+
+
+@pytest.mark.timeout(1500)
+def test_cross_validation_on_real_images(shared, tmp_path):
+    "`xraylib train --folds 3 --epochs 2` on 1,000 real NIH images of 264 patients; `xraylib evaluate` reads its oof_preds.csv."
+    import subprocess
+    data = shared('nih-real-1000-64px')
+    r = subprocess.run(['xraylib', 'train', '--data', str(data), '--folds', '3', '--epochs', '2', '--pretrained', 'no',
+                        '--n-boot', '200', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    oof = pd.read_csv(tmp_path/'cv'/'oof_preds.csv')
+    assert len(oof) == 1000 and oof['Image Index'].is_unique and oof.groupby('Patient ID')['fold'].nunique().max() == 1
+    cvm = pd.read_csv(tmp_path/'cv'/'cv_metrics.csv')
+    assert cvm['fold'].tolist() == [0, 1, 2] and cvm['mean_auroc'].between(0, 1).all()
+    r = subprocess.run(['xraylib', 'evaluate', '--preds', str(tmp_path/'cv'/'oof_preds.csv'), '--labels', str(data/'labels.csv'),
+                        '--out', str(tmp_path/'ev'), '--n-boot', '100'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and (tmp_path/'ev'/'auroc.csv').exists(), r.stderr[-2000:]

@@ -5,6 +5,7 @@
 # %% ../nbs/04_learner.ipynb #98d1bf1d
 from __future__ import annotations
 import sys, json, time, shutil, socket, inspect, warnings, contextlib
+from functools import partial
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np, pandas as pd, torch
@@ -20,6 +21,7 @@ from .metrics import auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_metr
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
                                 restore_state, resume_fit, interruption_point)
 from .evaluate import write_evaluation
+from .crossval import fold_splitter, cv_summary
 
 # %% auto #0
 __all__ = ['CPU_PRESET', 'GPU_PRESET', 'default_preset', 'PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path',
@@ -293,6 +295,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           seed:int=42, # seed of the split, the shuffling and the initialisation
           quiet:bool=False, # no progress bars or epoch table
           valid_pct:float=0.2, # fraction of images for validation (patient-wise)
+          folds:int=None, # K-fold patient-wise cross-validation instead of one split: K runs in out/fold0, out/fold1, ...
           n:int=None, # phantom sample size (default: the preset's)
           patience:int=None, # stop early after this many epochs without a better mean AUROC
           n_boot:int=1000, # bootstrap resamples for the evaluation's confidence intervals
@@ -304,12 +307,22 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           fp16:Union[bool,str]='auto' # auto|yes|no: mixed precision (auto: on a GPU only)
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
-    t0, out = time.time(), Path(out)
+    if resume and not folds: folds = _cv_folds(Path(out))  # resuming a cross-validation
     given = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
+                 valid_pct=valid_pct, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
+    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+    run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
+                  download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
+    return _train_folds(run, Path(out), folds, resume, quiet, n_boot, seed) if folds else run(Path(out))
+
+# %% ../nbs/04_learner.ipynb #be27f3cd
+def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num_workers:int, download:bool, cbs,
+               channels_last:bool, fp16, n_boot:int, fold:int=None)->dict:
+    "One training run into `out` (one fold of a cross-validation when `fold` is given): fit, evaluate, write every file."
+    t0 = time.time()
     st = read_train_state(out) if resume else None
-    a = _resume_settings(st, given, {k: p.default for k, p in inspect.signature(train).parameters.items()}) if st \
-        else _preset_filled(given, default_preset())
+    a = _resume_settings(st, given, defaults) if st else _preset_filled(given, default_preset())
+    a['fold'] = fold
     src = Path(st['settings']['source']) if st and Path(st['settings']['source']).exists() else \
           _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], progress=not quiet)
     learn = _run_learner(src, a, out, st, quiet, num_workers, download, cbs)
@@ -327,15 +340,62 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
                files=sorted(o.name for o in out.iterdir() if not o.name.startswith('.')))
     if not quiet: print(f"mean validation AUROC {res['mean_auroc']:.3f}, accuracy_multi {res['accuracy_multi']:.3f}; "
                         f"{res['seconds']:.0f} s; wrote {', '.join(res['files'])} to {out}")
-    interruption_point('done')
+    if fold is None: interruption_point('done')
     return res
+
+# %% ../nbs/04_learner.ipynb #96bf6437
+def _cv_folds(out:Path)->Optional[int]:
+    "The number of folds of the cross-validation in `out`, as its first fold recorded it; `None` for a single run."
+    for f, key in [(out/'fold0'/'checkpoint'/'state.json', 'settings'), (out/'fold0'/'metrics.json', 'training')]:
+        if f.exists(): d = json.loads(f.read_text())[key]; return d.get('args', d).get('folds')
+    return None
+
+def _fold_state(d:Path)->str:
+    "'done' (model files, no checkpoint), 'started' (a checkpoint to resume) or 'new'."
+    if (d/'checkpoint'/'state.json').exists(): return 'started'
+    return 'done' if (d/META_NAME).exists() and (d/'metrics.json').exists() else 'new'
+
+def _train_folds(run, out:Path, k:int, resume:bool, quiet:bool, n_boot:int, seed:int)->dict:
+    "K runs, fold `i` validating on `fold_splitter(k, i)`; then the out-of-fold predictions, their evaluation and the CV summary."
+    t0, res = time.time(), []
+    for i in range(k):
+        d = out/f'fold{i}'
+        state = _fold_state(d) if resume else 'new'
+        if not quiet: print(f'== fold {i + 1} of {k}' + (' (done before)' if state == 'done' else ''))
+        res.append(json.loads((d/'metrics.json').read_text()) if state == 'done' else run(d, resume=state == 'started', fold=i))
+    preds = [pd.read_csv(out/f'fold{i}'/'valid_preds.csv') for i in range(k)]
+    aurocs = [json.loads((out/f'fold{i}'/'metrics.json').read_text())['auroc_point'] for i in range(k)]
+    return _write_cv(out, preds, aurocs, k, n_boot, seed, time.time() - t0, quiet)
+
+# %% ../nbs/04_learner.ipynb #1dae7714
+def _write_cv(out:Path, preds:list, aurocs:list, k:int, n_boot:int, seed:int, seconds:float, quiet:bool)->dict:
+    "`oof_preds.csv`, `cv_metrics.csv`, the evaluation of the out-of-fold predictions, and mean ± sd in metrics.json and the report."
+    oof, cvm = cv_summary(preds, aurocs)
+    with atomic_write(out/'oof_preds.csv') as f: oof.to_csv(f, index=False)
+    with atomic_write(out/'cv_metrics.csv') as f: cvm.to_csv(f, index=False)
+    vocab = [c[5:] for c in oof.columns if c.startswith('prob_')]
+    write_evaluation(oof[[f'prob_{l}' for l in vocab]].to_numpy(), oof[vocab].to_numpy(), vocab, out, n_boot=n_boot, seed=seed,
+                     patient_ids=oof['Patient ID'].tolist(), image_ids=oof['Image Index'].tolist())
+    m, sd = float(cvm['mean_auroc'].mean()), float(cvm['mean_auroc'].std(ddof=1)) if k > 1 else float('nan')
+    cv = dict(folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, cv_fold_mean_auroc=cvm['mean_auroc'].tolist(), seconds=round(seconds, 1))
+    met = {**json.loads((out/'metrics.json').read_text()), **cv}
+    with atomic_write(out/'metrics.json') as f: json.dump(to_jsonable(met), f, indent=1, allow_nan=False)
+    with open(out/'report.md', 'a') as f:
+        f.write(f'\n## Cross-validation\n\n{k} patient-wise folds (no patient in two folds; one model per fold in `fold0` ... '
+                f'`fold{k - 1}`). Mean AUROC over the 14 pathologies per fold: {", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
+                f'**{m:.3f} ± {sd:.3f}** (mean ± sd over folds). The tables above evaluate the out-of-fold predictions '
+                f'(`oof_preds.csv`, every image once, predicted by the model that did not train on it).\n')
+    if not quiet: print(f'cross-validation: mean AUROC {m:.3f} ± {sd:.3f} over {k} folds; wrote oof_preds.csv, cv_metrics.csv to {out}')
+    return dict(out=str(out), folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, mean_auroc=met['mean_auroc'], n_images=len(oof))
 
 # %% ../nbs/04_learner.ipynb #aecc46b3
 def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool, cbs)->Learner:
     "The run's DataLoaders and `xray_learner`, its callbacks, resolved settings (`learn.settings`) and `TrainingState`."
     from xraylib.data import xray_dataloaders
     set_seed(a['seed'])
-    dls = xray_dataloaders(src, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers)
+    splitter = fold_splitter(a['folds'], a['fold'], a['seed']) if a.get('fold') is not None else None
+    dls = xray_dataloaders(src, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
+                           splitter=splitter)
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
@@ -346,7 +406,7 @@ def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, downloa
     if not (isinstance(a['lr'], (int, float)) and np.isfinite(a['lr']) and a['lr'] > 0):
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
     learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe, valid_pct=a['valid_pct'],
-                          seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None)
+                          folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None)
     phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
     learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': {k: a[k] for k in a}} if not st
                                else {**learn.settings, 'args': st['settings']['args']}, phases, rows=st['history'] if st else None))
@@ -370,11 +430,12 @@ def _fit_or_resume(learn, a:dict, st, quiet:bool):
 
 # %% ../nbs/04_learner.ipynb #692ffd48
 def _interrupted(out:Path, since:float)->str:
-    "What an interrupted run left in `out` (files newer than `since` are this run's), and what to do next."
-    ck = out/'checkpoint'/'state.json'
-    if ck.exists():
-        done = json.loads(ck.read_text()).get('epochs_done')
-        return f'{done} finished epoch(s) are saved in {ck.parent}: continue with `xraylib train --resume --out {out}`.'
+    "What an interrupted run (or cross-validation) left in `out` (files newer than `since` are this run's), and what to do next."
+    ck = next((f for f in [out/'checkpoint'/'state.json', *sorted(out.glob('fold*/checkpoint/state.json'))] if f.exists()), None)
+    if ck is not None:
+        st = json.loads(ck.read_text()); k = st['settings']['args'].get('folds')
+        return (f"{st['epochs_done']} finished epoch(s) are saved in {ck.parent}: continue with "
+                f"`xraylib train --resume{f' --folds {k}' if k else ''} --out {out}`.")
     if (out/META_NAME).exists() and (out/META_NAME).stat().st_mtime >= since:
         return f'the run had already finished: its model and evaluation are in {out}.'
     return 'no epoch had finished, so there is nothing to resume: start again.'
