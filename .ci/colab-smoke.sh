@@ -93,7 +93,7 @@ df = pd.read_csv(sys.argv[1]); cols = [c for c in df.columns if c.startswith('pr
 df[cols] = (df[cols] + np.random.default_rng(0).normal(0, .2, (len(df), len(cols)))).clip(0, 1)
 df.to_csv(sys.argv[2], index=False)
 PY
-  "$X" compare "$R/valid_preds.csv" noisy_preds.csv --labels "$D/sample_labels.csv" --out "$W/compare" && ls "$W/compare"
+  "$X" compare "$R/valid_preds.csv" noisy_preds.csv --labels "$D/sample_labels.csv" --out "$W/compare" --n-boot 50 && ls "$W/compare"
 }
 if grep -qE '^\s+compare\s' help.txt 2>/dev/null; then step "xraylib compare" compare_two
 else echo "== colab: xraylib compare: skipped (xraylib --help does not list it yet)"; fi
