@@ -141,10 +141,37 @@ def test_cache_killed_build_leaves_no_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(xc, '_run_jobs', boom)
     with pytest.raises(KeyboardInterrupt): build_cache(src, 16, tmp_path/'c', progress=False)
     folder = cache_folder(src, 16, tmp_path/'c')
-    assert not (folder/'cache.json').exists() and not list(folder.glob('*.u8*'))
+    assert not (folder/'cache.json').exists() and not list(folder.glob('images-*'))  # only the partial build, to resume
+    assert sorted(o.name for o in folder.glob('.partial*')) == ['.partial.done', '.partial.stat.npy', '.partial.u8']
     monkeypatch.undo()
     file, _ = build_cache(src, 16, tmp_path/'c', progress=False)
-    assert os.path.exists(file)
+    assert os.path.exists(file) and not list(folder.glob('.partial*'))
+
+
+def test_cache_killed_mid_build_resumes(tmp_path):
+    "A build killed by a signal (not an exception) resumes from its done rows."
+    import subprocess, sys, signal, time
+    src = _pngs(tmp_path, 400)
+    code = ("import sys, time, xraylib.cache as xc\n"
+            "f = xc._fill_rows\n"
+            "def slow(j): time.sleep(0.05); return f(j)\n"
+            "xc._fill_rows = slow\n"
+            f"xc.build_cache({[str(s) for s in src]!r}, 16, {str(tmp_path/'c')!r}, workers=1, progress=False)\n")
+    p = subprocess.Popen([sys.executable, '-c', code])
+    folder = cache_folder(src, 16, tmp_path/'c'); done = folder/'.partial.done'
+    t = time.time()
+    while time.time() - t < 60 and not (done.is_file() and np.fromfile(done, np.uint8).sum() >= 40): time.sleep(0.2)
+    p.send_signal(signal.SIGKILL); p.wait()
+    n_done = int(np.fromfile(done, np.uint8).sum())
+    assert 40 <= n_done < 400
+    import xraylib.cache as xc
+    seen, real = [], xc._fill_rows
+    xc._fill_rows = lambda j: (seen.extend(j[3]), real(j))[1]
+    try: file, rows = build_cache(src, 16, tmp_path/'c', workers=1, progress=False)
+    finally: xc._fill_rows = real
+    assert len(seen) == 400 - n_done
+    ref, rrows = build_cache(src, 16, tmp_path/'ref', progress=False)
+    assert (xc.open_cache(file, 16)[rows] == xc.open_cache(ref, 16)[rrows]).all()
 
 
 def test_cached_batches_match_uncached(shared, tmp_path):

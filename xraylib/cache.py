@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_cache.ipynb #cc92ab23
 from __future__ import annotations
-import os, re, json, uuid, time, hashlib, tempfile
+import os, re, json, uuid, time, hashlib, tempfile, contextlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Union
@@ -53,27 +53,45 @@ def _stat(paths)->tuple:
         except FileNotFoundError: pass
     return sz, mt
 
-def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str=''):
-    "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar."
+def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str='',
+              done_file:str=None):
+    "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar (and ETA); finished rows are recorded in `done_file`."
     from fastprogress.fastprogress import progress_bar
     chunk = int(np.clip(len(rows) // (32 * max(workers, 1)), 4, 64))  # small chunks: no worker idles at the end
     jobs = [(file, n, size, rows[i:i+chunk].tolist(), paths[i:i+chunk]) for i in range(0, len(rows), chunk)]
     pb = progress_bar(range(len(rows)), display=progress) if progress else None
     if pb is not None: pb.comment = desc; pb.update(0)
+    rec = _DoneRows(done_file) if done_file else None
     done = 0
-    def _tick(k):
+    def _tick(job):
         nonlocal done
-        done += k
+        done += len(job[3])
+        if rec is not None: rec.add(job[3])
         if pb is not None: pb.update(done)
-    if workers <= 1:
-        for j in jobs: _tick(_fill_rows(j))
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    compiled_unfilter()  # compile the fast PNG decoder once, here: forked workers inherit it
-    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else None)
-    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
-        for f in as_completed([ex.submit(_fill_rows, j) for j in jobs]): _tick(f.result())
+    try:
+        if workers <= 1:
+            for j in jobs: _fill_rows(j); _tick(j)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        compiled_unfilter()  # compile the fast PNG decoder once, here: forked workers inherit it
+        ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else None)
+        with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+            futs = {ex.submit(_fill_rows, j): j for j in jobs}
+            for f in as_completed(futs): f.result(); _tick(futs[f])
+    finally:
+        if rec is not None: rec.close()
+
+class _DoneRows:
+    "One byte per row of a cache being built, set to 1 once the row is written; saved at most once a second, and on close."
+    def __init__(self, file:str): self.fd, self.rows, self.last = os.open(file, os.O_RDWR), [], time.monotonic()
+    def add(self, rows:list):
+        self.rows += rows
+        if time.monotonic() - self.last > 1: self.flush()
+    def flush(self):
+        for r in self.rows: os.pwrite(self.fd, b'\x01', r)  # in place: a kill mid-save leaves a valid record
+        self.rows, self.last = [], time.monotonic()
+    def close(self): self.flush(); os.close(self.fd)
 
 # %% ../nbs/03a_cache.ipynb #c40ae42b
 def _in_tempdir(p:Path)->bool:
@@ -92,6 +110,27 @@ def cache_folder(paths:list, # the source image paths (unique)
     return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
 
 # %% ../nbs/03a_cache.ipynb #aadc0807
+def _partial_build(folder:Path, n:int, size:int, sz:np.ndarray, mt:np.ndarray)->tuple:
+    "The map and done-rows files of an interrupted build in `folder` (rows whose source changed since are redone), or new empty ones."
+    tmp, done, st = folder/'.partial.u8', folder/'.partial.done', folder/'.partial.stat.npy'
+    try: old = np.load(st); ok = tmp.stat().st_size == n*size*size and done.stat().st_size == n and old.shape == (2, n)
+    except (OSError, ValueError): ok = False
+    if ok:
+        d = np.fromfile(done, np.uint8); d[(old != np.stack([sz, mt])).any(0)] = 0; d.tofile(done)
+    else:
+        for o in folder.glob('.partial*'): o.unlink(missing_ok=True)
+        np.memmap(tmp, np.uint8, 'w+', shape=(n, size, size)).flush()
+        np.zeros(n, np.uint8).tofile(done)
+    np.save(st, np.stack([sz, mt]))
+    return tmp, done
+
+@contextlib.contextmanager
+def _build_lock(folder:Path):
+    "One build of a cache folder at a time (e.g. several training processes): the others wait, then reuse it."
+    try: import fcntl
+    except ImportError: yield; return  # not POSIX
+    with open(folder/'build.lock', 'w') as f: fcntl.flock(f, fcntl.LOCK_EX); yield
+
 def build_cache(paths:list, # the source image paths (duplicates are stored once)
                 size:int=DEFAULT_SIZE, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
@@ -108,34 +147,36 @@ def build_cache(paths:list, # the source image paths (duplicates are stored once
     if (sz < 0).any():
         bad = [p for p, s in zip(uniq, sz) if s < 0]
         raise FileNotFoundError(f'{len(bad)} image(s) to cache are not on disk, e.g. {bad[:3]}')
-    ptr = folder/'cache.json'
-    meta = json.loads(ptr.read_text()) if ptr.is_file() and not force else None
-    if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()): meta = None
-    if meta is None:  # a fresh build into new, uniquely named files, then swap the pointer
-        tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
-        tmp = folder/f'.images-{tok}.u8.tmp'
-        np.memmap(tmp, np.uint8, 'w+', shape=(n, size, size)).flush()
-        try: _run_jobs(str(tmp), n, size, np.arange(n), uniq, workers, progress, f'caching {n:,} images at {size}px')
-        except BaseException:
-            tmp.unlink(missing_ok=True); raise
-        os.replace(tmp, file)
-        idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
-        with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
-        meta = dict(version=CACHE_VERSION, n=n, size=size, file=file.name, index=f'index-{tok}.csv', method='squish',
-                    built=time.strftime('%Y-%m-%dT%H:%M:%S'))
-        with atomic_write(ptr) as f: json.dump(meta, f, indent=1)
-        for o in folder.glob('images-*.u8'):  # older builds (readers holding a map keep their open copy)
-            if o.name != meta['file']: o.unlink(missing_ok=True)
-        for o in folder.glob('index-*.csv'):
-            if o.name != meta['index']: o.unlink(missing_ok=True)
-    else:  # re-decode the rows whose source changed since it was cached
-        idx = pd.read_csv(folder/meta['index'])
-        stale = np.flatnonzero((idx['bytes'].to_numpy() != sz) | (idx['mtime_ns'].to_numpy() != mt))
-        if len(stale):
-            _run_jobs(str(folder/meta['file']), n, size, stale, [uniq[i] for i in stale], workers, progress,
-                      f'updating {len(stale):,} changed images')
-            idx['bytes'], idx['mtime_ns'] = sz, mt
-            with atomic_write(folder/meta['index']) as f: idx.to_csv(f, index=False)
+    with _build_lock(folder):
+        if force:
+            for o in folder.glob('.partial*'): o.unlink()
+        ptr = folder/'cache.json'
+        meta = json.loads(ptr.read_text()) if ptr.is_file() and not force else None
+        if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()): meta = None
+        if meta is None:  # a fresh (or resumed) build into new, uniquely named files, then swap the pointer
+            tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
+            tmp, done = _partial_build(folder, n, size, sz, mt)
+            todo = np.flatnonzero(np.fromfile(done, np.uint8) == 0)
+            what = f'caching {n:,} images at {size}px' + (f' (resuming: {n-len(todo):,} done before)' if len(todo) < n else '')
+            _run_jobs(str(tmp), n, size, todo, [uniq[i] for i in todo], workers, progress, what, str(done))
+            os.replace(tmp, file); done.unlink(); (folder/'.partial.stat.npy').unlink()
+            idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
+            with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
+            meta = dict(version=CACHE_VERSION, n=n, size=size, file=file.name, index=f'index-{tok}.csv', method='squish',
+                        built=time.strftime('%Y-%m-%dT%H:%M:%S'))
+            with atomic_write(ptr) as f: json.dump(meta, f, indent=1)
+            for o in folder.glob('images-*.u8'):  # older builds (readers holding a map keep their open copy)
+                if o.name != meta['file']: o.unlink(missing_ok=True)
+            for o in folder.glob('index-*.csv'):
+                if o.name != meta['index']: o.unlink(missing_ok=True)
+        else:  # re-decode the rows whose source changed since it was cached
+            idx = pd.read_csv(folder/meta['index'])
+            stale = np.flatnonzero((idx['bytes'].to_numpy() != sz) | (idx['mtime_ns'].to_numpy() != mt))
+            if len(stale):
+                _run_jobs(str(folder/meta['file']), n, size, stale, [uniq[i] for i in stale], workers, progress,
+                          f'updating {len(stale):,} changed images')
+                idx['bytes'], idx['mtime_ns'] = sz, mt
+                with atomic_write(folder/meta['index']) as f: idx.to_csv(f, index=False)
     row = {p: i for i, p in enumerate(uniq)}
     return str(folder/meta['file']), np.array([row[p] for p in paths], np.int64)
 
