@@ -34,7 +34,7 @@ def breakdown(pred, learn, img, n):
     import torch
     from PIL import Image
     from xraylib.core import load_image, decode_gray_png
-    from xraylib.predict import preprocess, inference_model
+    from xraylib.predict import preprocess_image, inference_model
     b, im = Path(img).read_bytes(), load_image(img)
     x = pred.preprocess(im)
     folded = inference_model(pred.model, pred.spec['n_in']); xc = x.contiguous(memory_format=torch.channels_last)
@@ -43,7 +43,7 @@ def breakdown(pred, learn, img, n):
     rows = [('decode the PNG: PIL', pil_decode),
             ('decode the PNG: xraylib, 1 thread', lambda: decode_gray_png(b)),
             ('decode the PNG: xraylib, 2 threads (what Predictor uses)', lambda: decode_gray_png(b, threads=2)),
-            ('preprocess a decoded image (bilinear squish, normalisation)', lambda: preprocess(im, pred.spec)),
+            ('preprocess a decoded image (bilinear squish, normalisation)', lambda: preprocess_image(im, pred.spec)),
             (f'forward pass: {type(pred.infer_model).__name__} (Predictor)', lambda: pred.forward(x)),
             ('forward pass: folded channels-last PyTorch', lambda: folded(xc)),
             ('forward pass: the model as given (eager PyTorch)', lambda: pred.model(x)),

@@ -63,3 +63,21 @@ if __name__ == '__main__' and '--fix' in sys.argv:
     for nb in [*sorted(NBS.glob('*.ipynb')), REPO/'README.md']:
         t = nb.read_text()
         if (f := _fixed(t, nb.name)) != t: nb.write_text(f); print('fixed', nb.name)
+
+
+def test_public_names_are_defined():
+    """Every name in a module's `__all__` is bound, and no `@patch`-ed method shares its name with a module-level function:
+    fastcore 1.8 (Colab's) binds a patched name to None in the module, which erased `xraylib.predict.preprocess` there."""
+    import importlib, inspect, pkgutil, xraylib
+    for m in pkgutil.iter_modules(xraylib.__path__):
+        if m.name.startswith('_'): continue
+        mod = importlib.import_module(f'xraylib.{m.name}')
+        unbound = [n for n in getattr(mod, '__all__', []) if getattr(mod, n, None) is None]
+        assert not unbound, f'xraylib.{m.name}: public names bound to None: {unbound}'
+        for cls in [o for o in vars(mod).values() if inspect.isclass(o) and o.__module__ == mod.__name__]:
+            for n, f in vars(cls).items():
+                f = getattr(f, 'fget', getattr(f, '__func__', f))
+                plain = getattr(mod, n, None)
+                if getattr(f, '__qualname__', '') == f'{cls.__name__}.{n}' and inspect.isfunction(plain) and plain.__qualname__ == n:
+                    raise AssertionError(f'xraylib.{m.name}.{n} is both a function and a @patch-ed method of {cls.__name__}: '
+                                         'under fastcore 1.8 the function is lost (rename one of them)')
