@@ -123,3 +123,19 @@ def test_predict_json(trained):
 def test_unknown_option_fails_clearly():
     r = run('train', '--epoch', '1')
     assert r.returncode == 2 and 'unrecognized arguments' in r.stderr
+
+
+def test_compare_two_models(trained):
+    "`xraylib compare` on the run's predictions and a noisier copy of them (same images, same labels)."
+    import numpy as np
+    src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
+    a = pd.read_csv(trained/'run'/'valid_preds.csv'); b = a.copy()
+    cols = [c for c in a.columns if c.startswith('prob_')]
+    b[cols] = (b[cols] + np.random.default_rng(0).normal(0, .2, b[cols].shape)).clip(0, 1)
+    b.to_csv(trained/'b.csv', index=False)
+    r = run('compare', str(trained/'run'/'valid_preds.csv'), str(trained/'b.csv'), '--labels', str(Path(src)/'sample_labels.csv'),
+            '--out', str(trained/'cmp'), '--n-boot', '50', '--seed', '1')
+    assert r.returncode == 0, r.stderr
+    c = pd.read_csv(trained/'cmp'/'comparison.csv')
+    assert list(c.columns) == ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm']
+    assert 'mean' in c['label'].tolist()

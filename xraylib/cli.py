@@ -18,7 +18,8 @@ COMMANDS = {
     'download': ('xraylib.download:download_cli', 'download the Kaggle NIH sample (needs Kaggle credentials)'),
     'train':    ('xraylib.learner:train_cli',     'train a model (default: the phantom sample, CPU settings)'),
     'evaluate': ('xraylib.evaluate:evaluate_cli', 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
-    'predict':  ('xraylib.predict:predict_cli',   'predict the labels of image files with a saved model'),
+    'predict':  ('xraylib.predict:predict_cli',   'predict the labels of image files (or a folder, to a CSV) with a saved model'),
+    'compare':  ('xraylib.compare:compare_cli',   'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
 }
 
 # %% ../nbs/09_cli.ipynb #67e43d29
