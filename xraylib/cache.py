@@ -131,7 +131,7 @@ def _build_lock(folder:Path):
     except ImportError: yield; return  # not POSIX
     with open(folder/'build.lock', 'w') as f: fcntl.flock(f, fcntl.LOCK_EX); yield
 
-def build_cache(paths:list, # the source image paths (duplicates are stored once)
+def build_cache(paths:list, # the source image paths (the same path twice is stored once; links count as paths of their own)
                 size:int=DEFAULT_SIZE, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
                 workers:int=None, # processes to decode with (default: all cores)
@@ -139,7 +139,7 @@ def build_cache(paths:list, # the source image paths (duplicates are stored once
                 force:bool=False # rebuild everything even if the cache is up to date
                )->tuple:
     "Build or update the uint8 image cache of `paths`; returns `(map_file, row_of_each_path)`."
-    paths = [str(Path(p).resolve()) for p in paths]
+    paths = [os.path.abspath(p) for p in paths]  # links are not followed: one row per listed path
     uniq = sorted(set(paths)); n = len(uniq)
     folder = cache_folder(uniq, size, cache_dir); folder.mkdir(parents=True, exist_ok=True)
     workers = max(1, workers or default_workers())
