@@ -4,7 +4,9 @@
 
 # %% ../nbs/07_predict.ipynb #412b9e04
 from __future__ import annotations
-import io, sys, json as _json, warnings
+import io, os, sys, json as _json, warnings
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np, pandas as pd, torch
@@ -18,8 +20,9 @@ from .core import DEFAULT_SIZE, LABELS, load_image, ImageLoadError, atomic_path
 from .thresholds import thresholds_in_order
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ENGINES', 'model_spec', 'preprocess', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor',
-           'list_preds', 'image_files', 'gradcam', 'plot_gradcam', 'predict_cli', 'load_image', 'ImageLoadError']
+__all__ = ['IMAGE_EXTS', 'ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor',
+           'list_preds', 'image_files', 'gradcam', 'plot_gradcam', 'gradcam_overlay', 'predict_cli', 'load_image',
+           'ImageLoadError']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
@@ -57,11 +60,12 @@ def model_spec(meta:dict # the contents of `model.json`
                 thresholds=dict(zip(vocab, thresholds_in_order(th, vocab, default=0.5, strict=False).tolist())))
 
 # %% ../nbs/07_predict.ipynb #31d52b8e
-def preprocess(image, # a path, bytes, a PIL image or an array
-               spec:dict # from `model_spec`
+def preprocess_image(image, # a path, bytes, a PIL image or an array
+               spec:dict, # from `model_spec`
+               threads:int=2 # PNG decoding threads: 2 for one image someone waits for, 1 when many decode in parallel
               )->torch.Tensor:
     "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on."
-    im = load_image(image, threads=2)  # one image someone waits for: a PNG decodes on two threads
+    im = load_image(image, threads=threads)
     h, w = spec['size']
     if spec['method'] == 'squish': im = im.resize((w, h), Image.BILINEAR)  # what fastai's Resize does, minus its full-size crop copy
     else:
@@ -135,13 +139,16 @@ class Predictor:
     def __init__(self, model:nn.Module, # the network (fastai `vision_learner` layout or any `nn.Module`)
                  meta:dict, # model metadata (`model.json`)
                  device:Union[str,torch.device]='cpu', # where to run the model
-                 engine:str='auto' # 'onnx' (`onnx_model`), 'torch' (`inference_model`), 'eager' (the model as given); 'auto': onnx on a CPU when installed, else torch
+                 engine:str='auto', # 'onnx' (`onnx_model`), 'torch' (`inference_model`), 'eager' (the model as given); 'auto': onnx on a CPU when installed, else torch
+                 calibrated:bool=True # apply `meta['calibration']` when the model has one; False: the raw sigmoid probabilities
                 ):
         if engine not in ENGINES: raise ValueError(f"engine={engine!r}: use 'auto', 'onnx', 'torch' or 'eager'")
         self.model, self.meta, self.device = model.to(device).eval(), meta, torch.device(device)
         self.spec = model_spec(meta)
         self.vocab, self.thresholds = self.spec['vocab'], self.spec['thresholds']
         self.engine, self._infer = engine, None
+        self.calibration = meta.get('calibration') if calibrated else None
+        self.calibrated = bool(self.calibration)  # whether the probabilities this predictor gives are calibrated
 
     def __repr__(self): return (f"Predictor({self.meta.get('arch', type(self.model).__name__)}, "
                                 f"size={self.spec['size']}, {len(self.vocab)} labels)")
@@ -162,26 +169,30 @@ def infer_model(self:Predictor)->nn.Module:
 
 # %% ../nbs/07_predict.ipynb #c3f2a588
 @patch
-def preprocess(self:Predictor, image # a path, bytes, a PIL image or an array
+def preprocess(self:Predictor, image, # a path, bytes, a PIL image or an array
+               threads:int=2 # PNG decoding threads, as in `preprocess_image`
               )->torch.Tensor:
     "`image` as the model's normalized input batch of one."
-    return preprocess(image, self.spec)
+    return preprocess_image(image, self.spec, threads)
 
 # %% ../nbs/07_predict.ipynb #6fff88d3
 @patch
 @torch.inference_mode()
 def forward(self:Predictor, x:torch.Tensor # a preprocessed batch (`n x n_in x h x w`)
            )->np.ndarray:
-    "Sigmoid probabilities of a preprocessed batch, in the memory layout `infer_model` runs fastest on."
+    "Probabilities of a preprocessed batch (calibrated when `self.calibrated`), in the memory layout `infer_model` runs fastest on."
     m = self.infer_model
     if isinstance(m, torch.fx.GraphModule): x = x.contiguous(memory_format=torch.channels_last)  # `inference_model`'s copy
-    return torch.sigmoid(m(x.to(self.device)).float()).cpu().numpy()
+    p = torch.sigmoid(m(x.to(self.device)).float()).cpu().numpy()
+    if not self.calibrated: return p
+    from xraylib.calibration import apply_calibration  # here: only a calibrated model needs it
+    return apply_calibration(p, self.calibration, self.vocab).astype(np.float32)
 
 # %% ../nbs/07_predict.ipynb #5060f6a0
 @patch
 def probs(self:Predictor, images:list # paths, bytes, PIL images or arrays
          )->np.ndarray:
-    "Sigmoid probabilities, one row per image, columns in `self.vocab` order."
+    "Probabilities (calibrated when `self.calibrated`), one row per image, columns in `self.vocab` order."
     return self.forward(torch.cat([self.preprocess(o) for o in images]))
 
 # %% ../nbs/07_predict.ipynb #8f0daf49
@@ -207,14 +218,15 @@ def predict(self:Predictor, image, # a path, bytes, a PIL image or an array
 @patch(cls_method=True)
 def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json` or `model.safetensors`
               device:str='cpu', # where to run the model
-              engine:str='auto' # as in `Predictor`: 'auto', 'onnx', 'torch' or 'eager'
+              engine:str='auto', # as in `Predictor`: 'auto', 'onnx', 'torch' or 'eager'
+              calibrated:bool=True # as in `Predictor`: apply the model's calibration when it has one
              ):
     "Load a predictor from the files `xraylib.modelfile.save_model` wrote (no pickle)."
     from xraylib.modelfile import load_model  # here: it loads fastai.vision.all, which `import xraylib.predict` need not
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
     model, meta = load_model(p)
-    return cls(model, meta, device, engine)
+    return cls(model, meta, device, engine, calibrated)
 
 # %% ../nbs/07_predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
@@ -245,29 +257,37 @@ def image_files(src:Union[str,Path,list], # a folder, one file, or a list of fil
 def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a folder, or a list of image files
                   bs:int=32, # images per forward pass
                   out_csv:Union[str,Path,None]=None, # also write the CSV here (atomically)
-                  errors:str='warn', # unreadable files: 'warn' (skip them) or 'raise'
+                  errors:str='warn', # unreadable files: 'warn' (skip them, with a warning), 'skip' (silently) or 'raise'
                   progress:bool=True, # show a progress bar
-                  recurse:bool=False # search sub-folders of a folder too
+                  recurse:bool=False, # search sub-folders of a folder too
+                  workers:Optional[int]=None # decoding threads (default: the CPU count)
                  )->pd.DataFrame:
     "Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads."
-    files, rows, names, errs = image_files(files_or_folder, recurse), [], [], []
+    files, rows, done, errs = image_files(files_or_folder, recurse), [], [], []
     chunks = [files[i:i+bs] for i in range(0, len(files), bs)]
-    for chunk in (progress_bar(chunks) if progress and chunks else chunks):
-        xs = []
-        for f in chunk:
-            try: xs.append(self.preprocess(f)); names.append(Path(f).name)
-            except ImageLoadError as e:
-                if errors == 'raise': raise
-                errs.append((str(f), str(e)))
-        if xs: rows.append(self.forward(torch.cat(xs)))
-    p = np.concatenate(rows) if rows else np.zeros((0, len(self.vocab)))
-    df = pd.DataFrame(p, columns=[f'prob_{l}' for l in self.vocab])
-    df.insert(0, 'Image Index', names)
-    if errs: warnings.warn(f'{len(errs)} file(s) skipped: ' + '; '.join(e for _, e in errs))
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as ex:
+        load = lambda c: ex.map(partial(_load_or_error, self, raise_=errors == 'raise'), c)
+        nxt = load(chunks[0]) if chunks else None
+        for i in (progress_bar(range(len(chunks))) if progress and chunks else range(len(chunks))):
+            cur, nxt = nxt, load(chunks[i+1]) if i + 1 < len(chunks) else None  # the next batch decodes while this one runs
+            got = list(zip(chunks[i], cur))
+            errs += [(str(f), e) for f, (_, e) in got if e is not None]
+            ok = [(f, x) for f, (x, e) in got if e is None]
+            if ok: rows.append(self.forward(torch.cat([x for _, x in ok]))); done += [f for f, _ in ok]
+    df = pd.DataFrame(np.concatenate(rows) if rows else np.zeros((0, len(self.vocab))), columns=[f'prob_{l}' for l in self.vocab])
+    df.insert(0, 'Image Index', [Path(f).name for f in done])
+    if errs and errors == 'warn': warnings.warn(f'{len(errs)} file(s) skipped: ' + '; '.join(e for _, e in errs))
     if out_csv is not None:
         with atomic_path(out_csv) as tmp: df.to_csv(tmp, index=False)
-    df.attrs['errors'] = errs
+    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated)
     return df
+
+def _load_or_error(pred:Predictor, f, raise_:bool=False)->tuple:
+    "`(input tensor, None)` for a readable image file, `(None, message)` for an unreadable one."
+    try: return pred.preprocess(f, threads=1), None  # one thread per image: the pool decodes several at once
+    except (ImageLoadError, OSError, ValueError) as e:
+        if raise_: raise
+        return None, str(e) if isinstance(e, ImageLoadError) else f'{f}: {type(e).__name__}: {e}'
 
 # %% ../nbs/07_predict.ipynb #9d52b04a
 def _last_conv_block(model:nn.Module)->nn.Module:
@@ -287,10 +307,10 @@ def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a
     "Grad-CAM heatmap (h x w, in [0, 1], at the model's input size) for `label` on `image`."
     if isinstance(predictor_or_model, Predictor):
         model, vocab, x = predictor_or_model.model, predictor_or_model.vocab, predictor_or_model.preprocess(image)
-        x = x.to(predictor_or_model.device)
     else:
         model, vocab, x = predictor_or_model, LABELS, torch.as_tensor(image).float()
         if x.ndim == 3: x = x[None]
+    x = x.to(next(model.parameters()).device)  # the model's device: a model on `cuda` gets its input there
     idx = vocab.index(label) if isinstance(label, str) else int(label)
     layer, store = layer or _last_conv_block(model), {}
     def fwd(m, i, o):
@@ -307,7 +327,7 @@ def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a
     cam = torch.relu((grad.mean((1, 2))[:, None, None] * act).sum(0))
     cam = nn.functional.interpolate(cam[None, None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
     cam = cam - cam.min()
-    return (cam / cam.max() if cam.max() > 0 else cam).numpy()
+    return (cam / cam.max() if cam.max() > 0 else cam).detach().cpu().numpy()  # a NumPy array on the CPU, wherever the model ran
 
 # %% ../nbs/07_predict.ipynb #57beb1a8
 def plot_gradcam(predictor:Predictor, # the predictor to explain
@@ -333,25 +353,64 @@ def plot_gradcam(predictor:Predictor, # the predictor to explain
     ax.set_title(f'Grad-CAM: {label} (p={probs[label]:.3f})'); ax.axis('off')
     return fig
 
+# %% ../nbs/07_predict.ipynb #c05ac66a
+def gradcam_overlay(predictor:Predictor, # the predictor to explain
+                    image, # a path, bytes, a PIL image or an array
+                    label:Union[str,int], # the label to explain, by name or index
+                    alpha:float=0.4, # opacity of the heatmap
+                    cmap:str='jet' # matplotlib colormap of the heatmap
+                   )->Image.Image:
+    "The grayscale image with `label`'s Grad-CAM heatmap blended on top, as an RGB PIL image at the image's size."
+    from matplotlib import colormaps
+    im = load_image(image)
+    hm = Image.fromarray(np.uint8(gradcam(predictor, im, label) * 255)).resize(im.size, Image.BILINEAR)
+    heat = colormaps[cmap](np.asarray(hm))[..., :3] * 255
+    return Image.fromarray(np.uint8(np.asarray(im.convert('RGB')) * (1 - alpha) + heat * alpha))
+
 # %% ../nbs/07_predict.ipynb #5e7bfd5a
 @call_parse
 def predict_cli(model:str, # model folder or model.json written by `xraylib train`
                 images:Param('image files or folders', str, nargs='+'), # images to predict
                 thresh:float=None, # one probability cut-off for every label (default: the model's per-label thresholds)
-                json:Param('print JSON instead of tables', action='store_true')=False
+                json:Param('print JSON instead of tables', action='store_true')=False,
+                csv:str=None, # write one row per image (`Image Index`, `prob_<Label>`) to this CSV instead of printing tables
+                errors:str=None, # also write the unreadable files and why (`file`, `error`) to this CSV
+                gradcam:str=None, # write a Grad-CAM overlay PNG per image to this folder
+                gradcam_label:str=None, # the label the Grad-CAM overlays explain (default: each image's most probable)
+                raw:Param('raw sigmoid probabilities, not calibrated ones', action='store_true')=False,
+                bs:int=32 # images per forward pass
                ):
-    "Predict the chest X-ray labels of IMAGE files with a saved model."
-    try: p = Predictor.from_file(model)
+    "Predict the chest X-ray labels of IMAGE files or folders with a saved model; print them, or write a CSV."
+    try: p = Predictor.from_file(model, calibrated=not raw)
     except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.modelfile.ModelFileError (pickle, tampered...)
         print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 2
-    out, status = [], 0
-    for f in [f for src in images for f in image_files(src)]:
-        try: df = p.predict(f, thresh=thresh)
-        except ImageLoadError as e:
-            print(f'xraylib predict: {e}', file=sys.stderr); status = 1; continue
-        if json: out.append(dict(image=str(f), predictions=df.to_dict(orient='records')))
-        else:
-            print(f'== {f}')
-            for r in df.itertuples(): print(f"{'*' if r.passes else ' '} {r.label:20s} {r.probability:.4f}  (threshold {r.threshold:.2f})")
-    if json: print(_json.dumps(out, indent=1, default=float))
-    return status
+    if gradcam_label is not None and gradcam_label not in p.vocab:
+        print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})', file=sys.stderr); return 2
+    df = p.predict_batch([f for src in images for f in image_files(src)], bs=bs, out_csv=csv, errors='skip', progress=csv is not None)
+    if csv is not None: print(f'wrote {len(df)} rows ({"calibrated" if p.calibrated else "raw"} probabilities) to {csv}')
+    else: _print_tables(p, df, thresh, json)
+    if gradcam is not None: _write_gradcams(p, df, gradcam, gradcam_label)
+    errs = df.attrs['errors']
+    for _, e in errs: print(f'xraylib predict: {e}', file=sys.stderr)
+    if errs: print(f'xraylib predict: {len(errs)} unreadable file(s) skipped', file=sys.stderr)
+    if errors is not None:
+        with atomic_path(errors) as tmp: pd.DataFrame(errs, columns=['file', 'error']).to_csv(tmp, index=False)
+    return 1 if errs else 0
+
+# %% ../nbs/07_predict.ipynb #0283e264
+def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
+    "Print each image's labels, most probable first (`*`: passes its threshold), or all of them as JSON."
+    out = []
+    for f, probs in zip(df.attrs['files'], df.iloc[:, 1:].to_numpy()):
+        t = p.label_table(probs, thresh)
+        if as_json: out.append(dict(image=str(f), predictions=t.to_dict(orient='records'))); continue
+        print(f'== {f}')
+        for r in t.itertuples(): print(f"{'*' if r.passes else ' '} {r.label:20s} {r.probability:.4f}  (threshold {r.threshold:.2f})")
+    if as_json: print(_json.dumps(out, indent=1, default=float))
+
+def _write_gradcams(p:Predictor, df:pd.DataFrame, out_dir, label:Optional[str]):
+    "Write `gradcam_overlay` of each predicted image, for `label` or its most probable one, as `<stem>_<label>.png`."
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    for f, probs in zip(progress_bar(df.attrs['files']), df.iloc[:, 1:].to_numpy()):
+        l = label or p.vocab[int(np.argmax(probs))]
+        with atomic_path(out/f'{Path(f).stem}_{l}.png') as tmp: gradcam_overlay(p, f, l).save(tmp, format='PNG')
