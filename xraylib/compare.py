@@ -11,12 +11,13 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from scipy.stats import norm, rankdata
 from fastcore.script import call_parse
-from .core import PATHOLOGIES, atomic_write
-from .evaluate import read_predictions, bootstrap_weights
+from .core import atomic_write
+from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask
+from .evaluate import read_predictions
 
 # %% auto #0
-__all__ = ['COLUMNS', 'delong_test', 'weighted_auroc', 'holm', 'compare_preds', 'compare_models', 'plot_comparison',
-           'comparison_report', 'write_comparison', 'compare_cli']
+__all__ = ['COLUMNS', 'delong_test', 'holm', 'compare_preds', 'compare_models', 'plot_comparison', 'comparison_report',
+           'write_comparison', 'compare_cli']
 
 # %% ../nbs/06c_compare.ipynb #479964c7
 def delong_test(targs, # 0/1 targets of one label (n,)
@@ -33,21 +34,6 @@ def delong_test(targs, # 0/1 targets of one label (n,)
     d, var = auc[1] - auc[0], S[0, 0] + S[1, 1] - 2 * S[0, 1]
     p = 1.0 if d == 0 else 2 * norm.sf(abs(d) / np.sqrt(var)) if var > 0 else 0.0
     return float(auc[0]), float(auc[1]), float(p)
-
-# %% ../nbs/06c_compare.ipynb #c5a673fa
-def weighted_auroc(w:np.ndarray, # (b, n) weights per image, one row per resample
-                   scores, # scores (n,)
-                   targs # 0/1 targets (n,)
-                  )->np.ndarray:
-    "AUROC for each row of image weights `w` (ties count one half); NaN where a row has no positive or no negative weight."
-    o = np.argsort(scores, kind='stable'); s, y = np.asarray(scores)[o], np.asarray(targs)[o].astype(bool)
-    new = np.r_[True, s[1:] != s[:-1]]                        # where a group of tied scores starts
-    ws = w[:, o]; wn = np.where(y, 0, ws)
-    gn = np.add.reduceat(wn, np.flatnonzero(new), axis=1)     # negative weight per tied group
-    g = (np.cumsum(new) - 1)[y]                               # the group of each positive
-    num = np.einsum('bi,bi->b', ws[:, y], np.cumsum(gn, 1)[:, g] - 0.5 * gn[:, g], dtype=np.float64)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return num / (ws[:, y].sum(1, dtype=np.float64) * wn.sum(1, dtype=np.float64))
 
 # %% ../nbs/06c_compare.ipynb #e5736cd4
 def holm(p:Sequence[float] # p-values (NaN allowed: they stay NaN and do not count)
@@ -73,14 +59,14 @@ def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), 
     pa, pb, y, labels = np.asarray(pa, np.float64), np.asarray(pb, np.float64), np.asarray(targs).astype(bool), list(labels)
     npos = y.sum(0); ok = (npos >= 2) & (len(y) - npos >= 2)
     res = np.array([delong_test(y[:, k], pa[:, k], pb[:, k]) if ok[k] else (np.nan,) * 3 for k in range(len(labels))])
-    path = np.array([l in PATHOLOGIES for l in labels]) & ok       # the mean, and Holm, are over the pathologies
+    path = pathology_mask(labels) & ok                            # the mean, and Holm, are over the pathologies
+    ranks = {k: (rank_label(pa[:, k], y[:, k]), rank_label(pb[:, k], y[:, k])) for k in np.flatnonzero(ok)}
     d = np.full((n_boot, len(labels)), np.nan); i = 0
     for w in bootstrap_weights(len(y), n_boot, seed, patient_ids):
-        for k in np.flatnonzero(ok): d[i:i+len(w), k] = weighted_auroc(w, pb[:, k], y[:, k]) - weighted_auroc(w, pa[:, k], y[:, k])
+        for k, (ra, rb) in ranks.items(): d[i:i+len(w), k] = weighted_auc_ap(w, rb, ap=False)[0] - weighted_auc_ap(w, ra, ap=False)[0]
         i += len(w)
-    q = [50 * (1 - ci), 100 - 50 * (1 - ci)]
-    lo, hi = np.nanpercentile(d, q, axis=0) if n_boot else (np.full(len(labels), np.nan),) * 2
-    mlo, mhi = np.nanpercentile(d[:, path].mean(1), q) if n_boot and path.any() else (np.nan, np.nan)
+    lo, hi = percentile_ci(d, ci)
+    (mlo,), (mhi,) = percentile_ci(d[:, path].mean(1, keepdims=True), ci)
     ph = np.full(len(labels), np.nan); ph[path] = holm(res[path, 2])
     df = pd.DataFrame(dict(label=labels, auroc_a=res[:, 0], auroc_b=res[:, 1], diff=res[:, 1] - res[:, 0],
                            diff_lo=lo, diff_hi=hi, p_delong=res[:, 2], p_holm=ph))

@@ -358,11 +358,13 @@ def gradcam_overlay(predictor:Predictor, # the predictor to explain
                     image, # a path, bytes, a PIL image or an array
                     label:Union[str,int], # the label to explain, by name or index
                     alpha:float=0.4, # opacity of the heatmap
-                    cmap:str='jet' # matplotlib colormap of the heatmap
+                    cmap:str='jet', # matplotlib colormap of the heatmap
+                    max_side:int=512 # shrink larger images to this many pixels on their longer side (None: full size)
                    )->Image.Image:
-    "The grayscale image with `label`'s Grad-CAM heatmap blended on top, as an RGB PIL image at the image's size."
+    "The grayscale image with `label`'s Grad-CAM heatmap blended on top, as an RGB PIL image at the image's size (at most `max_side`)."
     from matplotlib import colormaps
     im = load_image(image)
+    if max_side and max(im.size) > max_side: im = im.resize(tuple(round(s * max_side / max(im.size)) for s in im.size), Image.BILINEAR)
     hm = Image.fromarray(np.uint8(gradcam(predictor, im, label) * 255)).resize(im.size, Image.BILINEAR)
     heat = colormaps[cmap](np.asarray(hm))[..., :3] * 255
     return Image.fromarray(np.uint8(np.asarray(im.convert('RGB')) * (1 - alpha) + heat * alpha))

@@ -33,7 +33,8 @@ def upload_files(value # a FileUpload value: v8 tuple of dicts, v7 dict, v7 `.da
 
 # %% ../nbs/08_widgets.ipynb #3c9b4c9c
 def preds_html(df:pd.DataFrame, # from `Predictor.predict`
-               title:str='' # a caption, e.g. the file name
+               title:str='', # a caption, e.g. the file name
+               calibrated:Optional[bool]=None # say in the header whether the probabilities are calibrated (None: say nothing)
               )->str:
     "An HTML table of a `predict` result: sorted probabilities, passing labels highlighted."
     rows = []
@@ -44,7 +45,7 @@ def preds_html(df:pd.DataFrame, # from `Predictor.predict`
                     f'<td class="prob" style="text-align:right">{r.probability:.4f}</td><td>{bar}</td>'
                     f'<td style="text-align:right">{r.threshold:.2f}</td><td>{"yes" if r.passes else ""}</td></tr>')
     cap = f'<caption style="text-align:left"><b>{html.escape(title)}</b></caption>' if title else ''
-    return (f'<table class="xraylib-preds">{cap}<thead><tr><th>condition</th><th>probability</th><th></th>'
+    return (f'<table class="xraylib-preds">{cap}<thead><tr><th>condition</th><th>{"probability" if calibrated is None else "calibrated probability" if calibrated else "raw probability"}</th><th></th>'
             f'<th>threshold</th><th>passes</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 # %% ../nbs/08_widgets.ipynb #90aca03c
@@ -73,7 +74,10 @@ class UploadWidget(widgets.VBox):
         self.upload.observe(lambda ch: self.handle_upload(ch['new']), names='value')
         self.slider.observe(self._slider_moved, names='value')
         self.per_label.observe(lambda ch: self.render(), names='value')
-        super().__init__([widgets.HBox([self.upload, self.slider, self.per_label]), self.message, self.out])
+        self.calibrated = widgets.Checkbox(value=predictor.calibrated, description='calibrated probabilities', indent=False,
+                                           disabled=not predictor.meta.get('calibration'))  # only a calibrated model can switch
+        self.calibrated.observe(lambda ch: self.set_calibrated(ch['new']), names='value')
+        super().__init__([widgets.HBox([self.upload, self.slider, self.per_label, self.calibrated]), self.message, self.out])
 
     @property
     def thresh(self)->Optional[float]:
@@ -137,11 +141,22 @@ def render(self:UploadWidget):
     kids = []
     for r in self.results:
         if 'error' in r: kids.append(widgets.HTML(_err(r['error']))); continue
-        parts = [widgets.HTML(preds_html(self.table(r), r['name']))]
+        parts = [widgets.HTML(preds_html(self.table(r), r['name'], self.predictor.calibrated))]
         if 'cam_png' in r: parts.append(widgets.Image(value=r['cam_png'], format='png', layout=widgets.Layout(width='320px', height='auto', flex='0 0 auto')))
         if 'cam_error' in r: parts.append(widgets.HTML(_err(r['cam_error'])))
         kids.append(widgets.HBox(parts, layout=widgets.Layout(align_items='flex-start')))  # no stretching
     self.out.children = kids
+
+# %% ../nbs/08_widgets.ipynb #e39915af
+@patch
+def set_calibrated(self:UploadWidget, on:bool # True: apply the model's calibration; False: raw probabilities
+                  ):
+    "Switch the predictor between calibrated and raw probabilities, re-predict the shown images and redraw."
+    p = self.predictor
+    p.calibration = p.meta.get('calibration') if on else None; p.calibrated = bool(p.calibration)
+    for r in self.results:
+        if 'probs' in r: r['probs'] = p.probs([r['image']])[0]
+    self.render()
 
 # %% ../nbs/08_widgets.ipynb #965c03fd
 def upload_widget(predictor:Predictor, # the model to run (e.g. `Predictor.from_file('runs/x')`)
