@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
+from scipy.sparse import csr_matrix
 from sklearn.metrics import brier_score_loss
 from .stats import bootstrap_weights, percentile_ci, pathology_mask, nanmean
 
@@ -25,16 +26,19 @@ def prob_bins(p, # probabilities in [0, 1]
     "The bin of each probability: `floor(p * n_bins)`, with a probability of exactly 1 in the last bin."
     return np.minimum((np.asarray(p, dtype=np.float64) * n_bins).astype(np.int64), n_bins - 1)
 
-def ece(p, # one label's probabilities, (n_images,)
-        y, # its 0/1 targets
+def ece(p, # probabilities, (n_images,) or (n_images, n_labels)
+        y, # their 0/1 targets, same shape
         w=None, # bootstrap weights (n_resamples, n_images): one ECE per row; None: the plain ECE
         n_bins:int=N_BINS # number of equal-width bins
        ):
-    "Expected calibration error: each bin's |mean label - mean probability| weighted by its share of the images."
-    p = np.asarray(p, dtype=np.float64); d, b = np.asarray(y, dtype=np.float64) - p, prob_bins(p, n_bins)
-    if w is None: return float(np.abs(np.bincount(b, d, n_bins)).sum() / len(p))
-    w = np.asarray(w, dtype=np.float64)
-    return sum(np.abs(w[:, b == k] @ d[b == k]) for k in np.unique(b)) / w.sum(1)
+    "Expected calibration error (per column of 2-D `p`, per row of `w`): each bin's |mean label - mean probability| weighted by its share."
+    p = np.asarray(p, dtype=np.float64); one = p.ndim == 1; p = p.reshape(len(p), -1); n, L = p.shape
+    d = np.asarray(y, dtype=np.float64).reshape(n, L) - p  # sparse: each image's label - probability in its (label, bin) column
+    M = csr_matrix((d.ravel(), (np.repeat(np.arange(n), L), (prob_bins(p, n_bins) + n_bins * np.arange(L)).ravel())), (n, L * n_bins))
+    W = np.ones((1, n)) if w is None else np.asarray(w, dtype=np.float64)
+    e = np.abs(M.T @ W.T).T.reshape(len(W), L, n_bins).sum(2) / W.sum(1, keepdims=True)
+    e = e[:, 0] if one else e
+    return (float(e[0]) if one else e[0]) if w is None else e
 
 # %% ../nbs/05c_calibration.ipynb #7ab66d4b
 def calibration_table(preds, # probabilities (n_images, n_labels)
@@ -48,10 +52,9 @@ def calibration_table(preds, # probabilities (n_images, n_labels)
     "Per-label ECE with a bootstrap CI and Brier score, then a `mean` row over the pathologies."
     p, y = np.asarray(preds, dtype=np.float64), np.asarray(targs).astype(bool)
     n, L = p.shape; labels = list(labels); pm = pathology_mask(labels)
-    e = np.array([ece(p[:, k], y[:, k]) for k in range(L)])
+    e = ece(p, y)
     br = np.array([brier_score_loss(y[:, k], p[:, k], pos_label=True) for k in range(L)])
-    be = np.concatenate([np.stack([ece(p[:, k], y[:, k], w) for k in range(L)], 1)
-                         for w in bootstrap_weights(n, n_boot, seed, patient_ids)] or [np.zeros((0, L))])
+    be = np.concatenate([ece(p, y, w) for w in bootstrap_weights(n, n_boot, seed, patient_ids)] or [np.zeros((0, L))])
     (lo, hi), (mlo, mhi) = percentile_ci(be, ci), percentile_ci(be[:, pm].mean(1, keepdims=True), ci)
     df = pd.DataFrame(dict(label=labels + ['mean'], ece=[*e, nanmean(e[pm])], ece_lo=[*lo, mlo[0]], ece_hi=[*hi, mhi[0]],
                            brier=[*br, nanmean(br[pm])], n_pos=[*y.sum(0), int(y[:, pm].sum())]))
@@ -86,7 +89,7 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
         ax2 = ax.twinx(); ax2.bar((r.bin + .5) / N_BINS, r.n, width=.9 / N_BINS, color='0.85', zorder=0)
         ax2.set_yscale('log'); ax2.tick_params(labelsize=7, colors='0.5'); ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
         ax.plot([0, 1], [0, 1], ':', color='0.4', lw=1); ax.plot(r.mean_prob, r.frac_pos, 'o-', color='C3', ms=4)
-        t = '' if table is None else '\nECE {:.3f}  Brier {:.3f}'.format(*table.set_index('label').loc[l, ['ece', 'brier']])
+        t = '' if table is None else '\nECE {:.4f}  Brier {:.4f}'.format(*table.set_index('label').loc[l, ['ece', 'brier']])
         ax.set(xlim=(0, 1), ylim=(0, 1), title=f'{l}{t}'); ax.title.set_fontsize(9); ax.tick_params(labelsize=7)
     for ax in axs.flat[len(labels):]: ax.set_visible(False)
     for ax in axs[:, 0]: ax.set_ylabel('fraction positive')

@@ -12,69 +12,22 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score, multilabel_confusion_matrix
 from fastcore.script import call_parse
-from .core import LABELS, atomic_write, to_jsonable, delimiter_hint, parse_finding_labels
+from .core import LABELS, NO_FINDING, atomic_write, to_jsonable, delimiter_hint, parse_finding_labels
 from .thresholds import (preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
                                 plot_threshold_sweep)
+from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask
+from .calibration import calibration_table, plot_reliability
+from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
 
 # %% auto #0
-__all__ = ['PLOTS', 'bootstrap_weights', 'auroc_table', 'confusion_at', 'EvalData', 'read_predictions', 'write_evaluation',
+__all__ = ['PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'EvalData', 'read_predictions', 'write_evaluation',
            'evaluation_report', 'evaluate_cli', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion',
-           'plot_prevalence']
+           'plot_prevalence', 'bootstrap_weights']
 
 # %% ../nbs/06_evaluate.ipynb #28f8f3db
-_all_ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence']  # re-exported from xraylib.plots
-
-# %% ../nbs/06_evaluate.ipynb #cb08094e
-def bootstrap_weights(n:int, # number of images
-                      n_boot:int, # number of resamples
-                      seed:int=42, # random seed (same seed, same resamples)
-                      groups=None, # a patient id per image: resample patients; None: resample images
-                      chunk:int=50 # resamples per yielded block
-                     ):
-    "Yield `(b, n)` float arrays of bootstrap counts per image, resampling `groups` (patients) when given."
-    rng = np.random.default_rng(seed)
-    codes = None if groups is None else pd.factorize(np.asarray(groups))[0]
-    u = n if codes is None else int(codes.max()) + 1
-    for s in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - s)
-        draws = rng.integers(0, u, size=(b, u)) + (np.arange(b) * u)[:, None]
-        cnt = np.bincount(draws.ravel(), minlength=b * u).reshape(b, u).astype(np.float32)
-        yield cnt if codes is None else cnt[:, codes]
-
-# %% ../nbs/06_evaluate.ipynb #5c7e6d1a
-class _Sorted(NamedTuple):
-    "One label's images by ascending score: negatives, positives, and where each positive falls among them."
-    neg:np.ndarray; pos:np.ndarray; lt:np.ndarray; le:np.ndarray; plt:np.ndarray
-
-def _sorted(p:np.ndarray, y:np.ndarray)->_Sorted:
-    "Sort one label's negatives and positives by score; count, per positive, the negatives below/tied and positives below."
-    y = y.astype(bool)
-    neg, pos = np.flatnonzero(~y), np.flatnonzero(y)
-    neg, pos = neg[np.argsort(p[neg], kind='stable')], pos[np.argsort(p[pos], kind='stable')]
-    sn, sp = p[neg], p[pos]
-    return _Sorted(neg, pos, np.searchsorted(sn, sp, 'left'), np.searchsorted(sn, sp, 'right'), np.searchsorted(sp, sp, 'left'))
-
-def _cum0(w:np.ndarray)->np.ndarray:
-    "Cumulative sums along axis 1 with a leading 0 column (exact: integer counts in float32 stay below 2**24)."
-    c = np.zeros((w.shape[0], w.shape[1] + 1), w.dtype)
-    np.cumsum(w, 1, out=c[:, 1:])
-    return c
-
-def _weighted_auc_ap(w:np.ndarray, s:_Sorted):
-    "AUROC and AP of one label for each row of weights `w` (b, n)."
-    wn, wp = w[:, s.neg], w[:, s.pos]
-    cn, cp = _cum0(wn), _cum0(wp)
-    Wn, Wp = cn[:, -1].astype(np.float64), cp[:, -1].astype(np.float64)
-    below = cn[:, s.lt]                                      # negative weight strictly below each positive
-    tied = below if np.array_equal(s.lt, s.le) else cn[:, s.le]  # ... at or below
-    with np.errstate(invalid='ignore', divide='ignore'):
-        auc = 0.5 * np.einsum('bi,bi->b', wp, below + tied, dtype=np.float64) / (Wp * Wn)
-        tp = Wp[:, None] - cp[:, s.plt]                     # positive weight scoring >= each positive
-        fp = Wn[:, None] - below                            # negative weight scoring >= each positive
-        ap = np.einsum('bi,bi->b', wp, tp / np.where(tp + fp > 0, tp + fp, 1), dtype=np.float64) / Wp
-    auc[(Wp == 0) | (Wn == 0)] = np.nan; ap[Wp == 0] = np.nan
-    return auc, ap
+_all_ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
+         'bootstrap_weights']  # ... and from xraylib.stats
 
 # %% ../nbs/06_evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch
@@ -93,34 +46,28 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch
     auc = np.array([roc_auc_score(y[:, k], p[:, k]) if ok[k] else np.nan for k in range(L)])
     ap = np.array([average_precision_score(y[:, k], p[:, k]) if ok[k] else np.nan for k in range(L)])
     ba, bp = np.full((n_boot, L), np.nan), np.full((n_boot, L), np.nan)
-    srt = {k: _sorted(p[:, k], y[:, k]) for k in range(L) if ok[k]}
+    srt = {k: rank_label(p[:, k], y[:, k]) for k in range(L) if ok[k]}
     i = 0
     for w in bootstrap_weights(n, n_boot, seed, patient_ids):
-        for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = _weighted_auc_ap(w, s)
+        for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = weighted_auc_ap(w, s)
         i += len(w)
-    (alo, ahi), (plo, phi) = _pct(np.where(ok, ba, np.nan), ci), _pct(np.where(ok, bp, np.nan), ci)
+    (alo, ahi), (plo, phi) = percentile_ci(np.where(ok, ba, np.nan), ci), percentile_ci(np.where(ok, bp, np.nan), ci)
+    pm = ok & pathology_mask(labels)  # the mean: pathologies with both classes, No Finding apart
     df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, prevalence=npos / n, auroc=auc, auroc_lo=alo, auroc_hi=ahi,
                            ap=ap, ap_lo=plo, ap_hi=phi,
                            note=np.where(ok, '', np.where(npos == 0, 'missing: no positives', 'missing: no negatives'))))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN slices give NaN, as intended
-        mlo, mhi = _pct(np.stack([np.nanmean(ba[:, ok], 1), np.nanmean(bp[:, ok], 1)], 1), ci)
+        mlo, mhi = percentile_ci(np.stack([np.nanmean(ba[:, pm], 1), np.nanmean(bp[:, pm], 1)], 1), ci)
         mean = dict(label='mean', n=n, n_pos=int(npos.sum()), prevalence=float(npos.mean() / n),
-                    auroc=np.nanmean(auc), auroc_lo=mlo[0], auroc_hi=mhi[0], ap=np.nanmean(ap), ap_lo=mlo[1], ap_hi=mhi[1],
-                    note=f'mean over {int(ok.sum())} labels with an AUROC')
+                    auroc=np.nanmean(auc[pm]), auroc_lo=mlo[0], auroc_hi=mhi[0], ap=np.nanmean(ap[pm]), ap_lo=mlo[1], ap_hi=mhi[1],
+                    note=f'mean over the {int(pm.sum())} pathologies with an AUROC' + (f' ({NO_FINDING} apart)' if NO_FINDING in labels else ''))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit='image' if patient_ids is None else 'patient',
                     n_units=n if patient_ids is None else int(pd.Series(np.asarray(patient_ids)).nunique()),
-                    mean_auroc=float(df.auroc.iloc[-1]))
+                    mean_auroc=float(df.auroc.iloc[-1]),
+                    auroc_no_finding=float(auc[labels.index(NO_FINDING)]) if NO_FINDING in labels else None)
     return df
-
-def _pct(b:np.ndarray, ci:float):
-    "Lower and upper percentile-interval bounds per column, NaN where a column has no finite value."
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        if len(b) == 0: return np.full(b.shape[1], np.nan), np.full(b.shape[1], np.nan)
-        lo, hi = np.nanpercentile(b, [50 * (1 - ci), 100 - 50 * (1 - ci)], axis=0)
-    return lo, hi
 
 # %% ../nbs/06_evaluate.ipynb #015f6386
 def confusion_at(preds, # probabilities (n_images, n_labels)
@@ -143,8 +90,9 @@ def confusion_at(preds, # probabilities (n_images, n_labels)
 
 # %% ../nbs/06_evaluate.ipynb #95210e24
 class EvalData(NamedTuple):
-    "Predictions joined with their true labels."
+    "Predictions joined with their true labels (and the labels file's rows, in the same order, as `metadata`)."
     preds:np.ndarray; targs:np.ndarray; labels:list; image_ids:np.ndarray; patient_ids:Optional[np.ndarray]
+    metadata:Optional[pd.DataFrame]=None
 
 _ID_COLS = ('Image Index', 'Patient ID')
 
@@ -210,7 +158,7 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
                            f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
     pids = lab['Patient ID'].to_numpy() if 'Patient ID' in lab.columns else (pr['Patient ID'].to_numpy() if 'Patient ID' in pr.columns else None)
-    return EvalData(X, targs.astype(np.int8), names, pr['Image Index'].to_numpy(), pids)
+    return EvalData(X, targs.astype(np.int8), names, pr['Image Index'].to_numpy(), pids, lab.reset_index())
 
 # %% ../nbs/06_evaluate.ipynb #2e54ebd3
 def _nih_patients(image_ids)->Optional[np.ndarray]:
@@ -231,7 +179,8 @@ def _md_table(df:pd.DataFrame)->str:
 PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-negative baseline',
          'roc': 'ROC curves per label', 'pr': 'precision-recall curves per label',
          'rates': 'TPR and FPR vs threshold per label', 'confusion': 'confusion matrices at the per-label thresholds',
-         'prevalence': 'label counts and prevalence'}
+         'prevalence': 'label counts and prevalence', 'calibration': 'reliability diagrams per label',
+         'subgroups': 'forest plot of the mean AUROC by sex, age band and view (with metadata)'}
 
 def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
                      labels:Sequence[str], # label names, in column order
@@ -240,53 +189,107 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
                      image_ids=None, # image names (NIH names give patient ids when `patient_ids` is None)
                      n_boot:int=1000, # bootstrap resamples
                      seed:int=42, # bootstrap seed
-                     threshold_method:str='f1' # per-label threshold rule: 'f1', 'youden' or 'sensitivity'
+                     threshold_method:str='f1', # per-label threshold rule: 'f1', 'youden' or 'sensitivity'
+                     metadata:pd.DataFrame=None, # one row per image, same order: Kaggle columns or `load_labels`'s frame
+                     by=None # subgroup attributes, e.g. 'sex,age,view' (default with `metadata`: every one it has)
                     )->dict:
-    "Evaluate predictions and write metrics.json, auroc.csv, thresholds.csv, sweep.csv, confusion.csv, PNG plots and report.md."
+    "Evaluate predictions and write metrics.json, auroc/thresholds/sweep/confusion/calibration(/subgroups).csv, PNG plots and report.md."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     p, y, labels = preds_targs(preds, targs, labels)
     if patient_ids is None and image_ids is not None: patient_ids = _nih_patients(image_ids)
+    if patient_ids is None and metadata is not None: patient_ids = subgroup_frame(metadata, by).get('patient')
     tbl = auroc_table(p, y, labels, patient_ids, n_boot=n_boot, seed=seed)
     sw = threshold_sweep(p.astype(np.float32), y)
     th = per_label_thresholds(p, y, labels, threshold_method)
     cf = confusion_at(p, y, labels, th)
     acc05 = float(threshold_sweep(p.astype(np.float32), y, [0.5]).accuracy_multi[0])
-    _write_csv(tbl, out/'auroc.csv'); _write_csv(th, out/'thresholds.csv'); _write_csv(cf, out/'confusion.csv')
-    _write_csv(sw, out/'sweep.csv')
+    cal = calibration_table(p, y, labels, patient_ids, n_boot=n_boot, seed=seed)
+    sub = None if metadata is None else subgroup_table(p, y, labels, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
+    ud = None if metadata is None else underdiagnosis_table(p, y, labels, metadata, by, th)
+    tables = dict(auroc=tbl, thresholds=th, confusion=cf, sweep=sw, calibration=cal, subgroups=sub, underdiagnosis=ud)
+    for k, t in tables.items():
+        if t is not None: _write_csv(t, out/f'{k}.csv')
     figs = {'sweep': lambda f: plot_threshold_sweep(sw, fname=f), 'roc': lambda f: plot_roc(p, y, labels, tbl, fname=f),
             'pr': lambda f: plot_pr(p, y, labels, tbl, fname=f), 'rates': lambda f: plot_rates_vs_threshold(p, y, labels, th, fname=f),
-            'confusion': lambda f: plot_confusion(cf, fname=f, what=f'per-label {threshold_method} thresholds'), 'prevalence': lambda f: plot_prevalence(y, labels, fname=f)}
+            'confusion': lambda f: plot_confusion(cf, fname=f, what=f'per-label {threshold_method} thresholds'), 'prevalence': lambda f: plot_prevalence(y, labels, fname=f),
+            'calibration': lambda f: plot_reliability(p, y, labels, cal, fname=f)}
+    if sub is not None: figs['subgroups'] = lambda f: plot_subgroups(sub, tbl.attrs['mean_auroc'], fname=f)
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
     per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi],
                          n_pos=r.n_pos, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
     mean = tbl.iloc[-1]
     metrics = to_jsonable(dict(
         n_images=len(p), labels=labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
+        mean_auroc_over=MEAN_AUROC_OVER, auroc_no_finding=tbl.attrs['auroc_no_finding'],
         mean_ap=mean.ap, accuracy_multi_at_0_5=acc05, best_threshold=sw.attrs['best_threshold'],
         best_accuracy_multi=sw.attrs['best_accuracy'], all_negative_accuracy=sw.attrs['all_negative'],
-        threshold_method=threshold_method, thresholds=thresholds_dict(th),
+        threshold_method=threshold_method, thresholds=thresholds_dict(th), **_research_metrics(cal, sub, ud),
         bootstrap=dict(n_boot=n_boot, seed=seed, ci=tbl.attrs['ci'], unit=tbl.attrs['unit'], n_units=tbl.attrs['n_units']),
-        files=['metrics.json', 'auroc.csv', 'thresholds.csv', 'confusion.csv', 'sweep.csv', 'report.md'] + [f'{k}.png' for k in figs]))
+        files=['metrics.json'] + [f'{k}.csv' for k, t in tables.items() if t is not None] + ['report.md'] + [f'{k}.png' for k in figs]))
     with atomic_write(out/'metrics.json') as f: json.dump(metrics, f, indent=1, allow_nan=False)
-    with atomic_write(out/'report.md') as f: f.write(evaluation_report(metrics, tbl, cf))
+    with atomic_write(out/'report.md') as f: f.write(evaluation_report(metrics, tbl, cf, cal, sub, ud))
     return metrics
+
+# %% ../nbs/06_evaluate.ipynb #7e5a1c20
+MEAN_AUROC_OVER = 'the pathologies with both classes present (No Finding reported apart as auroc_no_finding, never averaged in)'
+
+def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->dict:
+    "metrics.json's calibration, subgroups and underdiagnosis entries."
+    m, r = cal.iloc[-1], cal.iloc[:-1]
+    d = dict(calibration=dict(mean_ece=m.ece, mean_ece_ci=[m.ece_lo, m.ece_hi], mean_brier=m.brier, n_bins=cal.attrs['n_bins'],
+                              ece=dict(zip(r.label, r.ece)), brier=dict(zip(r.label, r.brier))))
+    if sub is not None:
+        d['subgroups'] = {a: {s.group: dict(mean_auroc=s.auroc, mean_auroc_ci=[s.auroc_lo, s.auroc_hi], n_images=s.n_images,
+                                            n_patients=s.n_patients, note=s.note) for s in g.itertuples()}
+                          for a, g in sub[sub.label == 'mean'].groupby('attribute', sort=False)}
+    if ud is not None: d['underdiagnosis'] = {f'{s.attribute}:{s.group}': s.underdiagnosis for s in ud.itertuples()}
+    return d
+
+# %% ../nbs/06_evaluate.ipynb #7e5a1c21
+def _fmt_cols(df:pd.DataFrame, cols, na='missing')->pd.DataFrame:
+    "`df` with `cols` as 3-decimal strings, `na` where not finite."
+    df = df.copy()
+    for c in cols: df[c] = df[c].map(lambda v: na if not np.isfinite(v) else f'{v:.3f}')
+    return df
+
+def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->list:
+    "report.md's subgroup, underdiagnosis and calibration sections (lines)."
+    lines = []
+    if sub is not None:
+        s = _fmt_cols(sub[sub.label == 'mean'], ['auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr'])
+        lines += ['## Subgroups', '', 'Mean AUROC over the pathologies per group, with its patient-bootstrap 95% CI, and the mean TPR/FPR at '
+                  'the per-label thresholds (per label in [subgroups.csv](subgroups.csv)). A note marks groups too small for a CI.', '',
+                  _md_table(s[['attribute', 'group', 'n_images', 'n_patients', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr', 'note']]),
+                  '', '![subgroups](subgroups.png)', '']
+    if ud is not None:
+        lines += ['## Underdiagnosis', '', 'Share of the images with at least one pathology that the model calls No Finding.', '',
+                  _md_table(_fmt_cols(ud, ['underdiagnosis'], 'n/a')), '']
+    c = _fmt_cols(cal, ['ece', 'ece_lo', 'ece_hi', 'brier'])
+    return lines + ['## Calibration', '', 'Expected calibration error (10 equal-width bins, weighted by their share of images) with '
+                    'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the pathologies.', '',
+                    _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '', '![reliability diagrams](calibration.png)', '']
+
 
 def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writes to metrics.json)
                       tbl:pd.DataFrame, # `auroc_table`'s table
-                      cf:pd.DataFrame # `confusion_at`'s table
+                      cf:pd.DataFrame, # `confusion_at`'s table
+                      cal:pd.DataFrame=None, # `calibration_table`'s table
+                      sub:pd.DataFrame=None, # `subgroup_table`'s table
+                      ud:pd.DataFrame=None # `underdiagnosis_table`'s table
                      )->str:
-    "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, why not accuracy_multi."
+    "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, subgroups, calibration."
     b = m['bootstrap']
     t = tbl[['label', 'n_pos', 'prevalence', 'auroc', 'auroc_lo', 'auroc_hi', 'ap']].copy()
-    t['prevalence'] = t.prevalence.map('{:.2%}'.format)
-    for c in ('auroc', 'auroc_lo', 'auroc_hi', 'ap'): t[c] = t[c].map(lambda v: 'missing' if not np.isfinite(v) else f'{v:.3f}')
-    c = cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'precision', 'recall', 'specificity', 'f1']].copy()
-    for k in ('threshold', 'precision', 'recall', 'specificity', 'f1'): c[k] = c[k].map(lambda v: 'n/a' if not np.isfinite(v) else f'{v:.3f}')
+    t['prevalence'] = t.prevalence.map('{:.2%}'.format); t = _fmt_cols(t, ['auroc', 'auroc_lo', 'auroc_hi', 'ap'])
+    c = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'precision', 'recall', 'specificity', 'f1']],
+                  ['threshold', 'precision', 'recall', 'specificity', 'f1'], 'n/a')
     fmt = lambda v: 'n/a' if v is None else f'{v:.4f}'
     lines = [f'# Evaluation report', '',
              f'{m["n_images"]:,} images, {len(m["labels"])} labels. Mean AUROC **{fmt(m["mean_auroc"])}** '
              f'(95% CI {fmt(m["mean_auroc_ci"][0])}-{fmt(m["mean_auroc_ci"][1])}; {b["n_boot"]} bootstrap resamples of '
-             f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}).', '',
+             f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the pathologies as CheXNet and '
+             f'Wang et al. report it; No Finding is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
+             f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'), '',
              '## Why not accuracy_multi', '',
              f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold '
              f'({fmt(m["best_threshold"])}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
@@ -295,6 +298,7 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
              f'## At per-label thresholds ({m["threshold_method"]})', '', _md_table(c), '',
              '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
+             *([] if cal is None else _research_report(cal, sub, ud)),
              'Files: ' + ', '.join(f'[{f}]({f})' for f in m['files']), '']
     return '\n'.join(lines)
 
@@ -305,20 +309,28 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
                  out:str='evaluation', # output folder
                  n_boot:int=1000, # bootstrap resamples for the confidence intervals
                  seed:int=42, # bootstrap seed
-                 threshold_method:str='f1' # per-label thresholds: f1, youden or sensitivity
+                 threshold_method:str='f1', # per-label thresholds: f1, youden or sensitivity
+                 by:str=None # subgroups from the labels CSV's metadata, e.g. sex,age,view (AUROC, TPR/FPR per group)
                 ):
-    "Evaluate saved predictions: AUROC/AP with bootstrap CIs, thresholds, plots and a report."
+    "Evaluate saved predictions: AUROC/AP with bootstrap CIs, thresholds, calibration, subgroups, plots and a report."
     if preds is None or labels is None:
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
-    try: ed = read_predictions(preds, labels)
+    try:
+        ed = read_predictions(preds, labels)
+        if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
-    m = write_evaluation(ed.preds, ed.targs, ed.labels, out, patient_ids=ed.patient_ids, image_ids=ed.image_ids,
-                         n_boot=n_boot, seed=seed, threshold_method=threshold_method)
+    m = write_evaluation(ed.preds, ed.targs, ed.labels, out, patient_ids=ed.patient_ids, image_ids=ed.image_ids, n_boot=n_boot,
+                         seed=seed, threshold_method=threshold_method, metadata=None if by is None else ed.metadata, by=by)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(tbl.drop(columns=['n', 'note']).round(4).to_string(index=False))
     b = m['bootstrap']
-    print(f'\nmean AUROC {m["mean_auroc"]:.4f}; {b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
+    nf, c, f3 = m['auroc_no_finding'], m['calibration'], lambda v: 'n/a' if v is None else f'{v:.3f}'
+    print(f'\nmean AUROC {m["mean_auroc"]:.4f} over the pathologies' + ('' if nf is None else f' (No Finding apart: {nf:.4f})')
+          + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
+    for a, gs in m.get('subgroups', {}).items():
+        print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))
+    print(f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
           f'wrote {len(m["files"])} files to {out} in {time.time() - t0:.1f} s')
     return 0

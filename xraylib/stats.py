@@ -8,6 +8,7 @@ import warnings
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix
 from .core import NO_FINDING
 
 # %% auto #0
@@ -38,54 +39,52 @@ def bootstrap_weights(n:int, # number of images
                       groups=None, # a patient id per image: resample patients; None: resample images
                       chunk:int=50 # resamples per yielded block
                      ):
-    "Yield `(b, n)` float arrays of bootstrap counts per image, resampling `groups` (patients) when given."
+    "Yield `(b, n)` float arrays (Fortran order) of bootstrap counts per image, resampling `groups` (patients) when given."
     rng = np.random.default_rng(seed)
     codes = None if groups is None else pd.factorize(np.asarray(groups))[0]
     u = n if codes is None else int(codes.max()) + 1
     for s in range(0, n_boot, chunk):
         b = min(chunk, n_boot - s)
         draws = rng.integers(0, u, size=(b, u)) + (np.arange(b) * u)[:, None]
-        cnt = np.bincount(draws.ravel(), minlength=b * u).reshape(b, u).astype(np.float32)
-        yield cnt if codes is None else cnt[:, codes]
+        cnt = np.bincount(draws.ravel(), minlength=b * u).reshape(b, u).astype(np.float64)
+        yield np.asfortranarray(cnt) if codes is None else cnt.T[codes].T  # Fortran order: an image's counts are contiguous
 
 # %% ../nbs/00b_stats.ipynb #ad2cde4a
 class Ranked(NamedTuple):
-    "One label's images by ascending score: negatives, positives, and where each positive falls among them."
-    neg:np.ndarray; pos:np.ndarray; lt:np.ndarray; le:np.ndarray; plt:np.ndarray
+    "One label's images summed by score segment: `S @ weights` gives, per resample, each segment's weight."
+    S:csr_matrix; m:int  # rows: 2m+1 negative segments (below u_0, tied with u_0, between u_0 and u_1, ...), then m positive scores
 
 def rank_label(p:np.ndarray, # one label's scores, (n_images,)
                y:np.ndarray # its 0/1 targets
               )->Ranked:
-    "Sort one label's negatives and positives by score; count, per positive, the negatives below/tied and positives below."
-    y = y.astype(bool)
-    neg, pos = np.flatnonzero(~y), np.flatnonzero(y)
-    neg, pos = neg[np.argsort(p[neg], kind='stable')], pos[np.argsort(p[pos], kind='stable')]
-    sn, sp = p[neg], p[pos]
-    return Ranked(neg, pos, np.searchsorted(sn, sp, 'left'), np.searchsorted(sn, sp, 'right'), np.searchsorted(sp, sp, 'left'))
+    "Sort one label once: each negative falls in a gap or a tie of the m distinct positive scores, each positive on its score."
+    p, y = np.asarray(p), np.asarray(y).astype(bool)
+    u = np.unique(p[y]); m = len(u)
+    j = np.searchsorted(u, p, 'left'); tie = u[np.minimum(j, max(m - 1, 0))] == p if m else np.zeros(len(p), bool)
+    rows = np.where(y, 2 * m + 1 + j, 2 * j + (tie & (j < m)))
+    return Ranked(csr_matrix((np.ones(len(p)), (rows, np.arange(len(p)))), shape=(3 * m + 1, len(p))), m)
 
-def _cum0(w:np.ndarray)->np.ndarray:
-    "Cumulative sums along axis 1 with a leading 0 column (exact: integer counts in float32 stay below 2**24)."
-    c = np.zeros((w.shape[0], w.shape[1] + 1), w.dtype)
-    np.cumsum(w, 1, out=c[:, 1:])
+def _cum0(a:np.ndarray)->np.ndarray:
+    "Cumulative sums down axis 0 with a leading 0 row."
+    c = np.zeros((a.shape[0] + 1, a.shape[1]), a.dtype)
+    np.cumsum(a, 0, out=c[1:])
     return c
 
-def weighted_auc_ap(w:np.ndarray, # weights per image, (n_resamples, n_images)
+def weighted_auc_ap(w:np.ndarray, # weights per image, (n_resamples, n_images); fastest in Fortran order, as `bootstrap_weights` yields
                     s:Ranked, # the label's `rank_label`
                     ap:bool=True # also compute average precision (else `None` in its place)
                    ):
     "AUROC and average precision of one label for each row of weights `w`; `NaN` without both classes."
-    wn, wp = w[:, s.neg], w[:, s.pos]
-    cn, cp = _cum0(wn), (_cum0(wp) if ap else None)
-    Wn, Wp = cn[:, -1].astype(np.float64), wp.sum(1, dtype=np.float64)
-    below = cn[:, s.lt]                                      # negative weight strictly below each positive
-    tied = below if np.array_equal(s.lt, s.le) else cn[:, s.le]  # ... at or below
+    G = s.S @ np.asarray(w, dtype=np.float64).T             # (3m+1, resamples): one sparse pass over the images
+    cn, P = _cum0(G[:2 * s.m + 1]), G[2 * s.m + 1:]        # negative weight below each segment; positive weight per score
+    below, le = cn[1:2 * s.m + 1:2], cn[2:2 * s.m + 2:2]       # negative weight below / at or below each positive score
+    Wn, Wp = cn[-1], P.sum(0)
     with np.errstate(invalid='ignore', divide='ignore'):
-        auc = 0.5 * np.einsum('bi,bi->b', wp, below + tied, dtype=np.float64) / (Wp * Wn)
+        auc = 0.5 * (P * (below + le)).sum(0) / (Wp * Wn)
         auc[(Wp == 0) | (Wn == 0)] = np.nan
         if not ap: return auc, None
-        tp = Wp[:, None] - cp[:, s.plt]                     # positive weight scoring >= each positive
-        fp = Wn[:, None] - below                            # negative weight scoring >= each positive
-        avp = np.einsum('bi,bi->b', wp, tp / np.where(tp + fp > 0, tp + fp, 1), dtype=np.float64) / Wp
+        tp, fp = Wp - _cum0(P)[:-1], Wn - below             # positive / negative weight scoring >= each positive score
+        avp = (P * (tp / np.where(tp + fp > 0, tp + fp, 1))).sum(0) / Wp
     avp[Wp == 0] = np.nan
     return auc, avp
 

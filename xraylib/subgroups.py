@@ -157,7 +157,8 @@ def plot_subgroups(table:pd.DataFrame, # `subgroup_table`'s table
     for ax, a in zip(axs[:, 0], atts):
         r = m[m.attribute == a].iloc[::-1]; yy = np.arange(len(r)); grey = r.note.str.startswith('too small').to_numpy()
         for yi, rr, gr in zip(yy, r.itertuples(), grey):
-            ax.errorbar(rr.auroc, yi, xerr=[[rr.auroc - rr.auroc_lo], [rr.auroc_hi - rr.auroc]], fmt='o', capsize=3,
+            err = np.clip(np.nan_to_num([[rr.auroc - rr.auroc_lo], [rr.auroc_hi - rr.auroc]]), 0, None)  # a small group's CI may miss its mean
+            ax.errorbar(rr.auroc, yi, xerr=err, fmt='o', capsize=3,
                         color='0.6' if gr else 'C0')
         ax.set_yticks(yy, [f'{rr.group}  ({rr.n_images:,} img, {rr.n_patients:,} pt){" small" if gr else ""}'
                            for rr, gr in zip(r.itertuples(), grey)], fontsize=8)
