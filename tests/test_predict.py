@@ -139,3 +139,48 @@ def test_from_file_thresholds_and_cli(real, capsys):
     assert 'bad.png' in cap.err and str(files[0]) in cap.out
     assert predict_cli(str(mdir.parent/'no-model'), [str(files[0])]) == 2
     assert 'cannot load model' in capsys.readouterr().err
+
+
+def test_gradcam_input_on_model_device(pred, xray):
+    "Issue 19.1 on the CPU: `gradcam(model, tensor)` moves the input with `.to(<the model's device>)` and returns a CPU NumPy array. A real CUDA check needs a GPU (tests/test_gpu.py)."
+    from xraylib.predict import gradcam
+    calls, to = [], torch.Tensor.to
+    def spy(self, *a, **k): calls.append(a[0] if a else k.get('device')); return to(self, *a, **k)
+    x = pred.preprocess(xray)
+    torch.Tensor.to = spy
+    try: hm = gradcam(pred.model, x[0], 'Effusion')  # a 3-D input, as the docs allow
+    finally: torch.Tensor.to = to
+    assert torch.device('cpu') in calls
+    assert type(hm) is np.ndarray and hm.shape == (SIZE, SIZE) and np.isfinite(hm).all()
+    assert np.array_equal(hm, gradcam(pred, xray, 'Effusion'))
+
+
+@pytest.mark.timeout(600)
+def test_batch_cli_csv_evaluate_gradcam(real, tmp_path, capsys):
+    "`xraylib predict MODEL FOLDER --csv` on the 200 real NIH images (+ an unreadable file), then `xraylib evaluate` reads the CSV; `--gradcam` writes overlays."
+    learn, files, mdir = real
+    folder = tmp_path/'imgs'; folder.mkdir()
+    for f in files: (folder/f.name).symlink_to(f)
+    (folder/'zz_bad.png').write_bytes(b'not a png')
+    from xraylib.cli import COMMANDS
+    from xraylib.predict import predict_cli
+    args = [str(mdir), str(folder), '--csv', str(tmp_path/'P.csv'), '--errors', str(tmp_path/'E.csv')]
+    if 'predict' in COMMANDS:
+        r = subprocess.run(['xraylib', 'predict', *args], capture_output=True, text=True, timeout=400)
+        rc, err = r.returncode, r.stderr
+    else: rc, err = predict_cli(args[0], [args[1]], csv=args[3], errors=args[5]), capsys.readouterr().err
+    assert rc == 1 and 'zz_bad.png' in err and '1 unreadable file(s) skipped' in err  # listed at the end, the run not stopped
+    P = pd.read_csv(tmp_path/'P.csv')
+    assert P['Image Index'].tolist() == sorted(f.name for f in files) and list(P.columns[1:]) == [f'prob_{l}' for l in LABELS]
+    assert pd.read_csv(tmp_path/'E.csv').file.tolist() == [str(folder/'zz_bad.png')]
+    ev = [str(tmp_path/'P.csv'), str(files[0].parent.parent/'labels.csv')]
+    r = subprocess.run(['xraylib', 'evaluate', '--preds', ev[0], '--labels', ev[1], '--out', str(tmp_path/'ev'), '--n-boot', '20'],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'ev'/'metrics.json').exists()
+    assert predict_cli(str(mdir), [str(f) for f in files[:2]], gradcam=str(tmp_path/'cams'), gradcam_label='Effusion') == 0
+    cams = sorted((tmp_path/'cams').iterdir())
+    assert [c.name for c in cams] == [f'{f.stem}_Effusion.png' for f in files[:2]]
+    im = Image.open(cams[0]); assert im.mode == 'RGB' and max(im.size) <= 512
+    assert predict_cli(str(mdir), [str(files[0])], gradcam=str(tmp_path/'c2'), gradcam_label='Flu') == 2
+    assert 'not a label of this model' in capsys.readouterr().err
