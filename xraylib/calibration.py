@@ -87,7 +87,7 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
     for k, (ax, l) in enumerate(zip(axs.flat, labels)):
         r = reliability(p[:, k], y[:, k])
         ax2 = ax.twinx(); ax2.bar((r.bin + .5) / N_BINS, r.n, width=.9 / N_BINS, color='0.85', zorder=0)
-        ax2.set_yscale('log'); ax2.tick_params(labelsize=7, colors='0.5'); ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
+        ax2.set_yscale('log'); ax2.set_ylim(0.8, 3 * len(p)); ax2.tick_params(which='both', labelsize=7, colors='0.5'); ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
         ax.plot([0, 1], [0, 1], ':', color='0.4', lw=1); ax.plot(r.mean_prob, r.frac_pos, 'o-', color='C3', ms=4)
         t = '' if table is None else '\nECE {:.4f}  Brier {:.4f}'.format(*table.set_index('label').loc[l, ['ece', 'brier']])
         ax.set(xlim=(0, 1), ylim=(0, 1), title=f'{l}{t}'); ax.title.set_fontsize(9); ax.tick_params(labelsize=7)
