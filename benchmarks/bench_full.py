@@ -3,7 +3,8 @@
 
     python benchmarks/bench_full.py                    # 10,000 rows
     python benchmarks/bench_full.py --n 2000
-    python benchmarks/bench_full.py --n 112120         # the whole data set (long: about an hour per 100 img/s... see the ETA)
+    python benchmarks/bench_full.py --n 112120         # the whole data set: long (about 50 min for the cache alone at
+                                                       # the ~40 img/s of the 2-core dev machine; the bar shows the ETA)
 
 Builds a dataset in Kaggle's `nih-chest-xrays/data` layout in a temporary folder: `Data_Entry_2017.csv` with
 N rows of the real metadata (spread over all 12 folders, real file names), `images_0XX/images/<name>` as
@@ -104,7 +105,7 @@ def run(a, real, tmp):
         build_cache(paths, a.size, tmp/'cache', workers=cores, progress=True)
     tb, l1 = time.perf_counter() - t, os.getloadavg()[0]
     rate_all = len(paths) / tb
-    print(f'cache build, {cores} workers: {len(paths):,} images at {a.size}px in {hms(tb)} = {rate_all:.0f} img/s '
+    print(f'\ncache build, {cores} workers: {len(paths):,} images at {a.size}px in {hms(tb)} = {rate_all:.0f} img/s '
           f'(load average {l0:.1f} -> {l1:.1f}); peak RssAnon: main {pk.me/2**30:.2f} GiB, a worker {pk.child/2**30:.2f} GiB')
 
     one = paths[:a.one_n]

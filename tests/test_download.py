@@ -394,3 +394,10 @@ def test_cli_full(tmp_path, full_zip, monkeypatch, capsys):
     monkeypatch.setattr(dl.download_nih_full, '__defaults__', (None, False, None, dl.FULL_DATASET, NF, 10_000, True))
     assert download_cli(dest=str(tmp_path/'full'), full=True) == 0
     assert (tmp_path/'full'/MARKER).is_file() and str(tmp_path/'full') in capsys.readouterr().out
+
+
+def test_full_rejected_credentials_name_the_full_dataset(tmp_path, full_zip):
+    r = requests.Response(); r.status_code = 403
+    with pytest.raises(KaggleCredentialsError, match=r'datasets/nih-chest-xrays/data \.'):
+        _full(tmp_path, FakeKaggleApi(full_zip, error=requests.HTTPError('403', response=r)))
+    assert not (tmp_path/'full'/MARKER).exists()

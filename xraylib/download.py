@@ -43,7 +43,8 @@ then give it to xraylib in ONE of these ways:
                             or ~/.kaggle/access_token holding the token ($KAGGLE_CONFIG_DIR moves ~/.kaggle)
   4. on Colab:              add notebook secrets KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY)
                             and grant this notebook access to them.
-Also accept the dataset's terms once at https://www.kaggle.com/datasets/nih-chest-xrays/sample .
+Also accept the dataset's terms once at https://www.kaggle.com/datasets/nih-chest-xrays/sample
+(or .../nih-chest-xrays/data for the full set).
 No network needed for the built-in phantom sample: `xraylib phantom`."""
 
 def _config_dirs()->list:
@@ -221,11 +222,11 @@ def _http_status(e:BaseException)->Optional[int]:
         e = e.__cause__ or e.__context__
     return None
 
-def _rejected(src:str)->KaggleCredentialsError:
+def _rejected(src:str, dataset:str=SAMPLE_DATASET)->KaggleCredentialsError:
     return KaggleCredentialsError(
         f'Kaggle rejected the credentials from {src} (HTTP 401/403). Check the token or key (create a new one at '
         'https://www.kaggle.com/settings), and accept the dataset\'s terms once on its page: '
-        f'https://www.kaggle.com/datasets/{SAMPLE_DATASET} .')
+        f'https://www.kaggle.com/datasets/{dataset} .')
 
 # %% ../nbs/02_download.ipynb #ab7861bf
 def _fetch(api, dataset:str, dl:Path, quiet:bool)->Path:
@@ -233,19 +234,19 @@ def _fetch(api, dataset:str, dl:Path, quiet:bool)->Path:
     src = getattr(api, '_xraylib_source', 'your credentials')
     try:
         with contextlib.redirect_stdout(io.StringIO()): api.authenticate()
-    except SystemExit: raise _rejected(src) from None
+    except SystemExit: raise _rejected(src, dataset) from None
     except Exception as e:
-        if _http_status(e) in (401, 403): raise _rejected(src) from e
+        if _http_status(e) in (401, 403): raise _rejected(src, dataset) from e
         raise DownloadError(f'could not authenticate with Kaggle: {e}') from e
     dl.mkdir(parents=True, exist_ok=True)
     try:
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
             api.dataset_download_files(dataset, path=str(dl), force=False, quiet=quiet, unzip=False)
-    except SystemExit: raise _rejected(src) from None
+    except SystemExit: raise _rejected(src, dataset) from None
     except Exception as e:
         if not any(dl.iterdir()): dl.rmdir()
         st = _http_status(e)
-        if st in (401, 403): raise _rejected(src) from e
+        if st in (401, 403): raise _rejected(src, dataset) from e
         if st == 404: raise DownloadError(f'Kaggle has no dataset {dataset!r} (HTTP 404)') from e
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): raise _disk_error(e, dl) from e
         hint = ' (is the network up?)' if isinstance(e, ConnectionError) or 'ConnectionError' in type(e).__name__ else ''
