@@ -246,10 +246,10 @@ def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[
     return d
 
 # %% ../nbs/06_evaluate.ipynb #7e5a1c21
-def _fmt_cols(df:pd.DataFrame, cols, na='missing')->pd.DataFrame:
-    "`df` with `cols` as 3-decimal strings, `na` where not finite."
+def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
+    "`df` with `cols` as strings with `digits` decimals, `na` where not finite."
     df = df.copy()
-    for c in cols: df[c] = df[c].map(lambda v: na if not np.isfinite(v) else f'{v:.3f}')
+    for c in cols: df[c] = df[c].map(lambda v: na if not np.isfinite(v) else f'{v:.{digits}f}')
     return df
 
 def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->list:
@@ -264,7 +264,7 @@ def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[p
     if ud is not None:
         lines += ['## Underdiagnosis', '', 'Share of the images with at least one pathology that the model calls No Finding.', '',
                   _md_table(_fmt_cols(ud, ['underdiagnosis'], 'n/a')), '']
-    c = _fmt_cols(cal, ['ece', 'ece_lo', 'ece_hi', 'brier'])
+    c = _fmt_cols(cal, ['ece', 'ece_lo', 'ece_hi', 'brier'], digits=4)
     return lines + ['## Calibration', '', 'Expected calibration error (10 equal-width bins, weighted by their share of images) with '
                     'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the pathologies.', '',
                     _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '', '![reliability diagrams](calibration.png)', '']
