@@ -41,8 +41,8 @@ def test_train_help_offers_every_train_option():
 
 @pytest.mark.parametrize('cmd', list(COMMANDS))
 def test_every_option_is_exercised_through_the_console_script(cmd):
-    "Each option of each subcommand appears in an `xraylib` invocation in this file or in test_faults.py."
-    src = (HERE/'test_cli.py').read_text() + (HERE/'test_faults.py').read_text()
+    "Each option of each subcommand appears in an `xraylib` invocation in this file, test_faults.py or test_learner.py."
+    src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py'))
     said = set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))
     missing = [o for o in options(cmd) if o.startswith('--') and o.replace('_', '-') not in said and o not in said]
     assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'
@@ -67,6 +67,8 @@ def test_download_without_credentials_exit_2(tmp_path):
     r = run('download', '--dest', str(tmp_path/'nih'), '--force', env=env)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert 'KAGGLE' in r.stderr
+    r = run('download', '--dest', str(tmp_path/'full'), '--full', env=env)  # the full ChestX-ray14: the same refusal
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'KAGGLE' in r.stderr, r.stderr
 
 
 @pytest.fixture(scope='module')

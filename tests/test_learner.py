@@ -64,7 +64,8 @@ def test_run_outputs_reload(run):
     vp = pd.read_csv(out/'valid_preds.csv')
     dls = xray_dataloaders(meta['training']['source'], size=32, bs=16, num_workers=0, device='cpu', seed=42)
     p = model_probs(model, dls.valid.new(shuffle=False, drop_last=False)).numpy()
-    np.testing.assert_allclose(p, vp[[f'prob_{l}' for l in LABELS]].values, atol=1e-5)
+    from xraylib.calibration import apply_calibration  # the saved probabilities are recalibrated, as the Predictor gives them
+    np.testing.assert_allclose(apply_calibration(p, meta['calibration'], LABELS), vp[[f'prob_{l}' for l in LABELS]].values, atol=1e-5)
 
 
 def test_pretrained_no(dls, hub):
@@ -167,3 +168,27 @@ def test_cross_validation_on_real_images(shared, tmp_path):
     r = subprocess.run(['xraylib', 'evaluate', '--preds', str(tmp_path/'cv'/'oof_preds.csv'), '--labels', str(data/'labels.csv'),
                         '--out', str(tmp_path/'ev'), '--n-boot', '100'], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and (tmp_path/'ev'/'auroc.csv').exists(), r.stderr[-2000:]
+
+
+def test_official_split_holds_out_the_test_list(tmp_path):
+    "`xraylib train --split official`: train/valid from train_val_list.txt only; test_preds.csv for exactly test_list.txt."
+    import subprocess
+    from xraylib.phantom import make_phantom_sample
+    src = make_phantom_sample(tmp_path/'ph', n=120, size=48, seed=3, workers=0)
+    df = pd.read_csv(src/'sample_labels.csv'); pats = sorted(df['Patient ID'].unique())
+    test_p = set(pats[::4])  # a quarter of the patients: NIH's test list is patient-wise too
+    test = set(df[df['Patient ID'].isin(test_p)]['Image Index'])
+    (src/'test_list.txt').write_text('\n'.join(sorted(test)) + '\n')
+    (src/'train_val_list.txt').write_text('\n'.join(sorted(set(df['Image Index']) - test)) + '\n')
+    r = subprocess.run(['xraylib', 'train', '--data', str(src), '--split', 'official', '--arch', 'resnet18', '--size', '32',
+                        '--bs', '16', '--epochs', '1', '--pretrained', 'no', '--n-boot', '20', '--out', str(tmp_path/'run'), '--quiet'],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = tmp_path/'run'
+    tp, vp = pd.read_csv(run/'test'/'test_preds.csv'), pd.read_csv(run/'valid_preds.csv')
+    assert set(tp['Image Index']) == test and len(tp) == len(test)
+    assert not set(vp['Image Index']) & test
+    meta = json.loads((run/'model.json').read_text())
+    assert meta['training']['split'] == 'official' and meta['data']['n_train'] + meta['data']['n_valid'] == len(df) - len(test)
+    m = json.loads((run/'metrics.json').read_text())
+    assert m['test']['n_images'] == len(test) and (run/'test'/'auroc.csv').exists() and 'official split' in (run/'report.md').read_text()

@@ -22,11 +22,14 @@ from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_c
                                 restore_state, resume_fit, interruption_point)
 from .evaluate import write_evaluation
 from .crossval import fold_splitter, cv_summary
+from .data import resolve_split, official_test_items
+from .cache import cached_frame
+from .calibration import fit_calibration, apply_calibration, heldout_ece
 
 # %% auto #0
 __all__ = ['CPU_PRESET', 'GPU_PRESET', 'default_preset', 'PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path',
            'find_pretrained', 'pretrained_body', 'train_targets', 'pos_weights', 'xray_learner', 'valid_predictions',
-           'NonFiniteLossError', 'StopOnNonFiniteLoss', 'train', 'train_cli']
+           'NonFiniteLossError', 'StopOnNonFiniteLoss', 'recalibration', 'train', 'train_cli']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
 CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
@@ -178,11 +181,14 @@ def _picklable_plum():
 _picklable_plum()
 
 # %% ../nbs/04_learner.ipynb #4fb71144
-def valid_predictions(learn:Learner)->tuple:
-    "`(probs, targs, frame)`: validation probabilities and targets, and the `valid_preds.csv` DataFrame."
-    probs, targs = learn.get_preds(dl=learn.dls.valid.new(shuffle=False, drop_last=False))
+def valid_predictions(learn:Learner, # a trained learner
+                      dl=None # a DataLoader with labels (default: the validation set), e.g. `learn.dls.test_dl(df, rm_type_tfms=0, with_labels=True)`
+                     )->tuple:
+    "`(probs, targs, frame)`: probabilities and targets of `dl`, and the `valid_preds.csv` DataFrame."
+    dl = learn.dls.valid.new(shuffle=False, drop_last=False) if dl is None else dl
+    probs, targs = learn.get_preds(dl=dl)
     probs, targs = probs.float(), targs.float()
-    vocab, items = list(learn.dls.vocab), learn.dls.valid_ds.items
+    vocab, items = list(learn.dls.vocab), dl.dataset.items
     if isinstance(items, pd.DataFrame):
         img = items['image'] if 'image' in items else items.get('Image Index', pd.Series([None]*len(items)))
         pat = items['patient'] if 'patient' in items else items.get('Patient ID', pd.Series([None]*len(items)))
@@ -253,21 +259,34 @@ def _use_gpu_options(learn, channels_last, fp16):
         elif fp16 is not False: learn.to_fp16()
     elif fp16 is True or channels_last: warnings.warn('fp16/channels_last are GPU options: ignored on the CPU')
 
+# %% ../nbs/04_learner.ipynb #2783f325
+def recalibration(probs, targs, vocab:list, patient_ids:list, seed:int)->tuple:
+    "Per-label Platt scaling fitted on `probs` (a label whose fit would reverse its order keeps its raw scale), and its held-out ECE."
+    cal = fit_calibration(probs, targs, vocab, 'platt')
+    for l in vocab:
+        if cal['a'][l] <= 0: cal['a'][l], cal['b'][l] = 1., 0.
+    return cal, heldout_ece(probs, targs, patient_ids, seed, labels=vocab, method='platt')
+
 # %% ../nbs/04_learner.ipynb #267bc03b
 def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     "Write the validation predictions, the evaluation and the model files; `(evaluation metrics, the run's own entries)`."
     interruption_point('evaluation')
-    with learn.no_bar(): probs, targs, vdf = valid_predictions(learn)
-    vocab = list(learn.dls.vocab)
+    with learn.no_bar(): raw, targs, vdf = valid_predictions(learn)
+    vocab, items = list(learn.dls.vocab), learn.dls.valid_ds.items
+    cal, held = recalibration(raw.numpy(), targs.numpy(), vocab, vdf['Patient ID'].tolist(), seed)
+    probs = apply_calibration(raw.numpy(), cal, vocab)
+    vdf[[f'prob_{l}' for l in vocab]] = probs  # what the saved model's Predictor gives (raw with `calibrated=False`)
     with atomic_write(out/'valid_preds.csv') as f: vdf.to_csv(f, index=False)
     met = metrics_dict(probs, targs, vocab)
-    ev = write_evaluation(probs.numpy(), targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(),
-                          image_ids=vdf['Image Index'].tolist(), n_boot=n_boot, seed=seed)
-    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
+    ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(), image_ids=vdf['Image Index'].tolist(),
+                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None)
+    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
                                                                       training=settings, valid_mean_auroc=ev['mean_auroc']))
+    with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal))
     interruption_point('model-files')
     return ev, dict(auroc_point=met['auroc'], accuracy_multi=met['accuracy_multi'], valid_positives=met['valid_positives'],
-                        labels_without_auroc=met['labels_without_auroc'], pretrained=learn.pretrained, training=settings)
+                        labels_without_auroc=met['labels_without_auroc'], pretrained=learn.pretrained, training=settings,
+                        recalibration=dict(method=cal['method'], heldout=held))
 
 # %% ../nbs/04_learner.ipynb #f36d27a6
 def _finish(learn, out:Path, entries:dict)->dict:
@@ -280,6 +299,34 @@ def _finish(learn, out:Path, entries:dict)->dict:
     (out/learn.model_dir/'best.safetensors').unlink(missing_ok=True)
     with contextlib.suppress(OSError): (out/learn.model_dir).rmdir()
     return met
+
+# %% ../nbs/04_learner.ipynb #eb9b3c8d
+def _split_note(s:dict, cal:dict)->str:
+    "The report's lines on the split and the recalibration."
+    how = {'official': 'the official split: a patient-wise split of `train_val_list.txt` for training and validation; '
+                       '`test_list.txt` held out until the end (`test/`)',
+           'patient': 'a patient-wise split (no patient in both parts)',
+           'random': 'a random image-wise split: patients can be in both parts, which inflates the validation figures'}
+    return (f"\n## Split and calibration\n\nValidation used {how.get(s.get('split'), s.get('splitter', 'a given splitter'))}: "
+            f"{s['n_train']:,} training / {s['n_valid']:,} validation images, {s['patients_shared']} patients in both. "
+            f"Probabilities are recalibrated per label ({cal['method']} scaling fitted on the validation predictions, stored in "
+            f"`model.json`); the thresholds and tables above use the calibrated scale.\n")
+
+# %% ../nbs/04_learner.ipynb #480be997
+def _official_test(learn, src, out:Path, n_boot:int, seed:int, quiet:bool)->dict:
+    "Predict the official test list with the final model (calibrated as saved); `test/test_preds.csv` and its evaluation."
+    interruption_point('test')
+    tdf = official_test_items(src)
+    if learn.dls.split_summary.get('cached'): tdf = cached_frame(tdf, learn.settings['size'], progress=not quiet)
+    with learn.no_bar(): raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
+    vocab, cal = list(learn.dls.vocab), json.loads((out/META_NAME).read_text()).get('calibration')
+    probs = apply_calibration(raw.numpy(), cal, vocab); df[[f'prob_{l}' for l in vocab]] = probs
+    (out/'test').mkdir(exist_ok=True)
+    with atomic_write(out/'test'/'test_preds.csv') as f: df.to_csv(f, index=False)
+    ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
+                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf)
+    if not quiet: print(f"official test list: {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
+    return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
 
 # %% ../nbs/04_learner.ipynb #91d3ccbd
 def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (made or reused)
@@ -295,6 +342,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           seed:int=42, # seed of the split, the shuffling and the initialisation
           quiet:bool=False, # no progress bars or epoch table
           valid_pct:float=0.2, # fraction of images for validation (patient-wise)
+          split:str='auto', # auto|official|patient|random: official = patient-wise split of train_val_list.txt, the test list held out to the end (auto: official when the lists are there, else patient)
           folds:int=None, # K-fold patient-wise cross-validation instead of one split: K runs in out/fold0, out/fold1, ...
           n:int=None, # phantom sample size (default: the preset's)
           patience:int=None, # stop early after this many epochs without a better mean AUROC
@@ -309,7 +357,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
     if resume and not folds: folds = _cv_folds(Path(out))  # resuming a cross-validation
     given = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
+                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
@@ -333,6 +381,7 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     if hasattr(learn, 'mixed_precision'): learn.to_fp32()
     t_fit = time.time() - t0
     ev, entries = _write_outputs(learn, out, learn.settings, n_boot, a['seed'])
+    if learn.settings['split'] == 'official': entries['test'] = _official_test(learn, src, out, n_boot, a['seed'], quiet)
     met = _finish(learn, out, {**entries, 'resumed': bool(st), 'seconds': round(time.time() - t0, 1)})
     res = dict(out=str(out), mean_auroc=met['mean_auroc'], accuracy_multi=met['accuracy_multi'], pretrained=learn.pretrained,
                n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), evaluated=True, seconds=round(time.time() - t0, 1),
@@ -394,8 +443,11 @@ def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, downloa
     from xraylib.data import xray_dataloaders
     set_seed(a['seed'])
     splitter = fold_splitter(a['folds'], a['fold'], a['seed']) if a.get('fold') is not None else None
+    if splitter is not None and resolve_split(a.get('split') or 'auto', src) == 'official':
+        raise ValueError('--folds with the official split is not supported: the folds would take in the test list. '
+                         'Use --split patient to cross-validate on all images, or train once with the official split')
     dls = xray_dataloaders(src, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
-                           splitter=splitter)
+                           split=a.get('split') or 'auto', splitter=splitter)
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
@@ -406,7 +458,7 @@ def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, downloa
     if not (isinstance(a['lr'], (int, float)) and np.isfinite(a['lr']) and a['lr'] > 0):
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
     learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe, valid_pct=a['valid_pct'],
-                          folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None)
+                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None)
     phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
     learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': {k: a[k] for k in a}} if not st
                                else {**learn.settings, 'args': st['settings']['args']}, phases, rows=st['history'] if st else None))
