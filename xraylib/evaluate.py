@@ -205,6 +205,7 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
     acc05 = float(threshold_sweep(p.astype(np.float32), y, [0.5]).accuracy_multi[0])
     cal = calibration_table(p, y, labels, patient_ids, n_boot=n_boot, seed=seed)
     sub = None if metadata is None else subgroup_table(p, y, labels, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
+    if sub is not None and sub.empty: sub = None  # metadata without sex, age or view
     ud = None if metadata is None else underdiagnosis_table(p, y, labels, metadata, by, th)
     tables = dict(auroc=tbl, thresholds=th, confusion=cf, sweep=sw, calibration=cal, subgroups=sub, underdiagnosis=ud)
     for k, t in tables.items():
