@@ -41,8 +41,8 @@ def test_train_help_offers_every_train_option():
 
 @pytest.mark.parametrize('cmd', list(COMMANDS))
 def test_every_option_is_exercised_through_the_console_script(cmd):
-    "Each option of each subcommand appears in an `xraylib` invocation in this file, test_faults.py or test_learner.py."
-    src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py'))
+    "Each option of each subcommand appears in an `xraylib` invocation in this file, test_faults.py, test_learner.py or test_predict.py."
+    src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py', 'test_predict.py'))
     said = set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))
     missing = [o for o in options(cmd) if o.startswith('--') and o.replace('_', '-') not in said and o not in said]
     assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'
@@ -103,9 +103,11 @@ def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
 def test_evaluate_reads_train_predictions(trained):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     r = run('evaluate', '--preds', str(trained/'run'/'valid_preds.csv'), '--labels', str(Path(src)/'sample_labels.csv'),
-            '--out', str(trained/'ev'), '--n-boot', '50', '--seed', '1', '--threshold-method', 'youden')
+            '--out', str(trained/'ev'), '--n-boot', '50', '--seed', '1', '--threshold-method', 'youden', '--by', 'sex,view')
     assert r.returncode == 0, r.stderr
     assert 'mean AUROC' in r.stdout and (trained/'ev'/'auroc.csv').is_file()
+    attrs = set(pd.read_csv(trained/'ev'/'subgroups.csv')['attribute'])
+    assert {'sex', 'view'} <= attrs and 'age' not in attrs, attrs
     assert json.loads((trained/'ev'/'metrics.json').read_text())['threshold_method'] == 'youden'
 
 
@@ -117,6 +119,11 @@ def test_predict_json(trained):
     out = json.loads(r.stdout)
     probs = [p['probability'] for p in out[0]['predictions']]
     assert len(probs) == 15 and probs == sorted(probs, reverse=True)
+    raw = json.loads(run('predict', str(trained/'run'), str(img), '--json', '--raw').stdout)  # before the model's recalibration
+    assert {p['label'] for p in raw[0]['predictions']} == {p['label'] for p in out[0]['predictions']}
+    assert sorted(p['probability'] for p in raw[0]['predictions']) != sorted(probs)
+    r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--gradcam-label', 'Effusion')
+    assert r.returncode == 0 and [p.name for p in (trained/'cams').iterdir()] == [f'{img.stem}_Effusion.png'], r.stderr
     r = run('predict', str(trained/'run'), str(img), '--thresh', '0.0')  # every label passes a cut-off of 0
     rows = [l for l in r.stdout.splitlines() if '(threshold' in l]
     assert r.returncode == 0 and len(rows) == 15 and all(l.startswith('*') and '(threshold 0.00)' in l for l in rows), r.stdout
