@@ -104,7 +104,7 @@ def test_colab_secrets_copied_to_env(no_creds, monkeypatch):
 
 
 def test_cli_with_fake_api(tmp_path, good_zip, monkeypatch, capsys):
-    monkeypatch.setattr(dl, '_make_api', lambda: FakeKaggleApi(good_zip))
+    monkeypatch.setattr(dl, 'make_api', lambda: FakeKaggleApi(good_zip))
     real = dl.download_nih_sample
     monkeypatch.setattr(dl, 'download_nih_sample', lambda *a, **kw: real(*a, n_rows=N, **kw))
     assert download_cli(dest=str(tmp_path/'nih')) == 0
@@ -298,7 +298,8 @@ def test_real_sample_csv_and_images(shared, tmp_path):
 
 # --- the full ChestX-ray14 (download_nih_full) -----------------------------------------------------------------
 
-from xraylib.download import download_nih_full, FULL_FOLDERS, FULL_FILES
+import xraylib.download_full as dlf
+from xraylib.download import download_nih_full, FULL_FOLDERS, FULL_FILES  # re-exported from xraylib.download_full
 from fakes import make_full_zip, full_rows
 
 NF = 36  # 12 folders x 3 real file names
@@ -329,14 +330,14 @@ def test_full_download_layout_and_reuse(tmp_path, full_zip):
 
 
 def test_full_resumes_at_the_interrupted_folder(tmp_path, full_zip, monkeypatch):
-    api, seen, real = FakeKaggleApi(full_zip), [], dl._extract_folder
+    api, seen, real = FakeKaggleApi(full_zip), [], dlf._extract_folder
     def interrupted(z, members, dest, folder, quiet):
         if folder == 'images_005': raise KeyboardInterrupt
         seen.append(folder); return real(z, members, dest, folder, quiet)
-    monkeypatch.setattr(dl, '_extract_folder', interrupted)
+    monkeypatch.setattr(dlf, '_extract_folder', interrupted)
     with pytest.raises(KeyboardInterrupt): _full(tmp_path, api)
     assert seen == list(FULL_FOLDERS[:4]) and not is_complete(tmp_path/'full')
-    monkeypatch.setattr(dl, '_extract_folder', lambda *a: (seen.append(a[3]), real(*a))[1])
+    monkeypatch.setattr(dlf, '_extract_folder', lambda *a: (seen.append(a[3]), real(*a))[1])
     seen.clear()
     d = _full(tmp_path, api)
     assert seen == list(FULL_FOLDERS[4:])  # finished folders are not redone
@@ -370,8 +371,8 @@ def test_full_folder_with_a_missing_image(tmp_path):
 def test_full_image_lost_after_completion_redoes_its_folder(tmp_path, full_zip, monkeypatch):
     api = FakeKaggleApi(full_zip); d = _full(tmp_path, api)
     sorted((d/'images_003'/'images').iterdir())[0].unlink()
-    seen, real = [], dl._extract_folder
-    monkeypatch.setattr(dl, '_extract_folder', lambda *a: (seen.append(a[3]), real(*a))[1])
+    seen, real = [], dlf._extract_folder
+    monkeypatch.setattr(dlf, '_extract_folder', lambda *a: (seen.append(a[3]), real(*a))[1])
     _full(tmp_path, api)
     assert seen == ['images_003'] and len(api.calls) == 2
     assert len(os.listdir(d/'images_003'/'images')) == 3
@@ -389,9 +390,9 @@ def test_full_undecodable_image_in_a_folder(tmp_path, full_zip):
 
 
 def test_cli_full(tmp_path, full_zip, monkeypatch, capsys):
-    monkeypatch.setattr(dl, '_make_api', lambda: FakeKaggleApi(full_zip))
-    monkeypatch.setattr(dl, 'FULL_ROWS', NF)
-    monkeypatch.setattr(dl.download_nih_full, '__defaults__', (None, False, None, dl.FULL_DATASET, NF, 10_000, True))
+    monkeypatch.setattr(dlf, 'make_api', lambda: FakeKaggleApi(full_zip))
+    monkeypatch.setattr(dlf, 'FULL_ROWS', NF)
+    monkeypatch.setattr(dlf.download_nih_full, '__defaults__', (None, False, None, dlf.FULL_DATASET, NF, 10_000, True))
     assert download_cli(dest=str(tmp_path/'full'), full=True) == 0
     assert (tmp_path/'full'/MARKER).is_file() and str(tmp_path/'full') in capsys.readouterr().out
 

@@ -12,11 +12,11 @@ from .core import (DEFAULT_SIZE, LABELS, PATHOLOGIES, NO_FINDING, load_image, Im
                           xraylib_home, delimiter_hint, parse_finding_labels)
 
 # %% auto #0
-__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'SPLITS', 'OFFICIAL_LISTS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age',
-           'find_label_file', 'image_dirs', 'load_labels', 'label_counts', 'plot_label_counts', 'patient_splitter',
-           'official_splitter', 'find_official_split', 'official_lists', 'resolve_split', 'get_x', 'get_y',
-           'XrayAugment', 'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL', 'split_summary', 'official_test_items',
-           'xray_dataloaders', 'CACHE_VERSION', 'default_workers', 'default_cache_dir', 'cache_folder', 'build_cache',
+__all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file', 'image_dirs',
+           'load_labels', 'label_counts', 'plot_label_counts', 'get_x', 'get_y', 'XrayAugment', 'xray_aug_transforms',
+           'xray_dblock', 'CachedTfmdDL', 'split_summary', 'official_test_items', 'xray_dataloaders', 'SPLITS',
+           'OFFICIAL_LISTS', 'patient_splitter', 'official_splitter', 'find_official_split', 'official_lists',
+           'resolve_split', 'CACHE_VERSION', 'default_workers', 'default_cache_dir', 'cache_folder', 'build_cache',
            'read_cached', 'cached_frame']
 
 # %% ../nbs/03_data.ipynb #d820974b
@@ -157,93 +157,11 @@ def plot_label_counts(df:pd.DataFrame, # a `load_labels` frame
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_data.ipynb #fc5c543f
-def _label_matrix(df:pd.DataFrame)->np.ndarray:
-    "0/1 matrix (rows x LABELS) from the label columns, or from the `labels` lists."
-    if all(l in df for l in LABELS): return df[LABELS].to_numpy().astype(np.int64)
-    return np.array([[l in ls for l in LABELS] for ls in df['labels']], dtype=np.int64).reshape(-1, len(LABELS))
-
-def _stratify_groups(Y:np.ndarray, n:np.ndarray, valid_pct:float, seed:int)->np.ndarray:
-    "Iterative stratification of groups with label counts `Y` and sizes `n`; returns a bool mask of valid groups."
-    rng = np.random.default_rng(seed)
-    fr = np.array([1 - valid_pct, valid_pct])
-    want, want_n = fr[:, None] * Y.sum(0)[None] + 1e-9, fr * n.sum() + 1e-9
-    need, need_n = want.copy(), want_n.copy()
-    todo, valid = np.ones(len(Y), bool), np.zeros(len(Y), bool)
-    order = rng.permutation(len(Y))
-    while todo.any():
-        left = Y[todo].sum(0).astype(float); left[left == 0] = np.inf
-        if np.isinf(left).all(): grp = order[todo[order]]; l = None
-        else: l = int(left.argmin()); grp = order[(todo & (Y[:, l] > 0))[order]]
-        for g in grp:
-            # the side that lacks the larger share of this label (then of images) takes the group
-            key = [(need[s, l] / want[s, l] if l is not None else 0, need_n[s] / want_n[s], rng.random()) for s in (0, 1)]
-            s = int(key[1] > key[0])
-            need[s] -= Y[g]; need_n[s] -= n[g]; valid[g] = bool(s); todo[g] = False
-    return valid
-
-# %% ../nbs/03_data.ipynb #2641dad8
-def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
-                     seed:int=42, # the random seed (same seed, same split)
-                     col:str='patient' # the patient id column
-                    )->Callable:
-    "A fastai splitter `f(df) -> (train_idx, valid_idx)` keeping each patient on one side, stratified by label."
-    def _split(items:pd.DataFrame):
-        ids, g = np.unique(np.asarray(items[col]), return_inverse=True)
-        Y = np.zeros((len(ids), len(LABELS)), np.int64); np.add.at(Y, g, _label_matrix(items))
-        valid = _stratify_groups(Y, np.bincount(g, minlength=len(ids)), valid_pct, seed)[g]
-        return np.flatnonzero(~valid).tolist(), np.flatnonzero(valid).tolist()
-    return _split
-
-# %% ../nbs/03_data.ipynb #ef8d2888
-def _names(o)->set:
-    if isinstance(o, (str, Path)): return set(Path(o).read_text().split())
-    return set(o)
-
-def official_splitter(train_val_list:Union[str,Path,Iterable[str]], # `train_val_list.txt` (or the names)
-                      test_list:Union[str,Path,Iterable[str]] # `test_list.txt` (or the names)
-                     )->Callable:
-    "A fastai splitter using NIH's official lists: train = `train_val_list`, valid = `test_list`."
-    tv, te = _names(train_val_list), _names(test_list)
-    def _split(items:pd.DataFrame):
-        im = np.asarray(items['image'])
-        return np.flatnonzero(np.isin(im, list(tv))).tolist(), np.flatnonzero(np.isin(im, list(te))).tolist()
-    return _split
-
-def find_official_split(folder:Union[str,Path] # a dataset folder
-                       )->Optional[Callable]:
-    "`official_splitter` from `folder/train_val_list.txt` and `folder/test_list.txt`, or None if absent."
-    a, b = Path(folder)/'train_val_list.txt', Path(folder)/'test_list.txt'
-    return official_splitter(a, b) if a.is_file() and b.is_file() else None
-
-# %% ../nbs/03_data.ipynb #d60e1e56
-SPLITS = ('auto', 'official', 'patient', 'random')
-OFFICIAL_LISTS = ('train_val_list.txt', 'test_list.txt')
-
-def _dataset_folder(source)->Optional[Path]:
-    "The folder of a dataset given as a folder, a label CSV or a `load_labels` frame (via `attrs['source']`)."
-    if isinstance(source, pd.DataFrame): source = source.attrs.get('source')
-    if source is None: return None
-    return Path(source) if Path(source).is_dir() else Path(source).parent
-
-def official_lists(source # a dataset folder, a label CSV or a `load_labels` frame
-                  )->Optional[tuple]:
-    "`(train_val, test)` image-name sets from the official lists beside the labels of `source`, or `None`."
-    d = _dataset_folder(source)
-    if d is None or not all((d/n).is_file() for n in OFFICIAL_LISTS): return None
-    return tuple(_names(d/n) for n in OFFICIAL_LISTS)
-
-# %% ../nbs/03_data.ipynb #5dcdb169
-def resolve_split(split:str, # 'auto', 'official', 'patient' or 'random'
-                  source # the dataset (folder, label CSV or `load_labels` frame)
-                 )->str:
-    "The split `xray_dataloaders` uses for `source`: 'auto' is 'official' when the official lists are there, else 'patient'."
-    if split not in SPLITS: raise ValueError(f'split must be one of {SPLITS}, not {split!r}')
-    has = official_lists(source) is not None
-    if split == 'official' and not has:
-        raise FileNotFoundError(f'{_dataset_folder(source)}: split=\'official\' needs {" and ".join(OFFICIAL_LISTS)} '
-                                "beside the labels (from Kaggle's nih-chest-xrays/data); use split='patient' without them")
-    return ('official' if has else 'patient') if split == 'auto' else split
+# %% ../nbs/03_data.ipynb #82fc8c8c
+from .splits import (SPLITS, OFFICIAL_LISTS, label_matrix, patient_splitter, official_splitter, find_official_split,
+                            official_lists, resolve_split)
+_all_ = ['SPLITS', 'OFFICIAL_LISTS', 'patient_splitter', 'official_splitter', 'find_official_split', 'official_lists',
+         'resolve_split']
 
 # %% ../nbs/03_data.ipynb #7809a8da
 from .cache import (CACHE_VERSION, default_workers, default_cache_dir, cache_folder, build_cache, open_cache,
@@ -356,7 +274,7 @@ class CachedTfmdDL(TfmdDL):
             files = it['cache_file'].unique()
             if len(files) != 1: return None
             c = (it, str(files[0]), int(it['cache_size'].iloc[0]), it['cache_row'].to_numpy(np.int64),
-                 _label_matrix(it).astype(np.float32))
+                 label_matrix(it).astype(np.float32))
             self._cache_arrays = c
         return c
 
@@ -377,7 +295,7 @@ class CachedTfmdDL(TfmdDL):
 def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
     "A JSON-able summary of a split: sizes, patients, per-label positives in valid."
     tr, va = df.iloc[list(train_idx)], df.iloc[list(valid_idx)]
-    Yv = _label_matrix(va).sum(0)
+    Yv = label_matrix(va).sum(0)
     return dict(n_train=len(tr), n_valid=len(va), patients_train=int(tr['patient'].nunique()),
                 patients_valid=int(va['patient'].nunique()),
                 patients_shared=len(set(tr['patient']) & set(va['patient'])),

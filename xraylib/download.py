@@ -13,10 +13,12 @@ from .core import load_image, xraylib_home, atomic_write, atomic_path, SAMPLE_CS
 _all_ = ['SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']  # xraylib.core's, still importable from here
 
 # %% auto #0
-__all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'CREDENTIALS_HELP', 'FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS',
-           'FULL_FILES', 'DownloadError', 'KaggleCredentialsError', 'SampleVerificationError', 'default_dest',
-           'kaggle_credentials', 'verify_sample', 'download_nih_sample', 'default_full_dest', 'download_nih_full',
-           'download_cli', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']
+__all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'CREDENTIALS_HELP', 'DownloadError', 'KaggleCredentialsError',
+           'SampleVerificationError', 'default_dest', 'kaggle_credentials', 'make_api', 'zip_depth',
+           'unreadable_images', 'verify_sample', 'need_space', 'fetch_archive', 'remove_path', 'sibling_path',
+           'download_nih_sample', 'download_cli', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete',
+           'download_nih_full', 'default_full_dest', 'FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS',
+           'FULL_FILES']
 
 # %% ../nbs/02_download.ipynb #62596419
 SAMPLE_DATASET = 'nih-chest-xrays/sample'
@@ -93,7 +95,7 @@ def _kaggle_free_env(home:Path):
         os.environ.update(old)
 
 # %% ../nbs/02_download.ipynb #3c3da115
-def _make_api():
+def make_api():
     "A `KaggleApi`, imported only once credentials are known to exist."
     if (src := kaggle_credentials()) is None: raise KaggleCredentialsError(CREDENTIALS_HELP)
     try:
@@ -105,16 +107,18 @@ def _make_api():
     return api
 
 # %% ../nbs/02_download.ipynb #d57e7e8c
-def _depth(name:str)->int: return name.rstrip('/').count('/')
+def zip_depth(name:str)->int:
+    "How many folders deep the zip member `name` is (the shallowest copy wins)."
+    return name.rstrip('/').count('/')
 
 def _plan(z:zipfile.ZipFile):
     "The CSV member, a dict image name -> member (one copy, the shallowest), and the number of skipped copies."
     files = [i for i in z.infolist() if not i.is_dir() and '__MACOSX/' not in i.filename]
-    csvs = sorted((i for i in files if Path(i.filename).name == SAMPLE_CSV), key=lambda i: _depth(i.filename))
+    csvs = sorted((i for i in files if Path(i.filename).name == SAMPLE_CSV), key=lambda i: zip_depth(i.filename))
     if not csvs: raise SampleVerificationError(
         f'{z.filename}: no {SAMPLE_CSV} in the archive (first members: {[i.filename for i in files[:5]]})')
     imgs, dups = {}, 0
-    for i in sorted(files, key=lambda i: (_depth(i.filename), i.filename)):
+    for i in sorted(files, key=lambda i: (zip_depth(i.filename), i.filename)):
         p = Path(i.filename)
         if p.suffix.lower() != '.png' or p.parent.name != 'images': continue
         if p.name in imgs: dups += 1
@@ -146,7 +150,7 @@ def _readable(p:Path, decode:bool)->Optional[str]:
     except Exception as e: return f'{type(e).__name__}: {e}'
 
 # %% ../nbs/02_download.ipynb #6849b36c
-def _unreadable(paths:list, decode:bool, quiet:bool=True, desc:str='verifying')->list:
+def unreadable_images(paths:list, decode:bool, quiet:bool=True, desc:str='verifying')->list:
     "`(name, reason)` of each image in `paths` that does not read cleanly; checked in threads, with progress."
     from concurrent.futures import ThreadPoolExecutor
     from fastprogress.fastprogress import progress_bar
@@ -171,7 +175,7 @@ def verify_sample(folder:Union[str,Path], # a folder with `sample_labels.csv` an
         raise SampleVerificationError(f'{imd}: {len(extra):,} file(s) not listed in {SAMPLE_CSV}, e.g. {extra[:5]}')
     if junk := sorted(p.name for p in folder.iterdir() if p.name not in (SAMPLE_CSV, 'images', MARKER)):
         raise SampleVerificationError(f'{folder}: unexpected file(s) {junk[:5]}')
-    if bad := _unreadable([imd/n for n in names], decode):
+    if bad := unreadable_images([imd/n for n in names], decode):
         raise SampleVerificationError(f'{imd}: {len(bad):,} unreadable image(s), e.g. ' +
                                       '; '.join(f'{n} ({r})' for n, r in bad[:3]))
     return dict(n_rows=len(names), n_images=len(names))
@@ -182,7 +186,7 @@ def _disk_error(e:OSError, where:Path, need:int=None)->DownloadError:
                          f': {e.strerror or e}. Free some space (or pass another dest) and rerun; '
                          'nothing was marked complete.')
 
-def _need_space(where:Path, need:int):
+def need_space(where:Path, need:int):
     "Raise a clear `DownloadError` (with both numbers) unless the disk holding `where` has `need` bytes free."
     d = next(p for p in [Path(where), *Path(where).parents] if p.exists())
     if (free := shutil.disk_usage(d).free) < need:
@@ -200,7 +204,7 @@ def _extract_members(zpath:Path, out:Path, n_rows:Optional[int], quiet:bool=True
             if missing := [n for n in names if n not in imgs]:
                 raise SampleVerificationError(f'{zpath}: {len(missing):,} image(s) listed in {SAMPLE_CSV} are not '
                                               f'in the archive, e.g. {missing[:5]}')
-            _need_space(out, sum(imgs[n].file_size for n in names))
+            need_space(out, sum(imgs[n].file_size for n in names))
             for k, n in enumerate(names):
                 with z.open(imgs[n]) as src, open(out/'images'/n, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
                 if not quiet and (k+1) % 1000 == 0: print(f'  extracted {k+1:,}/{len(names):,} images')
@@ -229,7 +233,7 @@ def _rejected(src:str, dataset:str=SAMPLE_DATASET)->KaggleCredentialsError:
         f'https://www.kaggle.com/datasets/{dataset} .')
 
 # %% ../nbs/02_download.ipynb #ab7861bf
-def _fetch(api, dataset:str, dl:Path, quiet:bool)->Path:
+def fetch_archive(api, dataset:str, dl:Path, quiet:bool)->Path:
     "Authenticate and download `dataset` into `dl`; the archive's path, or a clear error."
     src = getattr(api, '_xraylib_source', 'your credentials')
     try:
@@ -270,18 +274,21 @@ def _unwrap(zpath:Path, dl:Path)->Path:
     return out
 
 # %% ../nbs/02_download.ipynb #22ae8e54
-def _rmtree(p:Path):
+def remove_path(p:Path):
+    "Delete the file, link or folder `p`, if there."
     if p.is_symlink() or p.is_file(): p.unlink()
     elif p.exists(): shutil.rmtree(p)
 
-def _sibling(dest:Path, what:str)->Path: return dest.parent/f'.{dest.name}.{what}'
+def sibling_path(dest:Path, what:str)->Path:
+    "The hidden `.<dest>.<what>` beside `dest` (staging and download folders)."
+    return dest.parent/f'.{dest.name}.{what}'
 
 def _install(staging:Path, dest:Path):
     "Rename `staging` to `dest`, replacing an earlier (incomplete or forced) download of ours."
     if dest.exists():
         if dest.is_dir() and not any(dest.iterdir()): dest.rmdir()
         elif dest.is_dir() and {p.name for p in dest.iterdir()} <= {SAMPLE_CSV, 'images', MARKER}:
-            old = _sibling(dest, 'old'); _rmtree(old); os.rename(dest, old); _rmtree(old)
+            old = sibling_path(dest, 'old'); remove_path(old); os.rename(dest, old); remove_path(old)
         else: raise DownloadError(f'{dest} exists and is not an xraylib download; pass another dest or remove it')
     os.rename(staging, dest)
 
@@ -298,172 +305,38 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
     say = (lambda *a: None) if quiet else print
     if not force and is_complete(dest):
         say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
-    staging, dl = _sibling(dest, 'staging'), _sibling(dest, 'download')
+    staging, dl = sibling_path(dest, 'staging'), sibling_path(dest, 'download')
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _rmtree(staging)
-    if force: _rmtree(dl)
-    if api is None: api = _make_api()
+    remove_path(staging)
+    if force: remove_path(dl)
+    if api is None: api = make_api()
     say(f'downloading {dataset} (about 4 GB for the NIH sample) to {dl} ...')
-    zpath = _fetch(api, dataset, dl, quiet)
+    zpath = fetch_archive(api, dataset, dl, quiet)
     try:
         say(f'extracting one copy of each image to {staging} ...')
         info = _extract_members(_unwrap(zpath, dl), staging, n_rows, quiet)
         say('verifying ...'); verify_sample(staging, n_rows)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        _rmtree(staging); _rmtree(dl)
+        remove_path(staging); remove_path(dl)
         raise DownloadError(f'the downloaded archive {zpath.name} is truncated or corrupt ({e}); it was deleted, '
                             'rerun to download it again. Nothing was marked complete.') from e
     except BaseException:
-        _rmtree(staging); raise
+        remove_path(staging); raise
     _install(staging, dest)
     info.update(dataset=dataset, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
     mark_complete(dest, **info)
-    _rmtree(dl)
+    remove_path(dl)
     say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
     return dest
 
-# %% ../nbs/02_download.ipynb #5ef46962
-FULL_DATASET = 'nih-chest-xrays/data'
-FULL_ROWS = 112_120
-FULL_BYTES = 45_100_000_000  # the images, about 42 GiB; the archive is about as large
-FULL_FOLDERS = tuple(f'images_{i:03d}' for i in range(1, 13))
-FULL_FILES = ('Data_Entry_2017.csv', 'BBox_List_2017.csv', 'train_val_list.txt', 'test_list.txt')
+# %% ../nbs/02_download.ipynb #33584c0e
+_all_ = ['download_nih_full', 'default_full_dest', 'FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES']
 
-def default_full_dest()->Path:
-    "Where the full NIH data set goes by default: `$XRAYLIB_HOME/nih-full` (`~/.xraylib/nih-full`)."
-    return xraylib_home()/'nih-full'
-
-# %% ../nbs/02_download.ipynb #f72911db
-def _plan_full(z:zipfile.ZipFile)->tuple:
-    "The metadata members by name, and image name -> (folder, member): one copy each, the shallowest."
-    files = sorted((i for i in z.infolist() if not i.is_dir() and '__MACOSX/' not in i.filename),
-                   key=lambda i: (_depth(i.filename), i.filename))
-    meta, imgs = {}, {}
-    for i in files:
-        p = Path(i.filename)
-        if p.name in FULL_FILES: meta.setdefault(p.name, i)
-        elif p.suffix.lower() == '.png' and p.parent.name == 'images' and p.parent.parent.name in FULL_FOLDERS:
-            imgs.setdefault(p.name, (p.parent.parent.name, i))
-    if miss := [f for f in FULL_FILES if f not in meta]:
-        raise SampleVerificationError(f'{z.filename}: no {miss} in the archive (is it {FULL_DATASET}?)')
-    return meta, imgs
-
-# %% ../nbs/02_download.ipynb #2d29744a
-def _full_names(dest:Path, n_rows:Optional[int])->list:
-    "The image names of `dest/Data_Entry_2017.csv`, checked (columns, count, no duplicates)."
-    import pandas as pd
-    f = dest/FULL_FILES[0]
-    try: cols = pd.read_csv(f, nrows=0).columns
-    except Exception as e: raise SampleVerificationError(f'{f}: cannot parse ({e})') from e
-    if 'Image Index' not in cols: raise SampleVerificationError(f'{f}: no Image Index column; found {list(cols)}')
-    names = pd.read_csv(f, usecols=['Image Index'], dtype=str)['Image Index'].str.strip()
-    if n_rows is not None and len(names) != n_rows:
-        raise SampleVerificationError(f'{f}: {len(names):,} rows, expected {n_rows:,} (incomplete or wrong file)')
-    if (dup := names[names.duplicated()]).size:
-        raise SampleVerificationError(f'{f}: {dup.size} image(s) listed twice, e.g. {list(dup[:3])}')
-    return list(names)
-
-# %% ../nbs/02_download.ipynb #7e04b86e
-def _folder_done(dest:Path, folder:str)->Path: return dest/f'.{folder}.done'
-
-def _extract_folder(z:zipfile.ZipFile, members:list, dest:Path, folder:str, quiet:bool)->int:
-    "Extract one folder's images into a staging folder, decode every one, then rename it into place and mark it done."
-    _need_space(dest, sum(m.file_size for m in members))
-    stage = dest/f'.{folder}.partial'; _rmtree(stage); (stage/'images').mkdir(parents=True)
-    for m in members:
-        with z.open(m) as src, open(stage/'images'/Path(m.filename).name, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
-    if bad := _unreadable(sorted((stage/'images').iterdir()), True, quiet, f'{folder}: decoding'):
-        _rmtree(stage)
-        raise SampleVerificationError(f'{folder}: {len(bad):,} unreadable image(s) in the archive, e.g. ' +
-                                      '; '.join(f'{n} ({r})' for n, r in bad[:3]) + '; delete the download folder and rerun')
-    _rmtree(dest/folder); os.rename(stage, dest/folder)
-    with atomic_write(_folder_done(dest, folder)) as f: json.dump(dict(n_images=len(members)), f)
-    return len(members)
-
-# %% ../nbs/02_download.ipynb #472fe7a3
-def _check_full(dest:Path, names:list)->dict:
-    "Every listed image present in one of the 12 folders (one listing each; each folder was decoded when extracted)."
-    where = {}
-    for fo in FULL_FOLDERS:
-        for p in (dest/fo/'images').iterdir() if (dest/fo/'images').is_dir() else []: where.setdefault(p.name, p)
-    if missing := [n for n in names if n not in where]:
-        raise SampleVerificationError(f'{dest}: {len(missing):,} listed image(s) missing, e.g. {missing[:5]}')
-    return dict(n_rows=len(names), n_images=len(names), n_files=len(where),
-                labels_sha256=hashlib.sha256((dest/FULL_FILES[0]).read_bytes()).hexdigest())
-
-def _full_complete(dest:Path)->bool:
-    "Whether `dest` holds a marked full download whose labels and image count still match the marker."
-    try: info = json.loads((dest/MARKER).read_text())
-    except (OSError, ValueError): return False
-    try: return (info.get('labels_sha256') == hashlib.sha256((dest/FULL_FILES[0]).read_bytes()).hexdigest() and
-                 sum(len(os.listdir(dest/fo/'images')) for fo in FULL_FOLDERS) == info.get('n_files'))
-    except OSError: return False
-
-# %% ../nbs/02_download.ipynb #4aad5ae6
-def _folders_done(dest:Path)->set:
-    "Folders marked done whose image count still matches their marker."
-    def ok(fo):
-        try: return json.loads(_folder_done(dest, fo).read_text())['n_images'] == len(os.listdir(dest/fo/'images'))
-        except (OSError, ValueError, KeyError): return False
-    return {fo for fo in FULL_FOLDERS if ok(fo)}
-
-def _extract_full(zpath:Path, dest:Path, n_rows:Optional[int], quiet:bool)->list:
-    "Extract the metadata, then each folder not yet done (one copy of each image, decoded); the listed names."
-    say = (lambda *a: None) if quiet else print
-    with zipfile.ZipFile(zpath) as z:
-        meta, imgs = _plan_full(z)
-        for n, m in meta.items():
-            with atomic_path(dest/n) as tmp, z.open(m) as src, open(tmp, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
-        names = _full_names(dest, n_rows)
-        if missing := [n for n in names if n not in imgs]:
-            raise SampleVerificationError(f'{zpath}: {len(missing):,} image(s) listed in {FULL_FILES[0]} are not in the '
-                                          f'archive, e.g. {missing[:5]}')
-        by = {fo: [] for fo in FULL_FOLDERS}
-        for n in names: by[imgs[n][0]].append(imgs[n][1])
-        done = _folders_done(dest)
-        for k, fo in enumerate(FULL_FOLDERS):
-            if fo in done and len(by[fo]) == len(os.listdir(dest/fo/'images')): say(f'[{k+1}/12] {fo}: done earlier'); continue
-            say(f'[{k+1}/12] {fo}: extracting and decoding {len(by[fo]):,} images')
-            _extract_folder(z, by[fo], dest, fo, quiet)
-    return names
-
-# %% ../nbs/02_download.ipynb #e2208842
-def download_nih_full(dest:Union[str,Path,None]=None, # target folder (default: `default_full_dest()`)
-                      force:bool=False, # download again even when `dest` is complete
-                      api=None, # a `KaggleApi`-like object (default: a real one, once credentials are found)
-                      dataset:str=FULL_DATASET, # the Kaggle dataset
-                      n_rows:Optional[int]=FULL_ROWS, # rows (= images) expected in `Data_Entry_2017.csv`
-                      need_bytes:int=FULL_BYTES, # size of the images (the archive is about as large)
-                      quiet:bool=True # print progress
-                     )->Path:
-    "Download the full NIH ChestX-ray14 into `dest` folder by folder (resumable), verify it, mark it complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_full_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and _full_complete(dest): say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
-    dl, fetched = _sibling(dest, 'download'), _sibling(dest, 'download')/'.fetched'
-    if force:
-        _rmtree(dl)
-        for fo in FULL_FOLDERS: _folder_done(dest, fo).unlink(missing_ok=True)
-    (dest/MARKER).unlink(missing_ok=True)
-    have = sum(p.stat().st_size for p in dl.glob('*') if p.is_file()) if dl.is_dir() else 0
-    left = need_bytes * (len(FULL_FOLDERS) - len(_folders_done(dest))) // len(FULL_FOLDERS)
-    _need_space(dest, left + (0 if fetched.is_file() else max(need_bytes - have, 0)))
-    dest.mkdir(parents=True, exist_ok=True)
-    if fetched.is_file(): zpath = dl/fetched.read_text()
-    else:
-        say(f'downloading {dataset} (about {need_bytes/1e9:.0f} GB) to {dl} ...')
-        zpath = _fetch(api or _make_api(), dataset, dl, quiet); fetched.write_text(zpath.name)
-    try: names = _extract_full(zpath, dest, n_rows, quiet)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        _rmtree(dl)
-        raise DownloadError(f'the downloaded archive {zpath.name} is truncated or corrupt ({e}); it was deleted, '
-                            'rerun to download it again (finished folders are kept). Nothing was marked complete.') from e
-    info = _check_full(dest, names)
-    info.update(dataset=dataset, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
-    with atomic_write(dest/MARKER) as f: json.dump(info, f, indent=1)
-    _rmtree(dl)
-    say(f'{dest}: {info["n_images"]:,} images in {len(FULL_FOLDERS)} folders verified')
-    return dest
+def __getattr__(name):
+    "`xraylib.download.download_nih_full` and friends: the names of `xraylib.download_full`, imported on first use."
+    if name not in _all_: raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    from xraylib import download_full
+    return getattr(download_full, name)
 
 # %% ../nbs/02_download.ipynb #ce011753
 @call_parse
@@ -472,6 +345,7 @@ def download_cli(dest:str=None, # target folder (default: $XRAYLIB_HOME/nih-samp
                  full:bool=False # the full ChestX-ray14 (112,120 images, about 42 GB; default dest $XRAYLIB_HOME/nih-full) instead of the sample
                 ):
     "Download the Kaggle NIH ChestX-ray14 sample (5,606 images), or with --full the whole set; keep one copy of each image, verify it."
+    from xraylib.download_full import download_nih_full
     try: path = (download_nih_full if full else download_nih_sample)(dest, force=force, quiet=False)
     except KaggleCredentialsError as e: print(f'xraylib download: {e}', file=sys.stderr); return 2
     except DownloadError as e: print(f'xraylib download: {e}', file=sys.stderr); return 1
