@@ -4,12 +4,17 @@
 
 # %% ../nbs/04d_crossval.ipynb #0f5cf8b2
 from __future__ import annotations
+import json, time
+from pathlib import Path
+from typing import Optional
 import numpy as np, pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
-from .core import LABELS, PATHOLOGIES
+from .core import LABELS, PATHOLOGIES, atomic_write, to_jsonable
+from .modelfile import META_NAME
+from .evaluate import write_evaluation
 
 # %% auto #0
-__all__ = ['rarest_label', 'patient_folds', 'fold_splitter', 'cv_summary']
+__all__ = ['rarest_label', 'patient_folds', 'fold_splitter', 'cv_summary', 'cv_folds', 'fold_state', 'train_folds', 'write_cv']
 
 # %% ../nbs/04d_crossval.ipynb #64f49169
 def rarest_label(df:pd.DataFrame # a `load_labels` frame (one 0/1 column per label)
@@ -52,3 +57,48 @@ def cv_summary(fold_preds:list, # each fold's `valid_preds.csv` frame, in fold o
     rows = [dict(fold=i, mean_auroc=np.nanmean([np.nan if a.get(l) is None else a[l] for l in PATHOLOGIES if l in a]),
                  **{l: a[l] for l in a}) for i, a in enumerate(fold_auroc)]
     return oof, pd.DataFrame(rows)
+
+# %% ../nbs/04d_crossval.ipynb #96bf6437
+def cv_folds(out:Path)->Optional[int]:
+    "The number of folds of the cross-validation in `out`, as its first fold recorded it; `None` for a single run."
+    for f, key in [(out/'fold0'/'checkpoint'/'state.json', 'settings'), (out/'fold0'/'metrics.json', 'training')]:
+        if f.exists(): d = json.loads(f.read_text())[key]; return d.get('args', d).get('folds')
+    return None
+
+def fold_state(d:Path)->str:
+    "'done' (model files, no checkpoint), 'started' (a checkpoint to resume) or 'new'."
+    if (d/'checkpoint'/'state.json').exists(): return 'started'
+    return 'done' if (d/META_NAME).exists() and (d/'metrics.json').exists() else 'new'
+
+def train_folds(run, out:Path, k:int, resume:bool, quiet:bool, n_boot:int, seed:int)->dict:
+    "K runs, fold `i` validating on `fold_splitter(k, i)`; then the out-of-fold predictions, their evaluation and the CV summary."
+    t0, res = time.time(), []
+    for i in range(k):
+        d = out/f'fold{i}'
+        state = fold_state(d) if resume else 'new'
+        if not quiet: print(f'== fold {i + 1} of {k}' + (' (done before)' if state == 'done' else ''))
+        res.append(json.loads((d/'metrics.json').read_text()) if state == 'done' else run(d, resume=state == 'started', fold=i))
+    preds = [pd.read_csv(out/f'fold{i}'/'valid_preds.csv') for i in range(k)]
+    aurocs = [json.loads((out/f'fold{i}'/'metrics.json').read_text())['auroc_point'] for i in range(k)]
+    return write_cv(out, preds, aurocs, k, n_boot, seed, time.time() - t0, quiet)
+
+# %% ../nbs/04d_crossval.ipynb #1dae7714
+def write_cv(out:Path, preds:list, aurocs:list, k:int, n_boot:int, seed:int, seconds:float, quiet:bool)->dict:
+    "`oof_preds.csv`, `cv_metrics.csv`, the evaluation of the out-of-fold predictions, and mean ± sd in metrics.json and the report."
+    oof, cvm = cv_summary(preds, aurocs)
+    with atomic_write(out/'oof_preds.csv') as f: oof.to_csv(f, index=False)
+    with atomic_write(out/'cv_metrics.csv') as f: cvm.to_csv(f, index=False)
+    vocab = [c[5:] for c in oof.columns if c.startswith('prob_')]
+    write_evaluation(oof[[f'prob_{l}' for l in vocab]].to_numpy(), oof[vocab].to_numpy(), vocab, out, n_boot=n_boot, seed=seed,
+                     patient_ids=oof['Patient ID'].tolist(), image_ids=oof['Image Index'].tolist())
+    m, sd = float(cvm['mean_auroc'].mean()), float(cvm['mean_auroc'].std(ddof=1)) if k > 1 else float('nan')
+    cv = dict(folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, cv_fold_mean_auroc=cvm['mean_auroc'].tolist(), seconds=round(seconds, 1))
+    met = {**json.loads((out/'metrics.json').read_text()), **cv}
+    with atomic_write(out/'metrics.json') as f: json.dump(to_jsonable(met), f, indent=1, allow_nan=False)
+    with open(out/'report.md', 'a') as f:
+        f.write(f'\n## Cross-validation\n\n{k} patient-wise folds (no patient in two folds; one model per fold in `fold0` ... '
+                f'`fold{k - 1}`). Mean AUROC over the 14 pathologies per fold: {", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
+                f'**{m:.3f} ± {sd:.3f}** (mean ± sd over folds). The tables above evaluate the out-of-fold predictions '
+                f'(`oof_preds.csv`, every image once, predicted by the model that did not train on it).\n')
+    if not quiet: print(f'cross-validation: mean AUROC {m:.3f} ± {sd:.3f} over {k} folds; wrote oof_preds.csv, cv_metrics.csv to {out}')
+    return dict(out=str(out), folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, mean_auroc=met['mean_auroc'], n_images=len(oof))

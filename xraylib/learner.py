@@ -21,7 +21,7 @@ from .metrics import auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_metr
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
                                 restore_state, resume_fit, interruption_point)
 from .evaluate import write_evaluation
-from .crossval import fold_splitter, cv_summary
+from .crossval import fold_splitter, cv_folds, train_folds
 from .data import resolve_split, official_test_items
 from .cache import cached_frame
 from .calibration import fit_calibration, apply_calibration, heldout_ece
@@ -158,27 +158,6 @@ def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label 
     learn.pretrained, learn.weights_file, learn.arch_name = file is not None, file, archf.__name__
     learn.pos_weight = pw
     return learn
-
-# %% ../nbs/04_learner.ipynb #c88b1fc4
-def _rebuild_plum_function(state:dict):
-    "A `plum.Function` from its pickled state, with a fresh lock."
-    import threading
-    from plum import Function
-    f = Function(state['_f'])
-    f.__setstate__({**state, '_lock': threading.RLock()})
-    return f
-
-def _reduce_plum_function(f):
-    return _rebuild_plum_function, ({k: v for k, v in f.__getstate__().items() if k != '_lock'},)
-
-def _picklable_plum():
-    "Let `plum.Function` objects pickle without their `RLock` (a fresh one is made on load)."
-    try: from plum import Function
-    except ImportError: return
-    import copyreg
-    copyreg.pickle(Function, _reduce_plum_function)
-
-_picklable_plum()
 
 # %% ../nbs/04_learner.ipynb #4fb71144
 def valid_predictions(learn:Learner, # a trained learner
@@ -355,13 +334,13 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           fp16:Union[bool,str]='auto' # auto|yes|no: mixed precision (auto: on a GPU only)
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
-    if resume and not folds: folds = _cv_folds(Path(out))  # resuming a cross-validation
+    if resume and not folds: folds = cv_folds(Path(out))  # resuming a cross-validation
     given = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
                  valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
-    return _train_folds(run, Path(out), folds, resume, quiet, n_boot, seed) if folds else run(Path(out))
+    return train_folds(run, Path(out), folds, resume, quiet, n_boot, seed) if folds else run(Path(out))
 
 # %% ../nbs/04_learner.ipynb #be27f3cd
 def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num_workers:int, download:bool, cbs,
@@ -392,51 +371,6 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     if fold is None: interruption_point('done')
     return res
 
-# %% ../nbs/04_learner.ipynb #96bf6437
-def _cv_folds(out:Path)->Optional[int]:
-    "The number of folds of the cross-validation in `out`, as its first fold recorded it; `None` for a single run."
-    for f, key in [(out/'fold0'/'checkpoint'/'state.json', 'settings'), (out/'fold0'/'metrics.json', 'training')]:
-        if f.exists(): d = json.loads(f.read_text())[key]; return d.get('args', d).get('folds')
-    return None
-
-def _fold_state(d:Path)->str:
-    "'done' (model files, no checkpoint), 'started' (a checkpoint to resume) or 'new'."
-    if (d/'checkpoint'/'state.json').exists(): return 'started'
-    return 'done' if (d/META_NAME).exists() and (d/'metrics.json').exists() else 'new'
-
-def _train_folds(run, out:Path, k:int, resume:bool, quiet:bool, n_boot:int, seed:int)->dict:
-    "K runs, fold `i` validating on `fold_splitter(k, i)`; then the out-of-fold predictions, their evaluation and the CV summary."
-    t0, res = time.time(), []
-    for i in range(k):
-        d = out/f'fold{i}'
-        state = _fold_state(d) if resume else 'new'
-        if not quiet: print(f'== fold {i + 1} of {k}' + (' (done before)' if state == 'done' else ''))
-        res.append(json.loads((d/'metrics.json').read_text()) if state == 'done' else run(d, resume=state == 'started', fold=i))
-    preds = [pd.read_csv(out/f'fold{i}'/'valid_preds.csv') for i in range(k)]
-    aurocs = [json.loads((out/f'fold{i}'/'metrics.json').read_text())['auroc_point'] for i in range(k)]
-    return _write_cv(out, preds, aurocs, k, n_boot, seed, time.time() - t0, quiet)
-
-# %% ../nbs/04_learner.ipynb #1dae7714
-def _write_cv(out:Path, preds:list, aurocs:list, k:int, n_boot:int, seed:int, seconds:float, quiet:bool)->dict:
-    "`oof_preds.csv`, `cv_metrics.csv`, the evaluation of the out-of-fold predictions, and mean ± sd in metrics.json and the report."
-    oof, cvm = cv_summary(preds, aurocs)
-    with atomic_write(out/'oof_preds.csv') as f: oof.to_csv(f, index=False)
-    with atomic_write(out/'cv_metrics.csv') as f: cvm.to_csv(f, index=False)
-    vocab = [c[5:] for c in oof.columns if c.startswith('prob_')]
-    write_evaluation(oof[[f'prob_{l}' for l in vocab]].to_numpy(), oof[vocab].to_numpy(), vocab, out, n_boot=n_boot, seed=seed,
-                     patient_ids=oof['Patient ID'].tolist(), image_ids=oof['Image Index'].tolist())
-    m, sd = float(cvm['mean_auroc'].mean()), float(cvm['mean_auroc'].std(ddof=1)) if k > 1 else float('nan')
-    cv = dict(folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, cv_fold_mean_auroc=cvm['mean_auroc'].tolist(), seconds=round(seconds, 1))
-    met = {**json.loads((out/'metrics.json').read_text()), **cv}
-    with atomic_write(out/'metrics.json') as f: json.dump(to_jsonable(met), f, indent=1, allow_nan=False)
-    with open(out/'report.md', 'a') as f:
-        f.write(f'\n## Cross-validation\n\n{k} patient-wise folds (no patient in two folds; one model per fold in `fold0` ... '
-                f'`fold{k - 1}`). Mean AUROC over the 14 pathologies per fold: {", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
-                f'**{m:.3f} ± {sd:.3f}** (mean ± sd over folds). The tables above evaluate the out-of-fold predictions '
-                f'(`oof_preds.csv`, every image once, predicted by the model that did not train on it).\n')
-    if not quiet: print(f'cross-validation: mean AUROC {m:.3f} ± {sd:.3f} over {k} folds; wrote oof_preds.csv, cv_metrics.csv to {out}')
-    return dict(out=str(out), folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, mean_auroc=met['mean_auroc'], n_images=len(oof))
-
 # %% ../nbs/04_learner.ipynb #aecc46b3
 def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool, cbs)->Learner:
     "The run's DataLoaders and `xray_learner`, its callbacks, resolved settings (`learn.settings`) and `TrainingState`."
@@ -447,7 +381,7 @@ def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, downloa
         raise ValueError('--folds with the official split is not supported: the folds would take in the test list. '
                          'Use --split patient to cross-validate on all images, or train once with the official split')
     dls = xray_dataloaders(src, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
-                           split=a.get('split') or 'auto', splitter=splitter)
+                           split=a.get('split') or 'auto', splitter=splitter, progress=not quiet)
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))

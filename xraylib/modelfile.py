@@ -155,3 +155,24 @@ def model_probs(model:nn.Module, # a model from `load_model`
     "Sigmoid probabilities of `model` over every batch of `dl`."
     model.eval(); dev = next(model.parameters()).device
     return torch.cat([torch.sigmoid(model(torch.as_tensor(b[0]).to(dev).as_subclass(torch.Tensor))).float().cpu() for b in dl])
+
+# %% ../nbs/04a_modelfile.ipynb #c88b1fc4
+def _rebuild_plum_function(state:dict):
+    "A `plum.Function` from its pickled state, with a fresh lock."
+    import threading
+    from plum import Function
+    f = Function(state['_f'])
+    f.__setstate__({**state, '_lock': threading.RLock()})
+    return f
+
+def _reduce_plum_function(f):
+    return _rebuild_plum_function, ({k: v for k, v in f.__getstate__().items() if k != '_lock'},)
+
+def _picklable_plum():
+    "Let `plum.Function` objects pickle without their `RLock` (a fresh one is made on load)."
+    try: from plum import Function
+    except ImportError: return
+    import copyreg
+    copyreg.pickle(Function, _reduce_plum_function)
+
+_picklable_plum()
