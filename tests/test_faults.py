@@ -633,7 +633,7 @@ def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
     with pytest.raises(ValueError, match=r'size=48 \(run: 32\)'): train(str(train_phantom), out=tmp_path, resume=True, **{**TRAIN_KW, 'size': 48})
 
 
-def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phantom, tmp_path, monkeypatch):
+def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phantom, uninterrupted, tmp_path, monkeypatch):
     "A run started on a CPU runtime and resumed on a GPU one (Colab's quota) keeps its own architecture and size."
     import xraylib.learner as xl
     kw = {k: v for k, v in TRAIN_KW.items() if k not in ('arch', 'size')}  # both from the preset
@@ -646,6 +646,7 @@ def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phanto
     train(str(train_phantom), out=tmp_path, resume=True, **kw)
     meta = json.loads((tmp_path/'model.json').read_text())
     assert (meta['arch'], meta['size']) == ('resnet18', [32, 32])
+    assert _same_predictions(tmp_path, uninterrupted) < 1e-5  # the model of the run that was never interrupted
 
 
 def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):

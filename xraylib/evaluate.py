@@ -223,7 +223,7 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
         n_images=len(p), labels=labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
         mean_auroc_over=MEAN_AUROC_OVER, auroc_no_finding=tbl.attrs['auroc_no_finding'],
         mean_ap=mean.ap, accuracy_multi_at_0_5=acc05, best_threshold=sw.attrs['best_threshold'],
-        best_accuracy_multi=sw.attrs['best_accuracy'], all_negative_accuracy=sw.attrs['all_negative'],
+        best_accuracy_multi=sw.attrs['best_accuracy'], best_threshold_at_edge=sw.attrs['at_edge'], all_negative_accuracy=sw.attrs['all_negative'],
         threshold_method=threshold_method, thresholds=thresholds_dict(th), **_research_metrics(cal, sub, ud),
         bootstrap=dict(n_boot=n_boot, seed=seed, ci=tbl.attrs['ci'], unit=tbl.attrs['unit'], n_units=tbl.attrs['n_units']),
         files=['metrics.json'] + [f'{k}.csv' for k, t in tables.items() if t is not None] + ['report.md'] + [f'{k}.png' for k in figs]))
@@ -293,7 +293,7 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'), '',
              '## Why not accuracy_multi', '',
              f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold '
-             f'({fmt(m["best_threshold"])}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
+             f'({fmt(m["best_threshold"])}{", at the edge of the grid, so the best may lie beyond it" if m.get("best_threshold_at_edge") else ""}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
              f'{fmt(m["all_negative_accuracy"])}, because most labels are rare. Judge the model by AUROC/AP per label.', '',
              '![accuracy_multi vs threshold](sweep.png)', '', '## AUROC and average precision per label', '',
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',

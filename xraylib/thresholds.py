@@ -73,7 +73,8 @@ def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch,
     df['all_negative'] = float(base)
     df['best'] = np.arange(len(df)) == i
     df.attrs.update(best_threshold=float(df.threshold[i]), best_accuracy=float(df.accuracy_multi[i]),
-                    all_negative=float(base), n_cells=n, n_positive_cells=len(pos))
+                    all_negative=float(base), n_cells=n, n_positive_cells=len(pos),
+                    at_edge=i in (0, len(df) - 1))  # the best may lie outside the grid
     return df
 
 # %% ../nbs/05_thresholds.ipynb #ea255f8b
@@ -106,7 +107,8 @@ def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
     ax.plot(sweep.threshold, sweep.accuracy_multi, 'o-', ms=3, color='C0', label='accuracy_multi')
     bt, ba, base = (sweep.attrs[k] for k in ('best_threshold', 'best_accuracy', 'all_negative'))
     ax.axhline(base, color='C3', ls='--', label=f'predict nothing (all negative): {base:.4f}')
-    ax.plot([bt], [ba], '*', ms=14, color='C1', label=f'best: threshold {bt:.3f}, accuracy {ba:.4f}')
+    edge = ' (at the edge of the grid: the best may lie beyond it)' if sweep.attrs.get('at_edge') else ''
+    ax.plot([bt], [ba], '*', ms=14, color='C1', label=f'best: threshold {bt:.3f}, accuracy {ba:.4f}{edge}')
     lo = min(sweep.accuracy_multi.min(), base)
     ax.set_ylim(max(0, lo - 0.1 * (1 - lo)), min(1, max(ba, base) + 0.15 * (1 - lo) + 1e-3))
     ax.set(xlabel='threshold (predict a label when probability > threshold)', ylabel='accuracy_multi', title=title)
