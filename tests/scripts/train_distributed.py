@@ -52,7 +52,8 @@ def _cpu_broadcast_patch():
 def _check_metric(learn, world:int):
     "Recompute the last epoch's mean validation AUROC on this one process: equal when the metric saw every shard."
     import torch
-    from xraylib.metrics import auroc_per_label, nanmean
+    from xraylib.metrics import auroc_per_label
+    from xraylib.stats import pathology_mean
     from xraylib.modelfile import model_probs
     rec = learn.recorder
     names = [n for n in rec.metric_names[1:] if n not in ('epoch', 'time')]
@@ -61,7 +62,7 @@ def _check_metric(learn, world:int):
     batches = list(dl)  # one pass over the whole validation set, this process only
     probs = model_probs(learn.model, batches)  # final weights
     targs = torch.cat([torch.as_tensor(b[1]) for b in batches]).cpu()
-    full = nanmean(auroc_per_label(probs, targs))
+    full = pathology_mean(auroc_per_label(probs, targs), list(learn.dls.vocab))  # the 14-pathology mean, as the metric
     print(f'mean_auroc logged during the {world}-process epoch {logged:.6f}; recomputed on the whole validation set '
           f'({len(targs)} images) by one process {full:.6f}')
 
