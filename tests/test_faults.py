@@ -666,6 +666,24 @@ def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):
     assert s.seen[0] == 256., s.seen
 
 
+def test_nonfinite_loss_error_leaves_autocast(train_phantom):
+    "After a NaN loss stops a mixed-precision fit, later work does not run under autocast (CPU autocast stands in for CUDA's)."
+    import torch
+    from fastcore.foundation import L
+    from fastai.callback.fp16 import MixedPrecision
+    from xraylib.data import xray_dataloaders
+    from xraylib.learner import xray_learner, StopOnNonFiniteLoss
+    class CPUMixedPrecision(MixedPrecision):  # fastai's callback, entering CPU autocast where it enters CUDA's
+        def before_fit(self):
+            self.autocast, self.learn.scaler, self.scales = torch.autocast('cpu', dtype=torch.bfloat16), torch.amp.GradScaler('cpu'), L()
+    class Diverge(Callback):
+        def before_batch(self): self.model[-1][-1].weight.data.fill_(float('nan'))
+    dls = xray_dataloaders(train_phantom, size=32, bs=16, num_workers=0, device='cpu')
+    learn = xray_learner(dls, 'resnet18', pretrained='no', cbs=[CPUMixedPrecision(), StopOnNonFiniteLoss(), Diverge()])
+    with pytest.raises(NonFiniteLossError), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert not torch.is_autocast_enabled('cpu'), 'the NaN error left the kernel inside autocast'
+
+
 def test_train_nan_loss_detected_and_reported(train_phantom, tmp_path):
     class Diverge(Callback):
         def before_batch(self):
