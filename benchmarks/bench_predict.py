@@ -65,19 +65,12 @@ def main():
     ap.add_argument('--breakdown', action='store_true', help='then time each stage on its own')
     a = ap.parse_args()
     import torch
-    from xraylib.core import shared_data, load_image
-    from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner
-    from xraylib.modelfile import save_model
+    from xraylib.core import load_image
     from xraylib.predict import Predictor
-    src = shared_data('nih-real-200')
-    if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
+    from _real_model import real_model
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-predict-'))
     try:
-        torch.manual_seed(0)
-        dls = xray_dataloaders(src, size=a.size, bs=16, cache_dir=tmp/'cache', device='cpu', progress=False)
-        learn = xray_learner(dls, a.arch, pretrained=False, path=tmp)
-        save_model(learn, tmp/'model')
+        src, dls, learn, _ = real_model(a.arch, a.size, 16, tmp)
         pred = Predictor.from_file(tmp/'model')
         img = str(dls.items_df['path'].iloc[0])
         print(f'machine: {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}, torch {torch.__version__}; '
