@@ -649,6 +649,32 @@ def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phanto
     assert _same_predictions(tmp_path, uninterrupted) < 1e-5  # the model of the run that was never interrupted
 
 
+def _as_if_saved_on_a_gpu(f):
+    "Rewrite a `torch.save` file so that its tensors are recorded as on `cuda:0`, as in a checkpoint written on a GPU."
+    import zipfile
+    with zipfile.ZipFile(f) as z: entries = [(i, z.read(i)) for i in z.infolist()]
+    with zipfile.ZipFile(f, 'w') as z:  # torch pickles with protocol 2: a storage's location is the string b'X<len>cpu'
+        for i, b in entries: z.writestr(i, b.replace(b'X\x03\x00\x00\x00cpu', b'X\x06\x00\x00\x00cuda:0') if i.filename.endswith('data.pkl') else b)
+
+
+def test_train_resume_from_a_checkpoint_written_on_a_gpu(train_phantom, uninterrupted, tmp_path):
+    "Issue 19.4: a checkpoint saved on a GPU resumes on a CPU runtime (its optimizer state mapped to the parameters' device)."
+    import torch
+    class CtrlC(Callback):
+        def after_batch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
+    extra = tmp_path/'checkpoint'/read_train_state(tmp_path)['extra']
+    before = torch.load(extra, weights_only=True)
+    _as_if_saved_on_a_gpu(extra)
+    if not torch.cuda.is_available():  # the stand-in is what a GPU checkpoint is to a CPU runtime
+        with pytest.raises(RuntimeError, match='CUDA'): torch.load(extra, weights_only=True)
+    after = torch.load(extra, map_location='cpu', weights_only=True)
+    assert torch.equal(after['rng']['torch'], before['rng']['torch'])
+    train(str(train_phantom), out=tmp_path, resume=True, **TRAIN_KW)
+    assert _same_predictions(tmp_path, uninterrupted) < 1e-5
+
+
 def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):
     "fp16's GradScaler state is in the checkpoint and back after a resume (a CPU GradScaler stands in for CUDA's)."
     import torch

@@ -46,6 +46,19 @@ def test_resume_gpu_to_gpu_matches_uninterrupted(phantom, gpu_run, tmp_path):
     assert np.abs(_probs(tmp_path) - _probs(gpu_run[0])).max() < 1e-3
 
 
+def test_resume_cpu_checkpoint_on_gpu(phantom, tmp_path):
+    "Issue 19.4: a run started on a CPU runtime (CUDA hidden) resumed on the GPU: Adam's state follows the parameters to cuda."
+    import os, subprocess
+    from xraylib.learner import train
+    cmd = ['xraylib', 'train', '--data', str(phantom), '--out', str(tmp_path), '--arch', 'resnet18', '--size', '64', '--bs', '32',
+           '--epochs', '2', '--pretrained', 'no', '--n_boot', '20', '--quiet']
+    r = subprocess.run(cmd, env={**os.environ, 'CUDA_VISIBLE_DEVICES': '', 'XRAYLIB_INTERRUPT_AT': 'epoch1'},
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 130 and (tmp_path/'checkpoint'/'state.json').exists(), r.stderr[-2000:]
+    res = train(str(phantom), out=tmp_path, resume=True, **KW)
+    assert np.isfinite(res['mean_auroc']) and (tmp_path/'model.json').exists() and not (tmp_path/'checkpoint').exists()
+
+
 def test_predictor_cuda_equals_cpu(gpu_run, phantom):
     from xraylib.predict import Predictor
     imgs = sorted(Path(phantom).glob('images/*.png'))[:8]

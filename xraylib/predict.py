@@ -77,9 +77,20 @@ def preprocess_image(image, # a path, bytes, a PIL image or an array
     return ((x - mean) / std)[None]
 
 # %% ../nbs/07_predict.ipynb #bf823a53
+from contextlib import contextmanager
+
+@contextmanager
+def _full_fp32():
+    "Convolutions and matmuls in full fp32 inside: TF32 (on by default for cuDNN on Ampere+ GPUs) rounds to ~1e-3."
+    cudnn, mm = torch.backends.cudnn, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False): yield
+    finally: torch.backends.cuda.matmul.allow_tf32 = mm
+
 def _agrees(fast:nn.Module, model:nn.Module, x_fast:torch.Tensor, x:torch.Tensor, atol:float)->bool:
-    "Whether `fast(x_fast)` and `model(x)` give the same sigmoid outputs to `atol`."
-    with torch.inference_mode():
+    "Whether `fast(x_fast)` and `model(x)` give the same sigmoid outputs to `atol`, both computed in full fp32."
+    with torch.inference_mode(), _full_fp32():
         return torch.allclose(torch.sigmoid(fast(x_fast).float()), torch.sigmoid(model(x).float()), atol=atol)
 
 def inference_model(model:nn.Module, # a trained model (put in eval mode)
