@@ -11,7 +11,8 @@ N rows of the real metadata (spread over all 12 folders, real file names), `imag
 symbolic links to the 200 real NIH PNGs of ../shared/data/nih-real-200 (cycled), and stand-in
 `train_val_list.txt`/`test_list.txt` (patient-wise; the real lists are not in shared/). Then prints:
 - the cache build rate at --size px with all cores (all N images) and with one (the first --one-n),
-- the loader rate of one training epoch (`xray_dataloaders`, cached, augmentation on the CPU, --bs),
+- the loader rate of one training epoch (`xray_dataloaders`, cached, augmentation on the CPU, --bs), and of its CPU
+  side alone (cached rows read and collated, the batch transforms left to where batches go: the GPU's ceiling),
 - the peak anonymous memory (RssAnon, sampled every 20 ms) of this process and of the build workers,
 - the load average, and the estimated time for the 112,120 images on Colab's 2 cores.
 Each link is cached as an image of its own (the cache does not follow links), so N rows are N decodes.
@@ -75,6 +76,7 @@ def main():
     ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--one-n', type=int, default=300, help='images cached with one worker, for the one-core rate')
     ap.add_argument('--workers', type=int, default=None, help='cache build processes (default: all cores)')
+    ap.add_argument('--ceiling-batches', type=int, default=300, help='batches read for the CPU-side loader rate')
     ap.add_argument('--dir', default=None, help='work folder (default: a temporary one, deleted at the end)')
     a = ap.parse_args()
     from xraylib.core import shared_data
@@ -123,6 +125,17 @@ def run(a, real, tmp):
     print(f'loader: DataLoaders (cache reused) in {t_dls:.1f}s; one training epoch of {n:,} images (bs {a.bs}, augmentation '
           f'on the CPU) in {t_ep:.1f}s = {n/t_ep:,.0f} img/s; peak RssAnon {pk.me/2**30:.2f} GiB (load average '
           f'{os.getloadavg()[0]:.1f})')
+
+    # On a GPU the batch transforms (augmentation, normalisation) run there: the CPU only reads cached rows and collates
+    from fastai.data.core import Pipeline  # fastcore or fasttransform, whichever this fastai uses
+    dl = dls.train; dl.after_batch, k, n2 = Pipeline([]), 0, 0
+    t = time.perf_counter()
+    for xb, yb in dl:
+        n2 += len(xb); k += 1
+        if k == a.ceiling_batches: break
+    t_cpu = time.perf_counter() - t
+    print(f'loader, CPU side only (batch transforms where the batches go, as on a GPU): {n2:,} images in {t_cpu:.1f}s = '
+          f'{n2/t_cpu:,.0f} img/s (load average {os.getloadavg()[0]:.1f})')
 
     eff = min(1.0, rate_all / (cores * rate_one)) if cores > 1 else 1.0
     ideal, measured = FULL_N / (2 * rate_one), FULL_N / (2 * rate_one * eff)
