@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #0fc77049
 from __future__ import annotations
-import sys, typing, inspect, argparse, importlib
+import sys, typing, inspect, argparse, importlib, warnings
 from pathlib import Path
 from fastcore.docments import docments
 from fastcore.script import Param, store_true, store_false
@@ -31,7 +31,9 @@ def _usage()->str:
 def _resolve(cmd:str):
     "The plain function behind subcommand `cmd` (unwrapped from `call_parse`, whose call re-reads `sys.argv` in some fastcore versions)."
     mod, fn = COMMANDS[cmd][0].split(':')
-    f = getattr(importlib.import_module(mod), fn)
+    with warnings.catch_warnings():  # fastai's import calls `torch.jit.script`, which newer torch warns about on every command
+        warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.* is deprecated', category=FutureWarning)
+        f = getattr(importlib.import_module(mod), fn)
     return getattr(f, '__wrapped__', f)
 
 def _underscore(arg:str)->str:
