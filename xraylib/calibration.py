@@ -100,10 +100,11 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
     return fig
 
 # %% ../nbs/05c_calibration.ipynb #e2096a23
+from scipy.special import expit
 _EPS = 1e-7  # probabilities are clipped to [_EPS, 1 - _EPS] before taking logits
 
 def _logit(p): p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS); return np.log(p) - np.log1p(-p)
-def _sigmoid(z): return 1 / (1 + np.exp(-z))
+def _sigmoid(z): return expit(z)  # scipy: no overflow warning for large |z|
 
 def _bce(a, b, z, y):
     "Mean binary cross-entropy of `sigmoid(a z + b)` and its gradient in (a, b) (stable: log-sum-exp form)."
