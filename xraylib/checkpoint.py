@@ -76,6 +76,8 @@ def interruption_point(name:str # this moment of a run, e.g. 'epoch2' or 'evalua
     "If `$XRAYLIB_INTERRUPT_AT` is `name` (Ctrl-C) or `name:kill`, interrupt this process here with that signal."
     point, _, how = os.environ.get(INTERRUPT_ENV, '').partition(':')
     if point != name: return
+    if how != 'kill' and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # inherited from a shell's background job
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.SIGKILL if how == 'kill' else signal.SIGINT)
     time.sleep(5)  # the signal arrives while we wait
 
