@@ -568,6 +568,12 @@ def _xraylib_train(src, out, *extra):
             '--pretrained', 'no', '--out', str(out), '--quiet', *extra]
 
 
+class CtrlC(Callback):
+    "Ctrl-C in the second epoch of a run in this process."
+    def after_batch(self):
+        if self.epoch == 1: raise KeyboardInterrupt
+
+
 def _same_predictions(a, b):
     pa, pb = pd.read_csv(Path(a)/'valid_preds.csv'), pd.read_csv(Path(b)/'valid_preds.csv')
     cols = [c for c in pa.columns if c.startswith('prob_')]
@@ -626,9 +632,6 @@ def test_train_resume_with_nothing_to_resume(train_phantom, tmp_path):
 
 
 def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
-    class CtrlC(Callback):
-        def after_batch(self):
-            if self.epoch == 1: raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
     with pytest.raises(ValueError, match=r'size=48 \(run: 32\)'): train(str(train_phantom), out=tmp_path, resume=True, **{**TRAIN_KW, 'size': 48})
 
@@ -637,9 +640,6 @@ def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phanto
     "A run started on a CPU runtime and resumed on a GPU one (Colab's quota) keeps its own architecture and size."
     import xraylib.learner as xl
     kw = {k: v for k, v in TRAIN_KW.items() if k not in ('arch', 'size')}  # both from the preset
-    class CtrlC(Callback):
-        def after_batch(self):
-            if self.epoch == 1: raise KeyboardInterrupt
     monkeypatch.setattr(xl, 'default_preset', lambda: {**xl.CPU_PRESET, 'size': 32})
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **kw)
     monkeypatch.setattr(xl, 'default_preset', lambda: dict(xl.GPU_PRESET))  # the runtime now has a GPU
@@ -660,9 +660,6 @@ def _as_if_saved_on_a_gpu(f):
 def test_train_resume_from_a_checkpoint_written_on_a_gpu(train_phantom, uninterrupted, tmp_path):
     "Issue 19.4: a checkpoint saved on a GPU resumes on a CPU runtime (its optimizer state mapped to the parameters' device)."
     import torch
-    class CtrlC(Callback):
-        def after_batch(self):
-            if self.epoch == 1: raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
     extra = tmp_path/'checkpoint'/read_train_state(tmp_path)['extra']
     before = torch.load(extra, weights_only=True)
@@ -683,9 +680,6 @@ def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):
         def __init__(self, init): self.init, self.seen = init, []
         def before_fit(self): self.learn.scaler = torch.amp.GradScaler('cpu', init_scale=self.init)
         def before_epoch(self): self.seen.append(self.learn.scaler.get_scale())
-    class CtrlC(Callback):
-        def after_batch(self):
-            if self.epoch == 1: raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[Scaler(256.), CtrlC()], **TRAIN_KW)
     s = Scaler(65536.)
     train(str(train_phantom), out=tmp_path, resume=True, cbs=[s], **TRAIN_KW)
