@@ -20,6 +20,7 @@ COMMANDS = {
     'evaluate': ('xraylib.evaluate:evaluate_cli', 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
     'predict':  ('xraylib.predict:predict_cli',   'predict the labels of image files (or a folder, to a CSV) with a saved model'),
     'compare':  ('xraylib.compare:compare_cli',   'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
+    'serve':    ('xraylib.app:serve_cli',         'a web app (Gradio) for a saved model: upload X-rays, see labels, Grad-CAM and the model card'),
 }
 
 # %% ../nbs/09_cli.ipynb #67e43d29
