@@ -109,7 +109,7 @@ def test_serve_in_browser(model, shared, tmp_path):
     bad_png.write_bytes(pngs[0].read_bytes()[:len(pngs[0].read_bytes()) // 2])
     text_png.write_text('patient notes, not an image')
     pred = Predictor.from_file(model)
-    proc, url, log = start_server(model, tmp_path)
+    proc, url, log = start_server(model, tmp_path, '--host', '127.0.0.1', '--concurrency', '2')
     ART.mkdir(exist_ok=True)
     try:
         with sync_playwright() as p:
@@ -146,3 +146,37 @@ def test_serve_in_browser(model, shared, tmp_path):
     assert msgs[1].startswith('notes.png: not an image file'), msgs
     assert rc == 0, log.read_text()[-3000:]
     assert list((tmp_path/'tmp').iterdir()) == [], 'the server left files in its temporary folder'
+
+
+@pytest.mark.timeout(120)
+def test_serve_password_and_upload_limit(model, shared, tmp_path):
+    "`--auth user:password`: no answer without it; `--max-file-size`: a larger upload is refused, the next small one answered."
+    from gradio_client import Client, handle_file
+    from xraylib.predict import Predictor
+    small = sorted(shared('nih-real-1000-64px', 'images').glob('*.png'))[0]  # 64 px: a few kB
+    big = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]  # 1024 px: ~400 kB
+    proc, url, log = start_server(model, tmp_path, '--auth', 'ann:s3cret', '--max-file-size', '100kb')
+    try:
+        with pytest.raises(Exception): Client(url, verbose=False, download_files=False)  # the API asks for the password too
+        c = Client(url, auth=('ann', 's3cret'), verbose=False, download_files=False)
+        with pytest.raises(Exception, match='(?i)size|large|limit'): c.predict([handle_file(str(big))], '(none)', True, api_name='/predict')
+        msg, tables, cams, probs = c.predict([handle_file(str(small))], '(none)', True, api_name='/predict')
+    finally: rc = stop(proc)
+    exp = Predictor.from_file(model).predict(small).set_index('label').probability
+    assert cams == [] and max(abs(probs[small.name][l] - exp[l]) for l in exp.index) <= 1e-5, (msg, probs)
+    assert rc == 0, log.read_text()[-3000:]
+
+
+def test_serve_refusals_and_write_app(model, tmp_path, capsys):
+    "Through the console script's `main`, in this process (no server starts): a model that cannot be loaded (even with"
+    "--share: nothing is opened first) and a malformed --auth exit 2 with the reason; --write-app writes the Spaces folder."
+    from xraylib.cli import main
+    assert main(['serve', str(tmp_path/'nowhere'), '--share']) == 2
+    assert 'nowhere: no such model folder or file' in capsys.readouterr().err
+    assert main(['serve', str(model), '--auth', 'no-colon']) == 2
+    assert 'give it as user:password' in capsys.readouterr().err
+    assert main(['serve', str(model), '--write-app', str(tmp_path/'space')]) == 0
+    files = sorted(str(f.relative_to(tmp_path/'space')) for f in (tmp_path/'space').rglob('*') if f.is_file())
+    assert files == ['README.md', 'app.py', 'model/metrics.json', 'model/model.json', 'model/model.safetensors', 'requirements.txt']
+    assert (tmp_path/'space'/'model'/'model.safetensors').read_bytes() == (model/'model.safetensors').read_bytes()
+    assert 'GRADIO_TEMP_DIR' not in os.environ  # nothing of the server was set up in this process
