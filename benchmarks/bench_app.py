@@ -10,7 +10,8 @@ console script `xraylib serve MODEL` on a free 127.0.0.1 port (localhost only; i
 --requests requests, one real 1024 px NIH PNG each (the first --images files, in turn), from --clients threads with
 Gradio's Python client (`gradio_client`, the `/predict` API), checks every answer against `Predictor.predict_batch`
 on the same files (max abs diff <= 1e-5), and prints requests/s, p50/p95 latency and the server's resident memory
-(VmRSS) after a warm-up and after the run. Then times `predict_batch` on the same --requests files (one process, its
+(VmRSS) after a warm-up and after the run; before the run, where one request's time goes (the app's own work
+in-process, `Predictor.predict`, one sequential request through Gradio). Then times `predict_batch` on the same --requests files (one process, its
 own decoding threads) for the throughput ratio. The server is stopped (SIGTERM) at the end; nothing is written to
 the repo.
 """
@@ -19,6 +20,10 @@ from pathlib import Path
 import numpy as np
 warnings.filterwarnings('ignore')
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def timeit(f, x)->float:
+    t = time.perf_counter(); f(x); return time.perf_counter() - t
 
 
 def rss_mb(pid:int)->float:
@@ -80,6 +85,14 @@ def main():
             return time.perf_counter() - t, out
         for f in files[:a.clients]: ask(f)  # warm-up: the server's first requests, this thread's client
         rss0 = rss_mb(proc.pid)
+        # where a request's time goes: the app's own work in this process, Predictor alone, one request through Gradio
+        from xraylib.app import XrayApp
+        xa, seq = XrayApp(pred), files * (20 // len(files) + 1)
+        med = lambda f: statistics.median(timeit(f, x) for x in seq[:20]) * 1e3
+        t_app, t_pred = med(lambda x: xa.answer([x], cam)), med(pred.predict)
+        t_one = statistics.median(ask(x)[0] for x in seq[:20]) * 1e3
+        print(f'one request, medians of 20: XrayApp.answer in this process {t_app:.1f} ms, Predictor.predict {t_pred:.1f} ms, '
+              f'through Gradio (one client, sequential) {t_one:.0f} ms')
         jobs, lock, lat, bad, errs = list(range(a.requests)), threading.Lock(), [], [], []
         def client():
             while True:
