@@ -204,19 +204,21 @@ _CELLS = {'1.0': 1.0, '1': 1.0, '0.0': 0.0, '0': 0.0, '-1.0': -1.0, '-1': -1.0, 
 def _choice(name:str, value:str, options):
     if value not in options: raise ValueError(f'{name}={value!r}: choose one of {", ".join(map(repr, options))}')
 
-def cell_values(s:pd.Series, # one label column, as stripped strings
+def cell_values(s:pd.Series, # one label column, as strings
                 where # the file named in errors
                )->np.ndarray:
     "A label column's cells as floats: 1, 0, -1 (uncertain) or NaN (blank); any other value is an error naming the row."
-    v = s.map(_CELLS)
-    if (bad := v.isna() & (s != '')).any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f'{where}: CSV row {i + 2}, column {s.name!r}: {s.iloc[i]!r} is not a label value '
-                         f'({bad.sum():,} such cells); allowed: 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or blank')
-    return v.to_numpy(np.float64)
+    codes, uniq = pd.factorize(s)  # a handful of distinct cells: check and convert those
+    u = pd.Series(uniq, dtype=object).str.strip()
+    v = u.map(_CELLS).to_numpy(np.float64)
+    if (bad := np.flatnonzero(np.isnan(v) & (u != '').to_numpy())).size:
+        rows = np.flatnonzero(np.isin(codes, bad))
+        raise ValueError(f'{where}: CSV row {rows[0] + 2}, column {s.name!r}: {u[codes[rows[0]]]!r} is not a label value '
+                         f'({len(rows):,} such cells); allowed: 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or blank')
+    return np.append(v, np.nan)[codes]  # code -1 (a missing cell) -> NaN
 
 # %% ../nbs/03c_readers.ipynb #a638f4f3
-def chexpert_targets(raw:pd.DataFrame, # the CSV as stripped strings
+def chexpert_targets(raw:pd.DataFrame, # the CSV as strings
                      labels:Sequence[str], # the observation columns
                      uncertain:str='ignore', # -1 cells: 'ignore' (unknown, NaN), 'ones' or 'zeros'
                      blank:str='negative', # blank cells: 'negative' or 'unknown' (NaN)
@@ -234,22 +236,25 @@ def find_images(rel:Sequence[str], # image paths as the CSV writes them (absolut
                 bases:Sequence[Path] # folders to look in, first match wins
                )->list:
     "Each image's absolute path (str) below the first of `bases` that holds it, else None."
-    out = []
+    rel, out = list(rel), []
+    tops = {r.split('/')[0] for r in rel}
+    has = {(b, t) for b in bases for t in tops if os.path.exists(os.path.join(b, t))}  # one look per base and top folder
     for r in rel:
-        p = next((str(b/r) for b in bases if os.path.isfile(b/r)), None)
-        out.append(p)
+        top = r.split('/')[0]
+        out.append(next((str(b/r) for b in bases if (b, top) in has and os.path.isfile(b/r)), None))
     return out
 
 # %% ../nbs/03c_readers.ipynb #630da623
-def _read_str_csv(f:Path)->pd.DataFrame:
-    "A CSV as stripped strings; clear errors for a missing, empty or non-comma file."
+def _read_str_csv(f:Path, strip:Sequence[str]=())->pd.DataFrame:
+    "A CSV as strings, the `strip` columns stripped; clear errors for a missing, empty or non-comma file."
     if not f.is_file(): raise FileNotFoundError(f'{f}: no such label file')
     try: df = pd.read_csv(f, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError: raise ValueError(f'{f}: empty label file (no header, no rows)') from None
     except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed CSV ({str(e).strip()})') from None
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
-    return df.apply(lambda s: s.str.strip())
+    for c in [c for c in strip if c in df]: df[c] = df[c].str.strip()
+    return df
 
 # %% ../nbs/03c_readers.ipynb #98ee5110
 def _need_cols(f, df, cols):
@@ -298,7 +303,7 @@ def read_chexpert(csv:Union[str,Path], # a CheXpert-style CSV (optionally .gz), 
     "Read a CheXpert-style label CSV into the tidy frame; the vocabulary is its observation columns."
     _choice('uncertain', uncertain, UNCERTAIN); _choice('blank', blank, BLANK); _choice('views', views, ('frontal', 'all'))
     f = _chexpert_csv(Path(csv).expanduser().resolve())
-    raw = _read_str_csv(f); _need_cols(f, raw, ['Path'])
+    raw = _read_str_csv(f, CHEXPERT_META); _need_cols(f, raw, ['Path'])
     labels = [c for c in raw.columns if c not in CHEXPERT_META]
     if not labels: raise ValueError(f'{f}: no observation columns beside {list(CHEXPERT_META)}')
     _unique_images(f, raw['Path'], 'Path')
@@ -356,7 +361,7 @@ def read_label_csv(csv:Union[str,Path], # a label CSV (optionally .gz)
     f = Path(csv).expanduser().resolve()
     if (label_col is None) == (label_cols is None): raise ValueError(f'{f}: give either --label-col (with --delim) or --label-cols')
     label_cols = [c.strip() for c in label_cols.split(',')] if isinstance(label_cols, str) else label_cols
-    raw = _read_str_csv(f)
+    raw = _read_str_csv(f, [image_col, label_col or '', patient_col or ''])
     _need_cols(f, raw, [image_col] + ([label_col] if label_col else list(label_cols)) + ([patient_col] if patient_col else []))
     _unique_images(f, raw[image_col], image_col)
     if label_col: Y, vocab = _split_labels(f, raw[label_col], delim)
