@@ -444,10 +444,10 @@ def _shares(n:int, w:Sequence[float])->list:
     k = np.maximum(1, np.floor(n*np.asarray(w)/sum(w)).astype(int)); k[np.argmax(k)] += n - k.sum()
     return k.tolist()
 
-def _file_name(c:str, nf:bool, k:int, j:int, m:int, rng)->str:
+def _file_name(c:str, nf:bool, k:int, j:int, m:int)->str:
     "A Kermany-style name for image `j` of child `k` of class `c` (`m`: a running image number)."
     if nf: return f'{"NORMAL2-" if k % 4 == 3 else ""}IM-{k:04d}-{j + 1:04d}.jpeg'
-    kind = ('bacteria' if rng.random() < .65 else 'virus') if c.upper() == 'PNEUMONIA' else c.lower()
+    kind = ('virus' if k % 3 == 0 else 'bacteria') if c.upper() == 'PNEUMONIA' else c.lower()  # one kind per child
     return f'person{k}_{kind}_{m}.jpeg'
 
 # %% ../nbs/01_phantom.ipynb #049a280d
@@ -463,7 +463,7 @@ def _folder_plan(n:int, classes:Sequence[str], splits:Sequence[str], seed:int)->
             while left > 0:
                 k[nf] += 1; size = min(left, int(rng.choice(6, p=_FOLLOWUPS)) + 1); left -= size
                 for j in range(size):
-                    jobs.append((f'{s}/{c}/{_file_name(c, nf, k[nf], j, len(jobs), rng)}', signs[c], 1 + len(jobs) - j, len(jobs)))
+                    jobs.append((f'{s}/{c}/{_file_name(c, nf, k[nf], j, len(jobs))}', signs[c], 1 + len(jobs) - j, len(jobs)))
     return jobs
 
 # %% ../nbs/01_phantom.ipynb #4185927d
