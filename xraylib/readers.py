@@ -106,14 +106,14 @@ def _listing(d:Path)->tuple:
 # %% ../nbs/03c_readers.ipynb #e93f3fda
 def _norm(name:str)->str: return str(name).strip().lower().replace('_', ' ').replace('-', ' ')
 
-def _check_classes(classes:list, where:Path):
+def _check_classes(classes:list, where:Path, what:str='class folder'):
     "Raise when class names clash with each other (case, `_`, `-` ignored) or with the frame's columns."
     if bad := [c for c in classes if _norm(c) in {_norm(r) for r in RESERVED_NAMES}]:
-        raise ValueError(f'{where}: class folder {bad[0]!r} has the name of a column of the frame ({", ".join(RESERVED_NAMES)}): rename the folder')
+        raise ValueError(f'{where}: {what} {bad[0]!r} has the name of a column of the frame ({", ".join(RESERVED_NAMES)}): rename the {what}')
     seen = {}
     for c in classes:
         k = 'no finding' if is_no_finding(c) else _norm(c)
-        if k in seen: raise ValueError(f'{where}: class folders {seen[k]!r} and {c!r} name the same class: merge them into one folder')
+        if k in seen: raise ValueError(f'{where}: {what}s {seen[k]!r} and {c!r} name the same class: merge them into one')
         seen[k] = c
 
 # %% ../nbs/03c_readers.ipynb #362f1b38
@@ -340,7 +340,7 @@ def _split_labels(f, s:pd.Series, delim:str)->tuple:
     if (e := np.flatnonzero(toks.map(len).to_numpy() == 0)).size:
         raise ValueError(f'{f}: empty {s.name!r} in CSV rows {(e[:5] + 2).tolist()}; write the labels, or the "nothing found" label (e.g. No Finding)')
     names = sorted({t for ls in toks for t in ls})
-    _check_classes(names, f)
+    _check_classes(names, f, 'label')
     nf = next((t for t in names if is_no_finding(t)), None)
     vocab = Vocab([t for t in names if t != nf], nf)
     if (both := np.flatnonzero(toks.map(lambda ls: nf in ls and len(ls) > 1).to_numpy())).size:
@@ -365,7 +365,7 @@ def read_label_csv(csv:Union[str,Path], # a label CSV (optionally .gz)
     _need_cols(f, raw, [image_col] + ([label_col] if label_col else list(label_cols)) + ([patient_col] if patient_col else []))
     _unique_images(f, raw[image_col], image_col)
     if label_col: Y, vocab = _split_labels(f, raw[label_col], delim)
-    else: _check_classes(list(label_cols), f); Y, vocab = chexpert_targets(raw, label_cols, 'ignore', 'unknown', f), Vocab.of(label_cols)
+    else: _check_classes(list(label_cols), f, 'label column'); Y, vocab = chexpert_targets(raw, label_cols, 'ignore', 'unknown', f), Vocab.of(label_cols)
     return _csv_frame(f, raw, image_col, patient_col, Y, vocab, check_images)
 
 # %% ../nbs/03c_readers.ipynb #dc22f9d2
