@@ -46,8 +46,9 @@ def tidy_frame(Y:np.ndarray, # targets (n_images, n_labels): 1, 0 or NaN, in `vo
 
 # %% ../nbs/03c_readers.ipynb #9ded23d5
 def _label_lists(Y:np.ndarray, vocab:Vocab)->list:
-    "Per image its positive labels, or `[vocab.no_finding]` when none is positive."
-    labs, nf = np.array(vocab.labels, dtype=object), [vocab.no_finding] if vocab.no_finding else []
+    "Per image its positive labels; `[vocab.no_finding]` when none is and that label is implied (its own column decides otherwise)."
+    labs = np.array(vocab.labels, dtype=object)
+    nf = [vocab.no_finding] if vocab.no_finding and vocab.no_finding not in vocab.labels else []
     return [labs[r].tolist() or list(nf) for r in (Y == 1)]
 
 # %% ../nbs/03c_readers.ipynb #630a1557
