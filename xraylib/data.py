@@ -11,6 +11,7 @@ import numpy as np, pandas as pd
 from .core import (DEFAULT_SIZE, load_image, ImageLoadError, shared_data, xraylib_home, delimiter_hint,
                           parse_finding_labels)
 from .vocab import Vocab, NIH_VOCAB, frame_vocab, with_vocab, target_matrix, select_labels
+from .readers import detect_format, read_folder, read_chexpert, read_label_csv
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'FORMATS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file',
@@ -139,11 +140,28 @@ FORMATS = ('auto', 'nih', 'folder', 'chexpert', 'csv')
 def read_dataset(path:Union[str,Path], # a dataset folder or label file
                  format:str='auto', # auto|nih|folder|chexpert|csv: the layout (auto: from what is on disk)
                  labels:str=None, # keep these labels of the dataset's vocabulary, comma-separated, e.g. "Effusion,No Finding"
+                 uncertain:str='ignore', # CheXpert's -1 (uncertain) cells: ignore (unknown: masked out of loss and metrics), ones or zeros
+                 blank:str='negative', # CheXpert's blank (not mentioned) cells: negative, or unknown
+                 views:str='frontal', # CheXpert: frontal images only, or all (laterals too)
+                 image_col:str=None, # any CSV: the column of image file names or paths
+                 label_col:str=None, # any CSV: one column of labels separated by `delim` ...
+                 delim:str='|', # ... and their separator
+                 label_cols:str=None, # any CSV: or one 1/0/-1/blank column per label, comma-separated
+                 patient_col:str=None, # any CSV: the patient id column (without it each image is its own patient, with a warning)
+                 patient_regex:str=None, # class folders: a regex on the file name whose first group is the patient id (default: Kermany's patterns)
                  check_images:bool=True # look for the images on disk and report those that are absent
                 )->pd.DataFrame:
     "Read a dataset in any supported layout into the tidy frame, its vocabulary in `attrs['vocab']`; `labels` keeps a subset."
     if format not in FORMATS: raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
-    df = load_labels(path, check_images)
+    fmt = detect_format(path) if format == 'auto' else format
+    if fmt == 'csv' and image_col is None:
+        raise ValueError(f'{path}: a label CSV in no layout xraylib knows: say which column holds the images (--image-col) and '
+                         'the labels (--label-col with --delim, or --label-cols)')
+    read = {'nih': lambda: load_labels(path, check_images),
+            'folder': lambda: read_folder(path, patient_regex, check_images),
+            'chexpert': lambda: read_chexpert(path, uncertain, blank, views, check_images),
+            'csv': lambda: read_label_csv(path, image_col, label_col, delim, label_cols, patient_col, check_images)}
+    df = read[fmt]()
     return select_labels(df, labels) if labels else df
 
 # %% ../nbs/03_data.ipynb #96f7dab4
