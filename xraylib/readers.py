@@ -277,7 +277,7 @@ FORMATS = ('nih', 'folder', 'chexpert', 'csv')
 def sniff_format(f:Path # a CSV (optionally .gz)
                 )->str:
     "'nih', 'chexpert' or 'csv', from the CSV's header line."
-    with (gzip.open(f, 'rt') if str(f).endswith('.gz') else open(f)) as fh: head = fh.readline()
+    with (gzip.open(f, 'rt', encoding='utf-8-sig') if str(f).endswith('.gz') else open(f, encoding='utf-8-sig')) as fh: head = fh.readline()
     cols = {c.strip().strip('"') for c in head.strip().split(',')}
     if all(c in cols for c in NIH_HEADER): return 'nih'
     if 'Path' in cols and cols & set(CHEXPERT_LABELS): return 'chexpert'
@@ -382,7 +382,7 @@ def _csv_frame(f:Path, raw:pd.DataFrame, image_col:str, patient_col:Optional[str
     if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images', f.parent.parent]); note_missing(df, f.parent)
     return df
 
-# %% ../nbs/03c_readers.ipynb #27305efd
+# %% ../nbs/03c_readers.ipynb #312314a7
 def _is_csv(name:str)->bool: return not name.startswith('.') and name.lower().endswith(('.csv', '.csv.gz'))
 def _is_image_dir(name:str)->bool: return name == 'images' or name.startswith('images_')  # NIH's image folders
 
@@ -403,10 +403,17 @@ def detect_format(path:Union[str,Path] # a dataset folder or label CSV
     if kinds: return 'folder' if classes else kinds[0]
     if len(csvs) == 1: return 'csv'
     if not csvs and _chexpert_below(path, dirs): return 'chexpert'
+    if len(dirs) == 1 and not (csvs or imgs) and (kind := _format_or_none(path/dirs[0])):
+        raise ValueError(f'{path}: the dataset is one folder down ({kind} layout in {dirs[0]}/): pass --data {path/dirs[0]}')
+    found = found or (f'folders {dirs[:4]}' if dirs else '')
     raise ValueError(f'{path}: no dataset layout recognised (found {found or "nothing"}): expected an NIH or CheXpert label '
                      'file, ROOT/CLASS/* or ROOT/{train,val,test}/CLASS/*; pass --format and the CSV')
 
-# %% ../nbs/03c_readers.ipynb #52fa457f
+# %% ../nbs/03c_readers.ipynb #43d2dd1d
+def _format_or_none(path:Path)->Optional[str]:
+    try: return detect_format(path)
+    except ValueError: return None
+
 def _chexpert_below(path:Path, dirs:list)->bool:
     "Whether a sub-folder of `path` holds a CheXpert CSV (`CheXpert-v1.0-small/train.csv` below the download folder)."
     return any(sniff_format(f) == 'chexpert' for d in dirs for f in (path/d).glob('*.csv*') if _is_csv(f.name))
