@@ -47,9 +47,10 @@ def tidy_frame(Y:np.ndarray, # targets (n_images, n_labels): 1, 0 or NaN, in `vo
 # %% ../nbs/03c_readers.ipynb #9ded23d5
 def _label_lists(Y:np.ndarray, vocab:Vocab)->list:
     "Per image its positive labels; `[vocab.no_finding]` when none is and that label is implied (its own column decides otherwise)."
-    labs = np.array(vocab.labels, dtype=object)
     nf = [vocab.no_finding] if vocab.no_finding and vocab.no_finding not in vocab.labels else []
-    return [labs[r].tolist() or list(nf) for r in (Y == 1)]
+    out = [[] for _ in range(len(Y))]
+    for i, j in zip(*(a.tolist() for a in np.nonzero(Y == 1))): out[i].append(vocab.labels[j])  # one step per positive cell
+    return [o or list(nf) for o in out]
 
 # %% ../nbs/03c_readers.ipynb #630a1557
 def note_missing(df:pd.DataFrame, # a tidy frame whose `path` is None for absent images
@@ -254,7 +255,7 @@ def _read_str_csv(f:Path, strip:Sequence[str]=())->pd.DataFrame:
     except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed CSV ({str(e).strip()})') from None
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
-    for c in [c for c in strip if c in df]: df[c] = df[c].str.strip()
+    for c in [c for c in strip if c in df]: df[c] = pd.Series([v.strip() for v in df[c].tolist()], index=df.index, dtype=object)
     return df
 
 # %% ../nbs/03c_readers.ipynb #98ee5110
@@ -321,7 +322,8 @@ _SEX = {'female': 'F', 'f': 'F', 'male': 'M', 'm': 'M'}
 
 def _chexpert_frame(raw:pd.DataFrame, Y:np.ndarray, labels:list, lateral:np.ndarray, f:Path)->pd.DataFrame:
     "The tidy frame of the kept rows of a CheXpert CSV."
-    m = raw['Path'].str.extract(r'(patient\d+)/study(\d+)/')
+    pat = re.compile(r'(patient\d+)/study(\d+)/')
+    m = pd.DataFrame([m.groups() if (m := pat.search(p)) else (None, None) for p in raw['Path'].tolist()], index=raw.index)
     found = m[0].notna().to_numpy()
     view = raw['AP/PA'].where(raw['AP/PA'] != '', None) if 'AP/PA' in raw else pd.Series(None, index=raw.index, dtype=object)
     view = view.astype(object).where(~(lateral & view.isna().to_numpy()), 'Lateral')
