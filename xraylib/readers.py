@@ -47,9 +47,10 @@ def tidy_frame(Y:np.ndarray, # targets (n_images, n_labels): 1, 0 or NaN, in `vo
 # %% ../nbs/03c_readers.ipynb #9ded23d5
 def _label_lists(Y:np.ndarray, vocab:Vocab)->list:
     "Per image its positive labels; `[vocab.no_finding]` when none is and that label is implied (its own column decides otherwise)."
-    labs = np.array(vocab.labels, dtype=object)
     nf = [vocab.no_finding] if vocab.no_finding and vocab.no_finding not in vocab.labels else []
-    return [labs[r].tolist() or list(nf) for r in (Y == 1)]
+    out = [[] for _ in range(len(Y))]
+    for i, j in zip(*(a.tolist() for a in np.nonzero(Y == 1))): out[i].append(vocab.labels[j])  # one step per positive cell
+    return [o or list(nf) for o in out]
 
 # %% ../nbs/03c_readers.ipynb #630a1557
 def note_missing(df:pd.DataFrame, # a tidy frame whose `path` is None for absent images
@@ -192,7 +193,7 @@ def _folder_frame(root, rows, vocab, split, image, ids, src, patient_regex)->pd.
     return tidy_frame(Y, vocab, dict(source=str(root), format='folder', patient_ids=pid), image=image,
                       path=[str(root/i) for i in image], patient=patient, split=split, patient_source=src)
 
-# %% ../nbs/03c_readers.ipynb #c7098677
+# %% ../nbs/03c_readers.ipynb #a638f4f3
 CHEXPERT_META = ('Path', 'Sex', 'Age', 'Frontal/Lateral', 'AP/PA')
 CHEXPERT_LABELS = ('No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
                    'Consolidation', 'Pneumonia', 'Atelectasis', 'Pneumothorax', 'Pleural Effusion', 'Pleural Other',
@@ -201,7 +202,7 @@ UNCERTAIN = {'ignore': np.nan, 'ones': 1.0, 'zeros': 0.0}
 BLANK = {'negative': 0.0, 'unknown': np.nan}
 _CELLS = {'1.0': 1.0, '1': 1.0, '0.0': 0.0, '0': 0.0, '-1.0': -1.0, '-1': -1.0, '': np.nan}
 
-# %% ../nbs/03c_readers.ipynb #f9f2cd40
+# %% ../nbs/03c_readers.ipynb #72755135
 def _choice(name:str, value:str, options):
     if value not in options: raise ValueError(f'{name}={value!r}: choose one of {", ".join(map(repr, options))}')
 
@@ -218,7 +219,7 @@ def cell_values(s:pd.Series, # one label column, as strings
                          f'({len(rows):,} such cells); allowed: 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or blank')
     return np.append(v, np.nan)[codes]  # code -1 (a missing cell) -> NaN
 
-# %% ../nbs/03c_readers.ipynb #a638f4f3
+# %% ../nbs/03c_readers.ipynb #3658f7da
 def chexpert_targets(raw:pd.DataFrame, # the CSV as strings
                      labels:Sequence[str], # the observation columns
                      uncertain:str='ignore', # -1 cells: 'ignore' (unknown, NaN), 'ones' or 'zeros'
@@ -232,7 +233,7 @@ def chexpert_targets(raw:pd.DataFrame, # the CSV as strings
     Y[unc], Y[bl] = UNCERTAIN[uncertain], BLANK[blank]
     return Y
 
-# %% ../nbs/03c_readers.ipynb #db84300b
+# %% ../nbs/03c_readers.ipynb #98ee5110
 def find_images(rel:Sequence[str], # image paths as the CSV writes them (absolute, or relative)
                 bases:Sequence[Path] # folders to look in, first match wins
                )->list:
@@ -245,7 +246,7 @@ def find_images(rel:Sequence[str], # image paths as the CSV writes them (absolut
         out.append(next((str(b/r) for b in bases if (b, top) in has and os.path.isfile(b/r)), None))
     return out
 
-# %% ../nbs/03c_readers.ipynb #630da623
+# %% ../nbs/03c_readers.ipynb #4a116b75
 def _read_str_csv(f:Path, strip:Sequence[str]=())->pd.DataFrame:
     "A CSV as strings, the `strip` columns stripped; clear errors for a missing, empty or non-comma file."
     if not f.is_file(): raise FileNotFoundError(f'{f}: no such label file')
@@ -254,10 +255,10 @@ def _read_str_csv(f:Path, strip:Sequence[str]=())->pd.DataFrame:
     except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed CSV ({str(e).strip()})') from None
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
-    for c in [c for c in strip if c in df]: df[c] = df[c].str.strip()
+    for c in [c for c in strip if c in df]: df[c] = pd.Series([v.strip() for v in df[c].tolist()], index=df.index, dtype=object)
     return df
 
-# %% ../nbs/03c_readers.ipynb #98ee5110
+# %% ../nbs/03c_readers.ipynb #32501cf2
 def _need_cols(f, df, cols):
     if miss := [c for c in cols if c not in df.columns]:
         raise ValueError(f'{f}: missing column(s) {miss}; found {list(df.columns)}{delimiter_hint(list(df.columns))}')
@@ -270,20 +271,20 @@ def _unique_images(f, image:pd.Series, col:str):
         raise ValueError(f'{f}: {image[dup].nunique()} image(s) listed more than once, e.g. {image[dup].iloc[0]!r} '
                          f'(CSV rows {(np.flatnonzero(dup)[:6] + 2).tolist()})')
 
-# %% ../nbs/03c_readers.ipynb #0f7bb938
+# %% ../nbs/03c_readers.ipynb #f0b01b55
 NIH_HEADER = ('Image Index', 'Finding Labels')  # the columns that make a CSV NIH's (xraylib.data.REQUIRED_COLS)
 FORMATS = ('nih', 'folder', 'chexpert', 'csv')
 
 def sniff_format(f:Path # a CSV (optionally .gz)
                 )->str:
     "'nih', 'chexpert' or 'csv', from the CSV's header line."
-    with (gzip.open(f, 'rt') if str(f).endswith('.gz') else open(f)) as fh: head = fh.readline()
+    with (gzip.open(f, 'rt', encoding='utf-8-sig') if str(f).endswith('.gz') else open(f, encoding='utf-8-sig')) as fh: head = fh.readline()
     cols = {c.strip().strip('"') for c in head.strip().split(',')}
     if all(c in cols for c in NIH_HEADER): return 'nih'
     if 'Path' in cols and cols & set(CHEXPERT_LABELS): return 'chexpert'
     return 'csv'
 
-# %% ../nbs/03c_readers.ipynb #f0b01b55
+# %% ../nbs/03c_readers.ipynb #717fd2a3
 def _chexpert_csv(path:Path)->Path:
     "The CheXpert CSV: `path` itself, or `train.csv` (else the one CheXpert CSV) in a folder."
     if not path.is_dir(): return path
@@ -294,7 +295,7 @@ def _chexpert_csv(path:Path)->Path:
         if found: break
     raise ValueError(f'{path}: {"no" if not found else len(found)} CheXpert-style CSVs found {[f.name for f in found]}: name the CSV')
 
-# %% ../nbs/03c_readers.ipynb #82c73ce4
+# %% ../nbs/03c_readers.ipynb #4e8d9f64
 def read_chexpert(csv:Union[str,Path], # a CheXpert-style CSV (optionally .gz), or its folder
                   uncertain:str='ignore', # -1 cells: 'ignore' (unknown, masked out), 'ones' or 'zeros'
                   blank:str='negative', # blank cells: 'negative' or 'unknown'
@@ -316,12 +317,13 @@ def read_chexpert(csv:Union[str,Path], # a CheXpert-style CSV (optionally .gz), 
     if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent.parent]); note_missing(df, f.parent)
     return df
 
-# %% ../nbs/03c_readers.ipynb #717fd2a3
+# %% ../nbs/03c_readers.ipynb #67c701b9
 _SEX = {'female': 'F', 'f': 'F', 'male': 'M', 'm': 'M'}
 
 def _chexpert_frame(raw:pd.DataFrame, Y:np.ndarray, labels:list, lateral:np.ndarray, f:Path)->pd.DataFrame:
     "The tidy frame of the kept rows of a CheXpert CSV."
-    m = raw['Path'].str.extract(r'(patient\d+)/study(\d+)/')
+    pat = re.compile(r'(patient\d+)/study(\d+)/')
+    m = pd.DataFrame([m.groups() if (m := pat.search(p)) else (None, None) for p in raw['Path'].tolist()], index=raw.index)
     found = m[0].notna().to_numpy()
     view = raw['AP/PA'].where(raw['AP/PA'] != '', None) if 'AP/PA' in raw else pd.Series(None, index=raw.index, dtype=object)
     view = view.astype(object).where(~(lateral & view.isna().to_numpy()), 'Lateral')
@@ -334,7 +336,7 @@ def _chexpert_frame(raw:pd.DataFrame, Y:np.ndarray, labels:list, lateral:np.ndar
                       sex=raw['Sex'].str.lower().map(_SEX).astype(object) if 'Sex' in raw else None, view=view,
                       patient_source=np.where(found, 'chexpert-path', NO_ID))
 
-# %% ../nbs/03c_readers.ipynb #d0699163
+# %% ../nbs/03c_readers.ipynb #dc22f9d2
 def _split_labels(f, s:pd.Series, delim:str)->tuple:
     "`(Y, vocab)` from a delimited label column; errors for empty cells and 'nothing found' beside a finding."
     toks = s.str.split(re.escape(delim), regex=True).map(lambda ls: [t.strip() for t in ls if t.strip()])
@@ -349,7 +351,7 @@ def _split_labels(f, s:pd.Series, delim:str)->tuple:
     Y = np.array([[float(l in ls) for l in vocab.labels] for ls in toks]).reshape(len(s), len(vocab))
     return Y, vocab
 
-# %% ../nbs/03c_readers.ipynb #056db028
+# %% ../nbs/03c_readers.ipynb #74808cde
 def read_label_csv(csv:Union[str,Path], # a label CSV (optionally .gz)
                    image_col:str, # the column of image file names or paths
                    label_col:str=None, # one column of labels separated by `delim` ...
@@ -369,7 +371,7 @@ def read_label_csv(csv:Union[str,Path], # a label CSV (optionally .gz)
     else: _check_classes(list(label_cols), f, 'label column'); Y, vocab = chexpert_targets(raw, label_cols, 'ignore', 'unknown', f), Vocab.of(label_cols)
     return _csv_frame(f, raw, image_col, patient_col, Y, vocab, check_images)
 
-# %% ../nbs/03c_readers.ipynb #dc22f9d2
+# %% ../nbs/03c_readers.ipynb #916ddbec
 def _csv_frame(f:Path, raw:pd.DataFrame, image_col:str, patient_col:Optional[str], Y, vocab, check_images:bool)->pd.DataFrame:
     "The tidy frame of `read_label_csv`."
     pat = raw[patient_col] if patient_col else raw[image_col]
@@ -382,7 +384,7 @@ def _csv_frame(f:Path, raw:pd.DataFrame, image_col:str, patient_col:Optional[str
     if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images', f.parent.parent]); note_missing(df, f.parent)
     return df
 
-# %% ../nbs/03c_readers.ipynb #27305efd
+# %% ../nbs/03c_readers.ipynb #d499e5d4
 def _is_csv(name:str)->bool: return not name.startswith('.') and name.lower().endswith(('.csv', '.csv.gz'))
 def _is_image_dir(name:str)->bool: return name == 'images' or name.startswith('images_')  # NIH's image folders
 
@@ -403,10 +405,17 @@ def detect_format(path:Union[str,Path] # a dataset folder or label CSV
     if kinds: return 'folder' if classes else kinds[0]
     if len(csvs) == 1: return 'csv'
     if not csvs and _chexpert_below(path, dirs): return 'chexpert'
+    if len(dirs) == 1 and not (csvs or imgs) and (kind := _format_or_none(path/dirs[0])):
+        raise ValueError(f'{path}: the dataset is one folder down ({kind} layout in {dirs[0]}/): pass --data {path/dirs[0]}')
+    found = found or (f'folders {dirs[:4]}' if dirs else '')
     raise ValueError(f'{path}: no dataset layout recognised (found {found or "nothing"}): expected an NIH or CheXpert label '
                      'file, ROOT/CLASS/* or ROOT/{train,val,test}/CLASS/*; pass --format and the CSV')
 
-# %% ../nbs/03c_readers.ipynb #52fa457f
+# %% ../nbs/03c_readers.ipynb #5315dd97
+def _format_or_none(path:Path)->Optional[str]:
+    try: return detect_format(path)
+    except ValueError: return None
+
 def _chexpert_below(path:Path, dirs:list)->bool:
     "Whether a sub-folder of `path` holds a CheXpert CSV (`CheXpert-v1.0-small/train.csv` below the download folder)."
     return any(sniff_format(f) == 'chexpert' for d in dirs for f in (path/d).glob('*.csv*') if _is_csv(f.name))
