@@ -45,7 +45,7 @@ def ece(p, # probabilities, (n_images,) or (n_images, n_labels)
 
 # %% ../nbs/05c_calibration.ipynb #7ab66d4b
 def calibration_table(preds, # probabilities (n_images, n_labels)
-                      targs, # targets (1, 0, NaN unknown: skipped per label), same shape
+                      targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape (not needed with an `EvalData`)
                       labels:Sequence[str]=None, # label names, in column order
                       patient_ids=None, # a patient id per image: the bootstrap resamples patients (else images)
                       n_boot:int=1000, # bootstrap resamples (0: no intervals)

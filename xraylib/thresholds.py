@@ -191,7 +191,7 @@ def _rates(tp, fp, npos, nneg):
 METHODS = ('f1', 'youden', 'sensitivity')
 
 def per_label_thresholds(preds, # probabilities (n_images, n_labels)
-                         targs, # targets (1, 0, NaN unknown: skipped per label), same shape
+                         targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape (not needed with an `EvalData`)
                          labels:Sequence[str]=None, # label names (default: `PATHOLOGIES` when 14 columns)
                          method:str='f1', # 'f1', 'youden' or 'sensitivity'
                          target:float=0.9 # the sensitivity to reach when `method='sensitivity'`
