@@ -12,8 +12,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score
 from fastcore.script import call_parse
-from .core import LABELS, NO_FINDING, atomic_write, to_jsonable, delimiter_hint
-from .vocab import is_no_finding
+from .core import atomic_write, to_jsonable, delimiter_hint
+from .vocab import is_no_finding, NIH_VOCAB
 from .thresholds import (EvalData, preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
                                 plot_threshold_sweep)
 from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
@@ -155,7 +155,7 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     "Join saved predictions with their true labels on `Image Index`: one validated `EvalData` (targets `NaN` where unknown)."
     pr, lab = _read_table(csv, 'predictions'), _read_table(labels_csv, 'labels')
     fl = _finding_labels(lab) if 'Finding Labels' in lab.columns else None  # NIH's format: its labels, and those the file names
-    m = _pred_labels(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*LABELS, *fl.columns])))
+    m = _pred_labels(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
     if labels is not None:
         miss = [l for l in labels if l not in m.values()]
         if miss: raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
@@ -164,7 +164,7 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     if dup.any(): raise ValueError(f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
     X = _check_probs(pr[list(m)], csv)
     names = list(m.values())
-    if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NO_FINDING  # NIH's format: NIH's 'nothing found'
+    if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NIH_VOCAB.no_finding  # NIH's format: NIH's 'nothing found'
     elif all(l in lab.columns for l in names): Y, nf = _label_columns(lab, names, labels_csv), next((c for c in lab.columns if is_no_finding(c)), None)
     else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
                            f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
