@@ -29,7 +29,8 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 fast_requirements = shlex.split(cfg.get('fast_requirements') or '')
-dev_requirements = shlex.split(cfg.get('dev_requirements') or '') + fast_requirements
+app_requirements = shlex.split(cfg.get('app_requirements') or '')
+dev_requirements = shlex.split(cfg.get('dev_requirements') or '') + fast_requirements + app_requirements
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -44,7 +45,7 @@ setuptools.setup(
     packages=setuptools.find_packages(exclude=['tests', 'tests.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'fast': fast_requirements},
+    extras_require={'dev': dev_requirements, 'fast': fast_requirements, 'app': app_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Colab-like job (issue 14): a Python 3.12 venv with Colab's preinstalled versions (.ci/colab-constraints.txt),
 # the RUNTIME-ONLY install a Colab user makes (`pip install -e .`, no [dev], no [fast]), then every CLI command
-# through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, and the tutorial
-# notebook offline. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
+# through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the tutorial
+# notebook offline, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
 # The venv is reused while Python, the constraints, setup.py and settings.ini's requirements are unchanged; a new
 # one is cheap after the first: uv (a PyPI package, in its own small venv) hard-links the wheels from its cache.
 # Env: XRAYLIB_COLAB_PYTHON (default: python3.12), XRAYLIB_COLAB_VENV (default: $TMPDIR/xraylib-colab-venv).
@@ -113,6 +113,23 @@ run_tutorial() {  # offline: no Kaggle credentials, so the tutorial takes its ph
     "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/10_tutorial_nih_sample.ipynb" "$W/tutorial"
 }
 step "tutorial notebook offline (nbclient; tst_flags and eval: false cells skipped)" run_tutorial
+install_app() {  # the web app's extra on top of the runtime install (last: the steps above ran without gradio)
+  local rc=0; "$VENV/bin/pip" install -q --progress-bar off -e "$REPO[app]" -c "$CONS" > "$VENV.pip.log" 2>&1 || rc=$?
+  pip_log "$VENV.pip.log"; "$VENV/bin/python" -c 'import gradio; print("   gradio", gradio.__version__)' || rc=1; return $rc
+}
+serve_headless() {  # `xraylib serve --write-app`, then the Spaces way: `python app.py` on a free port, one request answered
+  "$X" serve "$R" --write-app "$W/space" || return 1
+  local port rc=0; port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  (cd "$W/space" && exec env GRADIO_SERVER_PORT="$port" GRADIO_ANALYTICS_ENABLED=False "$VENV/bin/python" app.py) > "$W/app.log" 2>&1 &
+  local pid=$!
+  "$VENV/bin/python" "$CI_DIR/colab_app_smoke.py" "http://127.0.0.1:$port/" "$W/space/model" "$IMAGE" || rc=$?
+  kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+  [ $rc = 0 ] || tail -20 "$W/app.log"; return $rc
+}
+drop_app() { "$VENV/bin/pip" uninstall -q -y gradio gradio_client > /dev/null 2>&1 || true; }  # a reused venv starts runtime-only again
+step "app extra: pip install -e .[app]" install_app
+step "xraylib serve --write-app; python app.py headless, one request answered" serve_headless
+drop_app
 if [ ${#FAILED[@]} -gt 0 ]; then
   printf 'colab-smoke: %d step(s) FAILED after %d s:\n' ${#FAILED[@]} $((SECONDS - job_start)) >&2
   printf '  - %s\n' "${FAILED[@]}" >&2; exit 1

@@ -13,7 +13,7 @@ from .core import ImageLoadError, load_image
 from .predict import Predictor, plot_gradcam, list_preds
 
 # %% auto #0
-__all__ = ['upload_files', 'preds_html', 'UploadWidget', 'upload_widget']
+__all__ = ['upload_files', 'preds_html', 'error_html', 'UploadWidget', 'upload_widget']
 
 # %% ../nbs/08_widgets.ipynb #1b5a3f1e
 def upload_files(value # a FileUpload value: v8 tuple of dicts, v7 dict, v7 `.data` list, or bytes
@@ -34,7 +34,8 @@ def upload_files(value # a FileUpload value: v8 tuple of dicts, v7 dict, v7 `.da
 # %% ../nbs/08_widgets.ipynb #3c9b4c9c
 def preds_html(df:pd.DataFrame, # from `Predictor.predict`
                title:str='', # a caption, e.g. the file name
-               calibrated:Optional[bool]=None # say in the header whether the probabilities are calibrated (None: say nothing)
+               calibrated:Optional[bool]=None, # say in the header whether the probabilities are calibrated (None: say nothing)
+              digits:int=4 # decimals of the probabilities shown
               )->str:
     "An HTML table of a `predict` result: sorted probabilities, passing labels highlighted."
     rows = []
@@ -42,14 +43,17 @@ def preds_html(df:pd.DataFrame, # from `Predictor.predict`
         style = 'background:#ffd9d9;font-weight:bold' if r.passes else ''
         bar = f'<div style="background:#c0392b;height:10px;width:{100*r.probability:.0f}px"></div>'
         rows.append(f'<tr class="{"pass" if r.passes else "fail"}" style="{style}"><td>{html.escape(r.label)}</td>'
-                    f'<td class="prob" style="text-align:right">{r.probability:.4f}</td><td>{bar}</td>'
+                    f'<td class="prob" style="text-align:right">{r.probability:.{digits}f}</td><td>{bar}</td>'
                     f'<td style="text-align:right">{r.threshold:.2f}</td><td>{"yes" if r.passes else ""}</td></tr>')
     cap = f'<caption style="text-align:left"><b>{html.escape(title)}</b></caption>' if title else ''
     return (f'<table class="xraylib-preds">{cap}<thead><tr><th>condition</th><th>{"probability" if calibrated is None else "calibrated probability" if calibrated else "raw probability"}</th><th></th>'
             f'<th>threshold</th><th>passes</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 # %% ../nbs/08_widgets.ipynb #90aca03c
-def _err(msg:str)->str: return f'<div class="xraylib-error" style="color:#b00020;font-weight:bold">{html.escape(msg)}</div>'
+def error_html(msg:str)->str:
+    "A message in red, HTML-escaped: how a file that cannot be read is shown (the widget and the web app)."
+    return f'<div class="xraylib-error" style="color:#b00020;font-weight:bold">{html.escape(msg)}</div>'
+_err = error_html
 
 def _fig_png(fig, dpi:int=80)->bytes:
     import matplotlib.pyplot as plt

@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""`xraylib serve` under load (issue 27): a fixed number of requests from concurrent clients, against `predict_batch`.
+
+    python benchmarks/bench_app.py                        # 200 requests, 8 clients, resnet18 at 64 px, no Grad-CAM
+    python benchmarks/bench_app.py --gradcam              # each request also makes its top label's Grad-CAM overlay
+    python benchmarks/bench_app.py --model runs/my-run --requests 400 --concurrency 2
+
+Builds an untrained, seeded resnet18 on ../shared/data/nih-real-200 and saves it (or takes --model), starts the real
+console script `xraylib serve MODEL` on a free 127.0.0.1 port (localhost only; its own temporary folder), sends
+--requests requests, one real 1024 px NIH PNG each (the first --images files, in turn), from --clients threads with
+Gradio's Python client (`gradio_client`, the `/predict` API), checks every answer against `Predictor.predict_batch`
+on the same files (max abs diff <= 1e-5), and prints requests/s, p50/p95 latency and the server's resident memory
+(VmRSS) after a warm-up and after the run; before the run, where one request's time goes (the app's own work
+in-process, `Predictor.predict`, one sequential request through Gradio). Then times `predict_batch` on the same --requests files (one process, its
+own decoding threads) for the throughput ratio. The server is stopped (SIGTERM) at the end; nothing is written to
+the repo.
+"""
+import argparse, os, sys, time, signal, socket, shutil, tempfile, subprocess, statistics, threading, warnings, urllib.request
+from pathlib import Path
+import numpy as np
+warnings.filterwarnings('ignore')
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def timeit(f, x)->float:
+    t = time.perf_counter(); f(x); return time.perf_counter() - t
+
+
+def rss_mb(pid:int)->float:
+    "Resident memory of process `pid` in MB (VmRSS)."
+    for l in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if l.startswith('VmRSS:'): return int(l.split()[1]) / 1024
+    return float('nan')
+
+
+def start(model, tmp:Path, concurrency):
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    (tmp/'tmp').mkdir(exist_ok=True)
+    env = {**os.environ, 'TMPDIR': str(tmp/'tmp'), 'GRADIO_ANALYTICS_ENABLED': 'False'}
+    cmd = ['xraylib', 'serve', str(model), '--host', '127.0.0.1', '--port', str(port)] + (['--concurrency', str(concurrency)] if concurrency else [])
+    proc = subprocess.Popen(cmd, stdout=open(tmp/'serve.log', 'w'), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url, t0 = f'http://127.0.0.1:{port}/', time.time()
+    while True:
+        if proc.poll() is not None: sys.exit('xraylib serve exited:\n' + (tmp/'serve.log').read_text()[-3000:])
+        try: urllib.request.urlopen(url, timeout=2); return proc, url
+        except Exception:
+            if time.time() - t0 > 120: proc.kill(); sys.exit('xraylib serve did not answer in 120 s')
+            time.sleep(0.3)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--model', help='a model folder (default: an untrained resnet18 on nih-real-200, saved in a temp folder)')
+    ap.add_argument('--size', type=int, default=64); ap.add_argument('--arch', default='resnet18')
+    ap.add_argument('--requests', type=int, default=200); ap.add_argument('--clients', type=int, default=8)
+    ap.add_argument('--images', type=int, default=20, help='distinct images, sent in turn')
+    ap.add_argument('--concurrency', type=int, help="the server's --concurrency (default: its own, min(4, CPUs))")
+    ap.add_argument('--gradcam', action='store_true', help="ask for each image's top-label Grad-CAM too")
+    a = ap.parse_args()
+    import torch
+    from gradio_client import Client, handle_file
+    from xraylib.core import shared_data
+    from xraylib.predict import Predictor
+    tmp = Path(tempfile.mkdtemp(prefix='bench-app-'))
+    proc = None
+    try:
+        if a.model: model = Path(a.model)
+        else:
+            from _real_model import real_model
+            model = real_model(a.arch, a.size, 32, tmp)[3]
+        src = shared_data('nih-real-200')
+        if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
+        files = sorted((src/'images').glob('*.png'))[:a.images]
+        pred = Predictor.from_file(model)
+        ref = pred.predict_batch(files, progress=False).set_index('Image Index')
+        print(f'{pred}, engine {type(pred.infer_model).__name__}; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; '
+              f'{len(files)} distinct real NIH PNGs (1024 px)')
+        proc, url = start(model, tmp, a.concurrency)
+        cam = '(most probable)' if a.gradcam else '(none)'
+        local = threading.local()
+        def ask(f):
+            if not hasattr(local, 'c'): local.c = Client(url, verbose=False, download_files=False)
+            t = time.perf_counter()
+            out = local.c.predict([handle_file(str(f))], cam, True, api_name='/predict')
+            return time.perf_counter() - t, out
+        for f in files[:a.clients]: ask(f)  # warm-up: the server's first requests, this thread's client
+        rss0 = rss_mb(proc.pid)
+        # where a request's time goes: the app's own work in this process, Predictor alone, one request through Gradio
+        from xraylib.app import XrayApp
+        xa, seq = XrayApp(pred), files * (20 // len(files) + 1)
+        med = lambda f: statistics.median(timeit(f, x) for x in seq[:20]) * 1e3
+        t_app, t_pred = med(lambda x: xa.answer([x], cam)), med(pred.predict)
+        t_one = statistics.median(ask(x)[0] for x in seq[:20]) * 1e3
+        print(f'one request, medians of 20: XrayApp.answer in this process {t_app:.1f} ms, Predictor.predict {t_pred:.1f} ms, '
+              f'through Gradio (one client, sequential) {t_one:.0f} ms')
+        jobs, lock, lat, bad, errs = list(range(a.requests)), threading.Lock(), [], [], []
+        def client():
+            while True:
+                with lock:
+                    if not jobs: return
+                    i = jobs.pop()
+                f = files[i % len(files)]
+                try: dt, out = ask(f)
+                except Exception as e:
+                    with lock: errs.append(f'{f.name}: {type(e).__name__}: {e}')
+                    continue
+                got = np.array([out[3][f.name][l] for l in pred.vocab])
+                d = np.abs(got - ref.loc[f.name, [f'prob_{l}' for l in pred.vocab]].to_numpy(float)).max()
+                with lock:
+                    lat.append(dt)
+                    if d > 1e-5: bad.append((f.name, d))
+        t0 = time.perf_counter()
+        ts = [threading.Thread(target=client) for _ in range(a.clients)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        wall = time.perf_counter() - t0
+        rss1 = rss_mb(proc.pid)
+        lat_ms = np.array(lat) * 1e3
+        print(f'xraylib serve: {a.requests} requests from {a.clients} clients in {wall:.1f} s: {len(lat) / wall:.1f} requests/s; '
+              f'latency p50 {np.percentile(lat_ms, 50):.0f} ms, p95 {np.percentile(lat_ms, 95):.0f} ms; Grad-CAM {"on" if a.gradcam else "off"}')
+        print(f'  answers equal to predict_batch (<= 1e-5): {len(lat) - len(bad)} of {a.requests}; failed requests: {len(errs)}')
+        print(f'  server memory (VmRSS): {rss0:.0f} MB after warm-up, {rss1:.0f} MB after the run ({rss1 - rss0:+.0f} MB)')
+        for e in errs[:5]: print('  error:', e)
+        for n, d in bad[:5]: print(f'  differs: {n} by {d:.2e}')
+        stop_rc = stop(proc); proc = None
+        batch = [files[i % len(files)] for i in range(a.requests)]
+        pred.predict_batch(batch[:32], progress=False)  # warm-up
+        t = time.perf_counter(); pred.predict_batch(batch, progress=False); tb = time.perf_counter() - t
+        print(f'predict_batch on the same {a.requests} files: {tb:.1f} s, {a.requests / tb:.1f} images/s; '
+              f'the server reaches {100 * len(lat) / wall / (a.requests / tb):.0f}% of it')
+        left = [p.name for p in (tmp/'tmp').iterdir()]
+        print(f'  server stopped (exit {stop_rc}); left in its temporary folder: {left or "nothing"}')
+        if bad or errs or len(lat) != a.requests: sys.exit(1)
+    finally:
+        if proc is not None: stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stop(proc)->int:
+    try: os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError: pass
+    try: return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); return proc.wait()
+
+
+if __name__ == '__main__': main()
