@@ -410,13 +410,16 @@ def _say_start(learn, a:dict, out:Path, st):
           f"pretrained: {learn.pretrained}, {s['freeze_epochs'] if learn.pretrained else 0} frozen + {s['epochs']} epochs, lr {s['lr']:g} -> {out}")
     if st: print(f"resuming after epoch {st['epochs_done'] - 1} (checkpoint of {st['saved']})")
 
+from .progress import fastai_progress
+
 def _fit_or_resume(learn, a:dict, st, quiet:bool):
     "Fit a new run, or continue the interrupted one `st`; without bars or the epoch table when `quiet`."
     s = learn.settings
     fit = (lambda: resume_fit(learn, st)) if st else (lambda: _fit(learn, s['epochs'], s['freeze_epochs'], s['lr']))
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit()
-    else: fit()
+    else:
+        with fastai_progress(): fit()  # bars in a terminal; in a log, one line per epoch
 
 # %% ../nbs/04_learner.ipynb #692ffd48
 def _interrupted(out:Path, since:float)->str:
