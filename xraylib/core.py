@@ -274,7 +274,7 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
     "Read a chest X-ray (PNG 8/16-bit, RGB/RGBA, JPEG, DICOM, ...) as an 8-bit grayscale PIL image."
     name, max_pixels = _src_name(src), max_pixels or MAX_PIXELS
     shape = lambda w, h: _check_shape(w, h, name, min_side or MIN_SIDE, max_aspect or MAX_ASPECT)
-    if isinstance(src, Image.Image): im = ImageOps.exif_transpose(src)  # a copy, upright
+    if isinstance(src, Image.Image): im = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src  # upright
     elif isinstance(src, np.ndarray):
         a = src if src.ndim == 2 else src[..., :3].mean(-1) if src.ndim == 3 else None
         if a is None: raise ImageLoadError(f'{name}: expected a 2-D or 3-D array, got shape {src.shape}')
@@ -290,7 +290,7 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
         if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
             a = _dicom_to_array(b, name); shape(a.shape[1], a.shape[0]); return Image.fromarray(a)
-        if b'eXIf' not in b[:b.find(b'IDAT')] and (a := decode_gray_png(b, max_pixels, threads)) is not None:
+        if b.find(b'eXIf', 0, b.find(b'IDAT')) < 0 and (a := decode_gray_png(b, max_pixels, threads)) is not None:
             shape(a.shape[1], a.shape[0]); return Image.fromarray(a)  # NIH's kind of PNG (no EXIF orientation), fast
         try:
             im = Image.open(io.BytesIO(b))
