@@ -726,3 +726,59 @@ def test_train_valid_label_without_positives(uninterrupted):
     assert set(empty) <= set(met['labels_without_auroc'])
     assert all(met['auroc_point'][l] is None for l in empty)  # reported as missing, not 0.5
     assert np.isfinite(met['mean_auroc'])
+
+
+# ---------------------------------------------------------------------------------------------------- other datasets
+def _jpg(p:Path, v:int=128):
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((48, 48), v, np.uint8)).save(p)
+
+
+def _folders(root:Path, spec:dict)->Path:
+    "`{'train/NORMAL': 2, ...}`: that many images in each folder (0: an empty folder)."
+    for d, k in spec.items():
+        (root/d).mkdir(parents=True, exist_ok=True)
+        for i in range(k): _jpg(root/d/f'person{i + 1}_bacteria_{i}.jpeg', 40 * i)
+    return root
+
+
+CHEX_HDR = 'Path,Sex,Age,Frontal/Lateral,AP/PA,Edema,Atelectasis\n'
+
+def _bad_dataset(tmp_path:Path, case:str)->tuple:
+    "A dataset with one fault of the kind `case`, and the train options that read it."
+    r = tmp_path/case
+    ok = {'train/NORMAL': 2, 'train/PNEUMONIA': 2}
+    if case == 'empty-class': return _folders(r, {**ok, 'train/VIRUS': 0}), []
+    if case == 'clashing-classes': return _folders(r, {'NORMAL': 2, 'normal': 2, 'PNEUMONIA': 2}), []
+    if case == 'reserved-class-name': return _folders(r, {'NORMAL': 2, 'patient': 2}), []
+    if case == 'split-classes-differ': return _folders(r, {**ok, 'test/NORMAL': 1, 'test/VIRUS': 1}), []
+    if case == 'mixed-layouts':
+        _folders(r, {'NORMAL': 2, 'PNEUMONIA': 2}); (r/'sample_labels.csv').write_text(HDR + 'a.png,Mass,0,1,058Y,M,PA\n')
+        return r, []
+    if case == 'bad-label-value':
+        r.mkdir(); (r/'train.csv').write_text(CHEX_HDR + 'train/patient00001/study1/view1_frontal.jpg,Male,50,Frontal,PA,1.0,\n'
+                                              'train/patient00002/study1/view1_frontal.jpg,Female,60,Frontal,AP,yes,0.0\n')
+        return r/'train.csv', []
+    if case == 'regex-matches-nothing': return _folders(r, ok), ['--patient-regex', r'^(pt\d+)_']
+    if case == 'unknown-label': return _folders(r, ok), ['--labels', 'PNEUMONIA,Effusion']
+    raise KeyError(case)
+
+
+@pytest.mark.parametrize('case,msg', [
+    ('empty-class', 'VIRUS: empty class folder (no image files'),
+    ('clashing-classes', "name the same class: merge them into one"),
+    ('reserved-class-name', "'patient' has the name of a column of the frame"),
+    ('split-classes-differ', "every split folder needs the same classes"),
+    ('mixed-layouts', 'mixed layouts'),
+    ('bad-label-value', "CSV row 3, column 'Edema': 'yes' is not a label value"),
+    ('regex-matches-nothing', "--patient-regex '^(pt\\\\d+)_' matches none of the 4 file names"),
+    ('unknown-label', '--labels Effusion: not a label of this dataset (its labels: PNEUMONIA, NORMAL)')])
+def test_train_bad_dataset_one_line_error_nothing_written(tmp_path, capsys, case, msg):
+    "Each fault of a dataset's layout or labels: `xraylib train` exits 1 with one line naming the folder, file, row or label and the fix; nothing is written."
+    from xraylib.cli import main
+    data, opts = _bad_dataset(tmp_path, case)
+    out = tmp_path/'out'
+    assert main(['train', '--data', str(data), '--out', str(out), '--epochs', '1', '--size', '32', '--pretrained', 'no', '--quiet', *opts]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('xraylib train: ') and len(err.splitlines()) == 1 and msg in err, err
+    assert not out.exists()

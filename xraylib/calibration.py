@@ -11,7 +11,8 @@ import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 from scipy.sparse import csr_matrix
 from sklearn.metrics import brier_score_loss
-from .stats import bootstrap_weights, percentile_ci, pathology_mask, nanmean
+from .stats import bootstrap_weights, percentile_ci, pathology_mask, nanmean, known_rows
+from .thresholds import preds_targs
 
 # %% auto #0
 __all__ = ['N_BINS', 'CALIBRATION_METHODS', 'prob_bins', 'ece', 'calibration_table', 'reliability', 'plot_reliability',
@@ -27,37 +28,41 @@ def prob_bins(p, # probabilities in [0, 1]
     return np.minimum((np.asarray(p, dtype=np.float64) * n_bins).astype(np.int64), n_bins - 1)
 
 def ece(p, # probabilities, (n_images,) or (n_images, n_labels)
-        y, # their 0/1 targets, same shape
+        y, # their targets (1, 0, NaN unknown: left out), same shape
         w=None, # bootstrap weights (n_resamples, n_images): one ECE per row; None: the plain ECE
         n_bins:int=N_BINS # number of equal-width bins
        ):
     "Expected calibration error (per column of 2-D `p`, per row of `w`): each bin's |mean label - mean probability| weighted by its share."
     p = np.asarray(p, dtype=np.float64); one = p.ndim == 1; p = p.reshape(len(p), -1); n, L = p.shape
-    d = np.asarray(y, dtype=np.float64).reshape(n, L) - p  # sparse: each image's label - probability in its (label, bin) column
+    y = np.asarray(y, dtype=np.float64).reshape(n, L); kn = ~np.isnan(y); allk = kn.all()
+    d = y - p if allk else np.where(kn, y - p, 0.)  # sparse: each image's label - probability in its (label, bin) column
     M = csr_matrix((d.ravel(), (np.repeat(np.arange(n), L), (prob_bins(p, n_bins) + n_bins * np.arange(L)).ravel())), (n, L * n_bins))
     W = np.ones((1, n)) if w is None else np.asarray(w, dtype=np.float64)
-    e = np.abs(M.T @ W.T).T.reshape(len(W), L, n_bins).sum(2) / W.sum(1, keepdims=True)
+    den = W.sum(1, keepdims=True) if allk else W @ kn  # per label, the weight of its known images
+    with np.errstate(invalid='ignore', divide='ignore'): e = np.abs(M.T @ W.T).T.reshape(len(W), L, n_bins).sum(2) / den
     e = e[:, 0] if one else e
     return (float(e[0]) if one else e[0]) if w is None else e
 
 # %% ../nbs/05c_calibration.ipynb #7ab66d4b
 def calibration_table(preds, # probabilities (n_images, n_labels)
-                      targs, # 0/1 targets, same shape
-                      labels:Sequence[str], # label names, in column order
+                      targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape (not needed with an `EvalData`)
+                      labels:Sequence[str]=None, # label names, in column order
                       patient_ids=None, # a patient id per image: the bootstrap resamples patients (else images)
                       n_boot:int=1000, # bootstrap resamples (0: no intervals)
                       seed:int=42, # bootstrap seed
                       ci:float=0.95 # confidence level
                      )->pd.DataFrame:
     "Per-label ECE with a bootstrap CI and Brier score, then a `mean` row over the pathologies."
-    p, y = np.asarray(preds, dtype=np.float64), np.asarray(targs).astype(bool)
-    n, L = p.shape; labels = list(labels); pm = pathology_mask(labels)
-    e = ece(p, y)
-    br = np.array([brier_score_loss(y[:, k], p[:, k], pos_label=True) for k in range(L)])
+    p, y, labels = preds_targs(preds, targs, labels)
+    n, L = p.shape; pm = pathology_mask(labels)
+    e = ece(p, y); kr = [known_rows(p[:, k], y[:, k]) for k in range(L)]
+    br = np.array([brier_score_loss(yk, pk, pos_label=True) if len(yk) else np.nan for pk, yk, _ in kr])
+    npos, nk = np.array([yk.sum() for _, yk, _ in kr], int), np.array([len(yk) for _, yk, _ in kr], int)
     be = np.concatenate([ece(p, y, w) for w in bootstrap_weights(n, n_boot, seed, patient_ids)] or [np.zeros((0, L))])
     (lo, hi), (mlo, mhi) = percentile_ci(be, ci), percentile_ci(be[:, pm].mean(1, keepdims=True), ci)
     df = pd.DataFrame(dict(label=labels + ['mean'], ece=[*e, nanmean(e[pm])], ece_lo=[*lo, mlo[0]], ece_hi=[*hi, mhi[0]],
-                           brier=[*br, nanmean(br[pm])], n_pos=[*y.sum(0), int(y[:, pm].sum())]))
+                           brier=[*br, nanmean(br[pm])], n_pos=[*npos, int(npos[pm].sum())], n_neg=[*(nk - npos), int((nk - npos)[pm].sum())],
+                           n_unknown=[*(n - nk), int((n - nk)[pm].sum())]))
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, n_bins=N_BINS, unit='image' if patient_ids is None else 'patient')
     return df
 
@@ -66,7 +71,8 @@ def reliability(p, # one label's probabilities
                 y, # its 0/1 targets
                 n_bins:int=N_BINS # number of equal-width bins
                )->pd.DataFrame:
-    "Per non-empty bin: mean probability, fraction of positives and number of images (the ECE's bins)."
+    "Per non-empty bin: mean probability, fraction of positives and number of images (the ECE's bins); unknown targets left out."
+    p, y, _ = known_rows(np.asarray(p, dtype=np.float64), y)
     b = prob_bins(p, n_bins); c = np.bincount(b, minlength=n_bins); k = c > 0
     return pd.DataFrame(dict(bin=np.flatnonzero(k), mean_prob=(np.bincount(b, p, n_bins)[k] / c[k]),
                              frac_pos=(np.bincount(b, np.asarray(y, dtype=np.float64), n_bins)[k] / c[k]), n=c[k]))
@@ -81,13 +87,13 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
                     ):
     "One reliability diagram per label: fraction positive vs mean probability per bin, bin counts as bars."
     import matplotlib.pyplot as plt
-    p, y = np.asarray(preds, dtype=np.float64), np.asarray(targs).astype(bool)
+    p, y, labels = preds_targs(preds, targs, labels)
     nrows = -(-len(labels) // ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.1 * nrows), squeeze=False)
     for k, (ax, l) in enumerate(zip(axs.flat, labels)):
         r = reliability(p[:, k], y[:, k])
         ax2 = ax.twinx(); ax2.bar((r.bin + .5) / N_BINS, r.n, width=.9 / N_BINS, color='0.85', zorder=0)
-        ax2.set_yscale('log'); ax2.set_ylim(0.8, 3 * len(p)); ax2.tick_params(which='both', labelsize=7, colors='0.5'); ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
+        ax2.set_yscale('log'); ax2.set_ylim(0.8, 3 * max(r.n.sum(), 1)); ax2.tick_params(which='both', labelsize=7, colors='0.5'); ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
         ax.plot([0, 1], [0, 1], ':', color='0.4', lw=1); ax.plot(r.mean_prob, r.frac_pos, 'o-', color='C3', ms=4)
         t = '' if table is None else '\nECE {:.4f}  Brier {:.4f}'.format(*table.set_index('label').loc[l, ['ece', 'brier']])
         ax.set(xlim=(0, 1), ylim=(0, 1), title=f'{l}{t}'); ax.title.set_fontsize(9); ax.tick_params(labelsize=7)
@@ -113,23 +119,31 @@ def _bce(a, b, z, y):
 
 def _one_class(y): return not (0 < y.sum() < len(y))
 
+def _fit_each(z, y, fit, default)->list:
+    "`fit(z_k, y_k)` per label on its known rows (`y` 1/0/NaN), `default` for a label with one known class."
+    out = []
+    for k in range(z.shape[1]):
+        zk, yk, _ = known_rows(z[:, k], y[:, k]); yk = yk.astype(np.float64)
+        out.append(default if _one_class(yk) else fit(zk, yk))
+    return out
+
 # %% ../nbs/05c_calibration.ipynb #4f76b9d3
 def fit_temperature(probs, # held-out probabilities (n_images, n_labels)
-                    targs # their 0/1 targets
+                    targs # their targets (1, 0, NaN unknown: left out)
                    )->np.ndarray:
     "Per-label temperature minimising the cross-entropy of `sigmoid(logit(p) / T)`; 1 for a label with one class."
     z, y = _logit(np.atleast_2d(probs)), np.atleast_2d(np.asarray(targs, dtype=np.float64))
-    fit = lambda k: minimize_scalar(lambda lt: _bce(np.exp(-lt), 0., z[:, k], y[:, k])[0], bounds=(-5, 5), method='bounded',
-                                    options=dict(xatol=1e-7)).x
-    return np.array([1. if _one_class(y[:, k]) else float(np.exp(fit(k))) for k in range(z.shape[1])])
+    fit = lambda zk, yk: float(np.exp(minimize_scalar(lambda lt: _bce(np.exp(-lt), 0., zk, yk)[0], bounds=(-5, 5), method='bounded',
+                                                      options=dict(xatol=1e-7)).x))
+    return np.array(_fit_each(z, y, fit, 1.))
 
 def fit_platt(probs, # held-out probabilities (n_images, n_labels)
               targs # their 0/1 targets
              )->tuple:
     "Per-label `(a, b)` minimising the cross-entropy of `sigmoid(a logit(p) + b)`; (1, 0) for a label with one class."
     z, y = _logit(np.atleast_2d(probs)), np.atleast_2d(np.asarray(targs, dtype=np.float64))
-    fit = lambda k: minimize(lambda ab: _bce(*ab, z[:, k], y[:, k]), [1., 0.], jac=True, method='BFGS').x
-    ab = np.array([[1., 0.] if _one_class(y[:, k]) else fit(k) for k in range(z.shape[1])])
+    fit = lambda zk, yk: minimize(lambda ab: _bce(*ab, zk, yk), [1., 0.], jac=True, method='BFGS').x
+    ab = np.array(_fit_each(z, y, fit, [1., 0.]))
     return ab[:, 0], ab[:, 1]
 
 # %% ../nbs/05c_calibration.ipynb #9f12e371
@@ -169,14 +183,14 @@ def heldout_ece(probs, # held-out probabilities (n_images, n_labels), e.g. valid
                 method:str='platt' # the recalibration: 'platt' or 'temperature'
                )->dict:
     "Mean ECE and Brier, raw and recalibrated by cross-fitting (fit on one half of the patients, measure on the other)."
-    p, y = np.asarray(probs, dtype=np.float64), np.asarray(targs).astype(bool)
+    p, y, _ = preds_targs(probs, targs)
     u, codes = np.unique(np.asarray(patient_ids), return_inverse=True)
     a = (np.random.default_rng(seed).permutation(len(u)) < len(u) // 2)[codes.ravel()]
     q = p.copy()
     names = list(labels) if labels is not None else [str(k) for k in range(p.shape[1])]
     for fit, use in ((a, ~a), (~a, a)): q[use] = apply_calibration(p[use], fit_calibration(p[fit], y[fit], names, method), names)
     pm = pathology_mask(names)
-    m = lambda f, x: float(np.mean([f(x[:, k], y[:, k]) for k in np.flatnonzero(pm)]))
+    m = lambda f, x: float(np.mean([f(*known_rows(x[:, k], y[:, k])[:2]) for k in np.flatnonzero(pm)]))
     bs = lambda pp, yy: brier_score_loss(yy, pp, pos_label=True)
     return dict(ece_raw=m(ece, p), ece_calibrated=m(ece, q), brier_raw=m(bs, p), brier_calibrated=m(bs, q),
                 method=method, n_images=len(p), n_patients=len(u), seed=seed)

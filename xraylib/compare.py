@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 from scipy.stats import norm, rankdata
 from fastcore.script import call_parse
 from .core import atomic_write
-from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask
+from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
+from .thresholds import preds_targs
 from .evaluate import read_predictions
 
 # %% auto #0
@@ -20,12 +21,13 @@ __all__ = ['COLUMNS', 'delong_test', 'holm', 'compare_preds', 'compare_models', 
            'write_comparison', 'compare_cli']
 
 # %% ../nbs/06c_compare.ipynb #479964c7
-def delong_test(targs, # 0/1 targets of one label (n,)
+def delong_test(targs, # targets of one label (n,): 1, 0, NaN unknown (left out of both)
                 pa, pb # the two models' scores (n,)
                )->tuple:
     "AUROC of A, AUROC of B and the two-sided p-value of DeLong's test that they are equal (Sun & Xu's midrank algorithm)."
-    y = np.asarray(targs).astype(bool); m, n = int(y.sum()), int((~y).sum())
     X = np.stack([np.asarray(pa, np.float64), np.asarray(pb, np.float64)])
+    _, y, rows = known_rows(X[0], targs)
+    X = X[:, rows]; m, n = int(y.sum()), int((~y).sum())
     tx, ty = rankdata(X[:, y], axis=1), rankdata(X[:, ~y], axis=1)    # midranks among positives, among negatives
     tz = rankdata(np.concatenate([X[:, y], X[:, ~y]], 1), axis=1)   # ... among all images
     auc = tz[:, :m].sum(1) / (m * n) - (m + 1) / (2 * n)
@@ -45,21 +47,22 @@ def holm(p:Sequence[float] # p-values (NaN allowed: they stay NaN and do not cou
     return out
 
 # %% ../nbs/06c_compare.ipynb #14e4f65f
-COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm']
+COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_neg', 'n_unknown']
 
 def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), same images and label order
-                  targs, # 0/1 targets (n_images, n_labels)
+                  targs, # targets (n_images, n_labels): 1, 0, NaN unknown (a label's pairs: its images known, scored by both)
                   labels:Sequence[str], # label names, in column order
                   patient_ids=None, # a patient id per image: the bootstrap resamples patients (else images)
                   n_boot:int=1000, # bootstrap resamples
                   seed:int=42, # bootstrap seed
                   ci:float=0.95 # confidence level of the intervals
                  )->pd.DataFrame:
-    "Per label and for the pathology mean: both AUROCs, B − A with a paired bootstrap CI, DeLong's p and Holm's p."
-    pa, pb, y, labels = np.asarray(pa, np.float64), np.asarray(pb, np.float64), np.asarray(targs).astype(bool), list(labels)
-    npos = y.sum(0); ok = (npos >= 2) & (len(y) - npos >= 2)
+    "Per label and for the mean over the findings: both AUROCs, B − A with a paired bootstrap CI, DeLong's p and Holm's p, and the counts."
+    pa, y, labels = preds_targs(pa, targs, labels); pb = np.asarray(pb, np.float64)
+    if pb.shape != pa.shape: raise ValueError(f'the two models\' predictions differ in shape: {pa.shape} and {pb.shape}')
+    npos, nneg = (y == 1).sum(0), (y == 0).sum(0); ok = (npos >= 2) & (nneg >= 2)
     res = np.array([delong_test(y[:, k], pa[:, k], pb[:, k]) if ok[k] else (np.nan,) * 3 for k in range(len(labels))])
-    path = pathology_mask(labels) & ok                            # the mean, and Holm, are over the pathologies
+    path = pathology_mask(labels) & ok                            # the mean, and Holm, are over the findings
     ranks = {k: (rank_label(pa[:, k], y[:, k]), rank_label(pb[:, k], y[:, k])) for k in np.flatnonzero(ok)}
     d = np.full((n_boot, len(labels)), np.nan); i = 0
     for w in bootstrap_weights(len(y), n_boot, seed, patient_ids):
@@ -69,9 +72,10 @@ def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), 
     (mlo,), (mhi,) = percentile_ci(d[:, path].mean(1, keepdims=True), ci)
     ph = np.full(len(labels), np.nan); ph[path] = holm(res[path, 2])
     df = pd.DataFrame(dict(label=labels, auroc_a=res[:, 0], auroc_b=res[:, 1], diff=res[:, 1] - res[:, 0],
-                           diff_lo=lo, diff_hi=hi, p_delong=res[:, 2], p_holm=ph))
+                           diff_lo=lo, diff_hi=hi, p_delong=res[:, 2], p_holm=ph, n_pos=npos, n_neg=nneg, n_unknown=len(y) - npos - nneg))
     mean = dict(label='mean', auroc_a=res[path, 0].mean(), auroc_b=res[path, 1].mean(),
-                diff=(res[path, 1] - res[path, 0]).mean(), diff_lo=mlo, diff_hi=mhi, p_delong=np.nan, p_holm=np.nan)
+                diff=(res[path, 1] - res[path, 0]).mean(), diff_lo=mlo, diff_hi=mhi, p_delong=np.nan, p_holm=np.nan,
+                n_pos=int(npos[path].sum()), n_neg=int(nneg[path].sum()), n_unknown=int((len(y) - npos - nneg)[path].sum()))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_images=len(y), n_boot=n_boot, seed=seed, ci=ci, n_mean=int(path.sum()),
                     unit='image' if patient_ids is None else 'patient',
@@ -105,7 +109,7 @@ def compare_models(a, # predictions CSV of model A (`Image Index` + `prob_<Label
     if set(ea.labels) != set(eb.labels):
         raise ValueError(_differ('labels', a, b, [l for l in ea.labels if l not in eb.labels], [l for l in eb.labels if l not in ea.labels]))
     pb = pd.DataFrame(eb.preds, index=ib, columns=eb.labels).loc[ia, ea.labels].to_numpy()
-    return compare_preds(ea.preds, pb, ea.targs, ea.labels, _patients(ea), n_boot, seed, ci)
+    return compare_preds(ea, pb, None, None, _patients(ea), n_boot, seed, ci)
 
 # %% ../nbs/06c_compare.ipynb #379db212
 def plot_comparison(df:pd.DataFrame, # `compare_preds`'s table
@@ -134,15 +138,15 @@ def comparison_report(df:pd.DataFrame, # `compare_preds`'s table
     "The markdown summary `write_comparison` writes to comparison.md."
     at, m = df.attrs, df.iloc[-1]
     t = df.copy()
-    for c in COLUMNS[1:]: t[c] = t[c].map(lambda v: '' if not np.isfinite(v) else f'{v:.2g}' if c.startswith('p_') else f'{v:.4f}')
+    for c in COLUMNS[1:8]: t[c] = t[c].map(lambda v: '' if not np.isfinite(v) else f'{v:.2g}' if c.startswith('p_') else f'{v:.4f}')
     sig = df.label[(df.p_holm < 0.05)].tolist()
     return '\n'.join([
         '# Model comparison', '', f'A = `{a}`, B = `{b}`; {at["n_images"]:,} images; diff = B − A.', '',
-        f'Mean AUROC over {at["n_mean"]} pathologies: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, difference **{m["diff"]:+.4f}** '
+        f'Mean AUROC over {at["n_mean"]} findings: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, difference **{m["diff"]:+.4f}** '
         f'({at["ci"]:.0%} CI {m.diff_lo:+.4f} to {m.diff_hi:+.4f}; {at["n_boot"]} paired bootstrap resamples of '
         f'{at["n_units"]:,} {at["unit"]}s, seed {at["seed"]}).', '',
         f'Labels whose difference is significant after Holm\'s correction (p_holm < 0.05): {", ".join(sig) or "none"}. '
-        'p_delong is DeLong\'s test per label; p_holm adjusts it across the pathologies.', '',
+        'p_delong is DeLong\'s test per label; p_holm adjusts it across the findings.', '',
         _md_table(t), '', '![AUROC differences](comparison.png)', ''])
 
 def _md_table(df:pd.DataFrame)->str:

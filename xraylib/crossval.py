@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Optional
 import numpy as np, pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
-from .core import LABELS, PATHOLOGIES, atomic_write, to_jsonable
+from .core import atomic_write, to_jsonable
+from .vocab import frame_vocab, target_matrix
+from .stats import pathology_mask
 from .modelfile import META_NAME
 from .evaluate import write_evaluation
 
@@ -17,12 +19,13 @@ from .evaluate import write_evaluation
 __all__ = ['rarest_label', 'patient_folds', 'fold_splitter', 'cv_summary', 'cv_folds', 'fold_state', 'train_folds', 'write_cv']
 
 # %% ../nbs/04d_crossval.ipynb #64f49169
-def rarest_label(df:pd.DataFrame # a `load_labels` frame (one 0/1 column per label)
+def rarest_label(df:pd.DataFrame, # a reader's frame (one 0/1 column, NaN unknown, per label)
+                 labels=None # the labels (default: the frame's vocabulary)
                 )->np.ndarray:
-    "For each image, the index in `LABELS` of its rarest label (by count in `df`): one class per image for stratifying."
-    Y = df[LABELS].to_numpy(bool)
+    "For each image, the index of its rarest positive label (by count in `df`), or `len(labels)` for none: one class per image for stratifying."
+    Y = target_matrix(df, labels) == 1  # an unknown target is not a positive
     order = np.argsort(Y.sum(0), kind='stable')  # rarest first
-    return order[np.argmax(Y[:, order], axis=1)]
+    return np.where(Y.any(1), order[np.argmax(Y[:, order], axis=1)], Y.shape[1])
 
 # %% ../nbs/04d_crossval.ipynb #0b20f4cd
 def patient_folds(df:pd.DataFrame, # a `load_labels` frame with a `patient` column
@@ -50,11 +53,12 @@ def fold_splitter(k:int, # number of folds
 
 # %% ../nbs/04d_crossval.ipynb #5eadc442
 def cv_summary(fold_preds:list, # each fold's `valid_preds.csv` frame, in fold order
-               fold_auroc:list # each fold's {label: AUROC or None}
+               fold_auroc:list, # each fold's {label: AUROC or None}
+               no_finding:str=None # the "nothing found" label, left out of the mean (default: recognised by name)
               )->tuple:
     "`(oof_preds, cv_metrics)`: the folds' predictions with a `fold` column, and one row of AUROCs per fold."
     oof = pd.concat([p.assign(fold=i) for i, p in enumerate(fold_preds)], ignore_index=True)
-    rows = [dict(fold=i, mean_auroc=np.nanmean([np.nan if a.get(l) is None else a[l] for l in PATHOLOGIES if l in a]),
+    rows = [dict(fold=i, mean_auroc=np.nanmean([np.nan if v is None else v for (l, v), f in zip(a.items(), pathology_mask(list(a), no_finding)) if f]),
                  **{l: a[l] for l in a}) for i, a in enumerate(fold_auroc)]
     return oof, pd.DataFrame(rows)
 
@@ -88,7 +92,7 @@ def write_cv(out:Path, preds:list, aurocs:list, k:int, n_boot:int, seed:int, sec
     oof, cvm = cv_summary(preds, aurocs)
     with atomic_write(out/'oof_preds.csv') as f: oof.to_csv(f, index=False)
     with atomic_write(out/'cv_metrics.csv') as f: cvm.to_csv(f, index=False)
-    vocab = [c[5:] for c in oof.columns if c.startswith('prob_')]
+    vocab = [c[5:] for c in oof.columns if c.startswith('prob_')]; nfd = int(pathology_mask(vocab).sum())
     write_evaluation(oof[[f'prob_{l}' for l in vocab]].to_numpy(), oof[vocab].to_numpy(), vocab, out, n_boot=n_boot, seed=seed,
                      patient_ids=oof['Patient ID'].tolist(), image_ids=oof['Image Index'].tolist())
     m, sd = float(cvm['mean_auroc'].mean()), float(cvm['mean_auroc'].std(ddof=1)) if k > 1 else float('nan')
@@ -97,7 +101,7 @@ def write_cv(out:Path, preds:list, aurocs:list, k:int, n_boot:int, seed:int, sec
     with atomic_write(out/'metrics.json') as f: json.dump(to_jsonable(met), f, indent=1, allow_nan=False)
     with open(out/'report.md', 'a') as f:
         f.write(f'\n## Cross-validation\n\n{k} patient-wise folds (no patient in two folds; one model per fold in `fold0` ... '
-                f'`fold{k - 1}`). Mean AUROC over the 14 pathologies per fold: {", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
+                f'`fold{k - 1}`). Mean AUROC over the {nfd} finding{"s" * (nfd != 1)} per fold: {", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
                 f'**{m:.3f} ± {sd:.3f}** (mean ± sd over folds). The tables above evaluate the out-of-fold predictions '
                 f'(`oof_preds.csv`, every image once, predicted by the model that did not train on it).\n')
     if not quiet: print(f'cross-validation: mean AUROC {m:.3f} ± {sd:.3f} over {k} folds; wrote oof_preds.csv, cv_metrics.csv to {out}')

@@ -10,41 +10,44 @@ from typing import Union, Optional, Sequence, NamedTuple
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from sklearn.metrics import roc_auc_score, average_precision_score, multilabel_confusion_matrix
+from sklearn.metrics import roc_auc_score, average_precision_score
 from fastcore.script import call_parse
-from .core import LABELS, NO_FINDING, atomic_write, to_jsonable, delimiter_hint, parse_finding_labels
-from .thresholds import (preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
+from .core import atomic_write, to_jsonable, delimiter_hint
+from .vocab import is_no_finding, NIH_VOCAB
+from .thresholds import (EvalData, preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
                                 plot_threshold_sweep)
-from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask
+from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
 
 # %% auto #0
-__all__ = ['PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'EvalData', 'read_predictions', 'write_evaluation',
-           'evaluation_report', 'evaluate_cli', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion',
+__all__ = ['PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'write_evaluation', 'evaluation_report',
+           'evaluate_cli', 'EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion',
            'plot_prevalence', 'bootstrap_weights']
 
 # %% ../nbs/06_evaluate.ipynb #28f8f3db
-_all_ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
-         'bootstrap_weights']  # ... and from xraylib.stats
+_all_ = ['EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
+         'bootstrap_weights']  # ... and from xraylib.stats (EvalData from xraylib.thresholds)
 
 # %% ../nbs/06_evaluate.ipynb #88b8872b
-def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch
-                targs, # 0/1 targets, same shape
+def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
+                targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape
                 labels:Sequence[str]=None, # label names (default: `PATHOLOGIES` for 14 columns)
                 patient_ids=None, # a patient id per image: bootstrap resamples patients (else images)
                 n_boot:int=1000, # bootstrap resamples (0: no intervals)
                 seed:int=42, # bootstrap seed
                 ci:float=0.95 # confidence level of the intervals
                )->pd.DataFrame:
-    "Per-label AUROC and average precision with bootstrap CIs, prevalence, n_pos, and a mean row."
+    "Per-label AUROC and average precision (on each label's known rows) with bootstrap CIs, prevalence, the counts, and a mean row."
     p, y, labels = preds_targs(preds, targs, labels)
     n, L = p.shape
     if patient_ids is not None and len(patient_ids) != n: raise ValueError(f'{len(patient_ids)} patient ids for {n} images')
-    npos = y.sum(0); ok = (npos > 0) & (npos < n)
-    auc = np.array([roc_auc_score(y[:, k], p[:, k]) if ok[k] else np.nan for k in range(L)])
-    ap = np.array([average_precision_score(y[:, k], p[:, k]) if ok[k] else np.nan for k in range(L)])
+    kr = [known_rows(p[:, k], y[:, k]) for k in range(L)]  # every row, uncopied, for a label without unknown targets
+    npos, nk = np.array([int(yk.sum()) for _, yk, _ in kr]), np.array([len(yk) for _, yk, _ in kr])
+    nneg, nunk = nk - npos, n - nk; ok = (npos > 0) & (nneg > 0)
+    auc = np.array([roc_auc_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
+    ap = np.array([average_precision_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
     ba, bp = np.full((n_boot, L), np.nan), np.full((n_boot, L), np.nan)
     srt = {k: rank_label(p[:, k], y[:, k]) for k in range(L) if ok[k]}
     i = 0
@@ -52,61 +55,75 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch
         for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = weighted_auc_ap(w, s)
         i += len(w)
     (alo, ahi), (plo, phi) = percentile_ci(np.where(ok, ba, np.nan), ci), percentile_ci(np.where(ok, bp, np.nan), ci)
-    pm = ok & pathology_mask(labels)  # the mean: pathologies with both classes, No Finding apart
-    df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, prevalence=npos / n, auroc=auc, auroc_lo=alo, auroc_hi=ahi,
-                           ap=ap, ap_lo=plo, ap_hi=phi,
-                           note=np.where(ok, '', np.where(npos == 0, 'missing: no positives', 'missing: no negatives'))))
+    pm, nf = ok & pathology_mask(labels), labels.no_finding  # the mean: findings with both classes, the nothing-found label apart
+    df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / np.maximum(nk, 1),
+                           auroc=auc, auroc_lo=alo, auroc_hi=ahi, ap=ap, ap_lo=plo, ap_hi=phi, note=_missing_notes(npos, nneg, nunk)))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN slices give NaN, as intended
         mlo, mhi = percentile_ci(np.stack([np.nanmean(ba[:, pm], 1), np.nanmean(bp[:, pm], 1)], 1), ci)
-        mean = dict(label='mean', n=n, n_pos=int(npos.sum()), prevalence=float(npos.mean() / n),
+        mean = dict(label='mean', n=n, n_pos=int(npos.sum()), n_neg=int(nneg.sum()), n_unknown=int(nunk.sum()),
+                    prevalence=float(npos.mean() / max(nk.mean(), 1)),
                     auroc=np.nanmean(auc[pm]), auroc_lo=mlo[0], auroc_hi=mhi[0], ap=np.nanmean(ap[pm]), ap_lo=mlo[1], ap_hi=mhi[1],
-                    note=f'mean over the {int(pm.sum())} pathologies with an AUROC' + (f' ({NO_FINDING} apart)' if NO_FINDING in labels else ''))
+                    note=f'mean over the {int(pm.sum())} findings with an AUROC' + (f' ({nf} apart)' if nf in labels else ''))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit='image' if patient_ids is None else 'patient',
                     n_units=n if patient_ids is None else int(pd.Series(np.asarray(patient_ids)).nunique()),
-                    mean_auroc=float(df.auroc.iloc[-1]),
-                    auroc_no_finding=float(auc[labels.index(NO_FINDING)]) if NO_FINDING in labels else None)
+                    mean_auroc=float(df.auroc.iloc[-1]), no_finding=nf, n_findings=int(pm.sum()),
+                    auroc_no_finding=float(auc[labels.index(nf)]) if nf in labels else None)
     return df
 
+def _missing_notes(npos, nneg, nunk)->np.ndarray:
+    "Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some targets are unknown)."
+    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
+    return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
+
 # %% ../nbs/06_evaluate.ipynb #015f6386
-def confusion_at(preds, # probabilities (n_images, n_labels)
-                 targs, # 0/1 targets
+def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
+                 targs=None, # targets (1, 0, NaN unknown: not counted)
                  labels:Sequence[str]=None, # label names
                  thresholds=0.5 # a number, a sequence, a {label: threshold} dict or a thresholds table
                 )->pd.DataFrame:
     "Per-label TP/FP/FN/TN, precision, recall, specificity and F1 when predicting `p > threshold`."
     p, y, labels = preds_targs(preds, targs, labels)
     t = thresholds_in_order(thresholds, labels)
-    cm = multilabel_confusion_matrix(y, p > np.where(np.isnan(t), np.inf, t))  # (L, 2, 2): [[TN, FP], [FN, TP]]
-    tn, fp, fn, tp = (cm[:, i, j].astype(np.int64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    pr, pos, neg = p > np.where(np.isnan(t), np.inf, t), y == 1, y == 0  # an unknown target is neither: in no cell
+    tp, fp, fn, tn = ((a & b).sum(0).astype(np.int64) for a, b in ((pr, pos), (pr, neg), (~pr, pos), (~pr, neg)))
     with np.errstate(invalid='ignore', divide='ignore'):
         prec = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         rec, spec = np.where(tp + fn > 0, tp / (tp + fn), np.nan), np.where(tn + fp > 0, tn / (tn + fp), np.nan)
         f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
     note = np.where(np.isnan(t), 'threshold undefined: counted as predicting nothing', '')
     return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, recall=rec,
-                             specificity=spec, f1=f1, n_pos=tp + fn, note=note))
+                             specificity=spec, f1=f1, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
 # %% ../nbs/06_evaluate.ipynb #95210e24
-class EvalData(NamedTuple):
-    "Predictions joined with their true labels (and the labels file's rows, in the same order, as `metadata`)."
-    preds:np.ndarray; targs:np.ndarray; labels:list; image_ids:np.ndarray; patient_ids:Optional[np.ndarray]
-    metadata:Optional[pd.DataFrame]=None
-
 _ID_COLS = ('Image Index', 'Patient ID')
 
-def _pred_labels(cols:list, f='the predictions CSV')->dict:
-    "Map probability column -> label; raise naming the file and the columns that are not labels."
+def _pred_labels(cols:list, f='the predictions CSV', known:Sequence[str]=None)->dict:
+    "Map probability column -> label; raise naming the file and the columns that are not among `known` labels (None: any name)."
     cols = [c for c in cols if c not in _ID_COLS]
     prob = [c for c in cols if c.startswith('prob_')]
     use = prob if prob else cols
     m = {c: c[5:] if c.startswith('prob_') else c for c in use}
-    bad = [c for c, l in m.items() if l not in LABELS]
+    bad = [c for c, l in m.items() if known is not None and l not in known]
     if bad: raise ValueError(f'{f}: prediction column(s) not a known label: {", ".join(bad)} '
-                             f'(expected columns named by label, optionally prefixed prob_: {", ".join(LABELS)})')
+                             f'(expected columns named by label, optionally prefixed prob_: {", ".join(known)})')
     if not m: raise ValueError(f'{f}: the predictions CSV has no probability columns')
     return m
+
+def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
+    "One 0/1 column per label named in the NIH-format `Finding Labels` column (`|`-separated)."
+    return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
+
+def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
+    "One column per label: 1, 0, blank/NaN (unknown); raise naming the file, row, column and value of anything else."
+    X = lab[names].apply(pd.to_numeric, errors='coerce')
+    bad = (X.notna() & ~X.isin([0, 1])) | (lab[names].notna() & X.isna())
+    if bad.to_numpy().any():
+        r, c = np.argwhere(bad.to_numpy())[0]; v = lab[names].iat[r, c]
+        raise ValueError(f'{f}: label column {names[c]} holds {v.item() if hasattr(v, "item") else v!r} at CSV row {r + 2} ({int(bad.to_numpy().sum())} such cell(s)); '
+                         'expected 1 (positive), 0 (negative) or blank (unknown)')
+    return X.to_numpy(np.float64)
 
 def _read_table(f, what:str)->pd.DataFrame:
     "Read a CSV with errors naming the file: absent, empty, malformed, wrong delimiter or no `Image Index`."
@@ -132,12 +149,13 @@ def _check_probs(P:pd.DataFrame, f)->np.ndarray:
     return X
 
 def read_predictions(csv, # predictions CSV: `Image Index` + one probability column per label (`Label` or `prob_Label`)
-                     labels_csv, # labels CSV: sample_labels.csv / Data_Entry_2017 format (`Finding Labels`), gz ok
+                     labels_csv, # labels CSV: NIH format (`Finding Labels`, `|`-separated) or one column per label (1, 0, blank unknown); gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
                     )->EvalData:
-    "Join saved predictions with their true labels on `Image Index`."
+    "Join saved predictions with their true labels on `Image Index`: one validated `EvalData` (targets `NaN` where unknown)."
     pr, lab = _read_table(csv, 'predictions'), _read_table(labels_csv, 'labels')
-    m = _pred_labels(list(pr.columns), csv)
+    fl = _finding_labels(lab) if 'Finding Labels' in lab.columns else None  # NIH's format: its labels, and those the file names
+    m = _pred_labels(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
     if labels is not None:
         miss = [l for l in labels if l not in m.values()]
         if miss: raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
@@ -145,20 +163,20 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     dup = pr['Image Index'].duplicated()
     if dup.any(): raise ValueError(f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
     X = _check_probs(pr[list(m)], csv)
-    lab = lab.drop_duplicates('Image Index').set_index('Image Index')
+    names = list(m.values())
+    if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NIH_VOCAB.no_finding  # NIH's format: NIH's 'nothing found'
+    elif all(l in lab.columns for l in names): Y, nf = _label_columns(lab, names, labels_csv), next((c for c in lab.columns if is_no_finding(c)), None)
+    else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
+                           f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
+    first = ~lab['Image Index'].duplicated().to_numpy()
+    lab, Y = lab[first].set_index('Image Index'), Y[first]
     missing = ~pr['Image Index'].isin(lab.index)
     if missing.any():
         ex = ', '.join(pr['Image Index'][missing].astype(str).iloc[:3])
         raise ValueError(f'{int(missing.sum())} of {len(pr)} predicted images are missing from the labels file {labels_csv} (e.g. {ex})')
-    lab = lab.loc[pr['Image Index']]
-    names = list(m.values())
-    if 'Finding Labels' in lab.columns:
-        targs = parse_finding_labels(lab['Finding Labels'], strict=False, source=labels_csv)[names].to_numpy()
-    elif all(l in lab.columns for l in names): targs = lab[names].to_numpy().astype(bool)
-    else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
-                           f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
+    rows = lab.index.get_indexer(pr['Image Index']); lab = lab.iloc[rows]
     pids = lab['Patient ID'].to_numpy() if 'Patient ID' in lab.columns else (pr['Patient ID'].to_numpy() if 'Patient ID' in pr.columns else None)
-    return EvalData(X, targs.astype(np.int8), names, pr['Image Index'].to_numpy(), pids, lab.reset_index())
+    return EvalData(X, Y[rows], names, pr['Image Index'].to_numpy(), pids, lab.reset_index(), no_finding=nf)
 
 # %% ../nbs/06_evaluate.ipynb #2e54ebd3
 def _nih_patients(image_ids)->Optional[np.ndarray]:
@@ -182,9 +200,9 @@ PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-nega
          'prevalence': 'label counts and prevalence', 'calibration': 'reliability diagrams per label',
          'subgroups': 'forest plot of the mean AUROC by sex, age band and view (with metadata)'}
 
-def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
-                     labels:Sequence[str], # label names, in column order
-                     out_dir, # folder to write into (created)
+def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN unknown), (n_images, n_labels); or an `EvalData` and None
+                     labels:Sequence[str]=None, # label names, in column order (a list or `Vocab`; not needed with an `EvalData`)
+                     out_dir=None, # folder to write into (created)
                      patient_ids=None, # patient id per image: the bootstrap resamples patients
                      image_ids=None, # image names (NIH names give patient ids when `patient_ids` is None)
                      n_boot:int=1000, # bootstrap resamples
@@ -194,34 +212,38 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
                      by=None # subgroup attributes, e.g. 'sex,age,view' (default with `metadata`: every one it has)
                     )->dict:
     "Evaluate predictions and write metrics.json, auroc/thresholds/sweep/confusion/calibration(/subgroups).csv, PNG plots and report.md."
+    if out_dir is None: raise TypeError('write_evaluation needs out_dir')
+    ed = preds if isinstance(preds, EvalData) else EvalData(preds, targs, labels, image_ids, patient_ids, metadata)  # validated once
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    p, y, labels = preds_targs(preds, targs, labels)
-    if patient_ids is None and image_ids is not None: patient_ids = _nih_patients(image_ids)
+    p, y, labels, metadata = ed.preds, ed.targs, ed.labels, ed.metadata if metadata is None else metadata
+    patient_ids = ed.patient_ids if patient_ids is None else patient_ids
+    if patient_ids is None and ed.image_ids is not None: patient_ids = _nih_patients(ed.image_ids)
     if patient_ids is None and metadata is not None: patient_ids = subgroup_frame(metadata, by).get('patient')
-    tbl = auroc_table(p, y, labels, patient_ids, n_boot=n_boot, seed=seed)
+    tbl = auroc_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed)
     sw = threshold_sweep(p.astype(np.float32), y)
-    th = per_label_thresholds(p, y, labels, threshold_method)
-    cf = confusion_at(p, y, labels, th)
+    th = per_label_thresholds(ed, method=threshold_method)
+    cf = confusion_at(ed, thresholds=th)
     acc05 = float(threshold_sweep(p.astype(np.float32), y, [0.5]).accuracy_multi[0])
-    cal = calibration_table(p, y, labels, patient_ids, n_boot=n_boot, seed=seed)
-    sub = None if metadata is None else subgroup_table(p, y, labels, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
+    cal = calibration_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed)
+    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
     if sub is not None and sub.empty: sub = None  # metadata without sex, age or view
-    ud = None if metadata is None else underdiagnosis_table(p, y, labels, metadata, by, th)
+    ud = None if metadata is None else underdiagnosis_table(ed, None, None, metadata, by, th)
     tables = dict(auroc=tbl, thresholds=th, confusion=cf, sweep=sw, calibration=cal, subgroups=sub, underdiagnosis=ud)
     for k, t in tables.items():
         if t is not None: _write_csv(t, out/f'{k}.csv')
-    figs = {'sweep': lambda f: plot_threshold_sweep(sw, fname=f), 'roc': lambda f: plot_roc(p, y, labels, tbl, fname=f),
-            'pr': lambda f: plot_pr(p, y, labels, tbl, fname=f), 'rates': lambda f: plot_rates_vs_threshold(p, y, labels, th, fname=f),
+    figs = {'sweep': lambda f: plot_threshold_sweep(sw, fname=f), 'roc': lambda f: plot_roc(ed, None, None, tbl, fname=f),
+            'pr': lambda f: plot_pr(ed, None, None, tbl, fname=f), 'rates': lambda f: plot_rates_vs_threshold(ed, None, None, th, fname=f),
             'confusion': lambda f: plot_confusion(cf, fname=f, what=f'per-label {threshold_method} thresholds'), 'prevalence': lambda f: plot_prevalence(y, labels, fname=f),
-            'calibration': lambda f: plot_reliability(p, y, labels, cal, fname=f)}
+            'calibration': lambda f: plot_reliability(ed, None, None, cal, fname=f)}
     if sub is not None: figs['subgroups'] = lambda f: plot_subgroups(sub, tbl.attrs['mean_auroc'], fname=f)
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
     per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi],
-                         n_pos=r.n_pos, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
+                         n_pos=r.n_pos, n_neg=r.n_neg, n_unknown=r.n_unknown, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
     mean = tbl.iloc[-1]
     metrics = to_jsonable(dict(
         n_images=len(p), labels=labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
-        mean_auroc_over=MEAN_AUROC_OVER, auroc_no_finding=tbl.attrs['auroc_no_finding'],
+        mean_auroc_over=MEAN_AUROC_OVER, n_findings=tbl.attrs['n_findings'], no_finding=tbl.attrs['no_finding'],
+        auroc_no_finding=tbl.attrs['auroc_no_finding'], n_unknown_targets=int(tbl.n_unknown.iloc[:-1].sum()),
         mean_ap=mean.ap, accuracy_multi_at_0_5=acc05, best_threshold=sw.attrs['best_threshold'],
         best_accuracy_multi=sw.attrs['best_accuracy'], best_threshold_at_edge=sw.attrs['at_edge'], all_negative_accuracy=sw.attrs['all_negative'],
         threshold_method=threshold_method, thresholds=thresholds_dict(th), **_research_metrics(cal, sub, ud),
@@ -232,7 +254,8 @@ def write_evaluation(preds, targs, # probabilities and 0/1 targets (n_images, n_
     return metrics
 
 # %% ../nbs/06_evaluate.ipynb #7e5a1c20
-MEAN_AUROC_OVER = 'the pathologies with both classes present (No Finding reported apart as auroc_no_finding, never averaged in)'
+MEAN_AUROC_OVER = ('the findings with both classes known (unknown targets skipped per label); the "nothing found" label '
+                   '(no_finding, e.g. NIH\'s No Finding) reported apart as auroc_no_finding, never averaged in')
 
 def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->dict:
     "metrics.json's calibration, subgroups and underdiagnosis entries."
@@ -253,21 +276,24 @@ def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
     for c in cols: df[c] = df[c].map(lambda v: na if not np.isfinite(v) else f'{v:.{digits}f}')
     return df
 
-def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->list:
-    "report.md's subgroup, underdiagnosis and calibration sections (lines)."
+def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame], nf:str=None)->list:
+    "report.md's subgroup, underdiagnosis and calibration sections (lines); `nf` is the 'nothing found' label."
     lines = []
     if sub is not None:
         s = _fmt_cols(sub[sub.label == 'mean'], ['auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr'])
-        lines += ['## Subgroups', '', 'Mean AUROC over the pathologies per group, with its patient-bootstrap 95% CI, and the mean TPR/FPR at '
+        lines += ['## Subgroups', '', 'Mean AUROC over the findings per group, with its patient-bootstrap 95% CI, and the mean TPR/FPR at '
                   'the per-label thresholds (per label in [subgroups.csv](subgroups.csv)). A note marks groups too small for a CI.', '',
                   _md_table(s[['attribute', 'group', 'n_images', 'n_patients', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr', 'note']]),
                   '', '![subgroups](subgroups.png)', '']
     if ud is not None:
-        lines += ['## Underdiagnosis', '', 'Share of the images with at least one pathology that the model calls No Finding.', '',
+        lines += ['## Underdiagnosis', '', f'Share of the images with at least one (known) finding that the model calls {nf}.', '',
                   _md_table(_fmt_cols(ud, ['underdiagnosis'], 'n/a')), '']
+    elif sub is not None:
+        lines += ['## Underdiagnosis', '', 'Skipped: the underdiagnosis rate needs the "nothing found" label '
+                  f'({nf or "e.g. No Finding"}) as a model output (with a threshold), and this model has none.', '']
     c = _fmt_cols(cal, ['ece', 'ece_lo', 'ece_hi', 'brier'], digits=4)
     return lines + ['## Calibration', '', 'Expected calibration error (10 equal-width bins, weighted by their share of images) with '
-                    'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the pathologies.', '',
+                    'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the findings.', '',
                     _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '', '![reliability diagrams](calibration.png)', '']
 
 
@@ -280,17 +306,21 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
                      )->str:
     "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, subgroups, calibration."
     b = m['bootstrap']
-    t = tbl[['label', 'n_pos', 'prevalence', 'auroc', 'auroc_lo', 'auroc_hi', 'ap']].copy()
+    t = tbl[['label', 'n_pos', 'n_neg'] + (['n_unknown'] if tbl.n_unknown.any() else []) + ['prevalence', 'auroc', 'auroc_lo', 'auroc_hi', 'ap']].copy()
     t['prevalence'] = t.prevalence.map('{:.2%}'.format); t = _fmt_cols(t, ['auroc', 'auroc_lo', 'auroc_hi', 'ap'])
     c = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'precision', 'recall', 'specificity', 'f1']],
                   ['threshold', 'precision', 'recall', 'specificity', 'f1'], 'n/a')
     fmt = lambda v: 'n/a' if v is None else f'{v:.4f}'
+    nf, nfd = m.get('no_finding'), m.get('n_findings', len(m['labels']))
+    unk = m.get('n_unknown_targets', 0)
     lines = [f'# Evaluation report', '',
              f'{m["n_images"]:,} images, {len(m["labels"])} labels. Mean AUROC **{fmt(m["mean_auroc"])}** '
              f'(95% CI {fmt(m["mean_auroc_ci"][0])}-{fmt(m["mean_auroc_ci"][1])}; {b["n_boot"]} bootstrap resamples of '
-             f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the pathologies as CheXNet and '
-             f'Wang et al. report it; No Finding is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
-             f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'), '',
+             f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the {nfd} finding{"s" * (nfd != 1)} as CheXNet and '
+             f'Wang et al. report it' + ('.' if nf is None else f'; {nf} is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
+             f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'))
+             + ('' if not unk else f' {unk:,} unknown target cells (e.g. uncertain labels) are skipped, per label: every figure '
+                'counts only the known positives and negatives (`n_pos`, `n_neg`, `n_unknown` per label).'), '',
              '## Why not accuracy_multi', '',
              f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold '
              f'({fmt(m["best_threshold"])}{", at the edge of the grid, so the best may lie beyond it" if m.get("best_threshold_at_edge") else ""}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
@@ -299,7 +329,7 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
              f'## At per-label thresholds ({m["threshold_method"]})', '', _md_table(c), '',
              '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
-             *([] if cal is None else _research_report(cal, sub, ud)),
+             *([] if cal is None else _research_report(cal, sub, ud, nf)),
              'Files: ' + ', '.join(f'[{f}]({f})' for f in m['files']), '']
     return '\n'.join(lines)
 
@@ -321,14 +351,15 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         ed = read_predictions(preds, labels)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
-    m = write_evaluation(ed.preds, ed.targs, ed.labels, out, patient_ids=ed.patient_ids, image_ids=ed.image_ids, n_boot=n_boot,
-                         seed=seed, threshold_method=threshold_method, metadata=None if by is None else ed.metadata, by=by)
+    if by is None: ed.metadata = None  # subgroups only when asked for
+    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(tbl.drop(columns=['n', 'note']).round(4).to_string(index=False))
     b = m['bootstrap']
     nf, c, f3 = m['auroc_no_finding'], m['calibration'], lambda v: 'n/a' if v is None else f'{v:.3f}'
-    print(f'\nmean AUROC {m["mean_auroc"]:.4f} over the pathologies' + ('' if nf is None else f' (No Finding apart: {nf:.4f})')
+    nfd = m['n_findings']
+    print(f'\nmean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
           + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
     for a, gs in m.get('subgroups', {}).items():
         print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))

@@ -12,17 +12,18 @@ import numpy as np, pandas as pd, torch
 from torch import nn
 from safetensors.torch import load_file
 from fastcore.meta import delegates
-from fastai.vision.all import (Learner, vision_learner, create_body, model_meta, models, BCEWithLogitsLossFlat,
-                               EarlyStoppingCallback, Callback)
+from fastai.vision.all import Learner, vision_learner, create_body, model_meta, models, EarlyStoppingCallback, Callback
 from fastai.callback.fp16 import MixedPrecision
 from .core import DEFAULT_SIZE, set_seed, atomic_write, shared_data, to_jsonable
 from .modelfile import get_arch, save_model, load_model, model_probs, META_NAME, ModelFileError
-from .metrics import auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_metrics, metrics_dict
+from .metrics import (auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_metrics, metrics_dict,
+                             MaskedBCEWithLogitsLossFlat)
+from .vocab import Vocab, NIH_VOCAB, frame_vocab
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
                                 restore_state, resume_fit, interruption_point)
 from .evaluate import write_evaluation
 from .crossval import fold_splitter, cv_folds, train_folds
-from .data import resolve_split, official_test_items
+from .data import resolve_split, official_test_items, read_dataset, dataset_frame
 from .cache import cached_frame
 from .calibration import fit_calibration, apply_calibration, heldout_ece
 
@@ -123,12 +124,12 @@ def train_targets(dls)->torch.Tensor:
     if hasattr(ds, 'tls') and len(ds.tls) > 1: return torch.stack([torch.as_tensor(ds.tls[1][i]) for i in range(len(ds))]).float()
     return torch.stack([torch.as_tensor(ds[i][1]) for i in range(len(ds))]).float()
 
-def pos_weights(targs:torch.Tensor, # one-hot targets, (n_images, n_labels)
+def pos_weights(targs:torch.Tensor, # targets, (n_images, n_labels): 1, 0, or `NaN` unknown (not counted)
                 cap:float=20. # the largest weight
                )->torch.Tensor:
-    "neg/pos per label, capped at `cap` (labels with no positive get `cap`)."
+    "neg/pos per label over the known targets, capped at `cap` (labels with no positive get `cap`)."
     targs = torch.as_tensor(targs).float()
-    pos = targs.sum(0); neg = len(targs) - pos
+    pos = (targs == 1).sum(0).float(); neg = (targs == 0).sum(0).float()
     return torch.where(pos > 0, neg / pos.clamp(min=1), torch.full_like(pos, cap)).clamp(max=cap)
 
 # %% ../nbs/04_learner.ipynb #bc615e56
@@ -150,7 +151,7 @@ def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label 
     elif pos_weight is False or pos_weight is None: pw = None
     else: pw = torch.as_tensor(pos_weight).float()
     metrics = xray_metrics(dls.vocab, per_label_auroc) if metrics is None else metrics
-    learn = vision_learner(dls, archf, pretrained=False, n_in=1, loss_func=BCEWithLogitsLossFlat(pos_weight=pw),
+    learn = vision_learner(dls, archf, pretrained=False, n_in=1, loss_func=MaskedBCEWithLogitsLossFlat(pos_weight=pw),
                            metrics=metrics, **kwargs)
     if file is not None:
         learn.model[0].load_state_dict(pretrained_body(archf, file).state_dict())
@@ -174,7 +175,7 @@ def valid_predictions(learn:Learner, # a trained learner
     else: img, pat = pd.Series([Path(str(o)).name for o in items]), pd.Series([None]*len(items))
     df = pd.DataFrame({'Image Index': list(img), 'Patient ID': list(pat)})
     df = pd.concat([df, pd.DataFrame(probs.numpy(), columns=[f'prob_{l}' for l in vocab]),
-                    pd.DataFrame(targs.numpy().astype(int), columns=vocab)], axis=1)
+                    pd.DataFrame(targs.numpy(), columns=vocab).astype('Int64' if not targs.isnan().any() else float)], axis=1)
     return probs, targs, df
 
 # %% ../nbs/04_learner.ipynb #1276791c
@@ -224,6 +225,11 @@ def _load_source(data, n, size, seed, progress=False):
     if not p.exists(): raise FileNotFoundError(f'--data {data}: no such folder or file (give a dataset folder, a label CSV, or "phantom")')
     return p
 
+def _read_options(a:dict)->dict:
+    "The `read_dataset` options among `a` (a run's settings); an unknown option is refused."
+    names = [k for k in inspect.signature(read_dataset).parameters if k not in ('path', 'check_images')]
+    return {k: a[k] for k in names if k in a}
+
 def _fit(learn, epochs, freeze_epochs, lr):
     "A new run's fit: `fine_tune` with pretrained weights and frozen epochs, else one cycle over all layers."
     if learn.pretrained and freeze_epochs > 0: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
@@ -259,7 +265,7 @@ def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     met = metrics_dict(probs, targs, vocab)
     ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(), image_ids=vdf['Image Index'].tolist(),
                           n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None)
-    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
+    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
                                                                       training=settings, valid_mean_auroc=ev['mean_auroc']))
     with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal, held))
     interruption_point('model-files')
@@ -282,12 +288,15 @@ def _finish(learn, out:Path, entries:dict)->dict:
 # %% ../nbs/04_learner.ipynb #eb9b3c8d
 def _split_note(s:dict, cal:dict, held:dict)->str:
     "The report's lines on the split and the recalibration."
-    how = {'official': 'the official split: a patient-wise split of `train_val_list.txt` for training and validation; '
-                       '`test_list.txt` held out until the end (`test/`)',
+    test = s.get('held_out') or '`test_list.txt`'
+    how = {'official': ('the official split: a patient-wise split of `train_val_list.txt` for training and validation; '
+                        '`test_list.txt` held out until the end (`test/`)') if test == '`test_list.txt`' else
+                       f"the dataset's own test set: a patient-wise split of the rest for training and validation; {test} held out until the end (`test/`)",
            'patient': 'a patient-wise split (no patient in both parts)',
            'random': 'a random image-wise split: patients can be in both parts, which inflates the validation figures'}
     return (f"\n## Split and calibration\n\nValidation used {how.get(s.get('split'), s.get('splitter', 'a given splitter'))}: "
-            f"{s['n_train']:,} training / {s['n_valid']:,} validation images, {s['patients_shared']} patients in both. "
+            f"{s['n_train']:,} training / {s['n_valid']:,} validation images, {s['patients_shared']} patients in both"
+            f"{_ids_note(s.get('patient_ids'))}. "
             f"Probabilities are recalibrated per label ({cal['method']} scaling fitted on the validation predictions, stored in "
             f"`model.json`); the thresholds and tables above use the calibrated scale. The calibration table above measures "
             f"the recalibrated probabilities on the images they were fitted on, so it is optimistic; measured where it was not "
@@ -295,11 +304,18 @@ def _split_note(s:dict, cal:dict, held:dict)->str:
             f"ECE over the pathologies goes from {held['ece_raw']:.4f} (raw) to {held['ece_calibrated']:.4f} and the mean "
             f"Brier score from {held['brier_raw']:.4f} to {held['brier_calibrated']:.4f}.\n")
 
+def _ids_note(how)->str:
+    "The report's words on where the patient ids came from, loudest when there were none."
+    if not how: return ''
+    if str(how).startswith('none'): return (f" (**no patient ids**: {how}; the split could not be patient-wise, so a patient's "
+                                            "follow-up images may be on both sides and the validation figures may be inflated)")
+    return f' (patient ids from {how})'
+
 # %% ../nbs/04_learner.ipynb #480be997
-def _official_test(learn, src, out:Path, n_boot:int, seed:int, quiet:bool)->dict:
-    "Predict the official test list with the final model (calibrated as saved); `test/test_preds.csv` and its evaluation."
+def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, quiet:bool)->dict:
+    "Predict the dataset's own test set (NIH's official list, a folder set's test/) with the final model (calibrated as saved); `test/test_preds.csv` and its evaluation."
     interruption_point('test')
-    tdf = official_test_items(src)
+    tdf = official_test_items(frame)
     if learn.dls.split_summary.get('cached'): tdf = cached_frame(tdf, learn.settings['size'], progress=not quiet)
     with learn.no_bar(): raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
     vocab, cal = list(learn.dls.vocab), json.loads((out/META_NAME).read_text()).get('calibration')
@@ -308,10 +324,11 @@ def _official_test(learn, src, out:Path, n_boot:int, seed:int, quiet:bool)->dict
     with atomic_write(out/'test'/'test_preds.csv') as f: df.to_csv(f, index=False)
     ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
                           image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf)
-    if not quiet: print(f"official test list: {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
+    if not quiet: print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
     return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
 
 # %% ../nbs/04_learner.ipynb #91d3ccbd
+@delegates(read_dataset, but=['path', 'check_images'])
 def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (made or reused)
           arch:str=None, # architecture, e.g. resnet18, resnet34 (default: the preset's)
           size:int=None, # image size in pixels (default: the preset's)
@@ -325,7 +342,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           seed:int=42, # seed of the split, the shuffling and the initialisation
           quiet:bool=False, # no progress bars or epoch table
           valid_pct:float=0.2, # fraction of images for validation (patient-wise)
-          split:str='auto', # auto|official|patient|random: official = patient-wise split of train_val_list.txt, the test list held out to the end (auto: official when the lists are there, else patient)
+          split:str='auto', # auto|official|patient|random: official = the dataset's own test set (NIH's test_list.txt, a folder set's test/) held out to the end, a patient-wise split of the rest (auto: official when there is one, else patient)
           folds:int=None, # K-fold patient-wise cross-validation instead of one split: K runs in out/fold0, out/fold1, ...
           n:int=None, # phantom sample size (default: the preset's)
           patience:int=None, # stop early after this many epochs without a better mean AUROC
@@ -335,12 +352,13 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           resume:bool=False, # continue the interrupted run in `out` from its last finished epoch
           cbs:list=None, # extra fastai callbacks (API only)
           channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
-          fp16:Union[bool,str]='auto' # auto|yes|no: mixed precision (auto: on a GPU only)
+          fp16:Union[bool,str]='auto', # auto|yes|no: mixed precision (auto: on a GPU only)
+          **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
     if resume and not folds: folds = cv_folds(Path(out))  # resuming a cross-validation
     given = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights)
+                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, **_read_options(kwargs))
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
@@ -356,7 +374,8 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     a['fold'] = fold
     src = Path(st['settings']['source']) if st and Path(st['settings']['source']).exists() else \
           _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], progress=not quiet)
-    learn = _run_learner(src, a, out, st, quiet, num_workers, download, cbs)
+    frame = dataset_frame(src, _read_options(a))
+    learn = _run_learner(src, frame, a, out, st, quiet, num_workers, download, cbs)
     _use_gpu_options(learn, channels_last, fp16)
     if st: restore_state(learn, st, out/'checkpoint')
     if not quiet: _say_start(learn, a, out, st)
@@ -364,7 +383,7 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     if hasattr(learn, 'mixed_precision'): learn.to_fp32()
     t_fit = time.time() - t0
     ev, entries = _write_outputs(learn, out, learn.settings, n_boot, a['seed'])
-    if learn.settings['split'] == 'official': entries['test'] = _official_test(learn, src, out, n_boot, a['seed'], quiet)
+    if learn.settings['split'] == 'official': entries['test'] = _official_test(learn, frame, out, n_boot, a['seed'], quiet)
     met = _finish(learn, out, {**entries, 'resumed': bool(st), 'seconds': round(time.time() - t0, 1)})
     res = dict(out=str(out), mean_auroc=met['mean_auroc'], accuracy_multi=met['accuracy_multi'], pretrained=learn.pretrained,
                n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), evaluated=True, seconds=round(time.time() - t0, 1),
@@ -376,15 +395,15 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     return res
 
 # %% ../nbs/04_learner.ipynb #aecc46b3
-def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool, cbs)->Learner:
+def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool, cbs)->Learner:
     "The run's DataLoaders and `xray_learner`, its callbacks, resolved settings (`learn.settings`) and `TrainingState`."
     from xraylib.data import xray_dataloaders
     set_seed(a['seed'])
     splitter = fold_splitter(a['folds'], a['fold'], a['seed']) if a.get('fold') is not None else None
-    if splitter is not None and resolve_split(a.get('split') or 'auto', src) == 'official':
+    if splitter is not None and resolve_split(a.get('split') or 'auto', frame) == 'official':
         raise ValueError('--folds with the official split is not supported: the folds would take in the test list. '
                          'Use --split patient to cross-validate on all images, or train once with the official split')
-    dls = xray_dataloaders(src, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
+    dls = xray_dataloaders(frame, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
                            split=a.get('split') or 'auto', splitter=splitter, progress=not quiet)
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
@@ -396,7 +415,8 @@ def _run_learner(src, a:dict, out:Path, st, quiet:bool, num_workers:int, downloa
     if not (isinstance(a['lr'], (int, float)) and np.isfinite(a['lr']) and a['lr'] > 0):
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
     learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe, valid_pct=a['valid_pct'],
-                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None)
+                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None,
+                          read=_read_options(a), vocab=frame_vocab(frame).to_dict())
     phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
     learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': {k: a[k] for k in a}} if not st
                                else {**learn.settings, 'args': st['settings']['args']}, phases, rows=st['history'] if st else None))
@@ -409,6 +429,8 @@ def _say_start(learn, a:dict, out:Path, st):
     print(f"xraylib train: {s['arch']} {s['size']}px bs {s['bs']}, {len(dls.train_ds)} train / {len(dls.valid_ds)} valid images, "
           f"pretrained: {learn.pretrained}, {s['freeze_epochs'] if learn.pretrained else 0} frozen + {s['epochs']} epochs, lr {s['lr']:g} -> {out}")
     if st: print(f"resuming after epoch {st['epochs_done'] - 1} (checkpoint of {st['saved']})")
+    v = Vocab.of(s.get('vocab') or list(dls.vocab))
+    if v != NIH_VOCAB: print(f"labels: {', '.join(v.labels)}" + (f" ({v.no_finding}: every label negative)" if v.no_finding and v.no_finding not in v.labels else ''))
 
 from .progress import fastai_progress
 

@@ -20,9 +20,9 @@ from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, x
 _all_ = ['SAMPLE_COLUMNS', 'MARKER']  # xraylib.core's, still importable from here
 
 # %% auto #0
-__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'SIGNS', 'phantom_labels',
-           'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli', 'SAMPLE_COLUMNS',
-           'MARKER']
+__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'SIGNS', 'CHEXPERT_FROM_NIH',
+           'phantom_labels', 'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli',
+           'make_phantom_folder_set', 'make_phantom_chexpert', 'SAMPLE_COLUMNS', 'MARKER']
 
 # %% ../nbs/01_phantom.ipynb #ef47121c
 REAL_SAMPLE_COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313,
@@ -412,3 +412,137 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')
+
+# %% ../nbs/01_phantom.ipynb #e5db198c
+import json
+from typing import Sequence
+from .vocab import is_no_finding
+
+def _set_complete(dest:Path, params:dict, n_files:int)->bool:
+    "Whether `dest/MARKER` holds `params` and `n_files` (a folder set or CheXpert phantom written to the end)."
+    try: info = json.loads((dest/MARKER).read_text())
+    except (OSError, ValueError): return False
+    return isinstance(info, dict) and info == {**params, 'n_files': n_files} and _n_images(dest) == n_files
+
+def _n_images(dest:Path)->int: return sum(1 for f in dest.rglob('*.jp*g'))
+
+# %% ../nbs/01_phantom.ipynb #799a5980
+def _class_signs(classes:Sequence[str])->dict:
+    "The phantom's signs drawn for each class: the NIH label of that name, none for the 'nothing found' class, else one each."
+    by_name = {p.lower().replace('_', ' '): p for p in PATHOLOGIES}
+    others = [p for p in PATHOLOGIES if p.lower() not in {c.lower() for c in classes}]
+    out, k = {}, 0
+    for c in classes:
+        if is_no_finding(c): out[c] = [NO_FINDING]
+        elif c.lower().replace('_', ' ') in by_name: out[c] = [by_name[c.lower().replace('_', ' ')]]
+        else: out[c], k = [others[k % len(others)]], k + 1
+    return out
+
+# %% ../nbs/01_phantom.ipynb #3f394176
+def _shares(n:int, w:Sequence[float])->list:
+    "`n` split in proportion to `w`, every part at least 1, summing to `n`."
+    k = np.maximum(1, np.floor(n*np.asarray(w)/sum(w)).astype(int)); k[np.argmax(k)] += n - k.sum()
+    return k.tolist()
+
+def _file_name(c:str, nf:bool, k:int, j:int, m:int)->str:
+    "A Kermany-style name for image `j` of child `k` of class `c` (`m`: a running image number)."
+    if nf: return f'{"NORMAL2-" if k % 4 == 3 else ""}IM-{k:04d}-{j + 1:04d}.jpeg'
+    kind = ('virus' if k % 3 == 0 else 'bacteria') if c.upper() == 'PNEUMONIA' else c.lower()  # one kind per child
+    return f'person{k}_{kind}_{m}.jpeg'
+
+# %% ../nbs/01_phantom.ipynb #049a280d
+def _folder_plan(n:int, classes:Sequence[str], splits:Sequence[str], seed:int)->list:
+    "`(relative path, signs, pid, idx)` per image of a phantom folder set."
+    rng, signs, jobs = np.random.default_rng([seed, 1]), _class_signs(classes), []
+    w_split = [.2 if s == 'test' else .1 if s == 'val' else 1. for s in splits]
+    w_class = [.4 if is_no_finding(c) else .6/max(1, sum(not is_no_finding(x) for x in classes)) for c in classes]
+    for s, n_s in zip(splits, _shares(n, w_split)):
+        k = {True: 0, False: 0}  # children numbered from 1 per split: normal (IM-) and others (person)
+        for c, n_c in zip(classes, _shares(n_s, w_class)):
+            nf, left = is_no_finding(c), n_c
+            while left > 0:
+                k[nf] += 1; size = min(left, int(rng.choice(6, p=_FOLLOWUPS)) + 1); left -= size
+                for j in range(size):
+                    jobs.append((f'{s}/{c}/{_file_name(c, nf, k[nf], j, len(jobs))}', signs[c], 1 + len(jobs) - j, len(jobs)))
+    return jobs
+
+# %% ../nbs/01_phantom.ipynb #4185927d
+def _write_jpeg(path:Path, signs:list, size:int, pid:int, idx:int, seed:int):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: Image.fromarray(render_phantom(signs, size, pid, idx, seed), 'L').save(tmp, format='JPEG', quality=90)
+
+def _finish(dest:Path, params:dict, keep:set, under:Path):
+    "Remove images under `under` that are not in `keep` (an earlier, different phantom), then write the marker."
+    for f in under.rglob('*.jp*g'):
+        if f not in keep: f.unlink()
+    with atomic_write(dest/MARKER) as fh: json.dump({**params, 'n_files': len(keep)}, fh, indent=1)
+
+# %% ../nbs/01_phantom.ipynb #63f07306
+def make_phantom_folder_set(dest:Union[str,Path]=None, # output folder (default `$XRAYLIB_HOME/phantom/folders_n{n}_s{size}_seed{seed}`)
+                            n:int=300, # number of images
+                            size:int=64, # image width and height in pixels
+                            seed:int=42, # random seed: the same seed gives the same bytes
+                            classes:Sequence[str]=('NORMAL', 'PNEUMONIA'), # the class folders
+                            splits:Sequence[str]=('train', 'test'), # the split folders (empty: `dest/CLASS/*`)
+                            force:bool=False # write again even when a complete set is there
+                           )->Path:
+    "Write (or reuse) a phantom folder set in the Kermany layout `dest/{train,test}/{NORMAL,PNEUMONIA}/*.jpeg`; returns its folder."
+    dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed).with_name(f'folders_n{n}_s{size}_seed{seed}')
+    params = dict(kind='folder set', n=n, size=size, seed=seed, classes=list(classes), splits=list(splits), version=PHANTOM_VERSION)
+    if not force and _set_complete(dest, params, n): return dest
+    (dest/MARKER).unlink(missing_ok=True)
+    plan = _folder_plan(n, list(classes), [s for s in splits] or [''], seed)
+    for rel, signs, pid, idx in plan: _write_jpeg(dest/rel.lstrip('/'), signs, size, pid, idx, seed)
+    _finish(dest, params, {dest/rel.lstrip('/') for rel, *_ in plan}, dest)
+    return dest
+
+# %% ../nbs/01_phantom.ipynb #1417e913
+CHEXPERT_FROM_NIH = {'No Finding': ['No Finding'], 'Enlarged Cardiomediastinum': [], 'Cardiomegaly': ['Cardiomegaly'],
+                     'Lung Opacity': ['Infiltration'], 'Lung Lesion': ['Mass', 'Nodule'], 'Edema': ['Edema'],
+                     'Consolidation': ['Consolidation'], 'Pneumonia': ['Pneumonia'], 'Atelectasis': ['Atelectasis'],
+                     'Pneumothorax': ['Pneumothorax'], 'Pleural Effusion': ['Effusion'],
+                     'Pleural Other': ['Pleural_Thickening', 'Fibrosis'], 'Fracture': [], 'Support Devices': []}
+
+# %% ../nbs/01_phantom.ipynb #fb3007c2
+def _chexpert_cells(nih:list, rng)->dict:
+    "The observation cells ('1.0', '0.0', '-1.0' or '') of an image with NIH findings `nih`."
+    out = {}
+    for obs, src in CHEXPERT_FROM_NIH.items():
+        t = any(l in nih for l in src) if src else rng.random() < .05
+        if obs == 'No Finding': out[obs] = '1.0' if t else ''
+        elif t: out[obs] = '1.0' if rng.random() < .8 else '-1.0'
+        else: out[obs] = str(rng.choice(['', '0.0', '-1.0'], p=[.65, .25, .1]))
+    return out
+
+# %% ../nbs/01_phantom.ipynb #2883ae7b
+def _chexpert_rows(n:int, seed:int)->list:
+    "`(row, nih labels, pid, idx)` per image: the NIH phantom's draw in CheXpert's layout, some studies with a lateral view."
+    df, rng, rows = phantom_labels(n, seed), np.random.default_rng([seed, 2]), []
+    df['study'] = df.groupby('Patient ID').cumcount() + 1
+    num = {p: i + 1 for i, p in enumerate(dict.fromkeys(df['Patient ID']))}
+    for i, r in enumerate(df.itertuples(index=False)):
+        nih, a = r[1].split('|'), r[4]
+        base = dict(Sex={'M': 'Male', 'F': 'Female'}[r[5]], Age=int(a[:-1]) if a.endswith('Y') else 0)
+        stem = f'CheXpert-v1.0-small/train/patient{num[r[3]]:05d}/study{r.study}'
+        rows.append(({'Path': f'{stem}/view1_frontal.jpg', **base, 'Frontal/Lateral': 'Frontal', 'AP/PA': r[6], **_chexpert_cells(nih, rng)}, nih, int(r[3]), i))
+        if rng.random() < .15:  # drawn like a frontal view: the phantom has no lateral anatomy
+            rows.append(({'Path': f'{stem}/view2_lateral.jpg', **base, 'Frontal/Lateral': 'Lateral', 'AP/PA': '', **_chexpert_cells(nih, rng)}, nih, int(r[3]), n + i))
+    return rows
+
+# %% ../nbs/01_phantom.ipynb #fb281110
+def make_phantom_chexpert(dest:Union[str,Path]=None, # output folder (default `$XRAYLIB_HOME/phantom/chexpert_n{n}_s{size}_seed{seed}`)
+                          n:int=300, # number of frontal images (laterals come on top)
+                          size:int=64, # image width and height in pixels
+                          seed:int=42, # random seed: the same seed gives the same bytes
+                          force:bool=False # write again even when a complete one is there
+                         )->Path:
+    "Write (or reuse) a phantom in CheXpert's layout, `dest/CheXpert-v1.0-small/train.csv` and its images; returns `dest`."
+    dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed).with_name(f'chexpert_n{n}_s{size}_seed{seed}')
+    params = dict(kind='chexpert', n=n, size=size, seed=seed, version=PHANTOM_VERSION)
+    rows = _chexpert_rows(n, seed)
+    if not force and _set_complete(dest, params, len(rows)): return dest
+    (dest/MARKER).unlink(missing_ok=True)
+    for row, nih, pid, idx in rows: _write_jpeg(dest/row['Path'], nih, size, pid, idx, seed)
+    with atomic_write(dest/'CheXpert-v1.0-small'/'train.csv', newline='') as f: pd.DataFrame([r for r, *_ in rows]).to_csv(f, index=False)
+    _finish(dest, params, {dest/r['Path'] for r, *_ in rows}, dest/'CheXpert-v1.0-small')
+    return dest

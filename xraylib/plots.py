@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
-from .thresholds import to_np, label_names, preds_targs, thresholds_in_order, save_png
+from .thresholds import to_np, label_names, preds_targs, targets, thresholds_in_order, save_png
+from .stats import known_rows
 
 # %% auto #0
 __all__ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence']
@@ -26,12 +27,18 @@ def _grid(n:int, ncols:int=5, size=2.6, title:str='', xlabel:str='', ylabel:str=
     fig.suptitle(title, fontsize=13, y=1 - 0.12 / H, va='top'); fig.supxlabel(xlabel, y=0.1 / H, va='bottom'); fig.supylabel(ylabel, x=0.1 / W, ha='left')
     return fig, axs.flat[:n]
 
-def _missing(ax, y):
-    "Mark a panel whose label has no positives or no negatives; True if so."
+def _missing(ax, y, n_unknown:int=0):
+    "Mark a panel whose label has no (known) positives or negatives; True if so."
     if 0 < y.sum() < len(y): return False
-    ax.text(0.5, 0.5, 'no positives' if y.sum() == 0 else 'no negatives', ha='center', va='center',
+    ax.text(0.5, 0.5, ('no known ' if n_unknown else 'no ') + ('positives' if y.sum() == 0 else 'negatives'), ha='center', va='center',
             transform=ax.transAxes, color='gray'); ax.set_xticks([]); ax.set_yticks([])
     return True
+
+def _panel(ax, l, p, y, k):
+    "Title one label's panel with its known positives (and unknown count); its known scores and 0/1 targets, or None when it has no curve."
+    pk, yk, _ = known_rows(p[:, k], y[:, k]); nu = len(y) - len(yk)
+    ax.set_title(f'{l} (n+={int(yk.sum())}' + (f', {nu} unknown)' if nu else ')'), fontsize=10)
+    return None if _missing(ax, yk, nu) else (pk, yk)
 
 def _fmt_ci(v, lo, hi)->str:
     return 'n/a' if not np.isfinite(v) else f'{v:.3f}' + (f' ({lo:.3f}-{hi:.3f})' if np.isfinite(lo) and np.isfinite(hi) else '')
@@ -49,11 +56,10 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
     fig, axs = _grid(len(labels), ncols, title=f'ROC curves per label{mean}', xlabel='false positive rate (1 - specificity)',
                      ylabel='true positive rate (sensitivity)')
     for k, (ax, l) in enumerate(zip(axs, labels)):
-        ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
-        if _missing(ax, y[:, k]): continue
-        fpr, tpr, _ = roc_curve(y[:, k], p[:, k])
+        if (c := _panel(ax, l, p, y, k)) is None: continue
+        pk, yk = c; fpr, tpr, _ = roc_curve(yk, pk)
         r = table.set_index('label').loc[l] if table is not None else None
-        txt = _fmt_ci(r.auroc, r.auroc_lo, r.auroc_hi) if r is not None else f'{roc_auc_score(y[:, k], p[:, k]):.3f}'
+        txt = _fmt_ci(r.auroc, r.auroc_lo, r.auroc_hi) if r is not None else f'{roc_auc_score(yk, pk):.3f}'
         ax.plot(fpr, tpr, color='C0', lw=1.5, label=f'AUROC {txt}')
         ax.plot([0, 1], [0, 1], ls=':', color='gray', lw=1, label='chance')
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect='equal'); ax.grid(alpha=.3)
@@ -72,13 +78,12 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
     mean = '' if table is None else f' (mean AP {table.ap.iloc[-1]:.3f})'
     fig, axs = _grid(len(labels), ncols, title=f'Precision-recall curves per label{mean}', xlabel='recall (sensitivity)', ylabel='precision')
     for k, (ax, l) in enumerate(zip(axs, labels)):
-        ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
-        if _missing(ax, y[:, k]): continue
-        prec, rec, _ = precision_recall_curve(y[:, k], p[:, k], drop_intermediate=True)
+        if (c := _panel(ax, l, p, y, k)) is None: continue
+        pk, yk = c; prec, rec, _ = precision_recall_curve(yk, pk, drop_intermediate=True)
         r = table.set_index('label').loc[l] if table is not None else None
-        txt = _fmt_ci(r.ap, r.ap_lo, r.ap_hi) if r is not None else f'{average_precision_score(y[:, k], p[:, k]):.3f}'
+        txt = _fmt_ci(r.ap, r.ap_lo, r.ap_hi) if r is not None else f'{average_precision_score(yk, pk):.3f}'
         ax.step(rec, prec, where='post', color='C2', lw=1.5, label=f'AP {txt}')
-        prev = y[:, k].mean()
+        prev = yk.mean()
         ax.axhline(prev, ls=':', color='gray', lw=1, label=f'prevalence {prev:.3f}')
         ax.set(xlim=(0, 1), ylim=(0, 1.01)); ax.grid(alpha=.3)
         ax.legend(loc='upper right', fontsize=7, handlelength=1.2)
@@ -99,9 +104,8 @@ def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
     pp = p[p > 0]
     xmin = 10 ** math.floor(math.log10(max(1e-4, float(pp.min()) if pp.size else 1e-4)))  # a decade below the smallest score
     for k, (ax, l) in enumerate(zip(axs, labels)):
-        ax.set_title(f'{l} (n+={int(y[:, k].sum())})', fontsize=10)
-        if _missing(ax, y[:, k]): continue
-        fpr, tpr, th = roc_curve(y[:, k], p[:, k])
+        if (c := _panel(ax, l, p, y, k)) is None: continue
+        fpr, tpr, th = roc_curve(c[1], c[0])
         th = np.clip(th, xmin, 1)
         ax.plot(th, tpr, color='C0', lw=1.5, drawstyle='steps-post', label='TPR')
         ax.plot(th, fpr, color='C3', lw=1.5, drawstyle='steps-post', label='FPR')
@@ -138,14 +142,15 @@ def plot_prevalence(targs, # 0/1 targets (n_images, n_labels)
                     labels:Sequence[str]=None, # label names
                     fname=None # save a PNG here too
                    ):
-    "Horizontal bar chart of positives per label, with each label's prevalence."
-    y = to_np(targs).astype(bool)
+    "Horizontal bar chart of positives per label, with each label's prevalence among its known images (and the unknown count)."
+    y = targets(targs)
     if y.ndim == 1: y = y[:, None]
     labels = label_names(labels, y.shape[1])
-    cnt = y.sum(0); order = np.argsort(cnt)
+    cnt, nk = (y == 1).sum(0), ((y == 1) | (y == 0)).sum(0); order = np.argsort(cnt)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.2))
     ax.barh(np.array(labels)[order], cnt[order], color='C0')
-    for i, k in enumerate(order): ax.text(cnt[k], i, f' {cnt[k]:,} ({cnt[k] / len(y):.1%})', va='center', fontsize=8)
+    for i, k in enumerate(order): ax.text(cnt[k], i, f' {cnt[k]:,} ({cnt[k] / max(nk[k], 1):.1%})' + (f', {len(y) - nk[k]:,} unknown' if nk[k] < len(y) else ''),
+                                          va='center', fontsize=8)
     ax.set(xlabel=f'positive images (of {len(y):,})', title='Label counts and prevalence')
     ax.set_xlim(0, cnt.max() * 1.25 if cnt.max() else 1); ax.grid(axis='x', alpha=.3)
     fig.tight_layout()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union, Optional, Callable, Iterable
 import numpy as np, pandas as pd
-from .core import LABELS
+from .vocab import target_matrix
 
 # %% auto #0
 __all__ = ['SPLITS', 'OFFICIAL_LISTS', 'label_matrix', 'patient_splitter', 'official_splitter', 'find_official_split',
@@ -15,9 +15,8 @@ __all__ = ['SPLITS', 'OFFICIAL_LISTS', 'label_matrix', 'patient_splitter', 'offi
 
 # %% ../nbs/03b_splits.ipynb #fc5c543f
 def label_matrix(df:pd.DataFrame)->np.ndarray:
-    "0/1 matrix (rows x LABELS) from the label columns, or from the `labels` lists."
-    if all(l in df for l in LABELS): return df[LABELS].to_numpy().astype(np.int64)
-    return np.array([[l in ls for l in LABELS] for ls in df['labels']], dtype=np.int64).reshape(-1, len(LABELS))
+    "0/1 matrix (rows x the frame's labels) for stratifying: known positives are 1, negatives and unknown cells 0."
+    return np.nan_to_num(target_matrix(df), nan=0.).astype(np.int64)
 
 def _stratify_groups(Y:np.ndarray, n:np.ndarray, valid_pct:float, seed:int)->np.ndarray:
     "Iterative stratification of groups with label counts `Y` and sizes `n`; returns a bool mask of valid groups."
@@ -46,7 +45,7 @@ def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
     "A fastai splitter `f(df) -> (train_idx, valid_idx)` keeping each patient on one side, stratified by label."
     def _split(items:pd.DataFrame):
         ids, g = np.unique(np.asarray(items[col]), return_inverse=True)
-        Y = np.zeros((len(ids), len(LABELS)), np.int64); np.add.at(Y, g, label_matrix(items))
+        M = label_matrix(items); Y = np.zeros((len(ids), M.shape[1]), np.int64); np.add.at(Y, g, M)
         valid = _stratify_groups(Y, np.bincount(g, minlength=len(ids)), valid_pct, seed)[g]
         return np.flatnonzero(~valid).tolist(), np.flatnonzero(valid).tolist()
     return _split
@@ -82,9 +81,12 @@ def _dataset_folder(source)->Optional[Path]:
     if source is None: return None
     return Path(source) if Path(source).is_dir() else Path(source).parent
 
-def official_lists(source # a dataset folder, a label CSV or a `load_labels` frame
+def official_lists(source # a dataset folder, a label CSV or a reader's frame
                   )->Optional[tuple]:
-    "`(train_val, test)` image-name sets from the official lists beside the labels of `source`, or `None`."
+    "`(train_val, test)` image-name sets: a frame's own test rows (`split == 'test'`, a folder set's `test/`), else the official lists beside the labels of `source`, or `None`."
+    if isinstance(source, pd.DataFrame) and 'split' in source and (source['split'] == 'test').any():
+        te = source['split'] == 'test'
+        return set(source.loc[~te, 'image']), set(source.loc[te, 'image'])
     d = _dataset_folder(source)
     if d is None or not all((d/n).is_file() for n in OFFICIAL_LISTS): return None
     return tuple(_names(d/n) for n in OFFICIAL_LISTS)
@@ -93,10 +95,10 @@ def official_lists(source # a dataset folder, a label CSV or a `load_labels` fra
 def resolve_split(split:str, # 'auto', 'official', 'patient' or 'random'
                   source # the dataset (folder, label CSV or `load_labels` frame)
                  )->str:
-    "The split `xray_dataloaders` uses for `source`: 'auto' is 'official' when the official lists are there, else 'patient'."
+    "The split `xray_dataloaders` uses for `source`: 'auto' is 'official' when the dataset has its own test set (NIH's lists, a `test/` folder), else 'patient'."
     if split not in SPLITS: raise ValueError(f'split must be one of {SPLITS}, not {split!r}')
     has = official_lists(source) is not None
     if split == 'official' and not has:
         raise FileNotFoundError(f'{_dataset_folder(source)}: split=\'official\' needs {" and ".join(OFFICIAL_LISTS)} '
-                                "beside the labels (from Kaggle's nih-chest-xrays/data); use split='patient' without them")
+                                "beside the labels (from Kaggle's nih-chest-xrays/data), or a test/ folder in a folder set; use split='patient' without them")
     return ('official' if has else 'patient') if split == 'auto' else split

@@ -9,9 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from .core import NO_FINDING
-from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean
-from .thresholds import thresholds_in_order
+from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean, known_rows
+from .thresholds import thresholds_in_order, preds_targs
 
 # %% auto #0
 __all__ = ['ATTRIBUTES', 'AGE_BANDS', 'MAX_AGE', 'COLUMNS', 'age_band', 'subgroup_frame', 'subgroup_table',
@@ -60,10 +59,10 @@ def subgroup_frame(metadata:pd.DataFrame, # one row per image: Kaggle columns or
 COLUMNS = ['attribute', 'group', 'n_images', 'n_patients', 'label', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr']
 
 def _rates(p, y, t):
-    "TPR and FPR per column when predicting `p > t` (`NaN` without positives / negatives)."
-    pr = p > np.where(np.isnan(t), np.inf, t)
+    "TPR and FPR per column when predicting `p > t` (`NaN` without known positives / negatives; unknown targets skipped)."
+    pr = p > np.where(np.isnan(t), np.inf, t); pos, neg = y == 1, y == 0
     with np.errstate(invalid='ignore', divide='ignore'):
-        return (pr & y).sum(0) / y.sum(0), (pr & ~y).sum(0) / (~y).sum(0)
+        return (pr & pos).sum(0) / pos.sum(0), (pr & neg).sum(0) / neg.sum(0)
 
 def _boot_aurocs(p, y, ok, pids, n_boot, seed):
     "(n_boot, n_labels) resampled AUROCs of the labels in `ok` (others `NaN`), resampling `pids`."
@@ -77,21 +76,23 @@ def _boot_aurocs(p, y, ok, pids, n_boot, seed):
 def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count):
     "The rows of one group: one per label, then the `mean` over pathologies."
     n, npat = len(p), len(np.unique(pids))
-    npos = y.sum(0); ok = (npos > 0) & (npos < n); pm = ok & pathology_mask(labels)
-    auc = np.array([roc_auc_score(y[:, k], p[:, k]) if ok[k] else np.nan for k in range(len(labels))])
+    npos, nneg = (y == 1).sum(0), (y == 0).sum(0); ok = (npos > 0) & (nneg > 0); pm = ok & pathology_mask(labels)
+    auc = np.array([roc_auc_score(*known_rows(p[:, k], y[:, k])[1::-1]) if ok[k] else np.nan for k in range(len(labels))])
     b = _boot_aurocs(p, y, ok, pids, n_boot, seed); lo, hi = percentile_ci(b, ci)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         mlo, mhi = percentile_ci(np.nanmean(b[:, pm], 1, keepdims=True), ci)
     tpr, fpr = _rates(p, y, t)
     small = lambda c, what: f'too small for a CI: {c} {what} (< {min_count})' if c < min_count else ''
-    note = [('no AUROC: ' + ('no positives' if npos[k] == 0 else 'no negatives')) if not ok[k]
-            else small(min(npos[k], n - npos[k]), 'positives' if npos[k] <= n - npos[k] else 'negatives') for k in range(len(labels))]
+    known = 'known ' if (npos + nneg < n).any() else ''
+    note = [(f'no AUROC: no {known}' + ('positives' if npos[k] == 0 else 'negatives')) if not ok[k]
+            else small(min(npos[k], nneg[k]), 'positives' if npos[k] <= nneg[k] else 'negatives') for k in range(len(labels))]
     rows = pd.DataFrame(dict(attribute=a, group=g, n_images=n, n_patients=npat, label=labels, auroc=auc, auroc_lo=lo,
-                             auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_neg=n - npos, note=note))
+                             auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_neg=nneg, n_unknown=n - npos - nneg, note=note))
     mean = dict(attribute=a, group=g, n_images=n, n_patients=npat, label='mean', auroc=nanmean(auc[pm]), auroc_lo=mlo[0],
                 auroc_hi=mhi[0], tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()),
-                n_neg=int((n - npos)[pm].sum()), note=small(npat, 'patients') or f'mean over {int(pm.sum())} pathologies')
+                n_neg=int(nneg[pm].sum()), n_unknown=int((n - npos - nneg)[pm].sum()),
+                note=small(npat, 'patients') or f'mean over {int(pm.sum())} findings')
     return pd.concat([rows, pd.DataFrame([mean])], ignore_index=True)
 
 # %% ../nbs/05d_subgroups.ipynb #ca9bf0c9
@@ -101,7 +102,7 @@ def _groups(v:pd.Series, a:str)->list:
     return [g for g in AGE_BANDS if g in present] if a == 'age' else sorted(present)
 
 def subgroup_table(preds, # probabilities (n_images, n_labels)
-                   targs, # 0/1 targets, same shape
+                   targs, # targets (1, 0, NaN unknown: skipped per label), same shape
                    labels:Sequence[str], # label names, in column order
                    metadata:pd.DataFrame, # one row per image, same order (Kaggle columns or `load_labels`'s frame)
                    by:Sequence[str]=None, # attributes: a list or 'sex,age,view' (default: every one in `metadata`)
@@ -113,30 +114,30 @@ def subgroup_table(preds, # probabilities (n_images, n_labels)
                    min_count:int=10 # fewer positives, negatives or patients than this: flagged as too small for a CI
                   )->pd.DataFrame:
     "Per attribute, group and label: images, patients, AUROC with a patient-bootstrap CI, TPR and FPR at `thresholds`."
-    p, y, labels = np.asarray(preds, dtype=np.float64), np.asarray(targs).astype(bool), list(labels)
+    p, y, labels = preds_targs(preds, targs, labels)
     if len(metadata) != len(p): raise ValueError(f'metadata has {len(metadata)} rows for {len(p)} images')
     sf = subgroup_frame(metadata, by); t = thresholds_in_order(thresholds, labels)
     pids = np.asarray(patient_ids) if patient_ids is not None else sf.get('patient', pd.Series(np.arange(len(p)))).to_numpy()
     parts = [_group_rows(a, g, p[m], y[m], labels, t, pids[m], n_boot, seed, ci, min_count)
              for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)
              for m in [(sf[a] == g).to_numpy()]]
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS + ['n_pos', 'n_neg', 'note'])
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS + ['n_pos', 'n_neg', 'n_unknown', 'note'])
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, min_count=min_count, unit='patient')
     return df
 
 # %% ../nbs/05d_subgroups.ipynb #6d6abd5d
 def underdiagnosis_table(preds, # probabilities (n_images, n_labels)
-                         targs, # 0/1 targets
-                         labels:Sequence[str], # label names (needs `No Finding` to say anything)
+                         targs, # targets (1, 0, NaN unknown)
+                         labels:Sequence[str], # label names (needs the "nothing found" label as an output to say anything)
                          metadata:pd.DataFrame, # one row per image, same order
                          by:Sequence[str]=None, # attributes (default: every one in `metadata`)
                          thresholds=0.5 # the model's thresholds
                         ):
-    "Per group (and `all`): images with a pathology, how many the model calls `No Finding`, and their share."
-    labels = list(labels); t = thresholds_in_order(thresholds, labels)
-    if NO_FINDING not in labels or np.isnan(t[labels.index(NO_FINDING)]): return None
-    p, y = np.asarray(preds, dtype=np.float64), np.asarray(targs).astype(bool)
-    sick = y[:, pathology_mask(labels)].any(1); called = p[:, labels.index(NO_FINDING)] > t[labels.index(NO_FINDING)]
+    "Per group (and `all`): images with a (known) finding, how many the model calls 'nothing found', and their share; None without that output."
+    p, y, labels = preds_targs(preds, targs, labels); t = thresholds_in_order(thresholds, labels)
+    nf = next((i for i, l in enumerate(labels) if not pathology_mask([l], labels.no_finding)[0]), None)
+    if nf is None or np.isnan(t[nf]): return None
+    sick = (y[:, pathology_mask(labels)] == 1).any(1); called = p[:, nf] > t[nf]
     sf = subgroup_frame(metadata, by); rows = [('all', 'all', np.ones(len(p), bool))]
     rows += [(a, g, (sf[a] == g).to_numpy()) for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)]
     out = pd.DataFrame([dict(attribute=a, group=g, n_images=int(m.sum()), n_sick=int((m & sick).sum()),

@@ -5,15 +5,19 @@
 # %% ../nbs/05_thresholds.ipynb #5a87f3e1
 from __future__ import annotations
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
 import pandas as pd
 from .core import atomic_path, PATHOLOGIES
+from .vocab import Vocab, is_no_finding
+from .stats import known_rows
 
 # %% auto #0
-__all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'label_names', 'preds_targs', 'threshold_sweep', 'best_threshold', 'save_png',
-           'plot_threshold_sweep', 'per_label_thresholds', 'thresholds_dict', 'thresholds_in_order']
+__all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'Labels', 'label_names', 'EvalData', 'targets', 'preds_targs',
+           'threshold_sweep', 'best_threshold', 'save_png', 'plot_threshold_sweep', 'per_label_thresholds',
+           'thresholds_dict', 'thresholds_in_order']
 
 # %% ../nbs/05_thresholds.ipynb #833618aa
 def to_np(x)->np.ndarray:
@@ -23,25 +27,67 @@ def to_np(x)->np.ndarray:
     return np.asarray(x)
 
 # %% ../nbs/05_thresholds.ipynb #2ef8bd95
-def label_names(labels:Optional[Sequence[str]], # the names given, or None
+class Labels(list):
+    "Label names in column order, with the vocabulary's 'nothing found' label as `.no_finding` (None: recognised by name)."
+    def __init__(self, labels, no_finding=None):
+        super().__init__(str(l) for l in labels)
+        self.no_finding = no_finding if no_finding is not None else next((l for l in self if is_no_finding(l)), None)
+
+def label_names(labels:Optional[Sequence[str]], # the names given (a list, `Labels` or `Vocab`), or None
                 n:int # the number of prediction columns
-               )->list:
+               )->Labels:
     "The given label names (checked against `n`), `PATHOLOGIES` for 14 columns, else `label_0`, `label_1`, ..."
     if labels is None: labels = PATHOLOGIES if n == len(PATHOLOGIES) else [f'label_{i}' for i in range(n)]
-    labels = list(labels)
+    labels = Labels(labels, getattr(labels, 'no_finding', None))
     if len(labels) != n: raise ValueError(f'{len(labels)} labels given for {n} prediction columns')
     return labels
 
+# %% ../nbs/05_thresholds.ipynb #e1af27fa
+@dataclass
+class EvalData:
+    "Predictions with their targets, labels, image and patient ids and metadata, validated once (`preds_targs` takes it as is)."
+    preds:np.ndarray # probabilities (n_images, n_labels)
+    targs:np.ndarray # targets: 1, 0, NaN unknown
+    labels:Sequence[str]=None # label names in column order (a list, `Labels` or `Vocab`)
+    image_ids:np.ndarray=None # an image name per row
+    patient_ids:np.ndarray=None # a patient id per row
+    metadata:pd.DataFrame=None # one row per image (sex, age, view ... for the subgroups)
+    no_finding:str=None # the "nothing found" label (default: the `Vocab`'s, or recognised by name)
+    def __post_init__(self):
+        nf = self.no_finding or getattr(self.labels, 'no_finding', None)
+        self.preds, self.targs, labels = preds_targs(self.preds, self.targs, self.labels)
+        self.labels = Labels(labels, nf or labels.no_finding); self.no_finding = self.labels.no_finding
+        n = len(self.preds)
+        for k in ('image_ids', 'patient_ids', 'metadata'):
+            v = getattr(self, k)
+            if v is not None and len(v) != n: raise ValueError(f'{len(v)} {k.replace("_", " ")} for {n} images')
+            if v is not None and k != 'metadata': setattr(self, k, np.asarray(v))
+
 # %% ../nbs/05_thresholds.ipynb #64592d9b
-def preds_targs(preds, # probabilities (n_images, n_labels) or (n_images,), numpy, torch or DataFrame
-                targs, # 0/1 targets, same shape
+def targets(targs, # targets: 1, 0, or NaN (unknown); bool, numbers, torch or DataFrame
+            labels:Sequence[str]=None # the column names, for the error message
+           )->np.ndarray:
+    "`targs` as a bool array when every cell is known, else float64 with `NaN` where unknown; other values raise, named."
+    y = to_np(targs)
+    if y.dtype == bool: return y
+    f = y.astype(np.float64); bad = ~(np.isnan(f) | (f == 0) | (f == 1))
+    if bad.any():
+        r, c = np.argwhere(bad.reshape(len(f), -1))[0]; col = labels[c] if labels is not None and c < len(labels) else f'column {c}'
+        raise ValueError(f'targets must be 1 (positive), 0 (negative) or NaN (unknown); {int(bad.sum())} cell(s) hold '
+                         f'{", ".join(map(str, np.unique(f[bad])[:5]))}, e.g. row {r}, {col}')
+    return f if np.isnan(f).any() else f.astype(bool)
+
+def preds_targs(preds, # probabilities (n_images, n_labels) or (n_images,), numpy, torch, DataFrame, or an `EvalData`
+                targs=None, # targets (1, 0, NaN unknown), same shape (not needed with an `EvalData`)
                 labels:Optional[Sequence[str]]=None # label names (default: as `label_names`)
                )->tuple:
-    "`(p, y, labels)`: `preds` as a 2-D float64 array, `targs` as a bool array of its shape, and the label names."
-    p, y = to_np(preds).astype(np.float64), to_np(targs).astype(bool)
-    if p.ndim == 1: p, y = p[:, None], y[:, None]
+    "`(p, y, labels)`: `preds` as a 2-D float64 array, `targs` as `targets` of its shape, and the label names (`Labels`)."
+    if isinstance(preds, EvalData): return preds.preds, preds.targs, preds.labels  # validated once, when it was made
+    p = to_np(preds).astype(np.float64); y = to_np(targs)
+    if p.ndim == 1: p, y = p[:, None], y.reshape(-1, 1)
     if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
-    return p, y, label_names(labels, p.shape[1])
+    labels = label_names(labels, p.shape[1])
+    return p, targets(y, labels), labels
 
 # %% ../nbs/05_thresholds.ipynb #d94140a4
 # torch.linspace(0.05, 0.95, 29) (fastbook's thresholds) as exact float32 values, so xraylib needs no torch here
@@ -54,17 +100,18 @@ FASTBOOK_THRESHS = np.array([0.05000000074505806, 0.08214285969734192, 0.1142857
 
 # %% ../nbs/05_thresholds.ipynb #cc0ac2cb
 def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch, already sigmoided
-                    targs, # 0/1 targets, same shape
+                    targs, # targets (1, 0, NaN unknown: skipped), same shape
                     threshs=None # thresholds; default `torch.linspace(0.05,0.95,29)` as in fastbook
                    )->pd.DataFrame:
     "`accuracy_multi` at every threshold in one vectorised pass, with the best threshold and the all-negative baseline."
-    p, y = to_np(preds), to_np(targs).astype(bool)
+    p, y = to_np(preds), targets(targs)
     if not np.issubdtype(p.dtype, np.floating): p = p.astype(np.float32)
     if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
     ts = (FASTBOOK_THRESHS if threshs is None else to_np(threshs)).astype(p.dtype).ravel()  # compare in preds' dtype, as torch does
     p, y = p.ravel(), y.ravel()
-    n = p.size
-    pos, neg = np.sort(p[y]), np.sort(p[~y])
+    pm, nm = (y, ~y) if y.dtype == bool else (y == 1, y == 0)  # unknown cells (NaN) are neither: not counted
+    pos, neg = np.sort(p[pm]), np.sort(p[nm])
+    n = len(pos) + len(neg)
     correct = (len(pos) - np.searchsorted(pos, ts, 'right')) + np.searchsorted(neg, ts, 'right')
     acc = correct.astype(np.float32) / np.float32(n)  # counts are exact in float32 (< 2**24): fastai's .float().mean()
     base = np.float32(len(neg)) / np.float32(n)
@@ -73,7 +120,7 @@ def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch,
     df['all_negative'] = float(base)
     df['best'] = np.arange(len(df)) == i
     df.attrs.update(best_threshold=float(df.threshold[i]), best_accuracy=float(df.accuracy_multi[i]),
-                    all_negative=float(base), n_cells=n, n_positive_cells=len(pos),
+                    all_negative=float(base), n_cells=n, n_positive_cells=len(pos), n_unknown_cells=p.size - n,
                     at_edge=i in (0, len(df) - 1))  # the best may lie outside the grid
     return df
 
@@ -144,7 +191,7 @@ def _rates(tp, fp, npos, nneg):
 METHODS = ('f1', 'youden', 'sensitivity')
 
 def per_label_thresholds(preds, # probabilities (n_images, n_labels)
-                         targs, # 0/1 targets, same shape
+                         targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape (not needed with an `EvalData`)
                          labels:Sequence[str]=None, # label names (default: `PATHOLOGIES` when 14 columns)
                          method:str='f1', # 'f1', 'youden' or 'sensitivity'
                          target:float=0.9 # the sensitivity to reach when `method='sensitivity'`
@@ -154,13 +201,14 @@ def per_label_thresholds(preds, # probabilities (n_images, n_labels)
     p, y, labels = preds_targs(preds, targs, labels)
     rows = []
     for k, lbl in enumerate(labels):
-        npos = int(y[:, k].sum()); nneg = len(y) - npos
-        row = dict(label=lbl, method=method, threshold=np.nan, n_pos=npos, prevalence=npos / max(len(y), 1),
+        pk, yk, _ = known_rows(p[:, k], y[:, k])
+        npos = int(yk.sum()); nneg = len(yk) - npos; nunk = len(y) - len(yk)
+        row = dict(label=lbl, method=method, threshold=np.nan, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / max(len(yk), 1),
                    precision=np.nan, recall=np.nan, specificity=np.nan, f1=np.nan, youden_j=np.nan, note='')
         if npos == 0 or nneg == 0:
-            row['note'] = 'no positives: threshold undefined' if npos == 0 else 'no negatives: threshold undefined'
+            row['note'] = f'no {"known " if nunk else ""}{"positives" if npos == 0 else "negatives"}: threshold undefined'
             rows.append(row); continue
-        t, tp, fp = _cuts(p[:, k], y[:, k])
+        t, tp, fp = _cuts(pk, yk)
         prec, rec, spec, f1, j = _rates(tp, fp, npos, nneg)
         if method == 'f1': i = int(np.argmax(f1))
         elif method == 'youden': i = int(np.argmax(j))
