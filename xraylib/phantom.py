@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from fastcore.script import call_parse, store_true
-from fastprogress.fastprogress import progress_bar
+from .progress import progress_bar, is_terminal
 from . import core
 from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, xraylib_home, SAMPLE_CSV,
                           SAMPLE_COLUMNS, MARKER, mark_complete)
@@ -483,7 +483,7 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
     reused = not force and is_complete(target, n, size, seed)
     d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
-    if not reused: print()  # end the progress bar's line
+    if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')
 
