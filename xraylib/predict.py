@@ -16,7 +16,8 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .progress import progress_bar
 from fastai.vision.augment import Resize
-from .core import DEFAULT_SIZE, LABELS, load_image, ImageLoadError, atomic_path
+from .core import DEFAULT_SIZE, load_image, ImageLoadError, atomic_path
+from .vocab import NIH_VOCAB
 from .thresholds import thresholds_in_order
 
 # %% auto #0
@@ -51,7 +52,7 @@ def model_spec(meta:dict # the contents of `model.json`
     mean = _first(meta, 'normalization.mean', 'normalize.mean', 'norm.mean', 'mean', 'stats.0')
     std = _first(meta, 'normalization.std', 'normalize.std', 'norm.std', 'std', 'stats.1')
     if mean is None or std is None: raise ValueError('model metadata has no normalization mean/std')
-    vocab = list(_first(meta, 'vocab', 'labels', default=LABELS))
+    vocab = list(_first(meta, 'vocab', 'labels', default=list(NIH_VOCAB.labels)))  # model files before vocabularies were stored: NIH's
     th = _first(meta, 'thresholds', default=None) or {}
     if not isinstance(th, dict): th = dict(zip(vocab, th))
     return dict(size=size, method=method, pad_mode=pad_mode, mean=[float(m) for m in np.atleast_1d(mean)],
@@ -329,7 +330,7 @@ def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a
     if isinstance(predictor_or_model, Predictor):
         model, vocab, x = predictor_or_model.model, predictor_or_model.vocab, predictor_or_model.preprocess(image)
     else:
-        model, vocab, x = predictor_or_model, LABELS, torch.as_tensor(image).float()
+        model, vocab, x = predictor_or_model, list(NIH_VOCAB.labels), torch.as_tensor(image).float()
         if x.ndim == 3: x = x[None]
     x = x.to(next(model.parameters()).device)  # the model's device: a model on `cuda` gets its input there
     idx = vocab.index(label) if isinstance(label, str) else int(label)
