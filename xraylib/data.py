@@ -370,7 +370,7 @@ def _as_frame(source, missing:str='skip', keep:set=None, read:dict=None)->pd.Dat
         warnings.warn(msg + f"; skipping their rows and using the other {int(have.sum()):,} (missing='error' stops instead)",
                       stacklevel=3)
     out = df[have].reset_index(drop=True)
-    out.attrs['skipped_missing'] = gone
+    out.attrs.update(df.attrs, skipped_missing=gone)  # the vocabulary and source travel with the rows, in every pandas
     return out
 
 # %% ../nbs/03_data.ipynb #a7936d63
