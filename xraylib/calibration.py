@@ -4,7 +4,7 @@
 
 # %% ../nbs/05c_calibration.ipynb #9832d678
 from __future__ import annotations
-import warnings
+import warnings, textwrap
 from typing import Sequence
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
     "One reliability diagram per label: fraction positive vs mean probability per bin, bin counts as bars."
     import matplotlib.pyplot as plt
     p, y, labels = preds_targs(preds, targs, labels)
-    nrows = -(-len(labels) // ncols)
+    ncols = max(1, min(ncols, len(labels))); nrows = -(-len(labels) // ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.1 * nrows), squeeze=False)
     for k, (ax, l) in enumerate(zip(axs.flat, labels)):
         r = reliability(p[:, k], y[:, k])
@@ -100,7 +100,8 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
     for ax in axs.flat[len(labels):]: ax.set_visible(False)
     for ax in axs[:, 0]: ax.set_ylabel('fraction positive')
     for ax in axs[-1]: ax.set_xlabel('mean predicted probability')
-    fig.suptitle('Reliability: points on the diagonal are calibrated; grey bars: images per bin (log, right axis)', fontsize=10)
+    fig.suptitle(textwrap.fill('Reliability: points on the diagonal are calibrated; grey bars: images per bin (log, right axis)',
+                               max(30, int(3.2 * ncols * 11))), fontsize=10)
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=90)
     return fig

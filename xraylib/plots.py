@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_plots.ipynb #ec30ea7c
 from __future__ import annotations
-import math
+import math, textwrap
 from typing import Sequence
 import numpy as np
 import pandas as pd
@@ -20,7 +20,10 @@ __all__ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', '
 def _grid(n:int, ncols:int=5, size=2.6, title:str='', xlabel:str='', ylabel:str='', hspace=0.4, row_h=None, top_in=0.6):
     "A figure with `n` small panels (extra ones hidden), a suptitle and shared axis labels, laid out without a costly tight_layout."
     nrows = max(1, math.ceil(n / ncols)); ncols = min(ncols, n) if n else 1
-    W, H = size * ncols + 0.9, (row_h or size) * nrows * (1 + hspace / 2) + 1.0
+    W = size * ncols + 0.9
+    title = textwrap.fill(title, max(20, int(W * 8)))  # a one- or two-panel figure wraps its title instead of cutting it
+    top_in += 0.22 * title.count('\n')
+    H = (row_h or size) * nrows * (1 + hspace / 2) + 1.0 + 0.22 * title.count('\n')
     fig, axs = plt.subplots(nrows, ncols, figsize=(W, H), squeeze=False)
     fig.subplots_adjust(left=0.75 / W, right=1 - 0.15 / W, bottom=0.65 / H, top=1 - top_in / H, wspace=0.3, hspace=hspace)
     for ax in axs.flat[n:]: ax.set_visible(False)
