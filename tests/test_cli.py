@@ -80,7 +80,7 @@ def trained(tmp_path_factory):
     r = run('train', '--data', 'phantom', '--n', '60', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2',
             '--freeze-epochs', '0', '--lr', '3e-3', '--pretrained', 'no', '--out', str(d/'run'), '--seed', '3',
             '--valid-pct', '0.25', '--n-boot', '20', '--num-workers', '0', '--patience', '3', '--no-download',
-            '--channels-last', '--fp16', 'no', '--quiet', env=env)
+            '--channels-last', '--fp16', 'no', '--no-pos-weight', '--quiet', env=env)
     assert r.returncode == 0, r.stderr
     return d
 
