@@ -351,7 +351,7 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
     try:
-        ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map) else (read_predictions(preds, labels), None)
+        ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
     if by is None: ed.metadata = None  # subgroups only when asked for

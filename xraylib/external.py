@@ -8,7 +8,7 @@ import re, warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
 import numpy as np, pandas as pd
-from .vocab import Vocab, frame_vocab, target_matrix, is_no_finding
+from .vocab import Vocab, NIH_VOCAB, frame_vocab, target_matrix, is_no_finding
 from .readers import sniff_format
 from .thresholds import EvalData
 
@@ -168,11 +168,17 @@ def _text_mined(sub:pd.DataFrame, ed:EvalData, X:pd.DataFrame)->Optional[EvalDat
 # %% ../nbs/06e_external.ipynb #c18cb581
 def is_external(labels, # `xraylib evaluate --labels`
                 format:str='auto', # its --format
-                map:str=None # its --map
+                map:str=None, # its --map
+                preds=None # the predictions CSV: an NIH label file is another dataset too when they name labels it lacks
                )->bool:
-    "Whether `labels` is another dataset (a folder, a CheXpert or Google 2019 file, or --format/--map given), not a plain label CSV."
+    "Whether `labels` is another dataset (a folder, a CheXpert or Google 2019 file, other label names, or --format/--map given), not a plain label CSV."
     p = Path(labels)
-    return format != 'auto' or bool(map) or p.is_dir() or (p.is_file() and sniff_format(p) in ('chexpert', 'google2019'))
+    if format != 'auto' or bool(map) or p.is_dir(): return True
+    kind = sniff_format(p) if p.is_file() else None
+    if kind in ('chexpert', 'google2019'): return True
+    if kind != 'nih' or preds is None or not Path(preds).is_file(): return False
+    names = [str(c)[5:] if str(c).startswith('prob_') else str(c) for c in pd.read_csv(preds, nrows=0).columns if c not in ('Image Index', 'Patient ID')]
+    return not set(names) <= set(NIH_VOCAB.labels)
 
 # %% ../nbs/06e_external.ipynb #246c94b1
 def _ci(r)->str: return 'n/a' if not np.isfinite(r.auroc) else f'{r.auroc:.3f} ({r.auroc_lo:.3f}-{r.auroc_hi:.3f})'
