@@ -45,3 +45,20 @@ def test_labels_not_comparable_are_named(g19):
     out, stdout, j = g19
     line = next(l for l in stdout.splitlines() if l.startswith('Not comparable'))
     assert 'dataset labels Fracture, Airspace opacity' in line and 'Effusion' in line and 'Nodule,' not in line
+
+
+def test_kermany_folder_rows_matched_by_path_suffix(shared, tmp_path):
+    "Predictions named below ROOT/test (as `xraylib predict ROOT/test --csv` names them) match the folder reader's ids below ROOT; bare names match too, since none recurs."
+    from xraylib.external import read_external
+    from xraylib.evaluate import auroc_table
+    root = shared('kermany-pneumonia-224', 'chest_xray')
+    files = sorted(p.relative_to(root/'test').as_posix() for p in (root/'test').rglob('*.jpeg'))
+    y = np.array([f.startswith('PNEUMONIA/') for f in files], float)
+    p = np.random.default_rng(0).random(len(files)) * 0.6 + 0.4 * y  # made-up scores: only the matching is under test
+    pd.DataFrame({'Image Index': files, 'prob_Pneumonia': p}).to_csv(tmp_path/'p.csv', index=False)
+    ed, s = read_external(tmp_path/'p.csv', root)
+    assert (s['n_matched'], s['n_predicted'], s['n_dataset'], s['n_ambiguous']) == (624, 624, 5840, 0) and list(ed.labels) == ['PNEUMONIA']
+    assert auroc_table(ed, n_boot=0).auroc[0] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    pd.DataFrame({'Image Index': [f.split('/')[-1] for f in files], 'prob_Pneumonia': p}).to_csv(tmp_path/'bare.csv', index=False)
+    _, s = read_external(tmp_path/'bare.csv', root)
+    assert (s['n_matched'], s['n_ambiguous']) == (624, 0)  # no file name of test/ recurs in train/ here, so bare names are unambiguous too
