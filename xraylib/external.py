@@ -169,7 +169,7 @@ def _text_mined(sub:pd.DataFrame, ed:EvalData, X:pd.DataFrame)->Optional[EvalDat
 def is_external(labels, # `xraylib evaluate --labels`
                 format:str='auto', # its --format
                 map:str=None, # its --map
-                preds=None # the predictions CSV: an NIH label file is another dataset too when they name labels it lacks
+                preds=None # the predictions CSV: an NIH label file is another dataset too when they name its labels otherwise (PNEUMONIA)
                )->bool:
     "Whether `labels` is another dataset (a folder, a CheXpert or Google 2019 file, other label names, or --format/--map given), not a plain label CSV."
     p = Path(labels)
@@ -178,7 +178,8 @@ def is_external(labels, # `xraylib evaluate --labels`
     if kind in ('chexpert', 'google2019'): return True
     if kind != 'nih' or preds is None or not Path(preds).is_file(): return False
     names = [str(c)[5:] if str(c).startswith('prob_') else str(c) for c in pd.read_csv(preds, nrows=0).columns if c not in ('Image Index', 'Patient ID')]
-    return not set(names) <= set(NIH_VOCAB.labels)
+    other = [l for l in names if l not in NIH_VOCAB.labels]  # other names: external when one of them is an NIH label by another name
+    return any(label_key(l) in {label_key(k) for k in NIH_VOCAB.labels} for l in other)
 
 # %% ../nbs/06e_external.ipynb #246c94b1
 def _ci(r)->str: return 'n/a' if not np.isfinite(r.auroc) else f'{r.auroc:.3f} ({r.auroc_lo:.3f}-{r.auroc_hi:.3f})'
