@@ -67,3 +67,14 @@ def test_without_numba_and_isal_load_image_falls_back_to_pil(shared):
             "assert 'numba' not in sys.modules or sys.modules['numba'] is None\n")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_real_datasets_pass_the_degenerate_image_limits(shared, tmp_path):
+    "`load_image`'s size/aspect refusal lets through every 64 px NIH PNG, every 224 px Kermany test JPEG and 32 px phantom images."
+    from xraylib.phantom import make_phantom_sample
+    nih = sorted(shared('nih-real-1000-64px').rglob('*.png'))
+    kermany = sorted(shared('kermany-pneumonia-224', 'chest_xray', 'test').rglob('*.jpeg'))
+    phantom = sorted((make_phantom_sample(tmp_path/'ph', n=8, size=32, seed=0, workers=1)/'images').glob('*.png'))
+    assert (len(nih), len(kermany), len(phantom)) == (1000, 624, 8)
+    for files, size in ((nih, (64, 64)), (kermany, (224, 224)), (phantom, (32, 32))):
+        assert {load_image(f).size for f in files} == {size}

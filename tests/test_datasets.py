@@ -1,6 +1,6 @@
-"`xraylib train` on datasets other than NIH's default, as a user runs it (the console script in a subprocess): the Kermany
+"""`xraylib train` on datasets other than NIH's default, as a user runs it (the console script in a subprocess): the Kermany
 pediatric folder set (real, from ../shared), a CheXpert-layout phantom under each uncertain-label policy, an NIH binary study
-with --labels. Every output file of an NIH run, for the dataset's own vocabulary."
+with --labels, any CSV. Every output file of an NIH run, for the dataset's own vocabulary."""
 import json, os, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
@@ -84,3 +84,42 @@ def test_train_nih_binary_study_with_labels(shared, tmp_path):
     assert meta['data']['n_train'] + meta['data']['n_valid'] == keep.sum() and meta['data']['patients_shared'] == 0
     assert au['label'].tolist() == ['Effusion', 'mean'] and met['auroc_no_finding'] is None
     assert 'Effusion' in (out/'report.md').read_text()
+
+
+def test_train_chexpert_all_views_blank_unknown(chexpert, tmp_path):
+    "`--views all --blank unknown`: the laterals are trained on too, and blank cells are unknown like the uncertain ones."
+    from xraylib.data import read_dataset
+    out = tmp_path/'all'
+    train(tmp_path, '--data', str(chexpert), '--views', 'all', '--blank', 'unknown', '--format', 'chexpert', '--out', str(out))
+    meta, met, au = outputs(out)
+    truth = read_dataset(chexpert, views='all', blank='unknown')
+    assert meta['data']['n_train'] + meta['data']['n_valid'] == len(truth) > len(read_dataset(chexpert))
+    rows = au[au['label'] != 'mean']
+    assert rows['n_unknown'].sum() == int(pd.read_csv(out/'valid_preds.csv')[meta['vocab']].isna().to_numpy().sum()) > 0
+
+
+@pytest.fixture(scope='module')
+def nih_phantom(tmp_path_factory):
+    from xraylib.phantom import make_phantom_sample
+    return make_phantom_sample(tmp_path_factory.mktemp('ph'), n=120, size=48, seed=4, workers=0)
+
+
+@pytest.mark.parametrize('how', ['label-col', 'label-cols'])
+def test_train_any_csv(nih_phantom, tmp_path, how):
+    "Any CSV: an image column, labels in one delimited column (or one 0/1 column per label), a patient column; the vocabulary is what it holds."
+    src = pd.read_csv(nih_phantom/'sample_labels.csv')
+    d = pd.DataFrame({'file': 'images/' + src['Image Index'], 'subject': src['Patient ID'],
+                      'findings': src['Finding Labels'].str.replace('|', ';')})
+    if how == 'label-cols':
+        for l in ['Effusion', 'Mass']: d[l] = src['Finding Labels'].str.split('|').map(lambda ls: int(l in ls))
+        opts = ['--label-cols', 'Effusion,Mass']
+    else: opts = ['--label-col', 'findings', '--delim', ';']
+    d.to_csv(nih_phantom/f'{how}.csv', index=False)
+    out = tmp_path/how
+    train(tmp_path, '--data', str(nih_phantom/f'{how}.csv'), '--format', 'csv', '--image-col', 'file', '--patient-col', 'subject',
+          *opts, '--out', str(out))
+    meta, met, au = outputs(out)
+    want = ['Effusion', 'Mass'] if how == 'label-cols' else None
+    if want: assert meta['vocab'] == want and meta['no_finding'] is None
+    else: assert set(meta['vocab']) <= set(src['Finding Labels'].str.split('|').explode()) and meta['no_finding'] == 'No Finding'
+    assert meta['data']['patients_shared'] == 0 and meta['data']['patient_ids']

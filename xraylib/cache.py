@@ -56,7 +56,7 @@ def _stat(paths)->tuple:
 def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str='',
               done_file:str=None):
     "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar (and ETA); finished rows are recorded in `done_file`."
-    from fastprogress.fastprogress import progress_bar
+    from xraylib.progress import progress_bar
     chunk = int(np.clip(len(rows) // (32 * max(workers, 1)), 4, 64))  # small chunks: no worker idles at the end
     jobs = [(file, n, size, rows[i:i+chunk].tolist(), paths[i:i+chunk]) for i in range(0, len(rows), chunk)]
     pb = progress_bar(range(len(rows)), display=progress) if progress else None

@@ -12,7 +12,7 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.sparse import csr_matrix
 from sklearn.metrics import brier_score_loss
 from .stats import bootstrap_weights, percentile_ci, pathology_mask, nanmean, known_rows
-from .thresholds import preds_targs
+from .thresholds import preds_targs, label_names
 
 # %% auto #0
 __all__ = ['N_BINS', 'CALIBRATION_METHODS', 'prob_bins', 'ece', 'calibration_table', 'reliability', 'plot_reliability',
@@ -187,7 +187,7 @@ def heldout_ece(probs, # held-out probabilities (n_images, n_labels), e.g. valid
     u, codes = np.unique(np.asarray(patient_ids), return_inverse=True)
     a = (np.random.default_rng(seed).permutation(len(u)) < len(u) // 2)[codes.ravel()]
     q = p.copy()
-    names = list(labels) if labels is not None else [str(k) for k in range(p.shape[1])]
+    names = label_names(labels, p.shape[1]) if labels is not None else [str(k) for k in range(p.shape[1])]  # keeps a Vocab's no_finding
     for fit, use in ((a, ~a), (~a, a)): q[use] = apply_calibration(p[use], fit_calibration(p[fit], y[fit], names, method), names)
     pm = pathology_mask(names)
     m = lambda f, x: float(np.mean([f(*known_rows(x[:, k], y[:, k])[:2]) for k in np.flatnonzero(pm)]))

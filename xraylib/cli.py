@@ -20,6 +20,7 @@ COMMANDS = {
     'evaluate': ('xraylib.evaluate:evaluate_cli', 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
     'predict':  ('xraylib.predict:predict_cli',   'predict the labels of image files (or a folder, to a CSV) with a saved model'),
     'compare':  ('xraylib.compare:compare_cli',   'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
+    'localize': ('xraylib.localize:localize_cli', 'score Grad-CAM against expert boxes (BBox_List_2017.csv): pointing game, IoU/IoBB, CIs, chance'),
     'serve':    ('xraylib.app:serve_cli',         'a web app (Gradio) for a saved model: upload X-rays, see labels, Grad-CAM and the model card'),
 }
 
@@ -51,6 +52,16 @@ def _arg_type(anno):
     return t if t in (int, float, str) else str
 
 # %% ../nbs/09_cli.ipynb #188e67ab
+_VERBS = ('let', 'try', 'show', 'use', 'apply', 'add', 'read', 'write', 'look', 'make', 'keep', 'check', 'print', 'download',
+          'search', 'draw', 'save', 'run', 'allow', 'compute', 'include', 'warn', 'skip', 'stop', 'build', 'cache', 'verify')
+
+def _negated_help(doc:str)->str:
+    "The help of `--no_x` from the docment of `x`: 'do not ...' when it starts with a verb, else 'turn off: ...'."
+    if not doc: return 'turn off this option (on by default)'
+    w = doc.split()[0]
+    if w == 'also': return 'do not ' + doc.split(None, 1)[1] if ' ' in doc else 'turn off: ' + doc
+    return ('do not ' if w in _VERBS else 'turn off: ') + doc
+
 def _add_option(p:argparse.ArgumentParser, name:str, v):
     "Add parameter `name` (its docments entry `v`: anno, default, docment) to parser `p`."
     anno, default, doc = v['anno'], v['default'], v['docment'] or ''
@@ -59,7 +70,7 @@ def _add_option(p:argparse.ArgumentParser, name:str, v):
         doc = anno.help or doc
     elif anno in (bool, store_true, store_false) or isinstance(default, bool) and anno is inspect.Parameter.empty:
         flag = default is True and anno is not store_true
-        return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=doc,
+        return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=_negated_help(doc) if flag else doc,
                               action='store_false' if flag else 'store_true', default=bool(default))
     else: kw = dict(type=_arg_type(anno))
     if default is inspect.Parameter.empty: return p.add_argument(name, help=doc, **kw)

@@ -142,7 +142,7 @@ def comparison_report(df:pd.DataFrame, # `compare_preds`'s table
     sig = df.label[(df.p_holm < 0.05)].tolist()
     return '\n'.join([
         '# Model comparison', '', f'A = `{a}`, B = `{b}`; {at["n_images"]:,} images; diff = B − A.', '',
-        f'Mean AUROC over {at["n_mean"]} findings: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, difference **{m["diff"]:+.4f}** '
+        f'Mean AUROC over {at["n_mean"]} finding{"s" * (at["n_mean"] != 1)}: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, difference **{m["diff"]:+.4f}** '
         f'({at["ci"]:.0%} CI {m.diff_lo:+.4f} to {m.diff_hi:+.4f}; {at["n_boot"]} paired bootstrap resamples of '
         f'{at["n_units"]:,} {at["unit"]}s, seed {at["seed"]}).', '',
         f'Labels whose difference is significant after Holm\'s correction (p_holm < 0.05): {", ".join(sig) or "none"}. '

@@ -8,12 +8,13 @@ import os, io, json, hashlib, random, tempfile, contextlib, math, stat, uuid
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'set_seed',
-           'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete',
-           'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'load_image', 'MAX_PIXELS', 'decode_gray_png']
+__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MIN_SIDE',
+           'MAX_ASPECT', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable',
+           'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'load_image',
+           'MAX_PIXELS', 'decode_gray_png']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -194,6 +195,8 @@ def delimiter_hint(cols:list # the column names a CSV reader found
 # %% ../nbs/00_core.ipynb #8e836ca5
 from .pngdecode import MAX_PIXELS, decode_gray_png
 _all_ = ['MAX_PIXELS', 'decode_gray_png']  # still importable from here
+MIN_SIDE = 16  # pixels: a shorter side below this is no radiograph (the phantom tests use 32 px, NIH's smallest copies 64 px)
+MAX_ASPECT = 4.0  # longer side / shorter side: chest films are about 1-1.5, a stitched long-leg or spine film up to about 3
 
 class ImageLoadError(ValueError):
     "An image that cannot be read as a chest X-ray; the message names the source and the reason."
@@ -251,17 +254,31 @@ def _pil_to_gray(im:Image.Image)->Image.Image:
     if im.mode in ('RGBA', 'P', 'PA', 'LA', '1', 'CMYK', 'YCbCr', 'RGB'): return im.convert('RGB').convert('L')
     return im.convert('L')
 
+# %% ../nbs/00_core.ipynb #2c9a95d6
+def _check_shape(w:int, h:int, name:str, min_side:int, max_aspect:float):
+    "Refuse an image too small or too elongated to be a radiograph, saying its size and the limit."
+    if min(w, h) < min_side:
+        raise ImageLoadError(f'{name}: image is {w}x{h} pixels, too small to be a radiograph (shorter side under '
+                             f'{min_side} pixels); pass min_side to allow it')
+    if max(w, h) > max_aspect * min(w, h):
+        raise ImageLoadError(f'{name}: image is {w}x{h} pixels, too elongated to be a radiograph (aspect ratio '
+                             f'{max(w, h) / min(w, h):.1f}:1, over the limit of {max_aspect:g}:1); pass max_aspect to allow it')
+
 # %% ../nbs/00_core.ipynb #878224f7
 def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
                max_pixels:int=None, # refuse larger images (decompression-bomb guard); default `MAX_PIXELS`
-               threads:int=1 # 2: decode an NIH-style PNG on two threads (`decode_gray_png`), for one image's latency
+               threads:int=1, # 2: decode an NIH-style PNG on two threads (`decode_gray_png`), for one image's latency
+               min_side:int=None, # refuse images whose shorter side is under this many pixels; default `MIN_SIDE`
+               max_aspect:float=None # refuse images whose longer side is over this many times the shorter; default `MAX_ASPECT`
               )->Image.Image:
     "Read a chest X-ray (PNG 8/16-bit, RGB/RGBA, JPEG, DICOM, ...) as an 8-bit grayscale PIL image."
     name, max_pixels = _src_name(src), max_pixels or MAX_PIXELS
-    if isinstance(src, Image.Image): im = src
+    shape = lambda w, h: _check_shape(w, h, name, min_side or MIN_SIDE, max_aspect or MAX_ASPECT)
+    if isinstance(src, Image.Image): im = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src  # upright
     elif isinstance(src, np.ndarray):
         a = src if src.ndim == 2 else src[..., :3].mean(-1) if src.ndim == 3 else None
         if a is None: raise ImageLoadError(f'{name}: expected a 2-D or 3-D array, got shape {src.shape}')
+        shape(a.shape[1], a.shape[0])
         return Image.fromarray(_to_uint8(a if src.ndim == 2 or src.dtype != np.uint8 else np.round(a).astype(np.uint8)))
     else:
         if isinstance(src, (str, Path)):
@@ -272,14 +289,16 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         else: raise ImageLoadError(f'{name}: unsupported image source type {type(src).__name__}')
         if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
         if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
-            return Image.fromarray(_dicom_to_array(b, name))
-        if (a := decode_gray_png(b, max_pixels, threads)) is not None: return Image.fromarray(a)  # NIH's kind of PNG, fast
+            a = _dicom_to_array(b, name); shape(a.shape[1], a.shape[0]); return Image.fromarray(a)
+        if b.find(b'eXIf', 0, b.find(b'IDAT')) < 0 and (a := decode_gray_png(b, max_pixels, threads)) is not None:
+            shape(a.shape[1], a.shape[0]); return Image.fromarray(a)  # NIH's kind of PNG (no EXIF orientation), fast
         try:
             im = Image.open(io.BytesIO(b))
             if im.width * im.height > max_pixels:
                 raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
                                      f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
-            im.load()
+            shape(im.width, im.height)
+            im.load(); ImageOps.exif_transpose(im, in_place=True)  # stored sideways with an EXIF tag: upright, as browsers show it
         except ImageLoadError: raise
         except Image.DecompressionBombError as e:  # PIL's own guard, at twice its MAX_IMAGE_PIXELS
             raise ImageLoadError(f'{name}: image too large to decode safely ({e}); decompression-bomb guard, '
@@ -291,4 +310,5 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
             raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
     if im.width * im.height > max_pixels:
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
+    shape(im.width, im.height)
     return _pil_to_gray(im)

@@ -153,7 +153,7 @@ def _readable(p:Path, decode:bool)->Optional[str]:
 def unreadable_images(paths:list, decode:bool, quiet:bool=True, desc:str='verifying')->list:
     "`(name, reason)` of each image in `paths` that does not read cleanly; checked in threads, with progress."
     from concurrent.futures import ThreadPoolExecutor
-    from fastprogress.fastprogress import progress_bar
+    from xraylib.progress import progress_bar
     from xraylib.cache import default_workers
     with ThreadPoolExecutor(min(32, 2 * default_workers())) as ex:  # PIL and zlib release the GIL while decoding
         res = ex.map(lambda p: _readable(p, decode), paths, chunksize=64)

@@ -65,7 +65,7 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
         mean = dict(label='mean', n=n, n_pos=int(npos.sum()), n_neg=int(nneg.sum()), n_unknown=int(nunk.sum()),
                     prevalence=float(npos.mean() / max(nk.mean(), 1)),
                     auroc=np.nanmean(auc[pm]), auroc_lo=mlo[0], auroc_hi=mhi[0], ap=np.nanmean(ap[pm]), ap_lo=mlo[1], ap_hi=mhi[1],
-                    note=f'mean over the {int(pm.sum())} findings with an AUROC' + (f' ({nf} apart)' if nf in labels else ''))
+                    note=f'mean over the {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)} with an AUROC' + (f' ({nf} apart)' if nf in labels else ''))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit='image' if patient_ids is None else 'patient',
                     n_units=n if patient_ids is None else int(pd.Series(np.asarray(patient_ids)).nunique()),

@@ -433,13 +433,16 @@ def _say_start(learn, a:dict, out:Path, st):
     v = Vocab.of(s.get('vocab') or list(dls.vocab))
     if v != NIH_VOCAB: print(f"labels: {', '.join(v.labels)}" + (f" ({v.no_finding}: every label negative)" if v.no_finding and v.no_finding not in v.labels else ''))
 
+from .progress import fastai_progress
+
 def _fit_or_resume(learn, a:dict, st, quiet:bool):
     "Fit a new run, or continue the interrupted one `st`; without bars or the epoch table when `quiet`."
     s = learn.settings
     fit = (lambda: resume_fit(learn, st)) if st else (lambda: _fit(learn, s['epochs'], s['freeze_epochs'], s['lr']))
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit()
-    else: fit()
+    else:
+        with fastai_progress(): fit()  # bars in a terminal; in a log, one line per epoch
 
 # %% ../nbs/04_learner.ipynb #692ffd48
 def _interrupted(out:Path, since:float)->str:

@@ -13,15 +13,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from fastcore.script import call_parse, store_true
-from fastprogress.fastprogress import progress_bar
+from .progress import progress_bar, is_terminal
 from . import core
 from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, xraylib_home, SAMPLE_CSV,
                           SAMPLE_COLUMNS, MARKER, mark_complete)
 _all_ = ['SAMPLE_COLUMNS', 'MARKER']  # xraylib.core's, still importable from here
 
 # %% auto #0
-__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'SIGNS', 'CHEXPERT_FROM_NIH',
-           'phantom_labels', 'render_phantom', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli',
+__all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'SIGNS', 'BBOX_CSV',
+           'BBOX_COLUMNS', 'BBOX_FRAME', 'CHEXPERT_FROM_NIH', 'phantom_labels', 'render_phantom', 'sign_boxes',
+           'write_phantom_boxes', 'phantom_dir', 'is_complete', 'make_phantom_sample', 'phantom_cli',
            'make_phantom_folder_set', 'make_phantom_chexpert', 'SAMPLE_COLUMNS', 'MARKER']
 
 # %% ../nbs/01_phantom.ipynb #ef47121c
@@ -341,6 +342,78 @@ def _hernia(g:SimpleNamespace, A:np.ndarray):
     A -= .6*_sig(rad - d, .008)*_sig(lvl - Y, .006)
     A += .3*np.exp(-((d - rad)/.012)**2)
 
+# %% ../nbs/01_phantom.ipynb #5b5cff1f
+BBOX_CSV = 'BBox_List_2017.csv'  # NIH's box file: one row per box
+BBOX_COLUMNS = ['Image Index', 'Finding Label', 'Bbox [x', 'y', 'w', 'h]']  # its header (`Bbox [x,y,w,h]` split by the commas)
+BBOX_FRAME = 1024  # NIH's boxes are in pixels of its 1024 x 1024 PNGs; the phantom writes its boxes in that frame too
+
+def _region_boxes(m:np.ndarray, min_share:float=.1)->list:
+    "`(x, y, w, h)` of each 8-connected region of mask `m` holding at least `min_share` of its pixels."
+    from scipy import ndimage
+    lab, _ = ndimage.label(m, structure=np.ones((3, 3)))
+    sizes = np.bincount(lab.ravel())[1:]
+    return [(s[1].start, s[0].start, s[1].stop - s[1].start, s[0].stop - s[0].start)
+            for k, s in enumerate(ndimage.find_objects(lab)) if sizes[k] >= min_share*m.sum()]
+
+# %% ../nbs/01_phantom.ipynb #a7a2618f
+def _anatomy_mask(label:str, g:SimpleNamespace)->np.ndarray:
+    "Where an anatomy-stage sign shows, after drawing: the enlarged heart, or the hyperinflated lungs."
+    if label == 'Cardiomegaly':
+        hw = g.ctr*(g.cx + g.lw)
+        return _sig(1 - ((g.X - g.a['hx'])/hw)**2 - ((g.Y - g.hcy)/g.hh)**2, .05)
+    return g.lungs
+
+def _recorder(label:str, f, out:dict):
+    "`f` (a drawing of `SIGNS`) wrapped to store, in `out[label]`, what it changed (the canvas, for anatomy signs)."
+    def w(g, A):
+        if A is None: f(g, A); out[label] = g; return
+        a0, p0 = A.copy(), g.ptx.copy(); f(g, A)
+        out[label] = np.abs(A - a0) + np.abs(g.ptx - p0)
+    w.stage = f.stage
+    return w
+
+# %% ../nbs/01_phantom.ipynb #a4a0ca2c
+def sign_boxes(labels:list, # findings of this image, as for `render_phantom`
+               size:int=256, # image width and height in pixels
+               pid:int=1, # patient id
+               idx:int=0, # image number
+               seed:int=42 # sample seed
+              )->tuple:
+    "`render_phantom`'s image and `[(label, (x, y, w, h)), ...]`: the box of each region of each sign, in its pixels."
+    out, orig = {}, dict(SIGNS)
+    SIGNS.update({l: _recorder(l, f, out) for l, f in orig.items()})
+    try: img = render_phantom(labels, size, pid, idx, seed)
+    finally: SIGNS.update(orig)
+    boxes = []
+    for l, m in out.items():
+        m = _anatomy_mask(l, m) > .5 if isinstance(m, SimpleNamespace) else m > .2*m.max()
+        boxes += [(l, b) for b in _region_boxes(m)]
+    return img, boxes
+
+# %% ../nbs/01_phantom.ipynb #118e9dfc
+def _box_rows(job:tuple)->list:
+    "The box file's rows of one image (a process-pool task)."
+    name, labels, size, pid, idx, seed = job
+    return [[name, l, *(v*BBOX_FRAME/size for v in b)] for l, b in sign_boxes(labels, size, pid, idx, seed)[1]]
+
+def write_phantom_boxes(dest:Union[str,Path], # a phantom sample's folder (with `sample_labels.csv`)
+                        size:int, # its image size
+                        seed:int, # its seed
+                        workers:int=None, # processes drawing (default: the number of CPUs); 0 draws in this process
+                        force:bool=False # write again when the file is there
+                       )->Path:
+    "Write the signs' boxes of the sample in `dest` to `dest/BBox_List_2017.csv` (NIH's format, 1024-px frame); returns `dest`."
+    dest = Path(dest)
+    if not force and (dest/BBOX_CSV).exists(): return dest
+    df = pd.read_csv(dest/SAMPLE_CSV, dtype=str)
+    jobs = [(f, l.split('|'), size, int(p), i, seed) for i, (f, l, p) in enumerate(zip(df['Image Index'], df['Finding Labels'], df['Patient ID']))]
+    workers = os.cpu_count() if workers is None else workers
+    if workers and workers > 1 and len(jobs) > 8:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as ex: rows = list(ex.map(_box_rows, jobs, chunksize=max(1, len(jobs)//(workers*8))))
+    else: rows = [_box_rows(j) for j in jobs]
+    with atomic_write(dest/BBOX_CSV, newline='') as f: pd.DataFrame([r for rs in rows for r in rs], columns=BBOX_COLUMNS).to_csv(f, index=False)
+    return dest
+
 # %% ../nbs/01_phantom.ipynb #ada99966
 def phantom_dir(n:int=1000, # number of images
                 size:int=256, # image size in pixels
@@ -372,7 +445,7 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
                        )->Path:
     "Write (or reuse) a phantom sample in the Kaggle `nih-chest-xrays/sample` layout; returns its folder."
     dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed)
-    if not force and is_complete(dest, n, size, seed): return dest
+    if not force and is_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)  # boxes of an older sample
     (dest/MARKER).unlink(missing_ok=True)
     imgs = dest/'images'; imgs.mkdir(parents=True, exist_ok=True)
     df = phantom_labels(n, seed)
@@ -392,6 +465,7 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
     for f in imgs.glob('*.png'):  # images of an earlier, different sample
         if f.name not in keep: f.unlink()
     with atomic_write(dest/SAMPLE_CSV, newline='') as f: df.to_csv(f, index=False)
+    write_phantom_boxes(dest, size, seed, workers, force=True)
     mark_complete(dest, **_params(n, size, seed))
     return dest
 
@@ -409,7 +483,7 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
     reused = not force and is_complete(target, n, size, seed)
     d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
-    if not reused: print()  # end the progress bar's line
+    if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')
 

@@ -151,7 +151,8 @@ def plot_prevalence(targs, # 0/1 targets (n_images, n_labels)
     ax.barh(np.array(labels)[order], cnt[order], color='C0')
     for i, k in enumerate(order): ax.text(cnt[k], i, f' {cnt[k]:,} ({cnt[k] / max(nk[k], 1):.1%})' + (f', {len(y) - nk[k]:,} unknown' if nk[k] < len(y) else ''),
                                           va='center', fontsize=8)
-    ax.set(xlabel=f'positive images (of {len(y):,})', title='Label counts and prevalence')
+    ax.set(xlabel=f'positive images (of {len(y):,}' + ('; prevalence among each label\'s known targets)' if (nk < len(y)).any() else ')'),
+           title='Label counts and prevalence')
     ax.set_xlim(0, cnt.max() * 1.25 if cnt.max() else 1); ax.grid(axis='x', alpha=.3)
     fig.tight_layout()
     return save_png(fig, fname)

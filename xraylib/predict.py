@@ -14,15 +14,16 @@ from torch import nn
 from PIL import Image
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
-from fastprogress.fastprogress import progress_bar
+from .progress import progress_bar
 from fastai.vision.augment import Resize
-from .core import DEFAULT_SIZE, LABELS, load_image, ImageLoadError, atomic_path
+from .core import DEFAULT_SIZE, load_image, ImageLoadError, atomic_path
+from .vocab import NIH_VOCAB
 from .thresholds import thresholds_in_order
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor',
-           'list_preds', 'image_files', 'gradcam', 'plot_gradcam', 'gradcam_overlay', 'predict_cli', 'load_image',
-           'ImageLoadError']
+           'list_preds', 'folder_images', 'image_files', 'gradcam', 'plot_gradcam', 'gradcam_overlay', 'predict_cli',
+           'load_image', 'ImageLoadError']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
@@ -51,7 +52,7 @@ def model_spec(meta:dict # the contents of `model.json`
     mean = _first(meta, 'normalization.mean', 'normalize.mean', 'norm.mean', 'mean', 'stats.0')
     std = _first(meta, 'normalization.std', 'normalize.std', 'norm.std', 'std', 'stats.1')
     if mean is None or std is None: raise ValueError('model metadata has no normalization mean/std')
-    vocab = list(_first(meta, 'vocab', 'labels', default=LABELS))
+    vocab = list(_first(meta, 'vocab', 'labels', default=list(NIH_VOCAB.labels)))  # model files before vocabularies were stored: NIH's
     th = _first(meta, 'thresholds', default=None) or {}
     if not isinstance(th, dict): th = dict(zip(vocab, th))
     return dict(size=size, method=method, pad_mode=pad_mode, mean=[float(m) for m in np.atleast_1d(mean)],
@@ -251,16 +252,23 @@ def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict
     return [(str(l), float(p)) for l, p in s.items()]
 
 # %% ../nbs/07_predict.ipynb #cdaa7fb9
+def folder_images(folder:Union[str,Path], # the folder to search
+                  recurse:bool=True # search its sub-folders too (patient/study or class folders)
+                 )->tuple:
+    "`(images, n_other)`: the image files in `folder` (sorted, by extension), and how many other files were skipped; hidden files and folders are skipped."
+    p = Path(folder)
+    fs = [f for f in (p.rglob('*') if recurse else p.iterdir())
+          if f.is_file() and not any(s.startswith('.') for s in f.relative_to(p).parts)]
+    imgs = sorted(f for f in fs if f.suffix.lower() in IMAGE_EXTS)
+    return imgs, len(fs) - len(imgs)
+
 def image_files(src:Union[str,Path,list], # a folder, one file, or a list of files
                 recurse:bool=False # search sub-folders of a folder too
                )->list:
-    "The image files in a folder (sorted, by extension), or the given files."
+    "The image files in a folder (`folder_images`), or the given files."
     if isinstance(src, (str, Path)):
         p = Path(src)
-        if p.is_dir():
-            return sorted(f for f in (p.rglob('*') if recurse else p.iterdir())
-                          if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
-        return [p]
+        return folder_images(p, recurse)[0] if p.is_dir() else [p]
     return [Path(o) for o in src]
 
 # %% ../nbs/07_predict.ipynb #72de992d
@@ -271,22 +279,25 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
                   errors:str='warn', # unreadable files: 'warn' (skip them, with a warning), 'skip' (silently) or 'raise'
                   progress:bool=True, # show a progress bar
                   recurse:bool=False, # search sub-folders of a folder too
+                  names:Optional[list]=None, # the `Image Index` of each file (default: its path below the folder given, else its name)
                   workers:Optional[int]=None # decoding threads (default: the CPU count)
                  )->pd.DataFrame:
     "Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads."
     files, rows, done, errs = image_files(files_or_folder, recurse), [], [], []
+    top = Path(files_or_folder) if isinstance(files_or_folder, (str, Path)) and Path(files_or_folder).is_dir() else None
+    names = dict(zip(map(str, files), names or [f.relative_to(top).as_posix() if top else Path(f).name for f in files]))
     chunks = [files[i:i+bs] for i in range(0, len(files), bs)]
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as ex:
         load = lambda c: ex.map(partial(_load_or_error, self, raise_=errors == 'raise'), c)
         nxt = load(chunks[0]) if chunks else None
-        for i in (progress_bar(range(len(chunks))) if progress and chunks else range(len(chunks))):
+        for i in (progress_bar(range(len(chunks)), comment=f'predicting {len(files):,} images, {bs} a batch') if progress and chunks else range(len(chunks))):
             cur, nxt = nxt, load(chunks[i+1]) if i + 1 < len(chunks) else None  # the next batch decodes while this one runs
             got = list(zip(chunks[i], cur))
             errs += [(str(f), e) for f, (_, e) in got if e is not None]
             ok = [(f, x) for f, (x, e) in got if e is None]
             if ok: rows.append(self.forward(torch.cat([x for _, x in ok]))); done += [f for f, _ in ok]
     df = pd.DataFrame(np.concatenate(rows) if rows else np.zeros((0, len(self.vocab))), columns=[f'prob_{l}' for l in self.vocab])
-    df.insert(0, 'Image Index', [Path(f).name for f in done])
+    df.insert(0, 'Image Index', [names[str(f)] for f in done])
     if errs and errors == 'warn': warnings.warn(f'{len(errs)} file(s) skipped: ' + '; '.join(e for _, e in errs))
     if out_csv is not None:
         with atomic_path(out_csv) as tmp: df.to_csv(tmp, index=False)
@@ -319,7 +330,7 @@ def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a
     if isinstance(predictor_or_model, Predictor):
         model, vocab, x = predictor_or_model.model, predictor_or_model.vocab, predictor_or_model.preprocess(image)
     else:
-        model, vocab, x = predictor_or_model, LABELS, torch.as_tensor(image).float()
+        model, vocab, x = predictor_or_model, list(NIH_VOCAB.labels), torch.as_tensor(image).float()
         if x.ndim == 3: x = x[None]
     x = x.to(next(model.parameters()).device)  # the model's device: a model on `cuda` gets its input there
     idx = vocab.index(label) if isinstance(label, str) else int(label)
@@ -399,7 +410,10 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
         print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 2
     if gradcam_label is not None and gradcam_label not in p.vocab:
         print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})', file=sys.stderr); return 2
-    df = p.predict_batch([f for src in images for f in image_files(src)], bs=bs, out_csv=csv, errors='skip', progress=csv is not None)
+    files, names = _cli_images(images)
+    if not files:
+        print(f'xraylib predict: no image files ({", ".join(IMAGE_EXTS)}) in {" ".join(images)}', file=sys.stderr); return 1
+    df = p.predict_batch(files, bs=bs, out_csv=csv, errors='skip', progress=csv is not None, names=names)
     if csv is not None: print(f'wrote {len(df)} rows ({"calibrated" if p.calibrated else "raw"} probabilities) to {csv}')
     else: _print_tables(p, df, thresh, json)
     if gradcam is not None: _write_gradcams(p, df, gradcam, gradcam_label)
@@ -411,6 +425,17 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
     return 1 if errs else 0
 
 # %% ../nbs/07_predict.ipynb #0283e264
+def _cli_images(images:list)->tuple:
+    "`(files, names)` of the command's IMAGE arguments: folders searched with their sub-folders (said on stderr), names relative to them."
+    files, names = [], []
+    for src in map(Path, images):
+        if not src.is_dir(): files.append(src); names.append(src.name); continue
+        fs, other = folder_images(src)
+        files += fs; names += [f.relative_to(src).as_posix() for f in fs]
+        print(f'xraylib predict: {src}: {len(fs)} image(s) in {len({f.parent for f in fs})} folder(s)' +
+              (f'; skipped {other} file(s) that are not {"/".join(IMAGE_EXTS)} images' if other else ''), file=sys.stderr)
+    return files, names
+
 def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
     "Print each image's labels, most probable first (`*`: passes its threshold), or all of them as JSON."
     out = []
@@ -424,6 +449,7 @@ def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
 def _write_gradcams(p:Predictor, df:pd.DataFrame, out_dir, label:Optional[str]):
     "Write `gradcam_overlay` of each predicted image, for `label` or its most probable one, as `<stem>_<label>.png`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    for f, probs in zip(progress_bar(df.attrs['files']), df.iloc[:, 1:].to_numpy()):
+    for f, name, probs in zip(progress_bar(df.attrs['files'], comment='writing Grad-CAM overlays'), df['Image Index'], df.iloc[:, 1:].to_numpy()):
         l = label or p.vocab[int(np.argmax(probs))]
-        with atomic_path(out/f'{Path(f).stem}_{l}.png') as tmp: gradcam_overlay(p, f, l).save(tmp, format='PNG')
+        stem = Path(name).with_suffix('').as_posix().replace('/', '__')  # NORMAL/a.png -> NORMAL__a_<label>.png
+        with atomic_path(out/f'{stem}_{l}.png') as tmp: gradcam_overlay(p, f, l).save(tmp, format='PNG')

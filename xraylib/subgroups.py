@@ -92,7 +92,7 @@ def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count):
     mean = dict(attribute=a, group=g, n_images=n, n_patients=npat, label='mean', auroc=nanmean(auc[pm]), auroc_lo=mlo[0],
                 auroc_hi=mhi[0], tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()),
                 n_neg=int(nneg[pm].sum()), n_unknown=int((n - npos - nneg)[pm].sum()),
-                note=small(npat, 'patients') or f'mean over {int(pm.sum())} findings')
+                note=small(npat, 'patients') or f'mean over {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)}')
     return pd.concat([rows, pd.DataFrame([mean])], ignore_index=True)
 
 # %% ../nbs/05d_subgroups.ipynb #ca9bf0c9
