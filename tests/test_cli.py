@@ -43,7 +43,7 @@ def test_train_help_offers_every_train_option():
 def test_every_option_is_exercised_through_the_console_script(cmd):
     "Each option of each subcommand appears in an `xraylib` invocation in this file or one of the other CLI test files below."
     src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py', 'test_predict.py', 'test_app.py',
-                                                 'test_localize.py', 'test_datasets.py'))
+                                                 'test_localize.py', 'test_datasets.py', 'test_external.py'))
     said = set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))
     missing = [o for o in options(cmd) if o.startswith('--') and o.replace('_', '-') not in said and o not in said]
     assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'
@@ -81,7 +81,7 @@ def trained(tmp_path_factory):
     r = run('train', '--data', 'phantom', '--n', '60', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2',
             '--freeze-epochs', '0', '--lr', '3e-3', '--pretrained', 'no', '--out', str(d/'run'), '--seed', '3',
             '--valid-pct', '0.25', '--n-boot', '20', '--num-workers', '0', '--patience', '3', '--no-download',
-            '--channels-last', '--fp16', 'no', '--quiet', env=env)
+            '--channels-last', '--fp16', 'no', '--no-pos-weight', '--quiet', env=env)
     assert r.returncode == 0, r.stderr
     return d
 

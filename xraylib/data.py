@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import (DEFAULT_SIZE, load_image, ImageLoadError, shared_data, xraylib_home, delimiter_hint,
                           parse_finding_labels)
 from .vocab import Vocab, NIH_VOCAB, frame_vocab, with_vocab, target_matrix, select_labels
-from .readers import detect_format, read_folder, read_chexpert, read_label_csv
+from .readers import detect_format, read_folder, read_chexpert, read_label_csv, read_google2019
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'FORMATS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file',
@@ -135,10 +135,10 @@ def _attach_paths(df:pd.DataFrame, root:Path):
                       f"their `path` is None, names in df.attrs['missing']", stacklevel=3)
 
 # %% ../nbs/03_data.ipynb #cf0ed90a
-FORMATS = ('auto', 'nih', 'folder', 'chexpert', 'csv')
+FORMATS = ('auto', 'nih', 'folder', 'chexpert', 'csv', 'google2019')
 
 def read_dataset(path:Union[str,Path], # a dataset folder or label file
-                 format:str='auto', # auto|nih|folder|chexpert|csv: the layout (auto: from what is on disk)
+                 format:str='auto', # auto|nih|folder|chexpert|csv|google2019: the layout (auto: from what is on disk)
                  labels:str=None, # keep these labels of the dataset's vocabulary, comma-separated, e.g. "Effusion,No Finding"
                  uncertain:str='ignore', # CheXpert's -1 (uncertain) cells: ignore (unknown: masked out of loss and metrics), ones or zeros
                  blank:str='negative', # CheXpert's blank (not mentioned) cells: negative, or unknown
@@ -160,7 +160,8 @@ def read_dataset(path:Union[str,Path], # a dataset folder or label file
     read = {'nih': lambda: load_labels(path, check_images),
             'folder': lambda: read_folder(path, patient_regex, check_images),
             'chexpert': lambda: read_chexpert(path, uncertain, blank, views, check_images),
-            'csv': lambda: read_label_csv(path, image_col, label_col, delim, label_cols, patient_col, check_images)}
+            'csv': lambda: read_label_csv(path, image_col, label_col, delim, label_cols, patient_col, check_images),
+            'google2019': lambda: read_google2019(path, check_images)}
     df = read[fmt]()
     return select_labels(df, labels) if labels else df
 

@@ -20,6 +20,7 @@ from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
+from .external import read_external, is_external, external_lines
 
 # %% auto #0
 __all__ = ['PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'write_evaluation', 'evaluation_report',
@@ -336,19 +337,21 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
 # %% ../nbs/06_evaluate.ipynb #bda55aff
 @call_parse
 def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probability column per label (`Label` or `prob_Label`)
-                 labels:str=None, # labels CSV (sample_labels.csv / Data_Entry_2017 format, .gz ok)
+                 labels:str=None, # labels: an NIH label CSV (.gz ok), or any dataset `read_dataset` reads (class folders, CheXpert, Google 2019 expert labels)
                  out:str='evaluation', # output folder
                  n_boot:int=1000, # bootstrap resamples for the confidence intervals
                  seed:int=42, # bootstrap seed
                  threshold_method:str='f1', # per-label thresholds: f1, youden or sensitivity
-                 by:str=None # subgroups from the labels CSV's metadata, e.g. sex,age,view (AUROC, TPR/FPR per group)
+                 by:str=None, # subgroups from the labels CSV's metadata, e.g. sex,age,view (AUROC, TPR/FPR per group)
+                 format:str='auto', # the layout of --labels when it is another dataset: auto|nih|folder|chexpert|csv|google2019
+                 map:str=None # targets made of several model labels, e.g. "Nodule or mass=Nodule|Mass" (score: the max of their probabilities; ';' between targets)
                 ):
     "Evaluate saved predictions: AUROC/AP with bootstrap CIs, thresholds, calibration, subgroups, plots and a report."
     if preds is None or labels is None:
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
     try:
-        ed = read_predictions(preds, labels)
+        ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
     if by is None: ed.metadata = None  # subgroups only when asked for
@@ -365,4 +368,9 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))
     print(f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
           f'wrote {len(m["files"])} files to {out} in {time.time() - t0:.1f} s')
+    if ext:  # another dataset: what matched, and the same images against NIH's text-mined labels when the dataset has them
+        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed, threshold_method=threshold_method)
+        lines = external_lines(ext, tbl, pd.read_csv(Path(out)/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
+        with atomic_write(Path(out)/'external.md') as f: f.write('\n'.join(lines) + '\n')
+        print('\n' + '\n'.join(lines))
     return 0

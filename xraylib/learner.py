@@ -353,12 +353,13 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           cbs:list=None, # extra fastai callbacks (API only)
           channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
           fp16:Union[bool,str]='auto', # auto|yes|no: mixed precision (auto: on a GPU only)
+          pos_weight:bool=True, # weight each label's positives by its training neg/pos ratio (capped); False: plain masked BCE
           **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
     if resume and not folds: folds = cv_folds(Path(out))  # resuming a cross-validation
     given = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, **_read_options(kwargs))
+                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, **_read_options(kwargs))
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
@@ -409,13 +410,13 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
     learn = xray_learner(dls, a['arch'], pretrained='no' if st else a['pretrained'], weights=None if st else a['weights'],
-                         path=out, cbs=cbs, download=download)
+                         path=out, cbs=cbs, download=download, pos_weight=bool(a.get('pos_weight', True)))
     if st: learn.pretrained, learn.weights_file = st['settings']['pretrained'], st['settings']['pretrained_weights']
     fe = (default_preset()['freeze_epochs'] if learn.pretrained else 0) if a['freeze_epochs'] is None else a['freeze_epochs']
     if not (isinstance(a['lr'], (int, float)) and np.isfinite(a['lr']) and a['lr'] > 0):
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
     learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe, valid_pct=a['valid_pct'],
-                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None,
+                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None, pos_weight=bool(a.get('pos_weight', True)),
                           read=_read_options(a), vocab=frame_vocab(frame).to_dict())
     phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
     learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': {k: a[k] for k in a}} if not st

@@ -13,10 +13,10 @@ from .vocab import Vocab, with_vocab, is_no_finding
 
 # %% auto #0
 __all__ = ['FRAME_COLS', 'RESERVED_NAMES', 'IMAGE_EXTS', 'KERMANY_PATTERNS', 'NO_ID', 'SPLIT_FOLDERS', 'CHEXPERT_META',
-           'CHEXPERT_LABELS', 'UNCERTAIN', 'BLANK', 'NIH_HEADER', 'FORMATS', 'is_image_file', 'tidy_frame',
-           'note_missing', 'warn_no_patients', 'patient_ids', 'class_folders', 'folder_vocab', 'read_folder',
-           'cell_values', 'chexpert_targets', 'find_images', 'sniff_format', 'read_chexpert', 'read_label_csv',
-           'detect_format']
+           'CHEXPERT_LABELS', 'UNCERTAIN', 'BLANK', 'NIH_HEADER', 'GOOGLE2019_LABELS', 'FORMATS', 'is_image_file',
+           'tidy_frame', 'note_missing', 'warn_no_patients', 'patient_ids', 'class_folders', 'folder_vocab',
+           'read_folder', 'cell_values', 'chexpert_targets', 'find_images', 'sniff_format', 'read_chexpert',
+           'read_label_csv', 'read_google2019', 'detect_format']
 
 # %% ../nbs/03c_readers.ipynb #0c460399
 FRAME_COLS = ('image', 'path', 'labels', 'patient', 'age', 'sex', 'view', 'followup', 'split', 'patient_source')
@@ -273,14 +273,15 @@ def _unique_images(f, image:pd.Series, col:str):
 
 # %% ../nbs/03c_readers.ipynb #f0b01b55
 NIH_HEADER = ('Image Index', 'Finding Labels')  # the columns that make a CSV NIH's (xraylib.data.REQUIRED_COLS)
-FORMATS = ('nih', 'folder', 'chexpert', 'csv')
+GOOGLE2019_LABELS = ('Fracture', 'Pneumothorax', 'Airspace opacity', 'Nodule or mass')  # Majkowska et al.'s expert labels of NIH images
+FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')
 
 def sniff_format(f:Path # a CSV (optionally .gz)
                 )->str:
-    "'nih', 'chexpert' or 'csv', from the CSV's header line."
+    "'nih', 'google2019', 'chexpert' or 'csv', from the CSV's header line."
     with (gzip.open(f, 'rt', encoding='utf-8-sig') if str(f).endswith('.gz') else open(f, encoding='utf-8-sig')) as fh: head = fh.readline()
     cols = {c.strip().strip('"') for c in head.strip().split(',')}
-    if all(c in cols for c in NIH_HEADER): return 'nih'
+    if all(c in cols for c in NIH_HEADER): return 'google2019' if all(c in cols for c in GOOGLE2019_LABELS) else 'nih'
     if 'Path' in cols and cols & set(CHEXPERT_LABELS): return 'chexpert'
     return 'csv'
 
@@ -383,6 +384,32 @@ def _csv_frame(f:Path, raw:pd.DataFrame, image_col:str, patient_col:Optional[str
                     patient=pat.astype(object), patient_source=f'column {patient_col}' if patient_col else NO_ID)
     if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images', f.parent.parent]); note_missing(df, f.parent)
     return df
+
+# %% ../nbs/03c_readers.ipynb #38d42be4
+_YES_NO = {'YES': 1.0, 'NO': 0.0, '': np.nan}
+
+def read_google2019(csv:Union[str,Path], # the Google 2019 label file (`google2019_nih-chest-xray-labels.csv[.gz]`)
+                    check_images:bool=True # look for the images on disk (beside the file, or in images/) and report those that are absent
+                   )->pd.DataFrame:
+    "Read the Google 2019 expert labels of NIH images: the four YES/NO labels as the vocabulary, NIH's text-mined labels in `finding`."
+    f = Path(csv).expanduser().resolve()
+    raw = _read_str_csv(f, ['Image Index', 'Finding Labels']); _need_cols(f, raw, ['Image Index', 'Patient ID', *GOOGLE2019_LABELS])
+    _unique_images(f, raw['Image Index'], 'Image Index')
+    Y = np.stack([_yes_no(raw[c], f) for c in GOOGLE2019_LABELS], 1)
+    df = tidy_frame(Y, Vocab(GOOGLE2019_LABELS), dict(source=str(f), format='google2019', patient_ids="column 'Patient ID'"),
+                    image=raw['Image Index'].astype(object), patient=raw['Patient ID'].astype(object), followup=pd.to_numeric(raw.get('Follow-up #'), errors='coerce'),
+                    age=pd.to_numeric(raw.get('Patient Age'), errors='coerce'), sex=raw.get('Patient Gender'), view=raw.get('View Position'),
+                    patient_source='column Patient ID')
+    df.insert(len(FRAME_COLS), 'finding', raw['Finding Labels'].astype(object) if 'Finding Labels' in raw else None)
+    if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images']); note_missing(df, f.parent)
+    return df
+
+def _yes_no(s:pd.Series, f)->np.ndarray:
+    "A YES/NO column as 1/0 (blank: unknown); anything else is an error naming the row."
+    v = s.str.strip().str.upper().map(_YES_NO)
+    if (bad := np.flatnonzero(v.isna().to_numpy() & (s.str.strip() != '').to_numpy())).size:
+        raise ValueError(f'{f}: CSV row {bad[0] + 2}, column {s.name!r}: {s.iloc[bad[0]]!r} is not YES or NO ({len(bad):,} such cells)')
+    return v.to_numpy(np.float64)
 
 # %% ../nbs/03c_readers.ipynb #d499e5d4
 def _is_csv(name:str)->bool: return not name.startswith('.') and name.lower().endswith(('.csv', '.csv.gz'))
