@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Union, Optional
 from PIL import Image
 from fastcore.script import call_parse
+from .phantom import BBOX_CSV
 from .core import load_image, xraylib_home, atomic_write, atomic_path, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER, is_complete, mark_complete
 _all_ = ['SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']  # xraylib.core's, still importable from here
 
@@ -173,7 +174,7 @@ def verify_sample(folder:Union[str,Path], # a folder with `sample_labels.csv` an
         raise SampleVerificationError(f'{imd}: {len(missing):,} listed image(s) missing, e.g. {missing[:5]}')
     if extra := sorted(present - set(names)):
         raise SampleVerificationError(f'{imd}: {len(extra):,} file(s) not listed in {SAMPLE_CSV}, e.g. {extra[:5]}')
-    if junk := sorted(p.name for p in folder.iterdir() if p.name not in (SAMPLE_CSV, 'images', MARKER)):
+    if junk := sorted(p.name for p in folder.iterdir() if p.name not in (SAMPLE_CSV, 'images', MARKER, BBOX_CSV)):  # NIH's box file may sit beside it
         raise SampleVerificationError(f'{folder}: unexpected file(s) {junk[:5]}')
     if bad := unreadable_images([imd/n for n in names], decode):
         raise SampleVerificationError(f'{imd}: {len(bad):,} unreadable image(s), e.g. ' +
