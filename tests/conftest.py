@@ -1,5 +1,5 @@
 "Shared fixtures: the real data in ../shared (skipped with a reason when absent) and the repo paths."
-import os
+import os, socket, importlib.util
 from pathlib import Path
 import pytest
 
@@ -20,3 +20,25 @@ def shared_path(*parts) -> Path:
 def shared():
     "The `shared_path` function, as a fixture."
     return shared_path
+
+
+# the browser tests (widget in JupyterLab, `xraylib serve`): Debian's chromium driven by Playwright
+ART = Path(__file__).parent/'_artifacts'
+CHROMIUM = os.environ.get('XRAYLIB_CHROMIUM', '/usr/bin/chromium')
+ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync']
+
+
+def need_browser(what:str, modules:dict):
+    "Skip `what` with the reason when chromium or one of `modules` ({module: pip name}) is absent; fail instead in CI (XRAYLIB_REQUIRE_BROWSER=1)."
+    missing = [f'{CHROMIUM} (apt-get install -y chromium)'] if not Path(CHROMIUM).exists() else []
+    missing += [f'{m} (pip install {p})' for m, p in modules.items() if importlib.util.find_spec(m) is None]
+    if missing:
+        msg = f'{what} needs ' + ', '.join(missing)
+        if os.environ.get('XRAYLIB_REQUIRE_BROWSER'): pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def free_port()->int:
+    "A free TCP port on 127.0.0.1."
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]

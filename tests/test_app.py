@@ -11,26 +11,10 @@ import os, sys, time, signal, socket, subprocess, urllib.request
 from pathlib import Path
 import numpy as np, pytest
 
-ART = Path(__file__).parent/'_artifacts'
-CHROMIUM = os.environ.get('XRAYLIB_CHROMIUM', '/usr/bin/chromium')
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync']
+from conftest import ART, CHROMIUM, ARGS, need_browser, free_port
 
 
-def _need():
-    "Skip with the reason when the browser stack or gradio is absent; fail instead in CI (XRAYLIB_REQUIRE_BROWSER=1)."
-    import importlib.util
-    missing = [f'{CHROMIUM} (apt-get install -y chromium)'] if not Path(CHROMIUM).exists() else []
-    missing += [f'{m} (pip install {p})' for m, p in (('playwright', 'playwright'), ('gradio', '"xraylib[app]"'))
-                if importlib.util.find_spec(m) is None]
-    if missing:
-        msg = 'app browser test needs ' + ', '.join(missing)
-        if os.environ.get('XRAYLIB_REQUIRE_BROWSER'): pytest.fail(msg)
-        pytest.skip(msg)
-
-
-def _free_port()->int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+def _need(): need_browser('app browser test', {'playwright': 'playwright', 'gradio': '"xraylib[app]"'})
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +32,7 @@ def model(tmp_path_factory):
 
 def start_server(model, tmp, *args, env=None):
     "`xraylib serve MODEL --port P *args` with TMPDIR=tmp/'tmp'; returns (proc, url, log path) once it answers."
-    port = _free_port(); (tmp/'tmp').mkdir(exist_ok=True)
+    port = free_port(); (tmp/'tmp').mkdir(exist_ok=True)
     log = tmp/f'serve-{port}.log'
     env = {**os.environ, 'TMPDIR': str(tmp/'tmp'), 'GRADIO_ANALYTICS_ENABLED': 'False', 'PYTHONWARNINGS': 'ignore', **(env or {})}
     env.pop('GRADIO_TEMP_DIR', None)

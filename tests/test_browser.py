@@ -10,10 +10,7 @@ import os, sys, json, time, signal, socket, secrets, subprocess, urllib.request
 from pathlib import Path
 import numpy as np, pytest
 
-ART = Path(__file__).parent/'_artifacts'
-CHROMIUM = os.environ.get('XRAYLIB_CHROMIUM', '/usr/bin/chromium')
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync']
+from conftest import ART, CHROMIUM, ARGS, need_browser, free_port
 
 REPO = Path(__file__).parents[1]
 WIDGET_NB = REPO/'nbs'/'08_widgets.ipynb'
@@ -24,26 +21,14 @@ SHARED = Path(os.environ.get('XRAYLIB_SHARED_DATA', REPO.parent/'shared'/'data')
 
 
 
-def _need():
-    "Skip with the reason when the browser stack is absent; fail instead in CI (XRAYLIB_REQUIRE_BROWSER=1)."
-    import importlib.util
-    missing = [f'{CHROMIUM} (apt-get install -y chromium)'] if not Path(CHROMIUM).exists() else []
-    missing += [f'{m} (pip install {m})' for m in ('playwright', 'jupyterlab') if importlib.util.find_spec(m) is None]
-    if missing:
-        msg = 'browser test needs ' + ', '.join(missing)
-        if os.environ.get('XRAYLIB_REQUIRE_BROWSER'): pytest.fail(msg)
-        pytest.skip(msg)
-
-
-def _free_port()->int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+def _need(): need_browser('browser test', {'playwright': 'playwright', 'jupyterlab': 'jupyterlab'})
 
 
 @pytest.fixture
 def lab(tmp_path):
     "A JupyterLab server on localhost serving `tmp_path`; yields (url, token, folder); always stopped."
     _need()
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path/'cfg'), JUPYTER_RUNTIME_DIR=str(tmp_path/'rt'),
                JUPYTERLAB_SETTINGS_DIR=str(tmp_path/'settings'), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path/'ws'),
                PYTHONWARNINGS='ignore', XRAYLIB_SHARED_DATA=str(SHARED))

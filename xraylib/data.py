@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import (DEFAULT_SIZE, load_image, ImageLoadError, shared_data, xraylib_home, delimiter_hint,
                           parse_finding_labels)
 from .vocab import Vocab, NIH_VOCAB, frame_vocab, with_vocab, target_matrix, select_labels
-from .readers import detect_format, read_folder, read_chexpert, read_label_csv, read_google2019
+from .readers import detect_format, read_folder, read_chexpert, read_label_csv, note_missing, read_google2019
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'FORMATS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file',
@@ -123,16 +123,11 @@ def load_labels(path:Union[str,Path], # a label CSV (optionally .gz) or a folder
 
 # %% ../nbs/03_data.ipynb #8cf21e32
 def _attach_paths(df:pd.DataFrame, root:Path):
-    "Fill `df.path` from one listing of each image folder; record and warn about absent images."
+    "Fill `df.path` from one listing of each image folder; record and warn about absent images (`note_missing`)."
     found = _list_images(image_dirs(root))
     df['path'] = df['image'].map(found).astype(object)
     df.loc[df['path'].isna(), 'path'] = None
-    miss = df.loc[df['path'].isna(), 'image'].tolist()
-    df.attrs['missing'] = miss
-    if miss:
-        what = 'all' if len(miss) == len(df) else f'{len(miss):,} of the'
-        warnings.warn(f'{root}: {what} {len(df):,} listed images are not on disk (missing e.g. {miss[:3]}); '
-                      f"their `path` is None, names in df.attrs['missing']", stacklevel=3)
+    note_missing(df, root)
 
 # %% ../nbs/03_data.ipynb #cf0ed90a
 FORMATS = ('auto', 'nih', 'folder', 'chexpert', 'csv', 'google2019')
