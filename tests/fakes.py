@@ -19,6 +19,26 @@ def make_kaggle_zip(src:Union[str,Path], # a folder with `sample_labels.csv` and
     return zip_path
 
 
+def make_kermany_zip(src:Union[str,Path], # a folder set: `src/{train,val,test}/CLASS/*.jpeg`
+                     zip_path:Union[str,Path], # the archive to write
+                     copies:int=2, # folder sets: `chest_xray/`, `chest_xray/chest_xray/`, ...
+                     junk:bool=True, # add macOS junk as Kaggle's has it: `__MACOSX/`, `._*` files, `.DS_Store`
+                     splits:tuple=('train', 'val', 'test') # the split folders of `src` to pack
+                    )->Path:
+    "Write a zip shaped like Kaggle's `chest-xray-pneumonia.zip` (every image `copies` times, plus junk)."
+    src, zip_path = Path(src), Path(zip_path)
+    files = sorted(f.relative_to(src).as_posix() for s in splits for f in (src/s).glob('*/*.jpeg'))
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, 'w', zipfile.ZIP_STORED) as z:
+        for i in range(copies):
+            for f in files: z.write(src/f, 'chest_xray/' + 'chest_xray/'*i + f)
+        if junk:
+            z.writestr('chest_xray/.DS_Store', b'\0\0\0\1Bud1'); z.writestr('chest_xray/train/.DS_Store', b'\0\0\0\1Bud1')
+            z.writestr('chest_xray/' + files[0].rsplit('/', 1)[0] + '/._' + files[0].rsplit('/', 1)[1], b'\0\5\26\7 AppleDouble')
+            for f in files[:3]: z.writestr(f'__MACOSX/chest_xray/{f.rsplit("/", 1)[0]}/._{f.rsplit("/", 1)[1]}', b'\0\5\26\7')
+            z.writestr('__MACOSX/chest_xray/._train', b'\0\5\26\7')
+    return zip_path
+
+
 class FakeKaggleApi:
     "Stands in for `KaggleApi`: serves `archive` as `<slug>.zip`, optionally failing like the real service."
     def __init__(self, archive:Union[str,Path,None], # the zip to serve

@@ -45,6 +45,7 @@ def test_design_public_names():
     planned = {'xraylib.core': 'PATHOLOGIES NO_FINDING LABELS set_seed',
                'xraylib.data': 'make_phantom_sample download_nih_sample load_labels label_counts patient_splitter '
                                'official_splitter xray_dblock xray_dataloaders',
+               'xraylib.download': 'download_nih_sample download_kermany KERMANY_DATASET KERMANY_COUNTS default_kermany_dest verify_kermany',
                'xraylib.learner': 'xray_learner save_model load_model',
                'xraylib.thresholds': 'threshold_sweep best_threshold per_label_thresholds plot_threshold_sweep',
                'xraylib.evaluate': 'auroc_table confusion_at plot_roc plot_pr plot_confusion evaluation_report',

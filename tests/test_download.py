@@ -402,3 +402,223 @@ def test_full_rejected_credentials_name_the_full_dataset(tmp_path, full_zip):
     with pytest.raises(KaggleCredentialsError, match=r'datasets/nih-chest-xrays/data \.'):
         _full(tmp_path, FakeKaggleApi(full_zip, error=requests.HTTPError('403', response=r)))
     assert not (tmp_path/'full'/MARKER).exists()
+
+
+# --- the Kermany pediatric pneumonia set (download_kermany) ------------------------------------------------------
+
+from xraylib.download import download_kermany, verify_kermany, KERMANY_DATASET, KERMANY_COUNTS, default_kermany_dest
+from xraylib.phantom import make_phantom_folder_set
+from fakes import make_kermany_zip
+
+NK = 40
+K_COUNTS = {'train': {'NORMAL': 12, 'PNEUMONIA': 19}, 'val': {'NORMAL': 2, 'PNEUMONIA': 1}, 'test': {'NORMAL': 2, 'PNEUMONIA': 4}}
+
+
+@pytest.fixture(scope='module')
+def ksrc(tmp_path_factory):
+    "A 40-image phantom folder set in the Kermany layout, with val/."
+    return make_phantom_folder_set(tmp_path_factory.mktemp('ksrc')/'set', n=NK, size=32, splits=('train', 'val', 'test'))
+
+
+@pytest.fixture(scope='module')
+def kzip(ksrc, tmp_path_factory):
+    "Kaggle's packing: `chest_xray/...`, again under `chest_xray/chest_xray/...`, and macOS junk."
+    return make_kermany_zip(ksrc, tmp_path_factory.mktemp('kzip')/'chest-xray-pneumonia.zip')
+
+
+def _rel_images(d: Path) -> list:
+    return sorted(p.relative_to(d).as_posix() for p in d.rglob('*') if p.is_file() and p.name != MARKER)
+
+
+def _k(tmp, api, name='kermany', **kw):
+    return download_kermany(tmp/name, api=api, counts=K_COUNTS, **kw)
+
+
+def test_kermany_phantom_counts_are_the_fixture():
+    "The phantom's own counts (the fixture's K_COUNTS) and the real constant: 5,856 = 5,216 + 16 + 624."
+    assert {s: sum(c.values()) for s, c in KERMANY_COUNTS.items()} == {'train': 5216, 'val': 16, 'test': 624}
+    assert sum(sum(c.values()) for c in K_COUNTS.values()) == NK
+
+
+def test_kermany_counts_match_the_real_train_and_test(shared):
+    "`KERMANY_COUNTS` agrees with the real Kermany train/ and test/ folders in ../shared (a 224 px copy)."
+    real = shared('kermany-pneumonia-224', 'chest_xray')
+    got = {s: {c.name: len(list(c.glob('*.jpeg'))) for c in sorted((real/s).iterdir())} for s in ('train', 'test')}
+    assert got == {s: KERMANY_COUNTS[s] for s in ('train', 'test')}
+
+
+def test_kermany_one_copy_in_the_read_folder_layout(tmp_path, ksrc, kzip):
+    with zipfile.ZipFile(kzip) as z:
+        names = z.namelist()
+    assert sum(n.endswith('.jpeg') and '/._' not in n for n in names) == 2*NK  # two copies in the archive
+    assert any(n.startswith('chest_xray/chest_xray/test/') for n in names) and any(n.startswith('__MACOSX/') for n in names)
+    api = FakeKaggleApi(kzip)
+    d = _k(tmp_path, api)
+    assert d == tmp_path/'kermany' and api.calls[0]['dataset'] == KERMANY_DATASET == 'paultimothymooney/chest-xray-pneumonia'
+    assert sorted(p.name for p in d.iterdir()) == [MARKER, 'test', 'train', 'val']
+    want = sorted(p.relative_to(ksrc).as_posix() for p in ksrc.rglob('*.jpeg'))
+    assert len(want) == NK and _rel_images(d) == want  # no ._* file, no .DS_Store, no nested chest_xray/
+    assert all((d/r).read_bytes() == (ksrc/r).read_bytes() for r in want)
+    m = json.loads((d/MARKER).read_text())
+    assert (m['kind'], m['n_files'], m['copies_skipped'], m['root'], m['counts']) == ('kermany', NK, NK, 'chest_xray', K_COUNTS)
+    assert _left(tmp_path, 'kermany') == []  # staging and archive gone
+    from xraylib.readers import read_folder
+    from xraylib.data import read_dataset
+    f = read_folder(d)
+    assert len(f) == NK and f['image'].str.startswith('val/').sum() == 3 and set(f['split']) == {'train', 'test'}
+    assert len(read_dataset(d)) == NK
+
+
+def test_kermany_shallowest_copy_wins_whatever_the_order(tmp_path, ksrc):
+    "The nested copy first in the zip, with changed bytes and an extra image: the chest_xray/ copy is the one kept."
+    files = sorted(p.relative_to(ksrc).as_posix() for p in ksrc.rglob('*.jpeg'))
+    zp = tmp_path/'order.zip'
+    with zipfile.ZipFile(zp, 'w') as z:
+        for f in files: z.writestr('chest_xray/chest_xray/' + f, (ksrc/f).read_bytes()[:-2] + b'\xff\xd9')
+        z.writestr('chest_xray/chest_xray/train/NORMAL/IM-9999-0001.jpeg', (ksrc/files[0]).read_bytes())
+        for f in files: z.write(ksrc/f, 'chest_xray/' + f)
+    d = _k(tmp_path, FakeKaggleApi(zp))
+    assert _rel_images(d) == files and all((d/f).read_bytes() == (ksrc/f).read_bytes() for f in files)
+    assert json.loads((d/MARKER).read_text())['copies_skipped'] == NK + 1
+
+
+def test_kermany_macosx_set_is_never_taken(tmp_path, ksrc, kzip):
+    "A complete-looking set under __MACOSX/ (as shallow as chest_xray/ and sorting before it) is junk, not data."
+    zp = tmp_path/'macosx.zip'; shutil.copy(kzip, zp)
+    some = sorted(p.relative_to(ksrc).as_posix() for p in ksrc.rglob('*.jpeg'))[1:7]  # [0] has its ._ file already
+    with zipfile.ZipFile(zp, 'a') as z:
+        for s in ('train', 'test'): z.writestr(f'__MACOSX/{s}/NORMAL/bogus.jpeg', b'\x00\x05\x16\x07')
+        for f in some: z.writestr(f'chest_xray/{f.rsplit("/", 1)[0]}/._{f.rsplit("/", 1)[1]}', b'\x00\x05\x16\x07')
+        z.writestr('chest_xray/train/NORMAL/notes.txt', b'not an image')
+    d = _k(tmp_path, FakeKaggleApi(zp))
+    assert json.loads((d/MARKER).read_text())['root'] == 'chest_xray'
+    assert len(_rel_images(d)) == NK and not list(d.rglob('bogus.jpeg')) and not list(d.rglob('._*')) and not list(d.rglob('*.txt'))
+
+
+@pytest.mark.parametrize('splits', [('train', 'val'), ('val', 'test')])
+def test_kermany_archive_without_train_and_test_is_refused(tmp_path, ksrc, splits):
+    zp = make_kermany_zip(ksrc, tmp_path/'partial.zip', splits=splits)
+    with pytest.raises(DownloadError, match=r'no folder set with train/ and test/ in the archive.*paultimothymooney'):
+        download_kermany(tmp_path/'kermany', api=FakeKaggleApi(zp), counts=None)
+    assert not (tmp_path/'kermany').exists() and '.kermany.staging' not in _left(tmp_path, 'kermany')
+
+
+def test_kermany_nih_archive_is_refused(tmp_path, good_zip):
+    with pytest.raises(SampleVerificationError, match='no folder set with train/ and test/'):
+        _k(tmp_path, FakeKaggleApi(good_zip))
+    assert not (tmp_path/'kermany').exists()
+
+
+def test_kermany_wrong_counts_are_refused(tmp_path, kzip, ksrc):
+    "The real counts refuse the 40-image phantom; so does one image gone from the archive."
+    with pytest.raises(SampleVerificationError, match=r"expected \{'train': \{'NORMAL': 1341, 'PNEUMONIA': 3875\}"):
+        download_kermany(tmp_path/'kermany', api=FakeKaggleApi(kzip))
+    s = tmp_path/'less'; shutil.copytree(ksrc, s); sorted((s/'val'/'NORMAL').iterdir())[0].unlink()
+    with pytest.raises(SampleVerificationError, match=r"'val': \{'NORMAL': 1, 'PNEUMONIA': 1\}\}, expected"):
+        _k(tmp_path, FakeKaggleApi(make_kermany_zip(s, tmp_path/'less.zip', copies=1)))
+    assert not (tmp_path/'kermany').exists() and _left(tmp_path, 'kermany') == ['.kermany.download']
+
+
+def test_kermany_undecodable_jpeg_is_refused(tmp_path, ksrc):
+    s = tmp_path/'bad'; shutil.copytree(ksrc, s)
+    f = sorted((s/'test'/'PNEUMONIA').iterdir())[1]; f.write_bytes(f.read_bytes()[:120])
+    with pytest.raises(SampleVerificationError, match=rf'1 unreadable image\(s\), e.g. {f.name}'):
+        _k(tmp_path, FakeKaggleApi(make_kermany_zip(s, tmp_path/'bad.zip')))
+    assert not (tmp_path/'kermany').exists()
+
+
+def test_kermany_interrupted_extraction_then_rerun(tmp_path, kzip, monkeypatch):
+    real, n = shutil.copyfileobj, [0]
+    def copy(fsrc, fdst, *a):
+        n[0] += 1
+        if n[0] == 25: raise KeyboardInterrupt  # mid-extraction: the archive is in, 24 images are out
+        return real(fsrc, fdst, *a)
+    api = FakeKaggleApi(kzip)
+    monkeypatch.setattr(dl.shutil, 'copyfileobj', copy)
+    with pytest.raises(KeyboardInterrupt): _k(tmp_path, api)
+    assert not (tmp_path/'kermany').exists() and _left(tmp_path, 'kermany') == ['.kermany.download']
+    monkeypatch.setattr(dl.shutil, 'copyfileobj', real)
+    d = _k(tmp_path, api)
+    assert len(_rel_images(d)) == NK and dl._kermany_complete(d) and _left(tmp_path, 'kermany') == []
+
+
+def test_kermany_interrupted_forced_download_keeps_the_complete_copy(tmp_path, kzip, monkeypatch):
+    d = _k(tmp_path, FakeKaggleApi(kzip))
+    def interrupted(*a, **kw): raise KeyboardInterrupt
+    monkeypatch.setattr(dl, '_copy_members', interrupted)
+    with pytest.raises(KeyboardInterrupt): _k(tmp_path, FakeKaggleApi(kzip), force=True)
+    assert dl._kermany_complete(d) and len(_rel_images(d)) == NK and '.kermany.staging' not in _left(tmp_path, 'kermany')
+
+
+def test_kermany_reuse_and_damage(tmp_path, kzip):
+    api = FakeKaggleApi(kzip)
+    d = _k(tmp_path, api)
+    assert _k(tmp_path, FakeKaggleApi(None, error=AssertionError('must not be called'))) == d and len(api.calls) == 1
+    victim = sorted((d/'train'/'PNEUMONIA').iterdir())[3]
+    victim.write_bytes(victim.read_bytes()[:50])  # cut short since: not complete, downloaded again
+    assert not dl._kermany_complete(d)
+    assert dl._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 2 and victim.stat().st_size > 50
+    victim.unlink()
+    assert not dl._kermany_complete(d)
+    assert dl._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 3
+    (d/MARKER).unlink()  # killed between the rename and the marker
+    assert not dl._kermany_complete(d) and dl._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 4
+    assert _k(tmp_path, api, force=True) == d and len(api.calls) == 5 and len(_rel_images(d)) == NK
+
+
+def test_kermany_truncated_archive_then_rerun(tmp_path, kzip):
+    bad = tmp_path/'truncated.zip'; data = kzip.read_bytes(); bad.write_bytes(data[:len(data)//2])
+    with pytest.raises(DownloadError, match='truncated or corrupt.*rerun'): _k(tmp_path, FakeKaggleApi(bad))
+    assert not (tmp_path/'kermany').exists() and _left(tmp_path, 'kermany') == []
+    assert dl._kermany_complete(_k(tmp_path, FakeKaggleApi(kzip)))
+
+
+def test_kermany_network_failure_then_rerun(tmp_path, kzip):
+    with pytest.raises(DownloadError, match='chest-xray-pneumonia failed.*ConnectionError.*rerun to resume'):
+        _k(tmp_path, FakeKaggleApi(kzip, fail_after=kzip.stat().st_size // 3))
+    assert not (tmp_path/'kermany').exists()
+    assert dl._kermany_complete(_k(tmp_path, FakeKaggleApi(kzip)))
+
+
+def test_kermany_rejected_credentials_name_the_dataset(tmp_path, kzip):
+    r = requests.Response(); r.status_code = 403
+    with pytest.raises(KaggleCredentialsError, match='datasets/paultimothymooney/chest-xray-pneumonia'):
+        _k(tmp_path, FakeKaggleApi(kzip, error=requests.HTTPError('403 Client Error', response=r)))
+
+
+def test_kermany_disk_full_while_extracting(tmp_path, kzip, monkeypatch):
+    real, n = shutil.copyfileobj, [0]
+    def copy(fsrc, fdst, *a):
+        n[0] += 1
+        if n[0] == 7: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(fsrc, fdst, *a)
+    monkeypatch.setattr(dl.shutil, 'copyfileobj', copy)
+    with pytest.raises(DownloadError, match='disk full.*nothing was marked complete'): _k(tmp_path, FakeKaggleApi(kzip))
+    assert not (tmp_path/'kermany').exists() and '.kermany.staging' not in _left(tmp_path, 'kermany')
+
+
+def test_kermany_dest_that_is_not_ours_is_left_alone(tmp_path, kzip):
+    (tmp_path/'kermany').mkdir(); (tmp_path/'kermany'/'thesis.tex').write_text('precious')
+    with pytest.raises(DownloadError, match='not an xraylib download'): _k(tmp_path, FakeKaggleApi(kzip))
+    assert (tmp_path/'kermany'/'thesis.tex').read_text() == 'precious'
+
+
+def test_kermany_default_dest_is_under_xraylib_home(tmp_path, kzip, monkeypatch):
+    monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path/'home'))
+    assert default_kermany_dest() == tmp_path/'home'/'kermany'
+    d = download_kermany(api=FakeKaggleApi(kzip), counts=K_COUNTS)
+    assert d == tmp_path/'home'/'kermany' and len(_rel_images(d)) == NK
+
+
+def test_verify_kermany_reads_with_read_folder(tmp_path, ksrc):
+    assert verify_kermany(ksrc, K_COUNTS) == dict(n_files=NK, counts=K_COUNTS)
+    s = tmp_path/'loose'; shutil.copytree(ksrc, s); shutil.copy(next(ksrc.rglob('*.jpeg')), s/'train'/'loose.jpeg')
+    with pytest.raises(SampleVerificationError, match='not a readable folder set.*loose.jpeg'): verify_kermany(s, None)
+
+
+def test_readers_do_not_import_download():
+    "xraylib.download imports xraylib.readers; readers (and what it imports) must not import download back."
+    code = ("import sys, xraylib.readers\nassert 'xraylib.download' not in sys.modules, sorted(m for m in sys.modules if m.startswith('xraylib'))\n"
+            "import xraylib.download\nprint('ok', xraylib.download.read_folder is xraylib.readers.read_folder)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == 'ok True', r.stderr
