@@ -16,3 +16,17 @@ def test_notebook_runs(nb):
     skip = get_config(path=NBS).tst_flags.split()
     ok, secs = run_notebook(nb, skip_flags=skip, force_flags=FORCE)
     assert ok, f'{nb.name} failed (traceback above)'
+
+
+PNEUMONIA = NBS/'11_tutorial_pneumonia.ipynb'
+
+
+@pytest.mark.timeout(600)
+def test_pneumonia_tutorial_offline_on_the_phantom(monkeypatch):
+    "The pneumonia tutorial's offline path (the phantom folder set), which the run above does not take when ../shared is there."
+    from xraylib.core import shared_data
+    if shared_data('kermany-pneumonia-224', 'chest_xray', start=NBS) is None:
+        pytest.skip('no ../shared Kermany set: test_notebook_runs[11_tutorial_pneumonia.ipynb] already ran the phantom path')
+    monkeypatch.setenv('XRAYLIB_USE_PHANTOM', '1')
+    ok, secs = run_notebook(PNEUMONIA, skip_flags=get_config(path=NBS).tst_flags.split(), force_flags=FORCE)
+    assert ok, f'{PNEUMONIA.name} failed on the phantom (traceback above)'
