@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Colab-like job (issue 14): a Python 3.12 venv with Colab's preinstalled versions (.ci/colab-constraints.txt),
 # the RUNTIME-ONLY install a Colab user makes (`pip install -e .`, no [dev], no [fast]), then every CLI command
-# through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the tutorial
-# notebook offline, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
+# through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the two tutorials
+# notebooks offline, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
 # The venv is reused while Python, the constraints, setup.py and settings.ini's requirements are unchanged; a new
 # one is cheap after the first: uv (a PyPI package, in its own small venv) hard-links the wheels from its cache.
 # Env: XRAYLIB_COLAB_PYTHON (default: python3.12), XRAYLIB_COLAB_VENV (default: $TMPDIR/xraylib-colab-venv).
@@ -113,6 +113,11 @@ run_tutorial() {  # offline: no Kaggle credentials, so the tutorial takes its ph
     "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/10_tutorial_nih_sample.ipynb" "$W/tutorial"
 }
 step "tutorial notebook offline (nbclient; tst_flags and eval: false cells skipped)" run_tutorial
+run_pneumonia() {  # the pneumonia tutorial on its phantom folder set (Colab would download Kermany with credentials)
+  env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" XRAYLIB_USE_PHANTOM=1 \
+    "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/11_tutorial_pneumonia.ipynb" "$W/pneumonia"
+}
+step "pneumonia tutorial offline on the phantom folder set" run_pneumonia
 install_app() {  # the web app's extra on top of the runtime install (last: the steps above ran without gradio)
   local rc=0; "$VENV/bin/pip" install -q --progress-bar off -e "$REPO[app]" -c "$CONS" > "$VENV.pip.log" 2>&1 || rc=$?
   pip_log "$VENV.pip.log"; "$VENV/bin/python" -c 'import gradio; print("   gradio", gradio.__version__)' || rc=1; return $rc
