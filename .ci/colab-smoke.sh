@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Colab-like job (issue 14): a Python 3.12 venv with Colab's preinstalled versions (.ci/colab-constraints.txt),
 # the RUNTIME-ONLY install a Colab user makes (`pip install -e .`, no [dev], no [fast]), then every CLI command
-# through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the two tutorials
+# through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the two tutorial
 # notebooks offline, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
 # The venv is reused while Python, the constraints, setup.py and settings.ini's requirements are unchanged; a new
 # one is cheap after the first: uv (a PyPI package, in its own small venv) hard-links the wheels from its cache.
