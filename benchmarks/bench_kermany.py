@@ -104,8 +104,13 @@ def main(a):
     if a.threads: import torch; torch.set_num_threads(a.threads)
     la0, t0 = loadavg(), time.time()
     frame, learn = build_learner(a, out)
-    learn.add_cb(EpochLine(t0))
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, a.lr)
+    if a.load:  # a finished run's best weights (its `models/best.safetensors`): no training
+        from safetensors.torch import load_file
+        learn.model.load_state_dict(load_file(a.load))
+    else:
+        learn.add_cb(EpochLine(t0))
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, a.lr)
+        learn.remove_cb(learn.cbs.filter(lambda c: type(c).__name__ == '_EpochLine')[0])  # get_preds calls after_epoch too
     t_fit = time.time() - t0
     v, te, lab = predict(learn, frame, a.size)
     v.to_csv(out/'valid_preds.csv', index=False); te.to_csv(out/'test_preds.csv', index=False)
@@ -131,7 +136,7 @@ def main(a):
     tt = threshold(pt, yt, lab, 'f1'); rt = rates(yt, pt, tt)
     print(f'for reference only, the F1 threshold chosen on test {tt:.4f}: accuracy {rt["accuracy"]:.3f}, sensitivity {rt["sensitivity"]:.3f}, '
           f'specificity {rt["specificity"]:.3f}')
-    print(f'wall time {wall:.0f} s ({t_fit:.0f} s training); load average {la0} at the start, {loadavg()} at the end; out: {out}')
+    print(f'wall time {wall:.0f} s ({t_fit:.0f} s {"loading" if a.load else "training"}); load average {la0} at the start, {loadavg()} at the end; out: {out}')
     return 0
 
 
@@ -157,5 +162,6 @@ if __name__ == '__main__':
     p.add_argument('--seed', type=int, default=42, help='seed of the split, shuffling and initialisation')
     p.add_argument('--n_boot', type=int, default=1000, help='bootstrap resamples of patients for the CIs')
     p.add_argument('--threads', type=int, default=None, help="torch CPU threads (default: torch's; 1 was faster than 2 on 2 shared, loaded cores)")
+    p.add_argument('--load', default=None, help="evaluate these weights (a run's models/best.safetensors, same settings) instead of training")
     p.add_argument('--out', default=None, help='output folder (default: a temporary one)')
     sys.exit(main(p.parse_args()))
