@@ -8,8 +8,8 @@
 The split is `xraylib train`'s: test/ held out (the official split), validation a patient-wise 20% of train/ (seed 42).
 The learner is built here (`xray_dataloaders` + `xray_learner` + `fit_one_cycle`, keeping the best epoch by validation
 AUROC, as `xraylib train` does) so that augmentation, mixup, label smoothing, weight decay and dropout can be set; the
-probabilities are not recalibrated (a monotone recalibration changes neither the AUROC nor the rates at a threshold
-chosen on the same scale). Each threshold rule (F1, Youden's J, a fixed validation sensitivity) is applied to the
+probabilities are not recalibrated (a monotone recalibration leaves the AUROC as it is, and moves the rates at a
+validation-chosen threshold only through test images scored between the two validation scores it lies midway between). Each threshold rule (F1, Youden's J, a fixed validation sensitivity) is applied to the
 *validation* predictions, never to test, and the threshold it picks is then applied to the test predictions: printed
 are test AUROC with its patient-bootstrap 95% CI, and accuracy, sensitivity and specificity at each validation
 threshold, beside what F1 would pick on test (for reference only), the median scores of validation's and test's
