@@ -258,17 +258,22 @@ def test_network_failure_mid_download_then_rerun(tmp_path, good_zip):
     assert is_complete(_get(tmp_path, FakeKaggleApi(good_zip))) and _left(tmp_path) == []
 
 
-def test_disk_full_while_extracting(tmp_path, good_zip, monkeypatch):
+def disk_full_after(monkeypatch, k:int):
+    "Make the download module's `shutil.copyfileobj` fail with ENOSPC on its `k`-th call."
     real, n = shutil.copyfileobj, [0]
     def copy(fsrc, fdst, *a):
         n[0] += 1
-        if n[0] == 5: raise OSError(errno.ENOSPC, 'No space left on device')
+        if n[0] == k: raise OSError(errno.ENOSPC, 'No space left on device')
         return real(fsrc, fdst, *a)
     monkeypatch.setattr(dl.shutil, 'copyfileobj', copy)
+
+
+def test_disk_full_while_extracting(tmp_path, good_zip, monkeypatch):
+    disk_full_after(monkeypatch, 5)
     with pytest.raises(DownloadError, match='disk full.*rerun.*nothing was marked complete'):
         _get(tmp_path, FakeKaggleApi(good_zip))
     assert not (tmp_path/'nih').exists() and '.nih.staging' not in _left(tmp_path)
-    monkeypatch.setattr(dl.shutil, 'copyfileobj', real)
+    monkeypatch.undo()  # the disk has room again
     assert is_complete(_get(tmp_path, FakeKaggleApi(good_zip)))
 
 
@@ -587,12 +592,7 @@ def test_kermany_rejected_credentials_name_the_dataset(tmp_path, kzip):
 
 
 def test_kermany_disk_full_while_extracting(tmp_path, kzip, monkeypatch):
-    real, n = shutil.copyfileobj, [0]
-    def copy(fsrc, fdst, *a):
-        n[0] += 1
-        if n[0] == 7: raise OSError(errno.ENOSPC, 'No space left on device')
-        return real(fsrc, fdst, *a)
-    monkeypatch.setattr(dl.shutil, 'copyfileobj', copy)
+    disk_full_after(monkeypatch, 7)
     with pytest.raises(DownloadError, match='disk full.*nothing was marked complete'): _k(tmp_path, FakeKaggleApi(kzip))
     assert not (tmp_path/'kermany').exists() and '.kermany.staging' not in _left(tmp_path, 'kermany')
 
