@@ -125,6 +125,8 @@ def test_predict_json(trained):
     probs = [p['probability'] for p in out[0]['predictions']]
     assert len(probs) == 15 and probs == sorted(probs, reverse=True)
     raw = json.loads(run('predict', str(trained/'run'), str(img), '--json', '--raw').stdout)  # before the model's recalibration
+    tta = json.loads(run('predict', str(trained/'run'), str(img), '--json', '--tta').stdout)  # flip TTA: other probabilities
+    assert sorted(p['probability'] for p in tta[0]['predictions']) != sorted(probs)
     assert {p['label'] for p in raw[0]['predictions']} == {p['label'] for p in out[0]['predictions']}
     assert sorted(p['probability'] for p in raw[0]['predictions']) != sorted(probs)
     r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--gradcam-label', 'Effusion')
