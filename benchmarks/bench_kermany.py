@@ -75,7 +75,7 @@ def report(out, sens, n_boot, seed):
         r = rates(yt, pt, tv)
         print(f'{name:>9} threshold chosen on validation {tv:.4f}: test accuracy {r["accuracy"]:.3f}, sensitivity {r["sensitivity"]:.3f}, '
               f'specificity {r["specificity"]:.3f}')
-    n2 = te['Image Index'].str.startswith('NORMAL2-IM').to_numpy()
+    n2 = te['Image Index'].str.split('/').str[-1].str.startswith('NORMAL2-IM').to_numpy()
     print(f'median {lab} score of the normal images: validation {np.median(pv[~yv]):.3f}; test `IM-` {np.median(pt[~yt & ~n2]):.3f} '
           f'({(~yt & ~n2).sum()}), test `NORMAL2-IM` {np.median(pt[~yt & n2]):.3f} ({(~yt & n2).sum()}); of the {lab} images: '
           f'validation {np.median(pv[yv]):.3f}, test {np.median(pt[yt]):.3f}')
