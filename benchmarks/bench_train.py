@@ -9,7 +9,7 @@ Throughput: `xray_learner` (resnet18, from scratch) on `xray_dataloaders` (../sh
 --n items), bs 32, training batches only (validation skipped), `--batches` per round; float32 and bfloat16
 (`xraylib.cpu.CPUBFloat16`: forward and loss under `torch.autocast('cpu', bfloat16)`, float32 weights) alternate
 round by round so that load from other users of the machine hits both; images/s are medians over rounds, with the
-load average. The torch thread count is `train`'s rule (`train_threads`) unless --threads.
+load average. The torch thread count follows the load (`train_threads('auto')`) unless --threads gives one.
 AUROC pair: `train` on ../shared/data/nih-real-1000-64px (the CPU preset: resnet18, 64 px, 6 epochs, patient-wise
 split, seed 42) with `bf16=False` and `bf16=True`, each mean validation AUROC with its patient-bootstrap 95% CI; and
 how far the bfloat16 model's probabilities move when *predicting* under bfloat16 autocast instead of float32 (the
@@ -149,6 +149,7 @@ def prediction_drift(out, data):
 
 def auroc_pair(a, tmp):
     "`train` on NIH 1,000 real 64 px images with float32 and with bfloat16: mean validation AUROC with CIs, seconds."
+    import torch
     from xraylib.core import shared_data
     from xraylib.learner import train
     data = shared_data('nih-real-1000-64px')
@@ -156,7 +157,7 @@ def auroc_pair(a, tmp):
     res = {}
     for bf16 in (False, True):
         name = 'bfloat16' if bf16 else 'float32'
-        r = train(data=str(data), split='patient', bf16=bf16, threads=a.threads, out=str(tmp/name), quiet=True, download=False, pretrained='no')
+        r = train(data=str(data), split='patient', bf16=bf16, threads=torch.get_num_threads(), out=str(tmp/name), quiet=True, download=False, pretrained='no')
         m = json.loads((tmp/name/'metrics.json').read_text())
         lo, hi = m['mean_auroc_ci']
         res[name] = (m['mean_auroc'], lo, hi)
@@ -180,7 +181,7 @@ def main():
     ap.add_argument('--arch', default='resnet18')
     ap.add_argument('--batches', type=int, default=6, help='training batches timed per round (0: the whole epoch)')
     ap.add_argument('--rounds', type=int, default=3, help='rounds per side, alternating')
-    ap.add_argument('--threads', type=int, default=None, help="torch threads (default: train's rule, train_threads)")
+    ap.add_argument('--threads', default='auto', help="torch threads: a count, or 'auto' (`train_threads('auto')`: the cores the load average leaves free)")
     ap.add_argument('--no_auroc', action='store_true', help='throughput only')
     ap.add_argument('--seed_style', action='store_true', help="issue 6 (b): xraylib's pipeline against the seed's instead")
     a = ap.parse_args()
@@ -190,7 +191,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-train-'))
     try:
         with torch_threads(train_threads(a.threads)):
-            print(f'machine: {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()} ({"--threads" if a.threads else "train_threads rule"}), '
+            print(f'machine: {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()} (--threads {a.threads}), '
                   f'torch {torch.__version__}; native bfloat16: {cpu_bf16()}; {a.arch} from scratch, bs {a.bs}; load average {os.getloadavg()[0]:.2f}', flush=True)
             throughput(a, replicated(a.n), tmp)
             if not a.no_auroc: auroc_pair(a, tmp)

@@ -75,11 +75,12 @@ class CPUBFloat16(Callback):
         if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
 
 # %% ../nbs/04e_cpu.ipynb #140a26e6
-def train_threads(threads:Optional[int]=None, # a count to use as it is; None: the rule
+def train_threads(threads:Union[int,str,None]=None, # a count; 'auto': from the load average; None: torch's own count
                   load:Optional[float]=None # the one-minute load average (default: `os.getloadavg()`)
                  )->int:
-    "torch threads for a training run: `threads`, else torch's count less the cores busy by the load average (at least 1)."
-    if threads: return int(threads)
+    "torch threads for a training run: `threads`, torch's own count (None), or with 'auto' torch's count less the cores busy by the load average (at least 1)."
+    if threads is None: return torch.get_num_threads()
+    if str(threads) != 'auto': return int(threads)
     if load is None:
         try: load = os.getloadavg()[0]
         except OSError: load = 0.

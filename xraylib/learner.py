@@ -380,7 +380,7 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           max_brightness:float=None, # training brightness shift up to this either way (default: the preset's)
           max_contrast:float=None, # training contrast factor in [1-x, 1/(1-x)] (default: the preset's)
           max_gamma:float=None, # training gamma in [1/(1+x), 1+x]; 0: none (default: the preset's)
-          threads:int=None, # torch CPU threads while training (default: the cores the load average leaves free, at least 1)
+          threads:Union[int,str]=None, # torch CPU threads while training; auto: the cores the load average leaves free (faster on a loaded machine, but runs then differ with the load); default: torch's own count
           **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
