@@ -10,7 +10,8 @@ from types import SimpleNamespace
 from typing import Optional, Union
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
-from .predict import Predictor, gradcam_overlay, IMAGE_EXTS
+from .predict import Predictor, IMAGE_EXTS
+from .gradcam import gradcam_overlay
 from .widgets import UploadWidget, preds_html, error_html
 
 # %% auto #0

@@ -8,8 +8,8 @@ import os, json, shutil, zipfile, zlib, hashlib, datetime
 from pathlib import Path
 from typing import Union, Optional
 from .core import xraylib_home, atomic_write, atomic_path, MARKER
-from .download import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path, sibling_path,
-                              unreadable_images, fetch_archive, make_api)
+from .fetch import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path, sibling_path,
+                           unreadable_images, fetch_archive, make_api, copy_members)
 
 # %% auto #0
 __all__ = ['FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES', 'default_full_dest', 'download_nih_full']
@@ -60,10 +60,8 @@ def _folder_done(dest:Path, folder:str)->Path: return dest/f'.{folder}.done'
 
 def _extract_folder(z:zipfile.ZipFile, members:list, dest:Path, folder:str, quiet:bool)->int:
     "Extract one folder's images into a staging folder, decode every one, then rename it into place and mark it done."
-    need_space(dest, sum(m.file_size for m in members))
-    stage = dest/f'.{folder}.partial'; remove_path(stage); (stage/'images').mkdir(parents=True)
-    for m in members:
-        with z.open(m) as src, open(stage/'images'/Path(m.filename).name, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
+    stage = dest/f'.{folder}.partial'; remove_path(stage); stage.mkdir(parents=True)
+    copy_members(z, {f'images/{Path(m.filename).name}': m for m in members}, stage)  # checks the free space first
     if bad := unreadable_images(sorted((stage/'images').iterdir()), True, quiet, f'{folder}: decoding'):
         remove_path(stage)
         raise SampleVerificationError(f'{folder}: {len(bad):,} unreadable image(s) in the archive, e.g. ' +

@@ -14,7 +14,8 @@ from fastprogress.fastprogress import progress_bar
 from .core import load_image, atomic_path
 from .stats import bootstrap_weights, percentile_ci
 from .phantom import BBOX_FRAME
-from .predict import Predictor, gradcam, image_files
+from .predict import Predictor, image_files
+from .gradcam import gradcam
 
 # %% auto #0
 __all__ = ['BOX_ALIASES', 'T_LEVELS', 'box_area', 'box_intersection', 'iou', 'iobb', 'in_box', 'heatmap_peak', 'scale_box',

@@ -10,7 +10,8 @@ import numpy as np, pandas as pd
 import ipywidgets as widgets
 from fastcore.basics import patch
 from .core import ImageLoadError, load_image
-from .predict import Predictor, plot_gradcam, list_preds
+from .predict import Predictor, list_preds
+from .gradcam import plot_gradcam
 
 # %% auto #0
 __all__ = ['upload_files', 'preds_html', 'error_html', 'UploadWidget', 'upload_widget']
