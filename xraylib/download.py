@@ -4,15 +4,16 @@
 
 # %% ../nbs/02_download.ipynb #4d9a1156
 from __future__ import annotations
-import os, sys, shutil, zipfile, hashlib
+import sys, shutil, zipfile, hashlib
 from pathlib import Path
-from typing import Union, Optional
+from typing import Union, Optional, Callable
+from functools import partial
 from fastcore.script import call_parse
 from .phantom import BBOX_CSV
 from .core import (xraylib_home, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER,
                           is_complete, mark_complete)
 from .fetch import (DownloadError, KaggleCredentialsError, SampleVerificationError, CREDENTIALS_HELP, kaggle_credentials, make_api,
-                          zip_depth, unreadable_images, need_space, fetch_archive, remove_path, sibling_path, disk_full_is_clear, copy_members, download_staged)
+                          zip_depth, unreadable_images, need_space, fetch_archive, remove_path, sibling_path, disk_full_is_clear, copy_members, download_staged, reuse_or_start)
 from .download_kermany import KERMANY_DATASET, KERMANY_SPLITS, KERMANY_COUNTS, KERMANY_NAMES, default_kermany_dest, verify_kermany, download_kermany
 from .download_full import download_nih_full, default_full_dest, FULL_DATASET, FULL_ROWS, FULL_BYTES, FULL_FOLDERS, FULL_FILES
 _all_ = ['SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']  # xraylib.core's, still importable from here
@@ -128,17 +129,18 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
                         quiet:bool=True # print progress
                        )->Path:
     "Download, dedupe and verify the Kaggle NIH sample into `dest`; reuse it when already complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and is_complete(dest):
-        say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
-    def build(zpath, staging):
-        say(f'extracting one copy of each image to {staging} ...')
-        info = _extract_members(_unwrap(zpath, zpath.parent), staging, n_rows, quiet)
-        say('verifying ...'); verify_sample(staging, n_rows); return info
-    info = download_staged(dest, force, api, dataset, quiet, build, mark_complete, SAMPLE_NAMES, 'about 4 GB for the NIH sample')
-    say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
+    dest, say, reuse = reuse_or_start(dest, default_dest, is_complete, force, quiet)
+    if not reuse:
+        info = download_staged(dest, force, api, dataset, quiet, partial(_build_sample, n_rows=n_rows, say=say), mark_complete, SAMPLE_NAMES,
+                               'about 4 GB for the NIH sample')
+        say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
     return dest
+
+def _build_sample(zpath:Path, staging:Path, n_rows:Optional[int], say:Callable)->dict:
+    "Extract one copy of each listed image of the archive into `staging` and verify it; the marker's info."
+    say(f'extracting one copy of each image to {staging} ...')
+    info = _extract_members(_unwrap(zpath, zpath.parent), staging, n_rows, say is not print)
+    say('verifying ...'); verify_sample(staging, n_rows); return info
 
 # %% ../nbs/02_download.ipynb #33584c0e
 _all_ = ['DownloadError', 'KaggleCredentialsError', 'SampleVerificationError', 'CREDENTIALS_HELP', 'kaggle_credentials', 'make_api', 'zip_depth',

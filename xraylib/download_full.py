@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Union, Optional
 from .core import xraylib_home, atomic_write, atomic_path, MARKER
 from .fetch import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path, sibling_path,
-                           unreadable_images, fetch_archive, make_api, copy_members)
+                           unreadable_images, fetch_archive, make_api, copy_members, reuse_or_start)
 
 # %% auto #0
 __all__ = ['FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES', 'default_full_dest', 'download_nih_full']
@@ -127,9 +127,8 @@ def download_nih_full(dest:Union[str,Path,None]=None, # target folder (default: 
                       quiet:bool=True # print progress
                      )->Path:
     "Download the full NIH ChestX-ray14 into `dest` folder by folder (resumable), verify it, mark it complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_full_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and _full_complete(dest): say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
+    dest, say, reuse = reuse_or_start(dest, default_full_dest, _full_complete, force, quiet)
+    if reuse: return dest
     dl, fetched = sibling_path(dest, 'download'), sibling_path(dest, 'download')/'.fetched'
     if force:
         remove_path(dl)

@@ -6,11 +6,12 @@
 from __future__ import annotations
 import json, hashlib, zipfile
 from pathlib import Path
-from typing import Union, Optional
+from typing import Union, Optional, Callable
+from functools import partial
 from collections import Counter
 from .core import xraylib_home, atomic_write, to_jsonable, MARKER, is_complete
 from .readers import read_folder, is_image_file
-from .fetch import SampleVerificationError, zip_depth, disk_full_is_clear, copy_members, unreadable_images, download_staged
+from .fetch import SampleVerificationError, zip_depth, disk_full_is_clear, copy_members, unreadable_images, download_staged, reuse_or_start
 
 # %% auto #0
 __all__ = ['KERMANY_DATASET', 'KERMANY_SPLITS', 'KERMANY_COUNTS', 'KERMANY_NAMES', 'default_kermany_dest', 'verify_kermany',
@@ -107,12 +108,14 @@ def download_kermany(dest:Union[str,Path,None]=None, # target folder (default: `
                      quiet:bool=True # print progress
                     )->Path:
     "Download the Kermany pneumonia set into `dest/{train,val,test}/CLASS/` (one copy of each image), verify it; reuse it when complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_kermany_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and _kermany_complete(dest): say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
-    def build(zpath, staging):
-        say(f'extracting one copy of each image to {staging} ...'); info = _extract_kermany(zpath, staging, quiet)
-        say('reading the folders and decoding every image ...'); return {**info, **verify_kermany(staging, counts, quiet=quiet)}
-    info = download_staged(dest, force, api, dataset, quiet, build, _mark_kermany, KERMANY_NAMES, 'about 1.2 GB')
-    say(f'{dest}: {info["n_files"]:,} images verified ({info["copies_skipped"]:,} duplicate copies skipped)')
+    dest, say, reuse = reuse_or_start(dest, default_kermany_dest, _kermany_complete, force, quiet)
+    if not reuse:
+        info = download_staged(dest, force, api, dataset, quiet, partial(_build_kermany, counts=counts, say=say), _mark_kermany, KERMANY_NAMES, 'about 1.2 GB')
+        say(f'{dest}: {info["n_files"]:,} images verified ({info["copies_skipped"]:,} duplicate copies skipped)')
     return dest
+
+def _build_kermany(zpath:Path, staging:Path, counts:Optional[dict], say:Callable)->dict:
+    "Extract the archive's shallowest folder set into `staging`, read and decode it; the marker's info."
+    quiet = say is not print
+    say(f'extracting one copy of each image to {staging} ...'); info = _extract_kermany(zpath, staging, quiet)
+    say('reading the folders and decoding every image ...'); return {**info, **verify_kermany(staging, counts, quiet=quiet)}

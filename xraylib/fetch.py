@@ -13,7 +13,7 @@ from .core import load_image
 # %% auto #0
 __all__ = ['CREDENTIALS_HELP', 'DownloadError', 'KaggleCredentialsError', 'SampleVerificationError', 'kaggle_credentials',
            'make_api', 'zip_depth', 'unreadable_images', 'need_space', 'disk_full_is_clear', 'copy_members',
-           'fetch_archive', 'remove_path', 'sibling_path', 'download_staged']
+           'fetch_archive', 'remove_path', 'sibling_path', 'reuse_or_start', 'download_staged']
 
 # %% ../nbs/01b_fetch.ipynb #e231b449
 class DownloadError(RuntimeError):
@@ -215,6 +215,20 @@ def _install(staging:Path, # the verified folder
             old = sibling_path(dest, 'old'); remove_path(old); os.rename(dest, old); remove_path(old)
         else: raise DownloadError(f'{dest} exists and is not an xraylib download; pass another dest or remove it')
     os.rename(staging, dest)
+
+# %% ../nbs/01b_fetch.ipynb #c101519f
+def reuse_or_start(dest, # the target folder given, or None
+                   default:Callable, # `default()` is the dataset's default folder
+                   complete:Callable, # `complete(dest)`: whether a complete, verified copy is there
+                   force:bool, # download again even when complete
+                   quiet:bool # print progress
+                  )->tuple:
+    "`(dest, say, reuse)`: the absolute target folder, a print that is silent when `quiet`, and whether the complete copy there is reused."
+    dest = Path(dest).expanduser().absolute() if dest else default()
+    say = (lambda *a: None) if quiet else print
+    reuse = not force and complete(dest)
+    if reuse: say(f'{dest}: complete, reusing it (force=True downloads again)')
+    return dest, say, reuse
 
 # %% ../nbs/01b_fetch.ipynb #6343511f
 def download_staged(dest:Path, # the target folder

@@ -8,15 +8,15 @@ import os, re, warnings
 from typing import Sequence
 import numpy as np, pandas as pd
 from .vocab import Vocab, with_vocab
+from .core import IMAGE_EXTS
 
 # %% auto #0
-__all__ = ['FRAME_COLS', 'RESERVED_NAMES', 'IMAGE_EXTS', 'KERMANY_PATTERNS', 'NO_ID', 'is_image_file', 'tidy_frame',
-           'note_missing', 'warn_no_patients', 'patient_ids']
+__all__ = ['FRAME_COLS', 'RESERVED_NAMES', 'KERMANY_PATTERNS', 'NO_ID', 'is_image_file', 'tidy_frame', 'note_missing',
+           'warn_no_patients', 'patient_ids']
 
 # %% ../nbs/03c_frame.ipynb #0c460399
 FRAME_COLS = ('image', 'path', 'labels', 'patient', 'age', 'sex', 'view', 'followup', 'split', 'patient_source')
 RESERVED_NAMES = FRAME_COLS + ('finding',)  # names a class or label may not take: they are the frame's own columns
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')
 
 def is_image_file(name:str # a file name
                  )->bool:

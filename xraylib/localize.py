@@ -16,6 +16,7 @@ from .stats import bootstrap_weights, percentile_ci
 from .phantom import BBOX_FRAME
 from .predict import Predictor, image_files
 from .gradcam import gradcam
+from .external import SYNONYMS, label_key
 
 # %% auto #0
 __all__ = ['BOX_ALIASES', 'T_LEVELS', 'box_area', 'box_intersection', 'iou', 'iobb', 'in_box', 'heatmap_peak', 'scale_box',
@@ -89,17 +90,15 @@ def heatmap_boxes(hm:np.ndarray, # a heatmap (h x w), any scale
             for s in ndimage.find_objects(lab)]
 
 # %% ../nbs/06d_localize.ipynb #b2d071b5
-BOX_ALIASES = {'Infiltrate': 'Infiltration'}  # NIH's box file spells one label unlike its label file
-
-def _key(l)->str: return ''.join(ch for ch in str(l).lower() if ch.isalnum())
+BOX_ALIASES = SYNONYMS  # NIH's box file writes `Infiltrate` for `Infiltration`: one of xraylib.external's SYNONYMS (this name: one release)
 
 def box_label(label:str, # a label as the box file writes it
               vocab:Sequence[str], # the model's labels
-              aliases:dict=None # extra spellings {box file: model}, on top of `BOX_ALIASES`
+              aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
              )->Optional[str]:
-    "The model's spelling of box-file label `label` (via the aliases, ignoring case, spaces and `_`), or None."
-    l = {**BOX_ALIASES, **(aliases or {})}.get(label, label)
-    return {_key(v): v for v in vocab}.get(_key(l))
+    "The model's spelling of box-file label `label` (via the aliases and `label_key`: case, spaces, `_` and synonyms ignored), or None."
+    l = (aliases or {}).get(label, label)
+    return {label_key(v): v for v in vocab}.get(label_key(l))
 
 # %% ../nbs/06d_localize.ipynb #80ee5ae8
 def _bad_rows(df:pd.DataFrame)->pd.Series:
@@ -112,7 +111,7 @@ def _bad_rows(df:pd.DataFrame)->pd.Series:
 # %% ../nbs/06d_localize.ipynb #eafe7cf5
 def read_boxes(path:Union[str,Path], # BBox_List_2017.csv (.gz too): `Image Index`, `Finding Label`, x, y, w, h
                vocab:Sequence[str]=None, # the model's labels: box labels are mapped to them (None: kept as written)
-               aliases:dict=None # extra spellings {box file: model}, on top of `BOX_ALIASES`
+               aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
               )->pd.DataFrame:
     "The boxes as `image, label, x, y, w, h, line, known`; a row that is not a box raises `ValueError` naming its line."
     path = Path(path)

@@ -4,9 +4,8 @@
 
 # %% ../nbs/01_phantom.ipynb #4ec95832
 from __future__ import annotations
-import os, time, math
+import os, time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional, Union
 from concurrent.futures import ProcessPoolExecutor
 import numpy as np
@@ -20,12 +19,13 @@ from .core import (PATHOLOGIES, NO_FINDING, LABELS, atomic_write, atomic_path, x
 _all_ = ['SAMPLE_COLUMNS', 'MARKER']  # xraylib.core's, still importable from here
 from .phantom_draw import SIGNS, render_phantom, sign_boxes  # the drawing, xraylib.phantom_draw's; still importable from here
 _all_ += ['SIGNS', 'render_phantom', 'sign_boxes']
+from .core import renamed
 
 # %% auto #0
 __all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', 'PHANTOM_VERSION', 'BBOX_CSV', 'BBOX_COLUMNS',
-           'BBOX_FRAME', 'CHEXPERT_FROM_NIH', 'phantom_labels', 'write_phantom_boxes', 'phantom_dir', 'is_complete',
-           'make_phantom_sample', 'phantom_cli', 'make_phantom_folder_set', 'make_phantom_chexpert', 'SAMPLE_COLUMNS',
-           'MARKER', 'SIGNS', 'render_phantom', 'sign_boxes']
+           'BBOX_FRAME', 'CHEXPERT_FROM_NIH', 'phantom_labels', 'write_phantom_boxes', 'phantom_dir',
+           'phantom_complete', 'make_phantom_sample', 'phantom_cli', 'make_phantom_folder_set', 'make_phantom_chexpert',
+           'SAMPLE_COLUMNS', 'MARKER', 'SIGNS', 'render_phantom', 'sign_boxes']
 
 # %% ../nbs/01_phantom.ipynb #ef47121c
 REAL_SAMPLE_COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313,
@@ -136,9 +136,10 @@ def _write_image(job:tuple):
 
 def _params(n, size, seed)->dict: return dict(n=n, size=size, seed=seed, version=PHANTOM_VERSION)
 
-def is_complete(dest:Union[str,Path], n:int, size:int, seed:int)->bool:
+def phantom_complete(dest:Union[str,Path], n:int, size:int, seed:int)->bool:
     "Whether `dest` holds a complete phantom sample written with these parameters (`core.is_complete`)."
     return core.is_complete(dest, **_params(n, size, seed))
+__getattr__ = renamed(__name__, is_complete=('phantom_complete', phantom_complete))  # the old name, for one release (`core.is_complete` is another thing)
 
 # %% ../nbs/01_phantom.ipynb #01292da0
 def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `phantom_dir(n, size, seed)`)
@@ -151,7 +152,7 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
                        )->Path:
     "Write (or reuse) a phantom sample in the Kaggle `nih-chest-xrays/sample` layout; returns its folder."
     dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed)
-    if not force and is_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)  # boxes of an older sample
+    if not force and phantom_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)  # boxes of an older sample
     (dest/MARKER).unlink(missing_ok=True)
     imgs = dest/'images'; imgs.mkdir(parents=True, exist_ok=True)
     df = phantom_labels(n, seed)
@@ -187,7 +188,7 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     "Write the built-in phantom sample (Kaggle `nih-chest-xrays/sample` layout)."
     t0 = time.perf_counter()
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
-    reused = not force and is_complete(target, n, size, seed)
+    reused = not force and phantom_complete(target, n, size, seed)
     d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
     if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "

@@ -16,19 +16,18 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .progress import progress_bar
 from fastai.vision.augment import Resize
-from .core import DEFAULT_SIZE, load_image, ImageLoadError, atomic_path
+from .core import DEFAULT_SIZE, IMAGE_EXTS, load_image, ImageLoadError, atomic_path
 from .vocab import NIH_VOCAB
 from .thresholds import thresholds_in_order
 from .gradcam import gradcam, plot_gradcam, gradcam_overlay  # moved to xraylib.gradcam; kept here for one release
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor',
-           'list_preds', 'folder_images', 'image_files', 'predict_cli', 'load_image', 'ImageLoadError', 'gradcam',
-           'plot_gradcam', 'gradcam_overlay']
+__all__ = ['ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor', 'list_preds',
+           'folder_images', 'image_files', 'predict_cli', 'load_image', 'ImageLoadError', 'gradcam', 'plot_gradcam',
+           'gradcam_overlay']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')
 
 # %% ../nbs/07_predict.ipynb #8c62b7e6
 def _first(d:dict, *keys, default=None):

@@ -9,18 +9,19 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 import numpy as np, pandas as pd
 from .core import delimiter_hint
-from .vocab import Vocab, is_no_finding
-from .frame import (FRAME_COLS, RESERVED_NAMES, IMAGE_EXTS, is_image_file, tidy_frame, note_missing, warn_no_patients,
+from .vocab import Vocab, is_no_finding, label_norm
+from .core import IMAGE_EXTS, renamed
+from .frame import (FRAME_COLS, RESERVED_NAMES, is_image_file, tidy_frame, note_missing, warn_no_patients,
                            KERMANY_PATTERNS, NO_ID, patient_ids)
-_all_ = ['FRAME_COLS', 'RESERVED_NAMES', 'IMAGE_EXTS', 'is_image_file', 'tidy_frame', 'note_missing', 'warn_no_patients',
-         'KERMANY_PATTERNS', 'NO_ID', 'patient_ids']  # xraylib.frame's, still importable from here
+_all_ = ['IMAGE_EXTS', 'FRAME_COLS', 'RESERVED_NAMES', 'is_image_file', 'tidy_frame', 'note_missing', 'warn_no_patients',
+         'KERMANY_PATTERNS', 'NO_ID', 'patient_ids']  # xraylib.core's and xraylib.frame's, still importable from here
 
 # %% auto #0
 __all__ = ['SPLIT_FOLDERS', 'CHEXPERT_META', 'CHEXPERT_LABELS', 'UNCERTAIN', 'BLANK', 'NIH_HEADER', 'GOOGLE2019_LABELS',
-           'FORMATS', 'class_folders', 'folder_vocab', 'read_folder', 'cell_values', 'chexpert_targets', 'find_images',
-           'sniff_format', 'read_chexpert', 'read_label_csv', 'read_google2019', 'detect_format', 'FRAME_COLS',
-           'RESERVED_NAMES', 'IMAGE_EXTS', 'is_image_file', 'tidy_frame', 'note_missing', 'warn_no_patients',
-           'KERMANY_PATTERNS', 'NO_ID', 'patient_ids']
+           'READER_FORMATS', 'class_folders', 'folder_vocab', 'read_folder', 'cell_values', 'chexpert_targets',
+           'find_images', 'sniff_format', 'read_chexpert', 'read_label_csv', 'read_google2019', 'detect_format',
+           'IMAGE_EXTS', 'FRAME_COLS', 'RESERVED_NAMES', 'is_image_file', 'tidy_frame', 'note_missing',
+           'warn_no_patients', 'KERMANY_PATTERNS', 'NO_ID', 'patient_ids']
 
 # %% ../nbs/03c_readers.ipynb #5aa9da70
 SPLIT_FOLDERS = {'train': 'train', 'val': 'train', 'valid': 'train', 'validation': 'train', 'test': 'test'}
@@ -33,15 +34,13 @@ def _listing(d:Path)->tuple:
     return dirs, [f for f in files if is_image_file(f)], [f for f in files if not is_image_file(f)]
 
 # %% ../nbs/03c_readers.ipynb #e93f3fda
-def _norm(name:str)->str: return str(name).strip().lower().replace('_', ' ').replace('-', ' ')
-
 def _check_classes(classes:list, where:Path, what:str='class folder'):
     "Raise when class names clash with each other (case, `_`, `-` ignored) or with the frame's columns."
-    if bad := [c for c in classes if _norm(c) in {_norm(r) for r in RESERVED_NAMES}]:
+    if bad := [c for c in classes if label_norm(c) in {label_norm(r) for r in RESERVED_NAMES}]:
         raise ValueError(f'{where}: {what} {bad[0]!r} has the name of a column of the frame ({", ".join(RESERVED_NAMES)}): rename the {what}')
     seen = {}
     for c in classes:
-        k = 'no finding' if is_no_finding(c) else _norm(c)
+        k = 'no finding' if is_no_finding(c) else label_norm(c)
         if k in seen: raise ValueError(f'{where}: {what}s {seen[k]!r} and {c!r} name the same class: merge them into one')
         seen[k] = c
 
@@ -92,7 +91,6 @@ def folder_vocab(classes:Sequence[str] # the class folder names
 # %% ../nbs/03c_readers.ipynb #ddf7a4e8
 def read_folder(root:Union[str,Path], # `ROOT/CLASS/*` or `ROOT/{train,val,test}/CLASS/*`
                 patient_regex:str=None, # a regex on the file name whose first group is the patient id (default: Kermany's patterns)
-                check_images:bool=True # unused: the images are listed from disk, so every `path` is known (kept for one signature)
                )->pd.DataFrame:
     "Read a class-folder dataset (the Kermany layout) into the tidy frame; the classes are the vocabulary."
     root = Path(root).expanduser().resolve()
@@ -201,7 +199,7 @@ def _unique_images(f, image:pd.Series, col:str):
 # %% ../nbs/03c_readers.ipynb #f0b01b55
 NIH_HEADER = ('Image Index', 'Finding Labels')  # the columns that make a CSV NIH's (xraylib.data.REQUIRED_COLS)
 GOOGLE2019_LABELS = ('Fracture', 'Pneumothorax', 'Airspace opacity', 'Nodule or mass')  # Majkowska et al.'s expert labels of NIH images
-FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')
+READER_FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')  # what `detect_format` tells apart (`xraylib.data.FORMATS` adds 'auto')
 
 def sniff_format(f:Path # a CSV (optionally .gz)
                 )->str:
@@ -211,6 +209,7 @@ def sniff_format(f:Path # a CSV (optionally .gz)
     if all(c in cols for c in NIH_HEADER): return 'google2019' if all(c in cols for c in GOOGLE2019_LABELS) else 'nih'
     if 'Path' in cols and cols & set(CHEXPERT_LABELS): return 'chexpert'
     return 'csv'
+__getattr__ = renamed(__name__, FORMATS=('READER_FORMATS', READER_FORMATS))  # the old name, for one release
 
 # %% ../nbs/03c_readers.ipynb #717fd2a3
 def _chexpert_csv(path:Path)->Path:
@@ -355,7 +354,7 @@ def detect_format(path:Union[str,Path] # a dataset folder or label CSV
     found = ', '.join(([f'label CSV(s) {list(csvs)}'] if csvs else []) + ([f'class folders {classes[:4]}'] if classes else []) +
                       ([f'{len(imgs)} loose image(s) (e.g. {imgs[0]})'] if imgs else []))
     if len(kinds) > 1 or (classes and (csvs or imgs)):
-        raise ValueError(f'{path}: mixed layouts ({found}): pass --format {"|".join(FORMATS)} to say which to read')
+        raise ValueError(f'{path}: mixed layouts ({found}): pass --format {"|".join(READER_FORMATS)} to say which to read')
     if kinds: return 'folder' if classes else kinds[0]
     if len(csvs) == 1: return 'csv'
     if not csvs and _chexpert_below(path, dirs): return 'chexpert'
