@@ -4,6 +4,7 @@
 
 # %% ../nbs/07a_gradcam.ipynb #a6155d42
 from __future__ import annotations
+import weakref
 from typing import Union, Optional
 import numpy as np, torch
 from torch import nn
@@ -12,23 +13,50 @@ from .core import load_image
 from .vocab import NIH_VOCAB
 
 # %% auto #0
-__all__ = ['gradcam', 'plot_gradcam', 'gradcam_overlay']
+__all__ = ['default_layer', 'gradcam', 'plot_gradcam', 'gradcam_overlay']
 
 # %% ../nbs/07a_gradcam.ipynb #9d52b04a
-def _last_conv_block(model:nn.Module)->nn.Module:
-    "The module whose output Grad-CAM uses: the last block of a fastai body, else the last `Conv2d`."
-    if isinstance(model, nn.Sequential) and len(model) == 2:
-        body = model[0]
-        return body[-1] if isinstance(body, nn.Sequential) and len(body) else body
+def _cam_candidates(model:nn.Module)->list:
+    "The layers Grad-CAM may explain, shallow to deep: a fastai body's blocks that hold a `Conv2d`, else every `Conv2d`."
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not convs: raise ValueError('gradcam: the model has no Conv2d layer to explain')
-    return convs[-1]
+    if isinstance(model, nn.Sequential) and len(model) == 2 and isinstance(model[0], nn.Sequential):
+        blocks = [b for b in model[0] if any(isinstance(m, nn.Conv2d) for m in b.modules())]
+        if blocks: return blocks
+    return convs
+
+# %% ../nbs/07a_gradcam.ipynb #ccae8157
+_DEFAULTS = weakref.WeakKeyDictionary()  # model -> {(h, w, min_cells): layer}: one probing forward pass per model and size
+
+def default_layer(model:nn.Module, # the model to explain
+                  size, # its input size: pixels, or (height, width)
+                  min_cells:int=8 # the feature map's shorter side needs at least this many cells
+                 )->nn.Module:
+    "Grad-CAM's default layer: the deepest conv block whose feature map has at least `min_cells` x `min_cells` cells at input `size`."
+    key = ((size, size) if isinstance(size, int) else tuple(int(s) for s in size)) + (min_cells,)
+    memo = _DEFAULTS.setdefault(model, {})
+    if key not in memo: memo[key] = _deepest_fine(model, _cam_candidates(model), key[:2], min_cells)
+    return memo[key]
+
+# %% ../nbs/07a_gradcam.ipynb #957336c0
+def _deepest_fine(model:nn.Module, cands:list, hw:tuple, min_cells:int)->nn.Module:
+    "Run `model` on a blank `hw` input and return the deepest of `cands` whose output is at least `min_cells` on both sides (else the first)."
+    sides = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, k=k: sides.__setitem__(k, min(o.shape[-2:]))) for k, m in enumerate(cands)]
+    p, n_in, was = next(model.parameters()), next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels, model.training
+    try:
+        model.eval()
+        with torch.no_grad(): model(torch.zeros(1, n_in, *hw, device=p.device, dtype=p.dtype))
+    finally:
+        for h in hooks: h.remove()
+        model.train(was)
+    return cands[max([k for k, s in sides.items() if s >= min_cells], default=0)]
 
 # %% ../nbs/07a_gradcam.ipynb #309650a7
 def gradcam(predictor_or_model, # a `xraylib.predict.Predictor`, or a model (`nn.Module`) given a preprocessed tensor
             image, # an image (with a `Predictor`), or a `[1 x] C x H x W` input tensor (with a model)
             label:Union[str,int], # the label to explain, by name or index
-            layer:Optional[nn.Module]=None # the layer to hook (default: the last conv block)
+            layer:Optional[nn.Module]=None # the layer to hook (default: `default_layer` at the input's size)
            )->np.ndarray:
     "Grad-CAM heatmap (h x w, in [0, 1], at the model's input size) for `label` on `image`."
     if isinstance(predictor_or_model, nn.Module):
@@ -37,7 +65,7 @@ def gradcam(predictor_or_model, # a `xraylib.predict.Predictor`, or a model (`nn
     else: model, vocab, x = predictor_or_model.model, predictor_or_model.vocab, predictor_or_model.preprocess(image)
     x = x.to(next(model.parameters()).device)  # the model's device: a model on `cuda` gets its input there
     idx = vocab.index(label) if isinstance(label, str) else int(label)
-    layer, store = layer or _last_conv_block(model), {}
+    layer, store = layer or default_layer(model, x.shape[-2:]), {}
     def fwd(m, i, o):
         store['act'] = o
         o.register_hook(lambda g: store.__setitem__('grad', g))

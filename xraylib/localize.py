@@ -163,7 +163,7 @@ def _image_files(images)->dict:
     return {Path(f).name: f for s in srcs for f in image_files(s)}
 
 def gradcam_fn(predictor:Predictor, # the model
-               layer:Optional[str]=None # the module to explain, by its name in `predictor.model.named_modules()` (None: the last conv block)
+               layer:Optional[str]=None # the module to explain, by its name in `predictor.model.named_modules()` (None: `default_layer`, the deepest conv block with at least 8 x 8 cells)
               )->Callable:
     "`heatmap(image_file, label)`: the predictor's Grad-CAM at `layer`."
     mods = dict(predictor.model.named_modules())
@@ -176,7 +176,7 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
              images, # a folder, image files, or a list of both: the boxes' images, found by file name
              predictor:Optional[Predictor]=None, # the model: Grad-CAM heatmaps and the labels' probabilities
              heatmap:Optional[Callable]=None, # `heatmap(image_file, label) -> h x w array` over the whole image, instead of Grad-CAM
-             layer:Optional[str]=None, # the module Grad-CAM explains, as in `gradcam_fn` (None: the last conv block)
+             layer:Optional[str]=None, # the module Grad-CAM explains, as in `gradcam_fn` (None: `default_layer`, the deepest conv block with at least 8 x 8 cells)
              thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
              fp_iobb:float=0.1, # a predicted box with IoBB below this against every true box of its label is a false positive
              frame:Union[int,str,tuple]=BBOX_FRAME, # the boxes' frame, as in `box_frames`
@@ -323,7 +323,7 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
                  boxes:str=None, # box file in BBox_List_2017.csv's format (.gz ok): Image Index, Finding Label, x, y, w, h
                  out:str='localization', # output folder: localization.csv, localization_boxes.csv, localization.png
                  thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
-                 layer:str=None, # the module Grad-CAM explains, by name (e.g. 0.5: a fastai ResNet's second stage, finer than the default last block)
+                 layer:str=None, # the module Grad-CAM explains, by name (default: the deepest conv block with at least 8 x 8 cells, `xraylib.gradcam.default_layer`; e.g. 0.7: a fastai ResNet's last block)
                  frame:str='1024', # the frame the boxes were drawn in: N (N x N pixels; NIH's is 1024), WxH, or original (from --meta)
                  meta:str=None, # labels CSV with OriginalImage width/height columns, for --frame original
                  n_boot:int=1000, # bootstrap resamples (of images)
