@@ -3,7 +3,7 @@
 # the RUNTIME-ONLY install a Colab user makes (`pip install -e .`, no [dev], no [fast]), then every CLI command
 # through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the two tutorial
 # notebooks offline, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
-# The venv is reused while Python, the constraints, setup.py and settings.ini's requirements are unchanged; a new
+# The venv is reused while Python, the constraints, setup.py and settings.ini's name and requirements are unchanged; a new
 # one is cheap after the first: uv (a PyPI package, in its own small venv) hard-links the wheels from its cache.
 # Env: XRAYLIB_COLAB_PYTHON (default: python3.12), XRAYLIB_COLAB_VENV (default: $TMPDIR/xraylib-colab-venv).
 set -euo pipefail
@@ -31,7 +31,7 @@ find_python() {
 PY=$(find_python)
 VENV=${XRAYLIB_COLAB_VENV:-${TMPDIR:-/tmp}/xraylib-colab-venv}
 UVENV=$VENV-uv  # uv alone, so the Colab-like venv holds only what the user's would
-KEY=$( { "$PY" --version; cat "$CONS" setup.py; grep -E '^(requirements|pip_requirements|min_python)' settings.ini; } | sha256sum | cut -c1-16)
+KEY=$( { "$PY" --version; cat "$CONS" setup.py; grep -E '^(lib_name|requirements|pip_requirements|min_python)' settings.ini; } | sha256sum | cut -c1-16)
 pip_log() { grep -v -e "is ignored: it is neither a file nor a directory" "$1" || true; }  # this machine's pip.conf
 
 install_pins() {  # Colab's versions: uv from its cache (seconds once warm), else pip (minutes: ~3 GB of wheels)
