@@ -20,12 +20,12 @@ from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
-from .external import read_external, is_external, external_lines
+from .external import read_external, is_external, external_lines, pair_thresholds
 
 # %% auto #0
 __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'operating_thresholds',
-           'write_evaluation', 'evaluation_report', 'evaluate_cli', 'EvalData', 'plot_roc', 'plot_pr',
-           'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence', 'bootstrap_weights']
+           'write_evaluation', 'evaluation_report', 'model_thresholds', 'evaluate_cli', 'EvalData', 'plot_roc',
+           'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence', 'bootstrap_weights']
 
 # %% ../nbs/06_evaluate.ipynb #28f8f3db
 _all_ = ['EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
@@ -388,6 +388,18 @@ def _optimistic_section(opt:pd.DataFrame)->list:
             'with their figures ([thresholds_these_data.csv](thresholds_these_data.csv)). No model could have chosen them before seeing '
             'these labels: they bound what re-choosing the operating point here could give, not what the model gives.', '', _md_table(o), '']
 
+# %% ../nbs/06_evaluate.ipynb #6cd45ad9
+def model_thresholds(path # a model folder or model.json; or an evaluation's folder, metrics.json or thresholds.csv
+                    )->tuple:
+    "`({label: threshold or None}, where they were chosen)` of a model or an earlier evaluation."
+    p = Path(path)
+    if p.is_dir(): p = next((p/f for f in ('model.json', 'metrics.json', 'thresholds.csv') if (p/f).is_file()), p/'model.json')
+    if not p.is_file(): raise FileNotFoundError(f'{path}: no model.json, metrics.json or thresholds.csv there')
+    if p.suffix == '.csv': t = pd.read_csv(p); return thresholds_dict(t), f'the data of {p}'
+    m = json.loads(p.read_text())
+    if not isinstance(m.get('thresholds'), dict): raise ValueError(f'{p}: no per-label thresholds in it')
+    return m['thresholds'], f'validation ({p.name})' if 'vocab' in m else f'the data of {p}'
+
 # %% ../nbs/06_evaluate.ipynb #bda55aff
 @call_parse
 def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probability column per label (`Label` or `prob_Label`)
@@ -398,18 +410,21 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
                  threshold_method:str='f1', # per-label thresholds: f1, youden or sensitivity
                  by:str=None, # subgroups from the labels CSV's metadata, e.g. sex,age,view (AUROC, TPR/FPR per group)
                  format:str='auto', # the layout of --labels when it is another dataset: auto|nih|folder|chexpert|csv|google2019
-                 map:str=None # targets made of several model labels, e.g. "Nodule or mass=Nodule|Mass" (score: the max of their probabilities; ';' between targets)
+                 map:str=None, # targets made of several model labels, e.g. "Nodule or mass=Nodule|Mass" (score: the max of their probabilities; ';' between targets)
+                 model:str=None # grade at this model's validation thresholds (its folder or model.json; or an evaluation's folder, metrics.json or thresholds.csv) instead of ones chosen on these data
                 ):
     "Evaluate saved predictions: AUROC/AP with bootstrap CIs, thresholds, calibration, subgroups, plots and a report."
     if preds is None or labels is None:
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
     try:
+        given, on = model_thresholds(model) if model else (None, None)
         ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
+        if ext and given is not None: given = pair_thresholds(ext['pairs'], given)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
     if by is None: ed.metadata = None  # subgroups only when asked for
-    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by)
+    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by, thresholds=given, chosen_on=on)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(tbl.drop(columns=['n', 'note']).round(4).to_string(index=False))
@@ -422,8 +437,10 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))
     print(f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
           f'wrote {len(m["files"])} files to {out} in {time.time() - t0:.1f} s')
+    print(f'thresholds chosen on {m["thresholds_chosen_on"]}' + (' (optimistic: pass --model to grade at a model\'s own)' if given is None else ''))
     if ext:  # another dataset: what matched, and the same images against NIH's text-mined labels when the dataset has them
-        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed, threshold_method=threshold_method)
+        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed,
+                                                          threshold_method=threshold_method, thresholds=given, chosen_on=on)
         lines = external_lines(ext, tbl, pd.read_csv(Path(out)/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
         with atomic_write(Path(out)/'external.md') as f: f.write('\n'.join(lines) + '\n')
         print('\n' + '\n'.join(lines))
