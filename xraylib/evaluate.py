@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score
 from fastcore.script import call_parse
-from .core import atomic_write, to_jsonable, delimiter_hint
+from .core import atomic_write, to_jsonable, delimiter_hint, nih_patient_ids
 from .vocab import is_no_finding, NIH_VOCAB
 from .thresholds import (EvalData, preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict, thresholds_at,
                                 plot_threshold_sweep)
@@ -181,12 +181,6 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     return EvalData(X, Y[rows], names, pr['Image Index'].to_numpy(), pids, lab.reset_index(), no_finding=nf)
 
 # %% ../nbs/06_evaluate.ipynb #2e54ebd3
-def _nih_patients(image_ids)->Optional[np.ndarray]:
-    "Patient ids from NIH image names like `00000013_005.png`, or None when the names do not all follow it."
-    s = pd.Series(np.asarray(image_ids).astype(str))
-    m = s.str.extract(r'^(\d{8})_\d{3}\.png$')[0]
-    return None if m.isna().any() else m.astype(int).to_numpy()
-
 def _write_csv(df:pd.DataFrame, path:Path):
     with atomic_write(path) as f: df.to_csv(f, index=False)
 
@@ -256,7 +250,7 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     metadata = ed.metadata if metadata is None else metadata
     patient_ids = ed.patient_ids if patient_ids is None else patient_ids
-    if patient_ids is None and ed.image_ids is not None: patient_ids = _nih_patients(ed.image_ids)
+    if patient_ids is None and ed.image_ids is not None: patient_ids = nih_patient_ids(ed.image_ids)
     if patient_ids is None and metadata is not None: patient_ids = subgroup_frame(metadata, by).get('patient')
     th, opt = operating_thresholds(ed, thresholds, chosen_on, threshold_method)
     tables = _tables(ed, th, opt, patient_ids, metadata, by, n_boot, seed)

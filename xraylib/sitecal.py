@@ -90,17 +90,6 @@ def site_calibration(ed:EvalData, # the labelled site images (scores on the mode
     tab = pd.concat([operating_figures(rest, th, n_boot, seed).assign(thresholds=w) for w, th in (('adapted', new), ('original', thresholds))])
     return dict(picked=pick, thresholds=new, notes=notes, table=tab.reset_index(drop=True), k=int(pick.sum()), seed=seed, n_rest=int((~pick).sum()))
 
-# %% ../nbs/06f_sitecal.ipynb #10d411f4
-from fastcore.basics import patch
-
-@patch
-def subset(self:EvalData, rows # a boolean mask or integer positions
-          )->EvalData:
-    "The same data on `rows` only."
-    r = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-    pick = lambda a: None if a is None else (a.iloc[r].reset_index(drop=True) if isinstance(a, pd.DataFrame) else np.asarray(a)[r])
-    return EvalData(self.preds[r], self.targs[r], self.labels, pick(self.image_ids), pick(self.patient_ids), pick(self.metadata))
-
 # %% ../nbs/06f_sitecal.ipynb #2b2c27a5
 def site_curve(ed:EvalData, # the labelled site images
                thresholds:dict, # the model's thresholds

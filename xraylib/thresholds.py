@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass
+from fastcore.basics import patch
 from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
@@ -88,6 +89,15 @@ def preds_targs(preds, # probabilities (n_images, n_labels) or (n_images,), nump
     if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
     labels = label_names(labels, p.shape[1])
     return p, targets(y, labels), labels
+
+# %% ../nbs/05_thresholds.ipynb #31d002d6
+@patch
+def subset(self:EvalData, rows # a boolean mask or integer positions
+          )->EvalData:
+    "The same data on `rows` only."
+    r = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+    pick = lambda a: None if a is None else (a.iloc[r].reset_index(drop=True) if isinstance(a, pd.DataFrame) else np.asarray(a)[r])
+    return EvalData(self.preds[r], self.targs[r], self.labels, pick(self.image_ids), pick(self.patient_ids), pick(self.metadata), self.no_finding)
 
 # %% ../nbs/05_thresholds.ipynb #d94140a4
 # torch.linspace(0.05, 0.95, 29) (fastbook's thresholds) as exact float32 values, so xraylib needs no torch here
