@@ -1,8 +1,11 @@
-"A plain (non-editable) install, as README's `pip install \"xraylib @ git+...\"` makes: a wheel built from the checkout, installed in a fresh virtual environment, runs `xraylib train`."
+"A plain (non-editable) install, as README's `pip install \"xraylib-cxr @ git+...\"` makes: a wheel built from the checkout, installed in a fresh virtual environment, runs `xraylib train`."
 import os, shutil, subprocess, sys, importlib.util
 from pathlib import Path
 try: from conftest import REPO
 except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import REPO
+
+
+DIST = next(l.split('=', 1)[1].strip() for l in (REPO/'settings.ini').read_text().splitlines() if l.startswith('lib_name'))
 
 
 def _run(args, **kw):
@@ -35,7 +38,7 @@ def test_wheel_installs_in_a_fresh_venv_and_trains(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}  # nothing points at a checkout
     offline = ['--no-build-isolation'] if importlib.util.find_spec('setuptools') else []  # a plain venv of Python 3.12+ has no setuptools: pip fetches it
     _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', *offline, '-q', '-w', str(tmp_path/'dist'), str(src)], env=env)
-    whl, = (tmp_path/'dist').glob('xraylib-*.whl')
+    whl, = (tmp_path/'dist').glob(f"{DIST.replace('-', '_')}-*.whl")  # the distribution's name, not the import name
     venv = tmp_path/'venv'
     py, bin_ = _fresh_venv(venv, env), venv/'bin'
     _run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(whl)], env=env)

@@ -12,9 +12,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MIN_SIDE',
-           'MAX_ASPECT', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable',
-           'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint', 'ImageLoadError', 'load_image',
-           'MAX_PIXELS', 'decode_gray_png']
+           'MAX_ASPECT', 'IMAGE_EXTS', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home',
+           'to_jsonable', 'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint', 'ImageLoadError',
+           'load_image', 'renamed', 'MAX_PIXELS', 'decode_gray_png']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -312,3 +312,20 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
     shape(im.width, im.height)
     return _pil_to_gray(im)
+
+# %% ../nbs/00_core.ipynb #05927dde
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')  # the image files xraylib reads, by extension
+
+# %% ../nbs/00_core.ipynb #582b64b6
+import warnings
+
+def renamed(module:str, # the module's `__name__`
+            **names # old name -> (new name, object)
+           ):
+    "A module `__getattr__` that still gives each renamed public name for one release, with a `DeprecationWarning` naming the new one."
+    def __getattr__(name):
+        if name not in names: raise AttributeError(f'module {module!r} has no attribute {name!r}')
+        new, obj = names[name]
+        warnings.warn(f'{module}.{name} is renamed {new}; the old name goes in the next release', DeprecationWarning, stacklevel=2)
+        return obj
+    return __getattr__

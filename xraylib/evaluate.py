@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score
 from fastcore.script import call_parse
-from .core import atomic_write, to_jsonable, delimiter_hint
+from .core import atomic_write, to_jsonable
 from .vocab import is_no_finding, NIH_VOCAB
 from .thresholds import (EvalData, preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
                                 plot_threshold_sweep)
@@ -21,6 +21,7 @@ from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
 from .external import read_external, is_external, external_lines
+from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
 __all__ = ['PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'write_evaluation', 'evaluation_report',
@@ -98,20 +99,6 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
                              specificity=spec, f1=f1, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
 # %% ../nbs/06_evaluate.ipynb #95210e24
-_ID_COLS = ('Image Index', 'Patient ID')
-
-def _pred_labels(cols:list, f='the predictions CSV', known:Sequence[str]=None)->dict:
-    "Map probability column -> label; raise naming the file and the columns that are not among `known` labels (None: any name)."
-    cols = [c for c in cols if c not in _ID_COLS]
-    prob = [c for c in cols if c.startswith('prob_')]
-    use = prob if prob else cols
-    m = {c: c[5:] if c.startswith('prob_') else c for c in use}
-    bad = [c for c, l in m.items() if known is not None and l not in known]
-    if bad: raise ValueError(f'{f}: prediction column(s) not a known label: {", ".join(bad)} '
-                             f'(expected columns named by label, optionally prefixed prob_: {", ".join(known)})')
-    if not m: raise ValueError(f'{f}: the predictions CSV has no probability columns')
-    return m
-
 def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
     "One 0/1 column per label named in the NIH-format `Finding Labels` column (`|`-separated)."
     return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
@@ -126,44 +113,20 @@ def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
                          'expected 1 (positive), 0 (negative) or blank (unknown)')
     return X.to_numpy(np.float64)
 
-def _read_table(f, what:str)->pd.DataFrame:
-    "Read a CSV with errors naming the file: absent, empty, malformed, wrong delimiter or no `Image Index`."
-    if not Path(f).is_file(): raise FileNotFoundError(f'{f}: no such {what} file')
-    try: d = pd.read_csv(f)
-    except pd.errors.EmptyDataError: raise ValueError(f'{f}: empty {what} CSV (no header, no rows)') from None
-    except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed {what} CSV ({str(e).strip()})') from None
-    d.columns = [str(c).strip() for c in d.columns]
-    if 'Image Index' not in d.columns:
-        raise ValueError(f'{f}: {what} CSV has no "Image Index" column (columns: {", ".join(d.columns)}){delimiter_hint(list(d.columns))}')
-    return d
-
-def _check_probs(P:pd.DataFrame, f)->np.ndarray:
-    "The probabilities as floats; raise naming the CSV row and column of a missing, non-numeric or out-of-range value."
-    X = P.apply(pd.to_numeric, errors='coerce').to_numpy(np.float64)
-    for bad, what in ((np.isnan(X), 'a missing or non-numeric probability'),
-                      ((X < 0) | (X > 1), 'a probability outside [0, 1] (logits? apply a sigmoid first)')):
-        if bad.any():
-            r, c = np.argwhere(bad)[0]; v = P.iat[r, c]
-            v = 'empty' if pd.isna(v) else repr(v.item() if hasattr(v, 'item') else v)
-            raise ValueError(f'{f}: {int(bad.any(1).sum())} row(s) with {what}, e.g. CSV row {r + 2}, column '
-                             f'{P.columns[c]} = {v}')
-    return X
-
 def read_predictions(csv, # predictions CSV: `Image Index` + one probability column per label (`Label` or `prob_Label`)
                      labels_csv, # labels CSV: NIH format (`Finding Labels`, `|`-separated) or one column per label (1, 0, blank unknown); gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
                     )->EvalData:
     "Join saved predictions with their true labels on `Image Index`: one validated `EvalData` (targets `NaN` where unknown)."
-    pr, lab = _read_table(csv, 'predictions'), _read_table(labels_csv, 'labels')
+    pr, lab = read_table(csv, 'predictions'), read_table(labels_csv, 'labels')
     fl = _finding_labels(lab) if 'Finding Labels' in lab.columns else None  # NIH's format: its labels, and those the file names
-    m = _pred_labels(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
+    m = prob_columns(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
     if labels is not None:
         miss = [l for l in labels if l not in m.values()]
         if miss: raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
         m = {c: l for c, l in m.items() if l in labels}
-    dup = pr['Image Index'].duplicated()
-    if dup.any(): raise ValueError(f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
-    X = _check_probs(pr[list(m)], csv)
+    check_unique_ids(pr, csv)
+    X = check_probs(pr[list(m)], csv)
     names = list(m.values())
     if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NIH_VOCAB.no_finding  # NIH's format: NIH's 'nothing found'
     elif all(l in lab.columns for l in names): Y, nf = _label_columns(lab, names, labels_csv), next((c for c in lab.columns if is_no_finding(c)), None)

@@ -14,7 +14,9 @@ from fastprogress.fastprogress import progress_bar
 from .core import load_image, atomic_path
 from .stats import bootstrap_weights, percentile_ci
 from .phantom import BBOX_FRAME
-from .predict import Predictor, gradcam, image_files
+from .predict import Predictor, image_files
+from .gradcam import gradcam
+from .external import SYNONYMS, label_key
 
 # %% auto #0
 __all__ = ['BOX_ALIASES', 'T_LEVELS', 'box_area', 'box_intersection', 'iou', 'iobb', 'in_box', 'heatmap_peak', 'scale_box',
@@ -88,17 +90,15 @@ def heatmap_boxes(hm:np.ndarray, # a heatmap (h x w), any scale
             for s in ndimage.find_objects(lab)]
 
 # %% ../nbs/06d_localize.ipynb #b2d071b5
-BOX_ALIASES = {'Infiltrate': 'Infiltration'}  # NIH's box file spells one label unlike its label file
-
-def _key(l)->str: return ''.join(ch for ch in str(l).lower() if ch.isalnum())
+BOX_ALIASES = SYNONYMS  # NIH's box file writes `Infiltrate` for `Infiltration`: one of xraylib.external's SYNONYMS (this name: one release)
 
 def box_label(label:str, # a label as the box file writes it
               vocab:Sequence[str], # the model's labels
-              aliases:dict=None # extra spellings {box file: model}, on top of `BOX_ALIASES`
+              aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
              )->Optional[str]:
-    "The model's spelling of box-file label `label` (via the aliases, ignoring case, spaces and `_`), or None."
-    l = {**BOX_ALIASES, **(aliases or {})}.get(label, label)
-    return {_key(v): v for v in vocab}.get(_key(l))
+    "The model's spelling of box-file label `label` (via the aliases and `label_key`: case, spaces, `_` and synonyms ignored), or None."
+    l = (aliases or {}).get(label, label)
+    return {label_key(v): v for v in vocab}.get(label_key(l))
 
 # %% ../nbs/06d_localize.ipynb #80ee5ae8
 def _bad_rows(df:pd.DataFrame)->pd.Series:
@@ -111,7 +111,7 @@ def _bad_rows(df:pd.DataFrame)->pd.Series:
 # %% ../nbs/06d_localize.ipynb #eafe7cf5
 def read_boxes(path:Union[str,Path], # BBox_List_2017.csv (.gz too): `Image Index`, `Finding Label`, x, y, w, h
                vocab:Sequence[str]=None, # the model's labels: box labels are mapped to them (None: kept as written)
-               aliases:dict=None # extra spellings {box file: model}, on top of `BOX_ALIASES`
+               aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
               )->pd.DataFrame:
     "The boxes as `image, label, x, y, w, h, line, known`; a row that is not a box raises `ValueError` naming its line."
     path = Path(path)
@@ -163,7 +163,7 @@ def _image_files(images)->dict:
     return {Path(f).name: f for s in srcs for f in image_files(s)}
 
 def gradcam_fn(predictor:Predictor, # the model
-               layer:Optional[str]=None # the module to explain, by its name in `predictor.model.named_modules()` (None: the last conv block)
+               layer:Optional[str]=None # the module to explain, by its name in `predictor.model.named_modules()` (None: `default_layer`, the deepest conv block with at least 8 x 8 cells)
               )->Callable:
     "`heatmap(image_file, label)`: the predictor's Grad-CAM at `layer`."
     mods = dict(predictor.model.named_modules())
@@ -176,7 +176,7 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
              images, # a folder, image files, or a list of both: the boxes' images, found by file name
              predictor:Optional[Predictor]=None, # the model: Grad-CAM heatmaps and the labels' probabilities
              heatmap:Optional[Callable]=None, # `heatmap(image_file, label) -> h x w array` over the whole image, instead of Grad-CAM
-             layer:Optional[str]=None, # the module Grad-CAM explains, as in `gradcam_fn` (None: the last conv block)
+             layer:Optional[str]=None, # the module Grad-CAM explains, as in `gradcam_fn` (None: `default_layer`, the deepest conv block with at least 8 x 8 cells)
              thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
              fp_iobb:float=0.1, # a predicted box with IoBB below this against every true box of its label is a false positive
              frame:Union[int,str,tuple]=BBOX_FRAME, # the boxes' frame, as in `box_frames`
@@ -323,7 +323,7 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
                  boxes:str=None, # box file in BBox_List_2017.csv's format (.gz ok): Image Index, Finding Label, x, y, w, h
                  out:str='localization', # output folder: localization.csv, localization_boxes.csv, localization.png
                  thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
-                 layer:str=None, # the module Grad-CAM explains, by name (e.g. 0.5: a fastai ResNet's second stage, finer than the default last block)
+                 layer:str=None, # the module Grad-CAM explains, by name (default: the deepest conv block with at least 8 x 8 cells, `xraylib.gradcam.default_layer`; e.g. 0.7: a fastai ResNet's last block)
                  frame:str='1024', # the frame the boxes were drawn in: N (N x N pixels; NIH's is 1024), WxH, or original (from --meta)
                  meta:str=None, # labels CSV with OriginalImage width/height columns, for --frame original
                  n_boot:int=1000, # bootstrap resamples (of images)
