@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from scipy.stats import norm, rankdata
 from fastcore.script import call_parse
-from .core import atomic_write
+from .core import atomic_write, nih_patient_ids
 from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
 from .thresholds import preds_targs
 from .evaluate import read_predictions
@@ -93,8 +93,7 @@ def _differ(what:str, a:str, b:str, only_a, only_b)->str:
 def _patients(ed)->Optional[np.ndarray]:
     "Patient ids: the CSVs' `Patient ID`, else the prefix of NIH image names, else None."
     if ed.patient_ids is not None: return ed.patient_ids
-    m = pd.Series(ed.image_ids.astype(str)).str.extract(r'^(\d{8})_\d{3}\.png$')[0]
-    return None if m.isna().any() else m.to_numpy()
+    return nih_patient_ids(ed.image_ids)
 
 # %% ../nbs/06c_compare.ipynb #933af61b
 def compare_models(a, # predictions CSV of model A (`Image Index` + `prob_<Label>` or `<Label>` columns)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import os, io, json, hashlib, random, tempfile, contextlib, math, stat, uuid
+import os, io, re, json, hashlib, random, tempfile, contextlib, math, stat, uuid
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
@@ -12,15 +12,24 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MIN_SIDE',
-           'MAX_ASPECT', 'IMAGE_EXTS', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home',
-           'to_jsonable', 'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint', 'ImageLoadError',
-           'load_image', 'renamed', 'MAX_PIXELS', 'decode_gray_png']
+           'MAX_ASPECT', 'IMAGE_EXTS', 'nih_patient_ids', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data',
+           'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint',
+           'ImageLoadError', 'load_image', 'renamed', 'MAX_PIXELS', 'decode_gray_png']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
                'Pneumothorax', 'Consolidation', 'Edema', 'Emphysema', 'Fibrosis', 'Pleural_Thickening', 'Hernia']
 NO_FINDING = 'No Finding'
 LABELS = PATHOLOGIES + [NO_FINDING]
+
+# %% ../nbs/00_core.ipynb #cdf5e960
+_NIH_NAME = re.compile(r'^(\d{8})_\d{3}\.png$')
+
+def nih_patient_ids(image_ids # image names (no folders), e.g. `00000013_005.png`
+                   )->Optional[np.ndarray]:
+    "Patient ids (ints) from NIH image names, or None when the names do not all follow NIH's `<8 digits>_<3 digits>.png`."
+    ms = [_NIH_NAME.match(str(s)) for s in np.asarray(image_ids).ravel()]
+    return None if not ms or not all(ms) else np.array([int(m[1]) for m in ms])
 
 # %% ../nbs/00_core.ipynb #8e51fad1
 DEFAULT_SIZE = 224  # pixels: images are squished to DEFAULT_SIZE x DEFAULT_SIZE unless a size is given

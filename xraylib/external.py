@@ -15,7 +15,7 @@ from .pred_csv import pred_table
 
 # %% auto #0
 __all__ = ['SYNONYMS', 'COMPOSITES', 'label_key', 'parse_map', 'align_labels', 'combine', 'match_rows', 'read_external',
-           'is_external', 'external_lines']
+           'is_external', 'external_lines', 'pair_thresholds']
 
 # %% ../nbs/06e_external.ipynb #5e5e4850
 SYNONYMS = {'Pleural Effusion': 'Effusion', 'Pleural thickening': 'Pleural_Thickening', 'Infiltrate': 'Infiltration',
@@ -189,3 +189,10 @@ def external_lines(s:dict, # `read_external`'s summary
             x = r.loc[t.label] if t.label in r.index else None
             lines.append(f'| {t.label} | {t.n_pos} / {t.n_pos + t.n_neg} | {_ci(t)} | ' + ('n/a | n/a |' if x is None else f'{x.n_pos} / {x.n_pos + x.n_neg} | {_ci(x)} |'))
     return lines
+
+# %% ../nbs/06e_external.ipynb #ad0c82ed
+def pair_thresholds(pairs:pd.DataFrame, # `align_labels`' pairs (target, model labels)
+                    thresholds:dict # the model's `{label: threshold or None}`
+                   )->dict:
+    "`{target: threshold or None}`: each target's model threshold (a composite's only when its parts share one)."
+    return {r.target: (ts.pop() if len(ts := {thresholds.get(m) for m in r.model}) == 1 else None) for r in pairs.itertuples()}

@@ -20,7 +20,7 @@ from .metrics import (auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_met
 from .vocab import Vocab, NIH_VOCAB, frame_vocab
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
                                 restore_state, resume_fit, interruption_point)
-from .evaluate import write_evaluation
+from .evaluate import write_evaluation, THESE_DATA
 from .crossval import fold_splitter, cv_folds, train_folds
 from .data import resolve_split, official_test_items, read_dataset, dataset_frame
 from .cache import cached_frame
@@ -189,7 +189,7 @@ def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     with atomic_write(out/'valid_preds.csv') as f: vdf.to_csv(f, index=False)
     met = metrics_dict(probs, targs, vocab)
     ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(), image_ids=vdf['Image Index'].tolist(),
-                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None)
+                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None, chosen_on=f'validation ({THESE_DATA})')
     save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
                                                                       training=settings, valid_mean_auroc=ev['mean_auroc']))
     with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal, held))
@@ -243,12 +243,14 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
     tdf = official_test_items(frame)
     if learn.dls.split_summary.get('cached'): tdf = cached_frame(tdf, learn.settings['size'], progress=not quiet)
     with learn.no_bar(): raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
-    vocab, cal = list(learn.dls.vocab), json.loads((out/META_NAME).read_text()).get('calibration')
+    vocab, meta = list(learn.dls.vocab), json.loads((out/META_NAME).read_text())
+    cal = meta.get('calibration')
     probs = apply_calibration(raw.numpy(), cal, vocab); df[[f'prob_{l}' for l in vocab]] = probs
     (out/'test').mkdir(exist_ok=True)
     with atomic_write(out/'test'/'test_preds.csv') as f: df.to_csv(f, index=False)
     ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
-                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf)
+                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf,
+                          thresholds=meta.get('thresholds') or 0.5, chosen_on=f"validation ({META_NAME})")  # the model's own operating point, never re-chosen on test
     if not quiet: print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
     return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
 

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from scipy import ndimage
 from fastcore.script import call_parse, Param
 from fastprogress.fastprogress import progress_bar
-from .core import load_image, atomic_path
+from .core import load_image, atomic_path, nih_patient_ids
 from .stats import bootstrap_weights, percentile_ci
 from .phantom import BBOX_FRAME
 from .predict import Predictor, image_files
@@ -212,44 +212,49 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
 T_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)  # Wang et al. 2017's IoBB / IoU thresholds
 
 def _box_stats(per_box:pd.DataFrame)->pd.DataFrame:
-    "The per-box values the table averages: hit, iou, and 0/1 accuracy at each T for IoBB and IoU."
+    "The per-box values the table averages: hit, iou, 0/1 accuracy at each T for IoBB and IoU, and the hit's excess over chance."
     acc = {f'{m}_{t:g}': (per_box[m] > t).astype(float) for m in ('iobb', 'iou') for t in T_LEVELS}
-    return pd.DataFrame(dict(hit=per_box.hit.astype(float), miou=per_box.iou.astype(float), **acc))
+    return pd.DataFrame(dict(hit=per_box.hit.astype(float), miou=per_box.iou.astype(float), **acc,
+                             excess=per_box.hit.astype(float) - per_box.chance.astype(float)))
 
 # %% ../nbs/06d_localize.ipynb #5affb739
-def _boot_means(codes:np.ndarray, V:np.ndarray, n_images:int, n_boot:int, seed:int, ci:float):
-    "Lower and upper bootstrap bounds of the column means of `V` (rows: items of image `codes`), resampling images."
+def _boot_means(codes:np.ndarray, V:np.ndarray, n_images:int, n_boot:int, seed:int, ci:float, groups=None):
+    "Lower and upper bootstrap bounds of the column means of `V` (rows: items of image `codes`), resampling `groups` (a patient per image) or images."
     out = []
-    for W in bootstrap_weights(n_images, n_boot, seed):
+    for W in bootstrap_weights(n_images, n_boot, seed, groups):
         wb = W[:, codes]; s = wb.sum(1, keepdims=True)
         with np.errstate(invalid='ignore', divide='ignore'): out.append((wb @ V) / s)
     return percentile_ci(np.concatenate(out) if out else np.zeros((0, V.shape[1])), ci)
 
 # %% ../nbs/06d_localize.ipynb #a798aad1
+def _label_row(pb:pd.DataFrame, V:pd.DataFrame, n_boot:int, seed:int, ci:float, patients:Optional[dict])->dict:
+    "One label's figures and CIs: `pb` its boxes, `V` their `_box_stats`; images resampled by patient when every image's patient is known."
+    pairs = pb.drop_duplicates(['image', 'label'])
+    codes, imgs = pd.factorize(pb.image); pc = pd.Index(imgs).get_indexer(pairs.image)
+    pat = [patients.get(i) for i in imgs] if patients is not None else list(nih_patient_ids(imgs) if nih_patient_ids(imgs) is not None else [None])
+    groups = None if None in pat else pat
+    (lo, hi), (flo, fhi) = (_boot_means(c, x, len(imgs), n_boot, seed, ci, groups) for c, x in ((codes, V.to_numpy()), (pc, pairs[['n_fp']].to_numpy(float))))
+    est, j = V.mean(), list(V.columns).index('excess')
+    r = dict(chance=pb.chance.mean(), above_chance=bool(lo[j] > 0), fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0],
+             unit='image' if groups is None else 'patient', units=len(imgs) if groups is None else len(set(groups)))
+    return {**r, **{f'{c}{s}': v[k] for k, c in enumerate(V.columns) for s, v in (('', est.to_numpy()), ('_lo', lo), ('_hi', hi))}}
+
 def localization_table(per_box:pd.DataFrame, # `localize`'s rows
                        labels:Sequence[str]=None, # labels to report (e.g. the model's pathologies); default: those with boxes
-                       n_boot:int=1000, # bootstrap resamples (of images)
+                       n_boot:int=1000, # bootstrap resamples (of patients when known, else of images)
                        seed:int=42, # bootstrap seed
-                       ci:float=0.95 # confidence level
+                       ci:float=0.95, # confidence level
+                       patients:dict=None # `{image: patient id}`; default: from NIH's file names when they all follow it
                       )->pd.DataFrame:
-    "Per label: images, boxes, pointing-game hit rate and chance, mIoU, false positives per image, accuracy at each T; CIs over images."
+    "Per label: images, boxes, pointing-game hit rate, chance and their difference, mIoU, false positives per image, accuracy at each T; patient-bootstrap CIs."
     labels = list(labels) if labels is not None else sorted(per_box.label.unique())
     V, rows = _box_stats(per_box), []
     for l in labels:
         m = (per_box.label == l).to_numpy()
         r = dict(label=l, images=int(per_box.image[m].nunique()), boxes=int(m.sum()), mean_prob=per_box.prob[m].mean())
-        if m.any():
-            pb, pairs = per_box[m], per_box[m].drop_duplicates(['image', 'label'])
-            codes, imgs = pd.factorize(pb.image); pc = pd.Index(imgs).get_indexer(pairs.image)
-            lo, hi = _boot_means(codes, V[m].to_numpy(), len(imgs), n_boot, seed, ci)
-            flo, fhi = _boot_means(pc, pairs[['n_fp']].to_numpy(float), len(imgs), n_boot, seed, ci)
-            est = V[m].mean()
-            r.update(hit=est.hit, hit_lo=lo[0], hit_hi=hi[0], chance=pb.chance.mean(), above_chance=bool(lo[0] > pb.chance.mean()),
-                     fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0])
-            for j, c in enumerate(V.columns[1:], 1): r.update({c: est[c], f'{c}_lo': lo[j], f'{c}_hi': hi[j]})
-        rows.append(r)
-    cols = ['label', 'images', 'boxes', 'mean_prob', 'hit', 'hit_lo', 'hit_hi', 'chance', 'above_chance', 'miou', 'miou_lo', 'miou_hi',
-            'fp', 'fp_lo', 'fp_hi'] + [f'{c}{s}' for c in V.columns[2:] for s in ('', '_lo', '_hi')]
+        rows.append({**r, **(_label_row(per_box[m], V[m], n_boot, seed, ci, patients) if m.any() else {})})
+    cols = ['label', 'images', 'boxes', 'mean_prob', 'hit', 'hit_lo', 'hit_hi', 'chance', 'excess', 'excess_lo', 'excess_hi', 'above_chance',
+            'miou', 'miou_lo', 'miou_hi', 'fp', 'fp_lo', 'fp_hi'] + [f'{c}{s}' for c in V.columns[2:-1] for s in ('', '_lo', '_hi')] + ['unit', 'units']
     t = pd.DataFrame(rows).reindex(columns=cols + ['note'])
     t['note'] = np.where(t.boxes == 0, 'no boxes', '')
     unknown = per_box.attrs.get('unknown', {})
@@ -308,7 +313,7 @@ def write_localization(per_box:pd.DataFrame, # `localize`'s rows
 
 # %% ../nbs/06d_localize.ipynb #f8d3a653
 def _print_table(t:pd.DataFrame):
-    "The table's main columns, one line per label (`*`: the hit rate's CI lies above chance)."
+    "The table's main columns, one line per label (`*`: the CI of hit rate minus chance lies above 0)."
     f = lambda v, d=2: '' if pd.isna(v) else f'{v:.{d}f}'
     print(f"{'label':20s} {'imgs':>4s} {'boxes':>5s}  {'hit [95% CI]':19s} {'chance':>6s} {'mIoU':>5s} {'IoBB>.1':>7s} {'IoU>.1':>6s} {'IoU>.5':>6s} {'FP/img':>6s}  note")
     for _, r in t.iterrows():
@@ -326,7 +331,7 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
                  layer:str=None, # the module Grad-CAM explains, by name (default: the deepest conv block with at least 8 x 8 cells, `xraylib.gradcam.default_layer`; e.g. 0.7: a fastai ResNet's last block)
                  frame:str='1024', # the frame the boxes were drawn in: N (N x N pixels; NIH's is 1024), WxH, or original (from --meta)
                  meta:str=None, # labels CSV with OriginalImage width/height columns, for --frame original
-                 n_boot:int=1000, # bootstrap resamples (of images)
+                 n_boot:int=1000, # bootstrap resamples (of patients when the image names give them, as NIH's do; else of images)
                  seed:int=42, # bootstrap seed
                  n_show:int=4 # best and worst cases in the figure
                 ):
@@ -342,6 +347,8 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
     write_localization(pb, t, out, fig)
     _print_table(t)
     print(f"\n{len(pb)} boxes on {pb.image.nunique()} images scored ({pb.attrs['boxes_without_image']} boxes' images not given); "
-          f"* = CI above chance; {n_boot} image resamples; wrote {out}/localization.csv, localization_boxes.csv"
+          f"* = CI of hit rate - chance above 0; {n_boot} resamples of {_units(t)}; wrote {out}/localization.csv, localization_boxes.csv"
           f"{', localization.png' if fig is not None else ''} in {time.time() - t0:.1f} s")
     return 0
+
+def _units(t:pd.DataFrame)->str: return ' or '.join(sorted({f'{u}s' for u in t.unit.dropna()})) or 'images'

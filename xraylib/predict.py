@@ -161,6 +161,9 @@ class Predictor:
         self.engine, self._infer = engine, None
         self.calibration = meta.get('calibration') if calibrated else None
         self.calibrated = bool(self.calibration)  # whether the probabilities this predictor gives are calibrated
+        if meta.get('calibration') and not calibrated:  # the raw view marks what the calibrated view marks
+            from xraylib.calibration import raw_thresholds
+            self.thresholds = raw_thresholds(self.thresholds, meta['calibration'], self.vocab)
 
     def __repr__(self): return (f"Predictor({self.meta.get('arch', type(self.model).__name__)}, "
                                 f"size={self.spec['size']}, {len(self.vocab)} labels)")
