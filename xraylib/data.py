@@ -132,7 +132,7 @@ def _attach_paths(df:pd.DataFrame, root:Path):
 # %% ../nbs/03_data.ipynb #cf0ed90a
 FORMATS = ('auto', 'nih', 'folder', 'chexpert', 'csv', 'google2019')
 
-def read_dataset(path:Union[str,Path], # a dataset folder or label file
+def read_dataset(path:Union[str,Path,list], # a dataset folder or label file; a list of them: several sources as one (`xraylib.sources.read_sources`)
                  format:str='auto', # auto|nih|folder|chexpert|csv|google2019: the layout (auto: from what is on disk)
                  labels:str=None, # keep these labels of the dataset's vocabulary, comma-separated, e.g. "Effusion,No Finding"
                  uncertain:str='ignore', # CheXpert's -1 (uncertain) cells: ignore (unknown: masked out of loss and metrics), ones or zeros
@@ -148,6 +148,10 @@ def read_dataset(path:Union[str,Path], # a dataset folder or label file
                 )->pd.DataFrame:
     "Read a dataset in any supported layout into the tidy frame, its vocabulary in `attrs['vocab']`; `labels` keeps a subset."
     if format not in FORMATS: raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if isinstance(path, (list, tuple)):  # several sources: each read by its own reader, merged on the union of their labels
+        from xraylib.sources import read_sources
+        return read_sources(path, labels=labels, format=format, uncertain=uncertain, blank=blank, views=views, image_col=image_col,
+                            label_col=label_col, delim=delim, label_cols=label_cols, patient_col=patient_col, patient_regex=patient_regex)
     fmt = detect_format(path) if format == 'auto' else format
     if fmt == 'csv' and image_col is None:
         raise ValueError(f'{path}: a label CSV in no layout xraylib knows: say which column holds the images (--image-col) and '
