@@ -363,7 +363,8 @@ def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'p
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
     if resume and not folds: folds = cv_folds(Path(out))  # resuming a cross-validation
     if balance not in BALANCE: raise ValueError(f"--balance {balance}: choose one of {', '.join(BALANCE)}")
-    if holdout_source and (isinstance(data, (str, Path)) or len(data) < 2): raise ValueError(f'--holdout-source {holdout_source}: needs several sources (--data A --data B)')
+    if (holdout_source or balance != 'none') and (isinstance(data, (str, Path)) or len(data) < 2):
+        raise ValueError(f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources (--data A --data B)")
     given = dict(data=str(data) if isinstance(data, (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0]), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
                  valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, holdout_source=holdout_source, balance=balance, **_read_options(kwargs))
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}

@@ -175,7 +175,8 @@ def holdout_frame(frame:pd.DataFrame # `read_sources`'s frame with a held-out so
     out = df.reindex(columns=['source', 'image', 'path', 'patient', 'age', 'sex', 'view', 'split'])
     out[list(vocab.labels)] = source_targets(df, vocab, {c: n[h['name']] for c, n in names.items() if h['name'] in n and 'train' in n})
     if (out['split'] == 'test').any(): out = out[out['split'] == 'test'].reset_index(drop=True)
-    out.attrs.update(name=h['name'], which='its own test set' if (out['split'] == 'test').all() and out['split'].notna().all() else 'all its images')
+    own = [c for c in vocab.labels if names.get(c, {}).get(h['name']) in frame_vocab(df).labels and 'train' in names[c]]  # its outputs, shared
+    out.attrs.update(name=h['name'], outputs=own, which='its own test set' if (out['split'] == 'test').all() and out['split'].notna().all() else 'all its images')
     return with_vocab(out, vocab)
 
 # %% ../nbs/03d_sources.ipynb #98957cfc
@@ -262,7 +263,7 @@ def _score_holdout(model_dir:Path, frame:pd.DataFrame, n_boot:int, seed:int, qui
     from xraylib.predict import Predictor
     from xraylib.evaluate import write_evaluation
     h = holdout_frame(frame); out = model_dir/'holdout'/h.attrs['name']
-    labs = [l for l in frame_vocab(frame).labels if h[l].notna().any()]
+    labs = h.attrs['outputs']
     p = Predictor.from_file(model_dir).predict_batch(h['path'].tolist(), names=h['image'].tolist(), progress=not quiet, out_csv=None, errors='raise')
     out.mkdir(parents=True, exist_ok=True); p.to_csv(out/'preds.csv', index=False)
     ev = write_evaluation(p[[f'prob_{l}' for l in labs]].to_numpy(), target_matrix(h, labs), labs, out, patient_ids=h['patient'].tolist(),
