@@ -4,8 +4,8 @@
 
 # %% ../nbs/08b_api.ipynb #a0000003
 from __future__ import annotations
-import asyncio, base64, copy, io, queue, secrets, threading
-from concurrent.futures import Future
+import asyncio, base64, copy, io, os, queue, secrets, threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Optional
 import numpy as np, torch
@@ -73,10 +73,12 @@ class Service:
     def __init__(self, predictor:Predictor, # the model (calibrated probabilities by default when it has a calibration)
                  metrics:Optional[dict]=None, # the run's `metrics.json`, for `info`
                  cam_side:int=384, # Grad-CAM overlays at most this many pixels on their longer side
-                 max_batch:int=32 # at most this many images in one forward pass
+                 max_batch:int=32, # at most this many images in one forward pass
+                 workers:int=None # threads that decode uploads (default: the CPU count, at most 4)
                 ):
         self.predictor, self.metrics, self.cam_side, self.vocab = predictor, metrics, cam_side, list(predictor.vocab)
-        self.batcher, self.cam_lock = Batcher(predictor, max_batch), threading.Lock()
+        self.batcher, self.cam_thread = Batcher(predictor, max_batch), ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
+        self.decoders = ThreadPoolExecutor(workers or max(1, min(4, os.cpu_count() or 1)), thread_name_prefix='xraylib-decode')
         p = predictor
         self.cam = (p if p.infer_model is not p.model  # the batcher runs its own inference copy: the network is free
                     else Predictor(copy.deepcopy(p.model), p.meta, p.device, 'eager', calibrated=False))
@@ -86,16 +88,16 @@ class Service:
 def overlay(self:Service, image, # a decoded image (PIL) or anything `load_image` reads
             label:str # the label to explain
            )->'Image.Image':
-    "`label`'s Grad-CAM over `image` (an RGB PIL image, at most `cam_side` pixels), made on the service's own Grad-CAM network."
-    with self.cam_lock: return gradcam_overlay(self.cam, image, label, max_side=self.cam_side)
+    "`label`'s Grad-CAM over `image` (an RGB PIL image, at most `cam_side` pixels), made on the service's Grad-CAM network and thread."
+    return self.cam_thread.submit(gradcam_overlay, self.cam, image, label, max_side=self.cam_side).result()
 
 @patch
 def read(self:Service, files:list, # `(name, bytes)` of each uploaded file
          calibrated:bool=True # False: raw sigmoid probabilities
         )->list:
-    "Each file read and predicted through the batcher, by the widget's `predict_one`: dicts with `name`, `image` and `probs`, or `name` and `error`."
+    "Each file read (on the service's decoding threads) and predicted (through the batcher) by the widget's `predict_one`: dicts with `name`, `image` and `probs`, or `name` and `error`."
     reader = SimpleNamespace(predictor=SimpleNamespace(probs=lambda ims: self.batcher.probs(ims, calibrated)))
-    return [UploadWidget.predict_one(reader, n, b) for n, b in files]
+    return list(self.decoders.map(lambda f: UploadWidget.predict_one(reader, *f), files))
 
 # %% ../nbs/08b_api.ipynb #a0000014
 def _png64(im)->str:
