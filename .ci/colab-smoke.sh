@@ -2,8 +2,8 @@
 # The Colab-like job (issue 14): a Python 3.12 venv with Colab's preinstalled versions (.ci/colab-constraints.txt),
 # the RUNTIME-ONLY install a Colab user makes (`pip install -e .`, no [dev], no [fast]), then every CLI command
 # through the real console script, the upload widget's handler with ipywidgets 7 and 8 values, the two tutorial
-# notebooks offline, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
-# The venv is reused while Python, the constraints, setup.py and settings.ini's requirements are unchanged; a new
+# notebooks offline, three library notebooks, and last the web app's extra (`.[app]`): `xraylib serve --write-app` run as `python app.py`, one request answered. Every step runs and prints its time; the job exits 1 if any step failed (listed at the end).
+# The venv is reused while Python, the constraints, setup.py and settings.ini's name and requirements are unchanged; a new
 # one is cheap after the first: uv (a PyPI package, in its own small venv) hard-links the wheels from its cache.
 # Env: XRAYLIB_COLAB_PYTHON (default: python3.12), XRAYLIB_COLAB_VENV (default: $TMPDIR/xraylib-colab-venv).
 set -euo pipefail
@@ -31,7 +31,7 @@ find_python() {
 PY=$(find_python)
 VENV=${XRAYLIB_COLAB_VENV:-${TMPDIR:-/tmp}/xraylib-colab-venv}
 UVENV=$VENV-uv  # uv alone, so the Colab-like venv holds only what the user's would
-KEY=$( { "$PY" --version; cat "$CONS" setup.py; grep -E '^(requirements|pip_requirements|min_python)' settings.ini; } | sha256sum | cut -c1-16)
+KEY=$( { "$PY" --version; cat "$CONS" setup.py; grep -E '^(lib_name|requirements|pip_requirements|min_python)' settings.ini; } | sha256sum | cut -c1-16)
 pip_log() { grep -v -e "is ignored: it is neither a file nor a directory" "$1" || true; }  # this machine's pip.conf
 
 install_pins() {  # Colab's versions: uv from its cache (seconds once warm), else pip (minutes: ~3 GB of wheels)
@@ -118,6 +118,14 @@ run_pneumonia() {  # the pneumonia tutorial on its phantom folder set (Colab wou
     "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/11_tutorial_pneumonia.ipynb" "$W/pneumonia"
 }
 step "pneumonia tutorial offline on the phantom folder set" run_pneumonia
+run_library_notebooks() {  # a sample of cheap library notebooks from their first cell (the guarded install cell: a no-op here)
+  local nb rc=0
+  for nb in 00b_stats 00c_vocab 03b_splits; do
+    env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" \
+      "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/$nb.ipynb" "$W/nb-$nb" || rc=1
+  done; return $rc
+}
+step "library notebooks 00b_stats, 00c_vocab, 03b_splits (nbclient, runtime-only install)" run_library_notebooks
 install_app() {  # the web app's extra on top of the runtime install (last: the steps above ran without gradio)
   local rc=0; "$VENV/bin/pip" install -q --progress-bar off -e "$REPO[app]" -c "$CONS" > "$VENV.pip.log" 2>&1 || rc=$?
   pip_log "$VENV.pip.log"; "$VENV/bin/python" -c 'import gradio; print("   gradio", gradio.__version__)' || rc=1; return $rc

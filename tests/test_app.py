@@ -14,7 +14,7 @@ import numpy as np, pytest
 from conftest import ART, CHROMIUM, ARGS, need_browser, free_port
 
 
-def _need(): need_browser('app browser test', {'playwright': 'playwright', 'gradio': '"xraylib[app]"'})
+def _need(): need_browser('app browser test', {'playwright': 'playwright', 'gradio': '-e ".[app]"'})
 
 
 @pytest.fixture(scope='module')

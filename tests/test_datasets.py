@@ -43,6 +43,15 @@ def test_train_kermany_folders_one_finding_test_folder_held_out(shared, tmp_path
     assert met['test']['n_images'] == 624 and met['test']['mean_auroc'] == pytest.approx(pd.read_csv(out/'test'/'auroc.csv')['auroc'][0])
     rep = (out/'report.md').read_text()
     assert 'the test/ folder held out' in rep and 'PNEUMONIA' in rep
+    # test/ is graded at the model's own validation threshold, never at one re-chosen on test/ (issue 31)
+    t, th, cf = meta['thresholds']['PNEUMONIA'], pd.read_csv(out/'test'/'thresholds.csv'), pd.read_csv(out/'test'/'confusion.csv')
+    assert th.threshold.tolist() == [t] and cf.threshold.tolist() == [t] and set(th.chosen_on) == set(cf.chosen_on) == {'validation (model.json)'}
+    y, called = tp['PNEUMONIA'] == 1, tp['prob_PNEUMONIA'] > t  # a hand count from test_preds.csv
+    sens, spec = (called & y).sum() / y.sum(), (~called & ~y).sum() / (~y).sum()
+    assert cf.recall[0] == pytest.approx(sens) and cf.specificity[0] == pytest.approx(spec)
+    trep = (out/'test'/'report.md').read_text()
+    assert f'| PNEUMONIA | {t:.3f} |' in trep and f'{sens:.3f} | {spec:.3f}' in trep and 'chosen on validation (model.json)' in trep
+    assert '## Thresholds chosen on these data: optimistic' in trep and json.loads((out/'test'/'metrics.json').read_text())['thresholds'] == {'PNEUMONIA': t}
 
 
 @pytest.fixture(scope='module')

@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 import requests
 import xraylib.download as dl
+import xraylib.download_kermany as dk
+import xraylib.fetch as fetch
 from xraylib.phantom import make_phantom_sample
 from xraylib.download import (download_nih_sample, download_cli, verify_sample, is_complete, kaggle_credentials,
                               DownloadError, KaggleCredentialsError, SampleVerificationError, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER)
@@ -104,7 +106,7 @@ def test_colab_secrets_copied_to_env(no_creds, monkeypatch):
 
 
 def test_cli_with_fake_api(tmp_path, good_zip, monkeypatch, capsys):
-    monkeypatch.setattr(dl, 'make_api', lambda: FakeKaggleApi(good_zip))
+    monkeypatch.setattr(fetch, 'make_api', lambda: FakeKaggleApi(good_zip))  # download_staged's
     real = dl.download_nih_sample
     monkeypatch.setattr(dl, 'download_nih_sample', lambda *a, **kw: real(*a, n_rows=N, **kw))
     assert download_cli(dest=str(tmp_path/'nih')) == 0
@@ -544,15 +546,15 @@ def test_kermany_interrupted_extraction_then_rerun(tmp_path, kzip, monkeypatch):
     assert not (tmp_path/'kermany').exists() and _left(tmp_path, 'kermany') == ['.kermany.download']
     monkeypatch.setattr(dl.shutil, 'copyfileobj', real)
     d = _k(tmp_path, api)
-    assert len(_rel_images(d)) == NK and dl._kermany_complete(d) and _left(tmp_path, 'kermany') == []
+    assert len(_rel_images(d)) == NK and dk._kermany_complete(d) and _left(tmp_path, 'kermany') == []
 
 
 def test_kermany_interrupted_forced_download_keeps_the_complete_copy(tmp_path, kzip, monkeypatch):
     d = _k(tmp_path, FakeKaggleApi(kzip))
     def interrupted(*a, **kw): raise KeyboardInterrupt
-    monkeypatch.setattr(dl, '_copy_members', interrupted)
+    monkeypatch.setattr(dk, 'copy_members', interrupted)
     with pytest.raises(KeyboardInterrupt): _k(tmp_path, FakeKaggleApi(kzip), force=True)
-    assert dl._kermany_complete(d) and len(_rel_images(d)) == NK and '.kermany.staging' not in _left(tmp_path, 'kermany')
+    assert dk._kermany_complete(d) and len(_rel_images(d)) == NK and '.kermany.staging' not in _left(tmp_path, 'kermany')
 
 
 def test_kermany_reuse_and_damage(tmp_path, kzip):
@@ -561,13 +563,13 @@ def test_kermany_reuse_and_damage(tmp_path, kzip):
     assert _k(tmp_path, FakeKaggleApi(None, error=AssertionError('must not be called'))) == d and len(api.calls) == 1
     victim = sorted((d/'train'/'PNEUMONIA').iterdir())[3]
     victim.write_bytes(victim.read_bytes()[:50])  # cut short since: not complete, downloaded again
-    assert not dl._kermany_complete(d)
-    assert dl._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 2 and victim.stat().st_size > 50
+    assert not dk._kermany_complete(d)
+    assert dk._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 2 and victim.stat().st_size > 50
     victim.unlink()
-    assert not dl._kermany_complete(d)
-    assert dl._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 3
+    assert not dk._kermany_complete(d)
+    assert dk._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 3
     (d/MARKER).unlink()  # killed between the rename and the marker
-    assert not dl._kermany_complete(d) and dl._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 4
+    assert not dk._kermany_complete(d) and dk._kermany_complete(_k(tmp_path, api)) and len(api.calls) == 4
     assert _k(tmp_path, api, force=True) == d and len(api.calls) == 5 and len(_rel_images(d)) == NK
 
 
@@ -575,14 +577,14 @@ def test_kermany_truncated_archive_then_rerun(tmp_path, kzip):
     bad = tmp_path/'truncated.zip'; data = kzip.read_bytes(); bad.write_bytes(data[:len(data)//2])
     with pytest.raises(DownloadError, match='truncated or corrupt.*rerun'): _k(tmp_path, FakeKaggleApi(bad))
     assert not (tmp_path/'kermany').exists() and _left(tmp_path, 'kermany') == []
-    assert dl._kermany_complete(_k(tmp_path, FakeKaggleApi(kzip)))
+    assert dk._kermany_complete(_k(tmp_path, FakeKaggleApi(kzip)))
 
 
 def test_kermany_network_failure_then_rerun(tmp_path, kzip):
     with pytest.raises(DownloadError, match='chest-xray-pneumonia failed.*ConnectionError.*rerun to resume'):
         _k(tmp_path, FakeKaggleApi(kzip, fail_after=kzip.stat().st_size // 3))
     assert not (tmp_path/'kermany').exists()
-    assert dl._kermany_complete(_k(tmp_path, FakeKaggleApi(kzip)))
+    assert dk._kermany_complete(_k(tmp_path, FakeKaggleApi(kzip)))
 
 
 def test_kermany_rejected_credentials_name_the_dataset(tmp_path, kzip):
@@ -617,8 +619,8 @@ def test_verify_kermany_reads_with_read_folder(tmp_path, ksrc):
 
 
 def test_readers_do_not_import_download():
-    "xraylib.download imports xraylib.readers; readers (and what it imports) must not import download back."
-    code = ("import sys, xraylib.readers\nassert 'xraylib.download' not in sys.modules, sorted(m for m in sys.modules if m.startswith('xraylib'))\n"
-            "import xraylib.download\nprint('ok', xraylib.download.read_folder is xraylib.readers.read_folder)")
+    "xraylib.download_kermany imports xraylib.readers; readers (and what it imports) must not import the downloads back."
+    code = ("import sys, xraylib.readers\nassert not any(m.startswith('xraylib.download') for m in sys.modules), sorted(m for m in sys.modules if m.startswith('xraylib'))\n"
+            "import xraylib.download\nprint('ok', xraylib.download_kermany.read_folder is xraylib.readers.read_folder)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == 'ok True', r.stderr

@@ -1,6 +1,6 @@
 """Without the `fast` extra (numba, isal, onnx, onnxruntime) xraylib decodes with PIL and predicts with PyTorch:
 the same pixels and the same probabilities (to 1e-5) as with it. Each run blocks the extra's modules in a fresh
-process, as a runtime-only install (`pip install xraylib`) would lack them."""
+process, as a runtime-only install (the package without the `fast` extra) would lack them."""
 import json, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest

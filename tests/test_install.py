@@ -1,8 +1,11 @@
-"A plain (non-editable) install, as README's `pip install \"xraylib @ git+...\"` makes: a wheel built from the checkout, installed in a fresh virtual environment, runs `xraylib train`."
+"A plain (non-editable) install, as README's `pip install \"xraylib-cxr @ git+...\"` makes: a wheel built from the checkout, installed in a fresh virtual environment, runs `xraylib train`."
 import os, shutil, subprocess, sys
 from pathlib import Path
 try: from conftest import REPO
 except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import REPO
+
+
+DIST = next(l.split('=', 1)[1].strip() for l in (REPO/'settings.ini').read_text().splitlines() if l.startswith('lib_name'))
 
 
 def _run(args, **kw):
@@ -19,7 +22,7 @@ def test_wheel_installs_in_a_fresh_venv_and_trains(tmp_path):
     shutil.copytree(REPO/'xraylib', src/'xraylib', ignore=shutil.ignore_patterns('__pycache__'))
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}  # nothing points at a checkout
     _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path/'dist'), str(src)], env=env)
-    whl, = (tmp_path/'dist').glob('xraylib-*.whl')
+    whl, = (tmp_path/'dist').glob(f"{DIST.replace('-', '_')}-*.whl")  # the distribution's name, not the import name
     venv = tmp_path/'venv'
     _run([sys.executable, '-m', 'venv', '--system-site-packages', str(venv)], env=env)
     py, bin_ = venv/'bin'/'python', venv/'bin'

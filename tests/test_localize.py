@@ -23,9 +23,14 @@ def trained(tmp_path_factory):
 
 
 def test_localize_phantom_end_to_end(trained, tmp_path):
-    "On held-out phantom images every box is scored (1024-px boxes scaled to the 96-px images), every pathology of the model reported, absent ones as such."
+    "On held-out phantom images every box is scored (1024-px boxes scaled to the 96-px images), every pathology of the model reported, absent ones as such;"
+    "with the default layer, which for this 64-px ResNet-18 is the second stage `0.5` (8 x 8 cells), not the last block (2 x 2)."
+    from xraylib.predict import Predictor
+    from xraylib.gradcam import default_layer
     model, held = trained
-    r = run(model, '--boxes', held/BOXES, held/'images', '--out', tmp_path/'o', '--layer', '0.5', '--thresh', '0.4',
+    m = Predictor.from_file(model).model
+    assert next(n for n, o in m.named_modules() if o is default_layer(m, 64)) == '0.5'
+    r = run(model, '--boxes', held/BOXES, held/'images', '--out', tmp_path/'o', '--thresh', '0.4',
             '--n-boot', '100', '--seed', '1', '--n-show', '1')
     assert r.returncode == 0, r.stderr
     pb, t = pd.read_csv(tmp_path/'o'/'localization_boxes.csv'), pd.read_csv(tmp_path/'o'/'localization.csv')

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 from xraylib.core import LABELS
-from xraylib.phantom import (make_phantom_sample, phantom_dir, phantom_labels, render_phantom, is_complete,
+from xraylib.phantom import (make_phantom_sample, phantom_dir, phantom_labels, render_phantom, phantom_complete,
                              SAMPLE_COLUMNS, MARKER)
 
 
@@ -79,16 +79,16 @@ def test_reuse_force_partial(tmp_path):
     assert img.read_bytes() == img_bytes
     (d/MARKER).unlink(); img.unlink()  # partial (interrupted): regenerated
     make_phantom_sample(d, n=12, size=48, seed=1)
-    assert img.read_bytes() == img_bytes and is_complete(d, 12, 48, 1)
+    assert img.read_bytes() == img_bytes and phantom_complete(d, 12, 48, 1)
     make_phantom_sample(d, n=8, size=48, seed=1)  # other parameters in the same folder: rewritten, no stale images
-    assert len(list((d/'images').iterdir())) == 8 and is_complete(d, 8, 48, 1) and not is_complete(d, 12, 48, 1)
+    assert len(list((d/'images').iterdir())) == 8 and phantom_complete(d, 8, 48, 1) and not phantom_complete(d, 12, 48, 1)
 
 
 def test_default_dir(tmp_path, monkeypatch):
     monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path))
     assert phantom_dir(10, 32, 5) == tmp_path/'phantom'/'n10_s32_seed5'
     assert make_phantom_sample(n=10, size=32, seed=5, workers=0) == phantom_dir(10, 32, 5)
-    assert is_complete(phantom_dir(10, 32, 5), 10, 32, 5)
+    assert phantom_complete(phantom_dir(10, 32, 5), 10, 32, 5)
 
 
 def test_cli(tmp_path):
@@ -100,9 +100,9 @@ def test_cli(tmp_path):
     last = r.stdout.rstrip().splitlines()[-1]  # after the progress bar
     assert last.startswith('wrote 10 ') and str(tmp_path/'c') in last and last.endswith(' s'), r.stdout
     assert 'drawing 10 phantom images at 32px' in r.stdout
-    assert is_complete(tmp_path/'c', 10, 32, 42) and len(list((tmp_path/'c'/'images').iterdir())) == 10
+    assert phantom_complete(tmp_path/'c', 10, 32, 42) and len(list((tmp_path/'c'/'images').iterdir())) == 10
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith('reused'), r.stdout + r.stderr
     r = subprocess.run(['xraylib', 'phantom', '--n', '6', '--size', '32', '--seed', '7'], capture_output=True, text=True,
                        env=env, timeout=120)
-    assert r.returncode == 0 and is_complete(tmp_path/'phantom'/'n6_s32_seed7', 6, 32, 7), r.stderr
+    assert r.returncode == 0 and phantom_complete(tmp_path/'phantom'/'n6_s32_seed7', 6, 32, 7), r.stderr

@@ -53,7 +53,7 @@ def test_colab_links_come_from_settings():
     for nb in sorted(NBS.glob('*.ipynb')):
         text = nb.read_text()
         if text != _fixed(text, nb.name): stale.append(nb.name)
-        if nb.name != 'index.ipynb' and badge(nb.name) not in text: stale.append(f'{nb.name} (no Colab badge)')
+        if BADGE_RE.search(text) and badge(nb.name) not in text: stale.append(f'{nb.name} (a Colab badge for another notebook)')  # no badge: fine (tests/test_docs.py)
     if (t := (REPO/'README.md').read_text()) != _fixed(t, 'README.md'): stale.append('README.md')
     assert install in (NBS/'10_tutorial_nih_sample.ipynb').read_text(), f'the tutorial does not install {install}'
     assert not stale, f'Colab links that do not match settings.ini: {stale}; run `python tests/test_sync.py --fix`'

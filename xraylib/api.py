@@ -10,7 +10,8 @@ from types import SimpleNamespace
 from typing import Optional
 import numpy as np, torch
 from fastcore.basics import patch
-from .predict import Predictor, gradcam_overlay
+from .predict import Predictor
+from .gradcam import gradcam_overlay
 from .widgets import UploadWidget
 
 # %% auto #0

@@ -219,7 +219,7 @@ def _space_readme(title:str)->str:
 # %% ../nbs/08a_app.ipynb #87259dac
 def write_space(model:Union[str,Path], # a model folder (or its `model.json`) written by `xraylib train`
               dest:Union[str,Path], # the folder to write (created; existing files with the same names are replaced)
-              requirement:str='xraylib[app] @ git+https://github.com/xraylib/xraylib@main', # the line of `requirements.txt` that installs xraylib
+              requirement:str='xraylib-cxr[app] @ git+https://github.com/xraylib/xraylib@main', # the line of `requirements.txt` that installs xraylib
               title:str='xraylib chest X-ray model' # the Space's title
              )->Path:
     "Write `app.py`, `requirements.txt`, a Spaces `README.md` and the model files into `dest`; returns `dest`."

@@ -16,7 +16,8 @@ from .thresholds import preds_targs, label_names
 
 # %% auto #0
 __all__ = ['N_BINS', 'CALIBRATION_METHODS', 'prob_bins', 'ece', 'calibration_table', 'reliability', 'plot_reliability',
-           'fit_temperature', 'fit_platt', 'fit_calibration', 'apply_calibration', 'heldout_ece']
+           'fit_temperature', 'fit_platt', 'fit_calibration', 'apply_calibration', 'calibration_ab', 'raw_thresholds',
+           'heldout_ece']
 
 # %% ../nbs/05c_calibration.ipynb #05cb1282
 N_BINS = 10  # equal-width probability bins of the ECE and the reliability diagrams
@@ -169,11 +170,29 @@ def apply_calibration(probs, # probabilities (n_images, n_labels) or one image's
                      )->np.ndarray:
     "Calibrated probabilities (`sigmoid(logit(p) / T)` or `sigmoid(a logit(p) + b)` per label), a float array of `probs`' shape."
     if not calibration: return np.asarray(probs, dtype=np.float64)
-    m = calibration.get('method')
-    if m == 'temperature': a, b = np.array([1 / float(calibration['temperature'].get(l, 1.)) for l in vocab]), 0.
-    elif m == 'platt': a, b = (np.array([float(calibration[k].get(l, d)) for l in vocab]) for k, d in (('a', 1.), ('b', 0.)))
-    else: raise ValueError(f'unknown calibration method {m!r} (expected one of {", ".join(CALIBRATION_METHODS)})')
+    a, b = calibration_ab(calibration, vocab)
     return _sigmoid(a * _logit(probs) + b)
+
+def calibration_ab(calibration:dict, # `model.json`'s calibration entry
+                   vocab:Sequence[str] # the labels, in column order
+                  )->tuple:
+    "Per-label slope and intercept `(a, b)` of the map on the logit scale: `logit(calibrated) = a logit(raw) + b`."
+    m = calibration.get('method')
+    if m == 'temperature': return np.array([1 / float(calibration['temperature'].get(l, 1.)) for l in vocab]), np.zeros(len(vocab))
+    if m == 'platt': return tuple(np.array([float(calibration[k].get(l, d)) for l in vocab]) for k, d in (('a', 1.), ('b', 0.)))
+    raise ValueError(f'unknown calibration method {m!r} (expected one of {", ".join(CALIBRATION_METHODS)})')
+
+# %% ../nbs/05c_calibration.ipynb #7dd8a2f8
+def raw_thresholds(thresholds:dict, # `{label: threshold or None}` on the calibrated scale (`model.json`'s)
+                   calibration:dict, # `model.json`'s calibration entry; None: unchanged
+                   vocab:Sequence[str] # the labels
+                  )->dict:
+    "The same thresholds on the raw (uncalibrated) scale: `logit(t_raw) = (logit(t) - b) / a`."
+    if not calibration: return dict(thresholds)
+    a, b = calibration_ab(calibration, vocab)
+    t = np.array([np.nan if thresholds.get(l) is None else float(thresholds[l]) for l in vocab])
+    with np.errstate(divide='ignore'): r = np.where((t <= 0) | (t >= 1), t, _sigmoid((np.log(t) - np.log1p(-t) - b) / a))
+    return {l: (None if np.isnan(v) else float(v)) for l, v in zip(vocab, r)}
 
 # %% ../nbs/05c_calibration.ipynb #b8899318
 def heldout_ece(probs, # held-out probabilities (n_images, n_labels), e.g. validation predictions

@@ -20,6 +20,7 @@ COMMANDS = {
     'evaluate': ('xraylib.evaluate:evaluate_cli', 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
     'predict':  ('xraylib.predict:predict_cli',   'predict the labels of image files (or a folder, to a CSV) with a saved model'),
     'compare':  ('xraylib.compare:compare_cli',   'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
+    'calibrate': ('xraylib.sitecal:calibrate_cli', 'site calibration: choose the operating point on K labelled images of a new site, scored on the rest with CIs'),
     'localize': ('xraylib.localize:localize_cli', 'score Grad-CAM against expert boxes (BBox_List_2017.csv): pointing game, IoU/IoBB, CIs, chance'),
     'serve':    ('xraylib.app:serve_cli',         'a web app (Gradio) for a saved model: upload X-rays, see labels, Grad-CAM and the model card'),
 }

@@ -11,13 +11,14 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from scipy.stats import norm, rankdata
 from fastcore.script import call_parse
-from .core import atomic_write
+from .core import atomic_write, nih_patient_ids
 from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
 from .thresholds import preds_targs
 from .evaluate import read_predictions
+from .core import renamed
 
 # %% auto #0
-__all__ = ['COLUMNS', 'delong_test', 'holm', 'compare_preds', 'compare_models', 'plot_comparison', 'comparison_report',
+__all__ = ['COMPARISON_COLUMNS', 'delong_test', 'holm', 'compare_preds', 'compare_models', 'plot_comparison', 'comparison_report',
            'write_comparison', 'compare_cli']
 
 # %% ../nbs/06c_compare.ipynb #479964c7
@@ -47,7 +48,7 @@ def holm(p:Sequence[float] # p-values (NaN allowed: they stay NaN and do not cou
     return out
 
 # %% ../nbs/06c_compare.ipynb #14e4f65f
-COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_neg', 'n_unknown']
+COMPARISON_COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_neg', 'n_unknown']
 
 def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), same images and label order
                   targs, # targets (n_images, n_labels): 1, 0, NaN unknown (a label's pairs: its images known, scored by both)
@@ -81,6 +82,7 @@ def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), 
                     unit='image' if patient_ids is None else 'patient',
                     n_units=len(y) if patient_ids is None else int(pd.Series(np.asarray(patient_ids)).nunique()))
     return df
+__getattr__ = renamed(__name__, COLUMNS=('COMPARISON_COLUMNS', COMPARISON_COLUMNS))  # the old name, for one release
 
 # %% ../nbs/06c_compare.ipynb #905618f5
 def _differ(what:str, a:str, b:str, only_a, only_b)->str:
@@ -91,8 +93,7 @@ def _differ(what:str, a:str, b:str, only_a, only_b)->str:
 def _patients(ed)->Optional[np.ndarray]:
     "Patient ids: the CSVs' `Patient ID`, else the prefix of NIH image names, else None."
     if ed.patient_ids is not None: return ed.patient_ids
-    m = pd.Series(ed.image_ids.astype(str)).str.extract(r'^(\d{8})_\d{3}\.png$')[0]
-    return None if m.isna().any() else m.to_numpy()
+    return nih_patient_ids(ed.image_ids)
 
 # %% ../nbs/06c_compare.ipynb #933af61b
 def compare_models(a, # predictions CSV of model A (`Image Index` + `prob_<Label>` or `<Label>` columns)
@@ -138,7 +139,7 @@ def comparison_report(df:pd.DataFrame, # `compare_preds`'s table
     "The markdown summary `write_comparison` writes to comparison.md."
     at, m = df.attrs, df.iloc[-1]
     t = df.copy()
-    for c in COLUMNS[1:8]: t[c] = t[c].map(lambda v: '' if not np.isfinite(v) else f'{v:.2g}' if c.startswith('p_') else f'{v:.4f}')
+    for c in COMPARISON_COLUMNS[1:8]: t[c] = t[c].map(lambda v: '' if not np.isfinite(v) else f'{v:.2g}' if c.startswith('p_') else f'{v:.4f}')
     sig = df.label[(df.p_holm < 0.05)].tolist()
     return '\n'.join([
         '# Model comparison', '', f'A = `{a}`, B = `{b}`; {at["n_images"]:,} images; diff = B − A.', '',
@@ -160,7 +161,7 @@ def write_comparison(df:pd.DataFrame, # `compare_preds`'s table
                     )->list:
     "Write comparison.csv, comparison.png and comparison.md to `out_dir`; returns the paths."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out/'comparison.csv') as f: df[COLUMNS].to_csv(f, index=False)
+    with atomic_write(out/'comparison.csv') as f: df[COMPARISON_COLUMNS].to_csv(f, index=False)
     short = lambda f: '/'.join(Path(f).parts[-2:])  # the file and its folder: enough to tell two runs apart
     plt.close(plot_comparison(df, short(a), short(b), out/'comparison.png'))
     with atomic_write(out/'comparison.md') as f: f.write(comparison_report(df, a, b))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import os, io, json, hashlib, random, tempfile, contextlib, math, stat, uuid, struct, zlib
+import os, io, re, json, hashlib, random, tempfile, contextlib, math, stat, uuid, struct, zlib
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
@@ -12,15 +12,24 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MIN_SIDE',
-           'MAX_ASPECT', 'DICOM_HEAD', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home',
-           'to_jsonable', 'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint', 'ImageLoadError',
-           'load_image', 'MAX_PIXELS', 'decode_gray_png']
+           'MAX_ASPECT', 'DICOM_HEAD', 'IMAGE_EXTS', 'nih_patient_ids', 'set_seed', 'atomic_write', 'atomic_path',
+           'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete', 'parse_finding_labels',
+           'delimiter_hint', 'ImageLoadError', 'load_image', 'renamed', 'MAX_PIXELS', 'decode_gray_png']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
                'Pneumothorax', 'Consolidation', 'Edema', 'Emphysema', 'Fibrosis', 'Pleural_Thickening', 'Hernia']
 NO_FINDING = 'No Finding'
 LABELS = PATHOLOGIES + [NO_FINDING]
+
+# %% ../nbs/00_core.ipynb #cdf5e960
+_NIH_NAME = re.compile(r'^(\d{8})_\d{3}\.png$')
+
+def nih_patient_ids(image_ids # image names (no folders), e.g. `00000013_005.png`
+                   )->Optional[np.ndarray]:
+    "Patient ids (ints) from NIH image names, or None when the names do not all follow NIH's `<8 digits>_<3 digits>.png`."
+    ms = [_NIH_NAME.match(str(s)) for s in np.asarray(image_ids).ravel()]
+    return None if not ms or not all(ms) else np.array([int(m[1]) for m in ms])
 
 # %% ../nbs/00_core.ipynb #8e51fad1
 DEFAULT_SIZE = 224  # pixels: images are squished to DEFAULT_SIZE x DEFAULT_SIZE unless a size is given
@@ -377,3 +386,20 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
     shape(im.width, im.height)
     return _not_blank(_pil_to_gray(im), name)
+
+# %% ../nbs/00_core.ipynb #05927dde
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')  # the image files xraylib reads, by extension
+
+# %% ../nbs/00_core.ipynb #582b64b6
+import warnings
+
+def renamed(module:str, # the module's `__name__`
+            **names # old name -> (new name, object)
+           ):
+    "A module `__getattr__` that still gives each renamed public name for one release, with a `DeprecationWarning` naming the new one."
+    def __getattr__(name):
+        if name not in names: raise AttributeError(f'module {module!r} has no attribute {name!r}')
+        new, obj = names[name]
+        warnings.warn(f'{module}.{name} is renamed {new}; the old name goes in the next release', DeprecationWarning, stacklevel=2)
+        return obj
+    return __getattr__

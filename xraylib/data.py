@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import (DEFAULT_SIZE, load_image, ImageLoadError, shared_data, xraylib_home, delimiter_hint,
                           parse_finding_labels)
 from .vocab import Vocab, NIH_VOCAB, frame_vocab, with_vocab, target_matrix, select_labels
-from .readers import detect_format, read_folder, read_chexpert, read_label_csv, note_missing, read_google2019
+from .readers import READER_FORMATS, detect_format, read_folder, read_chexpert, read_label_csv, note_missing, read_google2019
 
 # %% auto #0
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'FORMATS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file',
@@ -130,7 +130,7 @@ def _attach_paths(df:pd.DataFrame, root:Path):
     note_missing(df, root)
 
 # %% ../nbs/03_data.ipynb #cf0ed90a
-FORMATS = ('auto', 'nih', 'folder', 'chexpert', 'csv', 'google2019')
+FORMATS = ('auto', *READER_FORMATS)  # what `read_dataset(format=...)` takes
 
 def read_dataset(path:Union[str,Path], # a dataset folder or label file
                  format:str='auto', # auto|nih|folder|chexpert|csv|google2019: the layout (auto: from what is on disk)
@@ -153,7 +153,7 @@ def read_dataset(path:Union[str,Path], # a dataset folder or label file
         raise ValueError(f'{path}: a label CSV in no layout xraylib knows: say which column holds the images (--image-col) and '
                          'the labels (--label-col with --delim, or --label-cols)')
     read = {'nih': lambda: load_labels(path, check_images),
-            'folder': lambda: read_folder(path, patient_regex, check_images),
+            'folder': lambda: read_folder(path, patient_regex),  # it lists the images from disk: every `path` is known
             'chexpert': lambda: read_chexpert(path, uncertain, blank, views, check_images),
             'csv': lambda: read_label_csv(path, image_col, label_col, delim, label_cols, patient_col, check_images),
             'google2019': lambda: read_google2019(path, check_images)}

@@ -4,118 +4,39 @@
 
 # %% ../nbs/02_download.ipynb #4d9a1156
 from __future__ import annotations
-import os, io, sys, json, errno, shutil, zipfile, zlib, hashlib, contextlib, datetime
+import sys, shutil, zipfile, hashlib
 from pathlib import Path
 from typing import Union, Optional, Callable
-from collections import Counter
-from PIL import Image
+from functools import partial
 from fastcore.script import call_parse
 from .phantom import BBOX_CSV
-from .core import (load_image, xraylib_home, atomic_write, atomic_path, to_jsonable, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER,
+from .core import (xraylib_home, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER,
                           is_complete, mark_complete)
-from .readers import read_folder, is_image_file  # readers imports neither download nor data: no import circle
+from .fetch import (DownloadError, KaggleCredentialsError, SampleVerificationError, CREDENTIALS_HELP, kaggle_credentials, make_api,
+                          zip_depth, unreadable_images, need_space, fetch_archive, remove_path, sibling_path, disk_full_is_clear, copy_members, download_staged, reuse_or_start)
+from .download_kermany import KERMANY_DATASET, KERMANY_SPLITS, KERMANY_COUNTS, KERMANY_NAMES, default_kermany_dest, verify_kermany, download_kermany
+from .download_full import download_nih_full, default_full_dest, FULL_DATASET, FULL_ROWS, FULL_BYTES, FULL_FOLDERS, FULL_FILES
 _all_ = ['SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete']  # xraylib.core's, still importable from here
 
 # %% auto #0
-__all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'CREDENTIALS_HELP', 'SAMPLE_NAMES', 'KERMANY_DATASET', 'KERMANY_SPLITS',
-           'KERMANY_COUNTS', 'KERMANY_NAMES', 'DownloadError', 'KaggleCredentialsError', 'SampleVerificationError',
-           'default_dest', 'kaggle_credentials', 'make_api', 'zip_depth', 'unreadable_images', 'verify_sample',
-           'need_space', 'fetch_archive', 'remove_path', 'sibling_path', 'download_nih_sample', 'default_kermany_dest',
-           'verify_kermany', 'download_kermany', 'download_cli', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER',
-           'is_complete', 'download_nih_full', 'default_full_dest', 'FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES',
-           'FULL_FOLDERS', 'FULL_FILES']
+__all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'SAMPLE_NAMES', 'default_dest', 'verify_sample', 'download_nih_sample',
+           'download_cli', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'is_complete', 'DownloadError',
+           'KaggleCredentialsError', 'SampleVerificationError', 'CREDENTIALS_HELP', 'kaggle_credentials', 'make_api',
+           'zip_depth', 'unreadable_images', 'need_space', 'fetch_archive', 'remove_path', 'sibling_path',
+           'KERMANY_DATASET', 'KERMANY_SPLITS', 'KERMANY_COUNTS', 'KERMANY_NAMES', 'default_kermany_dest',
+           'verify_kermany', 'download_kermany', 'download_nih_full', 'default_full_dest', 'FULL_DATASET', 'FULL_ROWS',
+           'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES']
 
 # %% ../nbs/02_download.ipynb #62596419
 SAMPLE_DATASET = 'nih-chest-xrays/sample'
 SAMPLE_ROWS = 5606
-
-class DownloadError(RuntimeError):
-    "A dataset could not be downloaded, extracted or verified; the message says why and what to do."
-class KaggleCredentialsError(DownloadError):
-    "Kaggle credentials are missing, or Kaggle rejected them."
-class SampleVerificationError(DownloadError):
-    "A downloaded or extracted dataset is not the complete, readable dataset."
 
 # %% ../nbs/02_download.ipynb #dd5a0d54
 def default_dest()->Path:
     "Where the NIH sample goes by default: `$XRAYLIB_HOME/nih-sample` (`~/.xraylib/nih-sample`)."
     return xraylib_home()/'nih-sample'
 
-# %% ../nbs/02_download.ipynb #cae6d235
-CREDENTIALS_HELP = """No Kaggle credentials found. Create an API token at https://www.kaggle.com/settings (section API),
-then give it to xraylib in ONE of these ways:
-  1. environment variable:  export KAGGLE_API_TOKEN=<token>
-  2. legacy key pair:       export KAGGLE_USERNAME=<user> KAGGLE_KEY=<key>
-  3. a file:                ~/.kaggle/kaggle.json with {"username": "<user>", "key": "<key>"} (chmod 600),
-                            or ~/.kaggle/access_token holding the token ($KAGGLE_CONFIG_DIR moves ~/.kaggle)
-  4. on Colab:              add notebook secrets KAGGLE_API_TOKEN (or KAGGLE_USERNAME and KAGGLE_KEY)
-                            and grant this notebook access to them.
-Also accept the dataset's terms once at https://www.kaggle.com/datasets/nih-chest-xrays/sample
-(or .../nih-chest-xrays/data for the full set).
-No network needed for the built-in phantom sample: `xraylib phantom`."""
-
-def _config_dirs()->list:
-    "Folders where kaggle looks for `kaggle.json`."
-    if os.environ.get('KAGGLE_CONFIG_DIR'): return [Path(os.environ['KAGGLE_CONFIG_DIR']).expanduser()]
-    xdg = Path(os.environ.get('XDG_CONFIG_HOME') or Path.home()/'.config')
-    return [Path.home()/'.kaggle', xdg/'kaggle']
-
-def _colab_secrets()->Optional[str]:
-    "Copy Kaggle secrets from Colab's `userdata` into the environment; the source name, or `None`."
-    try: from google.colab import userdata
-    except Exception: return None
-    def get(k):
-        try: return userdata.get(k)
-        except Exception: return None  # secret absent, or the notebook was not granted access
-    if tok := get('KAGGLE_API_TOKEN'):
-        os.environ['KAGGLE_API_TOKEN'] = tok; return 'Colab secret KAGGLE_API_TOKEN'
-    user, key = get('KAGGLE_USERNAME'), get('KAGGLE_KEY')
-    if user and key:
-        os.environ.update(KAGGLE_USERNAME=user, KAGGLE_KEY=key); return 'Colab secrets KAGGLE_USERNAME/KAGGLE_KEY'
-    return None
-
-# %% ../nbs/02_download.ipynb #57394831
-def kaggle_credentials()->Optional[str]:
-    "Name the first source of Kaggle credentials found (without importing `kaggle`), or `None`."
-    if os.environ.get('KAGGLE_API_TOKEN'): return 'KAGGLE_API_TOKEN'
-    home = Path.home()/'.kaggle'
-    for f in ('access_token', 'access_token.txt'):
-        if (home/f).is_file() and (home/f).read_text().strip(): return str(home/f)
-    if os.environ.get('KAGGLE_USERNAME') and os.environ.get('KAGGLE_KEY'): return 'KAGGLE_USERNAME/KAGGLE_KEY'
-    for d in _config_dirs():
-        if (d/'kaggle.json').is_file(): return str(d/'kaggle.json')
-    if (home/'credentials.json').is_file(): return str(home/'credentials.json')
-    return _colab_secrets()
-
-# %% ../nbs/02_download.ipynb #96473bf8
-@contextlib.contextmanager
-def _kaggle_free_env(home:Path):
-    "Temporarily remove every Kaggle credential source: empty HOME, no KAGGLE_* variables (for demos and tests)."
-    keys = [k for k in os.environ if k.startswith('KAGGLE_') or k in ('HOME', 'XDG_CONFIG_HOME')]
-    old = {k: os.environ.pop(k) for k in keys}
-    os.environ['HOME'] = str(home)
-    try: yield
-    finally:
-        for k in [k for k in os.environ if k.startswith('KAGGLE_') or k in ('HOME', 'XDG_CONFIG_HOME')]: del os.environ[k]
-        os.environ.update(old)
-
-# %% ../nbs/02_download.ipynb #3c3da115
-def make_api():
-    "A `KaggleApi`, imported only once credentials are known to exist."
-    if (src := kaggle_credentials()) is None: raise KaggleCredentialsError(CREDENTIALS_HELP)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # kaggle prints auth help at import
-            from kaggle.api.kaggle_api_extended import KaggleApi
-    except SystemExit as e: raise KaggleCredentialsError(f'kaggle refused the credentials in {src}.\n{CREDENTIALS_HELP}') from None
-    except ImportError as e: raise DownloadError(f'the kaggle package is needed: pip install kaggle ({e})') from e
-    api = KaggleApi(); api._xraylib_source = src
-    return api
-
 # %% ../nbs/02_download.ipynb #d57e7e8c
-def zip_depth(name:str)->int:
-    "How many folders deep the zip member `name` is (the shallowest copy wins)."
-    return name.rstrip('/').count('/')
-
 def _plan(z:zipfile.ZipFile):
     "The CSV member, a dict image name -> member (one copy, the shallowest), and the number of skipped copies."
     files = [i for i in z.infolist() if not i.is_dir() and '__MACOSX/' not in i.filename]
@@ -146,25 +67,8 @@ def _read_csv(path:Path, n_rows:Optional[int]):
         raise SampleVerificationError(f'{path}: {dup.size} image(s) listed twice, e.g. {list(dup[:3])}')
     return list(names)
 
-def _readable(p:Path, decode:bool)->Optional[str]:
-    "`None` if the image at `p` reads cleanly, else the reason."
-    try:
-        if decode: load_image(p)
-        else:
-            with Image.open(p) as im: im.verify()
-    except Exception as e: return f'{type(e).__name__}: {e}'
 
 # %% ../nbs/02_download.ipynb #6849b36c
-def unreadable_images(paths:list, decode:bool, quiet:bool=True, desc:str='verifying')->list:
-    "`(name, reason)` of each image in `paths` that does not read cleanly; checked in threads, with progress."
-    from concurrent.futures import ThreadPoolExecutor
-    from xraylib.progress import progress_bar
-    from xraylib.cache import default_workers
-    with ThreadPoolExecutor(min(32, 2 * default_workers())) as ex:  # PIL and zlib release the GIL while decoding
-        res = ex.map(lambda p: _readable(p, decode), paths, chunksize=64)
-        if not quiet: res = progress_bar(res, total=len(paths)); res.comment = desc
-        return [(Path(p).name, r) for p, r in zip(paths, res) if r]
-
 def verify_sample(folder:Union[str,Path], # a folder with `sample_labels.csv` and `images/`
                   n_rows:Optional[int]=SAMPLE_ROWS, # expected rows (`None`: any)
                   decode:bool=False # fully decode every image (slower) instead of PIL's `verify`
@@ -186,36 +90,9 @@ def verify_sample(folder:Union[str,Path], # a folder with `sample_labels.csv` an
     return dict(n_rows=len(names), n_images=len(names))
 
 # %% ../nbs/02_download.ipynb #aba54f10
-def _disk_error(e:OSError, where:Path, need:int=None)->DownloadError:
-    return DownloadError(f'disk full while writing {where}' + (f' (needs about {need/1e9:.1f} GB free)' if need else '') +
-                         f': {e.strerror or e}. Free some space (or pass another dest) and rerun; '
-                         'nothing was marked complete.')
-
-def need_space(where:Path, need:int):
-    "Raise a clear `DownloadError` (with both numbers) unless the disk holding `where` has `need` bytes free."
-    d = next(p for p in [Path(where), *Path(where).parents] if p.exists())
-    if (free := shutil.disk_usage(d).free) < need:
-        raise _disk_error(OSError(errno.ENOSPC, f'only {free/1e9:.1f} GB free on the disk of {d}'), Path(where), need)
-
-@contextlib.contextmanager
-def _disk_full_is_clear(where:Path):
-    "Turn a full disk (`ENOSPC`, `EDQUOT`) inside the block into a clear `DownloadError` about `where`."
-    try: yield
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT): raise _disk_error(e, where) from e
-        raise
-
-def _copy_members(z:zipfile.ZipFile, todo:dict, out:Path, quiet:bool=True):
-    "Stream each member of `todo` (relative path -> zip member) to `out/<relative path>`, once the disk has room."
-    need_space(out, sum(m.file_size for m in todo.values()))
-    for k, (rel, m) in enumerate(todo.items()):
-        (out/rel).parent.mkdir(parents=True, exist_ok=True)
-        with z.open(m) as src, open(out/rel, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
-        if not quiet and (k+1) % 1000 == 0: print(f'  extracted {k+1:,}/{len(todo):,} images')
-
 def _extract_members(zpath:Path, out:Path, n_rows:Optional[int], quiet:bool=True)->dict:
     "Stream the CSV and one copy of each listed image from `zpath` into the folder `out`."
-    with _disk_full_is_clear(out), zipfile.ZipFile(zpath) as z:
+    with disk_full_is_clear(out), zipfile.ZipFile(zpath) as z:
         csv_info, imgs, dups = _plan(z)
         (out/'images').mkdir(parents=True)
         csv_bytes = z.read(csv_info)
@@ -224,56 +101,9 @@ def _extract_members(zpath:Path, out:Path, n_rows:Optional[int], quiet:bool=True
         if missing := [n for n in names if n not in imgs]:
             raise SampleVerificationError(f'{zpath}: {len(missing):,} image(s) listed in {SAMPLE_CSV} are not '
                                           f'in the archive, e.g. {missing[:5]}')
-        _copy_members(z, {f'images/{n}': imgs[n] for n in names}, out, quiet)
+        copy_members(z, {f'images/{n}': imgs[n] for n in names}, out, quiet)
     return dict(n_rows=len(names), n_images=len(names), duplicates_skipped=dups + len(imgs) - len(names),
                 csv_sha256=hashlib.sha256(csv_bytes).hexdigest())
-
-# %% ../nbs/02_download.ipynb #5f571602
-def _http_status(e:BaseException)->Optional[int]:
-    "The HTTP status code carried by `e` or its causes, if any."
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        for s in (getattr(getattr(e, 'response', None), 'status_code', None), getattr(e, 'status', None),
-                  getattr(e, 'status_code', None)):
-            if isinstance(s, int): return s
-        e = e.__cause__ or e.__context__
-    return None
-
-def _rejected(src:str, dataset:str=SAMPLE_DATASET)->KaggleCredentialsError:
-    return KaggleCredentialsError(
-        f'Kaggle rejected the credentials from {src} (HTTP 401/403). Check the token or key (create a new one at '
-        'https://www.kaggle.com/settings), and accept the dataset\'s terms once on its page: '
-        f'https://www.kaggle.com/datasets/{dataset} .')
-
-# %% ../nbs/02_download.ipynb #ab7861bf
-def fetch_archive(api, dataset:str, dl:Path, quiet:bool)->Path:
-    "Authenticate and download `dataset` into `dl`; the archive's path, or a clear error."
-    src = getattr(api, '_xraylib_source', 'your credentials')
-    try:
-        with contextlib.redirect_stdout(io.StringIO()): api.authenticate()
-    except SystemExit: raise _rejected(src, dataset) from None
-    except Exception as e:
-        if _http_status(e) in (401, 403): raise _rejected(src, dataset) from e
-        raise DownloadError(f'could not authenticate with Kaggle: {e}') from e
-    dl.mkdir(parents=True, exist_ok=True)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-            api.dataset_download_files(dataset, path=str(dl), force=False, quiet=quiet, unzip=False)
-    except SystemExit: raise _rejected(src, dataset) from None
-    except Exception as e:
-        if not any(dl.iterdir()): dl.rmdir()
-        st = _http_status(e)
-        if st in (401, 403): raise _rejected(src, dataset) from e
-        if st == 404: raise DownloadError(f'Kaggle has no dataset {dataset!r} (HTTP 404)') from e
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): raise _disk_error(e, dl) from e
-        hint = ' (is the network up?)' if isinstance(e, ConnectionError) or 'ConnectionError' in type(e).__name__ else ''
-        raise DownloadError(f'downloading {dataset} failed{hint}: {type(e).__name__}: {e}. Nothing was marked complete; '
-                            f'rerun to resume or restart (partial files are in {dl}).') from e
-    zips = [dl/(dataset.split('/')[-1] + '.zip')] + sorted(dl.glob('*.zip'))
-    if not (z := next((p for p in zips if p.is_file()), None)):
-        raise DownloadError(f'the download of {dataset} returned but left no zip archive in {dl}')
-    return z
 
 # %% ../nbs/02_download.ipynb #9fdc721d
 def _unwrap(zpath:Path, dl:Path)->Path:
@@ -288,57 +118,7 @@ def _unwrap(zpath:Path, dl:Path)->Path:
     return out
 
 # %% ../nbs/02_download.ipynb #22ae8e54
-def remove_path(p:Path):
-    "Delete the file, link or folder `p`, if there."
-    if p.is_symlink() or p.is_file(): p.unlink()
-    elif p.exists(): shutil.rmtree(p)
-
-def sibling_path(dest:Path, what:str)->Path:
-    "The hidden `.<dest>.<what>` beside `dest` (staging and download folders)."
-    return dest.parent/f'.{dest.name}.{what}'
-
 SAMPLE_NAMES = (SAMPLE_CSV, 'images', MARKER)  # what an NIH sample folder holds
-
-def _install(staging:Path, # the verified folder
-             dest:Path, # where it goes
-             ours:tuple=SAMPLE_NAMES # the names a folder of ours holds: such a `dest` is replaced, any other refused
-            ):
-    "Rename `staging` to `dest`, replacing an earlier (incomplete or forced) download of ours."
-    if dest.exists():
-        if dest.is_dir() and not any(dest.iterdir()): dest.rmdir()
-        elif dest.is_dir() and {p.name for p in dest.iterdir()} <= set(ours):
-            old = sibling_path(dest, 'old'); remove_path(old); os.rename(dest, old); remove_path(old)
-        else: raise DownloadError(f'{dest} exists and is not an xraylib download; pass another dest or remove it')
-    os.rename(staging, dest)
-
-# %% ../nbs/02_download.ipynb #6343511f
-def _download_staged(dest:Path, # the target folder
-                     force:bool, # download the archive again even when a download folder is there
-                     api, # a `KaggleApi`-like object, or `None` for a real one
-                     dataset:str, # the Kaggle dataset
-                     quiet:bool, # print progress
-                     build:Callable, # `build(archive, staging)` extracts and verifies into `staging`; returns the marker's info
-                     mark:Callable, # `mark(dest, **info)` writes the marker
-                     ours:tuple, # the names a folder of ours holds (see `_install`)
-                     about:str='' # the archive's size, for the progress line
-                    )->dict:
-    "Fetch `dataset`'s archive beside `dest`, build a verified staging folder from it, rename it to `dest`, mark it; the info."
-    staging, dl = sibling_path(dest, 'staging'), sibling_path(dest, 'download')
-    dest.parent.mkdir(parents=True, exist_ok=True); remove_path(staging)
-    if force: remove_path(dl)
-    api = make_api() if api is None else api
-    if not quiet: print(f'downloading {dataset}{f" ({about})" if about else ""} to {dl} ...')
-    zpath = fetch_archive(api, dataset, dl, quiet)
-    try: info = build(zpath, staging)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        remove_path(staging); remove_path(dl)
-        raise DownloadError(f'the downloaded archive {zpath.name} is truncated or corrupt ({e}); it was deleted, '
-                            'rerun to download it again. Nothing was marked complete.') from e
-    except BaseException: remove_path(staging); raise
-    _install(staging, dest, ours)
-    info.update(dataset=dataset, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
-    mark(dest, **info); remove_path(dl)
-    return info
 
 # %% ../nbs/02_download.ipynb #94e137ec
 def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default: `default_dest()`)
@@ -349,127 +129,24 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
                         quiet:bool=True # print progress
                        )->Path:
     "Download, dedupe and verify the Kaggle NIH sample into `dest`; reuse it when already complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and is_complete(dest):
-        say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
-    def build(zpath, staging):
-        say(f'extracting one copy of each image to {staging} ...')
-        info = _extract_members(_unwrap(zpath, zpath.parent), staging, n_rows, quiet)
-        say('verifying ...'); verify_sample(staging, n_rows); return info
-    info = _download_staged(dest, force, api, dataset, quiet, build, mark_complete, SAMPLE_NAMES, 'about 4 GB for the NIH sample')
-    say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
+    dest, say, reuse = reuse_or_start(dest, default_dest, is_complete, force, quiet)
+    if not reuse:
+        info = download_staged(dest, force, api, dataset, quiet, partial(_build_sample, n_rows=n_rows, say=say), mark_complete, SAMPLE_NAMES,
+                               'about 4 GB for the NIH sample')
+        say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
     return dest
 
-# %% ../nbs/02_download.ipynb #fc027f07
-KERMANY_DATASET = 'paultimothymooney/chest-xray-pneumonia'
-KERMANY_SPLITS = ('train', 'val', 'test')
-KERMANY_COUNTS = {'train': {'NORMAL': 1341, 'PNEUMONIA': 3875}, 'val': {'NORMAL': 8, 'PNEUMONIA': 8},
-                  'test': {'NORMAL': 234, 'PNEUMONIA': 390}}  # images per split and class folder: 5,216, 16 and 624
-KERMANY_NAMES = (*KERMANY_SPLITS, MARKER)  # what a Kermany folder of ours holds
-
-def default_kermany_dest()->Path:
-    "Where the Kermany set goes by default: `$XRAYLIB_HOME/kermany` (`~/.xraylib/kermany`)."
-    return xraylib_home()/'kermany'
-
-# %% ../nbs/02_download.ipynb #cffc3253
-def _folder_sets(z:zipfile.ZipFile)->dict:
-    "`{root: {'split/class/name': member}}` of each folder set in `z`; `__MACOSX/`, hidden and non-image files skipped."
-    sets = {}
-    for i in z.infolist():
-        p = i.filename.split('/')
-        if i.is_dir() or '__MACOSX' in p or not is_image_file(p[-1]) or len(p) < 3 or p[-3] not in KERMANY_SPLITS: continue
-        sets.setdefault('/'.join(p[:-3]), {})['/'.join(p[-3:])] = i
-    return sets
-
-# %% ../nbs/02_download.ipynb #3da22bda
-def _kermany_plan(z:zipfile.ZipFile)->tuple:
-    "The shallowest folder set in `z` with train/ and test/: its root, its members, and the image members skipped."
-    sets = _folder_sets(z)
-    full = [r for r, m in sets.items() if {k.split('/')[0] for k in m} >= {'train', 'test'}]
-    if not full: raise SampleVerificationError(
-        f'{z.filename}: no folder set with train/ and test/ in the archive (found {({r or ".": sorted({k.split("/")[0] for k in m}) for r, m in sets.items()})}, '
-        f'first members {z.namelist()[:3]}); is it {KERMANY_DATASET}?')
-    root = min(full, key=lambda r: (zip_depth(next(iter(sets[r].values())).filename), r))
-    return root, dict(sorted(sets[root].items())), sum(len(m) for r, m in sets.items() if r != root)
-
-# %% ../nbs/02_download.ipynb #baa3476a
-def _extract_kermany(zpath:Path, out:Path, quiet:bool=True)->dict:
-    "Stream one copy of each image of the archive's shallowest folder set into `out/{train,val,test}/CLASS/`."
-    with _disk_full_is_clear(out), zipfile.ZipFile(zpath) as z:
-        root, members, skipped = _kermany_plan(z)
-        out.mkdir(parents=True)
-        _copy_members(z, members, out, quiet)
-    return dict(root=root, n_files=len(members), copies_skipped=skipped)
-
-# %% ../nbs/02_download.ipynb #7465150c
-def _split_counts(images)->dict:
-    "`{split: {class: n}}` of image paths `split/class/name`."
-    n = Counter(tuple(i.split('/')[:2]) for i in images)
-    return {s: {c: k for (s2, c), k in sorted(n.items()) if s2 == s} for s in sorted({s for s, _ in n})}
-
-# %% ../nbs/02_download.ipynb #2d2702ef
-def verify_kermany(folder:Union[str,Path], # a folder set: `folder/{train,val,test}/CLASS/*`
-                   counts:Optional[dict]=KERMANY_COUNTS, # images expected per split and class folder (`None`: any)
-                   decode:bool=True, # decode every image with `load_image` (else only read the folders)
-                   quiet:bool=True # show a progress bar while decoding
-                  )->dict:
-    "Check that `folder` reads with `read_folder` and holds the expected, decodable images; return the counts."
-    folder = Path(folder)
-    try: df = read_folder(folder)
-    except (ValueError, FileNotFoundError) as e: raise SampleVerificationError(f'{folder}: not a readable folder set ({e})') from e
-    got = _split_counts(df['image'])
-    if not {'train', 'test'} <= set(got): raise SampleVerificationError(f'{folder}: no train/ and test/ folders (found {sorted(got)})')
-    if counts is not None and got != counts:
-        raise SampleVerificationError(f'{folder}: images per split and class {got}, expected {counts} (an incomplete or different archive)')
-    if decode and (bad := unreadable_images(list(df['path']), True, quiet, 'decoding')):
-        raise SampleVerificationError(f'{folder}: {len(bad):,} unreadable image(s), e.g. ' + '; '.join(f'{n} ({r})' for n, r in bad[:3]))
-    return dict(n_files=len(df), counts=got)
-
-# %% ../nbs/02_download.ipynb #22ae3c1d
-def _kermany_fingerprint(dest:Path)->dict:
-    "The images per split and class folder of `dest`, and the SHA-256 of its listing (path and size of each image)."
-    rows = sorted((p.relative_to(dest).as_posix(), p.stat().st_size)
-                  for s in KERMANY_SPLITS for p in (dest/s).glob('*/*') if is_image_file(p.name))
-    return dict(counts=_split_counts(r for r, _ in rows), listing_sha256=hashlib.sha256(json.dumps(rows).encode()).hexdigest())
-
-# %% ../nbs/02_download.ipynb #e09b3872
-def _mark_kermany(dest:Path, **info):
-    "Write `dest/MARKER` (atomically): `info`, the counts and the listing's SHA-256."
-    with atomic_write(dest/MARKER) as f: json.dump(to_jsonable({**info, 'kind': 'kermany', **_kermany_fingerprint(dest)}), f, indent=1)
-
-def _kermany_complete(dest:Path)->bool:
-    "Whether `dest` holds a marked Kermany download whose images still match the marker."
-    try: return is_complete(dest, kind='kermany', **_kermany_fingerprint(Path(dest)))
-    except OSError: return False
-
-# %% ../nbs/02_download.ipynb #b61241fc
-def download_kermany(dest:Union[str,Path,None]=None, # target folder (default: `default_kermany_dest()`)
-                     force:bool=False, # download again even when `dest` is complete
-                     api=None, # a `KaggleApi`-like object (default: a real one, once credentials are found)
-                     dataset:str=KERMANY_DATASET, # the Kaggle dataset
-                     counts:Optional[dict]=KERMANY_COUNTS, # images expected per split and class folder (`None`: any)
-                     quiet:bool=True # print progress
-                    )->Path:
-    "Download the Kermany pneumonia set into `dest/{train,val,test}/CLASS/` (one copy of each image), verify it; reuse it when complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_kermany_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and _kermany_complete(dest): say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
-    def build(zpath, staging):
-        say(f'extracting one copy of each image to {staging} ...'); info = _extract_kermany(zpath, staging, quiet)
-        say('reading the folders and decoding every image ...'); return {**info, **verify_kermany(staging, counts, quiet=quiet)}
-    info = _download_staged(dest, force, api, dataset, quiet, build, _mark_kermany, KERMANY_NAMES, 'about 1.2 GB')
-    say(f'{dest}: {info["n_files"]:,} images verified ({info["copies_skipped"]:,} duplicate copies skipped)')
-    return dest
+def _build_sample(zpath:Path, staging:Path, n_rows:Optional[int], say:Callable)->dict:
+    "Extract one copy of each listed image of the archive into `staging` and verify it; the marker's info."
+    say(f'extracting one copy of each image to {staging} ...')
+    info = _extract_members(_unwrap(zpath, zpath.parent), staging, n_rows, say is not print)
+    say('verifying ...'); verify_sample(staging, n_rows); return info
 
 # %% ../nbs/02_download.ipynb #33584c0e
-_all_ = ['download_nih_full', 'default_full_dest', 'FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES']
-
-def __getattr__(name):
-    "`xraylib.download.download_nih_full` and friends: the names of `xraylib.download_full`, imported on first use."
-    if name not in _all_: raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    from xraylib import download_full
-    return getattr(download_full, name)
+_all_ = ['DownloadError', 'KaggleCredentialsError', 'SampleVerificationError', 'CREDENTIALS_HELP', 'kaggle_credentials', 'make_api', 'zip_depth',
+         'unreadable_images', 'need_space', 'fetch_archive', 'remove_path', 'sibling_path',  # xraylib.fetch's
+         'KERMANY_DATASET', 'KERMANY_SPLITS', 'KERMANY_COUNTS', 'KERMANY_NAMES', 'default_kermany_dest', 'verify_kermany', 'download_kermany',  # xraylib.download_kermany's
+         'download_nih_full', 'default_full_dest', 'FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES']  # xraylib.download_full's
 
 # %% ../nbs/02_download.ipynb #ce011753
 @call_parse
@@ -478,7 +155,6 @@ def download_cli(dest:str=None, # target folder (default: $XRAYLIB_HOME/nih-samp
                  full:bool=False # the full ChestX-ray14 (112,120 images, about 42 GB; default dest $XRAYLIB_HOME/nih-full) instead of the sample
                 ):
     "Download the Kaggle NIH ChestX-ray14 sample (5,606 images), or with --full the whole set; keep one copy of each image, verify it."
-    from xraylib.download_full import download_nih_full
     try: path = (download_nih_full if full else download_nih_sample)(dest, force=force, quiet=False)
     except KaggleCredentialsError as e: print(f'xraylib download: {e}', file=sys.stderr); return 2
     except DownloadError as e: print(f'xraylib download: {e}', file=sys.stderr); return 1

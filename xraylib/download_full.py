@@ -8,8 +8,8 @@ import os, json, shutil, zipfile, zlib, hashlib, datetime
 from pathlib import Path
 from typing import Union, Optional
 from .core import xraylib_home, atomic_write, atomic_path, MARKER
-from .download import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path, sibling_path,
-                              unreadable_images, fetch_archive, make_api)
+from .fetch import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path, sibling_path,
+                           unreadable_images, fetch_archive, make_api, copy_members, reuse_or_start)
 
 # %% auto #0
 __all__ = ['FULL_DATASET', 'FULL_ROWS', 'FULL_BYTES', 'FULL_FOLDERS', 'FULL_FILES', 'default_full_dest', 'download_nih_full']
@@ -60,10 +60,8 @@ def _folder_done(dest:Path, folder:str)->Path: return dest/f'.{folder}.done'
 
 def _extract_folder(z:zipfile.ZipFile, members:list, dest:Path, folder:str, quiet:bool)->int:
     "Extract one folder's images into a staging folder, decode every one, then rename it into place and mark it done."
-    need_space(dest, sum(m.file_size for m in members))
-    stage = dest/f'.{folder}.partial'; remove_path(stage); (stage/'images').mkdir(parents=True)
-    for m in members:
-        with z.open(m) as src, open(stage/'images'/Path(m.filename).name, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
+    stage = dest/f'.{folder}.partial'; remove_path(stage); stage.mkdir(parents=True)
+    copy_members(z, {f'images/{Path(m.filename).name}': m for m in members}, stage)  # checks the free space first
     if bad := unreadable_images(sorted((stage/'images').iterdir()), True, quiet, f'{folder}: decoding'):
         remove_path(stage)
         raise SampleVerificationError(f'{folder}: {len(bad):,} unreadable image(s) in the archive, e.g. ' +
@@ -129,9 +127,8 @@ def download_nih_full(dest:Union[str,Path,None]=None, # target folder (default: 
                       quiet:bool=True # print progress
                      )->Path:
     "Download the full NIH ChestX-ray14 into `dest` folder by folder (resumable), verify it, mark it complete."
-    dest = Path(dest).expanduser().absolute() if dest else default_full_dest()
-    say = (lambda *a: None) if quiet else print
-    if not force and _full_complete(dest): say(f'{dest}: complete, reusing it (force=True downloads again)'); return dest
+    dest, say, reuse = reuse_or_start(dest, default_full_dest, _full_complete, force, quiet)
+    if reuse: return dest
     dl, fetched = sibling_path(dest, 'download'), sibling_path(dest, 'download')/'.fetched'
     if force:
         remove_path(dl)

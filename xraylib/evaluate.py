@@ -12,20 +12,21 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score
 from fastcore.script import call_parse
-from .core import atomic_write, to_jsonable, delimiter_hint
+from .core import atomic_write, to_jsonable, nih_patient_ids
 from .vocab import is_no_finding, NIH_VOCAB
-from .thresholds import (EvalData, preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict,
+from .thresholds import (EvalData, preds_targs, thresholds_in_order, threshold_sweep, per_label_thresholds, thresholds_dict, thresholds_at,
                                 plot_threshold_sweep)
 from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
-from .external import read_external, is_external, external_lines
+from .external import read_external, is_external, external_lines, pair_thresholds
+from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
-__all__ = ['PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'write_evaluation', 'evaluation_report',
-           'evaluate_cli', 'EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion',
-           'plot_prevalence', 'bootstrap_weights']
+__all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'operating_thresholds',
+           'write_evaluation', 'evaluation_report', 'model_thresholds', 'evaluate_cli', 'EvalData', 'plot_roc',
+           'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence', 'bootstrap_weights']
 
 # %% ../nbs/06_evaluate.ipynb #28f8f3db
 _all_ = ['EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
@@ -84,7 +85,7 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
                  labels:Sequence[str]=None, # label names
                  thresholds=0.5 # a number, a sequence, a {label: threshold} dict or a thresholds table
                 )->pd.DataFrame:
-    "Per-label TP/FP/FN/TN, precision, recall, specificity and F1 when predicting `p > threshold`."
+    "Per-label TP/FP/FN/TN, precision, recall, specificity, F1 and accuracy (of the known cells) when predicting `p > threshold`."
     p, y, labels = preds_targs(preds, targs, labels)
     t = thresholds_in_order(thresholds, labels)
     pr, pos, neg = p > np.where(np.isnan(t), np.inf, t), y == 1, y == 0  # an unknown target is neither: in no cell
@@ -93,25 +94,12 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
         prec = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         rec, spec = np.where(tp + fn > 0, tp / (tp + fn), np.nan), np.where(tn + fp > 0, tn / (tn + fp), np.nan)
         f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+        acc = np.where(tp + fp + fn + tn > 0, (tp + tn) / np.maximum(tp + fp + fn + tn, 1), np.nan)
     note = np.where(np.isnan(t), 'threshold undefined: counted as predicting nothing', '')
     return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, recall=rec,
-                             specificity=spec, f1=f1, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
+                             specificity=spec, f1=f1, accuracy=acc, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
 # %% ../nbs/06_evaluate.ipynb #95210e24
-_ID_COLS = ('Image Index', 'Patient ID')
-
-def _pred_labels(cols:list, f='the predictions CSV', known:Sequence[str]=None)->dict:
-    "Map probability column -> label; raise naming the file and the columns that are not among `known` labels (None: any name)."
-    cols = [c for c in cols if c not in _ID_COLS]
-    prob = [c for c in cols if c.startswith('prob_')]
-    use = prob if prob else cols
-    m = {c: c[5:] if c.startswith('prob_') else c for c in use}
-    bad = [c for c, l in m.items() if known is not None and l not in known]
-    if bad: raise ValueError(f'{f}: prediction column(s) not a known label: {", ".join(bad)} '
-                             f'(expected columns named by label, optionally prefixed prob_: {", ".join(known)})')
-    if not m: raise ValueError(f'{f}: the predictions CSV has no probability columns')
-    return m
-
 def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
     "One 0/1 column per label named in the NIH-format `Finding Labels` column (`|`-separated)."
     return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
@@ -126,44 +114,20 @@ def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
                          'expected 1 (positive), 0 (negative) or blank (unknown)')
     return X.to_numpy(np.float64)
 
-def _read_table(f, what:str)->pd.DataFrame:
-    "Read a CSV with errors naming the file: absent, empty, malformed, wrong delimiter or no `Image Index`."
-    if not Path(f).is_file(): raise FileNotFoundError(f'{f}: no such {what} file')
-    try: d = pd.read_csv(f)
-    except pd.errors.EmptyDataError: raise ValueError(f'{f}: empty {what} CSV (no header, no rows)') from None
-    except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed {what} CSV ({str(e).strip()})') from None
-    d.columns = [str(c).strip() for c in d.columns]
-    if 'Image Index' not in d.columns:
-        raise ValueError(f'{f}: {what} CSV has no "Image Index" column (columns: {", ".join(d.columns)}){delimiter_hint(list(d.columns))}')
-    return d
-
-def _check_probs(P:pd.DataFrame, f)->np.ndarray:
-    "The probabilities as floats; raise naming the CSV row and column of a missing, non-numeric or out-of-range value."
-    X = P.apply(pd.to_numeric, errors='coerce').to_numpy(np.float64)
-    for bad, what in ((np.isnan(X), 'a missing or non-numeric probability'),
-                      ((X < 0) | (X > 1), 'a probability outside [0, 1] (logits? apply a sigmoid first)')):
-        if bad.any():
-            r, c = np.argwhere(bad)[0]; v = P.iat[r, c]
-            v = 'empty' if pd.isna(v) else repr(v.item() if hasattr(v, 'item') else v)
-            raise ValueError(f'{f}: {int(bad.any(1).sum())} row(s) with {what}, e.g. CSV row {r + 2}, column '
-                             f'{P.columns[c]} = {v}')
-    return X
-
 def read_predictions(csv, # predictions CSV: `Image Index` + one probability column per label (`Label` or `prob_Label`)
                      labels_csv, # labels CSV: NIH format (`Finding Labels`, `|`-separated) or one column per label (1, 0, blank unknown); gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
                     )->EvalData:
     "Join saved predictions with their true labels on `Image Index`: one validated `EvalData` (targets `NaN` where unknown)."
-    pr, lab = _read_table(csv, 'predictions'), _read_table(labels_csv, 'labels')
+    pr, lab = read_table(csv, 'predictions'), read_table(labels_csv, 'labels')
     fl = _finding_labels(lab) if 'Finding Labels' in lab.columns else None  # NIH's format: its labels, and those the file names
-    m = _pred_labels(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
+    m = prob_columns(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
     if labels is not None:
         miss = [l for l in labels if l not in m.values()]
         if miss: raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
         m = {c: l for c, l in m.items() if l in labels}
-    dup = pr['Image Index'].duplicated()
-    if dup.any(): raise ValueError(f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
-    X = _check_probs(pr[list(m)], csv)
+    check_unique_ids(pr, csv)
+    X = check_probs(pr[list(m)], csv)
     names = list(m.values())
     if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NIH_VOCAB.no_finding  # NIH's format: NIH's 'nothing found'
     elif all(l in lab.columns for l in names): Y, nf = _label_columns(lab, names, labels_csv), next((c for c in lab.columns if is_no_finding(c)), None)
@@ -180,12 +144,6 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
     return EvalData(X, Y[rows], names, pr['Image Index'].to_numpy(), pids, lab.reset_index(), no_finding=nf)
 
 # %% ../nbs/06_evaluate.ipynb #2e54ebd3
-def _nih_patients(image_ids)->Optional[np.ndarray]:
-    "Patient ids from NIH image names like `00000013_005.png`, or None when the names do not all follow it."
-    s = pd.Series(np.asarray(image_ids).astype(str))
-    m = s.str.extract(r'^(\d{8})_\d{3}\.png$')[0]
-    return None if m.isna().any() else m.astype(int).to_numpy()
-
 def _write_csv(df:pd.DataFrame, path:Path):
     with atomic_write(path) as f: df.to_csv(f, index=False)
 
@@ -195,12 +153,47 @@ def _md_table(df:pd.DataFrame)->str:
     return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows)
 
 # %% ../nbs/06_evaluate.ipynb #0235c7bb
+THESE_DATA = 'these data'
+
+def operating_thresholds(ed:EvalData, # the scored data
+                         thresholds=None, # thresholds chosen elsewhere (a model's), in any form `thresholds_at` takes; None: chosen on `ed`
+                         chosen_on:str=None, # where they were chosen, e.g. 'validation (model.json)'; default 'given', or `THESE_DATA` when chosen here
+                         method:str='f1' # the rule ('f1', 'youden' or 'sensitivity')
+                        )->tuple:
+    "`(operating, optimistic)`: the thresholds every threshold-dependent figure uses and, when those were chosen elsewhere, the ones best on `ed`."
+    best = per_label_thresholds(ed, method=method)
+    if thresholds is None: return best.assign(chosen_on=chosen_on or THESE_DATA), None
+    return (thresholds_at(ed, thresholds=thresholds, method=method).assign(chosen_on=chosen_on or 'given'),
+            best.assign(chosen_on=f'{THESE_DATA} (optimistic)'))
+
+# %% ../nbs/06_evaluate.ipynb #daecb4d1
 PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-negative baseline',
          'roc': 'ROC curves per label', 'pr': 'precision-recall curves per label',
          'rates': 'TPR and FPR vs threshold per label', 'confusion': 'confusion matrices at the per-label thresholds',
          'prevalence': 'label counts and prevalence', 'calibration': 'reliability diagrams per label',
          'subgroups': 'forest plot of the mean AUROC by sex, age band and view (with metadata)'}
 
+def _figures(ed:EvalData, t:dict, where:str)->dict:
+    "The plots `write_evaluation` writes: name -> a function of the file name."
+    f = {'sweep': lambda o: plot_threshold_sweep(t['sweep'], fname=o), 'roc': lambda o: plot_roc(ed, None, None, t['auroc'], fname=o),
+         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o), 'rates': lambda o: plot_rates_vs_threshold(ed, None, None, t['thresholds'], fname=o),
+         'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=where), 'prevalence': lambda o: plot_prevalence(ed.targs, ed.labels, fname=o),
+         'calibration': lambda o: plot_reliability(ed, None, None, t['calibration'], fname=o)}
+    if t.get('subgroups') is not None: f['subgroups'] = lambda o: plot_subgroups(t['subgroups'], t['auroc'].attrs['mean_auroc'], fname=o)
+    return f
+
+# %% ../nbs/06_evaluate.ipynb #c76f6355
+def _tables(ed:EvalData, th:pd.DataFrame, opt, patient_ids, metadata, by, n_boot:int, seed:int)->dict:
+    "Every table `write_evaluation` writes, threshold-dependent ones at `th`, each labelled with where its thresholds were chosen."
+    at = dict(chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA)
+    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
+    ud = None if metadata is None else underdiagnosis_table(ed, None, None, metadata, by, th)
+    return dict(auroc=auroc_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed), thresholds=th, thresholds_these_data=opt,
+                confusion=confusion_at(ed, thresholds=th).assign(**at), sweep=threshold_sweep(ed.preds.astype(np.float32), ed.targs),
+                calibration=calibration_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed),
+                subgroups=None if sub is None or sub.empty else sub.assign(**at), underdiagnosis=None if ud is None else ud.assign(**at))
+
+# %% ../nbs/06_evaluate.ipynb #92c5e494
 def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN unknown), (n_images, n_labels); or an `EvalData` and None
                      labels:Sequence[str]=None, # label names, in column order (a list or `Vocab`; not needed with an `EvalData`)
                      out_dir=None, # folder to write into (created)
@@ -210,48 +203,28 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
                      seed:int=42, # bootstrap seed
                      threshold_method:str='f1', # per-label threshold rule: 'f1', 'youden' or 'sensitivity'
                      metadata:pd.DataFrame=None, # one row per image, same order: Kaggle columns or `load_labels`'s frame
-                     by=None # subgroup attributes, e.g. 'sex,age,view' (default with `metadata`: every one it has)
+                     by=None, # subgroup attributes, e.g. 'sex,age,view' (default with `metadata`: every one it has)
+                     thresholds=None, # thresholds chosen elsewhere (a model's validation thresholds); None: chosen on these data
+                     chosen_on:str=None # where `thresholds` were chosen, for every table and the report (e.g. 'validation (model.json)')
                     )->dict:
     "Evaluate predictions and write metrics.json, auroc/thresholds/sweep/confusion/calibration(/subgroups).csv, PNG plots and report.md."
     if out_dir is None: raise TypeError('write_evaluation needs out_dir')
     ed = preds if isinstance(preds, EvalData) else EvalData(preds, targs, labels, image_ids, patient_ids, metadata)  # validated once
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    p, y, labels, metadata = ed.preds, ed.targs, ed.labels, ed.metadata if metadata is None else metadata
+    metadata = ed.metadata if metadata is None else metadata
     patient_ids = ed.patient_ids if patient_ids is None else patient_ids
-    if patient_ids is None and ed.image_ids is not None: patient_ids = _nih_patients(ed.image_ids)
+    if patient_ids is None and ed.image_ids is not None: patient_ids = nih_patient_ids(ed.image_ids)
     if patient_ids is None and metadata is not None: patient_ids = subgroup_frame(metadata, by).get('patient')
-    tbl = auroc_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed)
-    sw = threshold_sweep(p.astype(np.float32), y)
-    th = per_label_thresholds(ed, method=threshold_method)
-    cf = confusion_at(ed, thresholds=th)
-    acc05 = float(threshold_sweep(p.astype(np.float32), y, [0.5]).accuracy_multi[0])
-    cal = calibration_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed)
-    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
-    if sub is not None and sub.empty: sub = None  # metadata without sex, age or view
-    ud = None if metadata is None else underdiagnosis_table(ed, None, None, metadata, by, th)
-    tables = dict(auroc=tbl, thresholds=th, confusion=cf, sweep=sw, calibration=cal, subgroups=sub, underdiagnosis=ud)
+    th, opt = operating_thresholds(ed, thresholds, chosen_on, threshold_method)
+    tables = _tables(ed, th, opt, patient_ids, metadata, by, n_boot, seed)
     for k, t in tables.items():
         if t is not None: _write_csv(t, out/f'{k}.csv')
-    figs = {'sweep': lambda f: plot_threshold_sweep(sw, fname=f), 'roc': lambda f: plot_roc(ed, None, None, tbl, fname=f),
-            'pr': lambda f: plot_pr(ed, None, None, tbl, fname=f), 'rates': lambda f: plot_rates_vs_threshold(ed, None, None, th, fname=f),
-            'confusion': lambda f: plot_confusion(cf, fname=f, what=f'per-label {threshold_method} thresholds'), 'prevalence': lambda f: plot_prevalence(y, labels, fname=f),
-            'calibration': lambda f: plot_reliability(ed, None, None, cal, fname=f)}
-    if sub is not None: figs['subgroups'] = lambda f: plot_subgroups(sub, tbl.attrs['mean_auroc'], fname=f)
+    figs = _figures(ed, tables, f'per-label {threshold_method} thresholds chosen on {th.chosen_on.iloc[0]}')
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
-    per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi],
-                         n_pos=r.n_pos, n_neg=r.n_neg, n_unknown=r.n_unknown, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
-    mean = tbl.iloc[-1]
-    metrics = to_jsonable(dict(
-        n_images=len(p), labels=labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
-        mean_auroc_over=MEAN_AUROC_OVER, n_findings=tbl.attrs['n_findings'], no_finding=tbl.attrs['no_finding'],
-        auroc_no_finding=tbl.attrs['auroc_no_finding'], n_unknown_targets=int(tbl.n_unknown.iloc[:-1].sum()),
-        mean_ap=mean.ap, accuracy_multi_at_0_5=acc05, best_threshold=sw.attrs['best_threshold'],
-        best_accuracy_multi=sw.attrs['best_accuracy'], best_threshold_at_edge=sw.attrs['at_edge'], all_negative_accuracy=sw.attrs['all_negative'],
-        threshold_method=threshold_method, thresholds=thresholds_dict(th), **_research_metrics(cal, sub, ud),
-        bootstrap=dict(n_boot=n_boot, seed=seed, ci=tbl.attrs['ci'], unit=tbl.attrs['unit'], n_units=tbl.attrs['n_units']),
-        files=['metrics.json'] + [f'{k}.csv' for k, t in tables.items() if t is not None] + ['report.md'] + [f'{k}.png' for k in figs]))
+    metrics = _metrics(ed, tables, threshold_method, n_boot, seed, [f'{k}.png' for k in figs])
     with atomic_write(out/'metrics.json') as f: json.dump(metrics, f, indent=1, allow_nan=False)
-    with atomic_write(out/'report.md') as f: f.write(evaluation_report(metrics, tbl, cf, cal, sub, ud))
+    with atomic_write(out/'report.md') as f: f.write(evaluation_report(metrics, tables['auroc'], tables['confusion'], tables['calibration'],
+                                                                        tables['subgroups'], tables['underdiagnosis'], opt))
     return metrics
 
 # %% ../nbs/06_evaluate.ipynb #7e5a1c20
@@ -269,6 +242,24 @@ def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[
                           for a, g in sub[sub.label == 'mean'].groupby('attribute', sort=False)}
     if ud is not None: d['underdiagnosis'] = {f'{s.attribute}:{s.group}': s.underdiagnosis for s in ud.itertuples()}
     return d
+
+def _metrics(ed:EvalData, t:dict, method:str, n_boot:int, seed:int, pngs:list)->dict:
+    "metrics.json: the AUROC table per label and its mean, the sweep, the thresholds with where they were chosen, calibration, subgroups."
+    tbl, sw, th, opt = t['auroc'], t['sweep'], t['thresholds'], t['thresholds_these_data']
+    per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi], n_pos=r.n_pos, n_neg=r.n_neg,
+                         n_unknown=r.n_unknown, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
+    mean, a = tbl.iloc[-1], tbl.attrs
+    return to_jsonable(dict(
+        n_images=len(ed.preds), labels=ed.labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
+        mean_auroc_over=MEAN_AUROC_OVER, n_findings=a['n_findings'], no_finding=a['no_finding'], auroc_no_finding=a['auroc_no_finding'],
+        n_unknown_targets=int(tbl.n_unknown.iloc[:-1].sum()), mean_ap=mean.ap,
+        accuracy_multi_at_0_5=float(threshold_sweep(ed.preds.astype(np.float32), ed.targs, [0.5]).accuracy_multi[0]),
+        best_threshold=sw.attrs['best_threshold'], best_accuracy_multi=sw.attrs['best_accuracy'], best_threshold_at_edge=sw.attrs['at_edge'],
+        best_threshold_chosen_on=THESE_DATA, all_negative_accuracy=sw.attrs['all_negative'], threshold_method=method,
+        thresholds=thresholds_dict(th), thresholds_chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA,
+        **({} if opt is None else dict(thresholds_these_data=thresholds_dict(opt))), **_research_metrics(t['calibration'], t['subgroups'], t['underdiagnosis']),
+        bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units']),
+        files=['metrics.json'] + [f'{k}.csv' for k, v in t.items() if v is not None] + ['report.md'] + pngs))
 
 # %% ../nbs/06_evaluate.ipynb #7e5a1c21
 def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
@@ -303,14 +294,15 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
                       cf:pd.DataFrame, # `confusion_at`'s table
                       cal:pd.DataFrame=None, # `calibration_table`'s table
                       sub:pd.DataFrame=None, # `subgroup_table`'s table
-                      ud:pd.DataFrame=None # `underdiagnosis_table`'s table
+                      ud:pd.DataFrame=None, # `underdiagnosis_table`'s table
+                      opt:pd.DataFrame=None # the thresholds best on these data, when the figures use thresholds chosen elsewhere
                      )->str:
     "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, subgroups, calibration."
     b = m['bootstrap']
     t = tbl[['label', 'n_pos', 'n_neg'] + (['n_unknown'] if tbl.n_unknown.any() else []) + ['prevalence', 'auroc', 'auroc_lo', 'auroc_hi', 'ap']].copy()
     t['prevalence'] = t.prevalence.map('{:.2%}'.format); t = _fmt_cols(t, ['auroc', 'auroc_lo', 'auroc_hi', 'ap'])
-    c = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'precision', 'recall', 'specificity', 'f1']],
-                  ['threshold', 'precision', 'recall', 'specificity', 'f1'], 'n/a')
+    c = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'precision', 'recall', 'specificity', 'f1', 'accuracy']],
+                  ['threshold', 'precision', 'recall', 'specificity', 'f1', 'accuracy'], 'n/a')
     fmt = lambda v: 'n/a' if v is None else f'{v:.4f}'
     nf, nfd = m.get('no_finding'), m.get('n_findings', len(m['labels']))
     unk = m.get('n_unknown_targets', 0)
@@ -323,16 +315,47 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              + ('' if not unk else f' {unk:,} unknown target cells (e.g. uncertain labels) are skipped, per label: every figure '
                 'counts only the known positives and negatives (`n_pos`, `n_neg`, `n_unknown` per label).'), '',
              '## Why not accuracy_multi', '',
-             f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold '
+             f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold (chosen on these data) '
              f'({fmt(m["best_threshold"])}{", at the edge of the grid, so the best may lie beyond it" if m.get("best_threshold_at_edge") else ""}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
              f'{fmt(m["all_negative_accuracy"])}, because most labels are rare. Judge the model by AUROC/AP per label.', '',
              '![accuracy_multi vs threshold](sweep.png)', '', '## AUROC and average precision per label', '',
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
-             f'## At per-label thresholds ({m["threshold_method"]})', '', _md_table(c), '',
-             '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
+             *_thresholds_section(m, c), '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
+             *([] if opt is None else _optimistic_section(opt)),
              *([] if cal is None else _research_report(cal, sub, ud, nf)),
              'Files: ' + ', '.join(f'[{f}]({f})' for f in m['files']), '']
     return '\n'.join(lines)
+
+# %% ../nbs/06_evaluate.ipynb #f0cf376e
+def _thresholds_section(m:dict, c:pd.DataFrame)->list:
+    "report.md's section on the operating thresholds: where they were chosen, and the figures at them."
+    on = m.get('thresholds_chosen_on', THESE_DATA)
+    why = ('chosen on the data they score, so every figure at them is optimistic for any other data (to grade held-out or external '
+           'data at a model\'s own thresholds: `xraylib evaluate --model`)' if on == THESE_DATA else
+           'chosen on these images (the model\'s operating point; its figures here are optimistic, as on any data a threshold was chosen on)'
+           if THESE_DATA in on else f'chosen on {on}, not on the images scored here')
+    return [f'## At per-label thresholds ({m["threshold_method"]}, chosen on {on})', '',
+            f'Every threshold-dependent figure (this table, the confusion matrices, rates, subgroups and underdiagnosis) uses thresholds {why}.', '',
+            _md_table(c), '']
+
+def _optimistic_section(opt:pd.DataFrame)->list:
+    "report.md's section on the thresholds best on the scored data: shown apart, marked optimistic."
+    o = _fmt_cols(opt[['label', 'threshold', 'precision', 'recall', 'specificity', 'f1']], ['threshold', 'precision', 'recall', 'specificity', 'f1'], 'n/a')
+    return ['## Thresholds chosen on these data: optimistic', '', 'The best thresholds by the same rule *on the images scored here*, '
+            'with their figures ([thresholds_these_data.csv](thresholds_these_data.csv)). No model could have chosen them before seeing '
+            'these labels: they bound what re-choosing the operating point here could give, not what the model gives.', '', _md_table(o), '']
+
+# %% ../nbs/06_evaluate.ipynb #6cd45ad9
+def model_thresholds(path # a model folder or model.json; or an evaluation's folder, metrics.json or thresholds.csv
+                    )->tuple:
+    "`({label: threshold or None}, where they were chosen)` of a model or an earlier evaluation."
+    p = Path(path)
+    if p.is_dir(): p = next((p/f for f in ('model.json', 'metrics.json', 'thresholds.csv') if (p/f).is_file()), p/'model.json')
+    if not p.is_file(): raise FileNotFoundError(f'{path}: no model.json, metrics.json or thresholds.csv there')
+    if p.suffix == '.csv': t = pd.read_csv(p); return thresholds_dict(t), f'the data of {p}'
+    m = json.loads(p.read_text())
+    if not isinstance(m.get('thresholds'), dict): raise ValueError(f'{p}: no per-label thresholds in it')
+    return m['thresholds'], f'validation ({p.name})' if 'vocab' in m else f'the data of {p}'
 
 # %% ../nbs/06_evaluate.ipynb #bda55aff
 @call_parse
@@ -344,18 +367,21 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
                  threshold_method:str='f1', # per-label thresholds: f1, youden or sensitivity
                  by:str=None, # subgroups from the labels CSV's metadata, e.g. sex,age,view (AUROC, TPR/FPR per group)
                  format:str='auto', # the layout of --labels when it is another dataset: auto|nih|folder|chexpert|csv|google2019
-                 map:str=None # targets made of several model labels, e.g. "Nodule or mass=Nodule|Mass" (score: the max of their probabilities; ';' between targets)
+                 map:str=None, # targets made of several model labels, e.g. "Nodule or mass=Nodule|Mass" (score: the max of their probabilities; ';' between targets)
+                 model:str=None # grade at this model's validation thresholds (its folder or model.json; or an evaluation's folder, metrics.json or thresholds.csv) instead of ones chosen on these data
                 ):
     "Evaluate saved predictions: AUROC/AP with bootstrap CIs, thresholds, calibration, subgroups, plots and a report."
     if preds is None or labels is None:
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
     try:
+        given, on = model_thresholds(model) if model else (None, None)
         ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
+        if ext and given is not None: given = pair_thresholds(ext['pairs'], given)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
     if by is None: ed.metadata = None  # subgroups only when asked for
-    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by)
+    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by, thresholds=given, chosen_on=on)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(tbl.drop(columns=['n', 'note']).round(4).to_string(index=False))
@@ -368,8 +394,10 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))
     print(f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
           f'wrote {len(m["files"])} files to {out} in {time.time() - t0:.1f} s')
+    print(f'thresholds chosen on {m["thresholds_chosen_on"]}' + (' (optimistic: pass --model to grade at a model\'s own)' if given is None else ''))
     if ext:  # another dataset: what matched, and the same images against NIH's text-mined labels when the dataset has them
-        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed, threshold_method=threshold_method)
+        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed,
+                                                          threshold_method=threshold_method, thresholds=given, chosen_on=on)
         lines = external_lines(ext, tbl, pd.read_csv(Path(out)/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
         with atomic_write(Path(out)/'external.md') as f: f.write('\n'.join(lines) + '\n')
         print('\n' + '\n'.join(lines))

@@ -4,29 +4,29 @@
 
 # %% ../nbs/06e_external.ipynb #111458bb
 from __future__ import annotations
-import re, warnings
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
 import numpy as np, pandas as pd
-from .vocab import Vocab, NIH_VOCAB, frame_vocab, target_matrix, is_no_finding
+from .vocab import Vocab, NIH_VOCAB, frame_vocab, target_matrix, is_no_finding, label_norm
 from .readers import sniff_format
 from .thresholds import EvalData
+from .pred_csv import pred_table
 
 # %% auto #0
 __all__ = ['SYNONYMS', 'COMPOSITES', 'label_key', 'parse_map', 'align_labels', 'combine', 'match_rows', 'read_external',
-           'is_external', 'external_lines']
+           'is_external', 'external_lines', 'pair_thresholds']
 
 # %% ../nbs/06e_external.ipynb #5e5e4850
 SYNONYMS = {'Pleural Effusion': 'Effusion', 'Pleural thickening': 'Pleural_Thickening', 'Infiltrate': 'Infiltration',
             'Atelectases': 'Atelectasis', 'Opacity': 'Lung Opacity', 'Airspace opacity': 'Lung Opacity', 'Lesion': 'Lung Lesion'}
 
-def _key(name:str)->str: return re.sub(r'\s+', ' ', str(name).strip().lower().replace('_', ' ').replace('-', ' '))
-_SYN = {_key(a): _key(b) for a, b in SYNONYMS.items()}
+_SYN = {label_norm(a): label_norm(b) for a, b in SYNONYMS.items()}
 
 def label_key(name:str # a label name of any dataset or model
              )->str:
     "The key under which two datasets' names for one label agree: normalised, 'no finding' for every nothing-found name, synonyms resolved."
-    return 'no finding' if is_no_finding(name) else _SYN.get(_key(name), _key(name))
+    return 'no finding' if is_no_finding(name) else _SYN.get(label_norm(name), label_norm(name))
 
 # %% ../nbs/06e_external.ipynb #86728c6e
 COMPOSITES = {'Nodule or mass': ('Nodule', 'Mass')}
@@ -53,7 +53,7 @@ def align_labels(model_labels:Sequence[str], # the model's outputs (the predicti
     for d in data_labels:
         given = next((v for t, v in (maps or {}).items() if label_key(t) == label_key(d)), None)
         if given is not None: src, how = [mk.get(label_key(l)) for l in given], 'map'
-        elif label_key(d) in mk: src, how = [mk[label_key(d)]], 'same name' if _key(d) == _key(mk[label_key(d)]) else 'synonym'
+        elif label_key(d) in mk: src, how = [mk[label_key(d)]], 'same name' if label_norm(d) == label_norm(mk[label_key(d)]) else 'synonym'
         else: src, how = [mk.get(label_key(l)) for l in next((v for t, v in comp.items() if label_key(t) == label_key(d)), [None])], 'max of'
         if None in src:
             if how == 'map': raise ValueError(f'--map {d}: the model has no label {given[src.index(None)]!r} (it has {", ".join(model_labels)})')
@@ -92,20 +92,6 @@ def match_rows(pred_ids:Sequence[str], # the predictions' image ids (`Image Inde
         else: amb += 1
     return rows, amb
 
-# %% ../nbs/06e_external.ipynb #3e1b116b
-def _pred_table(csv)->tuple:
-    "`(image ids, probabilities frame with label-named columns)` of a predictions CSV, checked."
-    p = pd.read_csv(csv)
-    if 'Image Index' not in p.columns: raise ValueError(f'{csv}: no "Image Index" column (columns: {", ".join(map(str, p.columns))})')
-    cols = [c for c in p.columns if c not in ('Image Index', 'Patient ID')]
-    use = [c for c in cols if str(c).startswith('prob_')] or cols
-    X = p[use].apply(pd.to_numeric, errors='coerce')
-    if X.isna().any().any() or ((X < 0) | (X > 1)).any().any():
-        raise ValueError(f'{csv}: probabilities must be numbers in [0, 1] (a missing, non-numeric or out-of-range value in {", ".join(X.columns[(X.isna() | (X < 0) | (X > 1)).any()])})')
-    X.columns = [c[5:] if str(c).startswith('prob_') else c for c in use]
-    if p['Image Index'].duplicated().any(): raise ValueError(f'{csv}: duplicated Image Index values, e.g. {p["Image Index"][p["Image Index"].duplicated()].iloc[0]}')
-    return p['Image Index'].astype(str).to_numpy(), X
-
 # %% ../nbs/06e_external.ipynb #3adb2c0f
 def _data_targets(df:pd.DataFrame)->tuple:
     "`(labels, targets)` of a reader's frame: its vocabulary, with an implied 'nothing found' label as a target (1 when every label is 0)."
@@ -130,7 +116,7 @@ def read_external(preds, # predictions CSV: `Image Index` + a probability column
                  )->tuple:
     "`(EvalData, summary)`: the matched images' scores and targets for the labels both sides have, and what matched."
     from xraylib.data import read_dataset
-    ids, X = _pred_table(preds)
+    ids, X = pred_table(preds)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)  # missing images or patient ids: the labels are what counts here
         df = read_dataset(data, format=format, check_images=False, **kwargs)
@@ -203,3 +189,10 @@ def external_lines(s:dict, # `read_external`'s summary
             x = r.loc[t.label] if t.label in r.index else None
             lines.append(f'| {t.label} | {t.n_pos} / {t.n_pos + t.n_neg} | {_ci(t)} | ' + ('n/a | n/a |' if x is None else f'{x.n_pos} / {x.n_pos + x.n_neg} | {_ci(x)} |'))
     return lines
+
+# %% ../nbs/06e_external.ipynb #ad0c82ed
+def pair_thresholds(pairs:pd.DataFrame, # `align_labels`' pairs (target, model labels)
+                    thresholds:dict # the model's `{label: threshold or None}`
+                   )->dict:
+    "`{target: threshold or None}`: each target's model threshold (a composite's only when its parts share one)."
+    return {r.target: (ts.pop() if len(ts := {thresholds.get(m) for m in r.model}) == 1 else None) for r in pairs.itertuples()}

@@ -4,15 +4,14 @@
 
 # %% ../nbs/04_learner.ipynb #98d1bf1d
 from __future__ import annotations
-import sys, json, time, shutil, socket, inspect, warnings, contextlib
+import sys, json, time, shutil, inspect, warnings, contextlib
 from functools import partial
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np, pandas as pd, torch
 from torch import nn
-from safetensors.torch import load_file
 from fastcore.meta import delegates
-from fastai.vision.all import Learner, vision_learner, create_body, model_meta, models, EarlyStoppingCallback, Callback
+from fastai.vision.all import Learner, vision_learner, models, EarlyStoppingCallback, Callback
 from fastai.callback.fp16 import MixedPrecision
 from .core import DEFAULT_SIZE, set_seed, atomic_write, shared_data, to_jsonable
 from .modelfile import get_arch, save_model, load_model, model_probs, META_NAME, ModelFileError
@@ -21,16 +20,19 @@ from .metrics import (auroc_per_label, nanmean, AUROCMulti, LabelAUROC, xray_met
 from .vocab import Vocab, NIH_VOCAB, frame_vocab
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
                                 restore_state, resume_fit, interruption_point)
-from .evaluate import write_evaluation
+from .evaluate import write_evaluation, THESE_DATA
 from .crossval import fold_splitter, cv_folds, train_folds
 from .data import resolve_split, official_test_items, read_dataset, dataset_frame
 from .cache import cached_frame
 from .calibration import fit_calibration, apply_calibration, heldout_ece
+from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_weights_path, find_pretrained, pretrained_body,
+                                parse_auto)
+_all_ = ['PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path', 'find_pretrained', 'pretrained_body']  # xraylib.pretrained's, still importable from here
 
 # %% auto #0
-__all__ = ['CPU_PRESET', 'GPU_PRESET', 'default_preset', 'PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path',
-           'find_pretrained', 'pretrained_body', 'train_targets', 'pos_weights', 'xray_learner', 'valid_predictions',
-           'NonFiniteLossError', 'StopOnNonFiniteLoss', 'recalibration', 'train', 'train_cli']
+__all__ = ['CPU_PRESET', 'GPU_PRESET', 'default_preset', 'train_targets', 'pos_weights', 'xray_learner', 'valid_predictions',
+           'NonFiniteLossError', 'StopOnNonFiniteLoss', 'recalibration', 'train', 'train_cli', 'PretrainedWeightsError',
+           'PretrainedWeightsWarning', 'hub_weights_path', 'find_pretrained', 'pretrained_body']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
 CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
@@ -39,83 +41,6 @@ GPU_PRESET = dict(arch='resnet34', size=DEFAULT_SIZE, bs=64, epochs=5, freeze_ep
 def default_preset()->dict:
     "The settings `train` fills in for what it is not given: `GPU_PRESET` with a GPU, else `CPU_PRESET`."
     return dict(GPU_PRESET if torch.cuda.is_available() else CPU_PRESET)
-
-# %% ../nbs/04_learner.ipynb #e8d71cd1
-class PretrainedWeightsError(RuntimeError):
-    "ImageNet weights were asked for but none can be found or downloaded."
-
-class PretrainedWeightsWarning(UserWarning):
-    "ImageNet weights could not be found: training from scratch."
-
-def _weights_enum(arch):
-    import torchvision
-    return torchvision.models.get_model_weights(get_arch(arch).__name__).DEFAULT
-
-def hub_weights_path(arch:Union[str,callable])->Path:
-    "Where torchvision caches the ImageNet weights of `arch` (below `torch.hub.get_dir()`)."
-    return Path(torch.hub.get_dir())/'checkpoints'/Path(_weights_enum(arch).url).name
-
-# %% ../nbs/04_learner.ipynb #98d6bd38
-def _parse_pretrained(pretrained)->Union[bool,str]:
-    p = str(pretrained).lower()
-    if p in ('auto',): return 'auto'
-    if p in ('true', 'yes', '1', 'y'): return True
-    if p in ('false', 'no', '0', 'n', 'none'): return False
-    raise ValueError(f"pretrained must be 'auto', True/'yes' or False/'no', not {pretrained!r}")
-
-def _try_download(arch, timeout:float=20.)->Optional[Path]:
-    "Download the ImageNet weights of `arch` into the hub cache; `None` when offline."
-    old = socket.getdefaulttimeout(); socket.setdefaulttimeout(timeout)
-    try:
-        torch.hub.load_state_dict_from_url(_weights_enum(arch).url, progress=True, map_location='cpu')
-        return hub_weights_path(arch)
-    except Exception: return None
-    finally: socket.setdefaulttimeout(old)
-
-def find_pretrained(arch:Union[str,callable], # the architecture
-                    pretrained:Union[bool,str]='auto', # 'auto', True/'yes' or False/'no'
-                    weights:Optional[Union[str,Path]]=None, # an ImageNet weights file to use
-                    download:bool=True # try downloading when nothing is on disk
-                   )->Optional[Path]:
-    "The ImageNet weights file to start from, or `None` to train from scratch (warning once under 'auto')."
-    pretrained = _parse_pretrained(pretrained)
-    if pretrained is False:
-        if weights: raise ValueError(f'pretrained=False but weights={str(weights)!r} given: drop one of them')
-        return None
-    if weights:
-        w = Path(weights).expanduser()
-        if not w.is_file(): raise FileNotFoundError(f'weights file {w} does not exist')
-        return w
-    hub = hub_weights_path(arch)
-    if hub.is_file(): return hub
-    if download and (got := _try_download(arch)) is not None and got.is_file(): return got
-    name = get_arch(arch).__name__
-    msg = (f'No ImageNet weights for {name}: not in torch\'s hub cache ({hub}) and the download failed '
-           f'(offline?). Offline options: copy {hub.name} (from {_weights_enum(arch).url}) to {hub.parent}, '
-           f'or pass weights=FILE / `xraylib train --weights FILE`.')
-    if pretrained is True: raise PretrainedWeightsError(msg + ' Or use pretrained=False/`--pretrained no` to train from scratch.')
-    warnings.warn(msg + ' Training from scratch (recorded as pretrained: false).', PretrainedWeightsWarning, stacklevel=3)
-    return None
-
-# %% ../nbs/04_learner.ipynb #d1e0d661
-def _read_weights(file:Path)->dict:
-    "A state dict from a `.safetensors` file or a torch file read with `weights_only=True` (no code runs)."
-    file = Path(file)
-    try:
-        sd = load_file(str(file)) if file.suffix == '.safetensors' else torch.load(file, map_location='cpu', weights_only=True)
-    except Exception as e: raise PretrainedWeightsError(f'cannot read weights file {file}: {e}') from e
-    for k in ('state_dict', 'model'):
-        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
-    if not isinstance(sd, dict): raise PretrainedWeightsError(f'{file} does not hold a state dict')
-    return sd
-
-def pretrained_body(arch, file:Union[str,Path], n_in:int=1)->nn.Module:
-    "The fastai body of `arch` for `n_in` channels, with the ImageNet weights in `file`."
-    arch = get_arch(arch); m = arch(weights=None)
-    try: m.load_state_dict(_read_weights(file))
-    except RuntimeError as e:
-        raise PretrainedWeightsError(f'{file} does not hold {arch.__name__} weights: {str(e)[:300]}') from e
-    return create_body(m, n_in, pretrained=True, cut=model_meta[arch]['cut'])
 
 # %% ../nbs/04_learner.ipynb #31a091f9
 def train_targets(dls)->torch.Tensor:
@@ -238,7 +163,7 @@ def _fit(learn, epochs, freeze_epochs, lr):
 # %% ../nbs/04_learner.ipynb #6f7e4bc0
 def _use_gpu_options(learn, channels_last, fp16):
     "Channels-last and mixed precision on a GPU (one `MixedPrecision` callback at most); a warning on the CPU."
-    fp16 = _parse_pretrained(fp16)  # the same 'auto'/yes/no values
+    fp16 = parse_auto(fp16)  # the same 'auto'/yes/no values
     if learn.dls.device.type == 'cuda':
         if channels_last: learn.to_channelslast(use_amp=fp16 is not False)
         elif fp16 is not False: learn.to_fp16()
@@ -264,7 +189,7 @@ def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     with atomic_write(out/'valid_preds.csv') as f: vdf.to_csv(f, index=False)
     met = metrics_dict(probs, targs, vocab)
     ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(), image_ids=vdf['Image Index'].tolist(),
-                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None)
+                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None, chosen_on=f'validation ({THESE_DATA})')
     save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
                                                                       training=settings, valid_mean_auroc=ev['mean_auroc']))
     with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal, held))
@@ -318,12 +243,14 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
     tdf = official_test_items(frame)
     if learn.dls.split_summary.get('cached'): tdf = cached_frame(tdf, learn.settings['size'], progress=not quiet)
     with learn.no_bar(): raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
-    vocab, cal = list(learn.dls.vocab), json.loads((out/META_NAME).read_text()).get('calibration')
+    vocab, meta = list(learn.dls.vocab), json.loads((out/META_NAME).read_text())
+    cal = meta.get('calibration')
     probs = apply_calibration(raw.numpy(), cal, vocab); df[[f'prob_{l}' for l in vocab]] = probs
     (out/'test').mkdir(exist_ok=True)
     with atomic_write(out/'test'/'test_preds.csv') as f: df.to_csv(f, index=False)
     ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
-                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf)
+                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf,
+                          thresholds=meta.get('thresholds') or 0.5, chosen_on=f"validation ({META_NAME})")  # the model's own operating point, never re-chosen on test
     if not quiet: print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
     return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
 

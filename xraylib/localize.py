@@ -11,10 +11,12 @@ import numpy as np, pandas as pd
 from scipy import ndimage
 from fastcore.script import call_parse, Param
 from fastprogress.fastprogress import progress_bar
-from .core import load_image, atomic_path
+from .core import load_image, atomic_path, nih_patient_ids
 from .stats import bootstrap_weights, percentile_ci
 from .phantom import BBOX_FRAME
-from .predict import Predictor, gradcam, image_files
+from .predict import Predictor, image_files
+from .gradcam import gradcam
+from .external import SYNONYMS, label_key
 
 # %% auto #0
 __all__ = ['BOX_ALIASES', 'T_LEVELS', 'box_area', 'box_intersection', 'iou', 'iobb', 'in_box', 'heatmap_peak', 'scale_box',
@@ -88,17 +90,15 @@ def heatmap_boxes(hm:np.ndarray, # a heatmap (h x w), any scale
             for s in ndimage.find_objects(lab)]
 
 # %% ../nbs/06d_localize.ipynb #b2d071b5
-BOX_ALIASES = {'Infiltrate': 'Infiltration'}  # NIH's box file spells one label unlike its label file
-
-def _key(l)->str: return ''.join(ch for ch in str(l).lower() if ch.isalnum())
+BOX_ALIASES = SYNONYMS  # NIH's box file writes `Infiltrate` for `Infiltration`: one of xraylib.external's SYNONYMS (this name: one release)
 
 def box_label(label:str, # a label as the box file writes it
               vocab:Sequence[str], # the model's labels
-              aliases:dict=None # extra spellings {box file: model}, on top of `BOX_ALIASES`
+              aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
              )->Optional[str]:
-    "The model's spelling of box-file label `label` (via the aliases, ignoring case, spaces and `_`), or None."
-    l = {**BOX_ALIASES, **(aliases or {})}.get(label, label)
-    return {_key(v): v for v in vocab}.get(_key(l))
+    "The model's spelling of box-file label `label` (via the aliases and `label_key`: case, spaces, `_` and synonyms ignored), or None."
+    l = (aliases or {}).get(label, label)
+    return {label_key(v): v for v in vocab}.get(label_key(l))
 
 # %% ../nbs/06d_localize.ipynb #80ee5ae8
 def _bad_rows(df:pd.DataFrame)->pd.Series:
@@ -111,7 +111,7 @@ def _bad_rows(df:pd.DataFrame)->pd.Series:
 # %% ../nbs/06d_localize.ipynb #eafe7cf5
 def read_boxes(path:Union[str,Path], # BBox_List_2017.csv (.gz too): `Image Index`, `Finding Label`, x, y, w, h
                vocab:Sequence[str]=None, # the model's labels: box labels are mapped to them (None: kept as written)
-               aliases:dict=None # extra spellings {box file: model}, on top of `BOX_ALIASES`
+               aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
               )->pd.DataFrame:
     "The boxes as `image, label, x, y, w, h, line, known`; a row that is not a box raises `ValueError` naming its line."
     path = Path(path)
@@ -163,7 +163,7 @@ def _image_files(images)->dict:
     return {Path(f).name: f for s in srcs for f in image_files(s)}
 
 def gradcam_fn(predictor:Predictor, # the model
-               layer:Optional[str]=None # the module to explain, by its name in `predictor.model.named_modules()` (None: the last conv block)
+               layer:Optional[str]=None # the module to explain, by its name in `predictor.model.named_modules()` (None: `default_layer`, the deepest conv block with at least 8 x 8 cells)
               )->Callable:
     "`heatmap(image_file, label)`: the predictor's Grad-CAM at `layer`."
     mods = dict(predictor.model.named_modules())
@@ -176,7 +176,7 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
              images, # a folder, image files, or a list of both: the boxes' images, found by file name
              predictor:Optional[Predictor]=None, # the model: Grad-CAM heatmaps and the labels' probabilities
              heatmap:Optional[Callable]=None, # `heatmap(image_file, label) -> h x w array` over the whole image, instead of Grad-CAM
-             layer:Optional[str]=None, # the module Grad-CAM explains, as in `gradcam_fn` (None: the last conv block)
+             layer:Optional[str]=None, # the module Grad-CAM explains, as in `gradcam_fn` (None: `default_layer`, the deepest conv block with at least 8 x 8 cells)
              thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
              fp_iobb:float=0.1, # a predicted box with IoBB below this against every true box of its label is a false positive
              frame:Union[int,str,tuple]=BBOX_FRAME, # the boxes' frame, as in `box_frames`
@@ -212,44 +212,49 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
 T_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)  # Wang et al. 2017's IoBB / IoU thresholds
 
 def _box_stats(per_box:pd.DataFrame)->pd.DataFrame:
-    "The per-box values the table averages: hit, iou, and 0/1 accuracy at each T for IoBB and IoU."
+    "The per-box values the table averages: hit, iou, 0/1 accuracy at each T for IoBB and IoU, and the hit's excess over chance."
     acc = {f'{m}_{t:g}': (per_box[m] > t).astype(float) for m in ('iobb', 'iou') for t in T_LEVELS}
-    return pd.DataFrame(dict(hit=per_box.hit.astype(float), miou=per_box.iou.astype(float), **acc))
+    return pd.DataFrame(dict(hit=per_box.hit.astype(float), miou=per_box.iou.astype(float), **acc,
+                             excess=per_box.hit.astype(float) - per_box.chance.astype(float)))
 
 # %% ../nbs/06d_localize.ipynb #5affb739
-def _boot_means(codes:np.ndarray, V:np.ndarray, n_images:int, n_boot:int, seed:int, ci:float):
-    "Lower and upper bootstrap bounds of the column means of `V` (rows: items of image `codes`), resampling images."
+def _boot_means(codes:np.ndarray, V:np.ndarray, n_images:int, n_boot:int, seed:int, ci:float, groups=None):
+    "Lower and upper bootstrap bounds of the column means of `V` (rows: items of image `codes`), resampling `groups` (a patient per image) or images."
     out = []
-    for W in bootstrap_weights(n_images, n_boot, seed):
+    for W in bootstrap_weights(n_images, n_boot, seed, groups):
         wb = W[:, codes]; s = wb.sum(1, keepdims=True)
         with np.errstate(invalid='ignore', divide='ignore'): out.append((wb @ V) / s)
     return percentile_ci(np.concatenate(out) if out else np.zeros((0, V.shape[1])), ci)
 
 # %% ../nbs/06d_localize.ipynb #a798aad1
+def _label_row(pb:pd.DataFrame, V:pd.DataFrame, n_boot:int, seed:int, ci:float, patients:Optional[dict])->dict:
+    "One label's figures and CIs: `pb` its boxes, `V` their `_box_stats`; images resampled by patient when every image's patient is known."
+    pairs = pb.drop_duplicates(['image', 'label'])
+    codes, imgs = pd.factorize(pb.image); pc = pd.Index(imgs).get_indexer(pairs.image)
+    pat = [patients.get(i) for i in imgs] if patients is not None else list(nih_patient_ids(imgs) if nih_patient_ids(imgs) is not None else [None])
+    groups = None if None in pat else pat
+    (lo, hi), (flo, fhi) = (_boot_means(c, x, len(imgs), n_boot, seed, ci, groups) for c, x in ((codes, V.to_numpy()), (pc, pairs[['n_fp']].to_numpy(float))))
+    est, j = V.mean(), list(V.columns).index('excess')
+    r = dict(chance=pb.chance.mean(), above_chance=bool(lo[j] > 0), fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0],
+             unit='image' if groups is None else 'patient', units=len(imgs) if groups is None else len(set(groups)))
+    return {**r, **{f'{c}{s}': v[k] for k, c in enumerate(V.columns) for s, v in (('', est.to_numpy()), ('_lo', lo), ('_hi', hi))}}
+
 def localization_table(per_box:pd.DataFrame, # `localize`'s rows
                        labels:Sequence[str]=None, # labels to report (e.g. the model's pathologies); default: those with boxes
-                       n_boot:int=1000, # bootstrap resamples (of images)
+                       n_boot:int=1000, # bootstrap resamples (of patients when known, else of images)
                        seed:int=42, # bootstrap seed
-                       ci:float=0.95 # confidence level
+                       ci:float=0.95, # confidence level
+                       patients:dict=None # `{image: patient id}`; default: from NIH's file names when they all follow it
                       )->pd.DataFrame:
-    "Per label: images, boxes, pointing-game hit rate and chance, mIoU, false positives per image, accuracy at each T; CIs over images."
+    "Per label: images, boxes, pointing-game hit rate, chance and their difference, mIoU, false positives per image, accuracy at each T; patient-bootstrap CIs."
     labels = list(labels) if labels is not None else sorted(per_box.label.unique())
     V, rows = _box_stats(per_box), []
     for l in labels:
         m = (per_box.label == l).to_numpy()
         r = dict(label=l, images=int(per_box.image[m].nunique()), boxes=int(m.sum()), mean_prob=per_box.prob[m].mean())
-        if m.any():
-            pb, pairs = per_box[m], per_box[m].drop_duplicates(['image', 'label'])
-            codes, imgs = pd.factorize(pb.image); pc = pd.Index(imgs).get_indexer(pairs.image)
-            lo, hi = _boot_means(codes, V[m].to_numpy(), len(imgs), n_boot, seed, ci)
-            flo, fhi = _boot_means(pc, pairs[['n_fp']].to_numpy(float), len(imgs), n_boot, seed, ci)
-            est = V[m].mean()
-            r.update(hit=est.hit, hit_lo=lo[0], hit_hi=hi[0], chance=pb.chance.mean(), above_chance=bool(lo[0] > pb.chance.mean()),
-                     fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0])
-            for j, c in enumerate(V.columns[1:], 1): r.update({c: est[c], f'{c}_lo': lo[j], f'{c}_hi': hi[j]})
-        rows.append(r)
-    cols = ['label', 'images', 'boxes', 'mean_prob', 'hit', 'hit_lo', 'hit_hi', 'chance', 'above_chance', 'miou', 'miou_lo', 'miou_hi',
-            'fp', 'fp_lo', 'fp_hi'] + [f'{c}{s}' for c in V.columns[2:] for s in ('', '_lo', '_hi')]
+        rows.append({**r, **(_label_row(per_box[m], V[m], n_boot, seed, ci, patients) if m.any() else {})})
+    cols = ['label', 'images', 'boxes', 'mean_prob', 'hit', 'hit_lo', 'hit_hi', 'chance', 'excess', 'excess_lo', 'excess_hi', 'above_chance',
+            'miou', 'miou_lo', 'miou_hi', 'fp', 'fp_lo', 'fp_hi'] + [f'{c}{s}' for c in V.columns[2:-1] for s in ('', '_lo', '_hi')] + ['unit', 'units']
     t = pd.DataFrame(rows).reindex(columns=cols + ['note'])
     t['note'] = np.where(t.boxes == 0, 'no boxes', '')
     unknown = per_box.attrs.get('unknown', {})
@@ -308,7 +313,7 @@ def write_localization(per_box:pd.DataFrame, # `localize`'s rows
 
 # %% ../nbs/06d_localize.ipynb #f8d3a653
 def _print_table(t:pd.DataFrame):
-    "The table's main columns, one line per label (`*`: the hit rate's CI lies above chance)."
+    "The table's main columns, one line per label (`*`: the CI of hit rate minus chance lies above 0)."
     f = lambda v, d=2: '' if pd.isna(v) else f'{v:.{d}f}'
     print(f"{'label':20s} {'imgs':>4s} {'boxes':>5s}  {'hit [95% CI]':19s} {'chance':>6s} {'mIoU':>5s} {'IoBB>.1':>7s} {'IoU>.1':>6s} {'IoU>.5':>6s} {'FP/img':>6s}  note")
     for _, r in t.iterrows():
@@ -323,10 +328,10 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
                  boxes:str=None, # box file in BBox_List_2017.csv's format (.gz ok): Image Index, Finding Label, x, y, w, h
                  out:str='localization', # output folder: localization.csv, localization_boxes.csv, localization.png
                  thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
-                 layer:str=None, # the module Grad-CAM explains, by name (e.g. 0.5: a fastai ResNet's second stage, finer than the default last block)
+                 layer:str=None, # the module Grad-CAM explains, by name (default: the deepest conv block with at least 8 x 8 cells, `xraylib.gradcam.default_layer`; e.g. 0.7: a fastai ResNet's last block)
                  frame:str='1024', # the frame the boxes were drawn in: N (N x N pixels; NIH's is 1024), WxH, or original (from --meta)
                  meta:str=None, # labels CSV with OriginalImage width/height columns, for --frame original
-                 n_boot:int=1000, # bootstrap resamples (of images)
+                 n_boot:int=1000, # bootstrap resamples (of patients when the image names give them, as NIH's do; else of images)
                  seed:int=42, # bootstrap seed
                  n_show:int=4 # best and worst cases in the figure
                 ):
@@ -342,6 +347,8 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
     write_localization(pb, t, out, fig)
     _print_table(t)
     print(f"\n{len(pb)} boxes on {pb.image.nunique()} images scored ({pb.attrs['boxes_without_image']} boxes' images not given); "
-          f"* = CI above chance; {n_boot} image resamples; wrote {out}/localization.csv, localization_boxes.csv"
+          f"* = CI of hit rate - chance above 0; {n_boot} resamples of {_units(t)}; wrote {out}/localization.csv, localization_boxes.csv"
           f"{', localization.png' if fig is not None else ''} in {time.time() - t0:.1f} s")
     return 0
+
+def _units(t:pd.DataFrame)->str: return ' or '.join(sorted({f'{u}s' for u in t.unit.dropna()})) or 'images'

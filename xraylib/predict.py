@@ -16,18 +16,18 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .progress import progress_bar
 from fastai.vision.augment import Resize
-from .core import DEFAULT_SIZE, load_image, ImageLoadError, atomic_path
+from .core import DEFAULT_SIZE, IMAGE_EXTS, load_image, ImageLoadError, atomic_path
 from .vocab import NIH_VOCAB
 from .thresholds import thresholds_in_order
+from .gradcam import gradcam, plot_gradcam, gradcam_overlay  # moved to xraylib.gradcam; kept here for one release
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor',
-           'list_preds', 'folder_images', 'image_files', 'gradcam', 'plot_gradcam', 'gradcam_overlay', 'predict_cli',
-           'load_image', 'ImageLoadError']
+__all__ = ['ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor', 'list_preds',
+           'folder_images', 'image_files', 'predict_cli', 'load_image', 'ImageLoadError', 'gradcam', 'plot_gradcam',
+           'gradcam_overlay']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')
 
 # %% ../nbs/07_predict.ipynb #8c62b7e6
 def _first(d:dict, *keys, default=None):
@@ -161,6 +161,9 @@ class Predictor:
         self.engine, self._infer = engine, None
         self.calibration = meta.get('calibration') if calibrated else None
         self.calibrated = bool(self.calibration)  # whether the probabilities this predictor gives are calibrated
+        if meta.get('calibration') and not calibrated:  # the raw view marks what the calibrated view marks
+            from xraylib.calibration import raw_thresholds
+            self.thresholds = raw_thresholds(self.thresholds, meta['calibration'], self.vocab)
 
     def __repr__(self): return (f"Predictor({self.meta.get('arch', type(self.model).__name__)}, "
                                 f"size={self.spec['size']}, {len(self.vocab)} labels)")
@@ -312,85 +315,8 @@ def _load_or_error(pred:Predictor, f, raise_:bool=False)->tuple:
         if raise_: raise
         return None, str(e) if isinstance(e, ImageLoadError) else f'{f}: {type(e).__name__}: {e}'
 
-# %% ../nbs/07_predict.ipynb #9d52b04a
-def _last_conv_block(model:nn.Module)->nn.Module:
-    "The module whose output Grad-CAM uses: the last block of a fastai body, else the last `Conv2d`."
-    if isinstance(model, nn.Sequential) and len(model) == 2:
-        body = model[0]
-        return body[-1] if isinstance(body, nn.Sequential) and len(body) else body
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if not convs: raise ValueError('gradcam: the model has no Conv2d layer to explain')
-    return convs[-1]
-
-def gradcam(predictor_or_model:Union[Predictor,nn.Module], # a `Predictor`, or a model given a preprocessed tensor
-            image, # an image (with a `Predictor`), or a `[1 x] C x H x W` input tensor (with a model)
-            label:Union[str,int], # the label to explain, by name or index
-            layer:Optional[nn.Module]=None # the layer to hook (default: the last conv block)
-           )->np.ndarray:
-    "Grad-CAM heatmap (h x w, in [0, 1], at the model's input size) for `label` on `image`."
-    if isinstance(predictor_or_model, Predictor):
-        model, vocab, x = predictor_or_model.model, predictor_or_model.vocab, predictor_or_model.preprocess(image)
-    else:
-        model, vocab, x = predictor_or_model, list(NIH_VOCAB.labels), torch.as_tensor(image).float()
-        if x.ndim == 3: x = x[None]
-    x = x.to(next(model.parameters()).device)  # the model's device: a model on `cuda` gets its input there
-    idx = vocab.index(label) if isinstance(label, str) else int(label)
-    layer, store = layer or _last_conv_block(model), {}
-    def fwd(m, i, o):
-        store['act'] = o
-        o.register_hook(lambda g: store.__setitem__('grad', g))
-    h = layer.register_forward_hook(fwd)
-    try:
-        with torch.enable_grad():
-            model.eval(); model.zero_grad()
-            out = model(x.clone().requires_grad_(True))
-            out[0, idx].backward()
-    finally: h.remove()
-    act, grad = store['act'].detach()[0], store['grad'].detach()[0]
-    cam = torch.relu((grad.mean((1, 2))[:, None, None] * act).sum(0))
-    cam = nn.functional.interpolate(cam[None, None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
-    cam = cam - cam.min()
-    return (cam / cam.max() if cam.max() > 0 else cam).detach().cpu().numpy()  # a NumPy array on the CPU, wherever the model ran
-
-# %% ../nbs/07_predict.ipynb #57beb1a8
-def plot_gradcam(predictor:Predictor, # the predictor to explain
-                 image, # a path, bytes, a PIL image or an array
-                 label:Union[str,int,None]=None, # the label to explain (default: the most probable)
-                 alpha:float=0.4, # opacity of the heatmap
-                 cmap:str='jet', # matplotlib colormap of the heatmap
-                 ax=None, # draw on this Axes (default: a new figure)
-                 figsize:tuple=(5, 5) # size of a new figure
-                ):
-    "Show the image with the Grad-CAM heatmap of `label` on top; returns the Figure."
-    import matplotlib.pyplot as plt
-    im = load_image(image)
-    probs = dict(zip(predictor.vocab, predictor.probs([im])[0]))
-    if label is None: label = max(probs, key=probs.get)
-    if not isinstance(label, str): label = predictor.vocab[int(label)]
-    hm = gradcam(predictor, im, label)
-    if ax is None: fig, ax = plt.subplots(figsize=figsize)
-    else: fig = ax.figure
-    w, h = im.size
-    ax.imshow(im, cmap='gray', extent=(0, w, h, 0))
-    ax.imshow(hm, cmap=cmap, alpha=alpha, extent=(0, w, h, 0), interpolation='bilinear', vmin=0, vmax=1)
-    ax.set_title(f'Grad-CAM: {label} (p={probs[label]:.3f})'); ax.axis('off')
-    return fig
-
-# %% ../nbs/07_predict.ipynb #c05ac66a
-def gradcam_overlay(predictor:Predictor, # the predictor to explain
-                    image, # a path, bytes, a PIL image or an array
-                    label:Union[str,int], # the label to explain, by name or index
-                    alpha:float=0.4, # opacity of the heatmap
-                    cmap:str='jet', # matplotlib colormap of the heatmap
-                    max_side:int=512 # shrink larger images to this many pixels on their longer side (None: full size)
-                   )->Image.Image:
-    "The grayscale image with `label`'s Grad-CAM heatmap blended on top, as an RGB PIL image at the image's size (at most `max_side`)."
-    from matplotlib import colormaps
-    im = load_image(image)
-    if max_side and max(im.size) > max_side: im = im.resize(tuple(round(s * max_side / max(im.size)) for s in im.size), Image.BILINEAR)
-    hm = Image.fromarray(np.uint8(gradcam(predictor, im, label) * 255)).resize(im.size, Image.BILINEAR)
-    heat = colormaps[cmap](np.asarray(hm))[..., :3] * 255
-    return Image.fromarray(np.uint8(np.asarray(im.convert('RGB')) * (1 - alpha) + heat * alpha))
+# %% ../nbs/07_predict.ipynb #9ed6d0b4
+_all_ = ['gradcam', 'plot_gradcam', 'gradcam_overlay']  # re-exported for one release: import them from xraylib.gradcam
 
 # %% ../nbs/07_predict.ipynb #5e7bfd5a
 @call_parse

@@ -4,96 +4,24 @@
 
 # %% ../nbs/03c_readers.ipynb #37156ce9
 from __future__ import annotations
-import os, re, gzip, warnings
+import os, re, gzip
 from pathlib import Path
 from typing import Optional, Sequence, Union
 import numpy as np, pandas as pd
 from .core import delimiter_hint
-from .vocab import Vocab, with_vocab, is_no_finding
+from .vocab import Vocab, is_no_finding, label_norm
+from .core import IMAGE_EXTS, renamed
+from .frame import (FRAME_COLS, RESERVED_NAMES, is_image_file, tidy_frame, note_missing, warn_no_patients,
+                           KERMANY_PATTERNS, NO_ID, patient_ids)
+_all_ = ['IMAGE_EXTS', 'FRAME_COLS', 'RESERVED_NAMES', 'is_image_file', 'tidy_frame', 'note_missing', 'warn_no_patients',
+         'KERMANY_PATTERNS', 'NO_ID', 'patient_ids']  # xraylib.core's and xraylib.frame's, still importable from here
 
 # %% auto #0
-__all__ = ['FRAME_COLS', 'RESERVED_NAMES', 'IMAGE_EXTS', 'KERMANY_PATTERNS', 'NO_ID', 'SPLIT_FOLDERS', 'CHEXPERT_META',
-           'CHEXPERT_LABELS', 'UNCERTAIN', 'BLANK', 'NIH_HEADER', 'GOOGLE2019_LABELS', 'FORMATS', 'is_image_file',
-           'tidy_frame', 'note_missing', 'warn_no_patients', 'patient_ids', 'class_folders', 'folder_vocab',
-           'read_folder', 'cell_values', 'chexpert_targets', 'find_images', 'sniff_format', 'read_chexpert',
-           'read_label_csv', 'read_google2019', 'detect_format']
-
-# %% ../nbs/03c_readers.ipynb #0c460399
-FRAME_COLS = ('image', 'path', 'labels', 'patient', 'age', 'sex', 'view', 'followup', 'split', 'patient_source')
-RESERVED_NAMES = FRAME_COLS + ('finding',)  # names a class or label may not take: they are the frame's own columns
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')
-
-def is_image_file(name:str # a file name
-                 )->bool:
-    "Whether `name` is an image file by its extension (hidden files are not)."
-    return not name.startswith('.') and os.path.splitext(name)[1].lower() in IMAGE_EXTS
-
-# %% ../nbs/03c_readers.ipynb #d2d542e7
-def tidy_frame(Y:np.ndarray, # targets (n_images, n_labels): 1, 0 or NaN, in `vocab` order
-               vocab:Vocab, # the dataset's vocabulary
-               attrs:dict, # `source`, `format`, `patient_ids`
-               **cols # the frame's columns (`image`, `patient`, ...); absent ones are filled as unknown
-              )->pd.DataFrame:
-    "The tidy frame of a reader: `FRAME_COLS`, then one float column per label, with `attrs` and the vocabulary."
-    n, Y = len(cols['image']), np.asarray(Y, dtype=np.float64)
-    df = pd.DataFrame({c: cols.get(c, pd.Series([None]*n, dtype=object)) for c in FRAME_COLS if c != 'labels'})
-    df.insert(2, 'labels', _label_lists(Y, vocab))
-    df['age'] = df['age'].astype(float)
-    df['followup'] = (pd.Series(cols['followup']) if 'followup' in cols else pd.Series(pd.NA, index=df.index)).astype('Int64')
-    df = pd.concat([df, pd.DataFrame(Y, columns=list(vocab.labels), index=df.index)], axis=1)
-    df.attrs.update(missing=[], **attrs)
-    return with_vocab(df, vocab)
-
-# %% ../nbs/03c_readers.ipynb #9ded23d5
-def _label_lists(Y:np.ndarray, vocab:Vocab)->list:
-    "Per image its positive labels; `[vocab.no_finding]` when none is and that label is implied (its own column decides otherwise)."
-    nf = [vocab.no_finding] if vocab.no_finding and vocab.no_finding not in vocab.labels else []
-    out = [[] for _ in range(len(Y))]
-    for i, j in zip(*(a.tolist() for a in np.nonzero(Y == 1))): out[i].append(vocab.labels[j])  # one step per positive cell
-    return [o or list(nf) for o in out]
-
-# %% ../nbs/03c_readers.ipynb #630a1557
-def note_missing(df:pd.DataFrame, # a tidy frame whose `path` is None for absent images
-                 where # the folder or file named in the warning
-                )->pd.DataFrame:
-    "Record the images whose `path` is None in `df.attrs['missing']` and warn how many, as `load_labels` does."
-    miss = df.loc[df['path'].isna(), 'image'].tolist()
-    df.attrs['missing'] = miss
-    if miss:
-        what = 'all' if len(miss) == len(df) else f'{len(miss):,} of the'
-        warnings.warn(f'{where}: {what} {len(df):,} listed images are not on disk (missing e.g. {miss[:3]}); '
-                      f"their `path` is None, names in df.attrs['missing']", stacklevel=3)
-    return df
-
-# %% ../nbs/03c_readers.ipynb #15e0b81e
-def warn_no_patients(n_without:int, # images without a patient id
-                     n:int, # images in all
-                     where, # the folder or file named in the warning
-                     fix:str # how to give the ids
-                    ):
-    "Warn loudly that `n_without` images have no patient id, so each is its own patient and splits cannot be patient-wise."
-    if n_without:
-        warnings.warn(f'{where}: {n_without:,} of {n:,} images have no patient id; each of them is then its own patient, so '
-                      f'the train/validation split cannot keep a patient\'s images together ({fix})', UserWarning, stacklevel=3)
-
-# %% ../nbs/03c_readers.ipynb #9a35ca50
-KERMANY_PATTERNS = {'kermany-person': r'^(person\d+)_', 'kermany-NORMAL2': r'^(NORMAL2-IM-\d+)-', 'kermany-IM': r'^(IM-\d+)-'}
-NO_ID = 'none: file name'
-
-def patient_ids(names:Sequence[str], # file names (no folders)
-                patient_regex:str=None # a regex whose first group is the id (default: `KERMANY_PATTERNS`)
-               )->tuple:
-    "`(ids, sources)`: each name's patient id (None where no pattern matches) and the pattern that found it."
-    s = pd.Series(list(names), dtype=object)
-    pats = {'regex': patient_regex} if patient_regex else KERMANY_PATTERNS
-    ids, src = pd.Series(None, index=s.index, dtype=object), pd.Series(NO_ID, index=s.index, dtype=object)
-    for name, p in pats.items():
-        todo = ids.isna()
-        m = s[todo].str.extract(p, expand=False) if re.compile(p).groups else None
-        if m is None: raise ValueError(f'--patient-regex {p!r} has no group: put the id in parentheses, e.g. "^(pt[0-9]+)_"')
-        hit = m.notna() & (m != '')
-        ids[m.index[hit]], src[m.index[hit]] = m[hit], name
-    return [None if pd.isna(i) else i for i in ids], src.tolist()
+__all__ = ['SPLIT_FOLDERS', 'CHEXPERT_META', 'CHEXPERT_LABELS', 'UNCERTAIN', 'BLANK', 'NIH_HEADER', 'GOOGLE2019_LABELS',
+           'READER_FORMATS', 'class_folders', 'folder_vocab', 'read_folder', 'cell_values', 'chexpert_targets',
+           'find_images', 'sniff_format', 'read_chexpert', 'read_label_csv', 'read_google2019', 'detect_format',
+           'IMAGE_EXTS', 'FRAME_COLS', 'RESERVED_NAMES', 'is_image_file', 'tidy_frame', 'note_missing',
+           'warn_no_patients', 'KERMANY_PATTERNS', 'NO_ID', 'patient_ids']
 
 # %% ../nbs/03c_readers.ipynb #5aa9da70
 SPLIT_FOLDERS = {'train': 'train', 'val': 'train', 'valid': 'train', 'validation': 'train', 'test': 'test'}
@@ -106,15 +34,13 @@ def _listing(d:Path)->tuple:
     return dirs, [f for f in files if is_image_file(f)], [f for f in files if not is_image_file(f)]
 
 # %% ../nbs/03c_readers.ipynb #e93f3fda
-def _norm(name:str)->str: return str(name).strip().lower().replace('_', ' ').replace('-', ' ')
-
 def _check_classes(classes:list, where:Path, what:str='class folder'):
     "Raise when class names clash with each other (case, `_`, `-` ignored) or with the frame's columns."
-    if bad := [c for c in classes if _norm(c) in {_norm(r) for r in RESERVED_NAMES}]:
+    if bad := [c for c in classes if label_norm(c) in {label_norm(r) for r in RESERVED_NAMES}]:
         raise ValueError(f'{where}: {what} {bad[0]!r} has the name of a column of the frame ({", ".join(RESERVED_NAMES)}): rename the {what}')
     seen = {}
     for c in classes:
-        k = 'no finding' if is_no_finding(c) else _norm(c)
+        k = 'no finding' if is_no_finding(c) else label_norm(c)
         if k in seen: raise ValueError(f'{where}: {what}s {seen[k]!r} and {c!r} name the same class: merge them into one')
         seen[k] = c
 
@@ -165,7 +91,6 @@ def folder_vocab(classes:Sequence[str] # the class folder names
 # %% ../nbs/03c_readers.ipynb #ddf7a4e8
 def read_folder(root:Union[str,Path], # `ROOT/CLASS/*` or `ROOT/{train,val,test}/CLASS/*`
                 patient_regex:str=None, # a regex on the file name whose first group is the patient id (default: Kermany's patterns)
-                check_images:bool=True # unused: the images are listed from disk, so every `path` is known (kept for one signature)
                )->pd.DataFrame:
     "Read a class-folder dataset (the Kermany layout) into the tidy frame; the classes are the vocabulary."
     root = Path(root).expanduser().resolve()
@@ -274,7 +199,7 @@ def _unique_images(f, image:pd.Series, col:str):
 # %% ../nbs/03c_readers.ipynb #f0b01b55
 NIH_HEADER = ('Image Index', 'Finding Labels')  # the columns that make a CSV NIH's (xraylib.data.REQUIRED_COLS)
 GOOGLE2019_LABELS = ('Fracture', 'Pneumothorax', 'Airspace opacity', 'Nodule or mass')  # Majkowska et al.'s expert labels of NIH images
-FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')
+READER_FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')  # what `detect_format` tells apart (`xraylib.data.FORMATS` adds 'auto')
 
 def sniff_format(f:Path # a CSV (optionally .gz)
                 )->str:
@@ -284,6 +209,7 @@ def sniff_format(f:Path # a CSV (optionally .gz)
     if all(c in cols for c in NIH_HEADER): return 'google2019' if all(c in cols for c in GOOGLE2019_LABELS) else 'nih'
     if 'Path' in cols and cols & set(CHEXPERT_LABELS): return 'chexpert'
     return 'csv'
+__getattr__ = renamed(__name__, FORMATS=('READER_FORMATS', READER_FORMATS))  # the old name, for one release
 
 # %% ../nbs/03c_readers.ipynb #717fd2a3
 def _chexpert_csv(path:Path)->Path:
@@ -428,7 +354,7 @@ def detect_format(path:Union[str,Path] # a dataset folder or label CSV
     found = ', '.join(([f'label CSV(s) {list(csvs)}'] if csvs else []) + ([f'class folders {classes[:4]}'] if classes else []) +
                       ([f'{len(imgs)} loose image(s) (e.g. {imgs[0]})'] if imgs else []))
     if len(kinds) > 1 or (classes and (csvs or imgs)):
-        raise ValueError(f'{path}: mixed layouts ({found}): pass --format {"|".join(FORMATS)} to say which to read')
+        raise ValueError(f'{path}: mixed layouts ({found}): pass --format {"|".join(READER_FORMATS)} to say which to read')
     if kinds: return 'folder' if classes else kinds[0]
     if len(csvs) == 1: return 'csv'
     if not csvs and _chexpert_below(path, dirs): return 'chexpert'

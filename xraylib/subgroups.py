@@ -11,9 +11,10 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean, known_rows
 from .thresholds import thresholds_in_order, preds_targs
+from .core import renamed
 
 # %% auto #0
-__all__ = ['ATTRIBUTES', 'AGE_BANDS', 'MAX_AGE', 'COLUMNS', 'age_band', 'subgroup_frame', 'subgroup_table',
+__all__ = ['ATTRIBUTES', 'AGE_BANDS', 'MAX_AGE', 'SUBGROUP_COLUMNS', 'age_band', 'subgroup_frame', 'subgroup_table',
            'underdiagnosis_table', 'plot_subgroups']
 
 # %% ../nbs/05d_subgroups.ipynb #5282637b
@@ -56,7 +57,7 @@ def subgroup_frame(metadata:pd.DataFrame, # one row per image: Kaggle columns or
     return out
 
 # %% ../nbs/05d_subgroups.ipynb #62883932
-COLUMNS = ['attribute', 'group', 'n_images', 'n_patients', 'label', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr']
+SUBGROUP_COLUMNS = ['attribute', 'group', 'n_images', 'n_patients', 'label', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr']
 
 def _rates(p, y, t):
     "TPR and FPR per column when predicting `p > t` (`NaN` without known positives / negatives; unknown targets skipped)."
@@ -71,6 +72,7 @@ def _boot_aurocs(p, y, ok, pids, n_boot, seed):
         for k, s in r.items(): b[i:i + len(w), k] = weighted_auc_ap(w, s, ap=False)[0]
         i += len(w)
     return b
+__getattr__ = renamed(__name__, COLUMNS=('SUBGROUP_COLUMNS', SUBGROUP_COLUMNS))  # the old name, for one release
 
 # %% ../nbs/05d_subgroups.ipynb #d9837bec
 def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count):
@@ -121,7 +123,7 @@ def subgroup_table(preds, # probabilities (n_images, n_labels)
     parts = [_group_rows(a, g, p[m], y[m], labels, t, pids[m], n_boot, seed, ci, min_count)
              for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)
              for m in [(sf[a] == g).to_numpy()]]
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS + ['n_pos', 'n_neg', 'n_unknown', 'note'])
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUBGROUP_COLUMNS + ['n_pos', 'n_neg', 'n_unknown', 'note'])
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, min_count=min_count, unit='patient')
     return df
 

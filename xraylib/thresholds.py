@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass
+from fastcore.basics import patch
 from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
@@ -17,7 +18,7 @@ from .stats import known_rows
 # %% auto #0
 __all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'Labels', 'label_names', 'EvalData', 'targets', 'preds_targs',
            'threshold_sweep', 'best_threshold', 'save_png', 'plot_threshold_sweep', 'per_label_thresholds',
-           'thresholds_dict', 'thresholds_in_order']
+           'thresholds_dict', 'thresholds_in_order', 'thresholds_at']
 
 # %% ../nbs/05_thresholds.ipynb #833618aa
 def to_np(x)->np.ndarray:
@@ -88,6 +89,15 @@ def preds_targs(preds, # probabilities (n_images, n_labels) or (n_images,), nump
     if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
     labels = label_names(labels, p.shape[1])
     return p, targets(y, labels), labels
+
+# %% ../nbs/05_thresholds.ipynb #31d002d6
+@patch
+def subset(self:EvalData, rows # a boolean mask or integer positions
+          )->EvalData:
+    "The same data on `rows` only."
+    r = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+    pick = lambda a: None if a is None else (a.iloc[r].reset_index(drop=True) if isinstance(a, pd.DataFrame) else np.asarray(a)[r])
+    return EvalData(self.preds[r], self.targs[r], self.labels, pick(self.image_ids), pick(self.patient_ids), pick(self.metadata), self.no_finding)
 
 # %% ../nbs/05_thresholds.ipynb #d94140a4
 # torch.linspace(0.05, 0.95, 29) (fastbook's thresholds) as exact float32 values, so xraylib needs no torch here
@@ -187,6 +197,11 @@ def _rates(tp, fp, npos, nneg):
         f1 = 2 * tp / (tp + npos + fp)
     return prec, rec, spec, f1, rec + spec - 1
 
+def _row(label:str, method:str, npos:int, nneg:int, nunk:int)->dict:
+    "A thresholds-table row with its counts and every figure still undefined."
+    return dict(label=label, method=method, threshold=np.nan, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / max(npos + nneg, 1),
+                precision=np.nan, recall=np.nan, specificity=np.nan, f1=np.nan, youden_j=np.nan, note='')
+
 # %% ../nbs/05_thresholds.ipynb #6dc957f0
 METHODS = ('f1', 'youden', 'sensitivity')
 
@@ -203,8 +218,7 @@ def per_label_thresholds(preds, # probabilities (n_images, n_labels)
     for k, lbl in enumerate(labels):
         pk, yk, _ = known_rows(p[:, k], y[:, k])
         npos = int(yk.sum()); nneg = len(yk) - npos; nunk = len(y) - len(yk)
-        row = dict(label=lbl, method=method, threshold=np.nan, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / max(len(yk), 1),
-                   precision=np.nan, recall=np.nan, specificity=np.nan, f1=np.nan, youden_j=np.nan, note='')
+        row = _row(lbl, method, npos, nneg, nunk)
         if npos == 0 or nneg == 0:
             row['note'] = f'no {"known " if nunk else ""}{"positives" if npos == 0 else "negatives"}: threshold undefined'
             rows.append(row); continue
@@ -237,3 +251,24 @@ def thresholds_in_order(thresholds, # a number, a sequence in `labels` order, a 
         t = np.array([np.nan if thresholds.get(l) is None else float(thresholds[l]) for l in labels], dtype=np.float64)
     else: t = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (len(labels),)).copy()
     return np.where(np.isnan(t), default, t)
+
+# %% ../nbs/05_thresholds.ipynb #1bb6643e
+def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
+                  targs=None, # targets (1, 0, NaN unknown: skipped per label)
+                  labels:Sequence[str]=None, # label names
+                  thresholds=0.5, # given thresholds: a number, a sequence, a {label: threshold or None} dict or a table
+                  method:str='given' # the rule that chose them, for the table's `method` column
+                 )->pd.DataFrame:
+    "`per_label_thresholds`' table at given thresholds: precision, recall, specificity, F1 and J of `p > t` per label."
+    p, y, labels = preds_targs(preds, targs, labels)
+    t, rows = thresholds_in_order(thresholds, labels, strict=False), []
+    for k, lbl in enumerate(labels):
+        pk, yk, _ = known_rows(p[:, k], y[:, k])
+        npos = int(yk.sum()); row = _row(lbl, method, npos, len(yk) - npos, len(y) - len(yk))
+        if np.isnan(t[k]): row['note'] = 'no threshold given'
+        else:
+            tp, fp = int(((pk > t[k]) & (yk == 1)).sum()), int(((pk > t[k]) & (yk == 0)).sum())
+            prec, rec, spec, f1, j = (float(v) for v in _rates(np.array(tp), np.array(fp), npos, row['n_neg']))
+            row.update(threshold=float(t[k]), precision=prec, recall=rec, specificity=spec, f1=f1, youden_j=j)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -4,22 +4,28 @@
 
 # %% ../nbs/00c_vocab.ipynb #b1e44d19
 from __future__ import annotations
+import re
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 import numpy as np, pandas as pd
 from .core import LABELS, NO_FINDING
 
 # %% auto #0
-__all__ = ['NO_FINDING_NAMES', 'NIH_VOCAB', 'is_no_finding', 'Vocab', 'frame_vocab', 'with_vocab', 'target_matrix',
+__all__ = ['NO_FINDING_NAMES', 'NIH_VOCAB', 'label_norm', 'is_no_finding', 'Vocab', 'frame_vocab', 'with_vocab', 'target_matrix',
            'known_counts', 'select_labels']
 
 # %% ../nbs/00c_vocab.ipynb #5520fca8
 NO_FINDING_NAMES = ('no finding', 'nofinding', 'normal', 'healthy')
 
+def label_norm(name:str # a label, class-folder or column name
+              )->str:
+    "`name` as label names are compared everywhere in xraylib: case, `_`, `-` and repeated spaces ignored (`Pleural_Thickening` -> `pleural thickening`)."
+    return re.sub(r'\s+', ' ', str(name).strip().lower().replace('_', ' ').replace('-', ' '))
+
 def is_no_finding(label:str # a label or class-folder name
                  )->bool:
     "Whether `label` names the 'nothing found' class (`No Finding`, `NORMAL`, `No_Finding`, ...): case, `_` and `-` ignored."
-    return str(label).strip().lower().replace('_', ' ').replace('-', ' ') in NO_FINDING_NAMES
+    return label_norm(label) in NO_FINDING_NAMES
 
 # %% ../nbs/00c_vocab.ipynb #3a40d9ab
 @dataclass(frozen=True)

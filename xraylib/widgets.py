@@ -10,7 +10,8 @@ import numpy as np, pandas as pd
 import ipywidgets as widgets
 from fastcore.basics import patch
 from .core import ImageLoadError, load_image
-from .predict import Predictor, plot_gradcam, list_preds
+from .predict import Predictor, list_preds
+from .gradcam import plot_gradcam
 
 # %% auto #0
 __all__ = ['upload_files', 'preds_html', 'error_html', 'UploadWidget', 'upload_widget']
@@ -64,8 +65,9 @@ class UploadWidget(widgets.VBox):
     "Upload chest X-rays and show sorted label probabilities, passing labels highlighted, and Grad-CAM."
     def __init__(self, predictor:Predictor, # the model to run
                  thresh:Optional[float]=None, # start with this single cut-off (None: the model's per-label thresholds)
-                 gradcam:bool=True, # show the Grad-CAM overlay of each image's top label
-                 max_files:int=8 # refuse uploads of more files than this at once
+                 gradcam:bool=True, # show a Grad-CAM overlay per image
+                 max_files:int=8, # refuse uploads of more files than this at once
+                 cam_label:Optional[str]=None # the label the overlays explain (None: each image's most probable)
                 ):
         self.predictor, self.show_cam, self.max_files, self.results = predictor, gradcam, max_files, []
         self.upload = widgets.FileUpload(accept='image/*,.dcm,.dicom,.png,.jpg,.jpeg,.tif,.tiff',
@@ -81,7 +83,10 @@ class UploadWidget(widgets.VBox):
         self.calibrated = widgets.Checkbox(value=predictor.calibrated, description='calibrated probabilities', indent=False,
                                            disabled=not predictor.meta.get('calibration'))  # only a calibrated model can switch
         self.calibrated.observe(lambda ch: self.set_calibrated(ch['new']), names='value')
-        super().__init__([widgets.HBox([self.upload, self.slider, self.per_label, self.calibrated]), self.message, self.out])
+        self.cam_label = widgets.Dropdown(options=[('most probable', None)] + [(l, l) for l in predictor.vocab], value=cam_label,
+                                          description='Grad-CAM of', disabled=not gradcam)
+        self.cam_label.observe(lambda ch: self.set_cam_label(ch['new']), names='value')
+        super().__init__([widgets.HBox([self.upload, self.slider, self.per_label, self.calibrated, self.cam_label]), self.message, self.out])
 
     @property
     def thresh(self)->Optional[float]:
@@ -127,10 +132,7 @@ def handle_upload(self:UploadWidget, value # a FileUpload value (v8 tuple of dic
         self.render(); return []
     self.message.value = f'Predicting {len(files)} file(s)...'
     self.results = [self.predict_one(n, b) for n, b in files]
-    for r in self.results:
-        if 'probs' in r and self.show_cam:
-            try: r['cam_png'] = _fig_png(plot_gradcam(self.predictor, r['image'], self.table(r).label[0], figsize=(4, 4)))
-            except Exception as e: r['cam_error'] = f"{r['name']}: no Grad-CAM ({type(e).__name__}: {e})"
+    for r in self.results: self.draw_cam(r)
     n_bad = sum('error' in r for r in self.results)
     self.message.value = (f'{len(files) - n_bad} of {len(files)} file(s) predicted.' if not n_bad else
                           _err(f'{n_bad} of {len(files)} file(s) could not be read (see below).'))
@@ -159,13 +161,33 @@ def set_calibrated(self:UploadWidget, on:bool # True: apply the model's calibrat
     p = self.predictor
     p.calibration = p.meta.get('calibration') if on else None; p.calibrated = bool(p.calibration)
     for r in self.results:
-        if 'probs' in r: r['probs'] = p.probs([r['image']])[0]
+        if 'probs' in r: r['probs'] = p.probs([r['image']])[0]; self.draw_cam(r)
+    self.render()
+
+# %% ../nbs/08_widgets.ipynb #17264b4b
+@patch
+def draw_cam(self:UploadWidget, r:dict):
+    "Make result `r`'s Grad-CAM overlay of the chosen label (or its most probable): `cam_png`, or `cam_error` naming the file."
+    r.pop('cam_png', None); r.pop('cam_error', None)
+    if 'probs' not in r or not self.show_cam: return
+    label = self.cam_label.value or self.table(r).label[0]
+    try: r['cam_png'], r['cam_label'] = _fig_png(plot_gradcam(self.predictor, r['image'], label, figsize=(4, 4))), label
+    except Exception as e: r['cam_error'] = f"{r['name']}: no Grad-CAM ({type(e).__name__}: {e})"
+
+# %% ../nbs/08_widgets.ipynb #949d38f1
+@patch
+def set_cam_label(self:UploadWidget, label:Optional[str] # a label of the model, or None for each image's most probable
+                 ):
+    "Explain `label` in every shown image's Grad-CAM overlay and redraw (what the menu does)."
+    if self.cam_label.value != label: self.cam_label.value = label; return  # the menu's observer comes back here
+    for r in self.results: self.draw_cam(r)
     self.render()
 
 # %% ../nbs/08_widgets.ipynb #965c03fd
 def upload_widget(predictor:Predictor, # the model to run (e.g. `Predictor.from_file('runs/x')`)
                   thresh:Optional[float]=None, # start with this single cut-off (None: the model's per-label thresholds)
-                  gradcam:bool=True # show the Grad-CAM overlay of each image's top label
+                  gradcam:bool=True, # show a Grad-CAM overlay per image
+                  cam_label:Optional[str]=None # the label the overlays explain (None: each image's most probable)
                  )->UploadWidget:
     "The notebook upload widget: display it, upload X-rays, read the sorted predictions."
-    return UploadWidget(predictor, thresh=thresh, gradcam=gradcam)
+    return UploadWidget(predictor, thresh=thresh, gradcam=gradcam, cam_label=cam_label)

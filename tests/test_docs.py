@@ -1,0 +1,219 @@
+"""The docs agree with the code (issue 36): every notebook with an "Open in Colab" badge starts with the one guarded
+install cell and needs nothing beyond the install; no line installs PyPI's unrelated `xraylib`. Static checks on the
+files, no notebook or model is run (seconds)."""
+import json, re, sys
+from pathlib import Path
+import pytest
+try: from conftest import REPO
+except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import REPO
+
+NBS = REPO/'nbs'
+# The one install cell (same text in every notebook with a Colab badge): on Colab it installs this package from
+# the repository (distribution `xraylib-cxr`, import name `xraylib`); in CI and locally it does nothing.
+INSTALL = ("import sys\n"
+           "if 'google.colab' in sys.modules:  # on Colab only (a no-op elsewhere): this package, distribution name xraylib-cxr\n"
+           "    !pip install -q \"xraylib-cxr[fast] @ git+https://github.com/xraylib/xraylib@main\"")
+BADGE = re.compile(r'\(https://colab\.research\.google\.com/github/xraylib/xraylib/blob/main/nbs/([\w.-]+\.ipynb)\)')
+# modules a Colab runtime lacks after the install cell: the dev and app extras, and tests/' helpers
+DEV_ONLY = {'nbdev', 'execnb', 'fakes', 'conftest', 'gradio', 'playwright', 'pytest', 'nbformat', 'accelerate'}
+
+
+def _cells(nb:Path)->list: return json.loads(nb.read_text(encoding='utf-8'))['cells']
+def _src(c)->str: return ''.join(c['source'])
+def _badged()->list:
+    "Notebooks whose own Colab badge is in a markdown cell."
+    return [nb for nb in sorted(NBS.glob('*.ipynb'))
+            if any(nb.name in BADGE.findall(_src(c)) for c in _cells(nb) if c['cell_type'] == 'markdown')]
+
+
+def test_some_notebooks_have_badges():
+    names = {nb.stem for nb in _badged()}
+    assert {'10_tutorial_nih_sample', '11_tutorial_pneumonia', '00b_stats'} <= names, names
+
+
+@pytest.mark.parametrize('nb', _badged(), ids=lambda p: p.stem)
+def test_badged_notebook_starts_with_the_install_cell(nb):
+    "The first code cell (after `#| default_exp`) is INSTALL, character for character, so no `import xraylib` comes before it."
+    code = [_src(c) for c in _cells(nb) if c['cell_type'] == 'code' and not re.fullmatch(r'#\|\s*default_exp\s+\S+\s*', _src(c))]
+    assert code and code[0] == INSTALL, (f'{nb.name} has a Colab badge, so its first code cell must be the install cell '
+                                         f'(tests/test_docs.py INSTALL; or remove the badge):\n{INSTALL}\n-- found --\n{code[:1]}')
+    assert sum(s == INSTALL for s in code) == 1, f'{nb.name}: the install cell appears more than once'
+
+
+@pytest.mark.parametrize('nb', _badged(), ids=lambda p: p.stem)
+def test_badged_notebook_needs_only_the_install(nb):
+    "A Colab runtime has the package and its `fast` extra after the install cell, not nbdev, gradio or tests/' helpers."
+    used = {m.split('.')[0] for c in _cells(nb) if c['cell_type'] == 'code'
+            for m in re.findall(r'^\s*(?:from|import)\s+([\w.]+)', _src(c), re.M)}
+    assert not used & DEV_ONLY, f'{nb.name} has a Colab badge but imports {sorted(used & DEV_ONLY)}: remove the badge or the import'
+
+
+def test_readme_offers_the_install_cells_package():
+    pkg = re.search(r'pip install -q (".*?")', INSTALL)[1]
+    assert f'pip install {pkg}' in (REPO/'README.md').read_text(encoding='utf-8')
+
+
+PYPI_XRAYLIB = re.compile(r'pip install\s+(?:-\S+\s+)*["\']?xraylib(?:\[[\w,]+\])?(?=["\'\s@;`)]|$)|'
+                          r'["\']xraylib(?:\[[\w,]+\])?\s*@\s*git\+|^xraylib(?:\[[\w,]+\])?\s*(?:[<>=@]|$)', re.M)
+
+
+def _texts():
+    for p in [REPO/'README.md', REPO/'settings.ini', *NBS.glob('*.ipynb'), *(REPO/'.ci').iterdir(), *(REPO/'xraylib').glob('*.py'),
+              *(REPO/'tests').rglob('*.py')]:
+        if p.is_file() and p.name != 'test_docs.py': yield p, p.read_text(encoding='utf-8', errors='replace')
+
+
+def test_no_line_installs_pypi_xraylib():
+    "`xraylib` on PyPI is another project (X-ray-matter interaction data): only `xraylib-cxr` or the git URL install this one."
+    bad = []
+    for p, text in _texts():
+        for line in text.replace('\\"', '"').splitlines():
+            if PYPI_XRAYLIB.search(line.strip().strip('",')) and 'different project' not in line and 'uninstall' not in line:
+                bad.append(f'{p.relative_to(REPO)}: {line.strip()[:160]}')
+            if re.search(r'pip install[^`]*xraylib-cxr', line) and 'git+' not in line:  # not on PyPI: the git URL or a checkout
+                bad.append(f'{p.relative_to(REPO)}: {line.strip()[:160]}')
+    assert not bad, 'lines that would install PyPI\'s xraylib, or xraylib-cxr from PyPI (it is not there):\n' + '\n'.join(bad)
+
+
+def test_the_pypi_check_catches_each_form():
+    for line in ['pip install xraylib', 'pip install "xraylib[app]"', '!pip install -q "xraylib[fast] @ git+https://x"',
+                 "requirement:str='xraylib[app] @ git+https://github.com/x'", 'xraylib[app]']:
+        assert PYPI_XRAYLIB.search(line), line
+    for line in ['pip install "xraylib-cxr[app] @ git+https://x"', 'pip install -e ".[dev]"', 'xraylib train', 'import xraylib']:
+        assert not PYPI_XRAYLIB.search(line), line
+
+
+# --- README.md, BENCHMARKS.md and the CLI ---------------------------------------------------------------------------
+README, BENCH = REPO/'README.md', REPO/'BENCHMARKS.md'
+def _md(p:Path)->str: return p.read_text(encoding='utf-8')
+
+
+def _commands(md:str)->list:
+    "Every `xraylib CMD ...` in `md`: (full, text) where full means a code-block line (all its positionals are there)."
+    out, block = [], False
+    lines = md.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith('```'): block = not block; continue
+        if block and re.match(r'\s*xraylib\s+[a-z]', line):
+            while line.rstrip().endswith('\\') and i + 1 < len(lines): i += 1; line = line.rstrip()[:-1] + ' ' + lines[i]
+            out.append((True, re.sub(r'\s+#.*$', '', line).strip()))
+        elif not block:
+            out += [(False, m.replace('\\|', '|')) for m in re.findall(r'`(xraylib\s+[a-z][^`]*)`', line)]
+    return out
+
+
+def _parsers()->dict:
+    "The CLI's own argparse parser for each command, as `xraylib CMD` builds it."
+    import importlib
+    from xraylib.cli import COMMANDS, cli_parser
+    def fn(target):
+        mod, name = target.split(':'); f = getattr(importlib.import_module(mod), name)
+        return getattr(f, '__wrapped__', f)
+    return {cmd: cli_parser(fn(target), prog=f'xraylib {cmd}') for cmd, (target, _) in COMMANDS.items()}
+
+
+def _check_command(parsers:dict, full:bool, text:str)->str:
+    "'' when `text` parses (its command and every option exist; a full line parses whole), else why not."
+    import shlex
+    try: args = shlex.split(text)[1:]
+    except ValueError as e: return f'{text}: {e}'
+    if not args or args[0] not in parsers: return f'{text}: no command {args[:1]}'
+    p = parsers[args[0]]
+    known = {o for a in p._actions for o in a.option_strings}
+    opts = [a.split('=')[0] for a in args[1:] if a.startswith('--')]
+    norm = lambda o: '--' + o[2:].replace('-', '_')  # options take dashes or underscores, as `xraylib` reads them
+    if bad := [o for o in opts if norm(o) not in known]: return f'{text}: no option {bad} in `xraylib {args[0]}`'
+    if full:
+        try: p.parse_args(['--' + a[2:].replace('-', '_') if a.startswith('--') else a for a in args[1:]])
+        except SystemExit: return f'{text}: `xraylib {args[0]}` does not parse it'
+    return ''
+
+
+@pytest.fixture(scope='module')
+def parsers(): return _parsers()
+
+
+def test_readme_commands_parse(parsers):
+    "Every `xraylib ...` in README.md names a command and options that exist; each code-block line parses whole."
+    cmds = _commands(_md(README))
+    assert sum(full for full, _ in cmds) >= 5 and len(cmds) >= 20, cmds  # the extraction finds them
+    bad = [why for full, c in cmds if (why := _check_command(parsers, full, c))]
+    assert not bad, 'README.md commands the CLI does not accept:\n' + '\n'.join(bad)
+
+
+def test_the_command_check_catches_a_wrong_option(parsers):
+    assert _check_command(parsers, False, 'xraylib train --data D --no-download') == ''
+    assert 'no option' in _check_command(parsers, False, 'xraylib train --epochz 3')
+    assert 'no command' in _check_command(parsers, False, 'xraylib trian')
+    assert 'does not parse' in _check_command(parsers, True, 'xraylib predict --json')  # the model argument is missing
+
+
+def _slug(heading:str)->str:
+    "GitHub's anchor for a Markdown heading."
+    h = re.sub(r'[`*_]|\[([^\]]*)\]\([^)]*\)', lambda m: m[1] or '', heading.strip().lower())
+    return re.sub(r'[^\w\- ]', '', h).replace(' ', '-')
+
+
+def _anchors(md:str)->set:
+    return {_slug(m) for m in re.findall(r'^#+\s+(.*)$', re.sub(r'```.*?```', '', md, flags=re.S), re.M)}
+
+
+@pytest.mark.parametrize('doc', ['README.md', 'BENCHMARKS.md', 'benchmarks/HISTORY.md'])
+def test_internal_links_resolve(doc):
+    "Every relative link (and image) of the doc points at a file that exists, and every #anchor at a heading there."
+    src = REPO/doc
+    bad = []
+    for target in re.findall(r'\]\(([^)\s]+)\)', re.sub(r'```.*?```', '', _md(src), flags=re.S)):
+        if re.match(r'[a-z]+:', target): continue
+        path, _, anchor = target.partition('#')
+        f = (src.parent/path).resolve() if path else src
+        if not f.exists(): bad.append(f'{target}: no file {f}'); continue
+        if anchor and f.suffix == '.md' and anchor not in _anchors(_md(f)): bad.append(f'{target}: no heading #{anchor} in {f.name}')
+    assert not bad, f'{doc}: broken links:\n' + '\n'.join(bad)
+
+
+def test_the_anchor_check_knows_githubs_slugs():
+    assert _slug('## `xraylib serve` under load'.lstrip('# ')) == 'xraylib-serve-under-load'
+    assert _slug('Your own data: any layout, any labels') == 'your-own-data-any-layout-any-labels'
+    assert _slug('(g), (h) Evaluation and comparison') == 'g-h-evaluation-and-comparison'
+
+
+NUM = re.compile(r'(?<![\w.])\d[\d,]*(?:\.\d+)?')
+
+
+def _bench_numbers(md:str)->set: return {n.replace(',', '') for n in NUM.findall(md)}
+
+
+def test_readme_benchmark_figures_are_in_benchmarks():
+    "Each number in a README sentence that cites BENCHMARKS.md is one of BENCHMARKS.md's current figures."
+    bench = _bench_numbers(_md(BENCH))
+    text = re.sub(r'```.*?```|`[^`]*`|\]\([^)]*\)', '', _md(README), flags=re.S)
+    sentences = [s for s in re.split(r'(?<=[.;:])\s+(?=[A-Z(*-])|\n\s*\n|\n- ', text) if 'BENCHMARKS' in s]
+    assert len(sentences) >= 3, sentences
+    bad = [f'{n} in: {" ".join(s.split())[:200]}' for s in sentences for n in NUM.findall(s)
+           if n.replace(',', '') not in bench and not re.fullmatch(r'20\d\d', n)]
+    assert not bad, 'README figures cited from BENCHMARKS.md that BENCHMARKS.md does not show:\n' + '\n'.join(bad)
+
+
+def test_benchmarks_is_one_current_table_per_benchmark():
+    "Issue 32: at most 200 lines, each benchmark's table has its date and command; the log is benchmarks/HISTORY.md."
+    md = _md(BENCH)
+    assert len(md.splitlines()) <= 200, f'BENCHMARKS.md has {len(md.splitlines())} lines: move older runs to benchmarks/HISTORY.md'
+    heads = [l for l in md.splitlines() if l.startswith('| ') and l.endswith('|') and '---' not in l and 'date' in l.lower()]
+    assert len(heads) >= 8 and all('command' in h.lower() or 'run' in h.lower() for h in heads), heads
+
+
+def test_layout_table_names_every_notebook():
+    "The README's layout table has one row per notebook in nbs/ (besides index), and no row for a missing one."
+    md = _md(README)
+    table = md[md.index('## Layout'):].split('\n\n')[1]
+    rows = set(re.findall(r'^\| `(\w+)` \|', table, re.M))
+    nbs = {p.stem for p in NBS.glob('*.ipynb') if p.stem != 'index'}
+    assert rows == nbs, f'missing from the layout table: {sorted(nbs - rows)}; rows without a notebook: {sorted(rows - nbs)}'
+
+
+def test_readme_is_not_generated_from_index():
+    "README.md is written by hand; settings.ini must not name a readme_nb that nbdev_readme would render over it."
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(REPO/'settings.ini')
+    assert 'readme_nb' not in cfg['DEFAULT'], 'settings.ini names readme_nb: README.md would be overwritten by nbdev_readme'
