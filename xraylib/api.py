@@ -81,6 +81,10 @@ class Service:
         self.batcher, self.cam_thread = Batcher(predictor, max_batch), ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
         self.decoders = ThreadPoolExecutor(workers or max(1, min(4, os.cpu_count() or 1)), thread_name_prefix='xraylib-decode')
         p = predictor
+        if p.calibrated:  # the raw view marks what the calibrated view marks (`xraylib.calibration.raw_thresholds`)
+            from xraylib.calibration import raw_thresholds
+            self.raw_thresholds = raw_thresholds(p.thresholds, p.calibration, self.vocab)
+        else: self.raw_thresholds = None
         self.cam = (p if p.infer_model is not p.model  # the batcher runs its own inference copy: the network is free
                     else Predictor(copy.deepcopy(p.model), p.meta, p.device, 'eager', calibrated=False))
 
@@ -106,6 +110,13 @@ def _png64(im)->str:
     b = io.BytesIO(); im.save(b, format='PNG'); return base64.b64encode(b.getvalue()).decode()
 
 @patch
+def table(self:Service, probs:np.ndarray, # one image's probabilities
+          raw:bool=False # they are raw: mark them against the raw view's thresholds
+         ):
+    "`Predictor.label_table` of one image, with the thresholds of the view the probabilities are in."
+    return self.predictor.label_table(probs, self.raw_thresholds if raw else None)
+
+@patch
 def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded file
                   raw:bool=False, # raw sigmoid probabilities instead of calibrated ones
                   gradcam:Optional[str]=None # a label, or 'top' (each image's most probable): add its Grad-CAM overlay as base64 PNG
@@ -114,7 +125,7 @@ def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded f
     out = []
     for r in self.read(files, not raw):
         if 'error' in r: out.append(dict(file=r['name'], error=r['error'])); continue
-        t = self.predictor.label_table(r['probs'])
+        t = self.table(r['probs'], raw)
         o = dict(file=r['name'], predictions=[dict(label=l, probability=float(p), threshold=float(th), passes=bool(ok))
                                               for l, p, th, ok in t.itertuples(index=False)])
         if gradcam: l = t.label.iloc[0] if gradcam == 'top' else gradcam; o['gradcam'] = dict(label=l, png=_png64(self.overlay(r['image'], l)))

@@ -134,7 +134,7 @@ def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
     res, tables, cams, js = self.read(files, calibrated), [], [], {}
     for r in res:
         if 'error' in r: tables.append(error_html(r['error'])); js[r['name']] = dict(error=r['error']); continue
-        t = p.label_table(r['probs'])
+        t = self.service.table(r['probs'], raw=not calibrated)
         tables.append(preds_html(t, r['name'], cal, digits=6))
         js[r['name']] = dict(zip(self.vocab, map(float, r['probs'])))
         if cam_label == NONE: continue
