@@ -20,7 +20,7 @@ from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
-from .external import read_external, is_external, external_lines, pair_thresholds
+from .external import read_external, is_external, external_lines, pair_thresholds, nih_partition, set_lines
 from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
@@ -31,6 +31,21 @@ __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_a
 # %% ../nbs/06_evaluate.ipynb #28f8f3db
 _all_ = ['EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
          'bootstrap_weights']  # ... and from xraylib.stats (EvalData from xraylib.thresholds)
+
+# %% ../nbs/06_evaluate.ipynb #fb0b7426
+def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
+    "Bootstrap AUROC and AP, `(n_boot, n_labels)` each (NaN where a label lacks a class), resampling patients when given."
+    ba, bp = np.full((n_boot, p.shape[1]), np.nan), np.full((n_boot, p.shape[1]), np.nan)
+    srt, i = {k: rank_label(p[:, k], y[:, k]) for k in range(p.shape[1]) if ok[k]}, 0
+    for w in bootstrap_weights(len(p), n_boot, seed, patient_ids):
+        for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = weighted_auc_ap(w, s)
+        i += len(w)
+    return ba, bp
+
+def _missing_notes(npos, nneg, nunk)->np.ndarray:
+    "Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some targets are unknown)."
+    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
+    return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
 
 # %% ../nbs/06_evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
@@ -50,12 +65,7 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
     nneg, nunk = nk - npos, n - nk; ok = (npos > 0) & (nneg > 0)
     auc = np.array([roc_auc_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
     ap = np.array([average_precision_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
-    ba, bp = np.full((n_boot, L), np.nan), np.full((n_boot, L), np.nan)
-    srt = {k: rank_label(p[:, k], y[:, k]) for k in range(L) if ok[k]}
-    i = 0
-    for w in bootstrap_weights(n, n_boot, seed, patient_ids):
-        for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = weighted_auc_ap(w, s)
-        i += len(w)
+    ba, bp = _boot_auc_ap(p, y, ok, n_boot, seed, patient_ids)
     (alo, ahi), (plo, phi) = percentile_ci(np.where(ok, ba, np.nan), ci), percentile_ci(np.where(ok, bp, np.nan), ci)
     pm, nf = ok & pathology_mask(labels), labels.no_finding  # the mean: findings with both classes, the nothing-found label apart
     df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / np.maximum(nk, 1),
@@ -73,11 +83,6 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                     mean_auroc=float(df.auroc.iloc[-1]), no_finding=nf, n_findings=int(pm.sum()),
                     auroc_no_finding=float(auc[labels.index(nf)]) if nf in labels else None)
     return df
-
-def _missing_notes(npos, nneg, nunk)->np.ndarray:
-    "Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some targets are unknown)."
-    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
-    return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
 
 # %% ../nbs/06_evaluate.ipynb #015f6386
 def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
@@ -99,7 +104,7 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
     return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, recall=rec,
                              specificity=spec, f1=f1, accuracy=acc, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
-# %% ../nbs/06_evaluate.ipynb #95210e24
+# %% ../nbs/06_evaluate.ipynb #36a9d58a
 def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
     "One 0/1 column per label named in the NIH-format `Finding Labels` column (`|`-separated)."
     return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
@@ -114,6 +119,7 @@ def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
                          'expected 1 (positive), 0 (negative) or blank (unknown)')
     return X.to_numpy(np.float64)
 
+# %% ../nbs/06_evaluate.ipynb #95210e24
 def read_predictions(csv, # predictions CSV: `Image Index` + one probability column per label (`Label` or `prob_Label`)
                      labels_csv, # labels CSV: NIH format (`Finding Labels`, `|`-separated) or one column per label (1, 0, blank unknown); gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
@@ -261,7 +267,7 @@ def _metrics(ed:EvalData, t:dict, method:str, n_boot:int, seed:int, pngs:list)->
         bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units']),
         files=['metrics.json'] + [f'{k}.csv' for k, v in t.items() if v is not None] + ['report.md'] + pngs))
 
-# %% ../nbs/06_evaluate.ipynb #7e5a1c21
+# %% ../nbs/06_evaluate.ipynb #48f03c39
 def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
     "`df` with `cols` as strings with `digits` decimals, `na` where not finite."
     df = df.copy()
@@ -288,7 +294,7 @@ def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[p
                     'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the findings.', '',
                     _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '', '![reliability diagrams](calibration.png)', '']
 
-
+# %% ../nbs/06_evaluate.ipynb #7e5a1c21
 def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writes to metrics.json)
                       tbl:pd.DataFrame, # `auroc_table`'s table
                       cf:pd.DataFrame, # `confusion_at`'s table
@@ -317,7 +323,7 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              '## Why not accuracy_multi', '',
              f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold (chosen on these data) '
              f'({fmt(m["best_threshold"])}{", at the edge of the grid, so the best may lie beyond it" if m.get("best_threshold_at_edge") else ""}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
-             f'{fmt(m["all_negative_accuracy"])}, because most labels are rare. Judge the model by AUROC/AP per label.', '',
+             f'{fmt(m["all_negative_accuracy"])}' + (', because most labels are rare' if m['all_negative_accuracy'] > 0.5 else '') + '. Judge the model by AUROC/AP per label.', '',
              '![accuracy_multi vs threshold](sweep.png)', '', '## AUROC and average precision per label', '',
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
              *_thresholds_section(m, c), '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
@@ -380,25 +386,48 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         if ext and given is not None: given = pair_thresholds(ext['pairs'], given)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
+    sets = _google_sets(ed.metadata)
     if by is None: ed.metadata = None  # subgroups only when asked for
-    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by, thresholds=given, chosen_on=on)
+    kw = dict(n_boot=n_boot, seed=seed, threshold_method=threshold_method, thresholds=given, chosen_on=on)
+    m = write_evaluation(ed, out_dir=out, by=by, **kw)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
-    with pd.option_context('display.width', 200, 'display.max_columns', 20):
-        print(tbl.drop(columns=['n', 'note']).round(4).to_string(index=False))
-    b = m['bootstrap']
-    nf, c, f3 = m['auroc_no_finding'], m['calibration'], lambda v: 'n/a' if v is None else f'{v:.3f}'
-    nfd = m['n_findings']
-    print(f'\nmean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
-          + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
-    for a, gs in m.get('subgroups', {}).items():
-        print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))
-    print(f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
-          f'wrote {len(m["files"])} files to {out} in {time.time() - t0:.1f} s')
-    print(f'thresholds chosen on {m["thresholds_chosen_on"]}' + (' (optimistic: pass --model to grade at a model\'s own)' if given is None else ''))
-    if ext:  # another dataset: what matched, and the same images against NIH's text-mined labels when the dataset has them
-        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed,
-                                                          threshold_method=threshold_method, thresholds=given, chosen_on=on)
-        lines = external_lines(ext, tbl, pd.read_csv(Path(out)/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
-        with atomic_write(Path(out)/'external.md') as f: f.write('\n'.join(lines) + '\n')
-        print('\n' + '\n'.join(lines))
+    print('\n'.join(_summary_lines(m, tbl, out, time.time() - t0)))
+    if given is None: print('(optimistic: pass --model to grade at a model\'s own thresholds)')
+    if ext:  # another dataset: what matched, Google's sets apart, and the same images against NIH's text-mined labels when it has them
+        places = [Path(labels).parent, Path(labels).parent.parent] + ([_training_data(model)] if model else [])
+        print('\n' + '\n'.join(_external_report(ed, ext, sets, tbl, Path(out), places, kw)))
     return 0
+
+# %% ../nbs/06_evaluate.ipynb #13192127
+def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
+    "What `xraylib evaluate` prints: the AUROC table, the mean with calibration, subgroups, the resampling and where the thresholds came from."
+    b, nf, c, nfd = m['bootstrap'], m['auroc_no_finding'], m['calibration'], m['n_findings']
+    f3 = lambda v: 'n/a' if v is None else f'{v:.3f}'
+    with pd.option_context('display.width', 200, 'display.max_columns', 20): lines = [tbl.drop(columns=['n', 'note']).round(4).to_string(index=False), '']
+    lines.append(f'mean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
+                 + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
+    lines += [f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
+              for a, gs in m.get('subgroups', {}).items()]
+    return lines + [f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in {secs:.1f} s',
+                    f'thresholds chosen on {m["thresholds_chosen_on"]}']
+
+# %% ../nbs/06_evaluate.ipynb #a52e7af2
+def _google_sets(meta:Optional[pd.DataFrame])->dict:
+    "`{set: rows}` of Google 2019's sets (`google_set`) when the labels have more than one, else {}."
+    if meta is None or 'google_set' not in meta or meta['google_set'].nunique() < 2: return {}
+    return {str(s): np.flatnonzero((meta['google_set'] == s).to_numpy()) for s in meta['google_set'].dropna().unique()}
+
+def _training_data(model)->Optional[Path]:
+    "The folder of the data a model was trained on (from its model.json), or None."
+    p = Path(model); mj = p/'model.json' if p.is_dir() else p
+    d = json.loads(mj.read_text()).get('training', {}).get('data') if mj.suffix == '.json' and mj.is_file() else None
+    return None if not d or d == 'phantom' else (Path(d) if Path(d).is_dir() else Path(d).parent)
+
+def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Path, places:list, kw:dict)->list:
+    "Write the text-mined reference and each Google set's evaluation beside external.md; its lines."
+    if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=out/'text_mined', **kw)
+    lines = external_lines(ext, tbl, pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
+    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **kw) and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
+    lines += set_lines(tabs, nih_partition(ed.image_ids, places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get('dataset_format') == 'google2019' else []
+    with atomic_write(out/'external.md') as f: f.write('\n'.join(lines) + '\n')
+    return lines
