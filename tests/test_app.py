@@ -140,7 +140,7 @@ def test_serve_password_and_upload_limit(model, shared, tmp_path):
     from xraylib.predict import Predictor
     small = sorted(shared('nih-real-1000-64px', 'images').glob('*.png'))[0]  # 64 px: a few kB
     big = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]  # 1024 px: ~400 kB
-    proc, url, log = start_server(model, tmp_path, '--auth', 'ann:s3cret', '--max-file-size', '100kb')
+    proc, url, log = start_server(model, tmp_path, '--auth', 'ann:s3cret', '--max-file-size', '100kb', '--max-files', '2')
     try:
         with pytest.raises(Exception): Client(url, verbose=False, download_files=False)  # the API asks for the password too
         c = Client(url, auth=('ann', 's3cret'), verbose=False, download_files=False)
@@ -150,12 +150,14 @@ def test_serve_password_and_upload_limit(model, shared, tmp_path):
         r401 = requests.post(f'{url}/api/predict', files={'file': open(small, 'rb')}, timeout=60)
         r200 = requests.post(f'{url}/api/predict', files={'file': open(small, 'rb')}, auth=('ann', 's3cret'), timeout=60)
         r413 = requests.post(f'{url}/api/predict', files={'file': open(big, 'rb')}, auth=('ann', 's3cret'), timeout=60)
+        r413n = requests.post(f'{url}/api/predict', files=[('file', (f'{k}.png', small.read_bytes())) for k in range(3)], auth=('ann', 's3cret'), timeout=60)
     finally: rc = stop(proc)
     exp = Predictor.from_file(model).predict(small).set_index('label').probability
     assert cams == [] and max(abs(probs[small.name][l] - exp[l]) for l in exp.index) <= 1e-5, (msg, probs)
     assert r401.status_code == 401 and 'password' in r401.json()['error'] and r401.headers['www-authenticate'].startswith('Basic')
     assert r200.status_code == 200 and r200.json()['results'][0]['file'] == small.name
     assert r413.status_code == 413 and r413.json()['file'] == big.name and 'over the upload limit' in r413.json()['error'], r413.text
+    assert r413n.status_code == 413 and 'error' in r413n.json(), r413n.text  # --max-files 2: three files refused
     assert rc == 0, log.read_text()[-3000:]
 
 

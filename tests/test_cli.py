@@ -136,6 +136,21 @@ def test_predict_json(trained):
     assert r.returncode == 0 and len(rows) == 15 and all(l.startswith('*') and '(threshold 0.00)' in l for l in rows), r.stdout
 
 
+def test_calibrate_site_curve_and_adapted_model(trained, tmp_path):
+    "`xraylib calibrate` on the run's validation predictions as the 'site': one draw, the curve over K, the adapted model."
+    run_dir, vp = trained/'run', str(trained/'run'/'valid_preds.csv')
+    r = run('calibrate', '--model', str(run_dir), '--preds', vp, '--labels', vp, '--n', '6', '--curve', '4,6', '--draws', '3',
+            '--seed', '2', '--n-boot', '50', '--format', 'auto', '--site', 'phantom site', '--out', str(tmp_path/'site'))
+    assert r.returncode == 0, r.stderr
+    assert 'site images (seed 2), scored on the other' in r.stdout and 'original threshold' in r.stdout
+    m, orig = json.loads((tmp_path/'site'/'model.json').read_text()), json.loads((run_dir/'model.json').read_text())
+    assert m['site_calibration']['site'] == 'phantom site' and m['site_calibration']['original_thresholds'] == orig['thresholds']
+    assert m['weights_sha256'] == orig['weights_sha256'] and (tmp_path/'site'/'model.safetensors').read_bytes() == (run_dir/'model.safetensors').read_bytes()
+    assert set(pd.read_csv(tmp_path/'site'/'site_curve.csv').draws) == {3}
+    r = run('calibrate', '--model', str(run_dir), '--preds', vp)
+    assert r.returncode == 2 and 'are required' in r.stderr
+
+
 def test_unknown_option_fails_clearly():
     r = run('train', '--epoch', '1')
     assert r.returncode == 2 and 'unrecognized arguments' in r.stderr

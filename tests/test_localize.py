@@ -50,7 +50,7 @@ def test_localize_real_nih_boxes(trained, shared, tmp_path):
     "NIH's own box file on the 7 real images that have boxes: NIH's spelling and 1024 frame read, the other 977 boxes' images reported as not given."
     model, _ = trained
     r = run(model, '--boxes', shared('nih-metadata', 'BBox_List_2017.csv.gz'), shared('nih-real-200', 'images'), '--out', tmp_path/'o',
-            '--frame', '1024', '--n-boot', '50', '--n-show', '2')
+            '--frame', '1024', '--n-boot', '50', '--n-show', '2', '--layer', '0.5')  # the default layer for this model, named
     assert r.returncode == 0, r.stderr
     pb, t = pd.read_csv(tmp_path/'o'/'localization_boxes.csv'), pd.read_csv(tmp_path/'o'/'localization.csv').set_index('label')
     assert len(pb) == 7 and (pb.width == 1024).all()
