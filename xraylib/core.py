@@ -290,37 +290,55 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         shape(a.shape[1], a.shape[0])
         return Image.fromarray(_to_uint8(a if src.ndim == 2 or src.dtype != np.uint8 else np.round(a).astype(np.uint8)))
     else:
-        if isinstance(src, (str, Path)):
-            p = Path(src)
-            if not p.is_file(): raise ImageLoadError(f'{name}: no such file')
-            b = p.read_bytes()
-        elif isinstance(src, (bytes, bytearray, memoryview)): b = bytes(src)
-        else: raise ImageLoadError(f'{name}: unsupported image source type {type(src).__name__}')
-        if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
+        b = _bytes_of(src, name)
         if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
             a = _dicom_to_array(b, name); shape(a.shape[1], a.shape[0]); return Image.fromarray(a)
         if b.find(b'eXIf', 0, b.find(b'IDAT')) < 0 and (a := decode_gray_png(b, max_pixels, threads)) is not None:
             shape(a.shape[1], a.shape[0]); return Image.fromarray(a)  # NIH's kind of PNG (no EXIF orientation), fast
-        try:
-            im = Image.open(io.BytesIO(b))
-            if im.width * im.height > max_pixels:
-                raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
-                                     f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
-            shape(im.width, im.height)
-            im.load(); ImageOps.exif_transpose(im, in_place=True)  # stored sideways with an EXIF tag: upright, as browsers show it
-        except ImageLoadError: raise
-        except Image.DecompressionBombError as e:  # PIL's own guard, at twice its MAX_IMAGE_PIXELS
-            raise ImageLoadError(f'{name}: image too large to decode safely ({e}); decompression-bomb guard, '
-                                 f'xraylib refuses images over {max_pixels:,} pixels') from e
-        except UnidentifiedImageError as e:
-            raise ImageLoadError(f'{name}: not an image file PIL or pydicom can read '
-                                 f'(supported: PNG, JPEG, TIFF, BMP, DICOM)') from e
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
+        im = _open_pil(b, name, max_pixels, shape)
     if im.width * im.height > max_pixels:
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
     shape(im.width, im.height)
     return _pil_to_gray(im)
+
+# %% ../nbs/00_core.ipynb #9d3e9d58
+def _bytes_of(src, # a path or bytes-like
+              name:str # how messages name the source
+             )->bytes:
+    "The bytes of `src`, with an `ImageLoadError` for a missing, empty or unsupported source."
+    if isinstance(src, (str, Path)):
+        p = Path(src)
+        if not p.is_file(): raise ImageLoadError(f'{name}: no such file')
+        b = p.read_bytes()
+    elif isinstance(src, (bytes, bytearray, memoryview)): b = bytes(src)
+    else: raise ImageLoadError(f'{name}: unsupported image source type {type(src).__name__}')
+    if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
+    return b
+
+# %% ../nbs/00_core.ipynb #c64fb6bf
+def _open_pil(b:bytes, # an image file's bytes
+              name:str, # how messages name the source
+              max_pixels:int, # refuse larger images
+              shape # `shape(w, h)` refuses a size that cannot be a radiograph
+             )->Image.Image:
+    "The image in `b`, read by PIL and turned upright by its EXIF orientation tag."
+    try:
+        im = Image.open(io.BytesIO(b))
+        if im.width * im.height > max_pixels:
+            raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
+                                 f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
+        shape(im.width, im.height)
+        im.load(); ImageOps.exif_transpose(im, in_place=True)  # stored sideways with an EXIF tag: upright, as browsers show it
+    except ImageLoadError: raise
+    except Image.DecompressionBombError as e:  # PIL's own guard, at twice its MAX_IMAGE_PIXELS
+        raise ImageLoadError(f'{name}: image too large to decode safely ({e}); decompression-bomb guard, '
+                             f'xraylib refuses images over {max_pixels:,} pixels') from e
+    except UnidentifiedImageError as e:
+        raise ImageLoadError(f'{name}: not an image file PIL or pydicom can read '
+                             f'(supported: PNG, JPEG, TIFF, BMP, DICOM)') from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
+    return im
 
 # %% ../nbs/00_core.ipynb #05927dde
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')  # the image files xraylib reads, by extension
