@@ -150,3 +150,43 @@ def test_compare_two_models(trained):
     c = pd.read_csv(trained/'cmp'/'comparison.csv')
     assert list(c.columns) == ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_neg', 'n_unknown']
     assert 'mean' in c['label'].tolist()
+
+
+@pytest.fixture(scope='module')
+def two_sources(tmp_path_factory):
+    "`xraylib train` on two phantom sources with different vocabularies (NIH's 15 labels; NORMAL/PNEUMONIA folders with a test/): merged, and leaving one out."
+    from xraylib.phantom import make_phantom_sample, make_phantom_folder_set
+    d = tmp_path_factory.mktemp('sources')
+    nih, kids = make_phantom_sample(d/'nih', n=40, size=32, seed=0, workers=0), make_phantom_folder_set(d/'kids', n=40, size=32, seed=1)
+    common = ['--data', str(nih), '--data', f'{kids}:patient_regex=^(person\\d+)_', '--size', '32', '--bs', '16', '--epochs', '1',
+              '--pretrained', 'no', '--n-boot', '20', '--quiet']
+    for out, extra in (('merged', ['--balance', 'sources']), ('loo', ['--holdout-source', 'kids'])):
+        r = run('train', *common, *extra, '--out', str(d/out), env={**os.environ, 'XRAYLIB_HOME': str(d/'home')})
+        assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_train_two_sources_one_model_per_source_reports(two_sources):
+    "One model on the union of the labels; model.json names each source's own labels; every source evaluated on its own labels, the folder set's test/ held out."
+    t = json.loads((two_sources/'merged'/'model.json').read_text())['training']
+    assert t['balance'] == 'sources' and sorted(t['sources']) == ['kids', 'nih']
+    assert t['sources']['kids']['labels'] == {'Pneumonia': 'PNEUMONIA', 'No Finding': 'NORMAL'} and t['sources']['kids']['outputs'] == ['Pneumonia']
+    assert len(t['vocab']['labels']) == 15
+    assert json.loads((two_sources/'merged'/'sources'/'valid'/'kids'/'metrics.json').read_text())['labels'] == ['Pneumonia']
+    assert len(json.loads((two_sources/'merged'/'sources'/'valid'/'nih'/'metrics.json').read_text())['labels']) == 15
+    assert (two_sources/'merged'/'sources'/'test'/'kids'/'auroc.csv').exists() and not (two_sources/'merged'/'sources'/'test'/'nih').exists()
+    rep = (two_sources/'merged'/'report.md').read_text()
+    assert '## Per source' in rep and '| test | kids | Pneumonia |' in rep and '**Warning (Pneumonia)**' in rep
+    valid = pd.read_csv(two_sources/'merged'/'valid_preds.csv')
+    assert {i.split('/')[0] for i in valid['Image Index'] if '/' in i} <= {'train'}  # no test/ image in validation
+
+
+def test_train_holdout_source_scores_it_as_external(two_sources):
+    "--holdout-source kids: trained on nih alone, then the saved model scores the folder set's test/ on the shared label only."
+    t = json.loads((two_sources/'loo'/'model.json').read_text())['training']
+    assert sorted(t['sources']) == ['nih'] and t['holdout']['name'] == 'kids'
+    m = json.loads((two_sources/'loo'/'metrics.json').read_text())
+    assert m['holdout']['labels'] == ['Pneumonia'] and m['holdout']['which'] == 'its own test set'
+    h = json.loads((two_sources/'loo'/'holdout'/'kids'/'metrics.json').read_text())
+    assert h['labels'] == ['Pneumonia'] and h['n_images'] == len(pd.read_csv(two_sources/'loo'/'holdout'/'kids'/'preds.csv'))
+    assert '## Held-out source: kids' in (two_sources/'loo'/'report.md').read_text()

@@ -782,3 +782,47 @@ def test_train_bad_dataset_one_line_error_nothing_written(tmp_path, capsys, case
     err = capsys.readouterr().err.strip()
     assert err.startswith('xraylib train: ') and len(err.splitlines()) == 1 and msg in err, err
     assert not out.exists()
+
+
+def _label_csv(root:Path, rows:dict)->str:
+    "A label CSV `{image: 'A|B'}` in `root` and the `--data` value that reads it (its own reader options)."
+    root.mkdir(parents=True, exist_ok=True)
+    (root/'labels.csv').write_text('img,finding\n' + ''.join(f'{k},{v}\n' for k, v in rows.items()))
+    return f'{root/"labels.csv"}:image_col=img,label_col=finding'
+
+
+def _bad_sources(r:Path, case:str)->list:
+    "Two sources that cannot be one dataset, as `--data` values."
+    kids = str(_folders(r/'kids', {'train/NORMAL': 2, 'train/PNEUMONIA': 2}))
+    if case == 'same-image': return [kids, str(_folders(r/'kids2', {'NORMAL': 2, 'PNEUMONIA': 2}))]
+    if case == 'one-label-twice': return [kids, _label_csv(r/'cx', {'c1.png': 'Effusion', 'c2.png': 'Pleural Effusion', 'c3.png': 'Pneumonia'})]
+    if case == 'composite': return [_label_csv(r/'g', {'g1.png': 'Nodule or mass', 'g2.png': 'Pneumonia'}), _label_csv(r/'n', {'n1.png': 'Nodule', 'n2.png': 'Mass|Pneumonia'})]
+    if case == 'nothing-in-common': return [kids, _label_csv(r/'frac', {'f1.png': 'Fracture', 'f2.png': 'No Finding'})]
+    if case == 'unknown-holdout': return [kids, _label_csv(r/'cx', {'c1.png': 'Effusion', 'c2.png': 'Pneumonia'}), '--holdout-source', 'chexpert']
+    raise KeyError(case)
+
+
+@pytest.mark.parametrize('case,msg', [
+    ('same-image', '--data kids and kids2: 2 image(s) in both (same file name, e.g. person1_bacteria_0.jpeg)'),
+    ('one-label-twice', "--data cx: its labels 'Effusion' and 'Pleural Effusion' are one label after the synonym table"),
+    ('composite', "--data g and n: g's 'Nodule or mass' is n's Nodule and Mass together"),
+    ('nothing-in-common', '--data frac: no finding in common with kids'),
+    ('unknown-holdout', '--holdout-source chexpert: not one of the sources (kids, cx)')])
+def test_train_bad_sources_one_line_error_naming_them(tmp_path, capsys, case, msg):
+    "Several sources that cannot be merged: `xraylib train --data A --data B` exits 1 with one line naming the sources; nothing is written."
+    from xraylib.cli import main
+    *data, = _bad_sources(tmp_path, case); opts = data[data.index('--holdout-source'):] if '--holdout-source' in data else []
+    data = [d for d in data if d not in opts]
+    out = tmp_path/'out'
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the CSVs' images are not on disk and have no patient ids: the error comes first
+        rc = main(['train', *sum((['--data', d] for d in data), []), '--out', str(out), '--epochs', '1', '--size', '32', '--pretrained', 'no', '--quiet', *opts])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.startswith('xraylib train: ') and len(err.splitlines()) == 1 and msg in err, err
+    assert not out.exists()
+
+
+def test_train_balance_needs_several_sources(tmp_path, capsys):
+    from xraylib.cli import main
+    assert main(['train', '--data', str(_folders(tmp_path/'k', {'NORMAL': 2, 'PNEUMONIA': 2})), '--balance', 'sources', '--out', str(tmp_path/'o'), '--quiet']) == 1
+    assert '--balance sources: needs several sources (--data A --data B)' in capsys.readouterr().err

@@ -155,18 +155,18 @@ def test_distributed_auroc_sees_every_shard(tmp_path):
 
 @pytest.mark.timeout(1500)
 def test_cross_validation_on_real_images(shared, tmp_path):
-    "`xraylib train --folds 3` on 1,000 real NIH images of 264 patients; `xraylib evaluate` reads its oof_preds.csv."
+    "`xraylib train --folds 2` on 1,000 real NIH images of 264 patients; `xraylib evaluate` reads its oof_preds.csv (2 folds: half the training of 3, the same checks)."
     import subprocess
     data = shared('nih-real-1000-64px')
-    r = subprocess.run(['xraylib', 'train', '--data', str(data), '--folds', '3', '--epochs', '1', '--size', '32',
-                        '--pretrained', 'no', '--n-boot', '50', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
+    r = subprocess.run(['xraylib', 'train', '--data', str(data), '--folds', '2', '--epochs', '1', '--size', '32', '--bs', '64',
+                        '--pretrained', 'no', '--n-boot', '20', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
     assert r.returncode == 0, r.stderr[-3000:]
     oof = pd.read_csv(tmp_path/'cv'/'oof_preds.csv')
     assert len(oof) == 1000 and oof['Image Index'].is_unique and oof.groupby('Patient ID')['fold'].nunique().max() == 1
     cvm = pd.read_csv(tmp_path/'cv'/'cv_metrics.csv')
-    assert cvm['fold'].tolist() == [0, 1, 2] and cvm['mean_auroc'].between(0, 1).all()
+    assert cvm['fold'].tolist() == [0, 1] and cvm['mean_auroc'].between(0, 1).all()
     r = subprocess.run(['xraylib', 'evaluate', '--preds', str(tmp_path/'cv'/'oof_preds.csv'), '--labels', str(data/'labels.csv'),
-                        '--out', str(tmp_path/'ev'), '--n-boot', '100'], capture_output=True, text=True, timeout=600)
+                        '--out', str(tmp_path/'ev'), '--n-boot', '20'], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and (tmp_path/'ev'/'auroc.csv').exists(), r.stderr[-2000:]
 
 

@@ -56,3 +56,22 @@ def _check_metadata(df, raw):
     assert df['sex'].value_counts().to_dict() == raw['Sex'].map({'Female': 'F', 'Male': 'M'}).value_counts().to_dict()
     assert np.array_equal(df['age'].to_numpy(), raw['Age'].to_numpy(float))
     assert df['view'].value_counts().to_dict() == raw['AP/PA'].value_counts().to_dict()
+
+
+def test_concat_of_two_folder_frames_keeps_its_vocabulary_or_raises(tmp_path):
+    "`pd.concat` of two sites' class-folder frames drops `attrs`: training on it stops with the fix, never on NIH's labels."
+    from xraylib.vocab import frame_vocab, concat_frames
+    from xraylib.data import xray_dataloaders, label_counts
+    for site, names in (('a', ('NORMAL2-IM-0001-0001', 'person1_virus_1')), ('b', ('NORMAL2-IM-0002-0001', 'person2_bacteria_2'))):
+        for cls, name in zip(('NORMAL', 'PNEUMONIA'), names):
+            (tmp_path/site/cls).mkdir(parents=True); (tmp_path/site/cls/f'{name}.jpeg').write_bytes(b'')
+    a, b = read_folder(tmp_path/'a'), read_folder(tmp_path/'b')
+    v = Vocab(['PNEUMONIA'], 'NORMAL')
+    same = pd.concat([a, a])  # equal attrs: pandas keeps them, vocabulary and all
+    assert frame_vocab(same) == v and len(same) == 4
+    lost = pd.concat([a, b])  # different sources: pandas drops every attr
+    for use in (frame_vocab, target_matrix, label_counts, lambda d: xray_dataloaders(d, size=32, bs=2)):
+        with pytest.raises(ValueError, match='concat_frames'): use(lost)
+    ab = concat_frames([a, b])
+    assert frame_vocab(ab) == v and target_matrix(ab)[:, 0].tolist() == [0, 1, 0, 1]
+    assert ab.attrs['source'] == f"{tmp_path/'a'} + {tmp_path/'b'}" and label_counts(ab).to_dict() == {'NORMAL': 2, 'PNEUMONIA': 2}

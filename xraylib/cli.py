@@ -63,6 +63,12 @@ def _negated_help(doc:str)->str:
     if w == 'also': return 'do not ' + doc.split(None, 1)[1] if ' ' in doc else 'turn off: ' + doc
     return ('do not ' if w in _VERBS else 'turn off: ') + doc
 
+class _Repeat(argparse.Action):
+    "A repeatable option: `--data A --data B` gives `['A', 'B']` (one use, a one-item list); unused, the default."
+    def __call__(self, parser, ns, value, option=None):
+        cur = getattr(ns, self.dest)
+        setattr(ns, self.dest, (cur if isinstance(cur, list) else []) + [value])
+
 def _add_option(p:argparse.ArgumentParser, name:str, v):
     "Add parameter `name` (its docments entry `v`: anno, default, docment) to parser `p`."
     anno, default, doc = v['anno'], v['default'], v['docment'] or ''
@@ -73,6 +79,7 @@ def _add_option(p:argparse.ArgumentParser, name:str, v):
         flag = default is True and anno is not store_true
         return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=_negated_help(doc) if flag else doc,
                               action='store_false' if flag else 'store_true', default=bool(default))
+    elif list in typing.get_args(anno): kw, doc = dict(type=str, action=_Repeat), doc + ' [repeatable]'
     else: kw = dict(type=_arg_type(anno))
     if default is inspect.Parameter.empty: return p.add_argument(name, help=doc, **kw)
     p.add_argument(f'--{name}', help=doc + ('' if default is None else f' (default: {default})'), default=default, **kw)

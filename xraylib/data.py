@@ -352,7 +352,9 @@ def dataset_frame(source, # a dataset folder, a label file or a reader's frame
                  )->pd.DataFrame:
     "The reader's frame of a folder or label file (`read_dataset` with the options `read`), or the frame given (with `read['labels']` applied)."
     read = dict(read or {})
-    if isinstance(source, pd.DataFrame): return select_labels(source, read['labels']) if read.get('labels') else source
+    if isinstance(source, pd.DataFrame):
+        frame_vocab(source)  # a frame that lost its vocabulary stops here, before any work, with the fix
+        return select_labels(source, read['labels']) if read.get('labels') else source
     with warnings.catch_warnings():  # the reader's missing-image warning: `_as_frame`'s gives the count; its others are shown
         warnings.filterwarnings('ignore', message='.*not on disk', category=UserWarning)
         return read_dataset(source, **read)

@@ -35,7 +35,7 @@ _all_ = ['EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_con
 # %% ../nbs/06_evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
                 targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape
-                labels:Sequence[str]=None, # label names (default: `PATHOLOGIES` for 14 columns)
+                labels:Sequence[str]=None, # label names (default: `label_0`, `label_1`, ...)
                 patient_ids=None, # a patient id per image: bootstrap resamples patients (else images)
                 n_boot:int=1000, # bootstrap resamples (0: no intervals)
                 seed:int=42, # bootstrap seed

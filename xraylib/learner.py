@@ -22,6 +22,7 @@ from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_c
                                 restore_state, resume_fit, interruption_point)
 from .evaluate import write_evaluation, THESE_DATA
 from .crossval import fold_splitter, cv_folds, train_folds
+from .sources import read_sources, evaluate_sources, balance_sources, BALANCE
 from .data import resolve_split, official_test_items, read_dataset, dataset_frame
 from .cache import cached_frame
 from .calibration import fit_calibration, apply_calibration, heldout_ece
@@ -143,6 +144,7 @@ def _resume_settings(st:dict, # the checkpoint's `read_train_state`
 # %% ../nbs/04_learner.ipynb #f18c1dcb
 def _load_source(data, n, size, seed, progress=False):
     "The dataset folder or label CSV `data`, or the phantom sample of `n` images at `size` px (made or reused)."
+    if isinstance(data, (list, tuple)): return [str(d) for d in data]  # several sources: `read_sources` reads and checks each
     if str(data) == 'phantom':
         from xraylib.phantom import make_phantom_sample
         return make_phantom_sample(n=n, size=size, seed=seed, progress=progress)
@@ -256,7 +258,7 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
 
 # %% ../nbs/04_learner.ipynb #91d3ccbd
 @delegates(read_dataset, but=['path', 'check_images'])
-def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (made or reused)
+def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'phantom' (made or reused); repeat for several sources, each as PATH[:option=value,...] (`xraylib.sources`)
           arch:str=None, # architecture, e.g. resnet18, resnet34 (default: the preset's)
           size:int=None, # image size in pixels (default: the preset's)
           bs:int=None, # batch size (default: the preset's)
@@ -281,12 +283,17 @@ def train(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (mad
           channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
           fp16:Union[bool,str]='auto', # auto|yes|no: mixed precision (auto: on a GPU only)
           pos_weight:bool=True, # weight each label's positives by its training neg/pos ratio (capped); False: plain masked BCE
+          holdout_source:str=None, # several sources: train on the others and score this one (by name) as external data, on the shared labels
+          balance:str='none', # none|sources: several sources drawn with equal weight per source each epoch (none: as the data come)
           **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
     if resume and not folds: folds = cv_folds(Path(out))  # resuming a cross-validation
-    given = dict(data=str(data), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, **_read_options(kwargs))
+    if balance not in BALANCE: raise ValueError(f"--balance {balance}: choose one of {', '.join(BALANCE)}")
+    if (holdout_source or balance != 'none') and (isinstance(data, (str, Path)) or len(data) < 2):
+        raise ValueError(f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources (--data A --data B)")
+    given = dict(data=str(data) if isinstance(data, (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0]), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
+                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, holdout_source=holdout_source, balance=balance, **_read_options(kwargs))
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
@@ -302,7 +309,7 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     a['fold'] = fold
     src = Path(st['settings']['source']) if st and Path(st['settings']['source']).exists() else \
           _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], progress=not quiet)
-    frame = dataset_frame(src, _read_options(a))
+    frame = read_sources(src, a.get('holdout_source'), **_read_options(a)) if isinstance(src, list) else dataset_frame(src, _read_options(a))
     learn = _run_learner(src, frame, a, out, st, quiet, num_workers, download, cbs)
     _use_gpu_options(learn, channels_last, fp16)
     if st: restore_state(learn, st, out/'checkpoint')
@@ -312,6 +319,7 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     t_fit = time.time() - t0
     ev, entries = _write_outputs(learn, out, learn.settings, n_boot, a['seed'])
     if learn.settings['split'] == 'official': entries['test'] = _official_test(learn, frame, out, n_boot, a['seed'], quiet)
+    if 'sources' in frame.attrs: entries.update(evaluate_sources(out, frame, n_boot, a['seed'], quiet))  # per source, the held-out one
     met = _finish(learn, out, {**entries, 'resumed': bool(st), 'seconds': round(time.time() - t0, 1)})
     res = dict(out=str(out), mean_auroc=met['mean_auroc'], accuracy_multi=met['accuracy_multi'], pretrained=learn.pretrained,
                n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), evaluated=True, seconds=round(time.time() - t0, 1),
@@ -333,6 +341,7 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
                          'Use --split patient to cross-validate on all images, or train once with the official split')
     dls = xray_dataloaders(frame, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
                            split=a.get('split') or 'auto', splitter=splitter, progress=not quiet)
+    if a.get('balance') == 'sources': balance_sources(dls.train, a['seed'])
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
@@ -344,7 +353,8 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
     learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe, valid_pct=a['valid_pct'],
                           split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None, pos_weight=bool(a.get('pos_weight', True)),
-                          read=_read_options(a), vocab=frame_vocab(frame).to_dict())
+                          read=_read_options(a), vocab=frame_vocab(frame).to_dict(), **{k: frame.attrs[k] for k in ('sources', 'holdout') if k in frame.attrs},
+                          balance=a.get('balance', 'none'))
     phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
     learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': {k: a[k] for k in a}} if not st
                                else {**learn.settings, 'args': st['settings']['args']}, phases, rows=st['history'] if st else None))

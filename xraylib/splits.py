@@ -42,10 +42,12 @@ def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
                      seed:int=42, # the random seed (same seed, same split)
                      col:str='patient' # the patient id column
                     )->Callable:
-    "A fastai splitter `f(df) -> (train_idx, valid_idx)` keeping each patient on one side, stratified by label."
+    "A fastai splitter `f(df) -> (train_idx, valid_idx)` keeping each patient on one side, stratified by label (and by `source`, when the frame has several)."
     def _split(items:pd.DataFrame):
         ids, g = np.unique(np.asarray(items[col]), return_inverse=True)
-        M = label_matrix(items); Y = np.zeros((len(ids), M.shape[1]), np.int64); np.add.at(Y, g, M)
+        M = label_matrix(items)
+        if 'source' in items: M = np.c_[M, pd.get_dummies(items['source']).to_numpy(np.int64)]  # several sources: each split in proportion
+        Y = np.zeros((len(ids), M.shape[1]), np.int64); np.add.at(Y, g, M)
         valid = _stratify_groups(Y, np.bincount(g, minlength=len(ids)), valid_pct, seed)[g]
         return np.flatnonzero(~valid).tolist(), np.flatnonzero(valid).tolist()
     return _split

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
 import pandas as pd
-from .core import atomic_path, PATHOLOGIES
+from .core import atomic_path
 from .vocab import Vocab, is_no_finding
 from .stats import known_rows
 
@@ -37,8 +37,8 @@ class Labels(list):
 def label_names(labels:Optional[Sequence[str]], # the names given (a list, `Labels` or `Vocab`), or None
                 n:int # the number of prediction columns
                )->Labels:
-    "The given label names (checked against `n`), `PATHOLOGIES` for 14 columns, else `label_0`, `label_1`, ..."
-    if labels is None: labels = PATHOLOGIES if n == len(PATHOLOGIES) else [f'label_{i}' for i in range(n)]
+    "The given label names (checked against `n`), else `label_0`, `label_1`, ... (never a dataset's names by their count)."
+    if labels is None: labels = [f'label_{i}' for i in range(n)]
     labels = Labels(labels, getattr(labels, 'no_finding', None))
     if len(labels) != n: raise ValueError(f'{len(labels)} labels given for {n} prediction columns')
     return labels
@@ -207,7 +207,7 @@ METHODS = ('f1', 'youden', 'sensitivity')
 
 def per_label_thresholds(preds, # probabilities (n_images, n_labels)
                          targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape (not needed with an `EvalData`)
-                         labels:Sequence[str]=None, # label names (default: `PATHOLOGIES` when 14 columns)
+                         labels:Sequence[str]=None, # label names (default: `label_0`, `label_1`, ...)
                          method:str='f1', # 'f1', 'youden' or 'sensitivity'
                          target:float=0.9 # the sensitivity to reach when `method='sensitivity'`
                         )->pd.DataFrame:

@@ -12,7 +12,7 @@ from .core import LABELS, NO_FINDING
 
 # %% auto #0
 __all__ = ['NO_FINDING_NAMES', 'NIH_VOCAB', 'label_norm', 'is_no_finding', 'Vocab', 'frame_vocab', 'with_vocab', 'target_matrix',
-           'known_counts', 'select_labels']
+           'known_counts', 'concat_frames', 'select_labels']
 
 # %% ../nbs/00c_vocab.ipynb #5520fca8
 NO_FINDING_NAMES = ('no finding', 'nofinding', 'normal', 'healthy')
@@ -73,12 +73,11 @@ NIH_VOCAB = Vocab(LABELS, NO_FINDING)
 # %% ../nbs/00c_vocab.ipynb #33c1cef0
 def frame_vocab(df:pd.DataFrame # a reader's frame
                )->Vocab:
-    "The vocabulary of a reader's frame: `df.attrs['vocab']`, else NIH's for a frame with its label columns or `labels` lists."
-    v = df.attrs.get('vocab')
-    if v is not None: return Vocab.of(v)
-    if all(l in df for l in LABELS) or 'labels' in df: return NIH_VOCAB
-    raise ValueError(f"{df.attrs.get('source', 'the frame')}: no label vocabulary (df.attrs['vocab']) and not NIH's label columns; "
-                     'read the dataset with xraylib.data.read_dataset')
+    "The vocabulary of a reader's frame, `df.attrs['vocab']`; an error naming the fix when pandas dropped it (never a guess)."
+    if (v := df.attrs.get('vocab')) is not None: return Vocab.of(v)
+    raise ValueError("this frame has no label vocabulary (df.attrs['vocab']; pandas drops attrs in merge and in pd.concat of "
+                     'frames from different sources): concatenate reader frames with xraylib.vocab.concat_frames, or give it '
+                     'back with xraylib.vocab.with_vocab(df, vocab) (NIH ChestX-ray14: xraylib.vocab.NIH_VOCAB)')
 
 def with_vocab(df:pd.DataFrame, # a frame
                vocab # a `Vocab`, its dict or a list of labels
@@ -108,6 +107,26 @@ def known_counts(targs, # targets (n_images, n_labels), NaN where unknown
     "Per label: known positives, known negatives and unknown cells."
     y = np.asarray(targs, dtype=np.float64)
     return pd.DataFrame(dict(label=list(labels), n_pos=(y == 1).sum(0), n_neg=(y == 0).sum(0), n_unknown=np.isnan(y).sum(0)))
+
+# %% ../nbs/00c_vocab.ipynb #c3d9a1f5
+def concat_frames(frames:Sequence[pd.DataFrame], # reader frames of one vocabulary
+                  **kwargs # more `pd.concat` options (`ignore_index=True` unless given)
+                 )->pd.DataFrame:
+    "`pd.concat` of reader frames that keeps their shared vocabulary (an error when they differ), sources and missing images."
+    frames = list(frames); vs = [frame_vocab(f) for f in frames]
+    if bad := [i for i, v in enumerate(vs) if v != vs[0]]:
+        raise ValueError(f'frame {bad[0]} has another vocabulary than frame 0 ({", ".join(vs[bad[0]].labels)} against '
+                         f'{", ".join(vs[0].labels)}): keep the labels they share with select_labels first')
+    out = pd.concat(frames, **{'ignore_index': True, **kwargs})
+    out.attrs.update({k: v for k, v in frames[0].attrs.items() if all(_same(f.attrs.get(k), v) for f in frames)}, vocab=vs[0],
+                     source=' + '.join(dict.fromkeys(str(f.attrs.get('source', '?')) for f in frames)),
+                     missing=[m for f in frames for m in f.attrs.get('missing', [])])
+    return out
+
+def _same(a, b)->bool:
+    "Whether two `attrs` values are equal (False when the comparison is ambiguous, as for arrays)."
+    try: return bool(a == b)
+    except (ValueError, TypeError): return False
 
 # %% ../nbs/00c_vocab.ipynb #d005f0f3
 def select_labels(df:pd.DataFrame, # a reader's frame
