@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`xraylib serve` under load (issue 27): a fixed number of requests from concurrent clients, against `predict_batch`.
+"""`xraylib serve` under load (issues 27, 34): its JSON API and its Gradio page, from concurrent clients, against `predict_batch`.
 
     python benchmarks/bench_app.py                        # 200 requests, 8 clients, resnet18 at 64 px, no Grad-CAM
     python benchmarks/bench_app.py --gradcam              # each request also makes its top label's Grad-CAM overlay
@@ -7,12 +7,12 @@
 
 Builds an untrained, seeded resnet18 on ../shared/data/nih-real-200 and saves it (or takes --model), starts the real
 console script `xraylib serve MODEL` on a free 127.0.0.1 port (localhost only; its own temporary folder), sends
---requests requests, one real 1024 px NIH PNG each (the first --images files, in turn), from --clients threads with
-Gradio's Python client (`gradio_client`, the `/predict` API), checks every answer against `Predictor.predict_batch`
-on the same files (max abs diff <= 1e-5), and prints requests/s, p50/p95 latency and the server's resident memory
-(VmRSS) after a warm-up and after the run; before the run, where one request's time goes (the app's own work
-in-process, `Predictor.predict`, one sequential request through Gradio). Then times `predict_batch` on the same --requests files (one process, its
-own decoding threads) for the throughput ratio. The server is stopped (SIGTERM) at the end; nothing is written to
+--requests requests, one real 1024 px NIH PNG each (the first --images files, in turn), from --clients threads, first
+to the JSON API (`requests`, `POST /api/predict`) and then to the page's API (Gradio's Python client, `/predict`),
+checks every answer against `Predictor.predict_batch` on the same files (max abs diff <= 1e-5), and prints images/s,
+p50/p95 latency and the server's resident memory (VmRSS) before and after each run; before them, one client's
+median latency for each path beside `Predictor.predict` in this process. Then times `predict_batch` on the same
+--requests files (one process, its own decoding threads) for the throughput ratio. The server is stopped (SIGTERM) at the end; nothing is written to
 the repo.
 """
 import argparse, os, sys, time, signal, socket, shutil, tempfile, subprocess, statistics, threading, warnings, urllib.request
@@ -61,8 +61,9 @@ def main():
     from gradio_client import Client, handle_file
     from xraylib.core import shared_data
     from xraylib.predict import Predictor
+    import requests
     tmp = Path(tempfile.mkdtemp(prefix='bench-app-'))
-    proc = None
+    proc, failed = None, False
     try:
         if a.model: model = Path(a.model)
         else:
@@ -78,59 +79,65 @@ def main():
         proc, url = start(model, tmp, a.concurrency)
         cam = '(most probable)' if a.gradcam else '(none)'
         local = threading.local()
-        def ask(f):
+        def ask_gradio(f):
             if not hasattr(local, 'c'): local.c = Client(url, verbose=False, download_files=False)
             t = time.perf_counter()
             out = local.c.predict([handle_file(str(f))], cam, True, api_name='/predict')
-            return time.perf_counter() - t, out
-        for f in files[:a.clients]: ask(f)  # warm-up: the server's first requests, this thread's client
-        rss0 = rss_mb(proc.pid)
-        # where a request's time goes: the app's own work in this process, Predictor alone, one request through Gradio
-        from xraylib.app import XrayApp
-        xa, seq = XrayApp(pred), files * (20 // len(files) + 1)
+            return time.perf_counter() - t, out[3][f.name]
+        def ask_json(f):
+            if not hasattr(local, 's'): local.s = requests.Session()
+            t = time.perf_counter()
+            r = local.s.post(url + 'api/predict', files={'file': (f.name, f.read_bytes())}, data={'gradcam': 'top'} if a.gradcam else {}, timeout=300)
+            r.raise_for_status()
+            return time.perf_counter() - t, {o['label']: o['probability'] for o in r.json()['results'][0]['predictions']}
+        for f in files[:a.clients]: ask_gradio(f); ask_json(f)  # warm-up: the server's first requests, this thread's clients
+        seq = files * (20 // len(files) + 1)
         med = lambda f: statistics.median(timeit(f, x) for x in seq[:20]) * 1e3
-        t_app, t_pred = med(lambda x: xa.answer([x], cam)), med(pred.predict)
-        t_one = statistics.median(ask(x)[0] for x in seq[:20]) * 1e3
-        print(f'one request, medians of 20: XrayApp.answer in this process {t_app:.1f} ms, Predictor.predict {t_pred:.1f} ms, '
-              f'through Gradio (one client, sequential) {t_one:.0f} ms')
-        jobs, lock, lat, bad, errs = list(range(a.requests)), threading.Lock(), [], [], []
-        def client():
-            while True:
-                with lock:
-                    if not jobs: return
-                    i = jobs.pop()
-                f = files[i % len(files)]
-                try: dt, out = ask(f)
-                except Exception as e:
-                    with lock: errs.append(f'{f.name}: {type(e).__name__}: {e}')
-                    continue
-                got = np.array([out[3][f.name][l] for l in pred.vocab])
-                d = np.abs(got - ref.loc[f.name, [f'prob_{l}' for l in pred.vocab]].to_numpy(float)).max()
-                with lock:
-                    lat.append(dt)
-                    if d > 1e-5: bad.append((f.name, d))
-        t0 = time.perf_counter()
-        ts = [threading.Thread(target=client) for _ in range(a.clients)]
-        for t in ts: t.start()
-        for t in ts: t.join()
-        wall = time.perf_counter() - t0
-        rss1 = rss_mb(proc.pid)
-        lat_ms = np.array(lat) * 1e3
-        print(f'xraylib serve: {a.requests} requests from {a.clients} clients in {wall:.1f} s: {len(lat) / wall:.1f} requests/s; '
-              f'latency p50 {np.percentile(lat_ms, 50):.0f} ms, p95 {np.percentile(lat_ms, 95):.0f} ms; Grad-CAM {"on" if a.gradcam else "off"}')
-        print(f'  answers equal to predict_batch (<= 1e-5): {len(lat) - len(bad)} of {a.requests}; failed requests: {len(errs)}')
-        print(f'  server memory (VmRSS): {rss0:.0f} MB after warm-up, {rss1:.0f} MB after the run ({rss1 - rss0:+.0f} MB)')
-        for e in errs[:5]: print('  error:', e)
-        for n, d in bad[:5]: print(f'  differs: {n} by {d:.2e}')
+        t_pred = med(pred.predict)
+        t_json, t_grad = [statistics.median(ask(x)[0] for x in seq[:20]) * 1e3 for ask in (ask_json, ask_gradio)]
+        print(f'one request, one client, medians of 20: Predictor.predict in this process {t_pred:.1f} ms; JSON API {t_json:.1f} ms '
+              f'({t_json / t_pred:.2f}x); Gradio page API {t_grad:.0f} ms')
+        rates = {}
+        for name, ask in (('JSON API', ask_json), ('Gradio', ask_gradio)):
+            rss0 = rss_mb(proc.pid)
+            jobs, lock, lat, bad, errs = list(range(a.requests)), threading.Lock(), [], [], []
+            def client():
+                while True:
+                    with lock:
+                        if not jobs: return
+                        i = jobs.pop()
+                    f = files[i % len(files)]
+                    try: dt, probs = ask(f)
+                    except Exception as e:
+                        with lock: errs.append(f'{f.name}: {type(e).__name__}: {e}')
+                        continue
+                    got = np.array([probs[l] for l in pred.vocab])
+                    d = np.abs(got - ref.loc[f.name, [f'prob_{l}' for l in pred.vocab]].to_numpy(float)).max()
+                    with lock:
+                        lat.append(dt)
+                        if d > 1e-5: bad.append((f.name, d))
+            t0 = time.perf_counter()
+            ts = [threading.Thread(target=client) for _ in range(a.clients)]
+            for t in ts: t.start()
+            for t in ts: t.join()
+            wall = time.perf_counter() - t0
+            rss1, lat_ms, rates[name] = rss_mb(proc.pid), np.array(lat) * 1e3, len(lat) / wall
+            print(f'{name}: {a.requests} requests from {a.clients} clients in {wall:.1f} s: {rates[name]:.1f} images/s; '
+                  f'latency p50 {np.percentile(lat_ms, 50):.0f} ms, p95 {np.percentile(lat_ms, 95):.0f} ms; Grad-CAM {"on" if a.gradcam else "off"}')
+            print(f'  answers equal to predict_batch (<= 1e-5): {len(lat) - len(bad)} of {a.requests}; failed requests: {len(errs)}; '
+                  f'server memory (VmRSS) {rss0:.0f} MB before, {rss1:.0f} MB after ({rss1 - rss0:+.0f} MB)')
+            for e in errs[:5]: print('  error:', e)
+            for n, d in bad[:5]: print(f'  differs: {n} by {d:.2e}')
+            if bad or errs or len(lat) != a.requests: failed = True
         stop_rc = stop(proc); proc = None
         batch = [files[i % len(files)] for i in range(a.requests)]
         pred.predict_batch(batch[:32], progress=False)  # warm-up
         t = time.perf_counter(); pred.predict_batch(batch, progress=False); tb = time.perf_counter() - t
-        print(f'predict_batch on the same {a.requests} files: {tb:.1f} s, {a.requests / tb:.1f} images/s; '
-              f'the server reaches {100 * len(lat) / wall / (a.requests / tb):.0f}% of it')
+        print(f'predict_batch on the same {a.requests} files: {tb:.1f} s, {a.requests / tb:.1f} images/s; the JSON API reaches '
+              f'{100 * rates["JSON API"] / (a.requests / tb):.0f}% of it, the Gradio page {100 * rates["Gradio"] / (a.requests / tb):.0f}%')
         left = [p.name for p in (tmp/'tmp').iterdir()]
         print(f'  server stopped (exit {stop_rc}); left in its temporary folder: {left or "nothing"}')
-        if bad or errs or len(lat) != a.requests: sys.exit(1)
+        if failed: sys.exit(1)
     finally:
         if proc is not None: stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)

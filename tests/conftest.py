@@ -1,5 +1,5 @@
 "Shared fixtures: the real data in ../shared (skipped with a reason when absent) and the repo paths."
-import os, socket, importlib.util
+import os, socket, subprocess, sys, importlib.util
 from pathlib import Path
 import pytest
 
@@ -42,3 +42,13 @@ def need_browser(what:str, modules:dict):
 def free_port()->int:
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+_MEASURE = ('import resource, subprocess, sys, time; t = time.time(); r = subprocess.run(sys.argv[1:], capture_output=True, text=True); '
+            'print(r.returncode, time.time() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.stderr.write(r.stdout + r.stderr)')
+
+def run_measured(*cmd, timeout:int=300)->tuple:
+    "Run `cmd` in a fresh process: `(exit code, seconds, peak resident memory in MB, stdout + stderr)`."
+    r = subprocess.run([sys.executable, '-c', _MEASURE, *map(str, cmd)], capture_output=True, text=True, timeout=timeout)
+    rc, secs, kb = r.stdout.split()
+    return int(rc), float(secs), int(kb) / 1024, r.stderr

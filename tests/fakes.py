@@ -1,5 +1,5 @@
 "Test doubles shared by tests/ and the 02_download notebook: a fake Kaggle API, a Kaggle-shaped zip, DICOM files."
-import io, shutil, zipfile
+import io, shutil, struct, zipfile, zlib
 from pathlib import Path
 from typing import Union
 import numpy as np
@@ -81,6 +81,47 @@ def make_dicom(arr:np.ndarray, # the pixels (stored as uint16)
     if path is not None: ds.save_as(path, enforce_file_format=True); return Path(path)
     buf = io.BytesIO(); ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
+
+
+def _dicom_header(rows:int, cols:int, frames:int, bits:int, ts):
+    "A DICOM dataset with an image header (no pixel data yet)."
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
+    fm = FileMetaDataset(); fm.TransferSyntaxUID = ts
+    fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds = Dataset(); ds.file_meta = fm
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID, 'DX'
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, 'MONOCHROME2'
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+    if frames > 1: ds.NumberOfFrames = frames
+    return ds
+
+
+def make_dicom_frames(path:Union[str,Path], # the file to write
+                      frames:int, side:int=2048, # frames of side x side pixels, 16-bit
+                     )->Path:
+    "A multi-frame 16-bit DICOM study (uncompressed): each frame a ramp, not blank."
+    from pydicom.uid import ExplicitVRLittleEndian
+    ds = _dicom_header(side, side, frames, 16, ExplicitVRLittleEndian)
+    ds.PixelData = (np.arange(side * side) % 4096).astype(np.uint16).tobytes() * frames
+    ds.save_as(path, enforce_file_format=True); return Path(path)
+
+
+def make_dicom_bomb(path:Union[str,Path], # the file to write
+                    side:int=30000 # side x side 8-bit zeros: 900 MB inflated, about 860 KB on disk
+                   )->Path:
+    "A deflated DICOM (PS3.5 A.5) of side x side zeros, made in a fraction of a second without ever holding them."
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+    ds = _dicom_header(side, side, 1, 8, DeflatedExplicitVRLittleEndian); ds.PixelData = b''
+    buf = io.BytesIO(); ds.save_as(buf, enforce_file_format=True); f = buf.getvalue()
+    meta_end = 144 + struct.unpack_from('<I', f, 140)[0]  # preamble, DICM, the file meta group (its length at 140)
+    body = zlib.decompress(f[meta_end:], -zlib.MAX_WBITS)
+    assert body.endswith(b'\xe0\x7f\x10\x00OB\x00\x00\x00\x00\x00\x00')  # an empty Pixel Data element ends the dataset
+    c, n, blk = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS), side * side, 1 << 24
+    out = [c.compress(body[:-4] + struct.pack('<I', n)) + c.flush(zlib.Z_FULL_FLUSH)]
+    z = c.compress(bytes(blk)) + c.flush(zlib.Z_FULL_FLUSH)  # after a full flush, every block of zeros deflates alike
+    out += [z] * (n // blk - 1) + [c.compress(bytes(n % blk)) + c.flush()]
+    Path(path).write_bytes(f[:meta_end] + b''.join(out)); return Path(path)
 
 
 FULL_FOLDERS = [f'images_{i:03d}' for i in range(1, 13)]

@@ -20,7 +20,7 @@ def _need(): need_browser('app browser test', {'playwright': 'playwright', 'grad
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     "`xraylib train` on a 48-image phantom at 32 px, one epoch (~30 s): model files + metrics.json."
-    _need()
+    pytest.importorskip('gradio', reason='xraylib serve needs the app extra: pip install "xraylib[app]"')
     d = tmp_path_factory.mktemp('app')
     r = subprocess.run(['xraylib', 'train', '--data', 'phantom', '--n', '48', '--size', '32', '--epochs', '1', '--freeze-epochs', '0',
                         '--arch', 'resnet18', '--bs', '16', '--pretrained', 'no', '--out', str(d/'run'), '--n-boot', '20',
@@ -45,7 +45,7 @@ def start_server(model, tmp, *args, env=None):
         try: urllib.request.urlopen(url, timeout=2); return proc, url, log
         except Exception as e:
             if getattr(e, 'code', None) == 401: return proc, url, log  # asks for a password: it is up
-            if time.time() - t0 > 60: stop(proc); pytest.fail(f'xraylib serve did not answer in 60 s:\n{log.read_text()[-3000:]}')
+            if time.time() - t0 > 120: stop(proc); pytest.fail(f'xraylib serve did not answer in 120 s:\n{log.read_text()[-3000:]}')
             time.sleep(0.3)
 
 
@@ -86,6 +86,7 @@ def _same(page, pred, png):
 
 @pytest.mark.timeout(240)
 def test_serve_in_browser(model, shared, tmp_path):
+    _need()
     from playwright.sync_api import sync_playwright
     from xraylib.predict import Predictor
     pngs = sorted(shared('nih-real-200', 'images').glob('*.png'))[:2]
@@ -132,7 +133,7 @@ def test_serve_in_browser(model, shared, tmp_path):
     assert list((tmp_path/'tmp').iterdir()) == [], 'the server left files in its temporary folder'
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_serve_password_and_upload_limit(model, shared, tmp_path):
     "`--auth user:password`: no answer without it; `--max-file-size`: a larger upload is refused, the next small one answered."
     from gradio_client import Client, handle_file
@@ -145,9 +146,16 @@ def test_serve_password_and_upload_limit(model, shared, tmp_path):
         c = Client(url, auth=('ann', 's3cret'), verbose=False, download_files=False)
         with pytest.raises(Exception, match='(?i)size|large|limit'): c.predict([handle_file(str(big))], '(none)', True, api_name='/predict')
         msg, tables, cams, probs = c.predict([handle_file(str(small))], '(none)', True, api_name='/predict')
+        import requests
+        r401 = requests.post(f'{url}/api/predict', files={'file': open(small, 'rb')}, timeout=60)
+        r200 = requests.post(f'{url}/api/predict', files={'file': open(small, 'rb')}, auth=('ann', 's3cret'), timeout=60)
+        r413 = requests.post(f'{url}/api/predict', files={'file': open(big, 'rb')}, auth=('ann', 's3cret'), timeout=60)
     finally: rc = stop(proc)
     exp = Predictor.from_file(model).predict(small).set_index('label').probability
     assert cams == [] and max(abs(probs[small.name][l] - exp[l]) for l in exp.index) <= 1e-5, (msg, probs)
+    assert r401.status_code == 401 and 'password' in r401.json()['error'] and r401.headers['www-authenticate'].startswith('Basic')
+    assert r200.status_code == 200 and r200.json()['results'][0]['file'] == small.name
+    assert r413.status_code == 413 and r413.json()['file'] == big.name and 'over the upload limit' in r413.json()['error'], r413.text
     assert rc == 0, log.read_text()[-3000:]
 
 
@@ -164,3 +172,49 @@ def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     assert files == ['README.md', 'app.py', 'model/metrics.json', 'model/model.json', 'model/model.safetensors', 'requirements.txt']
     assert (tmp_path/'space'/'model'/'model.safetensors').read_bytes() == (model/'model.safetensors').read_bytes()
     assert 'GRADIO_TEMP_DIR' not in os.environ  # nothing of the server was set up in this process
+
+
+@pytest.mark.timeout(300)
+def test_serve_json_api(model, shared, tmp_path):
+    "Issue 34: `POST /api/predict` beside the page (same process, same port) answers what `Predictor.predict` gives (1e-5), "
+    "raw and Grad-CAM on request; a bad image is a 400 naming it, the DICOM bomb too (the server's peak memory barely moves) "
+    "and the next good image is answered; no CORS headers; `GET /api/model` describes the model."
+    import base64, io, requests
+    from PIL import Image
+    from fakes import make_dicom_bomb
+    from xraylib.predict import Predictor
+    pngs = sorted(shared('nih-real-200', 'images').glob('*.png'))[:2]
+    bomb = make_dicom_bomb(tmp_path/'bomb.dcm')
+    pred, raw = Predictor.from_file(model), Predictor.from_file(model, calibrated=False)
+    proc, url, log = start_server(model, tmp_path)
+    hwm = lambda: int(next(l for l in open(f'/proc/{proc.pid}/status') if l.startswith('VmHWM')).split()[1]) / 1024
+    post = lambda files, **data: requests.post(f'{url}/api/predict', files=[('file', (f.name, f.read_bytes())) for f in files],
+                                               data=data, headers={'Origin': 'https://elsewhere.example'}, timeout=120)
+    try:
+        one, two = post(pngs[:1]), post(pngs, raw='1', gradcam='top')
+        peak0 = hwm(); t = time.time(); r_bomb = post([bomb]); t_bomb, peak1 = time.time() - t, hwm()
+        after, info = post(pngs[1:]), requests.get(f'{url}/api/model', timeout=60).json()
+    finally: rc = stop(proc)
+    for r, f, p in [(one, pngs[0], pred), (two, pngs[0], raw), (two, pngs[1], raw), (after, pngs[1], pred)]:
+        assert r.status_code == 200, r.text
+        o = next(o for o in r.json()['results'] if o['file'] == f.name)
+        exp = p.predict(f)
+        assert [x['label'] for x in o['predictions']] == exp.label.tolist()
+        np.testing.assert_allclose([x['probability'] for x in o['predictions']], exp.probability.values, atol=1e-5, rtol=0)
+        assert [x['passes'] for x in o['predictions']] == exp.passes.tolist() and [x['threshold'] for x in o['predictions']] == exp.threshold.tolist()
+    cam = two.json()['results'][1]['gradcam']
+    assert cam['label'] == raw.predict(pngs[1]).label[0] and Image.open(io.BytesIO(base64.b64decode(cam['png']))).mode == 'RGB'
+    assert 'gradcam' not in one.json()['results'][0] and not [h for h in one.headers if h.lower().startswith('access-control')]
+    assert r_bomb.status_code == 400 and r_bomb.json()['results'][0]['error'].startswith('bomb.dcm: DICOM image is 30000x30000 pixels'), r_bomb.text
+    assert t_bomb < 5 and peak1 - peak0 < 100, f'the bomb took {t_bomb:.1f} s and raised the peak by {peak1 - peak0:.0f} MB'
+    assert info['vocab'] == pred.vocab and info['thresholds_chosen_on'] == 'validation' and info['validation']['mean_auroc'] is not None
+    assert rc == 0, log.read_text()[-3000:]
+
+
+def test_import_app_changes_no_global_state():
+    "Issue 32: importing xraylib.app (and xraylib.api) leaves `tempfile.tempdir` and `os.environ` as they were."
+    code = ('import os, tempfile, torch, fastai.vision.all; '  # these two set KMP_*, TORCHINDUCTOR_CACHE_DIR and tempfile's cache themselves
+            'env, tmp = dict(os.environ), tempfile.tempdir; import xraylib.app, xraylib.api; '
+            'assert (dict(os.environ), tempfile.tempdir) == (env, tmp), set(os.environ.items()) ^ set(env.items())')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -38,7 +38,7 @@ def test_text_mined_labels_reported_beside(g19):
             'Nodule or mass': roc_auc_score(has('Nodule', 'Mass'), np.maximum(j['prob_Nodule'], j['prob_Mass']))}
     for lab, auc in want.items(): assert m['auroc'][lab]['auroc'] == pytest.approx(auc, abs=1e-9)
     assert '935 of 22,433 predicted images matched' in stdout and 'NIH text-mined' in stdout
-    assert (out/'external.md').read_text().count('| Pneumothorax |') == 2  # the pairs table and the two references side by side
+    assert (out/'external.md').read_text().count('| Pneumothorax |') == 3  # the pairs table, the two references side by side, Google's two sets
 
 
 def test_labels_not_comparable_are_named(g19):
@@ -62,3 +62,29 @@ def test_kermany_folder_rows_matched_by_path_suffix(shared, tmp_path):
     pd.DataFrame({'Image Index': [f.split('/')[-1] for f in files], 'prob_Pneumonia': p}).to_csv(tmp_path/'bare.csv', index=False)
     _, s = read_external(tmp_path/'bare.csv', root)
     assert (s['n_matched'], s['n_ambiguous']) == (624, 0)  # no file name of test/ recurs in train/ here, so bare names are unambiguous too
+
+
+def test_graded_at_thresholds_chosen_elsewhere(g19, tmp_path):
+    "`--model`: Google's expert labels graded at thresholds chosen on NIH's other test images (not on the 935 scored), said in every file; without it, said optimistic."
+    from conftest import shared_path
+    out, stdout, j = g19
+    preds, meta = shared_path('chexnet-test-preds', 'test_preds.csv'), shared_path('nih-metadata', 'Data_Entry_2017_v2020.csv.gz')
+    p = pd.read_csv(preds); rest = p[~p['Image Index'].isin(j['Image Index'])]  # the official test images Google did not adjudicate
+    rest.to_csv(tmp_path/'p.csv', index=False)
+    pd.read_csv(meta)[lambda d: d['Image Index'].isin(rest['Image Index'])].to_csv(tmp_path/'l.csv', index=False)
+    run = lambda *a: subprocess.run(['xraylib', 'evaluate', '--n-boot', '20', *a], capture_output=True, text=True, timeout=300)
+    r = run('--preds', str(tmp_path/'p.csv'), '--labels', str(tmp_path/'l.csv'), '--out', str(tmp_path/'a'))
+    assert r.returncode == 0, r.stderr
+    r = run('--preds', str(preds), '--labels', str(shared_path('nih-metadata', 'google2019_nih-chest-xray-labels.csv.gz')), '--out', str(tmp_path/'b'),
+            '--format', 'google2019', '--map', 'Nodule or mass=Nodule|Mass', '--model', str(tmp_path/'a'))
+    assert r.returncode == 0, r.stderr
+    a, b = (pd.read_csv(tmp_path/x/'thresholds.csv').set_index('label') for x in 'ab')
+    assert b.threshold['Pneumothorax'] == a.threshold['Pneumothorax'] and len(rest) == 22433 - 935
+    assert np.isnan(b.threshold['Nodule or mass']) == (a.threshold['Nodule'] != a.threshold['Mass'])  # a composite: one cut only when its parts share it
+    on = f'the data of {tmp_path/"a"/"metrics.json"}'
+    assert set(b.chosen_on) == {on} and f'thresholds chosen on {on}' in r.stdout and f'chosen on {on}' in (tmp_path/'b'/'report.md').read_text()
+    assert '## Thresholds chosen on these data: optimistic' in (tmp_path/'b'/'report.md').read_text()
+    assert 'thresholds chosen on these data' in stdout and 'optimistic' in stdout  # the run without --model says so
+    assert set(pd.read_csv(out/'thresholds.csv').chosen_on) == {'these data'}
+    ext = (tmp_path/'b'/'external.md').read_text()  # Google's two sets apart; NIH's partition unknown here (no train_val_list.txt)
+    assert {'set_test', 'set_val'} <= {d.name for d in (tmp_path/'b').iterdir()} and 'test: AUROC' in ext and "NIH's partition of these images is unknown" in ext

@@ -3,12 +3,14 @@ or the recovery.
 
 Sections: images, safe writes, CSVs, predictions CSVs, download, model files, widget, training (kill/Ctrl-C and
 --resume, NaN loss, a label without validation positives). Everything is built small in tmp_path."""
-import errno, io, os, pickle, shutil, stat, struct, warnings, zlib
+import errno, io, os, pickle, shutil, stat, struct, sys, warnings, zlib
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 
 from xraylib.core import LABELS, load_image, ImageLoadError, atomic_write, atomic_path, MAX_PIXELS
+from fakes import make_dicom_bomb, make_dicom_frames
+from conftest import run_measured
 
 HDR = 'Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n'
 
@@ -92,6 +94,33 @@ def test_image_dicom_without_pixel_data(tmp_path):
     ds.save_as(tmp_path/'header_only.dcm', enforce_file_format=True)
     with pytest.raises(ImageLoadError, match=r'header_only\.dcm: DICOM file has no pixel data'):
         load_image(tmp_path/'header_only.dcm')
+
+
+
+def test_image_blank_refused_by_name(tmp_path):
+    "Issue 34: a constant image holds no radiograph; it is refused naming the file and the value, not predicted."
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path/'black.png')
+    with pytest.raises(ImageLoadError, match=r'black\.png: every pixel is 0: a blank image'): load_image(tmp_path/'black.png')
+
+
+def test_image_dicom_bomb_refused_by_predict_within_5s_and_300mb(model_dir, tmp_path):
+    "Issue 34: an 860 KB deflated DICOM of 30000 x 30000 zeros (900 MB inflated; it once ran 62 s to a 17.6 GB peak) is refused naming the file."
+    ok, bomb = make_dicom_frames(tmp_path/'ok.dcm', 1), make_dicom_bomb(tmp_path/'bomb.dcm')
+    assert bomb.stat().st_size < 1_000_000
+    rc0, t0, mb0, out0 = run_measured('xraylib', 'predict', model_dir, ok)
+    rc, t, mb, out = run_measured('xraylib', 'predict', model_dir, bomb)
+    assert rc0 == 0 and rc == 1 and 'bomb.dcm: DICOM image is 30000x30000 pixels, over the limit' in out, (out0, out)
+    assert t < t0 + 5 and mb < mb0 + 300, f'{t:.1f} s and {mb:.0f} MB for the bomb; {t0:.1f} s and {mb0:.0f} MB for an ordinary image'
+
+
+def test_image_dicom_multiframe_decodes_only_the_first_frame(tmp_path):
+    "Issue 34: a 16-frame 2048 x 2048 study costs its file's bytes and one frame, not 16 decoded frames (+384 MB before)."
+    one, many = make_dicom_frames(tmp_path/'one.dcm', 1), make_dicom_frames(tmp_path/'many.dcm', 16)
+    code = 'import sys, numpy as np; from xraylib.core import load_image; print(np.asarray(load_image(sys.argv[1])).std())'
+    (rc1, _, mb1, out1), (rc, _, mb, out) = [run_measured(sys.executable, '-c', code, f) for f in (one, many)]
+    assert rc1 == rc == 0 and out1 == out, (out1, out)  # the same first frame
+    file_mb = many.stat().st_size / 2**20
+    assert mb < mb1 + file_mb + 40, f'{mb:.0f} MB for 16 frames, {mb1:.0f} MB for one; the file is {file_mb:.0f} MB'
 
 
 # ---------------------------------------------------------------------------------------------------- safe writes
@@ -731,7 +760,8 @@ def test_train_valid_label_without_positives(uninterrupted):
 # ---------------------------------------------------------------------------------------------------- other datasets
 def _jpg(p:Path, v:int=128):
     p.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((48, 48), v, np.uint8)).save(p)
+    a = np.full((48, 48), v, np.uint8); a[:, :24] = 255 - v  # two halves: not a blank image, which load_image refuses
+    Image.fromarray(a).save(p)
 
 
 def _folders(root:Path, spec:dict)->Path:

@@ -4,24 +4,22 @@
 
 # %% ../nbs/08a_app.ipynb #22b739f1
 from __future__ import annotations
-import os, sys, json, time, shutil, signal, tempfile, threading, atexit, inspect
+import os, sys, json, time, shutil, signal, socket, secrets, tempfile, threading, contextlib, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional, Union
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .predict import Predictor, IMAGE_EXTS
-from .gradcam import gradcam_overlay
-from .widgets import UploadWidget, preds_html, error_html
+from .widgets import preds_html, error_html
+from .api import NOTICE, Service, api_app
+_all_ = ['NOTICE']  # defined in xraylib.api, still importable from here
 
 # %% auto #0
-__all__ = ['NOTICE', 'TOP', 'NONE', 'APP_PY', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_table', 'model_card', 'XrayApp',
-           'app_tempdir', 'xray_app', 'write_space', 'serve']
+__all__ = ['TOP', 'NONE', 'APP_PY', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_markdown', 'auroc_table', 'model_card',
+           'XrayApp', 'app_tempdir', 'xray_app', 'write_space', 'serve', 'NOTICE']
 
 # %% ../nbs/08a_app.ipynb #3eef6739
-NOTICE = ('**Research use only: not a medical device.** These probabilities come from a research model; they are not '
-          'a diagnosis and must not guide the care of any patient.')
-
 def model_folder(model:Union[str,Path] # a model folder, its `model.json` or its `model.safetensors`
                 )->Path:
     "The folder holding a model's files."
@@ -40,9 +38,9 @@ def _ci(v, ci)->str:
     if v is None: return 'n/a'
     return f'{v:.3f} ({lo:.3f}-{hi:.3f})' if lo is not None and hi is not None else f'{v:.3f}'
 
-def auroc_table(metrics:dict, # `metrics.json`'s contents
-                vocab:list # the model's labels, in order
-               )->str:
+def auroc_markdown(metrics:dict, # `metrics.json`'s contents
+                   vocab:list # the model's labels, in order
+                  )->str:
     "The validation AUROC of every label with its bootstrap 95% CI, as a Markdown table."
     rows = ['| label | positives | AUROC (95% CI) |', '| --- | ---: | --- |']
     for l in vocab:
@@ -50,6 +48,11 @@ def auroc_table(metrics:dict, # `metrics.json`'s contents
         auc = _ci(a['auroc'], a.get('auroc_ci')) if a.get('auroc') is not None else a.get('note') or 'n/a'
         rows.append(f"| {l} | {a.get('n_pos', '')} | {auc} |")
     return '\n'.join(rows)
+
+def auroc_table(*args, **kwargs)->str:
+    "Deprecated name of `auroc_markdown` (kept for one release; `xraylib.evaluate.auroc_table` is a different thing, a DataFrame)."
+    warnings.warn('xraylib.app.auroc_table is now auroc_markdown', DeprecationWarning, stacklevel=2)
+    return auroc_markdown(*args, **kwargs)
 
 # %% ../nbs/08a_app.ipynb #42caa788
 def _training_line(meta:dict)->str:
@@ -86,7 +89,7 @@ def model_card(meta:dict, # `model.json`'s contents
         b = metrics.get('bootstrap', {})
         out += [f"**Validation** ({metrics.get('n_images', '?')} images): mean AUROC {_ci(metrics.get('mean_auroc'), metrics.get('mean_auroc_ci'))}; "
                 f"95% CIs from {b.get('n_boot', '?')} bootstrap resamples of {b.get('n_units', '?')} {b.get('unit', 'image')}s.", '',
-                auroc_table(metrics, vocab)]
+                auroc_markdown(metrics, vocab)]
     else: out.append('**Validation**: no `metrics.json` beside the model files, so no AUROC table.')
     out += ['', _calibration_line(meta, metrics), '',
             f"**Thresholds**: per label ({meta.get('threshold_method', 'method not recorded')}), chosen on the validation set; "
@@ -104,30 +107,19 @@ class XrayApp:
                  cam_side:int=384 # Grad-CAM overlays at most this many pixels on their longer side
                 ):
         self.predictor, self.metrics, self.max_files, self.cam_side = predictor, metrics, max_files, cam_side
-        self.vocab, self._raw, self._lock = list(predictor.vocab), None, threading.Lock()
+        self.vocab, self.service = list(predictor.vocab), Service(predictor, metrics, cam_side)
 
     @property
     def card(self)->str: return model_card(self.predictor.meta, self.metrics)
-
-# %% ../nbs/08a_app.ipynb #88fccf3c
-@patch
-def raw(self:XrayApp)->Predictor:
-    "The predictor for raw (uncalibrated) probabilities, sharing the network."
-    p = self.predictor
-    if not p.calibrated: return p
-    with self._lock:
-        if self._raw is None: self._raw = Predictor(p.model, p.meta, p.device, p.engine, calibrated=False)
-    return self._raw
 
 # %% ../nbs/08a_app.ipynb #e93b4f4c
 @patch
 def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects with a `.name` path)
          calibrated:bool=True # calibrated probabilities (when the model has a calibration), else raw
         )->list:
-    "Each file read and predicted by the widget's `UploadWidget.predict_one`: dicts with `probs` and `image`, or `error`."
-    reader = SimpleNamespace(predictor=self.predictor if calibrated else self.raw())
+    "Each file read and predicted by `Service.read` (the widget's `predict_one`, batched): dicts with `probs` and `image`, or `error`."
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
-    return [UploadWidget.predict_one(reader, f.name, f.read_bytes()) for f in paths]
+    return self.service.read([(f.name, f.read_bytes()) for f in paths], calibrated)
 
 # %% ../nbs/08a_app.ipynb #39ab44b9
 @patch
@@ -138,31 +130,44 @@ def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
     "`(message_html, tables_html, [(overlay, caption)], {file: {label: probability} or {'error': ...}})` for one request."
     if not files: return 'Upload a chest X-ray (PNG, JPEG or DICOM).', '', [], {}
     if len(files) > self.max_files: return error_html(f'{len(files)} files at once: upload at most {self.max_files} at a time.'), '', [], {}
-    p = self.predictor if calibrated else self.raw()
+    p, cal = self.predictor, calibrated and self.predictor.calibrated
     res, tables, cams, js = self.read(files, calibrated), [], [], {}
     for r in res:
         if 'error' in r: tables.append(error_html(r['error'])); js[r['name']] = dict(error=r['error']); continue
-        t = p.label_table(r['probs'])
-        tables.append(preds_html(t, r['name'], p.calibrated, digits=6))
+        t = self.service.table(r['probs'], raw=not calibrated)
+        tables.append(preds_html(t, r['name'], cal, digits=6))
         js[r['name']] = dict(zip(self.vocab, map(float, r['probs'])))
         if cam_label == NONE: continue
         l = t.label.iloc[0] if cam_label in (TOP, None, '') else cam_label
         try:
-            with self._lock: cams.append((gradcam_overlay(p, r['image'], l, max_side=self.cam_side), f"{r['name']}: Grad-CAM of {l}"))
+            cams.append((self.service.overlay(r['image'], l), f"{r['name']}: Grad-CAM of {l}"))
         except Exception as e: tables.append(error_html(f"{r['name']}: no Grad-CAM ({type(e).__name__}: {e})"))
     n_bad = sum('error' in r for r in res)
     msg = (f'{len(res)} file(s) predicted.' if not n_bad else error_html(f'{n_bad} of {len(res)} file(s) could not be read (see below).'))
     return msg, '\n'.join(tables), cams, js
 
 # %% ../nbs/08a_app.ipynb #971a78fe
+@contextlib.contextmanager
+def _env(**values):
+    "Set environment variables for the `with` block, then put back what was there (or remove them)."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+@contextlib.contextmanager
 def app_tempdir(process:bool=False # also make it the whole process's temporary folder (`TMPDIR`, `tempfile.tempdir`)
-               )->Path:
-    "A fresh temporary folder for the app's uploads and images (Gradio's `GRADIO_TEMP_DIR`), removed at exit."
-    d = Path(tempfile.mkdtemp(prefix='xraylib-app-'))
-    atexit.register(shutil.rmtree, d, ignore_errors=True)
-    os.environ['GRADIO_TEMP_DIR'] = str(d)
-    if process: os.environ['TMPDIR'] = tempfile.tempdir = str(d)
-    return d
+               ):
+    "A fresh temporary folder for the app's uploads and images (Gradio's `GRADIO_TEMP_DIR`) for the `with` block; then removed, the old settings back."
+    d, old = Path(tempfile.mkdtemp(prefix='xraylib-app-')), tempfile.tempdir
+    try:
+        with _env(GRADIO_TEMP_DIR=d, **({'TMPDIR': d} if process else {})):
+            if process: tempfile.tempdir = str(d)
+            yield d
+    finally: tempfile.tempdir = old; shutil.rmtree(d, ignore_errors=True)
 
 # %% ../nbs/08a_app.ipynb #17bc1d69
 def xray_app(model:Union[str,Path,Predictor], # a model folder (or `model.json`), or a `Predictor`
@@ -171,8 +176,6 @@ def xray_app(model:Union[str,Path,Predictor], # a model folder (or `model.json`)
              title:str='xraylib' # the page's title
             ):
     "The Gradio app: upload X-rays, sorted probabilities with thresholds marked, Grad-CAM, the model card."
-    os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
-    if 'GRADIO_TEMP_DIR' not in os.environ: app_tempdir()
     import gradio as gr
     pred = model if isinstance(model, Predictor) else Predictor.from_file(model)
     xa = XrayApp(pred, metrics if metrics is not None or isinstance(model, Predictor) else read_metrics(model), max_files)
@@ -239,37 +242,73 @@ def _auth(auth:Optional[str])->Optional[tuple]:
     if not (user and sep and pw): raise ValueError('auth: give it as user:password')
     return user, pw
 
+# %% ../nbs/08a_app.ipynb #b1c2d302
+def _file_size(s:Union[str,int])->int:
+    "Bytes of a size like Gradio's `max_file_size`: '20mb', '500kb', or a number of bytes."
+    if isinstance(s, int) or str(s).isdigit(): return int(s)
+    n, unit = str(s).strip().lower()[:-2], str(s).strip().lower()[-2:]
+    return int(float(n) * {'kb': 2**10, 'mb': 2**20, 'gb': 2**30}[unit])
+
+def _port(host:str, port:Optional[int])->int:
+    "`port`, else $GRADIO_SERVER_PORT, else the first free port from 7860 (as Gradio picks it)."
+    if port or os.environ.get('GRADIO_SERVER_PORT'): return int(port or os.environ['GRADIO_SERVER_PORT'])
+    for p in range(7860, 7960):
+        with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
+            with contextlib.suppress(OSError): s.bind((host, p)); return p
+    raise OSError('no free port from 7860 to 7959: give one with --port')
+
+# %% ../nbs/08a_app.ipynb #b1c2d304
+def _listen(app, host:str, port:int):
+    "Start uvicorn serving `app` on `host:port` in a thread; returns `(server, thread)` once it listens."
+    import uvicorn
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level='warning', timeout_graceful_shutdown=5))
+    th = threading.Thread(target=server.run, name='xraylib-serve', daemon=True); th.start()
+    while not server.started:
+        if not th.is_alive(): raise OSError(f'cannot listen on {host}:{port} (in use?)')
+        time.sleep(0.05)
+    return server, th
+
 # %% ../nbs/08a_app.ipynb #d741da2d
 def serve(model:str, # model folder or `model.json` written by `xraylib train`
           host:str='127.0.0.1', # address to listen on (0.0.0.0: every interface; then set --auth)
           port:int=None, # port (default: $GRADIO_SERVER_PORT, else 7860 or the next free one)
-          auth:str=None, # user:password the page asks for (default: $XRAYLIB_APP_AUTH; none when neither is set)
+          auth:str=None, # user:password the page and the API ask for (default: $XRAYLIB_APP_AUTH; none when neither is set)
           share:Param('also make a public gradio.live link (off unless given)', action='store_true')=False,
           max_file_size:str='20mb', # largest upload accepted
+          max_files:int=8, # most files in one request
           concurrency:int=None, # requests run at once, the others wait in the queue (default: CPU count, at most 4)
           write_app:str=None # write a Hugging Face Spaces folder (app.py, requirements.txt, model files) here instead of serving
          )->int:
-    "Serve a saved model as a web app (Gradio) until Ctrl-C or SIGTERM; or write it as a Hugging Face Spaces folder."
+    "Serve a saved model as a web page (Gradio) and a JSON API until Ctrl-C or SIGTERM; or write it as a Hugging Face Spaces folder."
     if write_app is not None: print(f'wrote {write_space(model, write_app)}: app.py, requirements.txt, README.md, model/'); return 0
-    try:
-        creds = _auth(auth)
-        pred = Predictor.from_file(model)
+    try: creds, pred = _auth(auth), Predictor.from_file(model)
     except (FileNotFoundError, ValueError) as e:  # a bad --auth; missing model files or a ModelFileError (pickle, tampered...)
         print(f'xraylib serve: cannot serve {model}: {e}', file=sys.stderr); return 2
-    tmp = app_tempdir(process=True)  # before the ONNX export, which writes temporary files too
-    pred.infer_model  # the fast inference copy, made now rather than in the first request
-    demo = xray_app(pred, read_metrics(model))
     if host not in ('127.0.0.1', 'localhost', '::1') and creds is None:
         print(f'xraylib serve: listening on {host} without a password: anyone who reaches it can use it (--auth user:password)', file=sys.stderr)
-    demo.queue(default_concurrency_limit=concurrency or max(1, min(4, os.cpu_count() or 1)), max_size=64)
-    opts = dict(server_name=host, server_port=port, share=share, auth=creds, max_file_size=max_file_size,
-                prevent_thread_lock=True, ssr_mode=False, show_error=False, run_history=False)  # no X-rays kept in browsers
-    demo.launch(**{k: v for k, v in opts.items() if k in inspect.signature(demo.launch).parameters})  # gradio 5 has no run_history
+    with app_tempdir(process=True), _env(GRADIO_ANALYTICS_ENABLED='False'):  # before the ONNX export, which writes temporary files too
+        pred.infer_model  # the fast inference copy, made now rather than in the first request
+        return _serve(xray_app(pred, read_metrics(model), max_files), host, _port(host, port), creds, share, max_file_size,
+                      concurrency or max(1, min(4, os.cpu_count() or 1)))
+
+# %% ../nbs/08a_app.ipynb #b1c2d305
+def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file_size:str, concurrency:int)->int:
+    "Mount the page `demo` on the JSON API's app, listen on `host:port` until Ctrl-C or SIGTERM; the exit status."
+    import gradio as gr
+    demo.queue(default_concurrency_limit=concurrency, max_size=64)
+    app = api_app(demo.xray.service, creds, demo.xray.max_files, _file_size(max_file_size), concurrency)
+    gr.mount_gradio_app(app, demo, '/', auth=creds, max_file_size=max_file_size, show_error=False, ssr_mode=False,
+                        run_history=False)  # no X-rays kept in browsers
+    server, th = _listen(app, host, port)
+    print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict', flush=True)
+    if share:
+        from gradio.networking import setup_tunnel
+        print(f'xraylib serve: public link {setup_tunnel(host, port, secrets.token_urlsafe(32), None, None)}', flush=True)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # a SIGTERM ends the loop below like Ctrl-C does
     try:
-        while True: time.sleep(0.5)
+        while th.is_alive(): time.sleep(0.5)
     except (KeyboardInterrupt, SystemExit): pass
-    finally: demo.close(); shutil.rmtree(tmp, ignore_errors=True)
+    finally: server.should_exit = True; th.join(10); demo.xray.service.batcher.close()
     return 0
 
 # %% ../nbs/08a_app.ipynb #d1223fab

@@ -20,7 +20,7 @@ from .stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
-from .external import read_external, is_external, external_lines, pair_thresholds
+from .external import read_external, is_external, external_lines, pair_thresholds, nih_partition, set_lines
 from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
@@ -380,25 +380,48 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         if ext and given is not None: given = pair_thresholds(ext['pairs'], given)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
+    sets = _google_sets(ed.metadata)
     if by is None: ed.metadata = None  # subgroups only when asked for
-    m = write_evaluation(ed, out_dir=out, n_boot=n_boot, seed=seed, threshold_method=threshold_method, by=by, thresholds=given, chosen_on=on)
+    kw = dict(n_boot=n_boot, seed=seed, threshold_method=threshold_method, thresholds=given, chosen_on=on)
+    m = write_evaluation(ed, out_dir=out, by=by, **kw)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
-    with pd.option_context('display.width', 200, 'display.max_columns', 20):
-        print(tbl.drop(columns=['n', 'note']).round(4).to_string(index=False))
-    b = m['bootstrap']
-    nf, c, f3 = m['auroc_no_finding'], m['calibration'], lambda v: 'n/a' if v is None else f'{v:.3f}'
-    nfd = m['n_findings']
-    print(f'\nmean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
-          + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
-    for a, gs in m.get('subgroups', {}).items():
-        print(f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items()))
-    print(f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; '
-          f'wrote {len(m["files"])} files to {out} in {time.time() - t0:.1f} s')
-    print(f'thresholds chosen on {m["thresholds_chosen_on"]}' + (' (optimistic: pass --model to grade at a model\'s own)' if given is None else ''))
-    if ext:  # another dataset: what matched, and the same images against NIH's text-mined labels when the dataset has them
-        if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=Path(out)/'text_mined', n_boot=n_boot, seed=seed,
-                                                          threshold_method=threshold_method, thresholds=given, chosen_on=on)
-        lines = external_lines(ext, tbl, pd.read_csv(Path(out)/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
-        with atomic_write(Path(out)/'external.md') as f: f.write('\n'.join(lines) + '\n')
-        print('\n' + '\n'.join(lines))
+    print('\n'.join(_summary_lines(m, tbl, out, time.time() - t0)))
+    if given is None: print('(optimistic: pass --model to grade at a model\'s own thresholds)')
+    if ext:  # another dataset: what matched, Google's sets apart, and the same images against NIH's text-mined labels when it has them
+        places = [Path(labels).parent, Path(labels).parent.parent] + ([_training_data(model)] if model else [])
+        print('\n' + '\n'.join(_external_report(ed, ext, sets, tbl, Path(out), places, kw)))
     return 0
+
+# %% ../nbs/06_evaluate.ipynb #13192127
+def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
+    "What `xraylib evaluate` prints: the AUROC table, the mean with calibration, subgroups, the resampling and where the thresholds came from."
+    b, nf, c, nfd = m['bootstrap'], m['auroc_no_finding'], m['calibration'], m['n_findings']
+    f3 = lambda v: 'n/a' if v is None else f'{v:.3f}'
+    with pd.option_context('display.width', 200, 'display.max_columns', 20): lines = [tbl.drop(columns=['n', 'note']).round(4).to_string(index=False), '']
+    lines.append(f'mean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
+                 + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
+    lines += [f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
+              for a, gs in m.get('subgroups', {}).items()]
+    return lines + [f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in {secs:.1f} s',
+                    f'thresholds chosen on {m["thresholds_chosen_on"]}']
+
+# %% ../nbs/06_evaluate.ipynb #a52e7af2
+def _google_sets(meta:Optional[pd.DataFrame])->dict:
+    "`{set: rows}` of Google 2019's sets (`google_set`) when the labels have more than one, else {}."
+    if meta is None or 'google_set' not in meta or meta['google_set'].nunique() < 2: return {}
+    return {str(s): np.flatnonzero((meta['google_set'] == s).to_numpy()) for s in meta['google_set'].dropna().unique()}
+
+def _training_data(model)->Optional[Path]:
+    "The folder of the data a model was trained on (from its model.json), or None."
+    p = Path(model); mj = p/'model.json' if p.is_dir() else p
+    d = json.loads(mj.read_text()).get('training', {}).get('data') if mj.suffix == '.json' and mj.is_file() else None
+    return None if not d or d == 'phantom' else (Path(d) if Path(d).is_dir() else Path(d).parent)
+
+def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Path, places:list, kw:dict)->list:
+    "Write the text-mined reference and each Google set's evaluation beside external.md; its lines."
+    if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=out/'text_mined', **kw)
+    lines = external_lines(ext, tbl, pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
+    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **kw) and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
+    lines += set_lines(tabs, nih_partition(ed.image_ids, places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get('dataset_format') == 'google2019' else []
+    with atomic_write(out/'external.md') as f: f.write('\n'.join(lines) + '\n')
+    return lines

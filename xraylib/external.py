@@ -15,7 +15,7 @@ from .pred_csv import pred_table
 
 # %% auto #0
 __all__ = ['SYNONYMS', 'COMPOSITES', 'label_key', 'parse_map', 'align_labels', 'combine', 'match_rows', 'read_external',
-           'is_external', 'external_lines', 'pair_thresholds']
+           'is_external', 'external_lines', 'pair_thresholds', 'nih_partition', 'set_lines']
 
 # %% ../nbs/06e_external.ipynb #5e5e4850
 SYNONYMS = {'Pleural Effusion': 'Effusion', 'Pleural thickening': 'Pleural_Thickening', 'Infiltrate': 'Infiltration',
@@ -196,3 +196,29 @@ def pair_thresholds(pairs:pd.DataFrame, # `align_labels`' pairs (target, model l
                    )->dict:
     "`{target: threshold or None}`: each target's model threshold (a composite's only when its parts share one)."
     return {r.target: (ts.pop() if len(ts := {thresholds.get(m) for m in r.model}) == 1 else None) for r in pairs.itertuples()}
+
+# %% ../nbs/06e_external.ipynb #a0f1aaf9
+def nih_partition(image_ids:Sequence[str], # the scored images (NIH names; folders ignored)
+                  places:Sequence # folders to look in for NIH's `train_val_list.txt`
+                 )->Optional[dict]:
+    "`{list, n_train_val, n}`: how many scored images NIH's official split puts in train/val; None when no list is found."
+    f = next((Path(d)/'train_val_list.txt' for d in places if d is not None and (Path(d)/'train_val_list.txt').is_file()), None)
+    if f is None: return None
+    tv = set(f.read_text().split())
+    return dict(list=str(f), n_train_val=int(sum(Path(str(i)).name in tv for i in image_ids)), n=len(image_ids))
+
+# %% ../nbs/06e_external.ipynb #91dd3cd3
+def set_lines(tables:dict, # `{set name: auroc_table}` per Google set
+              part:Optional[dict] # `nih_partition`'s count, or None
+             )->list:
+    "Markdown lines: AUROC per target and set, and a warning when scored images lie in NIH's train/val partition."
+    lines = []
+    if tables:
+        lines += ['', '| target | ' + ' | '.join(f'{s}: n_pos / n | {s}: AUROC (95% CI)' for s in tables) + ' |', '| --- |' + ' --- | --- |' * len(tables)]
+        for k, l in enumerate(next(iter(tables.values())).label[:-1]):
+            lines.append(f'| {l} | ' + ' | '.join(f'{t.n_pos[k]} / {t.n_pos[k] + t.n_neg[k]} | {_ci(t.iloc[k])}' for t in tables.values()) + ' |')
+    if part is None: lines += ['', "NIH's partition of these images is unknown (no `train_val_list.txt` beside the labels or the model's data): "
+                               "if the model was trained on NIH, make sure these images were not in its training set."]
+    elif part['n_train_val']: lines += ['', f"**Warning**: {part['n_train_val']:,} of the {part['n']:,} scored images are in NIH's train/val partition "
+                                        f"({part['list']}): a model trained on NIH's official split may have trained on them."]
+    return lines

@@ -76,7 +76,7 @@ KERMANY_PATTERNS = {'kermany-person': r'^(person\d+)_', 'kermany-NORMAL2': r'^(N
 NO_ID = 'none: file name'
 
 def patient_ids(names:Sequence[str], # file names (no folders)
-                patient_regex:str=None # a regex whose first group is the id (default: `KERMANY_PATTERNS`)
+                patient_regex:str=None # a regex whose first group is the id (other groups are ignored; default: `KERMANY_PATTERNS`)
                )->tuple:
     "`(ids, sources)`: each name's patient id (None where no pattern matches) and the pattern that found it."
     s = pd.Series(list(names), dtype=object)
@@ -84,8 +84,9 @@ def patient_ids(names:Sequence[str], # file names (no folders)
     ids, src = pd.Series(None, index=s.index, dtype=object), pd.Series(NO_ID, index=s.index, dtype=object)
     for name, p in pats.items():
         todo = ids.isna()
-        m = s[todo].str.extract(p, expand=False) if re.compile(p).groups else None
+        m = s[todo].str.extract(p, expand=True)[0] if re.compile(p).groups else None  # the first group, however many there are
         if m is None: raise ValueError(f'--patient-regex {p!r} has no group: put the id in parentheses, e.g. "^(pt[0-9]+)_"')
-        hit = m.notna() & (m != '')
+        hit, empty = m.notna() & (m != ''), m.eq('')
+        if empty.any(): warnings.warn(f'--patient-regex {p!r}: its first group is empty in {int(empty.sum()):,} name(s), e.g. {s[empty.idxmax()]!r}: no patient id for them')
         ids[m.index[hit]], src[m.index[hit]] = m[hit], name
     return [None if pd.isna(i) else i for i in ids], src.tolist()

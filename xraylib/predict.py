@@ -193,13 +193,14 @@ def preprocess(self:Predictor, image, # a path, bytes, a PIL image or an array
 # %% ../nbs/07_predict.ipynb #6fff88d3
 @patch
 @torch.inference_mode()
-def forward(self:Predictor, x:torch.Tensor # a preprocessed batch (`n x n_in x h x w`)
+def forward(self:Predictor, x:torch.Tensor, # a preprocessed batch (`n x n_in x h x w`)
+            calibrated:Optional[bool]=None # None: as `self.calibrated`; False: the raw sigmoid probabilities, even of a calibrated predictor
            )->np.ndarray:
     "Probabilities of a preprocessed batch (calibrated when `self.calibrated`), in the memory layout `infer_model` runs fastest on."
     m = self.infer_model
     if isinstance(m, torch.fx.GraphModule): x = x.contiguous(memory_format=torch.channels_last)  # `inference_model`'s copy
     p = torch.sigmoid(m(x.to(self.device)).float()).cpu().numpy()
-    if not self.calibrated: return p
+    if not self.calibrated or calibrated is False: return p
     from xraylib.calibration import apply_calibration  # here: only a calibrated model needs it
     return apply_calibration(p, self.calibration, self.vocab).astype(np.float32)
 

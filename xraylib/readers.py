@@ -317,7 +317,7 @@ _YES_NO = {'YES': 1.0, 'NO': 0.0, '': np.nan}
 def read_google2019(csv:Union[str,Path], # the Google 2019 label file (`google2019_nih-chest-xray-labels.csv[.gz]`)
                     check_images:bool=True # look for the images on disk (beside the file, or in images/) and report those that are absent
                    )->pd.DataFrame:
-    "Read the Google 2019 expert labels of NIH images: the four YES/NO labels as the vocabulary, NIH's text-mined labels in `finding`."
+    "Read the Google 2019 expert labels of NIH images: the four YES/NO labels as the vocabulary, NIH's text-mined labels in `finding`, Google's set in `google_set`."
     f = Path(csv).expanduser().resolve()
     raw = _read_str_csv(f, ['Image Index', 'Finding Labels']); _need_cols(f, raw, ['Image Index', 'Patient ID', *GOOGLE2019_LABELS])
     _unique_images(f, raw['Image Index'], 'Image Index')
@@ -327,6 +327,7 @@ def read_google2019(csv:Union[str,Path], # the Google 2019 label file (`google20
                     age=pd.to_numeric(raw.get('Patient Age'), errors='coerce'), sex=raw.get('Patient Gender'), view=raw.get('View Position'),
                     patient_source='column Patient ID')
     df.insert(len(FRAME_COLS), 'finding', raw['Finding Labels'].astype(object) if 'Finding Labels' in raw else None)
+    df.insert(len(FRAME_COLS) + 1, 'google_set', raw['Set Id'].astype(object) if 'Set Id' in raw else None)  # Google's test / validation sets
     if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images']); note_missing(df, f.parent)
     return df
 
