@@ -32,6 +32,21 @@ __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_a
 _all_ = ['EvalData', 'plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence',  # re-exported from xraylib.plots
          'bootstrap_weights']  # ... and from xraylib.stats (EvalData from xraylib.thresholds)
 
+# %% ../nbs/06_evaluate.ipynb #fb0b7426
+def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
+    "Bootstrap AUROC and AP, `(n_boot, n_labels)` each (NaN where a label lacks a class), resampling patients when given."
+    ba, bp = np.full((n_boot, p.shape[1]), np.nan), np.full((n_boot, p.shape[1]), np.nan)
+    srt, i = {k: rank_label(p[:, k], y[:, k]) for k in range(p.shape[1]) if ok[k]}, 0
+    for w in bootstrap_weights(len(p), n_boot, seed, patient_ids):
+        for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = weighted_auc_ap(w, s)
+        i += len(w)
+    return ba, bp
+
+def _missing_notes(npos, nneg, nunk)->np.ndarray:
+    "Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some targets are unknown)."
+    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
+    return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
+
 # %% ../nbs/06_evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
                 targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape
@@ -50,12 +65,7 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
     nneg, nunk = nk - npos, n - nk; ok = (npos > 0) & (nneg > 0)
     auc = np.array([roc_auc_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
     ap = np.array([average_precision_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
-    ba, bp = np.full((n_boot, L), np.nan), np.full((n_boot, L), np.nan)
-    srt = {k: rank_label(p[:, k], y[:, k]) for k in range(L) if ok[k]}
-    i = 0
-    for w in bootstrap_weights(n, n_boot, seed, patient_ids):
-        for k, s in srt.items(): ba[i:i+len(w), k], bp[i:i+len(w), k] = weighted_auc_ap(w, s)
-        i += len(w)
+    ba, bp = _boot_auc_ap(p, y, ok, n_boot, seed, patient_ids)
     (alo, ahi), (plo, phi) = percentile_ci(np.where(ok, ba, np.nan), ci), percentile_ci(np.where(ok, bp, np.nan), ci)
     pm, nf = ok & pathology_mask(labels), labels.no_finding  # the mean: findings with both classes, the nothing-found label apart
     df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / np.maximum(nk, 1),
@@ -73,11 +83,6 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                     mean_auroc=float(df.auroc.iloc[-1]), no_finding=nf, n_findings=int(pm.sum()),
                     auroc_no_finding=float(auc[labels.index(nf)]) if nf in labels else None)
     return df
-
-def _missing_notes(npos, nneg, nunk)->np.ndarray:
-    "Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some targets are unknown)."
-    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
-    return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
 
 # %% ../nbs/06_evaluate.ipynb #015f6386
 def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
@@ -99,7 +104,7 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
     return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, recall=rec,
                              specificity=spec, f1=f1, accuracy=acc, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
-# %% ../nbs/06_evaluate.ipynb #95210e24
+# %% ../nbs/06_evaluate.ipynb #36a9d58a
 def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
     "One 0/1 column per label named in the NIH-format `Finding Labels` column (`|`-separated)."
     return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
@@ -114,6 +119,7 @@ def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
                          'expected 1 (positive), 0 (negative) or blank (unknown)')
     return X.to_numpy(np.float64)
 
+# %% ../nbs/06_evaluate.ipynb #95210e24
 def read_predictions(csv, # predictions CSV: `Image Index` + one probability column per label (`Label` or `prob_Label`)
                      labels_csv, # labels CSV: NIH format (`Finding Labels`, `|`-separated) or one column per label (1, 0, blank unknown); gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
@@ -261,7 +267,7 @@ def _metrics(ed:EvalData, t:dict, method:str, n_boot:int, seed:int, pngs:list)->
         bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units']),
         files=['metrics.json'] + [f'{k}.csv' for k, v in t.items() if v is not None] + ['report.md'] + pngs))
 
-# %% ../nbs/06_evaluate.ipynb #7e5a1c21
+# %% ../nbs/06_evaluate.ipynb #48f03c39
 def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
     "`df` with `cols` as strings with `digits` decimals, `na` where not finite."
     df = df.copy()
@@ -288,7 +294,7 @@ def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[p
                     'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the findings.', '',
                     _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '', '![reliability diagrams](calibration.png)', '']
 
-
+# %% ../nbs/06_evaluate.ipynb #7e5a1c21
 def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writes to metrics.json)
                       tbl:pd.DataFrame, # `auroc_table`'s table
                       cf:pd.DataFrame, # `confusion_at`'s table
@@ -317,7 +323,7 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              '## Why not accuracy_multi', '',
              f'accuracy_multi at 0.5 is {fmt(m["accuracy_multi_at_0_5"])}; the best single threshold (chosen on these data) '
              f'({fmt(m["best_threshold"])}{", at the edge of the grid, so the best may lie beyond it" if m.get("best_threshold_at_edge") else ""}) gives {fmt(m["best_accuracy_multi"])}, but predicting *nothing* already scores '
-             f'{fmt(m["all_negative_accuracy"])}, because most labels are rare. Judge the model by AUROC/AP per label.', '',
+             f'{fmt(m["all_negative_accuracy"])}' + (', because most labels are rare' if m['all_negative_accuracy'] > 0.5 else '') + '. Judge the model by AUROC/AP per label.', '',
              '![accuracy_multi vs threshold](sweep.png)', '', '## AUROC and average precision per label', '',
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
              *_thresholds_section(m, c), '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',

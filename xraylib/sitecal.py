@@ -189,7 +189,6 @@ def _site_data(model:str, preds:str, labels:str, format:str='auto')->tuple:
     ed = EvalData(ed.preds[:, cols], ed.targs[:, cols], [m for _, m in single], ed.image_ids, ed.patient_ids, ed.metadata)
     return ed, th, json.loads(mj.read_text()).get('threshold_method', 'f1'), mj
 
-# %% ../nbs/06f_sitecal.ipynb #d75c9d40
 def _print_table(sc:dict):
     t = sc['table']; f3 = lambda r, f: f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
     print(f"chosen on {sc['k']} site images (seed {sc['seed']}), scored on the other {sc['n_rest']}:")
