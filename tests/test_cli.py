@@ -81,7 +81,8 @@ def trained(tmp_path_factory):
     r = run('train', '--data', 'phantom', '--n', '60', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2',
             '--freeze-epochs', '0', '--lr', '3e-3', '--pretrained', 'no', '--out', str(d/'run'), '--seed', '3',
             '--valid-pct', '0.25', '--n-boot', '20', '--num-workers', '0', '--patience', '3', '--no-download',
-            '--channels-last', '--fp16', 'no', '--no-pos-weight', '--quiet', env=env)
+            '--channels-last', '--fp16', 'no', '--no-pos-weight', '--quiet', '--bf16', '--threads', '1', '--flip', '--min-zoom', '0.8',
+            '--max_zoom', '1.2', '--max-brightness', '0.15', '--max-contrast', '0.25', '--max-gamma', '0.3', env=env)
     assert r.returncode == 0, r.stderr
     return d
 
@@ -91,6 +92,8 @@ def test_train_writes_model_and_evaluation(trained):
     assert {'model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv', 'auroc.csv', 'report.md'} <= files
     t = json.loads((trained/'run'/'model.json').read_text())['training']
     assert (t['freeze_epochs'], t['seed'], t['valid_pct'], t['n'], t['size']) == (0, 3, 0.25, 60, 32)
+    assert (t['bf16'], t['bf16_why'], t['torch_threads']) == (True, 'forced on (--bf16)', 1)
+    assert (t['flip'], t['min_zoom'], t['max_zoom'], t['max_brightness'], t['max_contrast'], t['max_gamma']) == (True, 0.8, 1.2, 0.15, 0.25, 0.3)
     assert json.loads((trained/'run'/'metrics.json').read_text())['bootstrap']['n_boot'] == 20
     assert Path(t['source']).is_relative_to(trained/'home')  # the phantom went to $XRAYLIB_HOME
 
@@ -98,7 +101,7 @@ def test_train_writes_model_and_evaluation(trained):
 def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained', 'yes',
-            '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'r'), '--quiet')
+            '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'r'), '--quiet', '--no-bf16', '--no-flip')
     assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
@@ -122,6 +125,8 @@ def test_predict_json(trained):
     probs = [p['probability'] for p in out[0]['predictions']]
     assert len(probs) == 15 and probs == sorted(probs, reverse=True)
     raw = json.loads(run('predict', str(trained/'run'), str(img), '--json', '--raw').stdout)  # before the model's recalibration
+    tta = json.loads(run('predict', str(trained/'run'), str(img), '--json', '--tta').stdout)  # flip TTA: other probabilities
+    assert sorted(p['probability'] for p in tta[0]['predictions']) != sorted(probs)
     assert {p['label'] for p in raw[0]['predictions']} == {p['label'] for p in out[0]['predictions']}
     assert sorted(p['probability'] for p in raw[0]['predictions']) != sorted(probs)
     r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--gradcam-label', 'Effusion')

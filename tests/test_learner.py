@@ -8,6 +8,7 @@ from xraylib.learner import hub_weights_path, train_targets, pos_weights
 from xraylib.modelfile import load_model, model_probs, save_model
 
 pytestmark = pytest.mark.filterwarnings('ignore::FutureWarning')
+THREADS0 = torch.get_num_threads()  # torch's own count, which `train` restores
 
 
 @pytest.fixture(scope='module')
@@ -32,10 +33,20 @@ def hub(tmp_path, monkeypatch):
 
 @pytest.fixture(scope='module')
 def run(phantom, tmp_path_factory):
-    "One tiny training run through `train`."
+    "One tiny training run through `train`, on a CPU made to look like one without bfloat16 (no flags, a slow measured probe)."
+    import xraylib.cpu
     out = tmp_path_factory.mktemp('run')
-    res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=out, quiet=True, n_boot=20)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(xraylib.cpu, 'bf16_flags', lambda cpuinfo=None: []); mp.setattr(xraylib.cpu, 'bf16_speedup', lambda: 0.5)
+        res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=out, quiet=True, n_boot=20, threads=1)
     return out, res
+
+
+def test_cpu_without_bf16_keeps_float32(run):
+    "Where the probe measures bfloat16 slower than float32, `train` keeps float32 and says why in model.json; torch's threads are restored."
+    t = json.loads((run[0]/'model.json').read_text())['training']
+    assert t['bf16'] is False and 'measured probe' in t['bf16_why'] and '0.50x' in t['bf16_why'], t['bf16_why']
+    assert t['torch_threads'] == 1 and torch.get_num_threads() == THREADS0
 
 
 def test_train_writes_outputs(run):

@@ -75,6 +75,10 @@ def _add_option(p:argparse.ArgumentParser, name:str, v):
     if isinstance(anno, Param):
         kw = {k: getattr(anno, k) for k in ('type', 'action', 'nargs', 'choices') if getattr(anno, k, None) is not None}
         doc = anno.help or doc
+    elif anno is bool and default is None:  # three states: --name (True), --no_name (False), neither (None: decided at run time)
+        g = p.add_mutually_exclusive_group()
+        g.add_argument(f'--{name}', dest=name, action='store_const', const=True, default=None, help=doc)
+        return g.add_argument(f'--no_{name}', dest=name, action='store_const', const=False, help=_negated_help(doc))
     elif anno in (bool, store_true, store_false) or isinstance(default, bool) and anno is inspect.Parameter.empty:
         flag = default is True and anno is not store_true
         return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=_negated_help(doc) if flag else doc,

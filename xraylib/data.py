@@ -227,21 +227,27 @@ from fastai.data.core import Transform
 from fastcore.basics import patch
 
 class XrayAugment(Transform):
-    "Per-batch chest X-ray augmentation: small rotation, zoom, shift, brightness/contrast; no vertical flips."
+    "Per-batch chest X-ray augmentation: small rotation, zoom, shift, brightness/contrast/gamma; no vertical flips."
     split_idx, order = 0, 30  # training set only; after `IntToFloatTensor`, before `Normalize`
     def __init__(self, max_rotate:float=7., # degrees, either way
                  max_zoom:float=1.1, # zoom in up to this factor
                  max_shift:float=0.05, # shift, as a fraction of the image size
                  max_lighting:float=0.2, # brightness shift up to half this; contrast factor in [1-x, 1/(1-x)]
                  p:float=0.75, # probability of the geometric and (separately) of the lighting change
-                 flip:bool=False # also flip horizontally with probability 0.5
+                 flip:bool=False, # also flip horizontally with probability 0.5
+                 min_zoom:float=1., # zoom out down to this factor (below 1: the image shrinks inside a black border)
+                 max_brightness:float=None, # brightness shift up to this either way (default: `max_lighting` / 2)
+                 max_contrast:float=None, # contrast factor in [1-x, 1/(1-x)] (default: `max_lighting`)
+                 max_gamma:float=0. # gamma in [1/(1+x), 1+x], log-uniform (0: none)
                 ):
-        self.max_rotate, self.max_zoom, self.max_shift, self.max_lighting, self.p, self.flip = \
-            max_rotate, max_zoom, max_shift, max_lighting, p, flip
+        self.max_rotate, self.max_zoom, self.max_shift, self.p, self.flip, self.min_zoom, self.max_gamma = \
+            max_rotate, max_zoom, max_shift, p, flip, min_zoom, max_gamma
+        self.max_brightness = max_lighting / 2 if max_brightness is None else max_brightness
+        self.max_contrast = max_lighting if max_contrast is None else max_contrast
 
     def encodes(self, x:TensorImage):
-        if self.max_rotate or self.max_zoom > 1 or self.max_shift or self.flip: x = self._geometry(x)
-        return self._lighting(x) if self.max_lighting else x
+        if self.max_rotate or self.max_zoom > 1 or self.min_zoom < 1 or self.max_shift or self.flip: x = self._geometry(x)
+        return self._lighting(x) if self.max_contrast or self.max_brightness or self.max_gamma else x
 
 # %% ../nbs/03_data.ipynb #9b6163d5
 @patch
@@ -253,7 +259,7 @@ def _geometry(self:XrayAugment, x):
     if not len(idx): return x
     m = len(idx); u = lambda lo, hi: torch.empty(m, 1, 1, device=dev).uniform_(lo, hi)
     ang = u(-self.max_rotate, self.max_rotate) * (math.pi / 180)
-    sc = 1 / u(1., self.max_zoom)
+    sc = 1 / u(min(1., self.min_zoom), self.max_zoom)
     sx = sc * ((torch.rand(m, 1, 1, device=dev) < .5).float() * -2 + 1) if self.flip else sc
     tx, ty = u(-self.max_shift, self.max_shift) * 2, u(-self.max_shift, self.max_shift) * 2
     X = torch.linspace(-1, 1, w, device=dev).view(1, 1, w); Y = torch.linspace(-1, 1, h, device=dev).view(1, h, 1)
@@ -268,11 +274,12 @@ def _geometry(self:XrayAugment, x):
 def _lighting(self:XrayAugment, x):
     "Change the contrast (about mid-gray) and brightness of the images drawn with probability `p`, clamped to [0, 1]."
     import torch
-    n = x.shape[0]; dev = x.device; ml = self.max_lighting
+    n = x.shape[0]; dev = x.device; mc, mb, mg = self.max_contrast, self.max_brightness, self.max_gamma
     on = (torch.rand(n, 1, 1, 1, device=dev) < self.p).to(x.dtype)
-    c = torch.empty(n, 1, 1, 1, device=dev).uniform_(math.log(1 - ml), -math.log(1 - ml)).exp()
-    b = torch.empty(n, 1, 1, 1, device=dev).uniform_(-ml / 2, ml / 2)
+    c = torch.empty(n, 1, 1, 1, device=dev).uniform_(math.log(1 - mc), -math.log(1 - mc)).exp()
+    b = torch.empty(n, 1, 1, 1, device=dev).uniform_(-mb, mb)
     c, b = on * c + (1 - on), on * b
+    if mg: x = x.clamp(0, 1) ** (on * torch.empty(n, 1, 1, 1, device=dev).uniform_(-math.log1p(mg), math.log1p(mg))).exp()
     return ((x - 0.5) * c + 0.5 + b).clamp_(0, 1)
 
 # %% ../nbs/03_data.ipynb #89dad54b

@@ -26,22 +26,34 @@ from .sources import read_sources, evaluate_sources, balance_sources, BALANCE
 from .data import resolve_split, official_test_items, read_dataset, dataset_frame
 from .cache import cached_frame
 from .calibration import fit_calibration, apply_calibration, heldout_ece
+from .cpu import use_bf16, CPUBFloat16, train_threads, torch_threads
 from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_weights_path, find_pretrained, pretrained_body,
                                 parse_auto)
 _all_ = ['PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path', 'find_pretrained', 'pretrained_body']  # xraylib.pretrained's, still importable from here
 
 # %% auto #0
-__all__ = ['CPU_PRESET', 'GPU_PRESET', 'default_preset', 'train_targets', 'pos_weights', 'xray_learner', 'valid_predictions',
-           'NonFiniteLossError', 'StopOnNonFiniteLoss', 'recalibration', 'train', 'train_cli', 'PretrainedWeightsError',
-           'PretrainedWeightsWarning', 'hub_weights_path', 'find_pretrained', 'pretrained_body']
+__all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET', 'default_preset', 'preset_for', 'train_targets',
+           'pos_weights', 'xray_learner', 'valid_predictions', 'NonFiniteLossError', 'StopOnNonFiniteLoss',
+           'recalibration', 'train', 'train_cli', 'PretrainedWeightsError', 'PretrainedWeightsWarning',
+           'hub_weights_path', 'find_pretrained', 'pretrained_body']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
-CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128)
-GPU_PRESET = dict(arch='resnet34', size=DEFAULT_SIZE, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000, phantom_size=256)
+AUG_DEFAULTS = dict(flip=False, max_zoom=1.1, min_zoom=1., max_brightness=0.1, max_contrast=0.2, max_gamma=0.)  # `XrayAugment`'s
+CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128, **AUG_DEFAULTS)
+GPU_PRESET = dict(arch='resnet34', size=DEFAULT_SIZE, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000, phantom_size=256, **AUG_DEFAULTS)
+
+# one-finding sets (Kermany's pneumonia): 128 px (as fast with bfloat16 as 64 px in float32), framing and intensity augmentation
+ONE_FINDING_CPU_PRESET = dict(CPU_PRESET, size=128, epochs=8, flip=True, min_zoom=0.7, max_zoom=1.4, max_brightness=0.2, max_contrast=0.3, max_gamma=0.4)
 
 def default_preset()->dict:
     "The settings `train` fills in for what it is not given: `GPU_PRESET` with a GPU, else `CPU_PRESET`."
     return dict(GPU_PRESET if torch.cuda.is_available() else CPU_PRESET)
+
+def preset_for(frame:Optional[pd.DataFrame]=None # the dataset's reader frame
+              )->tuple:
+    "`(preset, why)`: `ONE_FINDING_CPU_PRESET` on the CPU for a set of 2,000+ images with one finding, else `default_preset()`."
+    if frame is None or torch.cuda.is_available() or len(frame) < 2000 or len(frame_vocab(frame).labels) != 1: return default_preset(), None
+    return dict(ONE_FINDING_CPU_PRESET), f'the one-finding CPU preset ({len(frame):,} images, one finding: {frame_vocab(frame).labels[0]})'
 
 # %% ../nbs/04_learner.ipynb #31a091f9
 def train_targets(dls)->torch.Tensor:
@@ -123,7 +135,7 @@ class StopOnNonFiniteLoss(Callback):
         raise NonFiniteLossError(msg + '.')
 
 # %% ../nbs/04_learner.ipynb #ea491300
-_RESOLVED = ('arch', 'size', 'bs', 'n', 'epochs', 'lr')  # taken from the preset when unset
+_RESOLVED = ('arch', 'size', 'bs', 'n', 'epochs', 'lr', *AUG_DEFAULTS)  # taken from the preset when unset
 
 def _preset_filled(args:dict, pre:dict)->dict:
     "`args` with each unset `_RESOLVED` option from the preset `pre` (`freeze_epochs` waits for the learner)."
@@ -170,6 +182,13 @@ def _use_gpu_options(learn, channels_last, fp16):
         if channels_last: learn.to_channelslast(use_amp=fp16 is not False)
         elif fp16 is not False: learn.to_fp16()
     elif fp16 is True or channels_last: warnings.warn('fp16/channels_last are GPU options: ignored on the CPU')
+
+def _use_bf16(learn, bf16, quiet):
+    "bfloat16 autocast on the CPU (`CPUBFloat16`) where `use_bf16` says so, recorded in `learn.settings` (so in `model.json`)."
+    use, why = use_bf16(bf16, learn.dls.device)
+    if use: learn.add_cb(CPUBFloat16())
+    learn.settings.update(bf16=use, bf16_why=why, torch_threads=torch.get_num_threads())
+    if not quiet: print(f"bfloat16 on the CPU: {'on' if use else 'off'} ({why}); torch threads: {torch.get_num_threads()}")
 
 # %% ../nbs/04_learner.ipynb #2783f325
 def recalibration(probs, targs, vocab:list, patient_ids:list, seed:int)->tuple:
@@ -283,6 +302,14 @@ def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'p
           channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
           fp16:Union[bool,str]='auto', # auto|yes|no: mixed precision (auto: on a GPU only)
           pos_weight:bool=True, # weight each label's positives by its training neg/pos ratio (capped); False: plain masked BCE
+          bf16:bool=None, # bfloat16 mixed precision on the CPU (default: where the CPU has native bfloat16)
+          flip:bool=None, # random horizontal flips in training (default: the preset's)
+          max_zoom:float=None, # training zooms in up to this factor, a crop of 1/max_zoom of each side (default: the preset's)
+          min_zoom:float=None, # training zooms out down to this factor; below 1 the image shrinks inside a black border, framed wider (default: the preset's)
+          max_brightness:float=None, # training brightness shift up to this either way (default: the preset's)
+          max_contrast:float=None, # training contrast factor in [1-x, 1/(1-x)] (default: the preset's)
+          max_gamma:float=None, # training gamma in [1/(1+x), 1+x]; 0: none (default: the preset's)
+          threads:Union[int,str]=None, # torch CPU threads while training; auto: the cores the load average leaves free (faster on a loaded machine, but runs then differ with the load); default: torch's own count
           holdout_source:str=None, # several sources: train on the others and score this one (by name) as external data, on the shared labels
           balance:str='none', # none|sources: several sources drawn with equal weight per source each epoch (none: as the data come)
           **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
@@ -293,15 +320,17 @@ def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'p
     if (holdout_source or balance != 'none') and (isinstance(data, (str, Path)) or len(data) < 2):
         raise ValueError(f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources (--data A --data B)")
     given = dict(data=str(data) if isinstance(data, (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0]), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, holdout_source=holdout_source, balance=balance, **_read_options(kwargs))
+                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, holdout_source=holdout_source, balance=balance,
+                 flip=flip, max_zoom=max_zoom, min_zoom=min_zoom, max_brightness=max_brightness, max_contrast=max_contrast, max_gamma=max_gamma, **_read_options(kwargs))
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
-                  download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, n_boot=n_boot)
-    return train_folds(run, Path(out), folds, resume, quiet, n_boot, seed) if folds else run(Path(out))
+                  download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, bf16=bf16, n_boot=n_boot)
+    with torch_threads(train_threads(threads)):  # torch's own count again afterwards
+        return train_folds(run, Path(out), folds, resume, quiet, n_boot, seed) if folds else run(Path(out))
 
 # %% ../nbs/04_learner.ipynb #be27f3cd
 def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num_workers:int, download:bool, cbs,
-               channels_last:bool, fp16, n_boot:int, fold:int=None)->dict:
+               channels_last:bool, fp16, bf16, n_boot:int, fold:int=None)->dict:
     "One training run into `out` (one fold of a cross-validation when `fold` is given): fit, evaluate, write every file."
     t0 = time.time()
     st = read_train_state(out) if resume else None
@@ -310,8 +339,12 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     src = Path(st['settings']['source']) if st and Path(st['settings']['source']).exists() else \
           _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], progress=not quiet)
     frame = read_sources(src, a.get('holdout_source'), **_read_options(a)) if isinstance(src, list) else dataset_frame(src, _read_options(a))
+    pre, why = (None, None) if st else preset_for(frame)
+    if why: a = {**_preset_filled(given, pre), 'fold': fold}
+    if why and not quiet: print(f'preset: {why}: {", ".join(f"{k} {v}" for k, v in pre.items() if given.get(k) is None and v != default_preset()[k])}')
     learn = _run_learner(src, frame, a, out, st, quiet, num_workers, download, cbs)
     _use_gpu_options(learn, channels_last, fp16)
+    _use_bf16(learn, bf16, quiet)
     if st: restore_state(learn, st, out/'checkpoint')
     if not quiet: _say_start(learn, a, out, st)
     _fit_or_resume(learn, a, st, quiet)
@@ -333,14 +366,15 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
 # %% ../nbs/04_learner.ipynb #aecc46b3
 def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool, cbs)->Learner:
     "The run's DataLoaders and `xray_learner`, its callbacks, resolved settings (`learn.settings`) and `TrainingState`."
-    from xraylib.data import xray_dataloaders
+    from xraylib.data import xray_dataloaders, XrayAugment
     set_seed(a['seed'])
     splitter = fold_splitter(a['folds'], a['fold'], a['seed']) if a.get('fold') is not None else None
     if splitter is not None and resolve_split(a.get('split') or 'auto', frame) == 'official':
         raise ValueError('--folds with the official split is not supported: the folds would take in the test list. '
                          'Use --split patient to cross-validate on all images, or train once with the official split')
     dls = xray_dataloaders(frame, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
-                           split=a.get('split') or 'auto', splitter=splitter, progress=not quiet)
+                           split=a.get('split') or 'auto', splitter=splitter, progress=not quiet,
+                           aug=False, batch_tfms=[XrayAugment(**{k: a.get(k, v) for k, v in AUG_DEFAULTS.items()})])
     if a.get('balance') == 'sources': balance_sources(dls.train, a['seed'])
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])

@@ -152,7 +152,8 @@ class Predictor:
                  meta:dict, # model metadata (`model.json`)
                  device:Union[str,torch.device]='cpu', # where to run the model
                  engine:str='auto', # 'onnx' (`onnx_model`), 'torch' (`inference_model`), 'eager' (the model as given); 'auto': onnx on a CPU when installed, else torch
-                 calibrated:bool=True # apply `meta['calibration']` when the model has one; False: the raw sigmoid probabilities
+                 calibrated:bool=True, # apply `meta['calibration']` when the model has one; False: the raw sigmoid probabilities
+                 tta:bool=False # flip TTA: average the probabilities of each image and of its left-right mirror
                 ):
         if engine not in ENGINES: raise ValueError(f"engine={engine!r}: use 'auto', 'onnx', 'torch' or 'eager'")
         self.model, self.meta, self.device = model.to(device).eval(), meta, torch.device(device)
@@ -161,6 +162,7 @@ class Predictor:
         self.engine, self._infer = engine, None
         self.calibration = meta.get('calibration') if calibrated else None
         self.calibrated = bool(self.calibration)  # whether the probabilities this predictor gives are calibrated
+        self.tta = tta
         if meta.get('calibration') and not calibrated:  # the raw view marks what the calibrated view marks
             from xraylib.calibration import raw_thresholds
             self.thresholds = raw_thresholds(self.thresholds, meta['calibration'], self.vocab)
@@ -199,7 +201,10 @@ def forward(self:Predictor, x:torch.Tensor, # a preprocessed batch (`n x n_in x 
     "Probabilities of a preprocessed batch (calibrated when `self.calibrated`), in the memory layout `infer_model` runs fastest on."
     m = self.infer_model
     if isinstance(m, torch.fx.GraphModule): x = x.contiguous(memory_format=torch.channels_last)  # `inference_model`'s copy
-    p = torch.sigmoid(m(x.to(self.device)).float()).cpu().numpy()
+    x = x.to(self.device)
+    p = torch.sigmoid(m(x).float())
+    if self.tta: p = (p + torch.sigmoid(m(x.flip(-1)).float())) / 2
+    p = p.cpu().numpy()
     if not self.calibrated or calibrated is False: return p
     from xraylib.calibration import apply_calibration  # here: only a calibrated model needs it
     return apply_calibration(p, self.calibration, self.vocab).astype(np.float32)
@@ -235,14 +240,15 @@ def predict(self:Predictor, image, # a path, bytes, a PIL image or an array
 def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json` or `model.safetensors`
               device:str='cpu', # where to run the model
               engine:str='auto', # as in `Predictor`: 'auto', 'onnx', 'torch' or 'eager'
-              calibrated:bool=True # as in `Predictor`: apply the model's calibration when it has one
+              calibrated:bool=True, # as in `Predictor`: apply the model's calibration when it has one
+              tta:bool=False # as in `Predictor`: flip TTA
              ):
     "Load a predictor from the files `xraylib.modelfile.save_model` wrote (no pickle)."
     from xraylib.modelfile import load_model  # here: it loads fastai.vision.all, which `import xraylib.predict` need not
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
     model, meta = load_model(p)
-    return cls(model, meta, device, engine, calibrated)
+    return cls(model, meta, device, engine, calibrated, tta)
 
 # %% ../nbs/07_predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
@@ -329,10 +335,11 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
                 gradcam:str=None, # write a Grad-CAM overlay PNG per image to this folder
                 gradcam_label:str=None, # the label the Grad-CAM overlays explain (default: each image's most probable)
                 raw:Param('raw sigmoid probabilities, not calibrated ones', action='store_true')=False,
+                tta:bool=False, # also predict each image mirrored left-right and average the two (flip TTA; for models trained with --flip)
                 bs:int=32 # images per forward pass
                ):
     "Predict the chest X-ray labels of IMAGE files or folders with a saved model; print them, or write a CSV."
-    try: p = Predictor.from_file(model, calibrated=not raw)
+    try: p = Predictor.from_file(model, calibrated=not raw, tta=tta)
     except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.modelfile.ModelFileError (pickle, tampered...)
         print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 2
     if gradcam_label is not None and gradcam_label not in p.vocab:
