@@ -20,7 +20,7 @@ def _need(): need_browser('app browser test', {'playwright': 'playwright', 'grad
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     "`xraylib train` on a 48-image phantom at 32 px, one epoch (~30 s): model files + metrics.json."
-    pytest.importorskip('gradio', reason='xraylib serve needs the app extra: pip install "xraylib[app]"')
+    pytest.importorskip('gradio', reason='xraylib serve needs the app extra: pip install -e ".[app]"')
     d = tmp_path_factory.mktemp('app')
     r = subprocess.run(['xraylib', 'train', '--data', 'phantom', '--n', '48', '--size', '32', '--epochs', '1', '--freeze-epochs', '0',
                         '--arch', 'resnet18', '--bs', '16', '--pretrained', 'no', '--out', str(d/'run'), '--n-boot', '20',
