@@ -10,7 +10,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np, pandas as pd
 from scipy import ndimage
 from fastcore.script import call_parse, Param
-from fastprogress.fastprogress import progress_bar
+from .progress import progress_bar  # a bar on a terminal, plain lines in a log
 from .core import load_image, atomic_path, nih_patient_ids
 from .stats import bootstrap_weights, percentile_ci
 from .phantom import BBOX_FRAME
