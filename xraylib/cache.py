@@ -53,6 +53,7 @@ def _stat(paths)->tuple:
         except FileNotFoundError: pass
     return sz, mt
 
+# %% ../nbs/03a_cache.ipynb #89073ee0
 def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str='',
               done_file:str=None):
     "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar (and ETA); finished rows are recorded in `done_file`."
@@ -82,6 +83,7 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
     finally:
         if rec is not None: rec.close()
 
+# %% ../nbs/03a_cache.ipynb #e87ec17b
 class _DoneRows:
     "One byte per row of a cache being built, set to 1 once the row is written; saved at most once a second, and on close."
     def __init__(self, file:str): self.fd, self.rows, self.last = os.open(file, os.O_RDWR), [], time.monotonic()
@@ -109,7 +111,7 @@ def cache_folder(paths:list, # the source image paths (unique)
     if cache_dir is None and paths and _in_tempdir(common): cache_dir = common/'.xraylib-cache'  # goes with temp data
     return Path(cache_dir or default_cache_dir())/f'{name}-{h}'/f's{size}'
 
-# %% ../nbs/03a_cache.ipynb #aadc0807
+# %% ../nbs/03a_cache.ipynb #2bc8f1f8
 def _partial_build(folder:Path, n:int, size:int, sz:np.ndarray, mt:np.ndarray)->tuple:
     "The map and done-rows files of an interrupted build in `folder` (rows whose source changed since are redone), or new empty ones."
     tmp, done, st = folder/'.partial.u8', folder/'.partial.done', folder/'.partial.stat.npy'
@@ -124,6 +126,7 @@ def _partial_build(folder:Path, n:int, size:int, sz:np.ndarray, mt:np.ndarray)->
     np.save(st, np.stack([sz, mt]))
     return tmp, done
 
+# %% ../nbs/03a_cache.ipynb #bedb28be
 @contextlib.contextmanager
 def _build_lock(folder:Path):
     "One build of a cache folder at a time (e.g. several training processes): the others wait, then reuse it."
@@ -131,6 +134,28 @@ def _build_lock(folder:Path):
     except ImportError: yield; return  # not POSIX
     with open(folder/'build.lock', 'w') as f: fcntl.flock(f, fcntl.LOCK_EX); yield
 
+# %% ../nbs/03a_cache.ipynb #e6a62a9e
+def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray, workers:int, progress:bool)->dict:
+    "Build (or resume building) the cache of `uniq` into new, uniquely named files, then swap `cache.json` to them; its new contents."
+    ptr, n = folder/'cache.json', len(uniq)
+    tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
+    tmp, done = _partial_build(folder, n, size, sz, mt)
+    todo = np.flatnonzero(np.fromfile(done, np.uint8) == 0)
+    what = f'caching {n:,} images at {size}px' + (f' (resuming: {n-len(todo):,} done before)' if len(todo) < n else '')
+    _run_jobs(str(tmp), n, size, todo, [uniq[i] for i in todo], workers, progress, what, str(done))
+    os.replace(tmp, file); done.unlink(); (folder/'.partial.stat.npy').unlink()
+    idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
+    with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
+    meta = dict(version=CACHE_VERSION, n=n, size=size, file=file.name, index=f'index-{tok}.csv', method='squish',
+                built=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    with atomic_write(ptr) as f: json.dump(meta, f, indent=1)
+    for o in folder.glob('images-*.u8'):  # older builds (readers holding a map keep their open copy)
+        if o.name != meta['file']: o.unlink(missing_ok=True)
+    for o in folder.glob('index-*.csv'):
+        if o.name != meta['index']: o.unlink(missing_ok=True)
+    return meta
+
+# %% ../nbs/03a_cache.ipynb #aadc0807
 def build_cache(paths:list, # the source image paths (the same path twice is stored once; links count as paths of their own)
                 size:int=DEFAULT_SIZE, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
@@ -154,21 +179,7 @@ def build_cache(paths:list, # the source image paths (the same path twice is sto
         meta = json.loads(ptr.read_text()) if ptr.is_file() and not force else None
         if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()): meta = None
         if meta is None:  # a fresh (or resumed) build into new, uniquely named files, then swap the pointer
-            tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
-            tmp, done = _partial_build(folder, n, size, sz, mt)
-            todo = np.flatnonzero(np.fromfile(done, np.uint8) == 0)
-            what = f'caching {n:,} images at {size}px' + (f' (resuming: {n-len(todo):,} done before)' if len(todo) < n else '')
-            _run_jobs(str(tmp), n, size, todo, [uniq[i] for i in todo], workers, progress, what, str(done))
-            os.replace(tmp, file); done.unlink(); (folder/'.partial.stat.npy').unlink()
-            idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
-            with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
-            meta = dict(version=CACHE_VERSION, n=n, size=size, file=file.name, index=f'index-{tok}.csv', method='squish',
-                        built=time.strftime('%Y-%m-%dT%H:%M:%S'))
-            with atomic_write(ptr) as f: json.dump(meta, f, indent=1)
-            for o in folder.glob('images-*.u8'):  # older builds (readers holding a map keep their open copy)
-                if o.name != meta['file']: o.unlink(missing_ok=True)
-            for o in folder.glob('index-*.csv'):
-                if o.name != meta['index']: o.unlink(missing_ok=True)
+            meta = _fresh_build(folder, uniq, size, sz, mt, workers, progress)
         else:  # re-decode the rows whose source changed since it was cached
             idx = pd.read_csv(folder/meta['index'])
             stale = np.flatnonzero((idx['bytes'].to_numpy() != sz) | (idx['mtime_ns'].to_numpy() != mt))

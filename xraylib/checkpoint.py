@@ -10,6 +10,7 @@ from typing import Union
 import numpy as np, pandas as pd, torch
 from safetensors.torch import save_file, load_file
 from fastcore.foundation import L
+from fastcore.basics import patch
 from fastai.vision.all import Learner, Callback, SaveModelCallback, TrackerCallback, ParamScheduler, combined_cos
 from .core import atomic_write, atomic_path, to_jsonable
 from .modelfile import ModelFileError, META_NAME, cpu_state_dict
@@ -98,12 +99,14 @@ def _set_rng_state(st:dict, dls):
 
 def _tuples(o): return tuple(map(_tuples, o)) if isinstance(o, (list, tuple)) else o
 
+# %% ../nbs/04c_checkpoint.ipynb #0fdbdfc2
 def _plain(o):
     "Optimizer state with numpy scalars as Python numbers, so `torch.load(weights_only=True)` reads it."
     if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple, L)): return (tuple if isinstance(o, tuple) else list)(map(_plain, o))
     return o.item() if isinstance(o, np.generic) else o
 
+# %% ../nbs/04c_checkpoint.ipynb #f07199e9
 class TrainingState(Callback):
     "After every epoch, save what `train(resume=True)` needs, atomically, and keep `history.csv` up to date."
     order = 70  # after the Recorder (50) and the trackers (60) have seen the epoch
@@ -126,33 +129,38 @@ class TrainingState(Callback):
         self.epoch_offset = sum(p['n_epoch'] for p in self.phases[:self.phase]) + start
     def after_batch(self):
         if not self.skip and self.training and self.iter == 0: interruption_point(f'epoch{self.epoch_offset + self.epoch}')
-    def after_epoch(self):
-        if self.skip: return
-        g = self.epoch_offset + self.epoch
-        names = self.recorder.metric_names[1:]
-        self.rows.append(dict(epoch=g, phase=self.phase, **{k: _maybe_float(v) for k, v in zip(names, self.recorder.log[1:])}))
-        with atomic_write(self.history) as f: pd.DataFrame(self.rows).to_csv(f, index=False)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.folder/f'epoch{g}.safetensors') as tmp: save_file(cpu_state_dict(self.learn.model), str(tmp))
-        with atomic_path(self.folder/f'epoch{g}.pt') as tmp:
-            scaler = getattr(self.learn, 'scaler', None)  # fastai's mixed-precision GradScaler, when fp16 is on
-            torch.save(dict(opt=_plain(self.learn.opt.state_dict()), rng=_rng_state(self.dls),
-                            scaler=None if scaler is None else scaler.state_dict()), tmp)
-        tr = next((c for c in self.learn.cbs if isinstance(c, TrackerCallback)), None)
-        st = dict(format=STATE_FORMAT, settings=self.settings, phases=self.phases, phase=self.phase,
-                  phase_epochs_done=self.start + self.epoch + 1, epochs_done=g + 1, weights=f'epoch{g}.safetensors',
-                  extra=f'epoch{g}.pt', best=None if tr is None else _maybe_float(tr.best), history=self.rows,
-                  saved=datetime.datetime.now().isoformat(timespec='seconds'))
-        with atomic_write(self.folder/'state.json') as f: json.dump(to_jsonable(st), f, indent=1)
-        for o in self.folder.glob('epoch*'):
-            if o.stem != f'epoch{g}': o.unlink()
-        self.last_epoch = g
 
+# %% ../nbs/04c_checkpoint.ipynb #da422110
+@patch
+def after_epoch(self:TrainingState):
+    "Append the epoch to the history, save weights, optimizer, random state and `state.json`, and drop the older epoch's files."
+    if self.skip: return
+    g = self.epoch_offset + self.epoch
+    names = self.recorder.metric_names[1:]
+    self.rows.append(dict(epoch=g, phase=self.phase, **{k: _maybe_float(v) for k, v in zip(names, self.recorder.log[1:])}))
+    with atomic_write(self.history) as f: pd.DataFrame(self.rows).to_csv(f, index=False)
+    self.folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(self.folder/f'epoch{g}.safetensors') as tmp: save_file(cpu_state_dict(self.learn.model), str(tmp))
+    with atomic_path(self.folder/f'epoch{g}.pt') as tmp:
+        scaler = getattr(self.learn, 'scaler', None)  # fastai's mixed-precision GradScaler, when fp16 is on
+        torch.save(dict(opt=_plain(self.learn.opt.state_dict()), rng=_rng_state(self.dls),
+                        scaler=None if scaler is None else scaler.state_dict()), tmp)
+    tr = next((c for c in self.learn.cbs if isinstance(c, TrackerCallback)), None)
+    st = dict(format=STATE_FORMAT, settings=self.settings, phases=self.phases, phase=self.phase,
+              phase_epochs_done=self.start + self.epoch + 1, epochs_done=g + 1, weights=f'epoch{g}.safetensors',
+              extra=f'epoch{g}.pt', best=None if tr is None else _maybe_float(tr.best), history=self.rows,
+              saved=datetime.datetime.now().isoformat(timespec='seconds'))
+    with atomic_write(self.folder/'state.json') as f: json.dump(to_jsonable(st), f, indent=1)
+    for o in self.folder.glob('epoch*'):
+        if o.stem != f'epoch{g}': o.unlink()
+    self.last_epoch = g
+
+# %% ../nbs/04c_checkpoint.ipynb #cfefd66b
 def _maybe_float(v):
     try: return float(v)
     except (TypeError, ValueError): return v
 
-# %% ../nbs/04c_checkpoint.ipynb #a0ed1cee
+# %% ../nbs/04c_checkpoint.ipynb #b907d3ac
 def read_train_state(out:Union[str,Path])->dict:
     "The checkpoint that `train(resume=True)` continues from in `out`, with a clear error when there is none."
     f = Path(out)/'checkpoint'/'state.json'
@@ -167,6 +175,7 @@ def read_train_state(out:Union[str,Path])->dict:
         if not (f.parent/st[k]).exists(): raise ModelFileError(f'{f}: its file {st[k]} is missing')
     return st
 
+# %% ../nbs/04c_checkpoint.ipynb #a0ed1cee
 def restore_state(learn:Learner, # the learner the run builds, before it fits
                   st:dict, # `read_train_state(out)`
                   folder:Path # the checkpoint folder (`out/checkpoint`)

@@ -224,6 +224,7 @@ class LabelTargets:
 from fastai.vision.core import TensorImage, TensorImageBW, PILImageBW
 from fastai.torch_core import TensorMultiCategory
 from fastai.data.core import Transform
+from fastcore.basics import patch
 
 class XrayAugment(Transform):
     "Per-batch chest X-ray augmentation: small rotation, zoom, shift, brightness/contrast/gamma; no vertical flips."
@@ -244,36 +245,42 @@ class XrayAugment(Transform):
         self.max_brightness = max_lighting / 2 if max_brightness is None else max_brightness
         self.max_contrast = max_lighting if max_contrast is None else max_contrast
 
-    def _geometry(self, x):
-        import torch, torch.nn.functional as F
-        n, _, h, w = x.shape; dev = x.device
-        idx = (torch.rand(n, device=dev) < self.p).nonzero().flatten()
-        if not len(idx): return x
-        m = len(idx); u = lambda lo, hi: torch.empty(m, 1, 1, device=dev).uniform_(lo, hi)
-        ang = u(-self.max_rotate, self.max_rotate) * (math.pi / 180)
-        sc = 1 / u(min(1., self.min_zoom), self.max_zoom)
-        sx = sc * ((torch.rand(m, 1, 1, device=dev) < .5).float() * -2 + 1) if self.flip else sc
-        tx, ty = u(-self.max_shift, self.max_shift) * 2, u(-self.max_shift, self.max_shift) * 2
-        X = torch.linspace(-1, 1, w, device=dev).view(1, 1, w); Y = torch.linspace(-1, 1, h, device=dev).view(1, h, 1)
-        cos, sin = ang.cos(), ang.sin()
-        grid = torch.stack([sx * cos * X - sc * sin * Y + tx, sx * sin * X + sc * cos * Y + ty], -1).to(x.dtype)
-        out = x.clone()
-        out[idx] = F.grid_sample(x[idx], grid, mode='bilinear', padding_mode='zeros', align_corners=True)
-        return out
-
-    def _lighting(self, x):
-        import torch
-        n = x.shape[0]; dev = x.device; mc, mb, mg = self.max_contrast, self.max_brightness, self.max_gamma
-        on = (torch.rand(n, 1, 1, 1, device=dev) < self.p).to(x.dtype)
-        c = torch.empty(n, 1, 1, 1, device=dev).uniform_(math.log(1 - mc), -math.log(1 - mc)).exp()
-        b = torch.empty(n, 1, 1, 1, device=dev).uniform_(-mb, mb)
-        c, b = on * c + (1 - on), on * b
-        if mg: x = x.clamp(0, 1) ** (on * torch.empty(n, 1, 1, 1, device=dev).uniform_(-math.log1p(mg), math.log1p(mg))).exp()
-        return ((x - 0.5) * c + 0.5 + b).clamp_(0, 1)
-
     def encodes(self, x:TensorImage):
         if self.max_rotate or self.max_zoom > 1 or self.min_zoom < 1 or self.max_shift or self.flip: x = self._geometry(x)
         return self._lighting(x) if self.max_contrast or self.max_brightness or self.max_gamma else x
+
+# %% ../nbs/03_data.ipynb #9b6163d5
+@patch
+def _geometry(self:XrayAugment, x):
+    "Rotate, zoom, shift (and flip) the images drawn with probability `p`, with one `grid_sample`."
+    import torch, torch.nn.functional as F
+    n, _, h, w = x.shape; dev = x.device
+    idx = (torch.rand(n, device=dev) < self.p).nonzero().flatten()
+    if not len(idx): return x
+    m = len(idx); u = lambda lo, hi: torch.empty(m, 1, 1, device=dev).uniform_(lo, hi)
+    ang = u(-self.max_rotate, self.max_rotate) * (math.pi / 180)
+    sc = 1 / u(min(1., self.min_zoom), self.max_zoom)
+    sx = sc * ((torch.rand(m, 1, 1, device=dev) < .5).float() * -2 + 1) if self.flip else sc
+    tx, ty = u(-self.max_shift, self.max_shift) * 2, u(-self.max_shift, self.max_shift) * 2
+    X = torch.linspace(-1, 1, w, device=dev).view(1, 1, w); Y = torch.linspace(-1, 1, h, device=dev).view(1, h, 1)
+    cos, sin = ang.cos(), ang.sin()
+    grid = torch.stack([sx * cos * X - sc * sin * Y + tx, sx * sin * X + sc * cos * Y + ty], -1).to(x.dtype)
+    out = x.clone()
+    out[idx] = F.grid_sample(x[idx], grid, mode='bilinear', padding_mode='zeros', align_corners=True)
+    return out
+
+# %% ../nbs/03_data.ipynb #d056cb64
+@patch
+def _lighting(self:XrayAugment, x):
+    "Change the contrast (about mid-gray) and brightness of the images drawn with probability `p`, clamped to [0, 1]."
+    import torch
+    n = x.shape[0]; dev = x.device; mc, mb, mg = self.max_contrast, self.max_brightness, self.max_gamma
+    on = (torch.rand(n, 1, 1, 1, device=dev) < self.p).to(x.dtype)
+    c = torch.empty(n, 1, 1, 1, device=dev).uniform_(math.log(1 - mc), -math.log(1 - mc)).exp()
+    b = torch.empty(n, 1, 1, 1, device=dev).uniform_(-mb, mb)
+    c, b = on * c + (1 - on), on * b
+    if mg: x = x.clamp(0, 1) ** (on * torch.empty(n, 1, 1, 1, device=dev).uniform_(-math.log1p(mg), math.log1p(mg))).exp()
+    return ((x - 0.5) * c + 0.5 + b).clamp_(0, 1)
 
 # %% ../nbs/03_data.ipynb #89dad54b
 def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see above)
@@ -414,15 +421,9 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
     held = None if lists is None else 'the test/ folder' if 'split' in df and (df['split'] == 'test').any() else '`test_list.txt`'
     df = _as_frame(df, missing, keep=lists[0] - lists[1] if lists else None)
     skipped = len(df.attrs.get('skipped_missing', []))
-    if cache:
-        try: df = cached_frame(df, size, cache_dir, cache_workers, progress)
-        except ImageLoadError as e:
-            raise ImageLoadError(f'{e}. Building the image cache stopped at this file, before any training: replace it, '
-                                 'or delete it (its row is then skipped as missing), and rerun') from e
+    if cache: df = _cache_rows(df, size, cache_dir, cache_workers, progress)
     if num_workers is None: num_workers = 0 if cache else None  # cached rows are too cheap for worker processes
-    if splitter is None:
-        from fastai.data.transforms import RandomSplitter
-        splitter = RandomSplitter(valid_pct, seed) if split == 'random' else patient_splitter(valid_pct, seed)
+    if splitter is None: splitter = _default_splitter(split, valid_pct, seed)
     dbk = {k: kwargs.pop(k) for k in ('flip', 'item_tfms', 'batch_tfms') if k in kwargs}
     dblock = xray_dblock(size, splitter=splitter, aug=aug, vocab=frame_vocab(df), **dbk)
     if num_workers is not None: kwargs['num_workers'] = num_workers
@@ -433,3 +434,17 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                                       skipped_missing=skipped, n_test_held_out=len(lists[1]) if lists else 0, held_out=held)
     dls.items_df = df
     return dls
+
+# %% ../nbs/03_data.ipynb #e8e41eb4
+def _cache_rows(df:pd.DataFrame, size:int, cache_dir, workers:int, progress:bool)->pd.DataFrame:
+    "`cached_frame(df, ...)`, saying what to do when an image in it cannot be decoded."
+    try: return cached_frame(df, size, cache_dir, workers, progress)
+    except ImageLoadError as e:
+        raise ImageLoadError(f'{e}. Building the image cache stopped at this file, before any training: replace it, '
+                             'or delete it (its row is then skipped as missing), and rerun') from e
+
+# %% ../nbs/03_data.ipynb #c4561aed
+def _default_splitter(split:str, valid_pct:float, seed:int)->Callable:
+    "fastai's image-wise `RandomSplitter` for `split='random'`, else `patient_splitter`."
+    from fastai.data.transforms import RandomSplitter
+    return RandomSplitter(valid_pct, seed) if split == 'random' else patient_splitter(valid_pct, seed)

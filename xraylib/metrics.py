@@ -47,6 +47,7 @@ class AUROCMulti(Metric):
     @property
     def name(self): return 'mean_auroc'
 
+# %% ../nbs/04b_metrics.ipynb #cb922024
 class LabelAUROC(Metric):
     "The validation AUROC of label `i`, read from an `AUROCMulti` (`NaN` when the label has no positive)."
     def __init__(self, parent:AUROCMulti, i:int, label:str): self.parent, self.i, self.label = parent, i, label
@@ -59,6 +60,7 @@ class LabelAUROC(Metric):
     @property
     def name(self): return f'auroc_{self.label}'
 
+# %% ../nbs/04b_metrics.ipynb #6867118c
 def accuracy_multi(inp, targ, thresh:float=0.5, sigmoid:bool=True):
     "fastai's `accuracy_multi` over the known targets: `NaN` (unknown) cells are skipped."
     inp, targ = flatten_check(inp, targ)

@@ -105,6 +105,7 @@ def _model_paths(path)->tuple:
         return path, mf if mf.exists() else path.parent/META_NAME
     return path, path.parent/META_NAME
 
+# %% ../nbs/04a_modelfile.ipynb #b63180be
 def _read_meta(mf:Path)->dict:
     "model.json as a dict, or a `ModelFileError` naming the file (a pickle renamed .json is never unpickled)."
     try: meta = json.loads(mf.read_bytes().decode('utf-8'))
@@ -112,6 +113,7 @@ def _read_meta(mf:Path)->dict:
     if not isinstance(meta, dict): raise ModelFileError(f'{mf}: not a JSON model metadata file (a {type(meta).__name__}, not an object)')
     return meta
 
+# %% ../nbs/04a_modelfile.ipynb #2c289f1c
 def _refuse_pickle(f:Path):
     head = f.read_bytes()[:8] if f.is_file() else b''
     if f.suffix.lower() in _PICKLE_SUFFIXES or head[:2] == b'PK' or head[:1] == b'\x80':
@@ -119,6 +121,7 @@ def _refuse_pickle(f:Path):
                              'arbitrary code. xraylib loads only model.safetensors + model.json written by save_model; '
                              'if you trust this file, load it yourself and write it again with save_model.')
 
+# %% ../nbs/04a_modelfile.ipynb #9de86af3
 def load_model(path:Union[str,Path], # a folder with model.safetensors + model.json, or either file
                device:str='cpu' # where to put the model
               )->tuple:

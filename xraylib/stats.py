@@ -67,6 +67,7 @@ def known_rows(p, # one label's scores, (n_images,)
     k = ~np.isnan(y)
     return (p, y == 1, slice(None)) if k.all() else (p[k], y[k] == 1, np.flatnonzero(k))
 
+# %% ../nbs/00b_stats.ipynb #3c3f85b3
 def rank_label(p:np.ndarray, # one label's scores, (n_images,)
                y:np.ndarray # its targets: 0/1, `NaN` where unknown (those images are left out)
               )->Ranked:
@@ -78,6 +79,7 @@ def rank_label(p:np.ndarray, # one label's scores, (n_images,)
     cols = np.arange(n)[rows_]  # an unknown image has no segment: its bootstrap weight counts for nothing
     return Ranked(csr_matrix((np.ones(len(p)), (rows, cols)), shape=(3 * m + 1, n)), m)
 
+# %% ../nbs/00b_stats.ipynb #22d1ed71
 def _cum0(a:np.ndarray)->np.ndarray:
     "Cumulative sums down axis 0 with a leading 0 row."
     c = np.zeros((a.shape[0] + 1, a.shape[1]), a.dtype)

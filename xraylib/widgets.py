@@ -61,6 +61,7 @@ def _fig_png(fig, dpi:int=80)->bytes:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
     return buf.getvalue()
 
+# %% ../nbs/08_widgets.ipynb #36323802
 class UploadWidget(widgets.VBox):
     "Upload chest X-rays and show sorted label probabilities, passing labels highlighted, and Grad-CAM."
     def __init__(self, predictor:Predictor, # the model to run
