@@ -363,6 +363,40 @@ def model_thresholds(path # a model folder or model.json; or an evaluation's fol
     if not isinstance(m.get('thresholds'), dict): raise ValueError(f'{p}: no per-label thresholds in it')
     return m['thresholds'], f'validation ({p.name})' if 'vocab' in m else f'the data of {p}'
 
+# %% ../nbs/06_evaluate.ipynb #13192127
+def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
+    "What `xraylib evaluate` prints: the AUROC table, the mean with calibration, subgroups, the resampling and where the thresholds came from."
+    b, nf, c, nfd = m['bootstrap'], m['auroc_no_finding'], m['calibration'], m['n_findings']
+    f3 = lambda v: 'n/a' if v is None else f'{v:.3f}'
+    with pd.option_context('display.width', 200, 'display.max_columns', 20): lines = [tbl.drop(columns=['n', 'note']).round(4).to_string(index=False), '']
+    lines.append(f'mean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
+                 + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
+    lines += [f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
+              for a, gs in m.get('subgroups', {}).items()]
+    return lines + [f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in {secs:.1f} s',
+                    f'thresholds chosen on {m["thresholds_chosen_on"]}']
+
+# %% ../nbs/06_evaluate.ipynb #a52e7af2
+def _google_sets(meta:Optional[pd.DataFrame])->dict:
+    "`{set: rows}` of Google 2019's sets (`google_set`) when the labels have more than one, else {}."
+    if meta is None or 'google_set' not in meta or meta['google_set'].nunique() < 2: return {}
+    return {str(s): np.flatnonzero((meta['google_set'] == s).to_numpy()) for s in meta['google_set'].dropna().unique()}
+
+def _training_data(model)->Optional[Path]:
+    "The folder of the data a model was trained on (from its model.json), or None."
+    p = Path(model); mj = p/'model.json' if p.is_dir() else p
+    d = json.loads(mj.read_text()).get('training', {}).get('data') if mj.suffix == '.json' and mj.is_file() else None
+    return None if not d or d == 'phantom' else (Path(d) if Path(d).is_dir() else Path(d).parent)
+
+def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Path, places:list, kw:dict)->list:
+    "Write the text-mined reference and each Google set's evaluation beside external.md; its lines."
+    if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=out/'text_mined', **kw)
+    lines = external_lines(ext, tbl, pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
+    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **kw) and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
+    lines += set_lines(tabs, nih_partition(ed.image_ids, places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get('dataset_format') == 'google2019' else []
+    with atomic_write(out/'external.md') as f: f.write('\n'.join(lines) + '\n')
+    return lines
+
 # %% ../nbs/06_evaluate.ipynb #bda55aff
 @call_parse
 def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probability column per label (`Label` or `prob_Label`)
@@ -397,37 +431,3 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         places = [Path(labels).parent, Path(labels).parent.parent] + ([_training_data(model)] if model else [])
         print('\n' + '\n'.join(_external_report(ed, ext, sets, tbl, Path(out), places, kw)))
     return 0
-
-# %% ../nbs/06_evaluate.ipynb #13192127
-def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
-    "What `xraylib evaluate` prints: the AUROC table, the mean with calibration, subgroups, the resampling and where the thresholds came from."
-    b, nf, c, nfd = m['bootstrap'], m['auroc_no_finding'], m['calibration'], m['n_findings']
-    f3 = lambda v: 'n/a' if v is None else f'{v:.3f}'
-    with pd.option_context('display.width', 200, 'display.max_columns', 20): lines = [tbl.drop(columns=['n', 'note']).round(4).to_string(index=False), '']
-    lines.append(f'mean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
-                 + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
-    lines += [f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
-              for a, gs in m.get('subgroups', {}).items()]
-    return lines + [f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in {secs:.1f} s',
-                    f'thresholds chosen on {m["thresholds_chosen_on"]}']
-
-# %% ../nbs/06_evaluate.ipynb #a52e7af2
-def _google_sets(meta:Optional[pd.DataFrame])->dict:
-    "`{set: rows}` of Google 2019's sets (`google_set`) when the labels have more than one, else {}."
-    if meta is None or 'google_set' not in meta or meta['google_set'].nunique() < 2: return {}
-    return {str(s): np.flatnonzero((meta['google_set'] == s).to_numpy()) for s in meta['google_set'].dropna().unique()}
-
-def _training_data(model)->Optional[Path]:
-    "The folder of the data a model was trained on (from its model.json), or None."
-    p = Path(model); mj = p/'model.json' if p.is_dir() else p
-    d = json.loads(mj.read_text()).get('training', {}).get('data') if mj.suffix == '.json' and mj.is_file() else None
-    return None if not d or d == 'phantom' else (Path(d) if Path(d).is_dir() else Path(d).parent)
-
-def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Path, places:list, kw:dict)->list:
-    "Write the text-mined reference and each Google set's evaluation beside external.md; its lines."
-    if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=out/'text_mined', **kw)
-    lines = external_lines(ext, tbl, pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
-    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **kw) and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
-    lines += set_lines(tabs, nih_partition(ed.image_ids, places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get('dataset_format') == 'google2019' else []
-    with atomic_write(out/'external.md') as f: f.write('\n'.join(lines) + '\n')
-    return lines
