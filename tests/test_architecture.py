@@ -109,7 +109,6 @@ def test_cell_counter_tells_exports_from_examples():
     assert _cell_counts(cells) == (2, 1)
 
 
-@pytest.mark.xfail(strict=True, reason='examples per notebook: in progress (issue 32 item 5); the failure lists the notebooks left')
 def test_examples_at_least_as_many_as_exports():
     counts = {nb.name: _cell_counts(json.loads(nb.read_text())['cells']) for nb in sorted(NBS.glob('*.ipynb'))}
     assert sum(e for e, _ in counts.values()) > 100, f'found too few export cells in {NBS}'
