@@ -10,7 +10,7 @@ SCRIPT = textwrap.dedent('''
 
     def state():
         "Everything a library might change for the whole process, as comparable text."
-        return dict(tempdir=repr(tempfile.tempdir), env=dict(os.environ), threads=torch.get_num_threads(),
+        return dict(tempdir=tempfile.gettempdir(), env=dict(os.environ),  # the effective folder (the stdlib caches it on first use) threads=torch.get_num_threads(),
                     interop=torch.get_num_interop_threads(), bars=repr((fcp.master_bar, fcp.progress_bar)),
                     defaults={k: repr(v) for k, v in vars(defaults).items()},
                     torch=repr((torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.get_default_dtype(),
