@@ -182,12 +182,13 @@ def _site_data(model:str, preds:str, labels:str, format:str='auto')->tuple:
     from xraylib.external import read_external, is_external
     th, _ = model_thresholds(model)
     mj = Path(model)/'model.json' if Path(model).is_dir() else Path(model)
-    if not is_external(labels, format, None, preds): return read_predictions(preds, labels), th, json.loads(mj.read_text()).get('threshold_method', 'f1'), mj
+    rule = json.loads(mj.read_text()).get('threshold_method', 'f1')  # model_thresholds has read it: it exists and is JSON
+    if not is_external(labels, format, None, preds): return read_predictions(preds, labels), th, rule, mj
     ed, s = read_external(preds, labels, format)
     single = [(r.target, r.model[0]) for r in s['pairs'].itertuples() if len(r.model) == 1]
     cols = [list(ed.labels).index(t) for t, _ in single]
     ed = EvalData(ed.preds[:, cols], ed.targs[:, cols], [m for _, m in single], ed.image_ids, ed.patient_ids, ed.metadata)
-    return ed, th, json.loads(mj.read_text()).get('threshold_method', 'f1'), mj
+    return ed, th, rule, mj
 
 def _print_table(sc:dict):
     t = sc['table']; f3 = lambda r, f: f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
