@@ -11,7 +11,7 @@ import argparse, json, subprocess, sys
 from pathlib import Path
 import pandas as pd
 from xraylib.external import label_key
-from xraylib.sources import read_source, _rows_of
+from xraylib.sources import read_source, rows_of
 from xraylib.vocab import target_matrix
 
 
@@ -27,7 +27,7 @@ def shared_rows(merged:Path, holdout:Path, out:Path)->list:
     bcols = {label_key(c[5:]): c for c in pb.columns if c.startswith('prob_')}
     labs = [l for l in own if label_key(l) in bcols]
     pb = pb[['Image Index']].assign(**{f'prob_{l}': pb[bcols[label_key(l)]].to_numpy() for l in labs})
-    rows = _rows_of(src, pa['Image Index'])
+    rows = rows_of(src, pa['Image Index'])
     own_names = json.loads((merged/'model.json').read_text())['training']['sources'][name]['labels']
     lab = pd.DataFrame({'Image Index': pa['Image Index'].to_numpy(), 'Patient ID': rows['patient'].to_numpy(),
                         **{l: target_matrix(rows, [own_names[l]])[:, 0] for l in labs}})

@@ -82,7 +82,6 @@ def _export_cells():
                 yield nb.name, c.get('id'), len(src.splitlines())
 
 
-@pytest.mark.xfail(strict=True, reason='cell sizes: in progress (left: 04_learner cell 91d3ccbd)')
 def test_export_cells_at_most_40_lines():
     cells = list(_export_cells())
     assert len(cells) > 100, f'found only {len(cells)} export cells in {NBS}'

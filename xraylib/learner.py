@@ -34,7 +34,7 @@ _all_ = ['PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path
 # %% auto #0
 __all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET', 'default_preset', 'preset_for', 'train_targets',
            'pos_weights', 'xray_learner', 'valid_predictions', 'NonFiniteLossError', 'StopOnNonFiniteLoss',
-           'recalibration', 'train', 'train_cli', 'PretrainedWeightsError', 'PretrainedWeightsWarning',
+           'recalibration', 'run_settings', 'train', 'train_cli', 'PretrainedWeightsError', 'PretrainedWeightsWarning',
            'hub_weights_path', 'find_pretrained', 'pretrained_body']
 
 # %% ../nbs/04_learner.ipynb #8f87341b
@@ -275,25 +275,47 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
     if not quiet: print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
     return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
 
-# %% ../nbs/04_learner.ipynb #91d3ccbd
+# %% ../nbs/04_learner.ipynb #3c662e52
 @delegates(read_dataset, but=['path', 'check_images'])
+def run_settings(data:Union[str,list], # `train`'s `data`: a path, 'phantom', or several sources
+                 arch:str=None, # architecture, e.g. resnet18, resnet34 (default: the preset's)
+                 size:int=None, # image size in pixels (default: the preset's)
+                 bs:int=None, # batch size (default: the preset's)
+                 epochs:int=None, # epochs (unfrozen epochs with pretrained weights; default: the preset's)
+                 freeze_epochs:int=None, # frozen-body epochs first, with pretrained weights only
+                 lr:float=None, # base learning rate (default: the preset's)
+                 pretrained:Union[bool,str]='auto', # auto|yes|no: ImageNet weights (auto: when found, else warn and start from scratch)
+                 weights:str=None, # an ImageNet weights file for `arch` (offline)
+                 seed:int=42, # seed of the split, the shuffling and the initialisation
+                 valid_pct:float=0.2, # fraction of images for validation (patient-wise)
+                 split:str='auto', # auto|official|patient|random: official = the dataset's own test set (NIH's test_list.txt, a folder set's test/) held out to the end, a patient-wise split of the rest (auto: official when there is one, else patient)
+                 folds:int=None, # K-fold patient-wise cross-validation instead of one split: K runs in out/fold0, out/fold1, ...
+                 n:int=None, # phantom sample size (default: the preset's)
+                 patience:int=None, # stop early after this many epochs without a better mean AUROC
+                 pos_weight:bool=True, # weight each label's positives by its training neg/pos ratio (capped); False: plain masked BCE
+                 flip:bool=None, # random horizontal flips in training (default: the preset's)
+                 max_zoom:float=None, # training zooms in up to this factor, a crop of 1/max_zoom of each side (default: the preset's)
+                 min_zoom:float=None, # training zooms out down to this factor; below 1 the image shrinks inside a black border, framed wider (default: the preset's)
+                 max_brightness:float=None, # training brightness shift up to this either way (default: the preset's)
+                 max_contrast:float=None, # training contrast factor in [1-x, 1/(1-x)] (default: the preset's)
+                 max_gamma:float=None, # training gamma in [1/(1+x), 1+x]; 0: none (default: the preset's)
+                 holdout_source:str=None, # several sources: train on the others and score this one (by name) as external data, on the shared labels
+                 balance:str='none', # none|sources: several sources drawn with equal weight per source each epoch (none: as the data come)
+                 **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
+                )->dict:
+    "The settings a run records and `--resume` keeps: every option of `train` but where it writes and how it runs, checked."
+    a = dict(locals()); kw = a.pop('kwargs')
+    if balance not in BALANCE: raise ValueError(f"--balance {balance}: choose one of {', '.join(BALANCE)}")
+    if (holdout_source or balance != 'none') and (isinstance(data, (str, Path)) or len(data) < 2):
+        raise ValueError(f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources (--data A --data B)")
+    a['data'] = str(data) if isinstance(data, (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0])
+    return {**a, **_read_options(kw)}
+
+# %% ../nbs/04_learner.ipynb #91d3ccbd
+@delegates(run_settings)
 def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'phantom' (made or reused); repeat for several sources, each as PATH[:option=value,...] (`xraylib.sources`)
-          arch:str=None, # architecture, e.g. resnet18, resnet34 (default: the preset's)
-          size:int=None, # image size in pixels (default: the preset's)
-          bs:int=None, # batch size (default: the preset's)
-          epochs:int=None, # epochs (unfrozen epochs with pretrained weights; default: the preset's)
-          freeze_epochs:int=None, # frozen-body epochs first, with pretrained weights only
-          lr:float=None, # base learning rate (default: the preset's)
-          pretrained:Union[bool,str]='auto', # auto|yes|no: ImageNet weights (auto: when found, else warn and start from scratch)
-          weights:str=None, # an ImageNet weights file for `arch` (offline)
           out:str='runs/xraylib', # output folder
-          seed:int=42, # seed of the split, the shuffling and the initialisation
           quiet:bool=False, # no progress bars or epoch table
-          valid_pct:float=0.2, # fraction of images for validation (patient-wise)
-          split:str='auto', # auto|official|patient|random: official = the dataset's own test set (NIH's test_list.txt, a folder set's test/) held out to the end, a patient-wise split of the rest (auto: official when there is one, else patient)
-          folds:int=None, # K-fold patient-wise cross-validation instead of one split: K runs in out/fold0, out/fold1, ...
-          n:int=None, # phantom sample size (default: the preset's)
-          patience:int=None, # stop early after this many epochs without a better mean AUROC
           n_boot:int=1000, # bootstrap resamples for the evaluation's confidence intervals
           num_workers:int=0, # DataLoader worker processes
           download:bool=True, # let auto/yes try to download ImageNet weights when not on disk
@@ -301,32 +323,18 @@ def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'p
           cbs:list=None, # extra fastai callbacks (API only)
           channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
           fp16:Union[bool,str]='auto', # auto|yes|no: mixed precision (auto: on a GPU only)
-          pos_weight:bool=True, # weight each label's positives by its training neg/pos ratio (capped); False: plain masked BCE
           bf16:bool=None, # bfloat16 mixed precision on the CPU (default: where the CPU has native bfloat16)
-          flip:bool=None, # random horizontal flips in training (default: the preset's)
-          max_zoom:float=None, # training zooms in up to this factor, a crop of 1/max_zoom of each side (default: the preset's)
-          min_zoom:float=None, # training zooms out down to this factor; below 1 the image shrinks inside a black border, framed wider (default: the preset's)
-          max_brightness:float=None, # training brightness shift up to this either way (default: the preset's)
-          max_contrast:float=None, # training contrast factor in [1-x, 1/(1-x)] (default: the preset's)
-          max_gamma:float=None, # training gamma in [1/(1+x), 1+x]; 0: none (default: the preset's)
           threads:Union[int,str]=None, # torch CPU threads while training; auto: the cores the load average leaves free (faster on a loaded machine, but runs then differ with the load); default: torch's own count
-          holdout_source:str=None, # several sources: train on the others and score this one (by name) as external data, on the shared labels
-          balance:str='none', # none|sources: several sources drawn with equal weight per source each epoch (none: as the data come)
-          **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
+          **kwargs # the run's settings (`run_settings`: model, split, augmentation, sources) and the reader's options (`read_dataset`)
          )->dict:
     "Train a chest X-ray model and write model files, validation predictions, metrics and the training log to `out`."
-    if resume and not folds: folds = cv_folds(Path(out))  # resuming a cross-validation
-    if balance not in BALANCE: raise ValueError(f"--balance {balance}: choose one of {', '.join(BALANCE)}")
-    if (holdout_source or balance != 'none') and (isinstance(data, (str, Path)) or len(data) < 2):
-        raise ValueError(f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources (--data A --data B)")
-    given = dict(data=str(data) if isinstance(data, (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0]), arch=arch, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-                 valid_pct=valid_pct, split=split, folds=folds, seed=seed, n=n, patience=patience, pretrained=pretrained, weights=weights, pos_weight=pos_weight, holdout_source=holdout_source, balance=balance,
-                 flip=flip, max_zoom=max_zoom, min_zoom=min_zoom, max_brightness=max_brightness, max_contrast=max_contrast, max_gamma=max_gamma, **_read_options(kwargs))
+    given = run_settings(data, **kwargs)
+    if resume and not given['folds']: given['folds'] = cv_folds(Path(out))  # resuming a cross-validation
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, bf16=bf16, n_boot=n_boot)
     with torch_threads(train_threads(threads)):  # torch's own count again afterwards
-        return train_folds(run, Path(out), folds, resume, quiet, n_boot, seed) if folds else run(Path(out))
+        return train_folds(run, Path(out), given['folds'], resume, quiet, n_boot, given['seed']) if given['folds'] else run(Path(out))
 
 # %% ../nbs/04_learner.ipynb #be27f3cd
 def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num_workers:int, download:bool, cbs,

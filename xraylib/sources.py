@@ -16,7 +16,7 @@ from .data import read_dataset
 # %% auto #0
 __all__ = ['READ_OPTIONS', 'SOURCE_OPTIONS', 'BALANCE', 'SHORTCUT_SHARE', 'source_name', 'parse_source', 'read_source',
            'union_vocab', 'check_vocabs', 'check_images', 'source_targets', 'merge_frames', 'read_sources',
-           'holdout_frame', 'balance_sources', 'prevalence_table', 'shortcut_lines', 'source_evaluations',
+           'holdout_frame', 'balance_sources', 'prevalence_table', 'shortcut_lines', 'rows_of', 'source_evaluations',
            'sources_report', 'evaluate_sources']
 
 # %% ../nbs/03d_sources.ipynb #6dd1895b
@@ -219,7 +219,7 @@ def shortcut_lines(tbl:pd.DataFrame, # `prevalence_table`
     return out
 
 # %% ../nbs/03d_sources.ipynb #5b4d1910
-def _rows_of(frame:pd.DataFrame, image_ids)->pd.DataFrame:
+def rows_of(frame:pd.DataFrame, image_ids)->pd.DataFrame:
     "The frame's rows of the predicted images, in their order."
     return frame.set_index(frame['image'].astype(str)).loc[[str(i) for i in image_ids]].reset_index(drop=True)
 
@@ -230,7 +230,7 @@ def source_evaluations(preds:pd.DataFrame, # a run's predictions: `Image Index`,
                       )->dict:
     "`write_evaluation` per source, on its images and its own labels: `{source: metrics}`."
     from xraylib.evaluate import write_evaluation
-    rows, out = _rows_of(frame, preds['Image Index']), {}
+    rows, out = rows_of(frame, preds['Image Index']), {}
     for s, info in frame.attrs['sources'].items():
         m, labs = (rows['source'] == s).to_numpy(), [l for l in info['outputs'] if l in frame_vocab(frame).labels]
         if not m.any(): continue
