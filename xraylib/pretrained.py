@@ -70,8 +70,9 @@ def find_pretrained(arch:Union[str,callable], # the architecture
     if hub.is_file(): return hub
     if download and (got := _try_download(arch)) is not None and got.is_file(): return got
     name = get_arch(arch).__name__
-    msg = (f'No ImageNet weights for {name}: not in torch\'s hub cache ({hub}) and the download failed '
-           f'(offline?). Offline options: copy {hub.name} (from {_weights_enum(arch).url}) to {hub.parent}, '
+    why = 'the download failed (offline?)' if download else 'downloading is off (download=False, `--no-download`)'
+    msg = (f'No ImageNet weights for {name}: not in torch\'s hub cache ({hub}) and {why}. '
+           f'Offline options: copy {hub.name} (from {_weights_enum(arch).url}) to {hub.parent}, '
            f'or pass weights=FILE / `xraylib train --weights FILE`.')
     if pretrained is True: raise PretrainedWeightsError(msg + ' Or use pretrained=False/`--pretrained no` to train from scratch.')
     warnings.warn(msg + ' Training from scratch (recorded as pretrained: false).', PretrainedWeightsWarning, stacklevel=3)
