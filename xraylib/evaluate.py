@@ -182,7 +182,7 @@ PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-nega
 def _figures(ed:EvalData, t:dict, where:str)->dict:
     "The plots `write_evaluation` writes: name -> a function of the file name."
     f = {'sweep': lambda o: plot_threshold_sweep(t['sweep'], fname=o), 'roc': lambda o: plot_roc(ed, None, None, t['auroc'], fname=o),
-         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o), 'rates': lambda o: plot_rates_vs_threshold(ed, None, None, t['thresholds'], fname=o),
+         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o), 'rates': lambda o: plot_rates_vs_threshold(ed, None, None, t['thresholds'], fname=o, what=where),
          'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=where), 'prevalence': lambda o: plot_prevalence(ed.targs, ed.labels, fname=o),
          'calibration': lambda o: plot_reliability(ed, None, None, t['calibration'], fname=o)}
     if t.get('subgroups') is not None: f['subgroups'] = lambda o: plot_subgroups(t['subgroups'], t['auroc'].attrs['mean_auroc'], fname=o)

@@ -97,12 +97,13 @@ def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
                             labels:Sequence[str]=None, # label names
                             thresholds=None, # chosen thresholds to mark (number, sequence, dict or table)
                             fname=None, # save a PNG here too
-                            ncols:int=5 # panels per row
+                            ncols:int=5, # panels per row
+                            what:str='the chosen thresholds' # where the marked thresholds were chosen, for the title
                            ):
     "Per-label TPR (sensitivity) and FPR (1 - specificity) against the threshold, with the chosen threshold marked."
     p, y, labels = preds_targs(preds, targs, labels)
     t = None if thresholds is None else thresholds_in_order(thresholds, labels)
-    fig, axs = _grid(len(labels), ncols, title='True and false positive rates vs threshold (predict when probability > threshold)',
+    fig, axs = _grid(len(labels), ncols, title=f'True and false positive rates vs threshold (predict when probability > threshold); dashed: {what}',
                      xlabel='threshold (log scale)', ylabel='rate')
     pp = p[p > 0]
     xmin = 10 ** math.floor(math.log10(max(1e-4, float(pp.min()) if pp.size else 1e-4)))  # a decade below the smallest score

@@ -156,7 +156,7 @@ def save_png(fig, # a matplotlib Figure
 def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
                          title:str='accuracy_multi vs threshold (one threshold for all labels)', # plot title
                          fname:Union[str,Path,None]=None, # save a PNG here too
-                         figsize=(7, 4.2) # figure size in inches
+                         figsize=(7, 5) # figure size in inches
                         ):
     "The seed's plot: `accuracy_multi` against the threshold, with the chosen point and the all-negative baseline."
     import matplotlib.pyplot as plt  # here, so that `xraylib.predict` can use this module without loading matplotlib
@@ -165,12 +165,12 @@ def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
     bt, ba, base = (sweep.attrs[k] for k in ('best_threshold', 'best_accuracy', 'all_negative'))
     ax.axhline(base, color='C3', ls='--', label=f'predict nothing (all negative): {base:.4f}')
     edge = ' (at the edge of the grid: the best may lie beyond it)' if sweep.attrs.get('at_edge') else ''
-    ax.plot([bt], [ba], '*', ms=14, color='C1', label=f'best: threshold {bt:.3f}, accuracy {ba:.4f}{edge}')
+    ax.plot([bt], [ba], '*', ms=14, color='C1', label=f'best on these data: threshold {bt:.3f}, accuracy {ba:.4f}{edge}')
     lo = min(sweep.accuracy_multi.min(), base)
     ax.set_ylim(max(0, lo - 0.1 * (1 - lo)), min(1, max(ba, base) + 0.15 * (1 - lo) + 1e-3))
     ax.set(xlabel='threshold (predict a label when probability > threshold)', ylabel='accuracy_multi', title=title)
-    ax.grid(alpha=.3); ax.legend(loc='lower center', fontsize=9)
-    fig.tight_layout()
+    ax.grid(alpha=.3); fig.legend(loc='lower center', fontsize=8.5, frameon=False)  # below the axes: it hides no line
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     return save_png(fig, fname)
 
 # %% ../nbs/05_thresholds.ipynb #bbc741f2
