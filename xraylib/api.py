@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Optional
 import numpy as np, torch
 from fastcore.basics import patch
-from .predict import Predictor
+from .predict import Predictor, thresholds_source
 from .gradcam import gradcam_overlay
 from .widgets import UploadWidget
 
@@ -139,7 +139,7 @@ def info(self:Service)->dict:
     m, met = self.predictor.meta, self.metrics or {}
     return dict(notice=NOTICE.replace('**', ''), arch=m.get('arch'), size=m.get('size'), n_in=m.get('n_in', 1), vocab=self.vocab,
                 thresholds={l: float(t) for l, t in self.predictor.thresholds.items()}, threshold_method=m.get('threshold_method'),
-                thresholds_chosen_on='validation', calibration=(m.get('calibration') or {}).get('method'), calibrated=self.predictor.calibrated,
+                thresholds_chosen_on=thresholds_source(m), calibration=(m.get('calibration') or {}).get('method'), calibrated=self.predictor.calibrated,
                 training=m.get('training', {}), data=m.get('data', {}),
                 validation=dict(n_images=met.get('n_images'), mean_auroc=met.get('mean_auroc'), mean_auroc_ci=met.get('mean_auroc_ci'),
                                 auroc={l: {k: a.get(k) for k in ('auroc', 'auroc_ci', 'n_pos')} for l, a in met.get('auroc', {}).items()}) if met else None)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Optional, Union
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
-from .predict import Predictor, IMAGE_EXTS
+from .predict import Predictor, IMAGE_EXTS, thresholds_source
 from .widgets import preds_html, error_html
 from .api import NOTICE, Service, api_app
 _all_ = ['NOTICE']  # defined in xraylib.api, still importable from here
@@ -92,7 +92,7 @@ def model_card(meta:dict, # `model.json`'s contents
                 auroc_markdown(metrics, vocab)]
     else: out.append('**Validation**: no `metrics.json` beside the model files, so no AUROC table.')
     out += ['', _calibration_line(meta, metrics), '',
-            f"**Thresholds**: per label ({meta.get('threshold_method', 'method not recorded')}), chosen on the validation set; "
+            f"**Thresholds**: per label ({meta.get('threshold_method', 'method not recorded')}), chosen on {thresholds_source(meta)}; "
             'a label that reaches its threshold is marked in the table.']
     return '\n'.join(out)
 

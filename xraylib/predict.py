@@ -22,9 +22,9 @@ from .thresholds import thresholds_in_order
 from .gradcam import gradcam, plot_gradcam, gradcam_overlay  # moved to xraylib.gradcam; kept here for one release
 
 # %% auto #0
-__all__ = ['ENGINES', 'model_spec', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model', 'Predictor', 'list_preds',
-           'folder_images', 'image_files', 'predict_cli', 'load_image', 'ImageLoadError', 'gradcam', 'plot_gradcam',
-           'gradcam_overlay']
+__all__ = ['ENGINES', 'model_spec', 'thresholds_source', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model',
+           'Predictor', 'list_preds', 'folder_images', 'image_files', 'predict_cli', 'load_image', 'ImageLoadError',
+           'gradcam', 'plot_gradcam', 'gradcam_overlay']
 
 # %% ../nbs/07_predict.ipynb #53f80cb1
 _all_ = ['load_image', 'ImageLoadError']  # re-exported from xraylib.core
@@ -59,6 +59,14 @@ def model_spec(meta:dict # the contents of `model.json`
                 std=[float(s) for s in np.atleast_1d(std)], vocab=vocab,
                 n_in=int(_first(meta, 'n_in', 'channels', default=1)),
                 thresholds=dict(zip(vocab, thresholds_in_order(th, vocab, default=0.5, strict=False).tolist())))
+
+# %% ../nbs/07_predict.ipynb #2f244fdc
+def thresholds_source(meta:dict # a model's `model.json`
+                     )->str:
+    "Where the model's thresholds were chosen: 'validation', or the site images of a site-calibrated model."
+    sc = meta.get('site_calibration')
+    if not sc: return 'validation'
+    return f"{sc['k']} labelled images of {sc.get('site') or 'a site'} (site calibration, seed {sc['seed']}; labels the site lacks: validation)"
 
 # %% ../nbs/07_predict.ipynb #31d52b8e
 def preprocess_image(image, # a path, bytes, a PIL image or an array
