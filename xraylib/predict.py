@@ -381,6 +381,7 @@ def _cli_images(images:list)->tuple:
 def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
     "Print each image's labels, most probable first (`*`: passes its threshold), or all of them as JSON."
     out = []
+    if not as_json: print(f"thresholds chosen on {'the command line (--thresh)' if thresh is not None else thresholds_source(p.meta)}; *: passes")
     for f, probs in zip(df.attrs['files'], df.iloc[:, 1:].to_numpy()):
         t = p.label_table(probs, thresh)
         if as_json: out.append(dict(image=str(f), predictions=t.to_dict(orient='records'))); continue
