@@ -58,7 +58,7 @@ def _colab_secrets()->Optional[str]:
 
 # %% ../nbs/01b_fetch.ipynb #57394831
 def kaggle_credentials()->Optional[str]:
-    "Name the first source of Kaggle credentials found (without importing `kaggle`), or `None`."
+    "Name the first source of Kaggle credentials found (without importing `kaggle`), or `None`; on Colab, secrets found are copied into `os.environ` for Kaggle's client."
     if os.environ.get('KAGGLE_API_TOKEN'): return 'KAGGLE_API_TOKEN'
     home = Path.home()/'.kaggle'
     for f in ('access_token', 'access_token.txt'):
