@@ -24,7 +24,8 @@ def shared_rows(merged:Path, holdout:Path, out:Path)->list:
     pa = pd.concat([pd.read_csv(f) for f in ((merged/'oof_preds.csv',) if cv else (merged/'test'/'test_preds.csv', merged/'valid_preds.csv')) if f.exists()])
     meta = json.loads((merged/('fold0' if cv else '.')/'model.json').read_text())['training']['sources'][name]
     pa = pa[pa['Patient ID'].astype(str).str.startswith(f'{name}:')]
-    if 'split' in src and (pa['Image Index'].isin(src.loc[src['split'] == 'test', 'image'])).any(): pa = pa[pa['Image Index'].isin(src.loc[src['split'] == 'test', 'image'])]
+    in_test = pa['Image Index'].isin(src.loc[src['split'] == 'test', 'image']) if 'split' in src else None
+    if in_test is not None and in_test.any(): pa = pa[in_test]  # the source's own test set, when the merged run scored it
     pb = pd.read_csv(holdout/'holdout'/name/'preds.csv').set_index('Image Index').loc[pa['Image Index']].reset_index()
     own = list(meta['outputs'])
     bcols = {label_key(c[5:]): c for c in pb.columns if c.startswith('prob_')}

@@ -165,7 +165,7 @@ def _load_source(data, n, size, seed, progress=False):
     return p
 
 def _read_options(a:dict)->dict:
-    "The `read_dataset` options among `a` (a run's settings); an unknown option is refused."
+    "The `read_dataset` options among `a` (a run's settings); other keys are left out."
     names = [k for k in inspect.signature(read_dataset).parameters if k not in ('path', 'check_images')]
     return {k: a[k] for k in names if k in a}
 
