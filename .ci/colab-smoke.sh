@@ -110,22 +110,22 @@ step "xraylib download without credentials: exit 2, a message, no traceback" dow
 step "upload widget handler: ipywidgets 7 and 8 values" "$VENV/bin/python" "$CI_DIR/colab_widget_smoke.py" "$R" "$IMAGE"
 run_tutorial() {  # offline: no Kaggle credentials, so the tutorial takes its phantom fallback
   env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" \
-    "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/10_tutorial_nih_sample.ipynb" "$W/tutorial"
+    "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/90_tutorial_nih_sample.ipynb" "$W/tutorial"
 }
 step "tutorial notebook offline (nbclient; tst_flags and eval: false cells skipped)" run_tutorial
 run_pneumonia() {  # the pneumonia tutorial on its phantom folder set (Colab would download Kermany with credentials)
   env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" XRAYLIB_USE_PHANTOM=1 \
-    "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/11_tutorial_pneumonia.ipynb" "$W/pneumonia"
+    "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/91_tutorial_pneumonia.ipynb" "$W/pneumonia"
 }
 step "pneumonia tutorial offline on the phantom folder set" run_pneumonia
 run_library_notebooks() {  # a sample of cheap library notebooks from their first cell (the guarded install cell: a no-op here)
   local nb rc=0
-  for nb in 00b_stats 00c_vocab 03b_splits; do
+  for nb in 02_stats 01_vocab 23_data.splits; do
     env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" \
       "$VENV/bin/python" "$CI_DIR/colab_run_notebook.py" "$REPO/nbs/$nb.ipynb" "$W/nb-$nb" || rc=1
   done; return $rc
 }
-step "library notebooks 00b_stats, 00c_vocab, 03b_splits (nbclient, runtime-only install)" run_library_notebooks
+step "library notebooks 02_stats, 01_vocab, 23_data.splits (nbclient, runtime-only install)" run_library_notebooks
 install_app() {  # the web app's extra on top of the runtime install (last: the steps above ran without gradio)
   local rc=0; "$VENV/bin/pip" install -q --progress-bar off -e "$REPO[app]" -c "$CONS" > "$VENV.pip.log" 2>&1 || rc=$?
   pip_log "$VENV.pip.log"; "$VENV/bin/python" -c 'import gradio; print("   gradio", gradio.__version__)' || rc=1; return $rc

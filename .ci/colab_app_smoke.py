@@ -4,7 +4,7 @@ API with Gradio's client and exit 1 unless the answer has every label of the mod
 import sys, time, urllib.request
 import numpy as np
 from gradio_client import Client, handle_file
-from xraylib.predict import Predictor
+from xraylib.inference.predict import Predictor
 
 url, model, img = sys.argv[1:4]
 t0 = time.time()

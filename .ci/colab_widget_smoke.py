@@ -4,8 +4,8 @@ import sys, datetime
 from pathlib import Path
 import ipywidgets
 from xraylib.core import LABELS
-from xraylib.predict import Predictor
-from xraylib.widgets import upload_widget
+from xraylib.inference.predict import Predictor
+from xraylib.serving.widgets import upload_widget
 
 model, img = sys.argv[1], Path(sys.argv[2])
 data, name = img.read_bytes(), img.name

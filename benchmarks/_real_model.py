@@ -7,9 +7,9 @@ def real_model(arch:str, size:int, bs:int, tmp:Path):
     "`(src, dls, learn, model_dir)`: nih-real-200, its DataLoaders at `size`, a seeded `xray_learner`, and its saved files."
     import torch
     from xraylib.core import shared_data
-    from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner
-    from xraylib.modelfile import save_model
+    from xraylib.data.block import xray_dataloaders
+    from xraylib.training.learner import xray_learner
+    from xraylib.inference.modelfile import save_model
     src = shared_data('nih-real-200')
     if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
     torch.manual_seed(0)

@@ -60,7 +60,7 @@ def main():
     import torch
     from gradio_client import Client, handle_file
     from xraylib.core import shared_data
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     import requests
     tmp = Path(tempfile.mkdtemp(prefix='bench-app-'))
     proc, failed = None, False

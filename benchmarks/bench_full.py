@@ -92,7 +92,8 @@ def main():
 
 def run(a, real, tmp):
     import torch
-    from xraylib.data import load_labels, xray_dataloaders, build_cache, default_workers
+    from xraylib.data.block import load_labels, xray_dataloaders
+    from xraylib.data.cache import build_cache, default_workers
     cores = a.workers or default_workers()
     print(f'machine: {os.cpu_count()} CPU(s), {default_workers()} usable, build workers {cores}, torch {torch.__version__} '
           f'({torch.get_num_threads()} threads); load average {os.getloadavg()[0]:.1f} at start')

@@ -43,7 +43,7 @@ def rates_ci(y, p, t, patients, n_boot, seed):
 
 def threshold(p, y, lab, method, target=0.9):
     "The threshold `per_label_thresholds` picks on the scores `p` and targets `y` of one label."
-    from xraylib.thresholds import EvalData, per_label_thresholds
+    from xraylib.evaluation.thresholds import EvalData, per_label_thresholds
     return float(per_label_thresholds(EvalData(p[:, None], y[:, None].astype(float), [lab]), method=method, target=target).threshold[0])
 
 
@@ -86,7 +86,7 @@ def report(out, sens, n_boot, seed):
 
 def main():
     from xraylib.cli import cli_parser
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     p = cli_parser(train, 'bench_kermany.py')
     p.description = __doc__.split('\n')[0]
     p.set_defaults(data=str(DATA), out=None)

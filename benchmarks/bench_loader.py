@@ -49,7 +49,8 @@ def main():
     a = ap.parse_args()
     import torch
     from xraylib.core import shared_data, LABELS
-    from xraylib.data import load_labels, xray_dataloaders, build_cache, read_cached, default_workers
+    from xraylib.data.block import load_labels, xray_dataloaders
+    from xraylib.data.cache import build_cache, read_cached, default_workers
     src = shared_data('nih-real-200')
     if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
     base = load_labels(src)
@@ -61,7 +62,8 @@ def main():
 
 def run(a, base, df, tmp):
     import torch
-    from xraylib.data import xray_dataloaders, build_cache, read_cached, default_workers
+    from xraylib.data.block import xray_dataloaders
+    from xraylib.data.cache import build_cache, read_cached, default_workers
     cores = default_workers()
     print(f'machine: {os.cpu_count()} CPU(s), {cores} usable, torch threads {torch.get_num_threads()}, '
           f'torch {torch.__version__}; {a.n} items ({df.path.nunique()} distinct real 1024 px NIH PNGs), bs={a.bs}, size={a.size}')
@@ -133,7 +135,7 @@ def busy_s():
 
 def build_bench(a, base, tmp, cores):
     "(d) cache build: all cores vs one, on distinct files (symlinks to the real PNGs); rounds 1,n,n,1 repeated."
-    from xraylib.data import build_cache
+    from xraylib.data.cache import build_cache
     links = tmp/'links'; links.mkdir()
     paths = []
     for i in range(a.build_n):

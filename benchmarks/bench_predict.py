@@ -33,8 +33,9 @@ def breakdown(pred, learn, img, n):
     "Print the median time of each stage of `Predictor.predict` and `learn.predict` on `img`, back to back."
     import torch
     from PIL import Image
-    from xraylib.core import load_image, decode_gray_png
-    from xraylib.predict import preprocess_image, inference_model
+    from xraylib.imaging.load import load_image
+    from xraylib.imaging.png import decode_gray_png
+    from xraylib.inference.predict import preprocess_image, inference_model
     b, im = Path(img).read_bytes(), load_image(img)
     x = pred.preprocess(im)
     folded = inference_model(pred.model, pred.spec['n_in']); xc = x.contiguous(memory_format=torch.channels_last)
@@ -65,8 +66,8 @@ def main():
     ap.add_argument('--breakdown', action='store_true', help='then time each stage on its own')
     a = ap.parse_args()
     import torch
-    from xraylib.core import load_image
-    from xraylib.predict import Predictor
+    from xraylib.imaging.load import load_image
+    from xraylib.inference.predict import Predictor
     from _real_model import real_model
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-predict-'))
     try:

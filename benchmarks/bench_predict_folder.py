@@ -27,7 +27,7 @@ def main():
     ap.add_argument('--rounds', type=int, default=3, help='timed rounds of each side (alternating)')
     a = ap.parse_args()
     import torch
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     from _real_model import real_model
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-folder-'))
     try:

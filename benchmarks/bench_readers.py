@@ -27,8 +27,8 @@ def main():
     ap.add_argument('--size', type=int, default=64, help='phantom image size (px)')
     a = ap.parse_args()
     from xraylib.core import shared_data
-    from xraylib.readers import read_chexpert, read_folder
-    from xraylib.phantom import make_phantom_folder_set, make_phantom_chexpert
+    from xraylib.data.readers import read_chexpert, read_folder
+    from xraylib.datasets.phantom import make_phantom_folder_set, make_phantom_chexpert
     print(f'machine: {os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.2f}; pandas {pd.__version__}')
     if (cx := shared_data('chexpert-labels', 'chexpert_train.csv.gz')) is not None:
         for pol in ('ignore', 'ones', 'zeros'):

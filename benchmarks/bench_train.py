@@ -7,7 +7,7 @@
 
 Throughput: `xray_learner` (resnet18, from scratch) on `xray_dataloaders` (../shared/data/nih-real-200 replicated to
 --n items), bs 32, training batches only (validation skipped), `--batches` per round; float32 and bfloat16
-(`xraylib.cpu.CPUBFloat16`: forward and loss under `torch.autocast('cpu', bfloat16)`, float32 weights) alternate
+(`xraylib.training.cpu.CPUBFloat16`: forward and loss under `torch.autocast('cpu', bfloat16)`, float32 weights) alternate
 round by round so that load from other users of the machine hits both; images/s are medians over rounds, with the
 load average. The torch thread count follows the load (`train_threads('auto')`) unless --threads gives one.
 AUROC pair: `train` on ../shared/data/nih-real-1000-64px (the CPU preset: resnet18, 64 px, 6 epochs, patient-wise
@@ -46,7 +46,7 @@ def seed_learner(df, bs, size, arch):
     "The seed articles' pipeline and learner: full PNGs, Resize item tfm, aug_transforms, RGB ImageBlock, vision_learner."
     from fastai.vision.all import (DataBlock, ImageBlock, MultiCategoryBlock, ColReader, RandomSplitter, Resize,
                                    aug_transforms, vision_learner)
-    from xraylib.modelfile import get_arch
+    from xraylib.inference.modelfile import get_arch
     d = pd.DataFrame({'path': df['path'], 'Finding Labels': df['labels'].map('|'.join)})
     db = DataBlock(blocks=(ImageBlock, MultiCategoryBlock), get_x=ColReader('path'),
                    get_y=ColReader('Finding Labels', label_delim='|'), splitter=RandomSplitter(0.2, seed=42),
@@ -65,8 +65,8 @@ def seed_main(a):
     "Issue 6 (b): xraylib's default pipeline against the seed articles', alternating rounds."
     import torch
     from xraylib.core import set_seed
-    from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner
+    from xraylib.data.block import xray_dataloaders
+    from xraylib.training.learner import xray_learner
     df = replicated(a.n)
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-train-'))
     try:
@@ -98,7 +98,7 @@ def seed_main(a):
 def replicated(n):
     "nih-real-200's rows replicated to `n` items."
     from xraylib.core import shared_data
-    from xraylib.data import load_labels
+    from xraylib.data.block import load_labels
     src = shared_data('nih-real-200')
     if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
     base = load_labels(src)
@@ -109,9 +109,9 @@ def throughput(a, df, tmp):
     "float32 against bfloat16 images/s at each size, alternating rounds; returns {size: (fp32, bf16)}."
     import torch
     from xraylib.core import set_seed
-    from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner
-    from xraylib.cpu import CPUBFloat16
+    from xraylib.data.block import xray_dataloaders
+    from xraylib.training.learner import xray_learner
+    from xraylib.training.cpu import CPUBFloat16
     res = {}
     for size in a.sizes:
         set_seed(42)
@@ -136,8 +136,8 @@ def throughput(a, df, tmp):
 def prediction_drift(out, data):
     "Max and 99th-percentile |p_bf16 - p_fp32| of the model in `out` over the validation images of `data` (raw probabilities)."
     import numpy as np, torch
-    from xraylib.modelfile import load_model, model_probs
-    from xraylib.data import xray_dataloaders
+    from xraylib.inference.modelfile import load_model, model_probs
+    from xraylib.data.block import xray_dataloaders
     model, meta = load_model(out)
     t = meta['training']
     dls = xray_dataloaders(data, size=t['size'], bs=64, valid_pct=t['valid_pct'], seed=t['seed'], split=t['split'], device='cpu', progress=False)
@@ -151,7 +151,7 @@ def auroc_pair(a, tmp):
     "`train` on NIH 1,000 real 64 px images with float32 and with bfloat16: mean validation AUROC with CIs, seconds."
     import torch
     from xraylib.core import shared_data
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     data = shared_data('nih-real-1000-64px')
     if data is None: print('AUROC pair skipped: no ../shared/data/nih-real-1000-64px'); return
     res = {}
@@ -186,7 +186,7 @@ def main():
     ap.add_argument('--seed_style', action='store_true', help="issue 6 (b): xraylib's pipeline against the seed's instead")
     a = ap.parse_args()
     import torch
-    from xraylib.cpu import train_threads, torch_threads, cpu_bf16
+    from xraylib.training.cpu import train_threads, torch_threads, cpu_bf16
     if a.seed_style: return seed_main(a)
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-bench-train-'))
     try:

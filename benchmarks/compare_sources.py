@@ -11,8 +11,8 @@ source annotates and both models output are compared (model outputs paired by th
 import argparse, json, subprocess, sys
 from pathlib import Path
 import pandas as pd
-from xraylib.external import label_key
-from xraylib.sources import read_source, rows_of
+from xraylib.evaluation.external import label_key
+from xraylib.training.sources import read_source, rows_of
 from xraylib.vocab import target_matrix
 
 

@@ -1,4 +1,4 @@
-"Test doubles shared by tests/ and the 02_download notebook: a fake Kaggle API, a Kaggle-shaped zip, DICOM files."
+"Test doubles shared by tests/ and the 33_datasets.nih_sample notebook: a fake Kaggle API, a Kaggle-shaped zip, DICOM files."
 import io, shutil, struct, zipfile, zlib
 from pathlib import Path
 from typing import Union

@@ -88,7 +88,7 @@ def _same(page, pred, png):
 def test_serve_in_browser(model, shared, tmp_path):
     _need()
     from playwright.sync_api import sync_playwright
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     pngs = sorted(shared('nih-real-200', 'images').glob('*.png'))[:2]
     bad_png, text_png = tmp_path/'truncated.png', tmp_path/'notes.png'
     bad_png.write_bytes(pngs[0].read_bytes()[:len(pngs[0].read_bytes()) // 2])
@@ -137,7 +137,7 @@ def test_serve_in_browser(model, shared, tmp_path):
 def test_serve_password_and_upload_limit(model, shared, tmp_path):
     "`--auth user:password`: no answer without it; `--max-file-size`: a larger upload is refused, the next small one answered."
     from gradio_client import Client, handle_file
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     small = sorted(shared('nih-real-1000-64px', 'images').glob('*.png'))[0]  # 64 px: a few kB
     big = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]  # 1024 px: ~400 kB
     proc, url, log = start_server(model, tmp_path, '--auth', 'ann:s3cret', '--max-file-size', '100kb', '--max-files', '2')
@@ -184,7 +184,7 @@ def test_serve_json_api(model, shared, tmp_path):
     import base64, io, requests
     from PIL import Image
     from fakes import make_dicom_bomb
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     pngs = sorted(shared('nih-real-200', 'images').glob('*.png'))[:2]
     bomb = make_dicom_bomb(tmp_path/'bomb.dcm')
     pred, raw = Predictor.from_file(model), Predictor.from_file(model, calibrated=False)
@@ -214,9 +214,9 @@ def test_serve_json_api(model, shared, tmp_path):
 
 
 def test_import_app_changes_no_global_state():
-    "Issue 32: importing xraylib.app (and xraylib.api) leaves `tempfile.tempdir` and `os.environ` as they were."
+    "Issue 32: importing xraylib.serving.app (and xraylib.serving.api) leaves `tempfile.tempdir` and `os.environ` as they were."
     code = ('import os, tempfile, torch, fastai.vision.all; '  # these two set KMP_*, TORCHINDUCTOR_CACHE_DIR and tempfile's cache themselves
-            'env, tmp = dict(os.environ), tempfile.tempdir; import xraylib.app, xraylib.api; '
+            'env, tmp = dict(os.environ), tempfile.tempdir; import xraylib.serving.app, xraylib.serving.api; '
             'assert (dict(os.environ), tempfile.tempdir) == (env, tmp), set(os.environ.items()) ^ set(env.items())')
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,5 +1,6 @@
-"The package's shape (issue 32): modules of one concern and at most 450 lines, no import circle, small export cells, one public name per thing, no repeated code. Cheap: it parses files, runs nothing of xraylib."
-import ast, json, shutil, subprocess
+"""The package's shape (issues 32, 42): stages as subpackages whose imports flow one way, no import circle, small export
+cells, one public name per thing, no re-exports but `xraylib.all`, no repeated code. Cheap: it parses files, runs nothing."""
+import ast, json, re, shutil, subprocess
 from collections import defaultdict
 from pathlib import Path
 import pytest
@@ -8,35 +9,77 @@ except ImportError:
     import sys; sys.path.insert(0, str(Path(__file__).parent)); from conftest import NBS, REPO
 
 LIB = REPO/'xraylib'
-MAX_LINES, MAX_CELL = 450, 40
-# _modidx.py is nbdev's generated index of the notebooks' symbols, not a module anyone reads or imports
-MODULES = {p.stem: p for p in sorted(LIB.glob('*.py')) if p.name not in ('_modidx.py', '__init__.py')}
+MAX_CELL = 40
 
 
-def test_modules_at_most_450_lines():
-    long = {n: len(p.read_text().splitlines()) for n, p in MODULES.items()}
-    assert len(long) > 20, f'found only {sorted(long)} in {LIB}'
-    assert not {n: k for n, k in long.items() if k > MAX_LINES}, \
-        f'modules over {MAX_LINES} lines (split them along a concern): {({n: k for n, k in long.items() if k > MAX_LINES})}'
+def _modules(root:Path)->dict:
+    "Dotted module name (below `xraylib`) -> file, for every module but nbdev's generated index and the `__init__`s."
+    return {'.'.join(p.relative_to(root).with_suffix('').parts): p for p in sorted(root.rglob('*.py'))
+            if p.name not in ('_modidx.py', '__init__.py')}
+
+MODULES = _modules(LIB)
+# The stages, lowest first: a module may import its own stage and the stages before it, never one after it.
+STAGES = [('foundations', ('core', 'vocab', 'stats', 'progress')), ('imaging', ('imaging',)), ('data', ('data',)),
+          ('datasets', ('datasets',)), ('inference', ('inference',)), ('evaluation', ('evaluation',)),
+          ('training', ('training',)), ('serving', ('serving',)), ('entry points', ('cli', 'all'))]
+SERVING_NEVER = ('training',)  # serving sits above training in the list, but never reaches it
 
 
-def _imported(mod:str, tree:ast.AST)->set:
-    "The xraylib modules `mod` imports anywhere (module level and inside functions)."
-    out = set()
+def stage(mod:str)->int:
+    top = mod.split('.')[0]
+    return next(i for i, (_, tops) in enumerate(STAGES) if top in tops)
+
+
+def test_every_module_has_a_stage():
+    assert len(MODULES) > 30, f'found only {sorted(MODULES)} in {LIB}'
+    for m in MODULES: stage(m)  # raises StopIteration for a module outside every stage
+    assert {m.split('.')[0] for m in MODULES} >= {'imaging', 'data', 'datasets', 'inference', 'evaluation', 'training', 'serving'}
+
+
+def _imported(mod:str, tree:ast.AST, modules:dict=None)->set:
+    "The xraylib modules `mod` (dotted, below `xraylib`) imports anywhere (module level and inside functions)."
+    modules = MODULES if modules is None else modules
+    pkg, out = mod.split('.')[:-1], set()
     for n in ast.walk(tree):
         if isinstance(n, ast.ImportFrom):
-            base = n.module or ''
-            if n.level == 1: base = f'xraylib.{base}' if base else 'xraylib'
-            if base == 'xraylib': out |= {a.name for a in n.names if a.name in MODULES}  # from . import core
-            elif base.startswith('xraylib.'): out.add(base.split('.')[1])
+            if n.level: base = '.'.join((pkg[:len(pkg) - n.level + 1] if n.level > 1 else pkg) + ([n.module] if n.module else []))
+            elif (n.module or '').startswith('xraylib.') or n.module == 'xraylib': base = n.module[len('xraylib.'):] if n.module != 'xraylib' else ''
+            else: continue
+            if base in modules: out.add(base)
+            else: out |= {f'{base}.{a.name}'.lstrip('.') for a in n.names if f'{base}.{a.name}'.lstrip('.') in modules}
         elif isinstance(n, ast.Import):
-            out |= {a.name.split('.')[1] for a in n.names if a.name.startswith('xraylib.') and a.name.split('.')[1] in MODULES}
+            out |= {a.name[len('xraylib.'):] for a in n.names if a.name[len('xraylib.'):] in modules}
     return out - {mod}
 
 
 def import_graph(modules:dict=None)->dict:
     modules = MODULES if modules is None else modules
-    return {m: _imported(m, ast.parse(p.read_text())) & set(modules) for m, p in modules.items()}
+    return {m: _imported(m, ast.parse(p.read_text()), modules) for m, p in modules.items()}
+
+
+def backward_imports(graph:dict)->list:
+    "`(importer, imported)` pairs that go against the stages: to a later stage, or from serving to training."
+    return sorted((a, b) for a, ms in graph.items() for b in ms
+                  if stage(b) > stage(a) or (a.split('.')[0] == 'serving' and b.split('.')[0] in SERVING_NEVER))
+
+
+def test_imports_flow_one_way():
+    """Inference never reaches training or evaluation; evaluation never reaches training; data never reaches training,
+    evaluation or serving; no circle between subpackages: every import goes to the module's own stage or an earlier one."""
+    g = import_graph()
+    assert sum(map(len, g.values())) > 60, f'the import graph looks empty: {g}'
+    assert backward_imports(g) == [], f'imports against the stages (see xraylib/__init__.py): {backward_imports(g)}'
+    stages = {(stage(a), stage(b)) for a, ms in g.items() for b in ms if stage(a) != stage(b)}
+    assert all(a > b for a, b in stages)
+
+
+def test_direction_check_can_fail(tmp_path):
+    "The check can fail: inference importing evaluation (inside a function) is found."
+    for f in ('inference', 'evaluation'): (tmp_path/f).mkdir(); (tmp_path/f/'__init__.py').write_text('')
+    (tmp_path/'inference'/'p.py').write_text('def f():\n    from ..evaluation.t import g\n')
+    (tmp_path/'evaluation'/'t.py').write_text('from xraylib.inference.p import f\n')
+    g = import_graph(_modules(tmp_path))
+    assert backward_imports(g) == [('inference.p', 'evaluation.t')]
 
 
 def circles(graph:dict)->list:
@@ -63,8 +106,7 @@ def test_circle_finder_finds_a_function_level_circle(tmp_path):
     (tmp_path/'a.py').write_text('from .b import f\n')
     (tmp_path/'b.py').write_text('def f():\n    from xraylib.a import g\n')
     (tmp_path/'c.py').write_text('import xraylib.a\n')
-    mods = {p.stem: p for p in tmp_path.glob('*.py')}
-    g = {m: _imported(m, ast.parse(p.read_text())) & set(mods) for m, p in mods.items()}
+    g = import_graph(_modules(tmp_path))
     assert circles(g) == [['a', 'b']]
 
 
@@ -128,22 +170,39 @@ def _defined(tree:ast.Module)->set:
     return {o for o in out if not o.startswith('_')}
 
 
-# A collision that another piece of issue 32's work removes: drop the entry when it lands (a stale entry is harmless).
-PENDING = {'auroc_table': 'app.auroc_table (Markdown) is renamed by the service work of issue 32'}
-
-
 def test_public_names_have_one_home():
     homes = defaultdict(list)
     for m, p in MODULES.items():
+        if m == 'all': continue
         for name in _defined(ast.parse(p.read_text())): homes[name].append(m)
     assert len(homes) > 200, f'found only {len(homes)} public names'
-    two = {n: ms for n, ms in homes.items() if len(ms) > 1 and n not in PENDING}
+    two = {n: ms for n, ms in homes.items() if len(ms) > 1}
     assert not two, f'public names defined in more than one module (give each thing one name and one home): {two}'
 
 
 def test_duplicates_finds_nothing(tmp_path):
     if shutil.which('duplicates') is None: pytest.skip('the `duplicates` command is not on PATH')
-    for p in MODULES.values(): shutil.copy(p, tmp_path)  # every module but the generated _modidx.py
+    for m, p in MODULES.items():  # every module but the generated _modidx.py and `all` (a list of imports by design)
+        if m != 'all': shutil.copy(p, tmp_path/f'{m}.py')
     r = subprocess.run(['duplicates', '--repo', str(tmp_path), '--most', '20'], capture_output=True, text=True, timeout=120)
-    assert f'({len(MODULES)} files read)' in r.stdout, r.stdout + r.stderr
+    assert f'({len(MODULES) - 1} files read)' in r.stdout, r.stdout + r.stderr
     assert r.stdout.startswith('no duplicates'), f'duplicates found repeated code in xraylib/:\n{r.stdout}'
+
+
+def _reexports(tree:ast.Module)->list:
+    "Names a module hands out that it imports rather than defines: `_all_`/`__all__` entries bound by an import."
+    imported = {(a.asname or a.name).split('.')[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    out = []
+    for n in tree.body:
+        if isinstance(n, ast.Assign) and any(getattr(t, 'id', '') in ('__all__', '_all_') for t in n.targets):
+            out += [e.value for e in ast.walk(n.value) if isinstance(e, ast.Constant) and e.value in imported]
+    return out
+
+
+def test_no_reexports_or_renamed_shims():
+    "Every public name is imported from the module that defines it; only `xraylib.all` gathers names. No `renamed()` shims."
+    found = {m: r for m, p in MODULES.items() if m != 'all' and (r := _reexports(ast.parse(p.read_text())))}
+    assert not found, f'modules re-exporting names they import: {found}'
+    shims = [m for m, p in MODULES.items() if re.search(r'^__getattr__\s*=|\brenamed\(', p.read_text(), re.M)]
+    assert not shims, f'modules with a module-level __getattr__ shim: {shims}'
+    assert len(_reexports(ast.parse(MODULES['all'].read_text()))) >= 20  # the check sees re-exports where they are meant

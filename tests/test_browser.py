@@ -1,6 +1,6 @@
 """Real-browser end-to-end test of `upload_widget`: JupyterLab on localhost, headless Chromium via Playwright.
 
-It copies the widget notebook `nbs/08_widgets.ipynb` into a temporary folder, opens it in JupyterLab, runs all
+It copies the widget notebook `nbs/70_serving.widgets.ipynb` into a temporary folder, opens it in JupyterLab, runs all
 its cells, clicks the widget's upload button and sets a real NIH PNG on its `<input type=file>`, checks that the
 sorted probabilities (and the Grad-CAM overlay) appear in the page, and saves a screenshot to tests/_artifacts/.
 The server is always stopped. Needs: `pip install jupyterlab playwright` and Debian's `chromium`
@@ -13,7 +13,7 @@ import numpy as np, pytest
 from conftest import ART, CHROMIUM, ARGS, need_browser, free_port
 
 REPO = Path(__file__).parents[1]
-WIDGET_NB = REPO/'nbs'/'08_widgets.ipynb'
+WIDGET_NB = REPO/'nbs'/'70_serving.widgets.ipynb'
 SHARED = Path(os.environ.get('XRAYLIB_SHARED_DATA', REPO.parent/'shared'/'data'))
 
 # the widget notebook's example model (its cell that shows `upload_widget(pred)`), rebuilt here to know the
@@ -67,7 +67,7 @@ ALL_RUN = """() => { const ps = [...document.querySelectorAll('.jp-Notebook .jp-
 def test_upload_real_png_in_jupyterlab(lab, shared):
     from playwright.sync_api import sync_playwright, TimeoutError as PWTimeout
     from xraylib.core import LABELS, set_seed
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     src = WIDGET_NB.read_text()
     cells = [''.join(c['source']) for c in json.loads(src)['cells'] if c['cell_type'] == 'code']
     shows = [c for c in cells if 'upload_widget(pred)' in c]
@@ -76,7 +76,7 @@ def test_upload_real_png_in_jupyterlab(lab, shared):
     assert 'pred = Predictor(' in model_code, model_code
     png = sorted(shared('nih-real-200', 'images').glob('*.png'))[1]  # the notebook itself feeds its handler [0]
     url, token, folder = lab
-    (folder/'08_widgets.ipynb').write_text(src)
+    (folder/'70_serving.widgets.ipynb').write_text(src)
     ns = dict(LABELS=LABELS, set_seed=set_seed, Predictor=Predictor); exec(model_code, ns)  # the notebook's model
     exp = ns['pred'].predict(png)
     ART.mkdir(exist_ok=True)
@@ -86,7 +86,7 @@ def test_upload_real_png_in_jupyterlab(lab, shared):
             page = browser.new_page(viewport={'width': 1400, 'height': 1100})
             page.set_default_timeout(60_000)
             try:
-                page.goto(f'{url}/lab/tree/08_widgets.ipynb?token={token}')
+                page.goto(f'{url}/lab/tree/70_serving.widgets.ipynb?token={token}')
                 page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=90_000)
                 try:  # JupyterLab may ask which kernel to start: accept its default (Python 3)
                     page.locator('.jp-Dialog .jp-mod-accept').click(timeout=20_000)

@@ -32,7 +32,7 @@ def test_subcommand_help_lists_every_option(cmd):
 
 def test_train_help_offers_every_train_option():
     "`xraylib train --help` offers every parameter of `train` except its callbacks."
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     h = run('train', '--help').stdout.replace('-\n', '')
     for k in inspect.signature(train).parameters:
         if k == 'cbs': continue
@@ -175,7 +175,7 @@ def test_compare_two_models(trained):
 @pytest.fixture(scope='module')
 def two_sources(tmp_path_factory):
     "`xraylib train` on two phantom sources with different vocabularies (NIH's 15 labels; NORMAL/PNEUMONIA folders with a test/): merged, and leaving one out."
-    from xraylib.phantom import make_phantom_sample, make_phantom_folder_set
+    from xraylib.datasets.phantom import make_phantom_sample, make_phantom_folder_set
     d = tmp_path_factory.mktemp('sources')
     nih, kids = make_phantom_sample(d/'nih', n=40, size=32, seed=0, workers=0), make_phantom_folder_set(d/'kids', n=40, size=32, seed=1)
     common = ['--data', str(nih), '--data', f'{kids}:patient_regex=^(person\\d+)_', '--size', '32', '--bs', '16', '--epochs', '1',

@@ -1,7 +1,7 @@
-"`xraylib.compare` on the real CheXNet test predictions: DeLong's p against an independent O(m*n) implementation; `compare_cli` in-process, and its errors."
+"`xraylib.evaluation.compare` on the real CheXNet test predictions: DeLong's p against an independent O(m*n) implementation; `compare_cli` in-process, and its errors."
 import numpy as np, pandas as pd, pytest
 from scipy.stats import norm
-from xraylib.compare import compare_models, compare_cli, COMPARISON_COLUMNS as COLUMNS
+from xraylib.evaluation.compare import compare_models, compare_cli, COMPARISON_COLUMNS as COLUMNS
 from xraylib.core import PATHOLOGIES
 
 

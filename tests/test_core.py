@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from xraylib.core import load_image
+from xraylib.imaging.load import load_image
 
 
 def test_real_png_rgba_and_gray(shared):
@@ -23,7 +23,7 @@ def test_real_png_rgba_and_gray(shared):
 
 def test_fast_png_decoder_equals_pil_on_real_images(shared):
     "The fast decoder takes every 8-bit grayscale NIH PNG and returns PIL's pixels, on one thread or two; the RGBA ones go to PIL."
-    from xraylib.core import decode_gray_png
+    from xraylib.imaging.png import decode_gray_png
     fast = 0
     for f in sorted(shared('nih-real-200', 'images').glob('*.png')):
         b = f.read_bytes()
@@ -43,14 +43,14 @@ def test_design_public_names():
     "Every public name that ../shared/DESIGN.md plans is importable from its planned module."
     import importlib
     planned = {'xraylib.core': 'PATHOLOGIES NO_FINDING LABELS set_seed',
-               'xraylib.data': 'make_phantom_sample download_nih_sample load_labels label_counts patient_splitter '
+               'xraylib.data.block': 'make_phantom_sample download_nih_sample load_labels label_counts patient_splitter '
                                'official_splitter xray_dblock xray_dataloaders',
-               'xraylib.download': 'download_nih_sample download_kermany KERMANY_DATASET KERMANY_COUNTS default_kermany_dest verify_kermany',
-               'xraylib.learner': 'xray_learner save_model load_model',
-               'xraylib.thresholds': 'threshold_sweep best_threshold per_label_thresholds plot_threshold_sweep',
-               'xraylib.evaluate': 'auroc_table confusion_at plot_roc plot_pr plot_confusion evaluation_report',
-               'xraylib.predict': 'load_image Predictor list_preds gradcam',
-               'xraylib.widgets': 'upload_widget', 'xraylib.cli': 'main'}
+               'xraylib.datasets.nih_sample': 'download_nih_sample download_kermany KERMANY_DATASET KERMANY_COUNTS default_kermany_dest verify_kermany',
+               'xraylib.training.learner': 'xray_learner save_model load_model',
+               'xraylib.evaluation.thresholds': 'threshold_sweep best_threshold per_label_thresholds plot_threshold_sweep',
+               'xraylib.evaluation.evaluate': 'auroc_table confusion_at plot_roc plot_pr plot_confusion evaluation_report',
+               'xraylib.inference.predict': 'load_image Predictor list_preds gradcam',
+               'xraylib.serving.widgets': 'upload_widget', 'xraylib.cli': 'main'}
     missing = [f'{m}.{n}' for m, names in planned.items() for n in names.split()
                if not hasattr(importlib.import_module(m), n)]
     assert not missing, missing
@@ -61,8 +61,8 @@ def test_without_numba_and_isal_load_image_falls_back_to_pil(shared):
     import subprocess, sys
     f = sorted(shared('nih-real-200', 'images').glob('*.png'))[0]
     code = ("import sys; sys.modules['numba'] = sys.modules['isal'] = None\n"
-            "import numpy as np, xraylib.core, xraylib.data\nfrom PIL import Image\n"
-            "from xraylib.core import load_image, decode_gray_png\n"
+            "import numpy as np, xraylib.imaging.load, xraylib.data.block\nfrom PIL import Image\n"
+            "from xraylib.imaging.load import load_image\nfrom xraylib.imaging.png import decode_gray_png\n"
             f"f = {str(f)!r}; assert decode_gray_png(open(f, 'rb').read()) is None\n"
             "assert np.array_equal(np.asarray(load_image(f)), np.asarray(Image.open(f).convert('L')))\n"
             "assert 'numba' not in sys.modules or sys.modules['numba'] is None\n")
@@ -72,7 +72,7 @@ def test_without_numba_and_isal_load_image_falls_back_to_pil(shared):
 
 def test_real_datasets_pass_the_degenerate_image_limits(shared, tmp_path):
     "`load_image`'s size/aspect refusal lets through every 64 px NIH PNG, every 224 px Kermany test JPEG and 32 px phantom images."
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     nih = sorted(shared('nih-real-1000-64px').rglob('*.png'))
     kermany = sorted(shared('kermany-pneumonia-224', 'chest_xray', 'test').rglob('*.jpeg'))
     phantom = sorted((make_phantom_sample(tmp_path/'ph', n=8, size=32, seed=0, workers=1)/'images').glob('*.png'))

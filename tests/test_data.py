@@ -1,9 +1,11 @@
-"Tests of xraylib.data: label files, counts, splits and DataLoaders (real data via the `shared` fixture)."
+"Tests of xraylib.data.block: label files, counts, splits and DataLoaders (real data via the `shared` fixture)."
 import os, warnings
 import numpy as np, pandas as pd, pytest, torch
 from xraylib.core import LABELS
-from xraylib.data import (load_labels, label_counts, plot_label_counts, patient_splitter, xray_dataloaders, xray_dblock,
-                          get_x, get_y, XRAY_MEAN, XRAY_STD, build_cache, cache_folder, XrayAugment, CachedTfmdDL)
+from xraylib.data.block import (load_labels, label_counts, plot_label_counts, xray_dataloaders, xray_dblock, get_x,
+                                get_y, XRAY_MEAN, XRAY_STD, XrayAugment, CachedTfmdDL)
+from xraylib.data.splits import patient_splitter
+from xraylib.data.cache import build_cache, cache_folder
 
 COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313, 'Mass': 284,
           'Pneumothorax': 271, 'Consolidation': 226, 'Pleural_Thickening': 176, 'Cardiomegaly': 141, 'Emphysema': 127,
@@ -135,7 +137,7 @@ def _pngs(d, n=3, shape=(90, 70)):
 
 
 def test_cache_killed_build_leaves_no_cache(tmp_path, monkeypatch):
-    import xraylib.cache as xc
+    import xraylib.data.cache as xc
     src = _pngs(tmp_path, 3)
     def boom(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(xc, '_run_jobs', boom)
@@ -152,7 +154,7 @@ def test_cache_killed_mid_build_resumes(tmp_path):
     "A build killed by a signal (not an exception) resumes from its done rows."
     import subprocess, sys, signal, time
     src = _pngs(tmp_path, 400)
-    code = ("import sys, time, xraylib.cache as xc\n"
+    code = ("import sys, time, xraylib.data.cache as xc\n"
             "f = xc._fill_rows\n"
             "def slow(j): time.sleep(0.05); return f(j)\n"
             "xc._fill_rows = slow\n"
@@ -164,7 +166,7 @@ def test_cache_killed_mid_build_resumes(tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     n_done = int(np.fromfile(done, np.uint8).sum())
     assert 40 <= n_done < 400
-    import xraylib.cache as xc
+    import xraylib.data.cache as xc
     seen, real = [], xc._fill_rows
     xc._fill_rows = lambda j: (seen.extend(j[3]), real(j))[1]
     try: file, rows = build_cache(src, 16, tmp_path/'c', workers=1, progress=False)
@@ -200,10 +202,11 @@ def test_xray_augment():
 
 
 def test_phantom_reexport_and_dataloaders(tmp_path):
-    from xraylib.data import make_phantom_sample, download_nih_sample
-    import xraylib.phantom, xraylib.download
-    assert make_phantom_sample is xraylib.phantom.make_phantom_sample
-    assert download_nih_sample is xraylib.download.download_nih_sample
+    from xraylib.datasets.phantom import make_phantom_sample
+    from xraylib.datasets.nih_sample import download_nih_sample
+    import xraylib.datasets.phantom, xraylib.datasets.nih_sample
+    assert make_phantom_sample is xraylib.datasets.phantom.make_phantom_sample
+    assert download_nih_sample is xraylib.datasets.nih_sample.download_nih_sample
     ph = make_phantom_sample(tmp_path/'ph', n=30, size=64, seed=3, workers=0)
     with warnings.catch_warnings():
         warnings.simplefilter('error')
@@ -217,7 +220,7 @@ def test_phantom_reexport_and_dataloaders(tmp_path):
 
 def test_default_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path/'home'))
-    from xraylib.data import default_cache_dir
+    from xraylib.data.cache import default_cache_dir
     assert default_cache_dir() == tmp_path/'home'/'cache'
     assert cache_folder(['/data/nih/images/a.png'], 224).is_relative_to(tmp_path/'home'/'cache')
     src = _pngs(tmp_path, 2)  # temp data: the cache goes beside it

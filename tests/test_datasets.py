@@ -56,14 +56,14 @@ def test_train_kermany_folders_one_finding_test_folder_held_out(shared, tmp_path
 
 @pytest.fixture(scope='module')
 def chexpert(tmp_path_factory):
-    from xraylib.phantom import make_phantom_chexpert
+    from xraylib.datasets.phantom import make_phantom_chexpert
     return make_phantom_chexpert(tmp_path_factory.mktemp('chexpert'), n=240, size=48, seed=2)
 
 
 @pytest.mark.parametrize('policy', ['ignore', 'ones', 'zeros'])
 def test_train_chexpert_layout_each_uncertain_policy(chexpert, tmp_path, policy):
     "A CheXpert-layout phantom trains under each --uncertain policy; under 'ignore' the uncertain cells are unknown, counted, skipped."
-    from xraylib.data import read_dataset
+    from xraylib.data.block import read_dataset
     out = tmp_path/policy
     train(tmp_path, '--data', str(chexpert), '--uncertain', policy, '--out', str(out))
     meta, met, au = outputs(out)
@@ -97,7 +97,7 @@ def test_train_nih_binary_study_with_labels(shared, tmp_path):
 
 def test_train_chexpert_all_views_blank_unknown(chexpert, tmp_path):
     "`--views all --blank unknown`: the laterals are trained on too, and blank cells are unknown like the uncertain ones."
-    from xraylib.data import read_dataset
+    from xraylib.data.block import read_dataset
     out = tmp_path/'all'
     train(tmp_path, '--data', str(chexpert), '--views', 'all', '--blank', 'unknown', '--format', 'chexpert', '--out', str(out))
     meta, met, au = outputs(out)
@@ -109,7 +109,7 @@ def test_train_chexpert_all_views_blank_unknown(chexpert, tmp_path):
 
 @pytest.fixture(scope='module')
 def nih_phantom(tmp_path_factory):
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     return make_phantom_sample(tmp_path_factory.mktemp('ph'), n=120, size=48, seed=4, workers=0)
 
 

@@ -28,7 +28,7 @@ def _badged()->list:
 
 def test_some_notebooks_have_badges():
     names = {nb.stem for nb in _badged()}
-    assert {'10_tutorial_nih_sample', '11_tutorial_pneumonia', '00b_stats'} <= names, names
+    assert {'90_tutorial_nih_sample', '91_tutorial_pneumonia', '02_stats'} <= names, names
 
 
 @pytest.mark.parametrize('nb', _badged(), ids=lambda p: p.stem)

@@ -1,15 +1,16 @@
-"xraylib.download: credentials, dedupe, verification, reuse and faults, against a fake Kaggle API (no network)."
+"xraylib.datasets.nih_sample: credentials, dedupe, verification, reuse and faults, against a fake Kaggle API (no network)."
 import errno, json, os, shutil, subprocess, sys, zipfile
 from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-import xraylib.download as dl
-import xraylib.download_kermany as dk
-import xraylib.fetch as fetch
-from xraylib.phantom import make_phantom_sample
-from xraylib.download import (download_nih_sample, download_cli, verify_sample, is_complete, kaggle_credentials,
-                              DownloadError, KaggleCredentialsError, SampleVerificationError, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER)
+import xraylib.datasets.nih_sample as dl
+import xraylib.datasets.kermany as dk
+import xraylib.datasets.fetch as fetch
+from xraylib.datasets.phantom import make_phantom_sample
+from xraylib.datasets.nih_sample import download_nih_sample, download_cli, verify_sample
+from xraylib.core import is_complete, SAMPLE_COLUMNS, SAMPLE_CSV, MARKER
+from xraylib.datasets.fetch import kaggle_credentials, DownloadError, KaggleCredentialsError, SampleVerificationError
 from fakes import make_kaggle_zip, FakeKaggleApi
 
 N = 20
@@ -67,7 +68,7 @@ def test_no_credentials_fails_at_once(no_creds, tmp_path):
 
 
 def test_no_credentials_never_imports_kaggle(no_creds, tmp_path):
-    code = ("import sys\nfrom xraylib.download import download_nih_sample, KaggleCredentialsError\n"
+    code = ("import sys\nfrom xraylib.datasets.nih_sample import download_nih_sample, KaggleCredentialsError\n"
             "try: download_nih_sample(sys.argv[1])\nexcept KaggleCredentialsError as e: print('CLEAR', str(e).splitlines()[0])\n"
             "print('kaggle imported:', any(m == 'kaggle' or m.startswith('kaggle.') for m in sys.modules))")
     r = subprocess.run([sys.executable, '-c', code, str(tmp_path/'nih')], capture_output=True, text=True, timeout=120)
@@ -305,8 +306,8 @@ def test_real_sample_csv_and_images(shared, tmp_path):
 
 # --- the full ChestX-ray14 (download_nih_full) -----------------------------------------------------------------
 
-import xraylib.download_full as dlf
-from xraylib.download import download_nih_full, FULL_FOLDERS, FULL_FILES  # re-exported from xraylib.download_full
+import xraylib.datasets.nih_full as dlf
+from xraylib.datasets.nih_full import download_nih_full, FULL_FOLDERS, FULL_FILES  # re-exported from xraylib.datasets.nih_full
 from fakes import make_full_zip, full_rows
 
 NF = 36  # 12 folders x 3 real file names
@@ -330,7 +331,8 @@ def test_full_download_layout_and_reuse(tmp_path, full_zip):
     assert sum(len(os.listdir(d/fo/'images')) for fo in FULL_FOLDERS) == NF
     assert all((d/f).is_file() for f in FULL_FILES) and (d/MARKER).is_file()
     assert _left(tmp_path, 'full') == []  # the archive is gone once complete
-    from xraylib.data import load_labels, official_lists
+    from xraylib.data.block import load_labels
+    from xraylib.data.splits import official_lists
     assert load_labels(d).path.notna().all() and official_lists(d) is not None
     _full(tmp_path, api)
     assert len(api.calls) == 1
@@ -413,8 +415,9 @@ def test_full_rejected_credentials_name_the_full_dataset(tmp_path, full_zip):
 
 # --- the Kermany pediatric pneumonia set (download_kermany) ------------------------------------------------------
 
-from xraylib.download import download_kermany, verify_kermany, KERMANY_DATASET, KERMANY_COUNTS, default_kermany_dest
-from xraylib.phantom import make_phantom_folder_set
+from xraylib.datasets.kermany import (download_kermany, verify_kermany, KERMANY_DATASET, KERMANY_COUNTS,
+                                      default_kermany_dest)
+from xraylib.datasets.phantom import make_phantom_folder_set
 from fakes import make_kermany_zip
 
 NK = 40
@@ -469,8 +472,8 @@ def test_kermany_one_copy_in_the_read_folder_layout(tmp_path, ksrc, kzip):
     m = json.loads((d/MARKER).read_text())
     assert (m['kind'], m['n_files'], m['copies_skipped'], m['root'], m['counts']) == ('kermany', NK, NK, 'chest_xray', K_COUNTS)
     assert _left(tmp_path, 'kermany') == []  # staging and archive gone
-    from xraylib.readers import read_folder
-    from xraylib.data import read_dataset
+    from xraylib.data.readers import read_folder
+    from xraylib.data.block import read_dataset
     f = read_folder(d)
     assert len(f) == NK and f['image'].str.startswith('val/').sum() == 3 and set(f['split']) == {'train', 'test'}
     assert len(read_dataset(d)) == NK
@@ -619,8 +622,8 @@ def test_verify_kermany_reads_with_read_folder(tmp_path, ksrc):
 
 
 def test_readers_do_not_import_download():
-    "xraylib.download_kermany imports xraylib.readers; readers (and what it imports) must not import the downloads back."
-    code = ("import sys, xraylib.readers\nassert not any(m.startswith('xraylib.download') for m in sys.modules), sorted(m for m in sys.modules if m.startswith('xraylib'))\n"
-            "import xraylib.download\nprint('ok', xraylib.download_kermany.read_folder is xraylib.readers.read_folder)")
+    "xraylib.datasets.kermany imports xraylib.data.readers; readers (and what it imports) must not import the downloads back."
+    code = ("import sys, xraylib.data.readers\nassert not any(m.startswith('xraylib.datasets.nih_sample') for m in sys.modules), sorted(m for m in sys.modules if m.startswith('xraylib'))\n"
+            "import xraylib.datasets.nih_sample\nprint('ok', xraylib.datasets.kermany.read_folder is xraylib.data.readers.read_folder)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == 'ok True', r.stderr

@@ -1,9 +1,9 @@
-"Real-data checks of xraylib.evaluate (06_evaluate checks the rest): `python -m xraylib.evaluate --by sex,age,view` in a subprocess on the CheXNet test predictions reproduces the published AUROCs, its sweep equals fastai's accuracy_multi, and every value of subgroups.csv and calibration.csv equals a direct scikit-learn/NumPy computation on the same subset."
+"Real-data checks of xraylib.evaluation.evaluate (56_evaluation.evaluate checks the rest): `python -m xraylib.evaluation.evaluate --by sex,age,view` in a subprocess on the CheXNet test predictions reproduces the published AUROCs, its sweep equals fastai's accuracy_multi, and every value of subgroups.csv and calibration.csv equals a direct scikit-learn/NumPy computation on the same subset."
 import json, os, subprocess, sys, time
 import numpy as np
 import pandas as pd
 import pytest
-from xraylib.evaluate import read_predictions
+from xraylib.evaluation.evaluate import read_predictions
 
 PNG = b'\x89PNG\r\n\x1a\n'
 FILES = {'metrics.json', 'auroc.csv', 'thresholds.csv', 'confusion.csv', 'sweep.csv', 'calibration.csv', 'subgroups.csv', 'report.md',
@@ -12,13 +12,13 @@ FILES = {'metrics.json', 'auroc.csv', 'thresholds.csv', 'confusion.csv', 'sweep.
 
 @pytest.fixture(scope='module')
 def chexnet_run(tmp_path_factory):
-    "Run `python -m xraylib.evaluate --by sex,age,view` once on the real predictions (1,000 patient resamples); skip without the data."
+    "Run `python -m xraylib.evaluation.evaluate --by sex,age,view` once on the real predictions (1,000 patient resamples); skip without the data."
     from conftest import SHARED
     preds, labels = SHARED/'chexnet-test-preds'/'test_preds.csv', SHARED/'nih-metadata'/'Data_Entry_2017_v2020.csv.gz'
     if not preds.exists() or not labels.exists(): pytest.skip(f'real data not available: {preds.parent} (see ../shared/README.md)')
     out = tmp_path_factory.mktemp('chexnet')/'ev'
     t0 = time.time()
-    r = subprocess.run([sys.executable, '-m', 'xraylib.evaluate', '--preds', str(preds), '--labels', str(labels),
+    r = subprocess.run([sys.executable, '-m', 'xraylib.evaluation.evaluate', '--preds', str(preds), '--labels', str(labels),
                         '--out', str(out), '--n_boot', '1000', '--by', 'sex,age,view'], capture_output=True, text=True, timeout=300)
     return r, out, time.time() - t0, SHARED
 
@@ -39,7 +39,7 @@ def test_cli_reproduces_chexnet_aurocs(chexnet_run):
     assert m['auroc_no_finding'] is None and 'No Finding is never averaged in' in (out/'report.md').read_text()
     for f in FILES:
         if f.endswith('.png'): assert (out/f).read_bytes()[:8] == PNG
-    print(f'xraylib.evaluate --by sex,age,view on 22,433 x 14 with 1,000 patient resamples: {secs:.1f} s (whole command; '
+    print(f'xraylib.evaluation.evaluate --by sex,age,view on 22,433 x 14 with 1,000 patient resamples: {secs:.1f} s (whole command; '
           f'load average {os.getloadavg()[0]:.1f})')
 
 
@@ -97,8 +97,8 @@ def test_subgroups_equal_direct_computation(chexnet_direct):
 
 
 def test_subgroup_intervals_reproducible(chexnet_direct):
-    from xraylib.evaluate import read_predictions
-    from xraylib.subgroups import subgroup_table
+    from xraylib.evaluation.evaluate import read_predictions
+    from xraylib.evaluation.subgroups import subgroup_table
     out, labels, P, Y, pid, groups = chexnet_direct
     from conftest import SHARED
     ed = read_predictions(SHARED/'chexnet-test-preds'/'test_preds.csv', SHARED/'nih-metadata'/'Data_Entry_2017_v2020.csv.gz')
@@ -110,7 +110,7 @@ def test_subgroup_intervals_reproducible(chexnet_direct):
 
 def test_calibration_equals_direct_computation(chexnet_direct):
     from sklearn.metrics import brier_score_loss
-    from xraylib.calibration import calibration_table
+    from xraylib.evaluation.calibration import calibration_table
     out, labels, P, Y, pid, groups = chexnet_direct
     ct = pd.read_csv(out/'calibration.csv')
     assert ct.columns[:5].tolist() == ['label', 'ece', 'ece_lo', 'ece_hi', 'brier'] and ct.label.tolist() == labels + ['mean']

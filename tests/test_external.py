@@ -49,8 +49,8 @@ def test_labels_not_comparable_are_named(g19):
 
 def test_kermany_folder_rows_matched_by_path_suffix(shared, tmp_path):
     "Predictions named below ROOT/test (as `xraylib predict ROOT/test --csv` names them) match the folder reader's ids below ROOT; bare names match too, since none recurs."
-    from xraylib.external import read_external
-    from xraylib.evaluate import auroc_table
+    from xraylib.evaluation.external import read_external
+    from xraylib.evaluation.evaluate import auroc_table
     root = shared('kermany-pneumonia-224', 'chest_xray')
     files = sorted(p.relative_to(root/'test').as_posix() for p in (root/'test').rglob('*.jpeg'))
     y = np.array([f.startswith('PNEUMONIA/') for f in files], float)

@@ -10,8 +10,8 @@ PROBE = r'''
 import sys, json
 for m in {blocked}: sys.modules[m] = None  # `import m` now raises ImportError, as if not installed
 import numpy as np
-from xraylib.core import load_image
-from xraylib.predict import Predictor
+from xraylib.imaging.load import load_image
+from xraylib.inference.predict import Predictor
 p = Predictor.from_file({model!r})
 imgs = {images!r}
 print(json.dumps(dict(engine=type(p.infer_model).__name__, pixels=[int(np.asarray(load_image(f)).astype(np.int64).sum()) for f in imgs],
@@ -21,8 +21,8 @@ print(json.dumps(dict(engine=type(p.infer_model).__name__, pixels=[int(np.asarra
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
-    from xraylib.phantom import make_phantom_sample
-    from xraylib.learner import train
+    from xraylib.datasets.phantom import make_phantom_sample
+    from xraylib.training.learner import train
     d = tmp_path_factory.mktemp('extras')
     src = make_phantom_sample(d/'ph', n=40, size=64, seed=4, workers=0)
     train(str(src), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=d/'run', quiet=True, n_boot=10)

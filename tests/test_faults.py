@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 
-from xraylib.core import LABELS, load_image, ImageLoadError, atomic_write, atomic_path, MAX_PIXELS
+from xraylib.core import LABELS, atomic_write, atomic_path
+from xraylib.imaging.load import ImageLoadError
+from xraylib.imaging.load import load_image
+from xraylib.imaging.png import MAX_PIXELS
 from fakes import make_dicom_bomb, make_dicom_frames
 from conftest import run_measured
 
@@ -24,7 +27,7 @@ A8 = (np.arange(40*30) % 256).astype(np.uint8).reshape(30, 40)  # a non-square 4
 @pytest.fixture(scope='module')
 def phantom(tmp_path_factory):
     "A 16-image phantom sample at 32 px (Kaggle layout: sample_labels.csv + images/)."
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     return make_phantom_sample(tmp_path_factory.mktemp('ph')/'phantom', n=16, size=32, seed=0, workers=0)
 
 
@@ -116,7 +119,7 @@ def test_image_dicom_bomb_refused_by_predict_within_5s_and_300mb(model_dir, tmp_
 def test_image_dicom_multiframe_decodes_only_the_first_frame(tmp_path):
     "Issue 34: a 16-frame 2048 x 2048 study costs its file's bytes and one frame, not 16 decoded frames (+384 MB before)."
     one, many = make_dicom_frames(tmp_path/'one.dcm', 1), make_dicom_frames(tmp_path/'many.dcm', 16)
-    code = 'import sys, numpy as np; from xraylib.core import load_image; print(np.asarray(load_image(sys.argv[1])).std())'
+    code = 'import sys, numpy as np; from xraylib.imaging.load import load_image; print(np.asarray(load_image(sys.argv[1])).std())'
     (rc1, _, mb1, out1), (rc, _, mb, out) = [run_measured(sys.executable, '-c', code, f) for f in (one, many)]
     assert rc1 == rc == 0 and out1 == out, (out1, out)  # the same first frame
     file_mb = many.stat().st_size / 2**20
@@ -147,7 +150,7 @@ def test_atomic_write_killed_leaves_old_file_and_no_temp(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- CSVs
-from xraylib.data import load_labels, xray_dataloaders
+from xraylib.data.block import load_labels, xray_dataloaders
 
 
 def _csv(tmp_path, body, name='labels.csv', hdr=HDR)->Path:
@@ -260,7 +263,7 @@ def test_csv_unreadable_image_stops_before_training(phantom, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- predictions CSV
-from xraylib.evaluate import read_predictions, evaluate_cli
+from xraylib.evaluation.evaluate import read_predictions, evaluate_cli
 
 
 @pytest.fixture
@@ -329,8 +332,10 @@ def test_evaluate_cli_bad_input_exit_2_writes_nothing(tmp_path, labels_csv, caps
 
 # ---------------------------------------------------------------------------------------------------- download
 import requests
-import xraylib.download as dlm
-from xraylib.download import download_nih_sample, is_complete, DownloadError, KaggleCredentialsError
+import xraylib.datasets.nih_sample as dlm
+from xraylib.datasets.nih_sample import download_nih_sample
+from xraylib.core import is_complete
+from xraylib.datasets.fetch import DownloadError, KaggleCredentialsError
 from fakes import make_kaggle_zip, FakeKaggleApi
 
 N = 16  # rows in the phantom sample's CSV
@@ -424,14 +429,14 @@ def test_download_disk_full_keeps_previous_complete_copy(tmp_path, kaggle_zip, m
 
 # ---------------------------------------------------------------------------------------------------- model files
 import json
-from xraylib.learner import save_model, load_model, ModelFileError
-from xraylib.predict import Predictor, predict_cli
+from xraylib.inference.modelfile import save_model, load_model, ModelFileError
+from xraylib.inference.predict import Predictor, predict_cli
 
 
 @pytest.fixture(scope='module')
 def model_dir(phantom, tmp_path_factory):
     "A tiny resnet18 (32 px, untrained) saved by save_model: model.safetensors + model.json."
-    from xraylib.learner import xray_learner
+    from xraylib.training.learner import xray_learner
     tmp = tmp_path_factory.mktemp('model')
     dls = xray_dataloaders(phantom, size=32, bs=4, device='cpu', cache_dir=tmp/'cache', progress=False)
     learn = xray_learner(dls, arch='resnet18', pretrained=False)
@@ -520,7 +525,7 @@ def test_model_pickle_refused_by_cli(model_dir, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------------- widget
-from xraylib.widgets import UploadWidget
+from xraylib.serving.widgets import UploadWidget
 
 
 def _up(*files): return tuple({'name': n, 'type': '', 'size': len(b), 'content': memoryview(b)} for n, b in files)
@@ -573,14 +578,15 @@ def test_model_pickle_named_json_never_executed(tmp_path):
 # ---------------------------------------------------------------------------------------------------- training
 import os, signal, subprocess, sys, time
 from fastai.callback.core import Callback
-from xraylib.learner import train, read_train_state, NonFiniteLossError
+from xraylib.training.learner import train, NonFiniteLossError
+from xraylib.training.checkpoint import read_train_state
 
 TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained='no', quiet=True, n_boot=10)
 
 
 @pytest.fixture(scope='module')
 def train_phantom(tmp_path_factory):
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     return make_phantom_sample(tmp_path_factory.mktemp('trainph'), n=120, size=64, seed=5, workers=0)
 
 
@@ -609,7 +615,7 @@ def _same_predictions(a, b):
     return float((pa[cols] - pb[cols]).abs().max().max())
 
 
-# Each moment of a run (xraylib.checkpoint.interruption_point), interrupted by a real SIGINT (Ctrl-C) or SIGKILL
+# Each moment of a run (xraylib.training.checkpoint.interruption_point), interrupted by a real SIGINT (Ctrl-C) or SIGKILL
 # that the run sends itself there: no timer, so the moment is the same however busy the machine is.
 MOMENTS = [('epoch1', 'kill'), ('epoch2', 'int'), ('evaluation', 'int'), ('evaluation', 'kill'), ('model-files', 'kill'),
            ('cleanup', 'int'), ('done', 'int')]  # epoch2 is the last epoch; model-files: model.json written, metrics.json not
@@ -667,7 +673,7 @@ def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
 
 def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phantom, uninterrupted, tmp_path, monkeypatch):
     "A run started on a CPU runtime and resumed on a GPU one (Colab's quota) keeps its own architecture and size."
-    import xraylib.learner as xl
+    import xraylib.training.learner as xl
     kw = {k: v for k, v in TRAIN_KW.items() if k not in ('arch', 'size')}  # both from the preset
     monkeypatch.setattr(xl, 'default_preset', lambda: {**xl.CPU_PRESET, 'size': 32})
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **kw)
@@ -720,8 +726,8 @@ def test_nonfinite_loss_error_leaves_autocast(train_phantom):
     import torch
     from fastcore.foundation import L
     from fastai.callback.fp16 import MixedPrecision
-    from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner, StopOnNonFiniteLoss
+    from xraylib.data.block import xray_dataloaders
+    from xraylib.training.learner import xray_learner, StopOnNonFiniteLoss
     class CPUMixedPrecision(MixedPrecision):  # fastai's callback, entering CPU autocast where it enters CUDA's
         def before_fit(self):
             self.autocast, self.learn.scaler, self.scales = torch.autocast('cpu', dtype=torch.bfloat16), torch.amp.GradScaler('cpu'), L()

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent('''
     import xraylib
     for m in sorted(m.name for m in pkgutil.iter_modules(xraylib.__path__)): importlib.import_module(f'xraylib.{m}')
     out['import'] = changed(before, state())
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     before = state()
     train(n=48, size=32, bs=16, epochs=1, pretrained='no', n_boot=20, out=sys.argv[1], num_workers=0)  # with progress output
     out['train'] = changed(before, state())

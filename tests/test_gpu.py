@@ -14,13 +14,13 @@ KW = dict(arch='resnet18', size=64, bs=32, epochs=2, pretrained='no', quiet=True
 
 @pytest.fixture(scope='module')
 def phantom(tmp_path_factory):
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     return make_phantom_sample(tmp_path_factory.mktemp('gpu'), n=200, size=128, seed=0, workers=0)
 
 
 @pytest.fixture(scope='module')
 def gpu_run(phantom, tmp_path_factory):
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     out = tmp_path_factory.mktemp('run')
     return out, train(str(phantom), out=out, channels_last=True, fp16='auto', **KW)  # one MixedPrecision, channels-last
 
@@ -37,7 +37,7 @@ def test_channels_last_fp16_trains(gpu_run):
 
 def test_resume_gpu_to_gpu_matches_uninterrupted(phantom, gpu_run, tmp_path):
     from fastai.callback.core import Callback
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     class CtrlC(Callback):
         def after_batch(self):
             if self.epoch == 1 and self.iter == 1: raise KeyboardInterrupt
@@ -49,7 +49,7 @@ def test_resume_gpu_to_gpu_matches_uninterrupted(phantom, gpu_run, tmp_path):
 def test_resume_cpu_checkpoint_on_gpu(phantom, tmp_path):
     "Issue 19.4: a run started on a CPU runtime (CUDA hidden) resumed on the GPU: Adam's state follows the parameters to cuda."
     import os, subprocess
-    from xraylib.learner import train
+    from xraylib.training.learner import train
     cmd = ['xraylib', 'train', '--data', str(phantom), '--out', str(tmp_path), '--arch', 'resnet18', '--size', '64', '--bs', '32',
            '--epochs', '2', '--pretrained', 'no', '--n_boot', '20', '--quiet']
     r = subprocess.run(cmd, env={**os.environ, 'CUDA_VISIBLE_DEVICES': '', 'XRAYLIB_INTERRUPT_AT': 'epoch1'},
@@ -60,15 +60,16 @@ def test_resume_cpu_checkpoint_on_gpu(phantom, tmp_path):
 
 
 def test_predictor_cuda_equals_cpu(gpu_run, phantom):
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     imgs = sorted(Path(phantom).glob('images/*.png'))[:8]
     cpu, gpu = Predictor.from_file(gpu_run[0]), Predictor.from_file(gpu_run[0], device='cuda')
     np.testing.assert_allclose(gpu.probs(imgs), cpu.probs(imgs), atol=1e-4)
 
 
 def test_gradcam_and_widget_on_cuda(gpu_run, phantom):
-    from xraylib.predict import Predictor, gradcam
-    from xraylib.widgets import upload_widget
+    from xraylib.inference.predict import Predictor
+    from xraylib.inference.gradcam import gradcam
+    from xraylib.serving.widgets import upload_widget
     pred = Predictor.from_file(gpu_run[0], device='cuda'); img = sorted(Path(phantom).glob('images/*.png'))[0]
     cam = gradcam(pred, img, 'Effusion')
     assert isinstance(cam, np.ndarray) and cam.shape == (64, 64)

@@ -42,7 +42,7 @@ def test_wheel_installs_in_a_fresh_venv_and_trains(tmp_path):
     venv = tmp_path/'venv'
     py, bin_ = _fresh_venv(venv, env), venv/'bin'
     _run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(whl)], env=env)
-    where = _run([str(py), '-c', 'import xraylib, xraylib.learner; print(xraylib.__file__); print(xraylib.learner.__file__)'],
+    where = _run([str(py), '-c', 'import xraylib, xraylib.training.learner; print(xraylib.__file__); print(xraylib.training.learner.__file__)'],
                  env=env, cwd=tmp_path).stdout.split()
     assert all(Path(w).is_relative_to(venv) for w in where), where  # the wheel's copy, not an editable checkout
     run_env = {**env, 'PATH': f'{bin_}{os.pathsep}{env["PATH"]}', 'XRAYLIB_HOME': str(tmp_path/'home')}

@@ -1,11 +1,12 @@
-"What the notebooks do not check of xraylib.learner: every file of a run, weights files and the hub cache, pos_weight, per-label metrics, 2-process training.\n(Reload, pickle and tamper refusals are checked in 04a_modelfile and tests/test_faults.py; offline pretrained=auto/yes in 04_learner.)"
+"What the notebooks do not check of xraylib.training.learner: every file of a run, weights files and the hub cache, pos_weight, per-label metrics, 2-process training.\n(Reload, pickle and tamper refusals are checked in 40_inference.modelfile and tests/test_faults.py; offline pretrained=auto/yes in 66_training.learner.)"
 import json, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from xraylib.core import LABELS
-from xraylib.learner import *
-from xraylib.learner import hub_weights_path, train_targets, pos_weights
-from xraylib.modelfile import load_model, model_probs, save_model
+from xraylib.training.learner import *
+from xraylib.training.pretrained import hub_weights_path
+from xraylib.training.learner import train_targets, pos_weights
+from xraylib.inference.modelfile import load_model, model_probs, save_model
 
 pytestmark = pytest.mark.filterwarnings('ignore::FutureWarning')
 THREADS0 = torch.get_num_threads()  # torch's own count, which `train` restores
@@ -13,13 +14,13 @@ THREADS0 = torch.get_num_threads()  # torch's own count, which `train` restores
 
 @pytest.fixture(scope='module')
 def phantom(tmp_path_factory):
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     return make_phantom_sample(tmp_path_factory.mktemp('ph'), n=60, size=64, seed=1, workers=0)
 
 
 @pytest.fixture(scope='module')
 def dls(phantom):
-    from xraylib.data import xray_dataloaders
+    from xraylib.data.block import xray_dataloaders
     return xray_dataloaders(phantom, size=32, bs=16, num_workers=0, device='cpu')
 
 
@@ -34,10 +35,10 @@ def hub(tmp_path, monkeypatch):
 @pytest.fixture(scope='module')
 def run(phantom, tmp_path_factory):
     "One tiny training run through `train`, on a CPU made to look like one without bfloat16 (no flags, a slow measured probe)."
-    import xraylib.cpu
+    import xraylib.training.cpu
     out = tmp_path_factory.mktemp('run')
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(xraylib.cpu, 'bf16_flags', lambda cpuinfo=None: []); mp.setattr(xraylib.cpu, 'bf16_speedup', lambda: 0.5)
+        mp.setattr(xraylib.training.cpu, 'bf16_flags', lambda cpuinfo=None: []); mp.setattr(xraylib.training.cpu, 'bf16_speedup', lambda: 0.5)
         res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=out, quiet=True, n_boot=20, threads=1)
     return out, res
 
@@ -71,11 +72,11 @@ def test_run_outputs_reload(run):
     "The probabilities in valid_preds.csv are those of the saved model files."
     out, _ = run
     model, meta = load_model(out)
-    from xraylib.data import xray_dataloaders
+    from xraylib.data.block import xray_dataloaders
     vp = pd.read_csv(out/'valid_preds.csv')
     dls = xray_dataloaders(meta['training']['source'], size=32, bs=16, num_workers=0, device='cpu', seed=42)
     p = model_probs(model, dls.valid.new(shuffle=False, drop_last=False)).numpy()
-    from xraylib.calibration import apply_calibration  # the saved probabilities are recalibrated, as the Predictor gives them
+    from xraylib.inference.recalibration import apply_calibration  # the saved probabilities are recalibrated, as the Predictor gives them
     np.testing.assert_allclose(apply_calibration(p, meta['calibration'], LABELS), vp[[f'prob_{l}' for l in LABELS]].values, atol=1e-5)
 
 
@@ -160,7 +161,7 @@ def test_distributed_auroc_sees_every_shard(tmp_path):
     m = re.search(r'logged during the 2-process epoch ([\d.na]+); recomputed .*\((\d+) images\) by one process ([\d.na]+)', r.stdout)
     assert m, r.stdout[-2000:]
     assert int(m[2]) == 32 and abs(float(m[1]) - float(m[3])) < 1e-6, m[0]
-    from xraylib.predict import Predictor
+    from xraylib.inference.predict import Predictor
     assert Predictor.from_file(tmp_path/'m').vocab == LABELS
 
 
@@ -184,7 +185,7 @@ def test_cross_validation_on_real_images(shared, tmp_path):
 def test_official_split_holds_out_the_test_list(tmp_path):
     "`xraylib train --split official`: train/valid from train_val_list.txt only; test_preds.csv for exactly test_list.txt."
     import subprocess
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.datasets.phantom import make_phantom_sample
     src = make_phantom_sample(tmp_path/'ph', n=120, size=48, seed=3, workers=0)
     df = pd.read_csv(src/'sample_labels.csv'); pats = sorted(df['Patient ID'].unique())
     test_p = set(pats[::4])  # a quarter of the patients: NIH's test list is patient-wise too

@@ -1,4 +1,4 @@
-"What 06d_localize cannot check: `xraylib localize` in a subprocess, on a model trained on the phantom (whose boxes are a known answer) and on the real NIH images with expert boxes in ../shared."
+"What 58_evaluation.localize cannot check: `xraylib localize` in a subprocess, on a model trained on the phantom (whose boxes are a known answer) and on the real NIH images with expert boxes in ../shared."
 import json, subprocess
 import numpy as np, pandas as pd, pytest
 
@@ -12,9 +12,9 @@ def run(*args):
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     "A ResNet-18 trained from scratch for 1 epoch on 100 phantom images at 64 px (one model for the module: too short to localise;"
-    "the CPU preset's model, which does, is measured in 06d_localize and README), and 12 held-out phantom images."
-    from xraylib.learner import train
-    from xraylib.phantom import make_phantom_sample
+    "the CPU preset's model, which does, is measured in 58_evaluation.localize and README), and 12 held-out phantom images."
+    from xraylib.training.learner import train
+    from xraylib.datasets.phantom import make_phantom_sample
     tmp = tmp_path_factory.mktemp('loc')
     ph = make_phantom_sample(tmp/'ph', n=100, size=64, seed=1)
     train(data=str(ph), arch='resnet18', size=64, bs=32, epochs=1, freeze_epochs=0, lr=3e-3, pretrained='no', download=False,
@@ -25,8 +25,8 @@ def trained(tmp_path_factory):
 def test_localize_phantom_end_to_end(trained, tmp_path):
     "On held-out phantom images every box is scored (1024-px boxes scaled to the 96-px images), every pathology of the model reported, absent ones as such;"
     "with the default layer, which for this 64-px ResNet-18 is the second stage `0.5` (8 x 8 cells), not the last block (2 x 2)."
-    from xraylib.predict import Predictor
-    from xraylib.gradcam import default_layer
+    from xraylib.inference.predict import Predictor
+    from xraylib.inference.gradcam import default_layer
     model, held = trained
     m = Predictor.from_file(model).model
     assert next(n for n, o in m.named_modules() if o is default_layer(m, 64)) == '0.5'

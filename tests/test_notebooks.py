@@ -18,7 +18,7 @@ def test_notebook_runs(nb):
     assert ok, f'{nb.name} failed (traceback above)'
 
 
-PNEUMONIA = NBS/'11_tutorial_pneumonia.ipynb'
+PNEUMONIA = NBS/'91_tutorial_pneumonia.ipynb'
 
 
 @pytest.mark.timeout(600)
@@ -28,7 +28,7 @@ def test_pneumonia_tutorial_offline_on_the_phantom(monkeypatch):
     if os.environ.get('XRAYLIB_CI_COLAB_JOB') == '1':
         pytest.skip("CI's Colab-like job (.ci/colab-smoke.sh, run after pytest) runs this same phantom path of the tutorial")
     if shared_data('kermany-pneumonia-224', 'chest_xray', start=NBS) is None:
-        pytest.skip('no ../shared Kermany set: test_notebook_runs[11_tutorial_pneumonia.ipynb] already ran the phantom path')
+        pytest.skip('no ../shared Kermany set: test_notebook_runs[91_tutorial_pneumonia.ipynb] already ran the phantom path')
     monkeypatch.setenv('XRAYLIB_USE_PHANTOM', '1')
     ok, secs = run_notebook(PNEUMONIA, skip_flags=get_config(path=NBS).tst_flags.split(), force_flags=FORCE)
     assert ok, f'{PNEUMONIA.name} failed on the phantom (traceback above)'

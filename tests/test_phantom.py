@@ -1,12 +1,13 @@
-"The installed xraylib.phantom API: layout, formats, determinism, reuse and label frequencies."
+"The installed xraylib.datasets.phantom API: layout, formats, determinism, reuse and label frequencies."
 import json, os, subprocess, sys
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 from xraylib.core import LABELS
-from xraylib.phantom import (make_phantom_sample, phantom_dir, phantom_labels, render_phantom, phantom_complete,
-                             SAMPLE_COLUMNS, MARKER)
+from xraylib.datasets.phantom import make_phantom_sample, phantom_dir, phantom_labels, phantom_complete
+from xraylib.datasets.phantom_draw import render_phantom
+from xraylib.core import SAMPLE_COLUMNS, MARKER
 
 
 @pytest.fixture(scope='module')

@@ -1,10 +1,11 @@
-"What 07_predict cannot check: every image format (DICOM written with pydicom) gives the same probabilities, and on the 200 real NIH images a saved model's Predictor equals the fastai learner and `xraylib predict` runs in a subprocess."
+"What 42_inference.predict cannot check: every image format (DICOM written with pydicom) gives the same probabilities, and on the 200 real NIH images a saved model's Predictor equals the fastai learner and `xraylib predict` runs in a subprocess."
 import json, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-from xraylib.core import LABELS, set_seed, load_image
-from xraylib.predict import Predictor
+from xraylib.core import LABELS, set_seed
+from xraylib.imaging.load import load_image
+from xraylib.inference.predict import Predictor
 from fakes import make_dicom
 
 SIZE = 64
@@ -70,14 +71,14 @@ def real(tmp_path_factory):
     "xraylib's own data pipeline (image cache included), saved with save_model; skips when absent."
     from conftest import shared_path
     d = shared_path('nih-real-200')
-    learner = pytest.importorskip('xraylib.learner')
-    from xraylib.data import xray_dataloaders
+    learner = pytest.importorskip('xraylib.training.learner')
+    from xraylib.data.block import xray_dataloaders
     tmp = tmp_path_factory.mktemp('real')
     set_seed(0)
     dls = xray_dataloaders(d, size=SIZE, bs=32, cache_dir=tmp/'cache', progress=False)
     learn = learner.xray_learner(dls, 'resnet18', pretrained=False)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-    from xraylib.modelfile import save_model
+    from xraylib.inference.modelfile import save_model
     save_model(learn, tmp/'model', thresholds={l: 0.3 for l in LABELS} | {'Hernia': None})
     return learn, sorted((d/'images').glob('*.png')), tmp/'model'
 
@@ -92,7 +93,7 @@ def test_equals_fastai_on_200_real_images(real):
     csv = mdir.parent/'preds'/'real200.csv'
     ours = p.predict_batch(files, bs=50, progress=False, out_csv=csv)
     assert ours['Image Index'].tolist() == [f.name for f in files] and not ours.attrs['errors']
-    from xraylib.evaluate import read_predictions  # the CSV is what `xraylib evaluate` reads
+    from xraylib.evaluation.evaluate import read_predictions  # the CSV is what `xraylib evaluate` reads
     ev = read_predictions(csv, files[0].parent.parent/'labels.csv')
     assert ev.labels == LABELS and ev.preds.shape == (200, 15) and np.abs(ev.preds - ours.iloc[:, 1:].values).max() < 1e-6
     ours = ours.iloc[:, 1:].values
@@ -124,7 +125,7 @@ def test_from_file_thresholds_and_cli(real, capsys):
         r = subprocess.run(['xraylib', 'predict', *args], capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr; out = json.loads(r.stdout)
     else:
-        from xraylib.predict import predict_cli
+        from xraylib.inference.predict import predict_cli
         assert predict_cli(args[0], args[1:3], json=True) == 0
         out = json.loads(capsys.readouterr().out)
     assert [o['image'] for o in out] == [str(files[0]), str(files[1])]
@@ -133,7 +134,7 @@ def test_from_file_thresholds_and_cli(real, capsys):
     assert abs(max(probs) - df.probability.max()) < 1e-5
     # a bad file: reported on stderr naming it, exit status 1, the good one still predicted
     bad = mdir.parent/'bad.png'; bad.write_bytes(b'nope')
-    from xraylib.predict import predict_cli
+    from xraylib.inference.predict import predict_cli
     assert predict_cli(str(mdir), [str(files[0]), str(bad)]) == 1
     cap = capsys.readouterr()
     assert 'bad.png' in cap.err and str(files[0]) in cap.out
@@ -143,7 +144,7 @@ def test_from_file_thresholds_and_cli(real, capsys):
 
 def test_gradcam_input_on_model_device(pred, xray):
     "Issue 19.1 on the CPU: `gradcam(model, tensor)` moves the input with `.to(<the model's device>)` and returns a CPU NumPy array. A real CUDA check needs a GPU (tests/test_gpu.py)."
-    from xraylib.predict import gradcam
+    from xraylib.inference.gradcam import gradcam
     calls, to = [], torch.Tensor.to
     def spy(self, *a, **k): calls.append(a[0] if a else k.get('device')); return to(self, *a, **k)
     x = pred.preprocess(xray)
@@ -163,7 +164,7 @@ def test_batch_cli_csv_evaluate_gradcam(real, tmp_path, capsys):
     for f in files: (folder/f.name).symlink_to(f)
     (folder/'zz_bad.png').write_bytes(b'not a png')
     from xraylib.cli import COMMANDS
-    from xraylib.predict import predict_cli
+    from xraylib.inference.predict import predict_cli
     args = [str(mdir), str(folder), '--csv', str(tmp_path/'P.csv'), '--errors', str(tmp_path/'E.csv')]
     if 'predict' in COMMANDS:
         r = subprocess.run(['xraylib', 'predict', *args], capture_output=True, text=True, timeout=400)

@@ -1,8 +1,8 @@
-"Real-data checks of xraylib.readers on ../shared (skipped with the reason when absent): Kermany's class and patient counts, CheXpert's per-policy label counts against a direct pandas count."
+"Real-data checks of xraylib.data.readers on ../shared (skipped with the reason when absent): Kermany's class and patient counts, CheXpert's per-policy label counts against a direct pandas count."
 import warnings
 import numpy as np, pandas as pd
 import pytest
-from xraylib.readers import read_folder, read_chexpert, detect_format, CHEXPERT_LABELS
+from xraylib.data.readers import read_folder, read_chexpert, detect_format, CHEXPERT_LABELS
 from xraylib.vocab import Vocab, target_matrix, known_counts
 
 
@@ -61,7 +61,7 @@ def _check_metadata(df, raw):
 def test_concat_of_two_folder_frames_keeps_its_vocabulary_or_raises(tmp_path):
     "`pd.concat` of two sites' class-folder frames drops `attrs`: training on it stops with the fix, never on NIH's labels."
     from xraylib.vocab import frame_vocab, concat_frames
-    from xraylib.data import xray_dataloaders, label_counts
+    from xraylib.data.block import xray_dataloaders, label_counts
     for site, names in (('a', ('NORMAL2-IM-0001-0001', 'person1_virus_1')), ('b', ('NORMAL2-IM-0002-0001', 'person2_bacteria_2'))):
         for cls, name in zip(('NORMAL', 'PNEUMONIA'), names):
             (tmp_path/site/cls).mkdir(parents=True); (tmp_path/site/cls/f'{name}.jpeg').write_bytes(b'')

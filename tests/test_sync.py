@@ -55,7 +55,7 @@ def test_colab_links_come_from_settings():
         if text != _fixed(text, nb.name): stale.append(nb.name)
         if BADGE_RE.search(text) and badge(nb.name) not in text: stale.append(f'{nb.name} (a Colab badge for another notebook)')  # no badge: fine (tests/test_docs.py)
     if (t := (REPO/'README.md').read_text()) != _fixed(t, 'README.md'): stale.append('README.md')
-    assert install in (NBS/'10_tutorial_nih_sample.ipynb').read_text(), f'the tutorial does not install {install}'
+    assert install in (NBS/'90_tutorial_nih_sample.ipynb').read_text(), f'the tutorial does not install {install}'
     assert not stale, f'Colab links that do not match settings.ini: {stale}; run `python tests/test_sync.py --fix`'
 
 
@@ -67,7 +67,7 @@ if __name__ == '__main__' and '--fix' in sys.argv:
 
 def test_public_names_are_defined():
     """Every name in a module's `__all__` is bound, and no `@patch`-ed method shares its name with a module-level function:
-    fastcore 1.8 (Colab's) binds a patched name to None in the module, which erased `xraylib.predict.preprocess` there."""
+    fastcore 1.8 (Colab's) binds a patched name to None in the module, which erased `xraylib.inference.predict.preprocess` there."""
     import importlib, inspect, pkgutil, xraylib
     for m in pkgutil.iter_modules(xraylib.__path__):
         if m.name.startswith('_'): continue

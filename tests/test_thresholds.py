@@ -1,10 +1,10 @@
-"Real-data checks of xraylib.thresholds (05_thresholds checks the rest on synthetic data): on the CheXNet test predictions the sweep equals fastai's accuracy_multi, and predicting nothing is almost as 'accurate' as the best threshold."
+"Real-data checks of xraylib.evaluation.thresholds (50_evaluation.thresholds checks the rest on synthetic data): on the CheXNet test predictions the sweep equals fastai's accuracy_multi, and predicting nothing is almost as 'accurate' as the best threshold."
 import numpy as np
 import pandas as pd
 import torch
 from fastai.metrics import accuracy_multi
 from xraylib.core import PATHOLOGIES, parse_finding_labels
-from xraylib.thresholds import threshold_sweep, per_label_thresholds
+from xraylib.evaluation.thresholds import threshold_sweep, per_label_thresholds
 
 
 def _chexnet(shared):

@@ -1,12 +1,12 @@
-"What 08_widgets cannot check: upload_widget's handler (no browser) with every real-world format (DICOM written with pydicom) and a real NIH image; 08_widgets checks bad files, thresholds and upload values."
+"What 70_serving.widgets cannot check: upload_widget's handler (no browser) with every real-world format (DICOM written with pydicom) and a real NIH image; 70_serving.widgets checks bad files, thresholds and upload values."
 import io, datetime
 from pathlib import Path
 import numpy as np, pytest
 from PIL import Image
 import ipywidgets as widgets
 from xraylib.core import LABELS, set_seed
-from xraylib.predict import Predictor
-from xraylib.widgets import upload_widget
+from xraylib.inference.predict import Predictor
+from xraylib.serving.widgets import upload_widget
 from fakes import make_dicom
 
 

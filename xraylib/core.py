@@ -11,10 +11,9 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER', 'MIN_SIDE',
-           'MAX_ASPECT', 'DICOM_HEAD', 'IMAGE_EXTS', 'nih_patient_ids', 'set_seed', 'atomic_write', 'atomic_path',
-           'shared_data', 'xraylib_home', 'to_jsonable', 'mark_complete', 'is_complete', 'parse_finding_labels',
-           'delimiter_hint', 'ImageLoadError', 'load_image', 'renamed', 'MAX_PIXELS', 'decode_gray_png']
+__all__ = ['PATHOLOGIES', 'NO_FINDING', 'LABELS', 'BBOX_FRAME', 'DEFAULT_SIZE', 'SAMPLE_CSV', 'SAMPLE_COLUMNS', 'MARKER',
+           'nih_patient_ids', 'set_seed', 'atomic_write', 'atomic_path', 'shared_data', 'xraylib_home', 'to_jsonable',
+           'mark_complete', 'is_complete', 'parse_finding_labels', 'delimiter_hint']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 PATHOLOGIES = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -24,6 +23,8 @@ LABELS = PATHOLOGIES + [NO_FINDING]
 
 # %% ../nbs/00_core.ipynb #cdf5e960
 _NIH_NAME = re.compile(r'^(\d{8})_\d{3}\.png$')
+
+BBOX_FRAME = 1024  # NIH's boxes are in pixels of its 1024 x 1024 PNGs (the phantom writes its boxes in that frame too)
 
 def nih_patient_ids(image_ids # image names (no folders), e.g. `00000013_005.png`
                    )->Optional[np.ndarray]:
@@ -200,206 +201,3 @@ def delimiter_hint(cols:list # the column names a CSV reader found
             return (f'. The header is separated by {name}, not commas (wrong delimiter): save the file as a '
                     f'comma-separated CSV, e.g. pd.read_csv(f, sep={sep!r}).to_csv(f, index=False)')
     return ''
-
-# %% ../nbs/00_core.ipynb #8e836ca5
-from .pngdecode import MAX_PIXELS, decode_gray_png
-_all_ = ['MAX_PIXELS', 'decode_gray_png']  # still importable from here
-MIN_SIDE = 16  # pixels: a shorter side below this is no radiograph (the phantom tests use 32 px, NIH's smallest copies 64 px)
-MAX_ASPECT = 4.0  # longer side / shorter side: chest films are about 1-1.5, a stitched long-leg or spine film up to about 3
-
-class ImageLoadError(ValueError):
-    "An image that cannot be read as a chest X-ray; the message names the source and the reason."
-
-# %% ../nbs/00_core.ipynb #26764659
-def _src_name(src)->str:
-    "A short name for an image source, for error messages."
-    if isinstance(src, (str, Path)): return str(src)
-    if isinstance(src, (bytes, bytearray)): return f'<{len(src)} bytes>'
-    return f'<{type(src).__name__}>'
-
-# %% ../nbs/00_core.ipynb #7ba296ec
-def _is_dicom(b:bytes)->bool: return len(b) >= 132 and b[128:132] == b'DICM'
-
-def _to_uint8(a:np.ndarray)->np.ndarray:
-    "Rescale an integer or float array to uint8: integers by their bit depth, floats by their range."
-    if a.dtype == np.uint8: return a
-    if a.dtype == bool: return a.astype(np.uint8) * 255
-    if np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.int64)
-        if a.min() < 0: a = a - a.min()
-        mx = int(a.max())
-        if mx <= 255: return a.astype(np.uint8)
-        scale = 2**math.ceil(math.log2(mx + 1)) - 1
-        return np.round(a * (255.0 / scale)).astype(np.uint8)
-    a = a.astype(np.float64)
-    lo, hi = np.nanmin(a), np.nanmax(a)
-    if not np.isfinite(lo) or hi <= lo: return np.zeros(a.shape, np.uint8)
-    return np.round((a - lo) / (hi - lo) * 255).astype(np.uint8)
-
-# %% ../nbs/00_core.ipynb #c0d1e000
-DICOM_HEAD = 16 << 20  # bytes: the most of a deflated DICOM inflated while looking for its pixel data (headers are kilobytes)
-_PIXEL_DATA = b'\xe0\x7f\x10\x00'  # the tag (7FE0,0010) Pixel Data, little endian
-
-def _frame_bytes(ds, name:str, max_pixels:int)->int:
-    "Bytes of one frame, from a DICOM header; a frame over `max_pixels` is refused before anything is decoded."
-    r, c, s = (int(ds.get(k) or d) for k, d in (('Rows', 0), ('Columns', 0), ('SamplesPerPixel', 1)))
-    if r * c * s > max_pixels:
-        f = int(ds.get('NumberOfFrames') or 1)
-        raise ImageLoadError(f"{name}: DICOM image is {c}x{r} pixels{f' x {s} samples' if s > 1 else ''}{f' ({f} frames)' if f > 1 else ''}, over the limit of "
-                             f'{max_pixels:,} (decompression-bomb guard, read from the header before decoding); pass max_pixels to allow it')
-    return (r * c * s * int(ds.get('BitsAllocated') or 16) + 7) // 8
-
-# %% ../nbs/00_core.ipynb #c0d1e003
-def _pixel_header(head:bytes)->Optional[tuple]:
-    "`(dataset, offset)`: the top-level elements of inflated DICOM bytes before Pixel Data, and where it starts; None while `head` ends before it."
-    from pydicom.filereader import read_dataset
-    if _PIXEL_DATA not in head: return None
-    fp = io.BytesIO(head)
-    try: ds = read_dataset(fp, False, True, stop_when=lambda tag, vr, n: tag == 0x7FE00010)
-    except Exception: return None  # `head` ends inside an element: inflate more
-    return (ds, fp.tell()) if head[fp.tell():fp.tell() + 4] == _PIXEL_DATA else None
-
-def _inflate(d, src:bytes, head:bytes, upto:int)->tuple:
-    "Inflate more of `src` with the decompressor `d`, `head` grown to at most `upto` bytes: `(head, rest of src, whether it grew)`."
-    more = d.decompress(src, upto - len(head))
-    return head + more, d.unconsumed_tail, bool(more)
-
-# %% ../nbs/00_core.ipynb #c0d1e004
-def _meta_end(b:bytes)->Optional[int]:
-    "Where the dataset of a DICOM file (preamble, `DICM`, file meta group) starts; None without a group length."
-    return 144 + struct.unpack_from('<I', b, 140)[0] if b[132:138] == b'\x02\x00\x00\x00UL' else None
-
-def _inflate_dicom(b:bytes, name:str, max_pixels:int):
-    "A deflated DICOM (PS3.5 A.5) as a dataset holding its first frame, inflating only the header and that frame."
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
-    d, src, head, grew = zlib.decompressobj(-zlib.MAX_WBITS), b[_meta_end(b):], b'', True
-    while (got := _pixel_header(head)) is None:
-        if not grew: raise ImageLoadError(f'{name}: DICOM file has no pixel data (no image to read)')
-        if len(head) >= DICOM_HEAD: raise ImageLoadError(f'{name}: deflated DICOM without pixel data in its first {DICOM_HEAD >> 20} MB; refused')
-        head, src, grew = _inflate(d, src, head, len(head) + (1 << 20))
-    (ds, pos), need = got, got[1] + 12 + _frame_bytes(got[0], name, max_pixels)  # 12: tag, VR, reserved, length
-    if head[pos+8:pos+12] == b'\xff\xff\xff\xff': raise ImageLoadError(f'{name}: deflated DICOM with encapsulated pixel data (not valid DICOM)')
-    while len(head) < need and grew: head, src, grew = _inflate(d, src, head, need)
-    if len(head) < need: raise ImageLoadError(f'{name}: cannot decode DICOM pixel data (it ends before the first frame does)')
-    ds.PixelData, ds.file_meta = head[pos+12:need], FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    if 'NumberOfFrames' in ds: ds.NumberOfFrames = 1
-    return ds
-
-# %% ../nbs/00_core.ipynb #ed2fd7fa
-def _dicom_to_array(b:bytes, name:str, max_pixels:int)->np.ndarray:
-    "Decode DICOM bytes to a display-ready uint8 array (modality LUT, VOI LUT/window, MONOCHROME1); header checked first, first frame only."
-    import pydicom
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
-    deflated = (e := _meta_end(b)) is not None and pydicom.uid.DeflatedExplicitVRLittleEndian.encode() in b[144:e]
-    try: ds = _inflate_dicom(b, name, max_pixels) if deflated else pydicom.dcmread(io.BytesIO(b), force=True, defer_size='256 KB')
-    except ImageLoadError: raise
-    except Exception as e: raise ImageLoadError(f'{name}: not a readable DICOM file ({e})') from e
-    if 'PixelData' not in ds: raise ImageLoadError(f'{name}: DICOM file has no pixel data (no image to read)')
-    _frame_bytes(ds, name, max_pixels)
-    try: a = pixel_array(ds if deflated or not _is_dicom(b) else io.BytesIO(b), index=0 if int(ds.get('NumberOfFrames') or 1) > 1 else None)
-    except Exception as e: raise ImageLoadError(f'{name}: cannot decode DICOM pixel data ({e})') from e
-    if a.ndim == 3: a = a[..., :3].mean(-1)
-    a = apply_modality_lut(a, ds)
-    a = apply_voi_lut(a, ds) if ('WindowCenter' in ds or 'VOILUTSequence' in ds) else a
-    a = a.astype(np.float64)
-    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': a = a.max() - a + a.min()
-    return _to_uint8(a)
-
-# %% ../nbs/00_core.ipynb #bdcb5e73
-def _pil_to_gray(im:Image.Image)->Image.Image:
-    "Convert any PIL mode to 8-bit grayscale, rescaling 16-bit and float data."
-    if im.mode == 'L': return im
-    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I', 'F'): return Image.fromarray(_to_uint8(np.asarray(im)))
-    if im.mode == 'LA': return im.getchannel(0)
-    if im.mode in ('RGBA', 'P', 'PA', 'LA', '1', 'CMYK', 'YCbCr', 'RGB'): return im.convert('RGB').convert('L')
-    return im.convert('L')
-
-# %% ../nbs/00_core.ipynb #2c9a95d6
-def _check_shape(w:int, h:int, name:str, min_side:int, max_aspect:float):
-    "Refuse an image too small or too elongated to be a radiograph, saying its size and the limit."
-    if min(w, h) < min_side:
-        raise ImageLoadError(f'{name}: image is {w}x{h} pixels, too small to be a radiograph (shorter side under '
-                             f'{min_side} pixels); pass min_side to allow it')
-    if max(w, h) > max_aspect * min(w, h):
-        raise ImageLoadError(f'{name}: image is {w}x{h} pixels, too elongated to be a radiograph (aspect ratio '
-                             f'{max(w, h) / min(w, h):.1f}:1, over the limit of {max_aspect:g}:1); pass max_aspect to allow it')
-
-# %% ../nbs/00_core.ipynb #c0d1e010
-def _not_blank(im:Image.Image, name:str)->Image.Image:
-    "`im` (8-bit grayscale), unless every pixel has one value: a blank image holds no radiograph, refused naming the value."
-    lo, hi = im.getextrema()
-    if lo == hi: raise ImageLoadError(f'{name}: every pixel is {lo}: a blank image, not a radiograph')
-    return im
-
-# %% ../nbs/00_core.ipynb #c0d1e011
-def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:
-    "Decode image bytes with PIL (upright by their EXIF tag), refusing more than `max_pixels` or a bad `shape` before decoding."
-    try:
-        im = Image.open(io.BytesIO(b))
-        if im.width * im.height > max_pixels:
-            raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
-                                 f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
-        shape(im.width, im.height)
-        im.load(); ImageOps.exif_transpose(im, in_place=True)  # stored sideways with an EXIF tag: upright, as browsers show it
-        return im
-    except ImageLoadError: raise
-    except Image.DecompressionBombError as e:  # PIL's own guard, at twice its MAX_IMAGE_PIXELS
-        raise ImageLoadError(f'{name}: image too large to decode safely ({e}); decompression-bomb guard, '
-                             f'xraylib refuses images over {max_pixels:,} pixels') from e
-    except UnidentifiedImageError as e:
-        raise ImageLoadError(f'{name}: not an image file PIL or pydicom can read (supported: PNG, JPEG, TIFF, BMP, DICOM)') from e
-    except (OSError, SyntaxError, ValueError) as e: raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
-
-# %% ../nbs/00_core.ipynb #c0d1e012
-def _decode_bytes(b:bytes, name:str, max_pixels:int, threads:int, shape)->Image.Image:
-    "Decode an image file's bytes: DICOM by pydicom, NIH's kind of PNG by `decode_gray_png`, anything else by PIL."
-    if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
-    if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')): return Image.fromarray(_dicom_to_array(b, name, max_pixels))
-    if b.find(b'eXIf', 0, b.find(b'IDAT')) < 0 and (a := decode_gray_png(b, max_pixels, threads)) is not None:
-        return Image.fromarray(a)  # NIH's kind of PNG (no EXIF orientation), fast
-    return _pil_open(b, name, max_pixels, shape)
-
-# %% ../nbs/00_core.ipynb #878224f7
-def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
-               max_pixels:int=None, # refuse larger images (decompression-bomb guard); default `MAX_PIXELS`
-               threads:int=1, # 2: decode an NIH-style PNG on two threads (`decode_gray_png`), for one image's latency
-               min_side:int=None, # refuse images whose shorter side is under this many pixels; default `MIN_SIDE`
-               max_aspect:float=None # refuse images whose longer side is over this many times the shorter; default `MAX_ASPECT`
-              )->Image.Image:
-    "Read a chest X-ray (PNG 8/16-bit, RGB/RGBA, JPEG, DICOM, ...) as an 8-bit grayscale PIL image."
-    name, max_pixels = _src_name(src), max_pixels or MAX_PIXELS
-    shape = lambda w, h: _check_shape(w, h, name, min_side or MIN_SIDE, max_aspect or MAX_ASPECT)
-    if isinstance(src, Image.Image): im = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src  # upright
-    elif isinstance(src, np.ndarray):
-        a = src if src.ndim == 2 else src[..., :3].mean(-1) if src.ndim == 3 else None
-        if a is None: raise ImageLoadError(f'{name}: expected a 2-D or 3-D array, got shape {src.shape}')
-        shape(a.shape[1], a.shape[0])
-        im = Image.fromarray(_to_uint8(a if src.ndim == 2 or src.dtype != np.uint8 else np.round(a).astype(np.uint8)))
-    elif isinstance(src, (str, Path)):
-        if not Path(src).is_file(): raise ImageLoadError(f'{name}: no such file')
-        im = _decode_bytes(Path(src).read_bytes(), name, max_pixels, threads, shape)
-    elif isinstance(src, (bytes, bytearray, memoryview)): im = _decode_bytes(bytes(src), name, max_pixels, threads, shape)
-    else: raise ImageLoadError(f'{name}: unsupported image source type {type(src).__name__}')
-    if im.width * im.height > max_pixels:
-        raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
-    shape(im.width, im.height)
-    return _not_blank(_pil_to_gray(im), name)
-
-# %% ../nbs/00_core.ipynb #05927dde
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')  # the image files xraylib reads, by extension
-
-# %% ../nbs/00_core.ipynb #582b64b6
-import warnings
-
-def renamed(module:str, # the module's `__name__`
-            **names # old name -> (new name, object)
-           ):
-    "A module `__getattr__` that still gives each renamed public name for one release, with a `DeprecationWarning` naming the new one."
-    def __getattr__(name):
-        if name not in names: raise AttributeError(f'module {module!r} has no attribute {name!r}')
-        new, obj = names[name]
-        warnings.warn(f'{module}.{name} is renamed {new}; the old name goes in the next release', DeprecationWarning, stacklevel=2)
-        return obj
-    return __getattr__

@@ -1,6 +1,6 @@
 """Screenshot `upload_widget` after a real upload in JupyterLab, for the home page: nbs/images/upload_widget.png.
 
-Uses the model the tutorial (nbs/10_tutorial_nih_sample.ipynb) saved in nbs/runs/tutorial/model and one of its
+Uses the model the tutorial (nbs/90_tutorial_nih_sample.ipynb) saved in nbs/runs/tutorial/model and one of its
 validation images, as tests/test_browser.py does: JupyterLab on localhost, headless Chromium via Playwright, the
 file set on the widget's own <input type=file>. Run the tutorial first (its full run:
 `XRAYLIB_DOC_IMAGES=1 XRAYLIB_TEST_FLAGS=slow pytest tests/test_notebooks.py -k tutorial`), then
@@ -35,7 +35,7 @@ def free_port()->int:
 def main(model:Path, image:Path, out:Path, chromium:str):
     from playwright.sync_api import sync_playwright, TimeoutError as PWTimeout
     tmp = Path(tempfile.mkdtemp(prefix='xraylib-shot-'))
-    src = (f'from xraylib.predict import Predictor\nfrom xraylib.widgets import upload_widget\n'
+    src = (f'from xraylib.inference.predict import Predictor\nfrom xraylib.serving.widgets import upload_widget\n'
            f'w = upload_widget(Predictor.from_file({str(model)!r}))\nw')
     cell = dict(cell_type='code', execution_count=None, id='shot0001', metadata={}, outputs=[], source=src)
     (tmp/'widget.ipynb').write_text(json.dumps(dict(nbformat=4, nbformat_minor=5, cells=[cell],

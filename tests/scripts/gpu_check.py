@@ -9,8 +9,8 @@ import torch
 def main():
     if not torch.cuda.is_available(): print('no CUDA GPU here: nothing to check'); return 0
     print(f'GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}')
-    from xraylib.learner import train
-    from xraylib.phantom import make_phantom_sample
+    from xraylib.training.learner import train
+    from xraylib.datasets.phantom import make_phantom_sample
     d = Path(tempfile.mkdtemp())
     t0 = time.time(); res = train(out=d/'default', quiet=True)  # `xraylib train` with no options
     print(f"default xraylib train: {time.time() - t0:.0f} s, mean AUROC {res['mean_auroc']:.3f}, "

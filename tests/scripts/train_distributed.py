@@ -52,9 +52,9 @@ def _cpu_broadcast_patch():
 def _check_metric(learn, world:int):
     "Recompute the last epoch's mean validation AUROC on this one process: equal when the metric saw every shard."
     import torch
-    from xraylib.metrics import auroc_per_label
+    from xraylib.training.metrics import auroc_per_label
     from xraylib.stats import pathology_mean
-    from xraylib.modelfile import model_probs
+    from xraylib.inference.modelfile import model_probs
     rec = learn.recorder
     names = [n for n in rec.metric_names[1:] if n not in ('epoch', 'time')]
     logged = dict(zip(names, rec.values[-1])).get('mean_auroc')
@@ -83,9 +83,9 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
     "Data-parallel training with `learn.distrib_ctx()`; start one process per GPU with `accelerate launch`."
     import torch
     from fastai.distributed import rank0_first, rank_distrib, num_distrib
-    from xraylib.data import xray_dataloaders
-    from xraylib.learner import xray_learner
-    from xraylib.modelfile import save_model
+    from xraylib.data.block import xray_dataloaders
+    from xraylib.training.learner import xray_learner
+    from xraylib.inference.modelfile import save_model
     if cpu_patch: _cpu_broadcast_patch()
     if not torch.cuda.is_available() and num_distrib() > 1:
         # no GPU: accelerate runs the processes on the CPU (gloo) only when its shared state is created with
@@ -96,7 +96,7 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
     dev = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}' if torch.cuda.is_available() else 'cpu'
     def _source():
         if data != 'phantom': return Path(data)
-        from xraylib.phantom import make_phantom_sample
+        from xraylib.datasets.phantom import make_phantom_sample
         return make_phantom_sample(n=n_images, size=max(size, 64), seed=0, workers=0)
     def _dls():  # rank 0 builds the image cache; the others then reuse it
         return xray_dataloaders(_source(), size=size, bs=bs, device=dev, progress=rank == 0)
