@@ -304,7 +304,8 @@ async def __call__(self:Guard, scope, receive, send):
     from starlette.datastructures import Headers
     from urllib.parse import urlsplit
     h, path, method, ip = Headers(scope=scope), scope['path'], scope['method'], (scope.get('client') or ('?',))[0]
-    if (o := h.get('origin')) and urlsplit(o).netloc != h.get('host') and method not in ('GET', 'HEAD'):  # preflights too
+    own = {h.get('host'), h.get('x-forwarded-host')}  # behind a proxy (a Space), the host the browser asked for
+    if (o := h.get('origin')) and urlsplit(o).netloc not in own and method not in ('GET', 'HEAD'):  # preflights too
         return await _answer(scope, receive, send, 403, f'cross-origin {method} refused: this server answers only its own page')
     login = path.startswith('/api/') or path.rstrip('/') == '/login'
     if login and self.locked(ip):
