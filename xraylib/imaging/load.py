@@ -122,9 +122,10 @@ def _dicom_to_array(b:bytes, name:str, max_pixels:int)->np.ndarray:
 def _pil_to_gray(im:Image.Image)->Image.Image:
     "Convert any PIL mode to 8-bit grayscale, rescaling 16-bit and float data (integers a band of rows at a time)."
     if im.mode == 'L': return im
-    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # no full-size integer copy: bounded memory (`MAX_DECODE_BYTES`)
+    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # no full-size integer copy (`MAX_DECODE_BYTES`)
         out, rng = np.empty((im.height, im.width), np.uint8), im.getextrema()
-        for r in range(0, im.height, 256): out[r:r+256] = _to_uint8(np.asarray(im.crop((0, r, im.width, min(im.height, r + 256)))), rng)
+        for r in range(0, im.height, 256):
+            out[r:r+256] = _to_uint8(np.asarray(im.crop((0, r, im.width, min(im.height, r + 256)))), rng)
         return Image.fromarray(out)
     if im.mode == 'F': return Image.fromarray(_to_uint8(np.asarray(im)))
     if im.mode == 'LA': return im.getchannel(0)
@@ -149,15 +150,16 @@ def _not_blank(im:Image.Image, name:str)->Image.Image:
     return im
 
 # %% ../../nbs/10_imaging.load.ipynb #9fd93d1d
-MAX_DECODE_BYTES = 200 << 20  # bytes: the most memory decoding one image and making it 8-bit gray may take (its frame + copies)
+MAX_DECODE_BYTES = 200 << 20  # bytes: the most memory decoding one image and making it 8-bit gray may take
 _DECODE_COST = {'1': 5, 'L': 1, 'LA': 2, 'P': 5, 'PA': 6, 'RGB': 4, 'RGBA': 8, 'CMYK': 8, 'YCbCr': 7,
-                'I;16': 3, 'I;16B': 3, 'I;16L': 3, 'I': 5, 'F': 25}  # bytes per pixel, by PIL mode, of `_pil_to_gray`'s path
+                'I;16': 3, 'I;16B': 3, 'I;16L': 3, 'I': 5, 'F': 25}  # bytes per pixel: frame + `_pil_to_gray`
 
 def _check_cost(im:Image.Image, name:str):
-    "Refuse, before decoding, an image whose decoding would take more than `MAX_DECODE_BYTES` (16-bit or colour at the pixel cap)."
+    "Refuse, before decoding, an image whose decoding would take over `MAX_DECODE_BYTES` (16-bit or colour, huge)."
     if (need := im.width * im.height * _DECODE_COST.get(im.mode, 8)) > MAX_DECODE_BYTES:
-        raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels in mode {im.mode}: decoding it would take '
-                             f'{need / 2**20:.0f} MB, over the limit of {MAX_DECODE_BYTES >> 20} MB (memory guard)')
+        raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels in mode {im.mode}: decoding it would '
+                             f'take {need / 2**20:.0f} MB, over the limit of {MAX_DECODE_BYTES >> 20} MB '
+                             '(memory guard)')
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e011
 def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:

@@ -109,10 +109,10 @@ class XrayApp:
 
 # %% ../../nbs/72_serving.app.ipynb #e14ab491
 NOT_UPLOADED = 'not a file uploaded to this server: refused (send files by uploading them)'
-XrayApp.uploads = None  # the folder every file `read` is given must lie in (`xraylib serve`: Gradio's upload folder); None: any
+XrayApp.uploads = None  # the folder every file `read` gets must lie in (`xraylib serve`: Gradio's uploads); None: any
 
 def _inside(path, folder:Union[str,Path])->bool:
-    "Whether `path`, resolved (links, `..`), lies inside `folder` (resolved too); a URL or anything not a path does not."
+    "Whether `path`, resolved (links, `..`), lies inside `folder` (resolved too); a URL or a non-path does not."
     if not isinstance(path, (str, os.PathLike)) or '\0' in str(path) or '://' in str(path): return False
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
@@ -277,7 +277,8 @@ def _listen(app, host:str, port:int):
 # %% ../../nbs/72_serving.app.ipynb #6de8edf4
 def _named_paths(data)->list:
     "Every `path` a Gradio payload (parsed JSON) names, at any depth: the files it asks the server to read."
-    if isinstance(data, dict): return ([data['path']] if 'path' in data else []) + [p for v in data.values() for p in _named_paths(v)]
+    if isinstance(data, dict):
+        return ([data['path']] if 'path' in data else []) + [p for v in data.values() for p in _named_paths(v)]
     return [p for v in data for p in _named_paths(v)] if isinstance(data, list) else []
 
 async def _answer(scope, receive, send, status:int, error:str, **headers):
@@ -289,13 +290,14 @@ async def _answer(scope, receive, send, status:int, error:str, **headers):
 class Guard:
     "The outermost layer of `xraylib serve` (plain ASGI): what Gradio and the JSON API do not refuse themselves."
     def __init__(self, app, # the app to guard (the JSON API with the Gradio page mounted on it)
-                 uploads=None, # the folder files named in a Gradio request must lie in (default: Gradio's upload folder)
+                 uploads=None, # the folder a file named in a Gradio request must lie in (default: Gradio's uploads)
                  max_json:int=2**20, # bytes: the largest Gradio request body other than an upload (413)
                  timeout:float=BODY_TIMEOUT, # seconds such a body may take to arrive (408)
-                 max_fails:int=10, window:float=60. # failed logins from one address within `window` seconds before 429s
+                 max_fails:int=10, # failed logins from one address within `window` seconds, then 429s
+                 window:float=60. # seconds
                 ):
-        self.app, self.uploads, self.max_json, self.timeout, self.max_fails, self.window = app, uploads, max_json, timeout, max_fails, window
-        self.fails = {}  # client address: times of its failed logins (page or API)
+        self.app, self.uploads, self.max_json, self.timeout = app, uploads, max_json, timeout
+        self.max_fails, self.window, self.fails = max_fails, window, {}  # fails: address -> times of its failed logins
 
 # %% ../../nbs/72_serving.app.ipynb #d2fbd349
 @patch
@@ -306,17 +308,19 @@ async def __call__(self:Guard, scope, receive, send):
     h, path, method, ip = Headers(scope=scope), scope['path'], scope['method'], (scope.get('client') or ('?',))[0]
     own = {h.get('host'), h.get('x-forwarded-host')}  # behind a proxy (a Space), the host the browser asked for
     if (o := h.get('origin')) and urlsplit(o).netloc not in own and method not in ('GET', 'HEAD'):  # preflights too
-        return await _answer(scope, receive, send, 403, f'cross-origin {method} refused: this server answers only its own page')
+        return await _answer(scope, receive, send, 403, f'cross-origin {method} refused: only this server\'s own page')
     login = path.startswith('/api/') or path.rstrip('/') == '/login'
     if login and self.locked(ip):
-        return await _answer(scope, receive, send, 429, f'too many failed logins: wait {self.window:g} s', **{'Retry-After': f'{self.window:g}'})
+        return await _answer(scope, receive, send, 429, f'too many failed logins: wait {self.window:g} s',
+                             **{'Retry-After': f'{self.window:g}'})
     if method != 'GET' and path.startswith('/gradio_api/') and not path.startswith('/gradio_api/upload'):
         try: receive = await self.payload(receive)
         except ApiError as e: return await e.response()(scope, receive, send)
     async def send_(m):  # no CORS headers (Gradio adds them for localhost origins); failed logins counted
         if m['type'] == 'http.response.start':
             m['headers'] = [(k, v) for k, v in m['headers'] if not k.lower().startswith(b'access-control-')]
-            if (m['status'] == 401 and 'authorization' in h) or (path.rstrip('/') == '/login' and m['status'] in (400, 401)):
+            bad_login = path.rstrip('/') == '/login' and m['status'] in (400, 401)
+            if bad_login or (m['status'] == 401 and 'authorization' in h):
                 self.fails.setdefault(ip, []).append(time.monotonic())
         await send(m)
     await self.app(scope, receive, send_)
@@ -331,8 +335,8 @@ def locked(self:Guard, ip:str)->bool:
 
 @patch
 async def payload(self:Guard, receive):
-    "A Gradio request's body, read (at most `max_json` bytes, in `timeout` s), refused (403) when it names a file that was not"
-    "uploaded to this server's upload folder; else a `receive` that hands it on."
+    "A Gradio request's body, read (at most `max_json` bytes, in `timeout` s), refused (403) when it names a file not"
+    "in this server's upload folder; else a `receive` that hands it on."
     body, more = bytearray(), True
     async def read():
         nonlocal more
@@ -340,11 +344,12 @@ async def payload(self:Guard, receive):
             m = await receive(); body.extend(m.get('body', b'')); more = m.get('more_body', False)
             if len(body) > self.max_json: raise ApiError(413, f'request body over {self.max_json >> 10} kB')
     try: await asyncio.wait_for(read(), self.timeout)
-    except asyncio.TimeoutError: raise ApiError(408, f'the request body took over {self.timeout:g} s to arrive') from None
+    except asyncio.TimeoutError: raise ApiError(408, f'the request body took over {self.timeout:g} s') from None
     try: data = json.loads(body) if body.strip() else None
     except (ValueError, RecursionError): data = None  # not JSON: Gradio refuses it itself
     from gradio.utils import get_upload_folder
-    if any(not _inside(p, self.uploads or get_upload_folder()) for p in _named_paths(data)): raise ApiError(403, f'a file named by path: {NOT_UPLOADED}')
+    if any(not _inside(p, self.uploads or get_upload_folder()) for p in _named_paths(data)):
+        raise ApiError(403, f'a file named by path: {NOT_UPLOADED}')  # the same whether it exists or not
     sent = False
     async def replay():
         nonlocal sent
@@ -384,7 +389,8 @@ def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file
     gr.mount_gradio_app(app, demo, '/', auth=creds, max_file_size=max_file_size, show_error=False, ssr_mode=False,
                         run_history=False)  # no X-rays kept in browsers
     from gradio.utils import get_upload_folder
-    demo.has_launched, demo.xray.uploads = True, get_upload_folder()  # Gradio's own check is off until launch(); ours is not
+    demo.has_launched = True  # Gradio checks that inputs were uploaded only once "launched" (mount_gradio_app does not)
+    demo.xray.uploads = get_upload_folder()
     server, th = _listen(Guard(app), host, port)
     print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict', flush=True)
     if share:
