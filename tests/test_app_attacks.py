@@ -94,7 +94,7 @@ def test_bodies_that_never_arrive(server, png):
 
 @pytest.mark.timeout(300)
 def test_multipart_fields_capped_and_malformed_is_json(server, png):
-    "Items 3, 4: 50,000 empty fields (2.4 MB) refused while parsing; each malformed body a JSON 4xx; the server goes on."
+    "Items 3, 4: 50,000 empty fields (2.4 MB) refused while parsing; each malformed body a JSON 4xx; it goes on."
     url, _ = server
     post = lambda body: requests.post(f'{url}/api/predict', data=body, timeout=60,
                                       headers={'Content-Type': 'multipart/form-data; boundary=XX'})
