@@ -157,7 +157,7 @@ class ApiError(Exception):
         hdr = {'WWW-Authenticate': 'Basic realm="xraylib"'} if self.status == 401 else None
         return JSONResponse(dict(error=str(self), **({'file': self.file} if self.file else {})), self.status, headers=hdr)
 
-# %% ../../nbs/71_serving.api.ipynb #a0000023
+# %% ../../nbs/71_serving.api.ipynb #f2d19c45
 MAX_FIELDS = 16  # form fields besides the files: the API reads two (`raw`, `gradcam`); more is refused while parsing
 
 def _clean(name:bytes)->str:
@@ -165,6 +165,7 @@ def _clean(name:bytes)->str:
     s = ''.join(ch for ch in name.decode(errors='replace') if ch.isprintable())
     return s if len(s) <= 200 else f'{s[:120]}...{s[-60:]}'
 
+# %% ../../nbs/71_serving.api.ipynb #a0000023
 def _form(body:bytes, content_type:str, # the request's body and `Content-Type`
           max_files:int, max_file_size:int, # the limits, checked as the form is parsed
           max_fields:int=MAX_FIELDS # the most other fields
