@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['MIN_SIDE', 'MAX_ASPECT', 'DICOM_HEAD', 'IMAGE_EXTS', 'ImageLoadError', 'load_image']
+__all__ = ['MIN_SIDE', 'MAX_ASPECT', 'DICOM_HEAD', 'MAX_DECODE_BYTES', 'IMAGE_EXTS', 'ImageLoadError', 'load_image']
 
 # %% ../../nbs/10_imaging.load.ipynb #8e836ca5
 from .png import MAX_PIXELS, decode_gray_png
@@ -31,14 +31,14 @@ def _src_name(src)->str:
 # %% ../../nbs/10_imaging.load.ipynb #7ba296ec
 def _is_dicom(b:bytes)->bool: return len(b) >= 132 and b[128:132] == b'DICM'
 
-def _to_uint8(a:np.ndarray)->np.ndarray:
+def _to_uint8(a:np.ndarray, rng:Optional[tuple]=None # integers: `(min, max)` of the whole image `a` is a band of
+             )->np.ndarray:
     "Rescale an integer or float array to uint8: integers by their bit depth, floats by their range."
     if a.dtype == np.uint8: return a
     if a.dtype == bool: return a.astype(np.uint8) * 255
     if np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.int64)
-        if a.min() < 0: a = a - a.min()
-        mx = int(a.max())
+        lo, hi = rng or (int(a.min()), int(a.max()))
+        a, mx = a.astype(np.int64) - min(lo, 0), hi - min(lo, 0)
         if mx <= 255: return a.astype(np.uint8)
         scale = 2**math.ceil(math.log2(mx + 1)) - 1
         return np.round(a * (255.0 / scale)).astype(np.uint8)
@@ -120,9 +120,14 @@ def _dicom_to_array(b:bytes, name:str, max_pixels:int)->np.ndarray:
 
 # %% ../../nbs/10_imaging.load.ipynb #bdcb5e73
 def _pil_to_gray(im:Image.Image)->Image.Image:
-    "Convert any PIL mode to 8-bit grayscale, rescaling 16-bit and float data."
+    "Convert any PIL mode to 8-bit grayscale, rescaling 16-bit and float data (integers a band of rows at a time)."
     if im.mode == 'L': return im
-    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I', 'F'): return Image.fromarray(_to_uint8(np.asarray(im)))
+    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # no full-size integer copy (`MAX_DECODE_BYTES`)
+        out, rng = np.empty((im.height, im.width), np.uint8), im.getextrema()
+        for r in range(0, im.height, 256):
+            out[r:r+256] = _to_uint8(np.asarray(im.crop((0, r, im.width, min(im.height, r + 256)))), rng)
+        return Image.fromarray(out)
+    if im.mode == 'F': return Image.fromarray(_to_uint8(np.asarray(im)))
     if im.mode == 'LA': return im.getchannel(0)
     if im.mode in ('RGBA', 'P', 'PA', 'LA', '1', 'CMYK', 'YCbCr', 'RGB'): return im.convert('RGB').convert('L')
     return im.convert('L')
@@ -144,6 +149,18 @@ def _not_blank(im:Image.Image, name:str)->Image.Image:
     if lo == hi: raise ImageLoadError(f'{name}: every pixel is {lo}: a blank image, not a radiograph')
     return im
 
+# %% ../../nbs/10_imaging.load.ipynb #9fd93d1d
+MAX_DECODE_BYTES = 200 << 20  # bytes: the most memory decoding one image and making it 8-bit gray may take
+_DECODE_COST = {'1': 5, 'L': 1, 'LA': 2, 'P': 5, 'PA': 6, 'RGB': 4, 'RGBA': 8, 'CMYK': 8, 'YCbCr': 7,
+                'I;16': 3, 'I;16B': 3, 'I;16L': 3, 'I': 5, 'F': 25}  # bytes per pixel: frame + `_pil_to_gray`
+
+def _check_cost(im:Image.Image, name:str):
+    "Refuse, before decoding, an image whose decoding would take over `MAX_DECODE_BYTES` (16-bit or colour, huge)."
+    if (need := im.width * im.height * _DECODE_COST.get(im.mode, 8)) > MAX_DECODE_BYTES:
+        raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels in mode {im.mode}: decoding it would '
+                             f'take {need / 2**20:.0f} MB, over the limit of {MAX_DECODE_BYTES >> 20} MB '
+                             '(memory guard)')
+
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e011
 def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:
     "Decode image bytes with PIL (upright by their EXIF tag), refusing more than `max_pixels` or a bad `shape` before decoding."
@@ -152,7 +169,7 @@ def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:
         if im.width * im.height > max_pixels:
             raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
                                  f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
-        shape(im.width, im.height)
+        shape(im.width, im.height); _check_cost(im, name)
         im.load(); ImageOps.exif_transpose(im, in_place=True)  # stored sideways with an EXIF tag: upright, as browsers show it
         return im
     except ImageLoadError: raise

@@ -117,7 +117,8 @@ def decode_gray_png(b:bytes, # the bytes of a PNG file
     data, h, w = stream
     out = np.empty((h, w), np.uint8)
     try:
-        if threads < 2: return out if all(unfilter(raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, h)) else None
+        if threads < 2:  # 256 rows inflated at a time: bounded memory
+            return out if all(unfilter(raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, 256)) else None
         pool = _png_thread(os.getpid())  # un-filters the bands in order, each as soon as it is inflated here
         jobs = [pool.submit(unfilter, raw, out, r0, w) for r0, raw in _inflated_bands(data, h, w, 128)]
         return out if all(j.result() for j in jobs) else None

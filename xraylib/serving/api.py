@@ -15,7 +15,7 @@ from ..inference.gradcam import gradcam_overlay
 from .widgets import UploadWidget
 
 # %% auto #0
-__all__ = ['NOTICE', 'Batcher', 'Service', 'ApiError', 'api_app']
+__all__ = ['NOTICE', 'MAX_FIELDS', 'BODY_TIMEOUT', 'Batcher', 'Service', 'ApiError', 'api_app']
 
 # %% ../../nbs/71_serving.api.ipynb #a0000006
 class Batcher:
@@ -157,39 +157,69 @@ class ApiError(Exception):
         hdr = {'WWW-Authenticate': 'Basic realm="xraylib"'} if self.status == 401 else None
         return JSONResponse(dict(error=str(self), **({'file': self.file} if self.file else {})), self.status, headers=hdr)
 
+# %% ../../nbs/71_serving.api.ipynb #f2d19c45
+MAX_FIELDS = 16  # form fields besides the files: the API reads two (`raw`, `gradcam`); more is refused while parsing
+
+def _clean(name:bytes)->str:
+    "A client-given name fit for a message: decoded, without control characters (CR, LF...), at most 200 characters."
+    s = ''.join(ch for ch in name.decode(errors='replace') if ch.isprintable())
+    return s if len(s) <= 200 else f'{s[:120]}...{s[-60:]}'
+
 # %% ../../nbs/71_serving.api.ipynb #a0000023
 def _form(body:bytes, content_type:str, # the request's body and `Content-Type`
-          max_files:int, max_file_size:int # the limits, checked as the form is parsed
+          max_files:int, max_file_size:int, # the limits, checked as the form is parsed
+          max_fields:int=MAX_FIELDS # the most other fields
          )->tuple:
-    "`([(file name, bytes)], {field: value})` of a multipart/form-data body, parsed in memory (nothing written to disk)."
+    "`([(file name, bytes)], {field: value})` of a multipart/form-data body, parsed in memory; malformed: a 400."
     from python_multipart import FormParser
     from python_multipart.multipart import parse_options_header
     ctype, opts = parse_options_header(content_type)
     if ctype != b'multipart/form-data' or not opts.get(b'boundary'):
         raise ApiError(400, 'send the images as multipart/form-data in the field `file` (curl -F file=@IMAGE)')
-    files, fields = [], {}
+    files, fields, n = [], {}, [0]  # n: fields seen (a name may repeat)
+    def on_field(f):
+        if f.field_name == b'file':
+            raise ApiError(400, 'the part `file` has no filename: send it as a file (curl -F file=@IMAGE)')
+        n[0] += 1
+        if n[0] > max_fields: raise ApiError(413, f'more than {max_fields} form fields: the API reads raw and gradcam')
+        fields[_clean(f.field_name or b'')] = (f.value or b'').decode(errors='replace')
     def on_file(f):
-        name = (f.file_name or b'upload').decode(errors='replace')
-        if f.field_name != b'file': raise ApiError(400, f'unknown file field {f.field_name.decode(errors="replace")!r}: send images as `file`', name)
+        name = _clean(f.file_name or b'') or 'upload'
+        if f.field_name != b'file':
+            raise ApiError(400, f'unknown file field {_clean(f.field_name or b"")!r}: send images as `file`', name)
         if len(files) == max_files: raise ApiError(413, f'more than {max_files} files in one request: send at most {max_files}', name)
-        if f.size > max_file_size: raise ApiError(413, f'{name}: {f.size / 2**20:.1f} MB, over the upload limit of {max_file_size / 2**20:g} MB', name)
+        if f.size > max_file_size:
+            mb, lim = f.size / 2**20, max_file_size / 2**20
+            raise ApiError(413, f'{name}: {mb:.1f} MB, over the upload limit of {lim:g} MB', name)
         f.file_object.seek(0); files.append((name, f.file_object.read()))
-    p = FormParser('multipart/form-data', lambda f: fields.__setitem__(f.field_name.decode(), (f.value or b'').decode()), on_file,
-                   boundary=opts[b'boundary'], config=dict(MAX_MEMORY_FILE_SIZE=len(body) + 1))
-    p.write(body); p.finalize()
+    try:
+        p = FormParser('multipart/form-data', on_field, on_file, boundary=opts[b'boundary'],
+                       config=dict(MAX_MEMORY_FILE_SIZE=len(body) + 1))
+        p.write(body); p.finalize()
+    except ApiError: raise
+    except Exception as e:  # python-multipart's parse errors, a part without Content-Disposition...
+        raise ApiError(400, f'malformed multipart/form-data body ({_clean(str(e).encode())}): '
+                            'send images as curl -F file=@IMAGE does') from None
     return files, fields
 
 # %% ../../nbs/71_serving.api.ipynb #a0000025
-async def _body(request, limit:int # the most bytes a request may carry
-               )->bytes:
-    "The request's body, refused (413) when its declared or streamed length is over `limit`; never more than `limit` kept."
-    n, chunks, got = int(request.headers.get('content-length') or 0), [], 0
-    async for c in request.stream():
-        got += len(c)
-        if max(n, got) <= limit: chunks.append(c)
-        elif got > 64 * limit: break  # read on (and drop) a little, so that the client hears the 413; then hang up
-    if max(n, got) > limit: raise ApiError(413, f'request of {max(n, got) / 2**20:.1f} MB, over the limit of {limit / 2**20:.0f} MB')
-    return b''.join(chunks)
+BODY_TIMEOUT = 60  # seconds: the most a request's body may take to arrive (20 MB at 3 Mbit/s); then 408
+
+async def _body(request, limit:int, # the most bytes a request may carry
+                timeout:float=BODY_TIMEOUT # the most seconds its body may take to arrive
+               )->bytearray:
+    "The request's body: 413 before reading it when its declared length is over `limit`, as soon as a streamed one is;"
+    "408 when it takes over `timeout` seconds."
+    n = int(request.headers.get('content-length') or 0)
+    if n > limit: raise ApiError(413, f'request of {n / 2**20:.1f} MB, over the limit of {limit / 2**20:.0f} MB')
+    buf = bytearray()
+    async def read():
+        async for c in request.stream():
+            if len(buf) + len(c) > limit: raise ApiError(413, f'request body over the limit of {limit / 2**20:.0f} MB')
+            buf.extend(c)
+    try: await asyncio.wait_for(read(), timeout)
+    except asyncio.TimeoutError: raise ApiError(408, f'the request body took over {timeout:g} s to arrive') from None
+    return buf
 
 def _check_auth(request, auth:Optional[tuple]):
     "Refuse (401) a request without HTTP Basic credentials equal to `auth` (`(user, password)`; None: no password asked)."
@@ -202,21 +232,36 @@ def _check_auth(request, auth:Optional[tuple]):
         raise ApiError(401, 'this server asks for a password: send it as HTTP Basic auth (curl -u user:password; requests: auth=(user, password))')
 
 # %% ../../nbs/71_serving.api.ipynb #a0000026
-_YES = ('1', 'true', 'yes', 'on')
+_YES, _NO = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off')
 
 def _options(service:Service, opts:dict)->tuple:
-    "`(raw, gradcam)` from the request's fields and query: `raw=1`, `gradcam=LABEL` (or `top`)."
-    cam = opts.get('gradcam') or None
+    "`(raw, gradcam)` from the request's fields and query: `raw=1` (or 0), `gradcam=LABEL` (or `top`); else a 400."
+    cam, raw = opts.get('gradcam') or None, str(opts.get('raw', '0')).strip().lower()
     if cam not in (None, 'top', *service.vocab):
-        raise ApiError(400, f'gradcam={cam}: not a label of this model; use top or one of {", ".join(service.vocab)}')
-    return str(opts.get('raw', '')).lower() in _YES, cam
+        raise ApiError(400, f'gradcam={_clean(cam.encode())[:40]}: not a label of this model; '
+                            f'use top or one of {", ".join(service.vocab)}')
+    if raw not in _YES + _NO:
+        raise ApiError(400, f'raw={_clean(raw.encode())[:20]!r}: give raw=1 (raw probabilities) or raw=0 (calibrated)')
+    return raw in _YES, cam
+
+# %% ../../nbs/71_serving.api.ipynb #f52eff93
+def _only(method:str, handler):
+    "`handler` for requests of `method`; any other method answered 405 (JSON, with `Allow`)."
+    async def route(request):
+        if request.method == method:
+            return await handler(request) if asyncio.iscoroutinefunction(handler) else handler(request)
+        from fastapi.responses import JSONResponse
+        err = f'{request.method} {request.url.path}: use {method}'
+        return JSONResponse(dict(error=err), 405, headers={'Allow': method})
+    return route
 
 # %% ../../nbs/71_serving.api.ipynb #a0000027
 def api_app(service:Service, # the model to serve
             auth:Optional[tuple]=None, # `(user, password)` every request must send (HTTP Basic); None: none
             max_files:int=8, # refuse more files than this in one request (413)
             max_file_size:int=20 * 2**20, # bytes: refuse a larger file (413), and a request larger than max_files of them
-            concurrency:int=4 # requests read and predicted at once; the others wait, their bodies not yet read
+            concurrency:int=4, # requests predicted at once (their bodies read and parsed first); the others wait
+            body_timeout:float=BODY_TIMEOUT # seconds a request's body may take to arrive (408)
            ):
     "A FastAPI app with `POST /api/predict` and `GET /api/model`; `xraylib serve` mounts the Gradio page on it."
     from fastapi import FastAPI
@@ -229,13 +274,15 @@ def api_app(service:Service, # the model to serve
 
     async def predict(request):
         _check_auth(request, auth)
-        async with gate:
-            files, fields = _form(await _body(request, limit), request.headers.get('content-type', ''), max_files, max_file_size)
-            raw, cam = _options(service, {**request.query_params, **fields})
-            if not files: raise ApiError(400, 'no image: send one or more in the field `file` (curl -F file=@IMAGE)')
-            res = await run_in_threadpool(service.predict_files, files, raw, cam)
+        body = await _body(request, limit, body_timeout)
+        ctype = request.headers.get('content-type', '')
+        files, fields = await run_in_threadpool(_form, body, ctype, max_files, max_file_size)  # off the event loop
+        del body; raw, cam = _options(service, {**request.query_params, **fields})
+        if not files: raise ApiError(400, 'no image: send one or more in the field `file` (curl -F file=@IMAGE)')
+        async with gate: res = await run_in_threadpool(service.predict_files, files, raw, cam)
         out = dict(calibrated=service.predictor.calibrated and not raw, results=res)
         if bad := [r['error'] for r in res if 'error' in r]: out['error'] = '; '.join(bad)
-        return JSONResponse(out, 400 if bad else 200)
-    app.add_route('/api/model', model, ['GET']); app.add_route('/api/predict', predict, ['POST'])  # plain Starlette routes: the request as it came
+        return JSONResponse(out, 400 if len(bad) == len(res) else 200)  # some predicted: 200, errors in the results
+    for path, f, m in (('/api/model', model, 'GET'), ('/api/predict', predict, 'POST')):  # plain Starlette routes
+        app.add_route(path, _only(m, f), ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])
     return app

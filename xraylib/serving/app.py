@@ -4,7 +4,7 @@
 
 # %% ../../nbs/72_serving.app.ipynb #22b739f1
 from __future__ import annotations
-import os, sys, json, time, shutil, signal, socket, secrets, tempfile, threading, contextlib, warnings
+import os, sys, json, asyncio, time, shutil, signal, socket, secrets, tempfile, threading, contextlib, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional, Union
@@ -13,11 +13,11 @@ from fastcore.script import call_parse, Param
 from ..inference.predict import Predictor, thresholds_source
 from ..imaging.load import IMAGE_EXTS
 from .widgets import preds_html, error_html
-from .api import NOTICE, Service, api_app
+from .api import NOTICE, Service, api_app, ApiError, BODY_TIMEOUT
 
 # %% auto #0
-__all__ = ['TOP', 'NONE', 'APP_PY', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_markdown', 'model_card', 'XrayApp',
-           'app_tempdir', 'xray_app', 'write_space', 'serve']
+__all__ = ['TOP', 'NONE', 'NOT_UPLOADED', 'APP_PY', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_markdown', 'model_card',
+           'XrayApp', 'app_tempdir', 'xray_app', 'write_space', 'Guard', 'serve']
 
 # %% ../../nbs/72_serving.app.ipynb #3eef6739
 def model_folder(model:Union[str,Path] # a model folder, its `model.json` or its `model.safetensors`
@@ -107,6 +107,15 @@ class XrayApp:
     @property
     def card(self)->str: return model_card(self.predictor.meta, self.metrics)
 
+# %% ../../nbs/72_serving.app.ipynb #e14ab491
+NOT_UPLOADED = 'not a file uploaded to this server: refused (send files by uploading them)'
+XrayApp.uploads = None  # the folder every file `read` gets must lie in (`xraylib serve`: Gradio's uploads); None: any
+
+def _inside(path, folder:Union[str,Path])->bool:
+    "Whether `path`, resolved (links, `..`), lies inside `folder` (resolved too); a URL or a non-path does not."
+    if not isinstance(path, (str, os.PathLike)) or '\0' in str(path) or '://' in str(path): return False
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
 # %% ../../nbs/72_serving.app.ipynb #e93b4f4c
 @patch
 def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects with a `.name` path)
@@ -114,7 +123,9 @@ def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects
         )->list:
     "Each file read and predicted by `Service.read` (the widget's `predict_one`, batched): dicts with `probs` and `image`, or `error`."
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
-    return self.service.read([(f.name, f.read_bytes()) for f in paths], calibrated)
+    ok = [self.uploads is None or _inside(f, self.uploads) for f in paths]  # checked before anything is opened
+    res = iter(self.service.read([(f.name, f.read_bytes()) for f, o in zip(paths, ok) if o], calibrated))
+    return [next(res) if o else dict(name=f.name, error=f'{f.name}: {NOT_UPLOADED}') for f, o in zip(paths, ok)]
 
 # %% ../../nbs/72_serving.app.ipynb #39ab44b9
 @patch
@@ -263,6 +274,89 @@ def _listen(app, host:str, port:int):
         time.sleep(0.05)
     return server, th
 
+# %% ../../nbs/72_serving.app.ipynb #6de8edf4
+def _named_paths(data)->list:
+    "Every `path` a Gradio payload (parsed JSON) names, at any depth: the files it asks the server to read."
+    if isinstance(data, dict):
+        return ([data['path']] if 'path' in data else []) + [p for v in data.values() for p in _named_paths(v)]
+    return [p for v in data for p in _named_paths(v)] if isinstance(data, list) else []
+
+async def _answer(scope, receive, send, status:int, error:str, **headers):
+    "Answer a request with `{'error': error}` (JSON) and `status`."
+    from starlette.responses import JSONResponse
+    await JSONResponse(dict(error=error), status, headers=headers or None)(scope, receive, send)
+
+# %% ../../nbs/72_serving.app.ipynb #d92e0f3c
+class Guard:
+    "The outermost layer of `xraylib serve` (plain ASGI): what Gradio and the JSON API do not refuse themselves."
+    def __init__(self, app, # the app to guard (the JSON API with the Gradio page mounted on it)
+                 uploads=None, # the folder a file named in a Gradio request must lie in (default: Gradio's uploads)
+                 max_json:int=2**20, # bytes: the largest Gradio request body other than an upload (413)
+                 timeout:float=BODY_TIMEOUT, # seconds such a body may take to arrive (408)
+                 max_fails:int=10, # failed logins from one address within `window` seconds, then 429s
+                 window:float=60. # seconds
+                ):
+        self.app, self.uploads, self.max_json, self.timeout = app, uploads, max_json, timeout
+        self.max_fails, self.window, self.fails = max_fails, window, {}  # fails: address -> times of its failed logins
+
+# %% ../../nbs/72_serving.app.ipynb #d2fbd349
+@patch
+async def __call__(self:Guard, scope, receive, send):
+    if scope['type'] != 'http': return await self.app(scope, receive, send)
+    from starlette.datastructures import Headers
+    from urllib.parse import urlsplit
+    h, path, method, ip = Headers(scope=scope), scope['path'], scope['method'], (scope.get('client') or ('?',))[0]
+    own = {h.get('host'), h.get('x-forwarded-host')}  # behind a proxy (a Space), the host the browser asked for
+    if (o := h.get('origin')) and urlsplit(o).netloc not in own and method not in ('GET', 'HEAD'):  # preflights too
+        return await _answer(scope, receive, send, 403, f'cross-origin {method} refused: only this server\'s own page')
+    login = path.startswith('/api/') or path.rstrip('/') == '/login'
+    if login and self.locked(ip):
+        return await _answer(scope, receive, send, 429, f'too many failed logins: wait {self.window:g} s',
+                             **{'Retry-After': f'{self.window:g}'})
+    if method != 'GET' and path.startswith('/gradio_api/') and not path.startswith('/gradio_api/upload'):
+        try: receive = await self.payload(receive)
+        except ApiError as e: return await e.response()(scope, receive, send)
+    async def send_(m):  # no CORS headers (Gradio adds them for localhost origins); failed logins counted
+        if m['type'] == 'http.response.start':
+            m['headers'] = [(k, v) for k, v in m['headers'] if not k.lower().startswith(b'access-control-')]
+            bad_login = path.rstrip('/') == '/login' and m['status'] in (400, 401)
+            if bad_login or (m['status'] == 401 and 'authorization' in h):
+                self.fails.setdefault(ip, []).append(time.monotonic())
+        await send(m)
+    await self.app(scope, receive, send_)
+
+# %% ../../nbs/72_serving.app.ipynb #3fb8cd7f
+@patch
+def locked(self:Guard, ip:str)->bool:
+    "Whether address `ip` failed to log in `max_fails` times within the last `window` seconds."
+    t = self.fails[ip] = [s for s in self.fails.get(ip, []) if s > time.monotonic() - self.window]
+    if not t: self.fails.pop(ip)
+    return len(t) >= self.max_fails
+
+@patch
+async def payload(self:Guard, receive):
+    "A Gradio request's body, read (at most `max_json` bytes, in `timeout` s), refused (403) when it names a file not"
+    "in this server's upload folder; else a `receive` that hands it on."
+    body, more = bytearray(), True
+    async def read():
+        nonlocal more
+        while more:
+            m = await receive(); body.extend(m.get('body', b'')); more = m.get('more_body', False)
+            if len(body) > self.max_json: raise ApiError(413, f'request body over {self.max_json >> 10} kB')
+    try: await asyncio.wait_for(read(), self.timeout)
+    except asyncio.TimeoutError: raise ApiError(408, f'the request body took over {self.timeout:g} s') from None
+    try: data = json.loads(body) if body.strip() else None
+    except (ValueError, RecursionError): data = None  # not JSON: Gradio refuses it itself
+    from gradio.utils import get_upload_folder
+    if any(not _inside(p, self.uploads or get_upload_folder()) for p in _named_paths(data)):
+        raise ApiError(403, f'a file named by path: {NOT_UPLOADED}')  # the same whether it exists or not
+    sent = False
+    async def replay():
+        nonlocal sent
+        if sent: return await receive()
+        sent = True; return dict(type='http.request', body=bytes(body), more_body=False)
+    return replay
+
 # %% ../../nbs/72_serving.app.ipynb #d741da2d
 def serve(model:str, # model folder or `model.json` written by `xraylib train`
           host:str='127.0.0.1', # address to listen on (0.0.0.0: every interface; then set --auth)
@@ -294,7 +388,10 @@ def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file
     app = api_app(demo.xray.service, creds, demo.xray.max_files, _file_size(max_file_size), concurrency)
     gr.mount_gradio_app(app, demo, '/', auth=creds, max_file_size=max_file_size, show_error=False, ssr_mode=False,
                         run_history=False)  # no X-rays kept in browsers
-    server, th = _listen(app, host, port)
+    from gradio.utils import get_upload_folder
+    demo.has_launched = True  # Gradio checks that inputs were uploaded only once "launched" (mount_gradio_app does not)
+    demo.xray.uploads = get_upload_folder()
+    server, th = _listen(Guard(app), host, port)
     print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict', flush=True)
     if share:
         from gradio.networking import setup_tunnel
