@@ -142,7 +142,7 @@ def interval_ok(npos_units, # positive patients per label (`unit_counts`)
 def small_count_note(npos_units:int, nneg_units:int, unit:str='patient', min_units:int=MIN_UNITS)->str:
     "'' when a label meets the minimum, else why it has no interval ('too few positives for an interval: 2 positive patients')."
     if min(npos_units, nneg_units) == 0 or interval_ok(npos_units, nneg_units, min_units): return ''
-    what, c = ('positive', npos_units) if npos_units < min_units else ('negative', nneg_units)
+    what, c = ('positive', int(npos_units)) if npos_units < min_units else ('negative', int(nneg_units))
     return f'too few {what}s for an interval: {c} {what} {unit}{"s" * (c != 1)} (fewer than {min_units})'
 
 # %% ../nbs/02_stats.ipynb #c3a1b17b
