@@ -151,7 +151,7 @@ def bootstrap_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns): `Na
                  ci:float=0.95 # confidence level
                 )->tuple:
     "`(lo, hi, n_degenerate)`: percentile bounds where `ok` (`NaN` elsewhere), and per column the resamples in which it was undefined."
-    b = np.asarray(b, np.float64).reshape(len(b), -1); ok = np.broadcast_to(np.asarray(ok, bool), b.shape[1:])
+    b = np.asarray(b, np.float64); b = b if b.ndim == 2 else b.reshape(len(b), -1); ok = np.broadcast_to(np.asarray(ok, bool), b.shape[1:])
     lo, hi = percentile_ci(np.where(ok, b, np.nan), ci)
     return lo, hi, np.isnan(b).sum(0)
 
