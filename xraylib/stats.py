@@ -13,9 +13,9 @@ from scipy.stats import beta
 from .vocab import is_no_finding
 
 # %% auto #0
-__all__ = ['MIN_UNITS', 'TOO_FEW', 'nanmean', 'pathology_mask', 'pathology_mean', 'bootstrap_weights', 'Ranked', 'known_rows',
-           'rank_label', 'weighted_auc_ap', 'percentile_ci', 'unit_counts', 'interval_ok', 'small_count_note',
-           'bootstrap_ci', 'fixed_mean_ci', 'exact_ci', 'ci_text']
+__all__ = ['MIN_UNITS', 'TOO_FEW', 'EXACT_NOTE', 'nanmean', 'pathology_mask', 'pathology_mean', 'bootstrap_weights', 'Ranked',
+           'known_rows', 'rank_label', 'weighted_auc_ap', 'percentile_ci', 'unit_counts', 'interval_ok',
+           'small_count_note', 'bootstrap_ci', 'fixed_mean_ci', 'exact_ci', 'ci_text']
 
 # %% ../nbs/02_stats.ipynb #02184edb
 def nanmean(a)->float:
@@ -168,6 +168,9 @@ def fixed_mean_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns)
     return float(lo), float(hi), nf
 
 # %% ../nbs/02_stats.ipynb #906a98e5
+EXACT_NOTE = ('exact (Clopper-Pearson) 95% intervals that count images (or boxes) as independent draws: with several per '
+              'patient they are too narrow')
+
 def exact_ci(k, # successes (e.g. true positives), a number or an array
              n, # trials (e.g. positives), same shape
              ci:float=0.95 # confidence level

@@ -19,7 +19,7 @@ from .thresholds import (EvalData, preds_targs, threshold_sweep, per_label_thres
 from ..vocab import thresholds_in_order
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
 from ..stats import (nanmean, unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci, exact_ci, ci_text,
-                          MIN_UNITS)
+                          MIN_UNITS, EXACT_NOTE)
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
@@ -27,9 +27,8 @@ from .external import read_external, is_external, external_lines, pair_threshold
 from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
-__all__ = ['EXACT_NOTE', 'THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_table', 'confusion_at',
-           'read_predictions', 'operating_thresholds', 'write_evaluation', 'evaluation_report', 'model_thresholds',
-           'evaluate_cli']
+__all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_table', 'confusion_at', 'read_predictions',
+           'operating_thresholds', 'write_evaluation', 'evaluation_report', 'model_thresholds', 'evaluate_cli']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fb0b7426
 def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
@@ -92,9 +91,6 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
     return df
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #015f6386
-EXACT_NOTE = ('exact (Clopper-Pearson) 95% intervals, treating the counted images as independent: with several images per '
-              'patient they are too narrow')
-
 def _exact_cols(counts:dict, ci:float=0.95)->dict:
     "`{figure: {figure_lo: ..., figure_hi: ...}}`: exact intervals of `{figure: (successes, trials)}`."
     return {f: dict(zip((f'{f}_lo', f'{f}_hi'), exact_ci(k, n, ci))) for f, (k, n) in counts.items()}
@@ -363,7 +359,8 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              f'{fmt(m["all_negative_accuracy"])}' + (', because most labels are rare' if m['all_negative_accuracy'] > 0.5 else '') + '. Judge the model by AUROC/AP per label.', '',
              '![accuracy_multi vs threshold](sweep.png)', '', '## AUROC and average precision per label', '',
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
-             *_thresholds_section(m, c), '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
+             *_thresholds_section(m, c), f'Precision, recall, specificity and accuracy: {EXACT_NOTE}.', '',
+             '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
              *([] if opt is None else _optimistic_section(opt)),
              *([] if cal is None else _research_report(cal, sub, ud, nf)),
              'Files: ' + ', '.join(f'[{f}]({f})' for f in m['files']), '']
