@@ -161,9 +161,10 @@ def fixed_mean_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns)
                   ci:float=0.95 # confidence level
                  )->tuple:
     "`(lo, hi, n_failed)` of the mean over exactly `cols` in every resample; no interval unless every one of `cols` is `ok`."
-    cols = np.asarray(cols, bool); m = np.asarray(b, np.float64)[:, cols].mean(1)  # NaN when one of them is undefined
-    nf = int(np.isnan(m).sum()) if cols.any() else 0
-    if not cols.any() or not np.asarray(ok, bool)[cols].all() or nf == len(m): return np.nan, np.nan, nf
+    cols = np.asarray(cols, bool)
+    if not cols.any(): return np.nan, np.nan, 0
+    m = np.asarray(b, np.float64)[:, cols].mean(1); nf = int(np.isnan(m).sum())  # NaN when one of them is undefined
+    if not np.asarray(ok, bool)[cols].all() or nf == len(m): return np.nan, np.nan, nf
     (lo,), (hi,) = percentile_ci(m[:, None], ci)
     return float(lo), float(hi), nf
 
