@@ -184,6 +184,7 @@ def test_confusion_counts_and_exact_intervals(d, th):
 @AUDIT
 @given(labelled(n_labels=2), st.lists(st.sampled_from([.05, .2, .5, .7, .9]), min_size=2, max_size=2))
 def test_thresholds_at_hand_count(d, th):
+    "`thresholds_at`'s precision, recall and specificity by hand at given thresholds; recall's exact interval (item 9)."
     p, y, _ = d; t = thresholds_at(p, y, ['A', 'B'], th)
     for k in range(2):
         pk, yk = _known(p[:, k], y[:, k]); pr = pk > th[k]
@@ -191,6 +192,7 @@ def test_thresholds_at_hand_count(d, th):
         ref = [tp / (tp + fp) if tp + fp else np.nan, tp / (tp + fn) if tp + fn else np.nan, tn / (tn + fp) if tn + fp else np.nan]
         got = t.loc[k, ['precision', 'recall', 'specificity']].to_numpy(float)
         assert np.allclose(np.nan_to_num(got, nan=-1), np.nan_to_num(ref, nan=-1), atol=1e-12) or (tp + fp == 0 and np.allclose(got[1:], ref[1:], equal_nan=True))
+        if tp + fn: assert np.allclose([t.recall_lo[k], t.recall_hi[k]], _exact(tp, tp + fn), atol=1e-9), 'recall: an exact interval'
 
 
 @AUDIT
