@@ -52,8 +52,8 @@ def _known(p, y):
 def _plain_boot(p, y, pid, w):
     "AUROC and AP of one resample, computed by scikit-learn on the images repeated as many times as their patient was drawn."
     idx = np.repeat(np.arange(len(p)), w.astype(int)); pk, yk = _known(p[idx], y[idx])
-    if yk.all() or not yk.any(): return np.nan, np.nan
-    return roc_auc_score(yk, pk), average_precision_score(yk, pk)
+    if not yk.any(): return np.nan, np.nan  # no positive: neither is defined
+    return (np.nan if yk.all() else roc_auc_score(yk, pk)), average_precision_score(yk, pk)  # AP needs no negative
 
 
 def _units(y, pid):
@@ -106,9 +106,9 @@ def test_auroc_interval_is_the_plain_bootstrap_under_the_policy(d):
             f'an interval from {pu} positive / {nu} negative patients (fewer than {MIN}): narrower than the evidence'
         if has_auc: assert t.note[0].startswith('too few')
         return
-    ok = np.isfinite(b[:, 0])
+    ok, oka = np.isfinite(b[:, 0]), np.isfinite(b[:, 1])
     assert np.allclose([t.auroc_lo[0], t.auroc_hi[0]], np.percentile(b[ok, 0], [2.5, 97.5]), atol=1e-9)
-    assert np.allclose([t.ap_lo[0], t.ap_hi[0]], np.percentile(b[ok, 1], [2.5, 97.5]), atol=1e-9)
+    assert np.allclose([t.ap_lo[0], t.ap_hi[0]], np.percentile(b[oka, 1], [2.5, 97.5]), atol=1e-9)
 
 
 def test_one_positive_never_narrower_than_thirty():
