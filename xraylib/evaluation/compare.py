@@ -47,10 +47,11 @@ def holm(p:Sequence[float] # p-values (NaN allowed: they stay NaN and do not cou
     out[o] = np.minimum(1, np.maximum.accumulate((len(o) - np.arange(len(o))) * p[o]))
     return out
 
-# %% ../../nbs/57_evaluation.compare.ipynb #14e4f65f
+# %% ../../nbs/57_evaluation.compare.ipynb #47d01e03
 COMPARISON_COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_pos_patients', 'n_neg',
                       'n_neg_patients', 'n_unknown', 'n_degenerate', 'note']
 
+# %% ../../nbs/57_evaluation.compare.ipynb #14e4f65f
 def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), same images and label order
                   targs, # targets (n_images, n_labels): 1, 0, NaN unknown (a label's pairs: its images known, scored by both)
                   labels:Sequence[str], # label names, in column order
