@@ -347,7 +347,7 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
     lines = [f'# Evaluation report', '',
              f'{m["n_images"]:,} images, {len(m["labels"])} labels. Mean AUROC **{fmt(m["mean_auroc"])}** '
              + (f'(95% CI {fmt(m["mean_auroc_ci"][0])}-{fmt(m["mean_auroc_ci"][1])}; ' if _finite(m["mean_auroc_ci"][0]) else
-              f'(no interval: {m.get("mean_auroc_note", "")}; ') + f'{b["n_boot"]} bootstrap resamples of '
+              f'({m.get("mean_auroc_note") or "no interval"}; ') + f'{b["n_boot"]} bootstrap resamples of '
              f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the {nfd} finding{"s" * (nfd != 1)} as CheXNet and '
              f'Wang et al. report it' + ('.' if nf is None else f'; {nf} is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
              f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'))
