@@ -9,11 +9,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
+from scipy.stats import beta
 from .vocab import is_no_finding
 
 # %% auto #0
-__all__ = ['nanmean', 'pathology_mask', 'pathology_mean', 'bootstrap_weights', 'Ranked', 'known_rows', 'rank_label',
-           'weighted_auc_ap', 'percentile_ci']
+__all__ = ['MIN_UNITS', 'TOO_FEW', 'EXACT_NOTE', 'nanmean', 'pathology_mask', 'pathology_mean', 'bootstrap_weights', 'Ranked',
+           'known_rows', 'rank_label', 'weighted_auc_ap', 'percentile_ci', 'unit_counts', 'interval_ok',
+           'small_count_note', 'bootstrap_ci', 'fixed_mean_ci', 'exact_ci', 'ci_text']
 
 # %% ../nbs/02_stats.ipynb #02184edb
 def nanmean(a)->float:
@@ -115,3 +117,79 @@ def percentile_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns)
         warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN columns give NaN, as intended
         lo, hi = np.nanpercentile(b, [50 * (1 - ci), 100 - 50 * (1 - ci)], axis=0)
     return lo, hi
+
+# %% ../nbs/02_stats.ipynb #1a8e9450
+MIN_UNITS = 5  # the fewest positive (and negative) patients a bootstrap interval of an AUROC or AP needs
+TOO_FEW = 'too few positives for an interval'  # shown beside a figure with no interval (below `MIN_UNITS`)
+
+def unit_counts(y, # targets (n_images,) or (n_images, n_labels): 1, 0, `NaN` unknown
+                groups=None # a patient id per image (None: every image is its own patient)
+               )->tuple:
+    "Per label: the number of distinct patients with a known positive image, and with a known negative one."
+    y = np.asarray(y, np.float64).reshape(len(y), -1)
+    g = np.arange(len(y)) if groups is None else pd.factorize(np.asarray(groups))[0]
+    count = lambda m: np.array([len(np.unique(g[m[:, k]])) for k in range(m.shape[1])], dtype=np.int64)
+    return count(y == 1), count(y == 0)
+
+# %% ../nbs/02_stats.ipynb #e254f359
+def interval_ok(npos_units, # positive patients per label (`unit_counts`)
+                nneg_units, # negative patients per label
+                min_units:int=MIN_UNITS # the fewest of each that an interval needs
+               )->np.ndarray:
+    "True where a label has enough positive and negative patients for a bootstrap interval."
+    return (np.asarray(npos_units) >= min_units) & (np.asarray(nneg_units) >= min_units)
+
+def small_count_note(npos_units:int, nneg_units:int, unit:str='patient', min_units:int=MIN_UNITS)->str:
+    "'' when a label meets the minimum, else why it has no interval ('too few positives for an interval: 2 positive patients')."
+    if min(npos_units, nneg_units) == 0 or interval_ok(npos_units, nneg_units, min_units): return ''
+    what, c = ('positive', int(npos_units)) if npos_units < min_units else ('negative', int(nneg_units))
+    return f'too few {what}s for an interval: {c} {what} {unit}{"s" * (c != 1)} (fewer than {min_units})'
+
+# %% ../nbs/02_stats.ipynb #c3a1b17b
+def bootstrap_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns): `NaN` where a resample left a column undefined
+                 ok, # per column: may it have an interval (`interval_ok`)
+                 ci:float=0.95 # confidence level
+                )->tuple:
+    "`(lo, hi, n_degenerate)`: percentile bounds where `ok` (`NaN` elsewhere), and per column the resamples in which it was undefined."
+    b = np.asarray(b, np.float64); b = b if b.ndim == 2 else b.reshape(len(b), -1); ok = np.broadcast_to(np.asarray(ok, bool), b.shape[1:])
+    lo, hi = percentile_ci(np.where(ok, b, np.nan), ci)
+    return lo, hi, np.isnan(b).sum(0)
+
+def fixed_mean_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns)
+                  cols, # the fixed set of columns to average (boolean mask)
+                  ok, # per column: may it have an interval (`interval_ok`)
+                  ci:float=0.95 # confidence level
+                 )->tuple:
+    "`(lo, hi, n_failed)` of the mean over exactly `cols` in every resample; no interval unless every one of `cols` is `ok`."
+    cols = np.asarray(cols, bool)
+    if not cols.any(): return np.nan, np.nan, 0
+    m = np.asarray(b, np.float64)[:, cols].mean(1); nf = int(np.isnan(m).sum())  # NaN when one of them is undefined
+    if not np.asarray(ok, bool)[cols].all() or nf == len(m): return np.nan, np.nan, nf
+    (lo,), (hi,) = percentile_ci(m[:, None], ci)
+    return float(lo), float(hi), nf
+
+# %% ../nbs/02_stats.ipynb #906a98e5
+EXACT_NOTE = ('exact (Clopper-Pearson) 95% intervals that count images (or boxes) as independent draws: with several per '
+              'patient they are too narrow')
+
+def exact_ci(k, # successes (e.g. true positives), a number or an array
+             n, # trials (e.g. positives), same shape
+             ci:float=0.95 # confidence level
+            )->tuple:
+    "Clopper-Pearson (exact binomial) bounds of the proportion `k / n`, elementwise; `NaN` where `n` is 0."
+    k, n = np.broadcast_arrays(np.asarray(k, np.float64), np.asarray(n, np.float64)); a = (1 - ci) / 2
+    with np.errstate(invalid='ignore', divide='ignore'):
+        lo = np.where(k > 0, beta.ppf(a, np.maximum(k, 1e-300), n - k + 1), 0.)
+        hi = np.where(k < n, beta.ppf(1 - a, k + 1, np.maximum(n - k, 1e-300)), 1.)
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+
+# %% ../nbs/02_stats.ipynb #0c7d290e
+def ci_text(v, # the figure (`NaN`/None: 'n/a')
+            lo, hi, # its interval (`NaN`/None: none)
+            why:str=TOO_FEW, # what to say when the figure has no interval
+            digits:int=3 # decimals
+           )->str:
+    "'0.812 (0.750-0.860)', or the figure with why it has no interval: '0.988 (too few positives for an interval)'."
+    fin = lambda x: x is not None and np.isfinite(x)
+    if not fin(v): return 'n/a'
+    return (f'{v:.{digits}f} ' + (f'({lo:.{digits}f}-{hi:.{digits}f})' if fin(lo) and fin(hi) else f'({why})' if why else '')).rstrip()

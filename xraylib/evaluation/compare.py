@@ -13,6 +13,7 @@ from scipy.stats import norm, rankdata
 from fastcore.script import call_parse
 from ..core import atomic_write, nih_patient_ids
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
+from ..stats import unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci
 from .thresholds import preds_targs
 from .evaluate import read_predictions
 
@@ -46,9 +47,11 @@ def holm(p:Sequence[float] # p-values (NaN allowed: they stay NaN and do not cou
     out[o] = np.minimum(1, np.maximum.accumulate((len(o) - np.arange(len(o))) * p[o]))
     return out
 
-# %% ../../nbs/57_evaluation.compare.ipynb #14e4f65f
-COMPARISON_COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_neg', 'n_unknown']
+# %% ../../nbs/57_evaluation.compare.ipynb #47d01e03
+COMPARISON_COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_pos_patients', 'n_neg',
+                      'n_neg_patients', 'n_unknown', 'n_degenerate', 'note']
 
+# %% ../../nbs/57_evaluation.compare.ipynb #14e4f65f
 def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), same images and label order
                   targs, # targets (n_images, n_labels): 1, 0, NaN unknown (a label's pairs: its images known, scored by both)
                   labels:Sequence[str], # label names, in column order
@@ -68,14 +71,21 @@ def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), 
     for w in bootstrap_weights(len(y), n_boot, seed, patient_ids):
         for k, (ra, rb) in ranks.items(): d[i:i+len(w), k] = weighted_auc_ap(w, rb, ap=False)[0] - weighted_auc_ap(w, ra, ap=False)[0]
         i += len(w)
-    lo, hi = percentile_ci(d, ci)
-    (mlo,), (mhi,) = percentile_ci(d[:, path].mean(1, keepdims=True), ci)
+    pu, nu = unit_counts(y, patient_ids); iok = ok & interval_ok(pu, nu)  # the small-count policy (`xraylib.stats`)
+    (lo, hi, deg), (mlo, mhi, mf) = bootstrap_ci(d, iok, ci), fixed_mean_ci(d, path, iok, ci)
     ph = np.full(len(labels), np.nan); ph[path] = holm(res[path, 2])
-    df = pd.DataFrame(dict(label=labels, auroc_a=res[:, 0], auroc_b=res[:, 1], diff=res[:, 1] - res[:, 0],
-                           diff_lo=lo, diff_hi=hi, p_delong=res[:, 2], p_holm=ph, n_pos=npos, n_neg=nneg, n_unknown=len(y) - npos - nneg))
+    unit = 'image' if patient_ids is None else 'patient'
+    note = [small_count_note(a, b, unit) if o else 'no DeLong test: fewer than 2 positives or negatives' for a, b, o in zip(pu, nu, ok)]
+    df = pd.DataFrame(dict(label=labels, auroc_a=res[:, 0], auroc_b=res[:, 1], diff=res[:, 1] - res[:, 0], diff_lo=lo, diff_hi=hi,
+                           p_delong=res[:, 2], p_holm=ph, n_pos=npos, n_pos_patients=pu, n_neg=nneg, n_neg_patients=nu,
+                           n_unknown=len(y) - npos - nneg, n_degenerate=np.where(ok, deg, 0), note=note))
+    few = [l for l, a, b in zip(labels, path, iok) if a and not b]
     mean = dict(label='mean', auroc_a=res[path, 0].mean(), auroc_b=res[path, 1].mean(),
                 diff=(res[path, 1] - res[path, 0]).mean(), diff_lo=mlo, diff_hi=mhi, p_delong=np.nan, p_holm=np.nan,
-                n_pos=int(npos[path].sum()), n_neg=int(nneg[path].sum()), n_unknown=int((len(y) - npos - nneg)[path].sum()))
+                n_pos=int(npos[path].sum()), n_pos_patients=int(pu[path].sum()), n_neg=int(nneg[path].sum()),
+                n_neg_patients=int(nu[path].sum()), n_unknown=int((len(y) - npos - nneg)[path].sum()), n_degenerate=mf,
+                note=f'no interval: too few positives for an interval in {", ".join(few)}' if few else
+                     f'each resample\'s mean over exactly these findings ({mf} resamples lacked one: left out)' if mf else '')
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_images=len(y), n_boot=n_boot, seed=seed, ci=ci, n_mean=int(path.sum()),
                     unit='image' if patient_ids is None else 'patient',
@@ -142,7 +152,8 @@ def comparison_report(df:pd.DataFrame, # `compare_preds`'s table
     return '\n'.join([
         '# Model comparison', '', f'A = `{a}`, B = `{b}`; {at["n_images"]:,} images; diff = B − A.', '',
         f'Mean AUROC over {at["n_mean"]} finding{"s" * (at["n_mean"] != 1)}: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, difference **{m["diff"]:+.4f}** '
-        f'({at["ci"]:.0%} CI {m.diff_lo:+.4f} to {m.diff_hi:+.4f}; {at["n_boot"]} paired bootstrap resamples of '
+        + (f'({at["ci"]:.0%} CI {m.diff_lo:+.4f} to {m.diff_hi:+.4f}; ' if np.isfinite(m.diff_lo) else f'({m.note}; ')
+        + f'{at["n_boot"]} paired bootstrap resamples of '
         f'{at["n_units"]:,} {at["unit"]}s, seed {at["seed"]}).', '',
         f'Labels whose difference is significant after Holm\'s correction (p_holm < 0.05): {", ".join(sig) or "none"}. '
         'p_delong is DeLong\'s test per label; p_holm adjusts it across the findings.', '',

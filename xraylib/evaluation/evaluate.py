@@ -18,6 +18,8 @@ from .thresholds import (EvalData, preds_targs, threshold_sweep, per_label_thres
                                            thresholds_dict, thresholds_at, plot_threshold_sweep)
 from ..vocab import thresholds_in_order
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
+from ..stats import (nanmean, unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci, exact_ci, ci_text,
+                          MIN_UNITS, EXACT_NOTE)
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
@@ -25,8 +27,8 @@ from .external import read_external, is_external, external_lines, pair_threshold
 from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
-__all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'auroc_table', 'confusion_at', 'read_predictions', 'operating_thresholds',
-           'write_evaluation', 'evaluation_report', 'model_thresholds', 'evaluate_cli']
+__all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_table', 'confusion_at', 'read_predictions',
+           'operating_thresholds', 'write_evaluation', 'evaluation_report', 'model_thresholds', 'evaluate_cli']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fb0b7426
 def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
@@ -43,6 +45,13 @@ def _missing_notes(npos, nneg, nunk)->np.ndarray:
     what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
     return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
 
+def _mean_note(labels, pm, iok, n_failed:int, n_boot:int, nf)->str:
+    "The mean row's note: which findings it averages and, per the small-count policy, why it has no interval or how many resamples failed."
+    s = f'mean over the {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)} with an AUROC' + (f' ({nf} apart)' if nf in labels else '')
+    few = [l for l, a, b in zip(labels, pm, iok) if a and not b]
+    if few and n_boot: return s + f'; no interval: {", ".join(few)} ha{"ve" if len(few) > 1 else "s"} too few positives for an interval'
+    return s + (f'; its interval over exactly these in each resample ({n_failed} of {n_boot} resamples lacked one: left out)' if n_failed else '')
+
 # %% ../../nbs/56_evaluation.evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
                 targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape
@@ -52,7 +61,7 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                 seed:int=42, # bootstrap seed
                 ci:float=0.95 # confidence level of the intervals
                )->pd.DataFrame:
-    "Per-label AUROC and average precision (on each label's known rows) with bootstrap CIs, prevalence, the counts, and a mean row."
+    "Per-label AUROC and AP (on each label's known rows), bootstrap CIs under the small-count policy, the counts (images and patients), a mean row."
     p, y, labels = preds_targs(preds, targs, labels)
     n, L = p.shape
     if patient_ids is not None and len(patient_ids) != n: raise ValueError(f'{len(patient_ids)} patient ids for {n} images')
@@ -62,31 +71,42 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
     auc = np.array([roc_auc_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
     ap = np.array([average_precision_score(yk, pk) if ok[k] else np.nan for k, (pk, yk, _) in enumerate(kr)])
     ba, bp = _boot_auc_ap(p, y, ok, n_boot, seed, patient_ids)
-    (alo, ahi), (plo, phi) = percentile_ci(np.where(ok, ba, np.nan), ci), percentile_ci(np.where(ok, bp, np.nan), ci)
+    pu, nu = unit_counts(y, patient_ids); iok = ok & interval_ok(pu, nu)  # the small-count policy (`xraylib.stats`)
+    (alo, ahi, deg), (plo, phi, _) = bootstrap_ci(ba, iok, ci), bootstrap_ci(bp, iok, ci)
     pm, nf = ok & pathology_mask(labels), labels.no_finding  # the mean: findings with both classes, the nothing-found label apart
-    df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / np.maximum(nk, 1),
-                           auroc=auc, auroc_lo=alo, auroc_hi=ahi, ap=ap, ap_lo=plo, ap_hi=phi, note=_missing_notes(npos, nneg, nunk)))
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN slices give NaN, as intended
-        mlo, mhi = percentile_ci(np.stack([np.nanmean(ba[:, pm], 1), np.nanmean(bp[:, pm], 1)], 1), ci)
-        mean = dict(label='mean', n=n, n_pos=int(npos.sum()), n_neg=int(nneg.sum()), n_unknown=int(nunk.sum()),
-                    prevalence=float(npos.mean() / max(nk.mean(), 1)),
-                    auroc=np.nanmean(auc[pm]), auroc_lo=mlo[0], auroc_hi=mhi[0], ap=np.nanmean(ap[pm]), ap_lo=mlo[1], ap_hi=mhi[1],
-                    note=f'mean over the {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)} with an AUROC' + (f' ({nf} apart)' if nf in labels else ''))
+    unit = 'image' if patient_ids is None else 'patient'
+    note = [m or small_count_note(a, b, unit) for m, a, b in zip(_missing_notes(npos, nneg, nunk), pu, nu)]
+    df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, n_pos_patients=pu, n_neg=nneg, n_neg_patients=nu, n_unknown=nunk,
+                           prevalence=npos / np.maximum(nk, 1), auroc=auc, auroc_lo=alo, auroc_hi=ahi, ap=ap, ap_lo=plo, ap_hi=phi,
+                           n_degenerate=np.where(ok, deg, 0), note=note))
+    (mlo, mhi, mf), (qlo, qhi, _) = fixed_mean_ci(ba, pm, iok, ci), fixed_mean_ci(bp, pm, iok, ci)
+    mean = dict(label='mean', n=n, n_pos=int(npos.sum()), n_pos_patients=int(pu.sum()), n_neg=int(nneg.sum()), n_neg_patients=int(nu.sum()),
+                n_unknown=int(nunk.sum()), prevalence=float(npos.mean() / max(nk.mean(), 1)), auroc=nanmean(auc[pm]), auroc_lo=mlo,
+                auroc_hi=mhi, ap=nanmean(ap[pm]), ap_lo=qlo, ap_hi=qhi, n_degenerate=mf, note=_mean_note(labels, pm, iok, mf, n_boot, nf))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
-    df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit='image' if patient_ids is None else 'patient',
+    df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit=unit, min_units=MIN_UNITS,
                     n_units=n if patient_ids is None else int(pd.Series(np.asarray(patient_ids)).nunique()),
                     mean_auroc=float(df.auroc.iloc[-1]), no_finding=nf, n_findings=int(pm.sum()),
                     auroc_no_finding=float(auc[labels.index(nf)]) if nf in labels else None)
     return df
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #015f6386
+def _exact_cols(counts:dict, ci:float=0.95)->dict:
+    "`{figure: {figure_lo: ..., figure_hi: ...}}`: exact intervals of `{figure: (successes, trials)}`."
+    return {f: dict(zip((f'{f}_lo', f'{f}_hi'), exact_ci(k, n, ci))) for f, (k, n) in counts.items()}
+
+def _rate_cells(cf:pd.DataFrame, cols=('precision', 'recall', 'specificity', 'accuracy'))->pd.DataFrame:
+    "`confusion_at`'s table for a report: each of `cols` as 'value (lo-hi)', the others (threshold, F1) with 3 decimals."
+    out = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'f1']], ['threshold', 'f1'], 'n/a')
+    for c in cols: out[c] = [ci_text(v, lo, hi, why='') for v, lo, hi in zip(cf[c], cf[f'{c}_lo'], cf[f'{c}_hi'])]
+    return out[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', *cols[:3], 'f1', cols[3]]]
+
 def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
                  targs=None, # targets (1, 0, NaN unknown: not counted)
                  labels:Sequence[str]=None, # label names
                  thresholds=0.5 # a number, a sequence, a {label: threshold} dict or a thresholds table
                 )->pd.DataFrame:
-    "Per-label TP/FP/FN/TN, precision, recall, specificity, F1 and accuracy (of the known cells) when predicting `p > threshold`."
+    "Per-label TP/FP/FN/TN, precision, recall, specificity, F1 and accuracy (known cells; exact CIs) when predicting `p > threshold`."
     p, y, labels = preds_targs(preds, targs, labels)
     t = thresholds_in_order(thresholds, labels)
     pr, pos, neg = p > np.where(np.isnan(t), np.inf, t), y == 1, y == 0  # an unknown target is neither: in no cell
@@ -97,8 +117,10 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
         f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
         acc = np.where(tp + fp + fn + tn > 0, (tp + tn) / np.maximum(tp + fp + fn + tn, 1), np.nan)
     note = np.where(np.isnan(t), 'threshold undefined: counted as predicting nothing', '')
-    return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, recall=rec,
-                             specificity=spec, f1=f1, accuracy=acc, n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
+    lh = _exact_cols(dict(precision=(tp, tp + fp), recall=(tp, tp + fn), specificity=(tn, tn + fp), accuracy=(tp + tn, tp + fp + fn + tn)))
+    return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, **lh['precision'], recall=rec,
+                             **lh['recall'], specificity=spec, **lh['specificity'], f1=f1, accuracy=acc, **lh['accuracy'],
+                             n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #36a9d58a
 def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
@@ -232,6 +254,8 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
 # %% ../../nbs/56_evaluation.evaluate.ipynb #7e5a1c20
 MEAN_AUROC_OVER = ('the findings with both classes known (unknown targets skipped per label); the "nothing found" label '
                    '(no_finding, e.g. NIH\'s No Finding) reported apart as auroc_no_finding, never averaged in')
+SMALL_COUNTS = (f'AUROC/AP intervals only with at least {MIN_UNITS} positive and {MIN_UNITS} negative units (patients, else images); '
+                'resamples leaving a figure undefined are counted (n_degenerate), not hidden; the mean\'s interval over one fixed set')
 
 def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->dict:
     "metrics.json's calibration, subgroups and underdiagnosis entries."
@@ -248,11 +272,13 @@ def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[
 def _metrics(ed:EvalData, t:dict, method:str, n_boot:int, seed:int, pngs:list)->dict:
     "metrics.json: the AUROC table per label and its mean, the sweep, the thresholds with where they were chosen, calibration, subgroups."
     tbl, sw, th, opt = t['auroc'], t['sweep'], t['thresholds'], t['thresholds_these_data']
-    per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi], n_pos=r.n_pos, n_neg=r.n_neg,
-                         n_unknown=r.n_unknown, prevalence=r.prevalence, note=r.note) for r in tbl.iloc[:-1].itertuples()}
+    per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi], n_pos=r.n_pos,
+                         n_pos_patients=r.n_pos_patients, n_neg=r.n_neg, n_neg_patients=r.n_neg_patients, n_unknown=r.n_unknown,
+                         prevalence=r.prevalence, n_degenerate=r.n_degenerate, note=r.note) for r in tbl.iloc[:-1].itertuples()}
     mean, a = tbl.iloc[-1], tbl.attrs
     return to_jsonable(dict(
         n_images=len(ed.preds), labels=ed.labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
+        mean_auroc_note=mean.note, mean_auroc_n_degenerate=mean.n_degenerate,
         mean_auroc_over=MEAN_AUROC_OVER, n_findings=a['n_findings'], no_finding=a['no_finding'], auroc_no_finding=a['auroc_no_finding'],
         n_unknown_targets=int(tbl.n_unknown.iloc[:-1].sum()), mean_ap=mean.ap,
         accuracy_multi_at_0_5=float(threshold_sweep(ed.preds.astype(np.float32), ed.targs, [0.5]).accuracy_multi[0]),
@@ -260,7 +286,7 @@ def _metrics(ed:EvalData, t:dict, method:str, n_boot:int, seed:int, pngs:list)->
         best_threshold_chosen_on=THESE_DATA, all_negative_accuracy=sw.attrs['all_negative'], threshold_method=method,
         thresholds=thresholds_dict(th), thresholds_chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA,
         **({} if opt is None else dict(thresholds_these_data=thresholds_dict(opt))), **_research_metrics(t['calibration'], t['subgroups'], t['underdiagnosis']),
-        bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units']),
+        bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units'], small_counts=SMALL_COUNTS),
         files=['metrics.json'] + [f'{k}.csv' for k, v in t.items() if v is not None] + ['report.md'] + pngs))
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #48f03c39
@@ -269,6 +295,18 @@ def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
     df = df.copy()
     for c in cols: df[c] = df[c].map(lambda v: na if not np.isfinite(v) else f'{v:.{digits}f}')
     return df
+
+def _finite(v)->bool: return v is not None and math.isfinite(v)
+
+def _auroc_cells(tbl:pd.DataFrame)->pd.DataFrame:
+    "`auroc_table`'s per-label rows for a report: counts of images and patients, AUROC and AP with their intervals, the note."
+    t = tbl.iloc[:-1]; pt = 'positive ' + tbl.attrs.get('unit', 'patient') + 's'
+    out = pd.DataFrame({'label': t.label, 'n_pos': t.n_pos, pt: t.n_pos_patients, 'n_neg': t.n_neg})
+    if t.n_unknown.any(): out['n_unknown'] = t.n_unknown
+    out['prevalence'] = t.prevalence.map('{:.2%}'.format)
+    out['AUROC (95% CI)'] = [ci_text(v, lo, hi, why=w and 'no interval') for v, lo, hi, w in zip(t.auroc, t.auroc_lo, t.auroc_hi, t.note)]
+    out['AP (95% CI)'] = [ci_text(v, lo, hi, why=w and 'no interval') for v, lo, hi, w in zip(t.ap, t.ap_lo, t.ap_hi, t.note)]
+    return out.assign(note=t.note) if t.note.astype(bool).any() else out
 
 def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame], nf:str=None)->list:
     "report.md's subgroup, underdiagnosis and calibration sections (lines); `nf` is the 'nothing found' label."
@@ -301,16 +339,15 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
                      )->str:
     "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, subgroups, calibration."
     b = m['bootstrap']
-    t = tbl[['label', 'n_pos', 'n_neg'] + (['n_unknown'] if tbl.n_unknown.any() else []) + ['prevalence', 'auroc', 'auroc_lo', 'auroc_hi', 'ap']].copy()
-    t['prevalence'] = t.prevalence.map('{:.2%}'.format); t = _fmt_cols(t, ['auroc', 'auroc_lo', 'auroc_hi', 'ap'])
-    c = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'precision', 'recall', 'specificity', 'f1', 'accuracy']],
-                  ['threshold', 'precision', 'recall', 'specificity', 'f1', 'accuracy'], 'n/a')
+    t = _auroc_cells(tbl)
+    c = _rate_cells(cf)  # precision, recall, specificity and accuracy with exact intervals (`EXACT_NOTE`)
     fmt = lambda v: 'n/a' if v is None else f'{v:.4f}'
     nf, nfd = m.get('no_finding'), m.get('n_findings', len(m['labels']))
     unk = m.get('n_unknown_targets', 0)
     lines = [f'# Evaluation report', '',
              f'{m["n_images"]:,} images, {len(m["labels"])} labels. Mean AUROC **{fmt(m["mean_auroc"])}** '
-             f'(95% CI {fmt(m["mean_auroc_ci"][0])}-{fmt(m["mean_auroc_ci"][1])}; {b["n_boot"]} bootstrap resamples of '
+             + (f'(95% CI {fmt(m["mean_auroc_ci"][0])}-{fmt(m["mean_auroc_ci"][1])}; ' if _finite(m["mean_auroc_ci"][0]) else
+              f'({m.get("mean_auroc_note") or "no interval"}; ') + f'{b["n_boot"]} bootstrap resamples of '
              f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the {nfd} finding{"s" * (nfd != 1)} as CheXNet and '
              f'Wang et al. report it' + ('.' if nf is None else f'; {nf} is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
              f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'))
@@ -322,7 +359,8 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              f'{fmt(m["all_negative_accuracy"])}' + (', because most labels are rare' if m['all_negative_accuracy'] > 0.5 else '') + '. Judge the model by AUROC/AP per label.', '',
              '![accuracy_multi vs threshold](sweep.png)', '', '## AUROC and average precision per label', '',
              _md_table(t), '', '![label counts](prevalence.png)', '', '![ROC curves](roc.png)', '', '![precision-recall curves](pr.png)', '',
-             *_thresholds_section(m, c), '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
+             *_thresholds_section(m, c), f'Precision, recall, specificity and accuracy: {EXACT_NOTE}.', '',
+             '![rates vs threshold](rates.png)', '', '![confusion matrices](confusion.png)', '',
              *([] if opt is None else _optimistic_section(opt)),
              *([] if cal is None else _research_report(cal, sub, ud, nf)),
              'Files: ' + ', '.join(f'[{f}]({f})' for f in m['files']), '']

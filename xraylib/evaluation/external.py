@@ -12,6 +12,7 @@ from ..vocab import Vocab, NIH_VOCAB, frame_vocab, target_matrix, is_no_finding,
 from ..data.readers import sniff_format
 from .thresholds import EvalData
 from .pred_csv import pred_table
+from ..stats import ci_text
 
 # %% auto #0
 __all__ = ['SYNONYMS', 'COMPOSITES', 'label_key', 'parse_map', 'align_labels', 'combine', 'match_rows', 'read_external',
@@ -168,7 +169,11 @@ def is_external(labels, # `xraylib evaluate --labels`
     return any(label_key(l) in {label_key(k) for k in NIH_VOCAB.labels} for l in other)
 
 # %% ../../nbs/55_evaluation.external.ipynb #246c94b1
-def _ci(r)->str: return 'n/a' if not np.isfinite(r.auroc) else f'{r.auroc:.3f} ({r.auroc_lo:.3f}-{r.auroc_hi:.3f})'
+def _ci(r)->str:
+    "An AUROC with its interval, or with why it has none (the small-count policy of `xraylib.stats`)."
+    return ci_text(r.auroc, r.auroc_lo, r.auroc_hi, why=str(r.note).split(':')[0] if str(r.note).startswith('too few') else '')
+
+def _n(r)->str: return f'{r.n_pos} ({r.n_pos_patients}) / {r.n_pos + r.n_neg}'  # positives (positive patients) / known
 
 def external_lines(s:dict, # `read_external`'s summary
                    tbl:pd.DataFrame, # `auroc_table` of its `EvalData`
@@ -184,10 +189,10 @@ def external_lines(s:dict, # `read_external`'s summary
     lines += ['', 'Not comparable: model outputs ' + (', '.join(s['model_only']) or 'none') + '; dataset labels ' + (', '.join(s['data_only']) or 'none') + '.']
     if ref is not None:
         r = ref.set_index('label')
-        lines += ['', '| target | n_pos / n | AUROC (95% CI), the dataset labels | n_pos / n | AUROC (95% CI), NIH text-mined |', '| --- | --- | --- | --- | --- |']
+        lines += ['', '| target | n_pos (patients) / n | AUROC (95% CI), the dataset labels | n_pos (patients) / n | AUROC (95% CI), NIH text-mined |', '| --- | --- | --- | --- | --- |']
         for t in tbl.iloc[:-1].itertuples():
             x = r.loc[t.label] if t.label in r.index else None
-            lines.append(f'| {t.label} | {t.n_pos} / {t.n_pos + t.n_neg} | {_ci(t)} | ' + ('n/a | n/a |' if x is None else f'{x.n_pos} / {x.n_pos + x.n_neg} | {_ci(x)} |'))
+            lines.append(f'| {t.label} | {_n(t)} | {_ci(t)} | ' + ('n/a | n/a |' if x is None else f'{_n(x)} | {_ci(x)} |'))
     return lines
 
 # %% ../../nbs/55_evaluation.external.ipynb #ad0c82ed
@@ -214,9 +219,9 @@ def set_lines(tables:dict, # `{set name: auroc_table}` per Google set
     "Markdown lines: AUROC per target and set, and a warning when scored images lie in NIH's train/val partition."
     lines = []
     if tables:
-        lines += ['', '| target | ' + ' | '.join(f'{s}: n_pos / n | {s}: AUROC (95% CI)' for s in tables) + ' |', '| --- |' + ' --- | --- |' * len(tables)]
+        lines += ['', '| target | ' + ' | '.join(f'{s}: n_pos (patients) / n | {s}: AUROC (95% CI)' for s in tables) + ' |', '| --- |' + ' --- | --- |' * len(tables)]
         for k, l in enumerate(next(iter(tables.values())).label[:-1]):
-            lines.append(f'| {l} | ' + ' | '.join(f'{t.n_pos[k]} / {t.n_pos[k] + t.n_neg[k]} | {_ci(t.iloc[k])}' for t in tables.values()) + ' |')
+            lines.append(f'| {l} | ' + ' | '.join(f'{_n(t.iloc[k])} | {_ci(t.iloc[k])}' for t in tables.values()) + ' |')
     if part is None: lines += ['', "NIH's partition of these images is unknown (no `train_val_list.txt` beside the labels or the model's data): "
                                "if the model was trained on NIH, make sure these images were not in its training set."]
     elif part['n_train_val']: lines += ['', f"**Warning**: {part['n_train_val']:,} of the {part['n']:,} scored images are in NIH's train/val partition "

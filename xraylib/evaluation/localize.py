@@ -13,7 +13,7 @@ from fastcore.script import call_parse, Param
 from ..progress import progress_bar  # a bar on a terminal, plain lines in a log
 from ..imaging.load import load_image
 from ..core import atomic_path, nih_patient_ids
-from ..stats import bootstrap_weights, percentile_ci
+from ..stats import bootstrap_weights, percentile_ci, exact_ci, EXACT_NOTE
 from ..core import BBOX_FRAME
 from ..inference.predict import Predictor, image_files
 from ..inference.gradcam import gradcam
@@ -233,6 +233,8 @@ def _label_row(pb:pd.DataFrame, V:pd.DataFrame, n_boot:int, seed:int, ci:float, 
     pat = [patients.get(i) for i in imgs] if patients is not None else list(nih_patient_ids(imgs) if nih_patient_ids(imgs) is not None else [None])
     groups = None if None in pat else pat
     (lo, hi), (flo, fhi) = (_boot_means(c, x, len(imgs), n_boot, seed, ci, groups) for c, x in ((codes, V.to_numpy()), (pc, pairs[['n_fp']].to_numpy(float))))
+    prop = [k for k, c in enumerate(V.columns) if c == 'hit' or c.startswith(('iobb_', 'iou_'))]  # shares of boxes: exact intervals
+    lo, hi = lo.copy(), hi.copy(); lo[prop], hi[prop] = exact_ci(V.iloc[:, prop].sum().to_numpy(), len(V), ci)
     est, j = V.mean(), list(V.columns).index('excess')
     r = dict(chance=pb.chance.mean(), above_chance=bool(lo[j] > 0), fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0],
              unit='image' if groups is None else 'patient', units=len(imgs) if groups is None else len(set(groups)))
@@ -245,7 +247,7 @@ def localization_table(per_box:pd.DataFrame, # `localize`'s rows
                        ci:float=0.95, # confidence level
                        patients:dict=None # `{image: patient id}`; default: from NIH's file names when they all follow it
                       )->pd.DataFrame:
-    "Per label: images, boxes, pointing-game hit rate, chance and their difference, mIoU, false positives per image, accuracy at each T; patient-bootstrap CIs."
+    "Per label: images, boxes, pointing-game hit rate, chance and their difference, mIoU, false positives per image, accuracy at each T, with CIs."
     labels = list(labels) if labels is not None else sorted(per_box.label.unique())
     V, rows = _box_stats(per_box), []
     for l in labels:
@@ -258,6 +260,8 @@ def localization_table(per_box:pd.DataFrame, # `localize`'s rows
     t['note'] = np.where(t.boxes == 0, 'no boxes', '')
     unknown = per_box.attrs.get('unknown', {})
     if unknown: t = pd.concat([t, pd.DataFrame(dict(label=list(unknown), images=0, boxes=0, note='not a label of the model'))], ignore_index=True)
+    t.attrs['intervals'] = (f'hit rate and accuracy at each T: {EXACT_NOTE.replace("images (or boxes)", "boxes")}; '
+                            'hit minus chance, mIoU and false positives: bootstrap of patients (else images)')
     return t
 
 # %% ../../nbs/58_evaluation.localize.ipynb #72342773
@@ -314,7 +318,7 @@ def write_localization(per_box:pd.DataFrame, # `localize`'s rows
 def _print_table(t:pd.DataFrame):
     "The table's main columns, one line per label (`*`: the CI of hit rate minus chance lies above 0)."
     f = lambda v, d=2: '' if pd.isna(v) else f'{v:.{d}f}'
-    print(f"{'label':20s} {'imgs':>4s} {'boxes':>5s}  {'hit [95% CI]':19s} {'chance':>6s} {'mIoU':>5s} {'IoBB>.1':>7s} {'IoU>.1':>6s} {'IoU>.5':>6s} {'FP/img':>6s}  note")
+    print(f"{'label':20s} {'imgs':>4s} {'boxes':>5s}  {'hit [exact CI]':19s} {'chance':>6s} {'mIoU':>5s} {'IoBB>.1':>7s} {'IoU>.1':>6s} {'IoU>.5':>6s} {'FP/img':>6s}  note")
     for _, r in t.iterrows():
         hit = f"{f(r.hit)} [{f(r.hit_lo)}, {f(r.hit_hi)}]{' *' if r.above_chance == True else ''}" if r.boxes else ''
         print(f"{r.label:20s} {int(r.images):4d} {int(r.boxes):5d}  {hit:19s} {f(r.chance):>6s} {f(r.miou):>5s} {f(r['iobb_0.1']):>7s} "

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
 from .thresholds import to_np, label_names, preds_targs, targets, save_png
 from ..vocab import thresholds_in_order
-from ..stats import known_rows
+from ..stats import known_rows, ci_text
 
 # %% auto #0
 __all__ = ['plot_roc', 'plot_pr', 'plot_rates_vs_threshold', 'plot_confusion', 'plot_prevalence']
@@ -44,8 +44,9 @@ def _panel(ax, l, p, y, k):
     ax.set_title(f'{l} (n+={int(yk.sum())}' + (f', {nu} unknown)' if nu else ')'), fontsize=10)
     return None if _missing(ax, yk, nu) else (pk, yk)
 
-def _fmt_ci(v, lo, hi)->str:
-    return 'n/a' if not np.isfinite(v) else f'{v:.3f}' + (f' ({lo:.3f}-{hi:.3f})' if np.isfinite(lo) and np.isfinite(hi) else '')
+def _fmt_ci(v, lo, hi, note='')->str:
+    "A legend's figure: with its interval, or with the small-count note's reason ('too few positives for an interval'), or alone."
+    return ci_text(v, lo, hi, why=str(note).split(':')[0] if str(note).startswith('too few') else '')
 
 # %% ../../nbs/51_evaluation.plots.ipynb #04d2a2b3
 def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
@@ -63,7 +64,7 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
         if (c := _panel(ax, l, p, y, k)) is None: continue
         pk, yk = c; fpr, tpr, _ = roc_curve(yk, pk)
         r = table.set_index('label').loc[l] if table is not None else None
-        txt = _fmt_ci(r.auroc, r.auroc_lo, r.auroc_hi) if r is not None else f'{roc_auc_score(yk, pk):.3f}'
+        txt = _fmt_ci(r.auroc, r.auroc_lo, r.auroc_hi, r.get('note', '')) if r is not None else f'{roc_auc_score(yk, pk):.3f}'
         ax.plot(fpr, tpr, color='C0', lw=1.5, label=f'AUROC {txt}')
         ax.plot([0, 1], [0, 1], ls=':', color='gray', lw=1, label='chance')
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect='equal'); ax.grid(alpha=.3)
@@ -85,7 +86,7 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
         if (c := _panel(ax, l, p, y, k)) is None: continue
         pk, yk = c; prec, rec, _ = precision_recall_curve(yk, pk, drop_intermediate=True)
         r = table.set_index('label').loc[l] if table is not None else None
-        txt = _fmt_ci(r.ap, r.ap_lo, r.ap_hi) if r is not None else f'{average_precision_score(yk, pk):.3f}'
+        txt = _fmt_ci(r.ap, r.ap_lo, r.ap_hi, r.get('note', '')) if r is not None else f'{average_precision_score(yk, pk):.3f}'
         ax.step(rec, prec, where='post', color='C2', lw=1.5, label=f'AP {txt}')
         prev = yk.mean()
         ax.axhline(prev, ls=':', color='gray', lw=1, label=f'prevalence {prev:.3f}')

@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from ..core import atomic_write, to_jsonable
-from ..stats import bootstrap_weights, percentile_ci
+from ..stats import bootstrap_weights, percentile_ci, exact_ci, unit_counts, EXACT_NOTE
 from .thresholds import EvalData, per_label_thresholds, thresholds_dict, save_png
 from ..vocab import thresholds_in_order
 from ..inference.recalibration import fit_calibration, calibration_ab, apply_calibration
@@ -50,20 +50,23 @@ def _rates(called:np.ndarray, pos:np.ndarray, neg:np.ndarray, w:np.ndarray)->np.
 # %% ../../nbs/59_evaluation.sitecal.ipynb #e47209fd
 def operating_figures(ed:EvalData, # the images to score
                       thresholds, # per-label thresholds, in any form `thresholds_in_order` takes
-                      n_boot:int=1000, # patient-bootstrap resamples (0: no intervals)
-                      seed:int=42, # bootstrap seed
+                      n_boot:int=1000, # 0: no intervals; else exact intervals (they need no resampling)
+                      seed:int=42, # unused: the intervals are exact (kept for callers that pass it)
                       ci:float=0.95 # confidence level
                      )->pd.DataFrame:
-    "Per label: the threshold, known counts, and sensitivity, specificity, accuracy and PPV with bootstrap CIs."
+    "Per label: the threshold, known counts (images, positive patients), and sensitivity, specificity, accuracy and PPV with exact CIs."
     t, rows = thresholds_in_order(thresholds, ed.labels, strict=False), []
-    W = np.concatenate(list(bootstrap_weights(len(ed.preds), n_boot, seed, ed.patient_ids))) if n_boot else np.zeros((0, len(ed.preds)))
+    pu = unit_counts(ed.targs, ed.patient_ids)[0]
     for k, l in enumerate(ed.labels):
         y, called = ed.targs[:, k], ed.preds[:, k] > t[k]
         pos, neg = y == 1, y == 0
-        est, lo_hi = _rates(called, pos, neg, np.ones((1, len(y))))[0], percentile_ci(_rates(called, pos, neg, W), ci) if n_boot else (np.full(4, np.nan),) * 2
-        rows.append(dict(label=l, threshold=t[k], n_pos=int(pos.sum()), n_neg=int(neg.sum()),
+        tp, fp, fn, tn = (int((a & b).sum()) for a, b in ((called, pos), (called, neg), (~called, pos), (~called, neg)))
+        est = _rates(called, pos, neg, np.ones((1, len(y))))[0]  # exact (Clopper-Pearson) intervals: never zero-width
+        lo_hi = exact_ci([tp, tn, tp + tn, tp], [tp + fn, tn + fp, tp + fp + fn + tn, tp + fp], ci) if n_boot else (np.full(4, np.nan),) * 2
+        rows.append(dict(label=l, threshold=t[k], n_pos=int(pos.sum()), n_pos_patients=int(pu[k]), n_neg=int(neg.sum()),
                          **{f'{f}{s}': v[i] for i, f in enumerate(FIGURES) for s, v in (('', est), ('_lo', lo_hi[0]), ('_hi', lo_hi[1]))}))
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows); out.attrs['intervals'] = EXACT_NOTE
+    return out
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #d13348b5
 def adapt_thresholds(ed:EvalData, # the K labelled site images

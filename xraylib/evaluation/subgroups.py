@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean, known_rows
+from ..stats import unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci
 from ..vocab import thresholds_in_order
 from .thresholds import preds_targs
 
 # %% auto #0
-__all__ = ['ATTRIBUTES', 'AGE_BANDS', 'MAX_AGE', 'SUBGROUP_COLUMNS', 'age_band', 'subgroup_frame', 'subgroup_table',
-           'underdiagnosis_table', 'plot_subgroups']
+__all__ = ['ATTRIBUTES', 'AGE_BANDS', 'MAX_AGE', 'SUBGROUP_COLUMNS', 'EXTRA_COLUMNS', 'age_band', 'subgroup_frame',
+           'subgroup_table', 'underdiagnosis_table', 'plot_subgroups']
 
 # %% ../../nbs/54_evaluation.subgroups.ipynb #5282637b
 ATTRIBUTES = {'sex': ('Patient Gender', 'sex'), 'age': ('Patient Age', 'age'), 'view': ('View Position', 'view')}
@@ -79,21 +80,22 @@ def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count):
     n, npat = len(p), len(np.unique(pids))
     npos, nneg = (y == 1).sum(0), (y == 0).sum(0); ok = (npos > 0) & (nneg > 0); pm = ok & pathology_mask(labels)
     auc = np.array([roc_auc_score(*known_rows(p[:, k], y[:, k])[1::-1]) if ok[k] else np.nan for k in range(len(labels))])
-    b = _boot_aurocs(p, y, ok, pids, n_boot, seed); lo, hi = percentile_ci(b, ci)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        mlo, mhi = percentile_ci(np.nanmean(b[:, pm], 1, keepdims=True), ci)
+    b = _boot_aurocs(p, y, ok, pids, n_boot, seed); pu, nu = unit_counts(y, pids); iok = ok & interval_ok(pu, nu)
+    (lo, hi, deg), (mlo, mhi, mf) = bootstrap_ci(b, iok, ci), fixed_mean_ci(b, pm, iok, ci)  # the small-count policy
     tpr, fpr = _rates(p, y, t)
-    small = lambda c, what: f'too small for a CI: {c} {what} (< {min_count})' if c < min_count else ''
     known = 'known ' if (npos + nneg < n).any() else ''
     note = [(f'no AUROC: no {known}' + ('positives' if npos[k] == 0 else 'negatives')) if not ok[k]
-            else small(min(npos[k], nneg[k]), 'positives' if npos[k] <= nneg[k] else 'negatives') for k in range(len(labels))]
+            else small_count_note(pu[k], nu[k]) for k in range(len(labels))]
     rows = pd.DataFrame(dict(attribute=a, group=g, n_images=n, n_patients=npat, label=labels, auroc=auc, auroc_lo=lo,
-                             auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_neg=nneg, n_unknown=n - npos - nneg, note=note))
-    mean = dict(attribute=a, group=g, n_images=n, n_patients=npat, label='mean', auroc=nanmean(auc[pm]), auroc_lo=mlo[0],
-                auroc_hi=mhi[0], tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()),
-                n_neg=int(nneg[pm].sum()), n_unknown=int((n - npos - nneg)[pm].sum()),
-                note=small(npat, 'patients') or f'mean over {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)}')
+                             auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_pos_patients=pu, n_neg=nneg, n_neg_patients=nu,
+                             n_unknown=n - npos - nneg, n_degenerate=np.where(ok, deg, 0), note=note))
+    few = [l for l, c, d in zip(labels, pm, iok) if c and not d]
+    mean = dict(attribute=a, group=g, n_images=n, n_patients=npat, label='mean', auroc=nanmean(auc[pm]), auroc_lo=mlo,
+                auroc_hi=mhi, tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()), n_pos_patients=int(pu[pm].sum()),
+                n_neg=int(nneg[pm].sum()), n_neg_patients=int(nu[pm].sum()), n_unknown=int((n - npos - nneg)[pm].sum()), n_degenerate=mf,
+                note=(f'no interval: too few positives for an interval in {", ".join(few)}' if few and n_boot else
+                      f'too small for a CI: {npat} patients (< {min_count})' if npat < min_count else
+                      f'mean over {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)}'))
     return pd.concat([rows, pd.DataFrame([mean])], ignore_index=True)
 
 # %% ../../nbs/54_evaluation.subgroups.ipynb #ca9bf0c9
@@ -101,6 +103,8 @@ def _groups(v:pd.Series, a:str)->list:
     "The groups of attribute `a` in display order (age bands in order, others sorted), skipping unknown."
     present = set(v.dropna())
     return [g for g in AGE_BANDS if g in present] if a == 'age' else sorted(present)
+
+EXTRA_COLUMNS = ['n_pos', 'n_pos_patients', 'n_neg', 'n_neg_patients', 'n_unknown', 'n_degenerate', 'note']
 
 def subgroup_table(preds, # probabilities (n_images, n_labels)
                    targs, # targets (1, 0, NaN unknown: skipped per label), same shape
@@ -112,7 +116,7 @@ def subgroup_table(preds, # probabilities (n_images, n_labels)
                    n_boot:int=1000, # bootstrap resamples per group
                    seed:int=42, # bootstrap seed (each group is resampled with it)
                    ci:float=0.95, # confidence level
-                   min_count:int=10 # fewer positives, negatives or patients than this: flagged as too small for a CI
+                   min_count:int=10 # a group with fewer patients than this: flagged (labels follow `xraylib.stats.MIN_UNITS`)
                   )->pd.DataFrame:
     "Per attribute, group and label: images, patients, AUROC with a patient-bootstrap CI, TPR and FPR at `thresholds`."
     p, y, labels = preds_targs(preds, targs, labels)
@@ -122,7 +126,7 @@ def subgroup_table(preds, # probabilities (n_images, n_labels)
     parts = [_group_rows(a, g, p[m], y[m], labels, t, pids[m], n_boot, seed, ci, min_count)
              for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)
              for m in [(sf[a] == g).to_numpy()]]
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUBGROUP_COLUMNS + ['n_pos', 'n_neg', 'n_unknown', 'note'])
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUBGROUP_COLUMNS + EXTRA_COLUMNS)
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, min_count=min_count, unit='patient')
     return df
 
@@ -157,7 +161,7 @@ def plot_subgroups(table:pd.DataFrame, # `subgroup_table`'s table
     fig, axs = plt.subplots(len(atts), 1, figsize=(7, 0.9 + 0.42 * len(m) + 0.3 * len(atts)), sharex=True, squeeze=False,
                             gridspec_kw=dict(height_ratios=[max(1, (m.attribute == a).sum()) for a in atts]))
     for ax, a in zip(axs[:, 0], atts):
-        r = m[m.attribute == a].iloc[::-1]; yy = np.arange(len(r)); grey = r.note.str.startswith('too small').to_numpy()
+        r = m[m.attribute == a].iloc[::-1]; yy = np.arange(len(r)); grey = r.note.str.startswith(('too small', 'no interval')).to_numpy()
         for yi, rr, gr in zip(yy, r.itertuples(), grey):
             err = np.clip(np.nan_to_num([[rr.auroc - rr.auroc_lo], [rr.auroc_hi - rr.auroc]]), 0, None)  # a small group's CI may miss its mean
             ax.errorbar(rr.auroc, yi, xerr=err, fmt='o', capsize=3,

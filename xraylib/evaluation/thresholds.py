@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from ..core import atomic_path
 from ..vocab import Vocab, is_no_finding
-from ..stats import known_rows
+from ..stats import known_rows, exact_ci
 from ..vocab import thresholds_in_order
 
 # %% auto #0
@@ -245,7 +245,7 @@ def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
                   thresholds=0.5, # given thresholds: a number, a sequence, a {label: threshold or None} dict or a table
                   method:str='given' # the rule that chose them, for the table's `method` column
                  )->pd.DataFrame:
-    "`per_label_thresholds`' table at given thresholds: precision, recall, specificity, F1 and J of `p > t` per label."
+    "`per_label_thresholds`' table at given thresholds: precision, recall, specificity (with exact CIs), F1 and J of `p > t`."
     p, y, labels = preds_targs(preds, targs, labels)
     t, rows = thresholds_in_order(thresholds, labels, strict=False), []
     for k, lbl in enumerate(labels):
@@ -256,5 +256,7 @@ def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
             tp, fp = int(((pk > t[k]) & (yk == 1)).sum()), int(((pk > t[k]) & (yk == 0)).sum())
             prec, rec, spec, f1, j = (float(v) for v in _rates(np.array(tp), np.array(fp), npos, row['n_neg']))
             row.update(threshold=float(t[k]), precision=prec, recall=rec, specificity=spec, f1=f1, youden_j=j)
+            for f, (s, n) in dict(precision=(tp, tp + fp), recall=(tp, npos), specificity=(row['n_neg'] - fp, row['n_neg'])).items():
+                row[f'{f}_lo'], row[f'{f}_hi'] = (float(v) for v in exact_ci(s, n))  # exact (Clopper-Pearson), images independent
         rows.append(row)
     return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ from ..inference.predict import Predictor, thresholds_source
 from ..imaging.load import IMAGE_EXTS
 from .widgets import preds_html, error_html
 from .api import NOTICE, Service, api_app, ApiError, BODY_TIMEOUT
+from ..stats import ci_text
 
 # %% auto #0
 __all__ = ['TOP', 'NONE', 'NOT_UPLOADED', 'APP_PY', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_markdown', 'model_card',
@@ -33,10 +34,11 @@ def read_metrics(model:Union[str,Path] # a model folder, its `model.json` or its
     return json.loads(f.read_text()) if f.exists() else None
 
 # %% ../../nbs/72_serving.app.ipynb #5bff17b2
-def _ci(v, ci)->str:
-    lo, hi = ci or (None, None)
-    if v is None: return 'n/a'
-    return f'{v:.3f} ({lo:.3f}-{hi:.3f})' if lo is not None and hi is not None else f'{v:.3f}'
+def _ci(v, ci, note:str='')->str:
+    "A figure with its interval, or with why it has none (the small-count policy of `xraylib.stats`)."
+    lo, hi = ci or (None, None); note = str(note or '')
+    why = note.split(':')[0] if note.startswith('too few') else note[note.find('no interval'):] if 'no interval' in note else ''
+    return ci_text(v, lo, hi, why=why)
 
 def auroc_markdown(metrics:dict, # `metrics.json`'s contents
                    vocab:list # the model's labels, in order
@@ -45,8 +47,9 @@ def auroc_markdown(metrics:dict, # `metrics.json`'s contents
     rows = ['| label | positives | AUROC (95% CI) |', '| --- | ---: | --- |']
     for l in vocab:
         a = metrics.get('auroc', {}).get(l, {})
-        auc = _ci(a['auroc'], a.get('auroc_ci')) if a.get('auroc') is not None else a.get('note') or 'n/a'
-        rows.append(f"| {l} | {a.get('n_pos', '')} | {auc} |")
+        auc = _ci(a['auroc'], a.get('auroc_ci'), a.get('note')) if a.get('auroc') is not None else a.get('note') or 'n/a'
+        pt = f" ({a['n_pos_patients']} patient{'s' * (a['n_pos_patients'] != 1)})" if a.get('n_pos_patients') is not None else ''
+        rows.append(f"| {l} | {a.get('n_pos', '')}{pt} | {auc} |")
     return '\n'.join(rows)
 
 # %% ../../nbs/72_serving.app.ipynb #42caa788
@@ -82,7 +85,7 @@ def model_card(meta:dict, # `model.json`'s contents
            '', _training_line(meta), '']
     if metrics:
         b = metrics.get('bootstrap', {})
-        out += [f"**Validation** ({metrics.get('n_images', '?')} images): mean AUROC {_ci(metrics.get('mean_auroc'), metrics.get('mean_auroc_ci'))}; "
+        out += [f"**Validation** ({metrics.get('n_images', '?')} images): mean AUROC {_ci(metrics.get('mean_auroc'), metrics.get('mean_auroc_ci'), metrics.get('mean_auroc_note'))}; "
                 f"95% CIs from {b.get('n_boot', '?')} bootstrap resamples of {b.get('n_units', '?')} {b.get('unit', 'image')}s.", '',
                 auroc_markdown(metrics, vocab)]
     else: out.append('**Validation**: no `metrics.json` beside the model files, so no AUROC table.')

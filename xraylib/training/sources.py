@@ -12,6 +12,7 @@ from ..vocab import Vocab, frame_vocab, with_vocab, target_matrix, known_counts,
 from ..evaluation.external import label_key, COMPOSITES
 from ..data.splits import official_lists
 from ..data.block import read_dataset
+from ..stats import ci_text
 
 # %% auto #0
 __all__ = ['READ_OPTIONS', 'SOURCE_OPTIONS', 'BALANCE', 'SHORTCUT_SHARE', 'source_name', 'parse_source', 'read_source',
@@ -240,16 +241,18 @@ def source_evaluations(preds:pd.DataFrame, # a run's predictions: `Image Index`,
 
 # %% ../../nbs/65_training.sources.ipynb #1b46b8a9
 def _auroc_cell(r:dict)->str:
-    "AUROC (95% CI) of one label's metrics, or n/a."
-    a, ci = r.get('auroc'), r.get('auroc_ci') or [None, None]
-    return 'n/a' if a is None or not np.isfinite(a) else f'{a:.3f} ({ci[0]:.3f}-{ci[1]:.3f})'
+    "AUROC (95% CI) of one label's metrics, with why it has no interval (the small-count policy), or n/a."
+    (lo, hi), note = r.get('auroc_ci') or [None, None], str(r.get('note') or '')
+    return ci_text(r.get('auroc'), lo, hi, why=note.split(':')[0] if note.startswith('too few') else '')
+
+def _pos(r:dict)->str: return f"{r['n_pos']}" + (f" ({r['n_pos_patients']} pt)" if r.get('n_pos_patients') is not None else '')
 
 def sources_report(evals:dict, # {what: {source: metrics}} e.g. {'validation': ..., 'test': ...}
                    tbl:pd.DataFrame # `prevalence_table` of the training frame
                   )->str:
     "The report's section on the sources: each label's AUROC per source and evaluation set with its known counts, the prevalence table, the shortcut warnings."
-    lines = ['', '## Per source', '', '| evaluated on | source | label | positives / negatives / unknown | AUROC (95% CI, patient bootstrap) |', '| --- | --- | --- | --- | --- |']
-    lines += [f"| {w} | {s} | {l} | {r['n_pos']} / {r['n_neg']} / {r['n_unknown']} | {_auroc_cell(r)} |"
+    lines = ['', '## Per source', '', '| evaluated on | source | label | positives (patients) / negatives / unknown | AUROC (95% CI, patient bootstrap) |', '| --- | --- | --- | --- | --- |']
+    lines += [f"| {w} | {s} | {l} | {_pos(r)} / {r['n_neg']} / {r['n_unknown']} | {_auroc_cell(r)} |"
               for w, ev in evals.items() for s, met in ev.items() for l, r in met['auroc'].items()]
     lines += ['', 'Images read per source (training, validation and held-out together): known positives / negatives / unknown cells, and the prevalence among the known:', '',
               '| label | ' + ' | '.join(tbl.source.unique()) + ' |', '| --- |' + ' --- |' * tbl.source.nunique()]
