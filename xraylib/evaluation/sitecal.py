@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from ..core import atomic_write, to_jsonable
 from ..stats import bootstrap_weights, percentile_ci
 from .thresholds import EvalData, per_label_thresholds, thresholds_dict, save_png
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 from ..inference.recalibration import fit_calibration, calibration_ab, apply_calibration
 
 # %% auto #0
@@ -58,7 +58,7 @@ def operating_figures(ed:EvalData, # the images to score
     t, rows = thresholds_in_order(thresholds, ed.labels, strict=False), []
     W = np.concatenate(list(bootstrap_weights(len(ed.preds), n_boot, seed, ed.patient_ids))) if n_boot else np.zeros((0, len(ed.preds)))
     for k, l in enumerate(ed.labels):
-        y, called = ed.targs[:, k], ed.preds[:, k] > t[k]
+        y, called = ed.targs[:, k], passes_threshold(ed.preds[:, k], t[k])
         pos, neg = y == 1, y == 0
         est, lo_hi = _rates(called, pos, neg, np.ones((1, len(y))))[0], percentile_ci(_rates(called, pos, neg, W), ci) if n_boot else (np.full(4, np.nan),) * 2
         rows.append(dict(label=l, threshold=t[k], n_pos=int(pos.sum()), n_neg=int(neg.sum()),

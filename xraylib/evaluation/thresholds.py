@@ -14,7 +14,7 @@ import pandas as pd
 from ..core import atomic_path
 from ..vocab import Vocab, is_no_finding
 from ..stats import known_rows
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 
 # %% auto #0
 __all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'Labels', 'label_names', 'EvalData', 'targets', 'preds_targs',
@@ -253,7 +253,7 @@ def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
         npos = int(yk.sum()); row = _row(lbl, method, npos, len(yk) - npos, len(y) - len(yk))
         if np.isnan(t[k]): row['note'] = 'no threshold given'
         else:
-            tp, fp = int(((pk > t[k]) & (yk == 1)).sum()), int(((pk > t[k]) & (yk == 0)).sum())
+            c = passes_threshold(pk, t[k]); tp, fp = int((c & (yk == 1)).sum()), int((c & (yk == 0)).sum())
             prec, rec, spec, f1, j = (float(v) for v in _rates(np.array(tp), np.array(fp), npos, row['n_neg']))
             row.update(threshold=float(t[k]), precision=prec, recall=rec, specificity=spec, f1=f1, youden_j=j)
         rows.append(row)
