@@ -240,7 +240,7 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     metadata = ed.metadata if metadata is None else metadata
     patient_ids = ed.patient_ids if patient_ids is None else patient_ids
-    if patient_ids is None and ed.image_ids is not None: patient_ids = nih_patient_ids(ed.image_ids)
+    if patient_ids is None: patient_ids = ed.patients  # else from NIH image names
     if patient_ids is None and metadata is not None: patient_ids = subgroup_frame(metadata, by).get('patient')
     eo = ed if decision_preds is None else EvalData(decision_preds, ed.targs, ed.labels, ed.image_ids, ed.patient_ids, ed.metadata)
     method = threshold_method if thresholds is None else thresholds_method or 'given'
