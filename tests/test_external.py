@@ -89,7 +89,7 @@ def test_graded_at_thresholds_chosen_elsewhere(g19, tmp_path):
     on = f'the images scored in {tmp_path/"a"/"metrics.json"}'  # chosen on A's images, none of them scored here: said, not optimistic
     assert set(b.chosen_on) == {on} and f'thresholds (f1) chosen on {on}' in r.stdout and f'chosen on {on}, none of them among' in (tmp_path/'b'/'report.md').read_text()
     assert '## Thresholds chosen on these data: optimistic' in (tmp_path/'b'/'report.md').read_text()
-    assert 'thresholds chosen on these data' in stdout and 'optimistic' in stdout  # the run without --model says so
+    assert 'thresholds (f1) chosen on these data' in stdout and 'optimistic' in stdout  # the run without --model says so
     assert set(pd.read_csv(out/'thresholds.csv').chosen_on) == {'these data'}
     ext = (tmp_path/'b'/'external.md').read_text()  # Google's two sets apart; NIH's partition unknown here (no train_val_list.txt)
     assert {'set_test', 'set_val'} <= {d.name for d in (tmp_path/'b').iterdir()} and 'test: AUROC' in ext and "NIH's partition of these images is unknown" in ext

@@ -247,8 +247,7 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
     th, opt = operating_thresholds(eo, thresholds, chosen_on, threshold_method, method)
     if opt is not None and decision_preds is not None: opt = per_label_thresholds(ed, method=threshold_method).assign(chosen_on=opt.chosen_on.iloc[0])
     tables = _tables(ed, th, opt, patient_ids, metadata, by, n_boot, seed, eo)
-    for k, t in tables.items():
-        if t is not None: _write_csv(t, out/f'{k}.csv')
+    for k in [k for k, t in tables.items() if t is not None]: _write_csv(tables[k], out/f'{k}.csv')
     prov = threshold_overlap(ed, thresholds, chosen_images, threshold_method)
     figs = _figures(ed, tables, f'per-label {method} thresholds chosen on {th.chosen_on.iloc[0]}' + prov['thresholds_caveat'], eo)
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
