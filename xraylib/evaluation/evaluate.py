@@ -419,8 +419,10 @@ def model_thresholds(path # a model folder or model.json; or an evaluation's fol
     if 'vocab' not in m: return ThresholdSource(m['thresholds'], _chained(m.get('thresholds_chosen_on'), p),
                                                 m.get('threshold_method'), m.get('thresholds_images'))
     from xraylib.inference.predict import thresholds_source  # a model: validation, or a site's K images (site calibration)
+    ev = json.loads((p.parent/'metrics.json').read_text()) if (p.parent/'metrics.json').is_file() else {}
+    val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None  # training's record
     return ThresholdSource(m['thresholds'], f'{thresholds_source(m)} ({p.name})', m.get('threshold_method'),
-                           (m.get('site_calibration') or {}).get('images'))
+                           (m.get('site_calibration') or {}).get('images', val) if m.get('site_calibration') else val)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fc762003
 def paired_thresholds(ed:EvalData, # the scored data (its labels: the targets)

@@ -61,6 +61,7 @@ def operating_figures(ed:EvalData, # the images to score
         y, called = ed.targs[:, k], passes_threshold(ed.preds[:, k], t[k])
         pos, neg = y == 1, y == 0
         est, lo_hi = _rates(called, pos, neg, np.ones((1, len(y))))[0], percentile_ci(_rates(called, pos, neg, W), ci) if n_boot else (np.full(4, np.nan),) * 2
+        if np.isnan(t[k]): est, lo_hi = np.full(4, np.nan), (np.full(4, np.nan),) * 2  # no threshold: no figures, never a 0.5's
         rows.append(dict(label=l, threshold=t[k], n_pos=int(pos.sum()), n_neg=int(neg.sum()),
                          **{f'{f}{s}': v[i] for i, f in enumerate(FIGURES) for s, v in (('', est), ('_lo', lo_hi[0]), ('_hi', lo_hi[1]))}))
     return pd.DataFrame(rows)
@@ -204,7 +205,7 @@ def _site_data(model:str, preds:str, labels:str, format:str='auto')->tuple:
 
 def _print_table(sc:dict):
     "Print the site table: each threshold on the original model's scale and, once written, the adapted model's own (its scale)."
-    t = sc['table']; f3 = lambda r, f: f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
+    t = sc['table']; f3 = lambda r, f: 'n/a' if not np.isfinite(r[f]) else f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
     th = lambda v: 'no threshold' if not np.isfinite(v) else f'{v:.3f}'
     print(f"chosen on {sc['k']} site images of {sc.get('n_patients', '?')} patients (K = {sc.get('k_asked', sc['k'])} asked, "
           f"whole patients; seed {sc['seed']}), scored on the other {sc['n_rest']}; thresholds on the original model's probabilities"
