@@ -80,11 +80,16 @@ def test_graded_at_thresholds_chosen_elsewhere(g19, tmp_path):
     assert r.returncode == 0, r.stderr
     a, b = (pd.read_csv(tmp_path/x/'thresholds.csv').set_index('label') for x in 'ab')
     assert b.threshold['Pneumothorax'] == a.threshold['Pneumothorax'] and len(rest) == 22433 - 935
-    assert np.isnan(b.threshold['Nodule or mass']) == (a.threshold['Nodule'] != a.threshold['Mass'])  # a composite: one cut only when its parts share it
-    on = f'the data of {tmp_path/"a"/"metrics.json"}'
-    assert set(b.chosen_on) == {on} and f'thresholds chosen on {on}' in r.stdout and f'chosen on {on}' in (tmp_path/'b'/'report.md').read_text()
+    assert b.threshold['Nodule or mass'] == min(a.threshold['Nodule'], a.threshold['Mass'])  # a composite: called when any part passes its own
+    cf = pd.read_csv(tmp_path/'b'/'confusion.csv').set_index('label').loc['Nodule or mass']
+    called = (j['prob_Nodule'] > a.threshold['Nodule']) | (j['prob_Mass'] > a.threshold['Mass'])  # by hand, on the 935 rows
+    pos, neg = j['Nodule or mass'] == 'YES', j['Nodule or mass'] == 'NO'
+    assert (cf.TP, cf.FP, cf.FN, cf.TN) == ((called & pos).sum(), (called & neg).sum(), (~called & pos).sum(), (~called & neg).sum())
+    assert cf.TP + cf.FP > 0
+    on = f'the images scored in {tmp_path/"a"/"metrics.json"}'  # chosen on A's images, none of them scored here: said, not optimistic
+    assert set(b.chosen_on) == {on} and f'thresholds (f1) chosen on {on}' in r.stdout and f'chosen on {on}, none of them among' in (tmp_path/'b'/'report.md').read_text()
     assert '## Thresholds chosen on these data: optimistic' in (tmp_path/'b'/'report.md').read_text()
-    assert 'thresholds chosen on these data' in stdout and 'optimistic' in stdout  # the run without --model says so
+    assert 'thresholds (f1) chosen on these data' in stdout and 'optimistic' in stdout  # the run without --model says so
     assert set(pd.read_csv(out/'thresholds.csv').chosen_on) == {'these data'}
     ext = (tmp_path/'b'/'external.md').read_text()  # Google's two sets apart; NIH's partition unknown here (no train_val_list.txt)
     assert {'set_test', 'set_val'} <= {d.name for d in (tmp_path/'b').iterdir()} and 'test: AUROC' in ext and "NIH's partition of these images is unknown" in ext

@@ -36,7 +36,7 @@ def xray():
 def _sorted_ok(df):
     assert list(df.columns) == ['label', 'probability', 'threshold', 'passes']
     assert sorted(df.label) == sorted(LABELS) and df.probability.is_monotonic_decreasing
-    assert (df.passes == (df.probability >= df.threshold)).all()
+    assert (df.passes == (df.probability > df.threshold)).all()  # strictly above, the rule of every figure
 
 
 def test_all_formats_same_picture_same_probs(pred, xray, tmp_path):
@@ -117,7 +117,7 @@ def test_from_file_thresholds_and_cli(real, capsys):
     assert p.thresholds['Mass'] == pytest.approx(0.3) and p.thresholds['Hernia'] == 0.5  # None -> 0.5
     assert p.spec['size'] == (SIZE, SIZE) and p.spec['method'] == 'squish'
     df = p.predict(files[1])
-    assert (df.passes == (df.probability >= df.threshold)).all()
+    assert (df.passes == (df.probability > df.threshold)).all()  # strictly above, the rule of every figure
     with pytest.raises(FileNotFoundError): Predictor.from_file(mdir.parent/'nope')
     from xraylib.cli import COMMANDS
     args = [str(mdir), str(files[0]), str(files[1]), '--json']

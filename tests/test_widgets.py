@@ -38,7 +38,7 @@ def _check_sorted(w, res, name):
     assert len(res) == 1 and 'error' not in res[0], res
     df = res[0]['predictions']
     assert sorted(df.label) == sorted(LABELS) and df.probability.is_monotonic_decreasing
-    assert (df.passes == (df.probability >= df.threshold)).all()
+    assert (df.passes == (df.probability > df.threshold)).all()  # strictly above, the rule of every figure
     html = w.out.children[0].children[0].value  # the table shown in the widget
     pos = [html.index(f'>{l}<') for l in df.label]
     assert pos == sorted(pos), 'labels not shown in probability order'

@@ -12,7 +12,7 @@ from .core import LABELS, NO_FINDING
 
 # %% auto #0
 __all__ = ['NO_FINDING_NAMES', 'NIH_VOCAB', 'label_norm', 'is_no_finding', 'Vocab', 'frame_vocab', 'with_vocab', 'target_matrix',
-           'known_counts', 'concat_frames', 'select_labels', 'thresholds_in_order']
+           'known_counts', 'concat_frames', 'select_labels', 'thresholds_in_order', 'passes_threshold']
 
 # %% ../nbs/01_vocab.ipynb #5520fca8
 NO_FINDING_NAMES = ('no finding', 'nofinding', 'normal', 'healthy')
@@ -163,3 +163,11 @@ def thresholds_in_order(thresholds, # a number, a sequence in `labels` order, a 
         t = np.array([np.nan if thresholds.get(l) is None else float(thresholds[l]) for l in labels], dtype=np.float64)
     else: t = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (len(labels),)).copy()
     return np.where(np.isnan(t), default, t)
+
+# %% ../nbs/01_vocab.ipynb #922ca277
+def passes_threshold(probs, # probabilities: a number or an array (`n_images x n_labels`, or one image's labels)
+                     thresholds # thresholds broadcastable to `probs` (`thresholds_in_order`'s); NaN: undefined
+                    )->np.ndarray:
+    "Whether each probability is called positive: `p > t` (strict); never where the threshold is undefined (NaN)."
+    t = np.asarray(thresholds, dtype=np.float64)
+    return np.asarray(probs, dtype=np.float64) > np.where(np.isnan(t), np.inf, t)

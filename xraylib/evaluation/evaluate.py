@@ -16,19 +16,21 @@ from ..core import atomic_write, to_jsonable, nih_patient_ids
 from ..vocab import is_no_finding, NIH_VOCAB
 from .thresholds import (EvalData, preds_targs, threshold_sweep, per_label_thresholds,
                                            thresholds_dict, thresholds_at, plot_threshold_sweep)
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
 from ..stats import (nanmean, unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci, exact_ci, ci_text,
                           MIN_UNITS, EXACT_NOTE)
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
-from .external import read_external, is_external, external_lines, pair_thresholds, nih_partition, set_lines
+from .external import (read_external, is_external, external_lines, pair_thresholds, nih_partition, set_lines,
+                                         composite_decisions)
 from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
 # %% auto #0
 __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_table', 'confusion_at', 'read_predictions',
-           'operating_thresholds', 'write_evaluation', 'evaluation_report', 'model_thresholds', 'evaluate_cli']
+           'operating_thresholds', 'threshold_overlap', 'write_evaluation', 'evaluation_report', 'provenance_text',
+           'ThresholdSource', 'model_thresholds', 'paired_thresholds', 'evaluate_cli']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fb0b7426
 def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
@@ -109,15 +111,19 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
     "Per-label TP/FP/FN/TN, precision, recall, specificity, F1 and accuracy (known cells; exact CIs) when predicting `p > threshold`."
     p, y, labels = preds_targs(preds, targs, labels)
     t = thresholds_in_order(thresholds, labels)
-    pr, pos, neg = p > np.where(np.isnan(t), np.inf, t), y == 1, y == 0  # an unknown target is neither: in no cell
+    pr, pos, neg = passes_threshold(p, t), y == 1, y == 0  # an unknown target is neither: in no cell
     tp, fp, fn, tn = ((a & b).sum(0).astype(np.int64) for a, b in ((pr, pos), (pr, neg), (~pr, pos), (~pr, neg)))
     with np.errstate(invalid='ignore', divide='ignore'):
         prec = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         rec, spec = np.where(tp + fn > 0, tp / (tp + fn), np.nan), np.where(tn + fp > 0, tn / (tn + fp), np.nan)
         f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
         acc = np.where(tp + fp + fn + tn > 0, (tp + tn) / np.maximum(tp + fp + fn + tn, 1), np.nan)
-    note = np.where(np.isnan(t), 'threshold undefined: counted as predicting nothing', '')
-    lh = _exact_cols(dict(precision=(tp, tp + fp), recall=(tp, tp + fn), specificity=(tn, tn + fp), accuracy=(tp + tn, tp + fp + fn + tn)))
+    u = np.isnan(t)  # an undefined threshold calls nothing: its counts say so, its rates are n/a, never figures of a 0.5
+    prec, rec, spec, f1, acc = (np.where(u, np.nan, v) for v in (prec, rec, spec, f1, acc))
+    note = np.where(u, 'no threshold (undefined: no validation positives): no calls, no rates', '')
+    lh = _exact_cols(dict(precision=(tp, tp + fp), recall=(tp, tp + fn), specificity=(tn, tn + fp),
+                          accuracy=(tp + tn, tp + fp + fn + tn)))
+    lh = {f: {k: np.where(u, np.nan, v) for k, v in d.items()} for f, d in lh.items()}
     return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, **lh['precision'], recall=rec,
                              **lh['recall'], specificity=spec, **lh['specificity'], f1=f1, accuracy=acc, **lh['accuracy'],
                              n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
@@ -182,13 +188,28 @@ THESE_DATA = 'these data'
 def operating_thresholds(ed:EvalData, # the scored data
                          thresholds=None, # thresholds chosen elsewhere (a model's), in any form `thresholds_at` takes; None: chosen on `ed`
                          chosen_on:str=None, # where they were chosen, e.g. 'validation (model.json)'; default 'given', or `THESE_DATA` when chosen here
-                         method:str='f1' # the rule ('f1', 'youden' or 'sensitivity')
+                         method:str='f1', # the rule chosen by here ('f1', 'youden' or 'sensitivity')
+                         given_method:str=None # the rule that chose `thresholds` (a model's `threshold_method`); None: 'given'
                         )->tuple:
     "`(operating, optimistic)`: the thresholds every threshold-dependent figure uses and, when those were chosen elsewhere, the ones best on `ed`."
     best = per_label_thresholds(ed, method=method)
     if thresholds is None: return best.assign(chosen_on=chosen_on or THESE_DATA), None
-    return (thresholds_at(ed, thresholds=thresholds, method=method).assign(chosen_on=chosen_on or 'given'),
+    return (thresholds_at(ed, thresholds=thresholds, method=given_method or 'given').assign(chosen_on=chosen_on or 'given'),
             best.assign(chosen_on=f'{THESE_DATA} (optimistic)'))
+
+# %% ../../nbs/56_evaluation.evaluate.ipynb #8c998640
+def threshold_overlap(ed:EvalData, # the scored data
+                      thresholds=None, # thresholds chosen elsewhere; None: chosen on `ed` (its images are recorded)
+                      chosen_images=None, # the images those were chosen on (None: not recorded)
+                      method:str=None # the rule asked for on these data (recorded when the thresholds came from elsewhere)
+                     )->dict:
+    "metrics.json's `thresholds_images`, `thresholds_overlap` ({n_overlap, n_scored} or None) and a caveat for figure titles."
+    ids = None if ed.image_ids is None else [str(i) for i in ed.image_ids]
+    if thresholds is None: return dict(thresholds_images=ids, thresholds_overlap=None, thresholds_caveat='')
+    ov = None if chosen_images is None or ids is None else dict(n_overlap=len(set(ids) & set(map(str, chosen_images))), n_scored=len(ids))
+    cav = '' if not ov or not ov['n_overlap'] else f"; {ov['n_overlap']} of the {ov['n_scored']} images scored: optimistic"
+    return dict(thresholds_images=None if chosen_images is None else list(map(str, chosen_images)), thresholds_overlap=ov,
+                thresholds_caveat=cav, threshold_method_these_data=method)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #daecb4d1
 PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-negative baseline',
@@ -197,23 +218,25 @@ PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-nega
          'prevalence': 'label counts and prevalence', 'calibration': 'reliability diagrams per label',
          'subgroups': 'forest plot of the mean AUROC by sex, age band and view (with metadata)'}
 
-def _figures(ed:EvalData, t:dict, where:str)->dict:
-    "The plots `write_evaluation` writes: name -> a function of the file name."
+def _figures(ed:EvalData, t:dict, where:str, eo:EvalData=None)->dict:
+    "The plots `write_evaluation` writes: name -> a function of the file name (rates on `eo`'s scores, those the thresholds decide on)."
+    eo = ed if eo is None else eo
     f = {'sweep': lambda o: plot_threshold_sweep(t['sweep'], fname=o), 'roc': lambda o: plot_roc(ed, None, None, t['auroc'], fname=o),
-         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o), 'rates': lambda o: plot_rates_vs_threshold(ed, None, None, t['thresholds'], fname=o, what=where),
+         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o), 'rates': lambda o: plot_rates_vs_threshold(eo, None, None, t['thresholds'], fname=o, what=where),
          'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=where), 'prevalence': lambda o: plot_prevalence(ed.targs, ed.labels, fname=o),
          'calibration': lambda o: plot_reliability(ed, None, None, t['calibration'], fname=o)}
     if t.get('subgroups') is not None: f['subgroups'] = lambda o: plot_subgroups(t['subgroups'], t['auroc'].attrs['mean_auroc'], fname=o)
     return f
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #c76f6355
-def _tables(ed:EvalData, th:pd.DataFrame, opt, patient_ids, metadata, by, n_boot:int, seed:int)->dict:
-    "Every table `write_evaluation` writes, threshold-dependent ones at `th`, each labelled with where its thresholds were chosen."
-    at = dict(chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA)
-    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed)
-    ud = None if metadata is None else underdiagnosis_table(ed, None, None, metadata, by, th)
+def _tables(ed:EvalData, th:pd.DataFrame, opt, patient_ids, metadata, by, n_boot:int, seed:int, eo:EvalData=None)->dict:
+    "Every table `write_evaluation` writes, threshold-dependent ones at `th` (deciding on `eo`'s scores), each labelled with where its thresholds were chosen."
+    at, eo = dict(chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA), ed if eo is None else eo
+    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed,
+                                                       decision_preds=eo.preds)
+    ud = None if metadata is None else underdiagnosis_table(eo, None, None, metadata, by, th)
     return dict(auroc=auroc_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed), thresholds=th, thresholds_these_data=opt,
-                confusion=confusion_at(ed, thresholds=th).assign(**at), sweep=threshold_sweep(ed.preds.astype(np.float32), ed.targs),
+                confusion=confusion_at(eo, thresholds=th).assign(**at), sweep=threshold_sweep(ed.preds.astype(np.float32), ed.targs),
                 calibration=calibration_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed),
                 subgroups=None if sub is None or sub.empty else sub.assign(**at), underdiagnosis=None if ud is None else ud.assign(**at))
 
@@ -229,7 +252,11 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
                      metadata:pd.DataFrame=None, # one row per image, same order: Kaggle columns or `load_labels`'s frame
                      by=None, # subgroup attributes, e.g. 'sex,age,view' (default with `metadata`: every one it has)
                      thresholds=None, # thresholds chosen elsewhere (a model's validation thresholds); None: chosen on these data
-                     chosen_on:str=None # where `thresholds` were chosen, for every table and the report (e.g. 'validation (model.json)')
+                     chosen_on:str=None, # where `thresholds` were chosen, for every table and the report (e.g. 'validation (model.json)')
+                     thresholds_method:str=None, # the rule that chose `thresholds` (a model's `threshold_method`; None: 'given')
+                     chosen_images=None, # the images `thresholds` were chosen on, when known: their overlap with these is counted
+                     decision_preds=None, # scores the thresholds decide on where they differ from `preds` (a composite target's parts)
+                     threshold_notes:Sequence[str]=() # warnings about the thresholds (unpaired labels, composites), for the report
                     )->dict:
     "Evaluate predictions and write metrics.json, auroc/thresholds/sweep/confusion/calibration(/subgroups).csv, PNG plots and report.md."
     if out_dir is None: raise TypeError('write_evaluation needs out_dir')
@@ -237,15 +264,18 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     metadata = ed.metadata if metadata is None else metadata
     patient_ids = ed.patient_ids if patient_ids is None else patient_ids
-    if patient_ids is None and ed.image_ids is not None: patient_ids = nih_patient_ids(ed.image_ids)
+    if patient_ids is None: patient_ids = ed.patients  # else from NIH image names
     if patient_ids is None and metadata is not None: patient_ids = subgroup_frame(metadata, by).get('patient')
-    th, opt = operating_thresholds(ed, thresholds, chosen_on, threshold_method)
-    tables = _tables(ed, th, opt, patient_ids, metadata, by, n_boot, seed)
-    for k, t in tables.items():
-        if t is not None: _write_csv(t, out/f'{k}.csv')
-    figs = _figures(ed, tables, f'per-label {threshold_method} thresholds chosen on {th.chosen_on.iloc[0]}')
+    eo = ed if decision_preds is None else EvalData(decision_preds, ed.targs, ed.labels, ed.image_ids, ed.patient_ids, ed.metadata)
+    method = threshold_method if thresholds is None else thresholds_method or 'given'
+    th, opt = operating_thresholds(eo, thresholds, chosen_on, threshold_method, method)
+    if opt is not None and decision_preds is not None: opt = per_label_thresholds(ed, method=threshold_method).assign(chosen_on=opt.chosen_on.iloc[0])
+    tables = _tables(ed, th, opt, patient_ids, metadata, by, n_boot, seed, eo)
+    for k in [k for k, t in tables.items() if t is not None]: _write_csv(tables[k], out/f'{k}.csv')
+    prov = threshold_overlap(ed, thresholds, chosen_images, threshold_method)
+    figs = _figures(ed, tables, f'per-label {method} thresholds chosen on {th.chosen_on.iloc[0]}' + prov['thresholds_caveat'], eo)
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
-    metrics = _metrics(ed, tables, threshold_method, n_boot, seed, [f'{k}.png' for k in figs])
+    metrics = {**_metrics(ed, tables, method, n_boot, seed, [f'{k}.png' for k in figs]), **prov, 'threshold_notes': list(threshold_notes)}
     with atomic_write(out/'metrics.json') as f: json.dump(metrics, f, indent=1, allow_nan=False)
     with atomic_write(out/'report.md') as f: f.write(evaluation_report(metrics, tables['auroc'], tables['confusion'], tables['calibration'],
                                                                         tables['subgroups'], tables['underdiagnosis'], opt))
@@ -369,14 +399,29 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
 # %% ../../nbs/56_evaluation.evaluate.ipynb #f0cf376e
 def _thresholds_section(m:dict, c:pd.DataFrame)->list:
     "report.md's section on the operating thresholds: where they were chosen, and the figures at them."
-    on = m.get('thresholds_chosen_on', THESE_DATA)
-    why = ('chosen on the data they score, so every figure at them is optimistic for any other data (to grade held-out or external '
-           'data at a model\'s own thresholds: `xraylib evaluate --model`)' if on == THESE_DATA else
-           'chosen on these images (the model\'s operating point; its figures here are optimistic, as on any data a threshold was chosen on)'
-           if THESE_DATA in on else f'chosen on {on}, not on the images scored here')
+    on, ov, asked = m.get('thresholds_chosen_on', THESE_DATA), m.get('thresholds_overlap'), m.get('threshold_method_these_data')
     return [f'## At per-label thresholds ({m["threshold_method"]}, chosen on {on})', '',
-            f'Every threshold-dependent figure (this table, the confusion matrices, rates, subgroups and underdiagnosis) uses thresholds {why}.', '',
-            _md_table(c), '']
+            f'Every threshold-dependent figure (this table, the confusion matrices, rates, subgroups and underdiagnosis) uses thresholds '
+            f'{provenance_text(on, ov)}.' + ('' if not asked or asked == m['threshold_method'] else
+            f' The `{asked}` rule asked for was not applied to them (they are the source\'s {m["threshold_method"]} thresholds, '
+            f'used as chosen); it chose only the optimistic thresholds on these data below.'), '',
+            *[f'**Warning**: {n}.' if n.startswith('no threshold') else f'Note: {n}.' for n in m.get('threshold_notes', [])],
+            *([''] if m.get('threshold_notes') else []), _md_table(c), '']
+
+def provenance_text(on:str, # where the thresholds were chosen (metrics.json's `thresholds_chosen_on`)
+                    ov:dict=None # `threshold_overlap`'s `thresholds_overlap`: {n_overlap, n_scored}, or None (not recorded)
+                   )->str:
+    "What the report says of thresholds chosen on `on`: optimistic where they were chosen on images scored here, and how many."
+    if on == THESE_DATA: return ('chosen on the data they score, so every figure at them is optimistic for any other data (to grade '
+                                 'held-out or external data at a model\'s own thresholds: `xraylib evaluate --model`)')
+    if THESE_DATA in on: return ('chosen on these images (the model\'s operating point; its figures here are optimistic, as on any data '
+                                 'a threshold was chosen on)')
+    if ov is None: return (f'chosen on {on}; which images those were is not recorded, so their overlap with the images scored here '
+                           'cannot be counted')
+    n, N = ov['n_overlap'], ov['n_scored']
+    if not n: return f'chosen on {on}, none of them among the {N:,} images scored here'
+    return (f'chosen on {on}: **{n:,} of the {N:,} images scored here' + (' (all of them)' if n == N else '') +
+            ' are among the images they were chosen on, so every figure at them is optimistic**')
 
 def _optimistic_section(opt:pd.DataFrame)->list:
     "report.md's section on the thresholds best on the scored data: shown apart, marked optimistic."
@@ -386,16 +431,55 @@ def _optimistic_section(opt:pd.DataFrame)->list:
             'these labels: they bound what re-choosing the operating point here could give, not what the model gives.', '', _md_table(o), '']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
+class ThresholdSource(NamedTuple):
+    "Thresholds chosen elsewhere, with where, by which rule and on which images (when recorded) they were chosen."
+    thresholds:dict # {label: threshold or None}
+    chosen_on:str # e.g. 'validation (model.json)', or a chain: '..., via A/metrics.json'
+    method:Optional[str]=None # the rule that chose them ('f1', 'youden', 'sensitivity'); None: not recorded
+    images:Optional[list]=None # the images they were chosen on; None: not recorded
+
+def _chained(on:Optional[str], p:Path)->str:
+    "Where an earlier evaluation's thresholds were chosen, seen from a later one: its own images, or its source, via it."
+    return f'the images scored in {p}' if on in (None, THESE_DATA) else f'{on}, via {p}'
+
 def model_thresholds(path # a model folder or model.json; or an evaluation's folder, metrics.json or thresholds.csv
-                    )->tuple:
-    "`({label: threshold or None}, where they were chosen)` of a model or an earlier evaluation."
+                    )->ThresholdSource:
+    "The thresholds of a model or an earlier evaluation, with where they were really chosen (a chain through evaluations)."
     p = Path(path)
     if p.is_dir(): p = next((p/f for f in ('model.json', 'metrics.json', 'thresholds.csv') if (p/f).is_file()), p/'model.json')
     if not p.is_file(): raise FileNotFoundError(f'{path}: no model.json, metrics.json or thresholds.csv there')
-    if p.suffix == '.csv': t = pd.read_csv(p); return thresholds_dict(t), f'the data of {p}'
+    if p.suffix == '.csv':  # an evaluation's table: its chosen_on column, the images from the metrics.json beside it
+        t, mj = pd.read_csv(p), p.parent/'metrics.json'
+        ev = json.loads(mj.read_text()) if mj.is_file() else {}
+        on = str(t.chosen_on.iloc[0]) if 'chosen_on' in t and len(t) else ev.get('thresholds_chosen_on')
+        meth = str(t.method.iloc[0]) if 'method' in t and len(t) and t.method.iloc[0] != 'given' else ev.get('threshold_method')
+        return ThresholdSource(thresholds_dict(t), _chained(on, p), meth, ev.get('thresholds_images'))
     m = json.loads(p.read_text())
     if not isinstance(m.get('thresholds'), dict): raise ValueError(f'{p}: no per-label thresholds in it')
-    return m['thresholds'], f'validation ({p.name})' if 'vocab' in m else f'the data of {p}'
+    if 'vocab' not in m: return ThresholdSource(m['thresholds'], _chained(m.get('thresholds_chosen_on'), p),
+                                                m.get('threshold_method'), m.get('thresholds_images'))
+    from xraylib.inference.predict import thresholds_source  # a model: validation, or a site's K images (site calibration)
+    ev = json.loads((p.parent/'metrics.json').read_text()) if (p.parent/'metrics.json').is_file() else {}
+    val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None  # training's record
+    return ThresholdSource(m['thresholds'], f'{thresholds_source(m)} ({p.name})', m.get('threshold_method'),
+                           (m.get('site_calibration') or {}).get('images', val) if m.get('site_calibration') else val)
+
+# %% ../../nbs/56_evaluation.evaluate.ipynb #fc762003
+def paired_thresholds(ed:EvalData, # the scored data (its labels: the targets)
+                      thresholds:dict, # `{label: threshold or None}` of a model or an earlier evaluation
+                      ext:dict=None # `read_external`'s summary when `ed` is another dataset (its pairs and composites' parts)
+                     )->tuple:
+    "`({label: threshold or None}, decision scores or None, warnings)`: the thresholds `write_evaluation` grades `ed` at."
+    pairs = ext['pairs'] if ext else pd.DataFrame(dict(target=list(ed.labels), model=[[l] for l in ed.labels]))
+    th, parts, notes = pair_thresholds(pairs, thresholds)
+    if not parts: return th, None, notes
+    dec, L = ed.preds.copy(), list(ed.labels)
+    for t, ts in parts.items():
+        dec[:, L.index(t)], th[t] = composite_decisions(ext['parts'][t], ts)
+        m = pairs.model[pairs.target == t].iloc[0]
+        notes.append(f'{t}: called when any part passes its own threshold (' + ', '.join(f'{l} > {"undefined" if v is None else f"{v:.3f}"}'
+                     for l, v in zip(m, ts)) + f'); its threshold column ({"n/a" if th[t] is None else f"{th[t]:.3f}"}) is on the parts\' rescaled max')
+    return th, dec, notes
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #13192127
 def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
@@ -408,7 +492,9 @@ def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
     lines += [f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
               for a, gs in m.get('subgroups', {}).items()]
     return lines + [f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in {secs:.1f} s',
-                    f'thresholds chosen on {m["thresholds_chosen_on"]}']
+                    f'thresholds ({m["threshold_method"]}) chosen on {m["thresholds_chosen_on"]}' + m.get('thresholds_caveat', '')
+                    + ('' if (a := m.get('threshold_method_these_data')) in (None, m['threshold_method']) else
+                       f'; --threshold_method {a} not applied to them (only to the optimistic thresholds_these_data.csv)')]
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #a52e7af2
 def _google_sets(meta:Optional[pd.DataFrame])->dict:
@@ -416,17 +502,22 @@ def _google_sets(meta:Optional[pd.DataFrame])->dict:
     if meta is None or 'google_set' not in meta or meta['google_set'].nunique() < 2: return {}
     return {str(s): np.flatnonzero((meta['google_set'] == s).to_numpy()) for s in meta['google_set'].dropna().unique()}
 
-def _training_data(model)->Optional[Path]:
-    "The folder of the data a model was trained on (from its model.json), or None."
+def _training_data(model)->list:
+    "The folders of the data a model was trained on (from its model.json: one source or several), or []."
     p = Path(model); mj = p/'model.json' if p.is_dir() else p
     d = json.loads(mj.read_text()).get('training', {}).get('data') if mj.suffix == '.json' and mj.is_file() else None
-    return None if not d or d == 'phantom' else (Path(d) if Path(d).is_dir() else Path(d).parent)
+    ds = [] if not d else [d] if isinstance(d, (str, Path)) else [o for o in d if isinstance(o, (str, Path))]
+    return [Path(o) if Path(o).is_dir() else Path(o).parent for o in ds if o != 'phantom']
 
 def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Path, places:list, kw:dict)->list:
     "Write the text-mined reference and each Google set's evaluation beside external.md; its lines."
-    if ext['reference'] is not None: write_evaluation(ext['reference'], out_dir=out/'text_mined', **kw)
+    dp, L = kw.get('decision_preds'), list(ed.labels)  # the decision scores follow the rows and columns of each part
+    if ext['reference'] is not None:
+        cols = [L.index(t) for t in ext['reference'].labels]
+        write_evaluation(ext['reference'], out_dir=out/'text_mined', **{**kw, 'decision_preds': None if dp is None else dp[:, cols]})
     lines = external_lines(ext, tbl, pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
-    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **kw) and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
+    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **{**kw, 'decision_preds': None if dp is None else dp[r]})
+                            and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
     lines += set_lines(tabs, nih_partition(ed.image_ids, places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get('dataset_format') == 'google2019' else []
     with atomic_write(out/'external.md') as f: f.write('\n'.join(lines) + '\n')
     return lines
@@ -438,7 +529,7 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
                  out:str='evaluation', # output folder
                  n_boot:int=1000, # bootstrap resamples for the confidence intervals
                  seed:int=42, # bootstrap seed
-                 threshold_method:str='f1', # per-label thresholds: f1, youden or sensitivity
+                 threshold_method:str=None, # per-label rule: f1, youden or sensitivity (default f1; with --model its thresholds keep their own rule, and this one chooses only the optimistic thresholds_these_data)
                  by:str=None, # subgroups from the labels CSV's metadata, e.g. sex,age,view (AUROC, TPR/FPR per group)
                  format:str='auto', # the layout of --labels when it is another dataset: auto|nih|folder|chexpert|csv|google2019
                  map:str=None, # targets made of several model labels, e.g. "Nodule or mass=Nodule|Mass" (score: the max of their probabilities; ';' between targets)
@@ -449,19 +540,22 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
     t0 = time.time()
     try:
-        given, on = model_thresholds(model) if model else (None, None)
+        src = model_thresholds(model) if model else None
         ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
-        if ext and given is not None: given = pair_thresholds(ext['pairs'], given)
+        given, dec, notes = (None, None, []) if src is None else paired_thresholds(ed, src.thresholds, ext)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
     sets = _google_sets(ed.metadata)
     if by is None: ed.metadata = None  # subgroups only when asked for
-    kw = dict(n_boot=n_boot, seed=seed, threshold_method=threshold_method, thresholds=given, chosen_on=on)
+    rule = threshold_method or (src.method if src and src.method in ('f1', 'youden', 'sensitivity') else 'f1')
+    kw = dict(n_boot=n_boot, seed=seed, threshold_method=rule, thresholds=given, decision_preds=dec, threshold_notes=notes,
+              **({} if src is None else dict(chosen_on=src.chosen_on, thresholds_method=src.method, chosen_images=src.images)))
     m = write_evaluation(ed, out_dir=out, by=by, **kw)
+    for n in notes: print(f'xraylib evaluate: {n}', file=sys.stderr)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     print('\n'.join(_summary_lines(m, tbl, out, time.time() - t0)))
     if given is None: print('(optimistic: pass --model to grade at a model\'s own thresholds)')
     if ext:  # another dataset: what matched, Google's sets apart, and the same images against NIH's text-mined labels when it has them
-        places = [Path(labels).parent, Path(labels).parent.parent] + ([_training_data(model)] if model else [])
+        places = [Path(labels).parent, Path(labels).parent.parent] + (_training_data(model) if model else [])
         print('\n' + '\n'.join(_external_report(ed, ext, sets, tbl, Path(out), places, kw)))
     return 0

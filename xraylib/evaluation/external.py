@@ -16,7 +16,7 @@ from ..stats import ci_text
 
 # %% auto #0
 __all__ = ['SYNONYMS', 'COMPOSITES', 'label_key', 'parse_map', 'align_labels', 'combine', 'match_rows', 'read_external',
-           'is_external', 'external_lines', 'pair_thresholds', 'nih_partition', 'set_lines']
+           'is_external', 'external_lines', 'pair_thresholds', 'composite_decisions', 'nih_partition', 'set_lines']
 
 # %% ../../nbs/55_evaluation.external.ipynb #5e5e4850
 SYNONYMS = {'Pleural Effusion': 'Effusion', 'Pleural thickening': 'Pleural_Thickening', 'Infiltrate': 'Infiltration',
@@ -134,7 +134,8 @@ def read_external(preds, # predictions CSV: `Image Index` + a probability column
     nf = next((t for t in pairs.target if is_no_finding(t)), None)
     ed = EvalData(P, T, list(pairs.target), ids[ok], sub['patient'].astype(str).to_numpy(), sub, no_finding=nf)
     summary = dict(n_predicted=len(ids), n_dataset=len(df), n_matched=int(ok.sum()), n_ambiguous=amb, dataset_format=df.attrs.get('format'),
-                   pairs=pairs, model_only=model_only, data_only=data_only, reference=_text_mined(sub, ed, X[ok].reset_index(drop=True)))
+                   pairs=pairs, model_only=model_only, data_only=data_only, reference=_text_mined(sub, ed, X[ok].reset_index(drop=True)),
+                   parts={r.target: X[ok][r.model].to_numpy(np.float64) for r in pairs.itertuples() if len(r.model) > 1})
     return ed, summary
 
 # %% ../../nbs/55_evaluation.external.ipynb #097048ff
@@ -196,11 +197,43 @@ def external_lines(s:dict, # `read_external`'s summary
     return lines
 
 # %% ../../nbs/55_evaluation.external.ipynb #ad0c82ed
+def _lookup(thresholds:dict, name:str):
+    "`(found, threshold)` of `name` in `thresholds`, by exact name or by `label_key` (PNEUMONIA = Pneumonia, Pleural Effusion = Effusion)."
+    if name in thresholds: return True, thresholds[name]
+    k = {label_key(l): l for l in thresholds}.get(label_key(name))
+    return (False, None) if k is None else (True, thresholds[k])
+
 def pair_thresholds(pairs:pd.DataFrame, # `align_labels`' pairs (target, model labels)
-                    thresholds:dict # the model's `{label: threshold or None}`
-                   )->dict:
-    "`{target: threshold or None}`: each target's model threshold (a composite's only when its parts share one)."
-    return {r.target: (ts.pop() if len(ts := {thresholds.get(m) for m in r.model}) == 1 else None) for r in pairs.itertuples()}
+                    thresholds:dict # a model's or an evaluation's `{label: threshold or None}`, spelled either side's way
+                   )->tuple:
+    "`({target: threshold or None}, {composite target: [part thresholds]}, warnings)`, paired through the synonym table."
+    out, parts, notes = {}, {}, []
+    for r in pairs.itertuples():
+        found, t = _lookup(thresholds, r.target)  # the target itself (e.g. an earlier evaluation on this dataset's names)
+        if found or len(r.model) == 1:
+            if not found: found, t = _lookup(thresholds, r.model[0])
+            out[r.target] = None if t is None else float(t)
+            if not found: notes.append(f'no threshold for {r.target} (model output {r.model[0]}) in the thresholds given: '
+                                       'it is undefined, and no call is made')
+            continue
+        got = [_lookup(thresholds, m) for m in r.model]
+        notes += [f'no threshold for {m}, part of {r.target}: that part never counts' for m, (f, _) in zip(r.model, got) if not f]
+        parts[r.target] = [None if t is None else float(t) for _, t in got]
+        out[r.target] = min((t for t in parts[r.target] if t is not None), default=None)
+    return out, parts, notes
+
+# %% ../../nbs/55_evaluation.external.ipynb #00567e85
+def composite_decisions(p:np.ndarray, # the parts' probabilities (n_images, n_parts)
+                        ts:Sequence # each part's threshold (None: undefined, that part never passes)
+                       )->tuple:
+    "`(scores, t)`: one column where `scores > t` exactly when some part passes its own threshold (`t`: the lowest; None: none defined)."
+    d = np.array([np.nan if t is None else t for t in ts], np.float64); p = np.asarray(p, np.float64).reshape(len(p), -1)
+    if np.isnan(d).all(): return p.max(1), None
+    t = float(np.nanmin(d))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        lo, hi = np.where(d > 0, p * t / d, t), t + (p - d) * (1 - t) / (1 - d)
+    g = np.where(np.isnan(d), 0., np.where(p <= d, lo, hi))  # monotone per part; its threshold -> t
+    return g.max(1), t
 
 # %% ../../nbs/55_evaluation.external.ipynb #a0f1aaf9
 def nih_partition(image_ids:Sequence[str], # the scored images (NIH names; folders ignored)

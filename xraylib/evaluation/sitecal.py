@@ -12,9 +12,9 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from ..core import atomic_write, to_jsonable
-from ..stats import bootstrap_weights, percentile_ci, exact_ci, unit_counts, EXACT_NOTE
+from ..stats import bootstrap_weights, percentile_ci, exact_ci, unit_counts, EXACT_NOTE, pathology_mask
 from .thresholds import EvalData, per_label_thresholds, thresholds_dict, save_png
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 from ..inference.recalibration import fit_calibration, calibration_ab, apply_calibration
 
 # %% auto #0
@@ -58,11 +58,12 @@ def operating_figures(ed:EvalData, # the images to score
     t, rows = thresholds_in_order(thresholds, ed.labels, strict=False), []
     pu = unit_counts(ed.targs, ed.patient_ids)[0]
     for k, l in enumerate(ed.labels):
-        y, called = ed.targs[:, k], ed.preds[:, k] > t[k]
+        y, called = ed.targs[:, k], passes_threshold(ed.preds[:, k], t[k])
         pos, neg = y == 1, y == 0
         tp, fp, fn, tn = (int((a & b).sum()) for a, b in ((called, pos), (called, neg), (~called, pos), (~called, neg)))
         est = _rates(called, pos, neg, np.ones((1, len(y))))[0]  # exact (Clopper-Pearson) intervals: never zero-width
         lo_hi = exact_ci([tp, tn, tp + tn, tp], [tp + fn, tn + fp, tp + fp + fn + tn, tp + fp], ci) if n_boot else (np.full(4, np.nan),) * 2
+        if np.isnan(t[k]): est, lo_hi = np.full(4, np.nan), (np.full(4, np.nan),) * 2  # no threshold: no figures, never a 0.5's
         rows.append(dict(label=l, threshold=t[k], n_pos=int(pos.sum()), n_pos_patients=int(pu[k]), n_neg=int(neg.sum()),
                          **{f'{f}{s}': v[i] for i, f in enumerate(FIGURES) for s, v in (('', est), ('_lo', lo_hi[0]), ('_hi', lo_hi[1]))}))
     out = pd.DataFrame(rows); out.attrs['intervals'] = EXACT_NOTE
@@ -88,11 +89,15 @@ def site_calibration(ed:EvalData, # the labelled site images (scores on the mode
                      n_boot:int=1000 # patient-bootstrap resamples for the CIs
                     )->dict:
     "Choose thresholds on K site images (patient-wise, stratified) and score them and the model's on the rest, with CIs."
-    pick = site_sample(ed.patient_ids, np.nan_to_num(ed.targs).any(1), k, seed)
+    pid = ed.patients if ed.patients is not None else np.arange(len(ed.preds))  # NIH names give patients; else one per image
+    ed = EvalData(ed.preds, ed.targs, ed.labels, ed.image_ids, pid, ed.metadata, ed.no_finding)
+    pos = (ed.targs[:, pathology_mask(ed.labels)] == 1).any(1)  # the strata: a finding, never the 'nothing found' label
+    pick = site_sample(pid, pos, k, seed)
     new, notes = adapt_thresholds(ed.subset(pick), thresholds, method)
     rest = ed.subset(~pick)
     tab = pd.concat([operating_figures(rest, th, n_boot, seed).assign(thresholds=w) for w, th in (('adapted', new), ('original', thresholds))])
-    return dict(picked=pick, thresholds=new, notes=notes, table=tab.reset_index(drop=True), k=int(pick.sum()), seed=seed, n_rest=int((~pick).sum()))
+    return dict(picked=pick, thresholds=new, notes=notes, table=tab.reset_index(drop=True), k=int(pick.sum()), seed=seed,
+                n_rest=int((~pick).sum()), n_patients=int(pd.Series(pid[pick]).nunique()), k_asked=k)
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #2b2c27a5
 def site_curve(ed:EvalData, # the labelled site images
@@ -108,19 +113,23 @@ def site_curve(ed:EvalData, # the labelled site images
         if k >= len(ed.preds): continue
         for i in range(draws):
             r = site_calibration(ed, thresholds, k, seed + i, method, n_boot=0)
-            rows.append(r['table'][['label', 'thresholds', 'threshold', *FIGURES]].assign(k=k, draw=i, k_drawn=r['k']))
+            rows.append(r['table'][['label', 'thresholds', 'threshold', *FIGURES]].assign(k=k, draw=i, k_drawn=r['k'], patients_drawn=r['n_patients']))
     return pd.concat(rows, ignore_index=True)
 
 def curve_summary(curve:pd.DataFrame, # `site_curve`'s rows
                   ci:float=0.95 # the share of draws the range covers
                  )->pd.DataFrame:
-    "Per K, label and thresholds: each figure's mean over the draws and its range across them."
-    q = [(1 - ci) / 2, (1 + ci) / 2]
-    g = curve.groupby(['k', 'label', 'thresholds'])[list(FIGURES)]
+    "Per K, label and thresholds: each figure's mean over the draws and its range, and the images and patients really drawn (min-max)."
+    q, by = [(1 - ci) / 2, (1 + ci) / 2], ['k', 'label', 'thresholds']
+    g = curve.groupby(by)[list(FIGURES)]
     lo, hi, m = g.quantile(q[0]).add_suffix('_lo'), g.quantile(q[1]).add_suffix('_hi'), g.mean()
-    return pd.concat([m, lo, hi], axis=1).reset_index().assign(draws=curve.groupby(['k', 'label', 'thresholds']).size().to_numpy())
+    d = curve.groupby(by)[['k_drawn', 'patients_drawn']].agg(['min', 'max'])
+    d.columns = ['images_min', 'images_max', 'patients_min', 'patients_max']  # whole patients: K = 10 may hold 10-15 images
+    return pd.concat([m, lo, hi, d], axis=1).reset_index().assign(draws=curve.groupby(by).size().to_numpy())
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #eecd8de9
+def _span(a, b)->str: return f'{int(a)}' if a == b else f'{int(a)}-{int(b)}'
+
 def plot_site_curve(summary:pd.DataFrame, # `curve_summary`'s table
                     label:str=None, # the label to draw (default: the first)
                     title:str=None, # the figure's title
@@ -135,9 +144,12 @@ def plot_site_curve(summary:pd.DataFrame, # `curve_summary`'s table
             d = s[s.thresholds == w]
             ax.plot(d.k, d[f], 'o-', color=c, label=f'{w} threshold' + (' (chosen on the K images)' if w == 'adapted' else ' (model\'s validation)'))
             ax.fill_between(d.k, d[f'{f}_lo'], d[f'{f}_hi'], color=c, alpha=0.15)
-        ax.set(xscale='log', xlabel='K labelled site images', title=f, ylim=(0, 1.02)); ax.grid(alpha=.3)
+        ax.set(xscale='log', xlabel='K asked (whole patients drawn)', title=f, ylim=(0, 1.02)); ax.grid(alpha=.3)
     axs[0].legend(fontsize=8, loc='lower right')
-    fig.suptitle(title or f'{label}: figures on the images not drawn (mean and 95% range over {int(s.draws.max())} draws per K)')
+    drawn = '; '.join(f'K={r.k}: {_span(r.images_min, r.images_max)} images of {_span(r.patients_min, r.patients_max)} patients'
+                      for r in s[s.thresholds == 'adapted'].itertuples()) if 'images_min' in s else ''
+    fig.suptitle(title or f'{label}: figures on the images not drawn (mean and 95% range over {int(s.draws.max())} draws per K)'
+                 + (f'\ndrawn: {drawn}' if drawn else ''), fontsize=9)
     fig.tight_layout()
     if fname is not None: save_png(fig, fname)
     return fig
@@ -169,7 +181,7 @@ def adapted_model(model, # the model folder or its model.json
     L = list(ed.labels)
     t2 = apply_calibration(thresholds_in_order(sc['thresholds'], L, strict=False), top, L)  # the site's thresholds, on the new scale
     new = {**meta['thresholds'], **{l: (None if np.isnan(v) else float(v)) for l, v in zip(L, t2)}}
-    rec = dict(site=site, k=sc['k'], seed=sc['seed'], method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
+    rec = dict(site=site, k=sc['k'], n_patients=sc.get('n_patients'), seed=sc['seed'], method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
                original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'))
     V = list(meta.get('vocab') or L)  # the model's other labels keep their map, written as Platt's a and b
     a, b = calibration_ab(meta['calibration'], V) if meta.get('calibration') else (np.ones(len(V)), np.zeros(len(V)))
@@ -184,7 +196,7 @@ def _site_data(model:str, preds:str, labels:str, format:str='auto')->tuple:
     "`(EvalData on the model's label names, model thresholds, rule, model.json path)`: the site's predictions and labels, paired as `evaluate` pairs them."
     from xraylib.evaluation.evaluate import model_thresholds, read_predictions
     from xraylib.evaluation.external import read_external, is_external
-    th, _ = model_thresholds(model)
+    th = model_thresholds(model).thresholds
     mj = Path(model)/'model.json' if Path(model).is_dir() else Path(model)
     rule = json.loads(mj.read_text()).get('threshold_method', 'f1')  # model_thresholds has read it: it exists and is JSON
     if not is_external(labels, format, None, preds): return read_predictions(preds, labels), th, rule, mj
@@ -195,10 +207,15 @@ def _site_data(model:str, preds:str, labels:str, format:str='auto')->tuple:
     return ed, th, rule, mj
 
 def _print_table(sc:dict):
-    t = sc['table']; f3 = lambda r, f: f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
-    print(f"chosen on {sc['k']} site images (seed {sc['seed']}), scored on the other {sc['n_rest']}:")
+    "Print the site table: each threshold on the original model's scale and, once written, the adapted model's own (its scale)."
+    t = sc['table']; f3 = lambda r, f: 'n/a' if not np.isfinite(r[f]) else f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
+    th = lambda v: 'no threshold' if not np.isfinite(v) else f'{v:.3f}'
+    print(f"chosen on {sc['k']} site images of {sc.get('n_patients', '?')} patients (K = {sc.get('k_asked', sc['k'])} asked, "
+          f"whole patients; seed {sc['seed']}), scored on the other {sc['n_rest']}; thresholds on the original model's probabilities"
+          + ("; 'in the written model': on its new calibration, the scale `xraylib predict` shows" if 'threshold_written_model' in t else '') + ':')
     for r in t.to_dict('records'):
-        print(f"  {r['label']} {r['thresholds']:>8} threshold {r['threshold']:.3f}: " + ', '.join(f'{f} {f3(r, f)}' for f in FIGURES))
+        w = f" (in the written model {th(r['threshold_written_model'])})" if np.isfinite(r.get('threshold_written_model', np.nan)) else ''
+        print(f"  {r['label']} {r['thresholds']:>8} threshold {th(r['threshold'])}{w}: " + ', '.join(f'{f} {f3(r, f)}' for f in FIGURES))
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #53194822
 @call_parse
@@ -221,10 +238,16 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
         ks = [int(k) for k in curve.split(',')] if curve else []
     except (FileNotFoundError, ValueError) as e: print(f'xraylib calibrate: {e}', file=sys.stderr); return 2
     rule = rule if rule in ('f1', 'youden', 'sensitivity') else 'f1'
-    sc = site_calibration(ed, th, n, seed, rule, n_boot); _print_table(sc)
+    sc = site_calibration(ed, th, n, seed, rule, n_boot)
     if out is not None:
-        o = adapted_model(mj, out, sc, ed, site or str(labels)); sc['table'].to_csv(o/'site_calibration.csv', index=False)
+        o = adapted_model(mj, out, sc, ed, site or str(labels))
+        wt = json.loads((o/'model.json').read_text())['thresholds']  # what the written model (and predict) use: its new scale
+        t = sc['table']; t['threshold_scale'] = "the original model's probabilities"
+        t['threshold_written_model'] = [wt.get(l, np.nan) if w == 'adapted' and wt.get(l) is not None else np.nan
+                                         for l, w in zip(t.label, t.thresholds)]
+        _print_table(sc); t.to_csv(o/'site_calibration.csv', index=False)
         print(f'adapted model (same weights, thresholds chosen on the {sc["k"]} site images) -> {o}')
+    else: _print_table(sc)
     if ks:
         cs = curve_summary(site_curve(ed, th, ks, draws, seed, rule)); d = Path(out or '.')
         cs.to_csv(d/'site_curve.csv', index=False)

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean, known_rows
 from ..stats import unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 from .thresholds import preds_targs
 
 # %% auto #0
@@ -62,9 +62,9 @@ SUBGROUP_COLUMNS = ['attribute', 'group', 'n_images', 'n_patients', 'label', 'au
 
 def _rates(p, y, t):
     "TPR and FPR per column when predicting `p > t` (`NaN` without known positives / negatives; unknown targets skipped)."
-    pr = p > np.where(np.isnan(t), np.inf, t); pos, neg = y == 1, y == 0
+    pr, pos, neg, u = passes_threshold(p, t), y == 1, y == 0, np.isnan(t)  # undefined threshold: no rates
     with np.errstate(invalid='ignore', divide='ignore'):
-        return (pr & pos).sum(0) / pos.sum(0), (pr & neg).sum(0) / neg.sum(0)
+        return np.where(u, np.nan, (pr & pos).sum(0) / pos.sum(0)), np.where(u, np.nan, (pr & neg).sum(0) / neg.sum(0))
 
 def _boot_aurocs(p, y, ok, pids, n_boot, seed):
     "(n_boot, n_labels) resampled AUROCs of the labels in `ok` (others `NaN`), resampling `pids`."
@@ -75,14 +75,14 @@ def _boot_aurocs(p, y, ok, pids, n_boot, seed):
     return b
 
 # %% ../../nbs/54_evaluation.subgroups.ipynb #d9837bec
-def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count):
-    "The rows of one group: one per label, then the `mean` over pathologies."
+def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count, d=None):
+    "The rows of one group: one per label, then the `mean` over pathologies (TPR and FPR deciding on `d`, default `p`)."
     n, npat = len(p), len(np.unique(pids))
     npos, nneg = (y == 1).sum(0), (y == 0).sum(0); ok = (npos > 0) & (nneg > 0); pm = ok & pathology_mask(labels)
     auc = np.array([roc_auc_score(*known_rows(p[:, k], y[:, k])[1::-1]) if ok[k] else np.nan for k in range(len(labels))])
     b = _boot_aurocs(p, y, ok, pids, n_boot, seed); pu, nu = unit_counts(y, pids); iok = ok & interval_ok(pu, nu)
     (lo, hi, deg), (mlo, mhi, mf) = bootstrap_ci(b, iok, ci), fixed_mean_ci(b, pm, iok, ci)  # the small-count policy
-    tpr, fpr = _rates(p, y, t)
+    tpr, fpr = _rates(p if d is None else d, y, t)
     known = 'known ' if (npos + nneg < n).any() else ''
     note = [(f'no AUROC: no {known}' + ('positives' if npos[k] == 0 else 'negatives')) if not ok[k]
             else small_count_note(pu[k], nu[k]) for k in range(len(labels))]
@@ -116,14 +116,15 @@ def subgroup_table(preds, # probabilities (n_images, n_labels)
                    n_boot:int=1000, # bootstrap resamples per group
                    seed:int=42, # bootstrap seed (each group is resampled with it)
                    ci:float=0.95, # confidence level
-                   min_count:int=10 # a group with fewer patients than this: flagged (labels follow `xraylib.stats.MIN_UNITS`)
+                   min_count:int=10, # a group with fewer patients than this: flagged (labels follow `xraylib.stats.MIN_UNITS`)
+                   decision_preds=None # the scores `thresholds` decide on, where they differ from `preds` (a composite's parts)
                   )->pd.DataFrame:
     "Per attribute, group and label: images, patients, AUROC with a patient-bootstrap CI, TPR and FPR at `thresholds`."
-    p, y, labels = preds_targs(preds, targs, labels)
+    p, y, labels = preds_targs(preds, targs, labels); d = p if decision_preds is None else np.asarray(decision_preds, np.float64)
     if len(metadata) != len(p): raise ValueError(f'metadata has {len(metadata)} rows for {len(p)} images')
     sf = subgroup_frame(metadata, by); t = thresholds_in_order(thresholds, labels)
     pids = np.asarray(patient_ids) if patient_ids is not None else sf.get('patient', pd.Series(np.arange(len(p)))).to_numpy()
-    parts = [_group_rows(a, g, p[m], y[m], labels, t, pids[m], n_boot, seed, ci, min_count)
+    parts = [_group_rows(a, g, p[m], y[m], labels, t, pids[m], n_boot, seed, ci, min_count, d[m])
              for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)
              for m in [(sf[a] == g).to_numpy()]]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUBGROUP_COLUMNS + EXTRA_COLUMNS)
@@ -142,7 +143,7 @@ def underdiagnosis_table(preds, # probabilities (n_images, n_labels)
     p, y, labels = preds_targs(preds, targs, labels); t = thresholds_in_order(thresholds, labels)
     nf = next((i for i, l in enumerate(labels) if not pathology_mask([l], labels.no_finding)[0]), None)
     if nf is None or np.isnan(t[nf]): return None
-    sick = (y[:, pathology_mask(labels)] == 1).any(1); called = p[:, nf] > t[nf]
+    sick = (y[:, pathology_mask(labels)] == 1).any(1); called = passes_threshold(p[:, nf], t[nf])
     sf = subgroup_frame(metadata, by); rows = [('all', 'all', np.ones(len(p), bool))]
     rows += [(a, g, (sf[a] == g).to_numpy()) for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)]
     out = pd.DataFrame([dict(attribute=a, group=g, n_images=int(m.sum()), n_sick=int((m & sick).sum()),

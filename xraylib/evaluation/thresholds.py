@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Union, Optional, Sequence
 import numpy as np
 import pandas as pd
-from ..core import atomic_path
+from ..core import atomic_path, nih_patient_ids
 from ..vocab import Vocab, is_no_finding
 from ..stats import known_rows, exact_ci
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 
 # %% auto #0
 __all__ = ['FASTBOOK_THRESHS', 'METHODS', 'to_np', 'Labels', 'label_names', 'EvalData', 'targets', 'preds_targs',
@@ -99,6 +99,13 @@ def subset(self:EvalData, rows # a boolean mask or integer positions
     r = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
     pick = lambda a: None if a is None else (a.iloc[r].reset_index(drop=True) if isinstance(a, pd.DataFrame) else np.asarray(a)[r])
     return EvalData(self.preds[r], self.targs[r], self.labels, pick(self.image_ids), pick(self.patient_ids), pick(self.metadata), self.no_finding)
+
+# %% ../../nbs/50_evaluation.thresholds.ipynb #0612a584
+@patch(as_prop=True)
+def patients(self:EvalData)->Optional[np.ndarray]:
+    "A patient id per image: `patient_ids`, else derived from NIH image names (`nih_patient_ids`); None when neither says."
+    if self.patient_ids is not None: return self.patient_ids
+    return None if self.image_ids is None else nih_patient_ids([Path(str(i)).name for i in self.image_ids])
 
 # %% ../../nbs/50_evaluation.thresholds.ipynb #d94140a4
 # torch.linspace(0.05, 0.95, 29) (fastbook's thresholds) as exact float32 values, so xraylib needs no torch here
@@ -253,7 +260,7 @@ def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
         npos = int(yk.sum()); row = _row(lbl, method, npos, len(yk) - npos, len(y) - len(yk))
         if np.isnan(t[k]): row['note'] = 'no threshold given'
         else:
-            tp, fp = int(((pk > t[k]) & (yk == 1)).sum()), int(((pk > t[k]) & (yk == 0)).sum())
+            c = passes_threshold(pk, t[k]); tp, fp = int((c & (yk == 1)).sum()), int((c & (yk == 0)).sum())
             prec, rec, spec, f1, j = (float(v) for v in _rates(np.array(tp), np.array(fp), npos, row['n_neg']))
             row.update(threshold=float(t[k]), precision=prec, recall=rec, specificity=spec, f1=f1, youden_j=j)
             for f, (s, n) in dict(precision=(tp, tp + fp), recall=(tp, npos), specificity=(row['n_neg'] - fp, row['n_neg'])).items():

@@ -20,7 +20,7 @@ from ..core import DEFAULT_SIZE, atomic_path
 from ..imaging.load import ImageLoadError
 from ..imaging.load import IMAGE_EXTS, load_image
 from ..vocab import NIH_VOCAB
-from ..vocab import thresholds_in_order
+from ..vocab import thresholds_in_order, passes_threshold
 from .gradcam import gradcam, plot_gradcam, gradcam_overlay
 
 # %% auto #0
@@ -42,7 +42,8 @@ def model_spec(meta:dict # the contents of `model.json`
               )->dict:
     "Preprocessing and label facts from model metadata: size (h,w), resize method, mean, std, vocab, n_in, thresholds."
     # `xraylib.inference.modelfile.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std}, vocab,
-    # n_in and thresholds {label: float or None}; a None threshold (no positives to tune it on) counts as 0.5.
+    # n_in and thresholds {label: float or None}; a None threshold (no positives to tune it on) stays None: undefined,
+    # shown as 'no threshold' and never passed (`passes_threshold`), not a silent 0.5.
     size = _first(meta, 'size', 'img_size', 'image_size', 'input_size', default=DEFAULT_SIZE)
     size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
     method = str(_first(meta, 'resize_method', 'resize.method', 'method', default='squish')).lower()
@@ -56,7 +57,7 @@ def model_spec(meta:dict # the contents of `model.json`
     return dict(size=size, method=method, pad_mode=pad_mode, mean=[float(m) for m in np.atleast_1d(mean)],
                 std=[float(s) for s in np.atleast_1d(std)], vocab=vocab,
                 n_in=int(_first(meta, 'n_in', 'channels', default=1)),
-                thresholds=dict(zip(vocab, thresholds_in_order(th, vocab, default=0.5, strict=False).tolist())))
+                thresholds={l: (None if np.isnan(t) else t) for l, t in zip(vocab, thresholds_in_order(th, vocab, strict=False).tolist())})
 
 # %% ../../nbs/42_inference.predict.ipynb #2f244fdc
 def thresholds_source(meta:dict # a model's `model.json`
@@ -227,11 +228,11 @@ def probs(self:Predictor, images:list # paths, bytes, PIL images or arrays
 def label_table(self:Predictor, probs:np.ndarray, # one image's probabilities, in `self.vocab` order
                 thresh:Union[float,dict,None]=None # None: the model's per-label thresholds; a float: one for all; a dict: overrides some
                )->pd.DataFrame:
-    "Every label with its probability, threshold and whether it passes (`probability >= threshold`), most probable first."
+    "Every label with its probability, threshold (NaN: undefined) and whether it passes (`passes_threshold`: `p > t`), most probable first."
     th = self.thresholds if thresh is None else {**self.thresholds, **thresh} if isinstance(thresh, dict) else thresh
     o = np.argsort(-np.asarray(probs), kind='stable')  # most probable first; ties keep the vocab order
     p, t = np.asarray(probs, dtype=float)[o], thresholds_in_order(th, self.vocab)[o]
-    return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t, passes=p >= t))
+    return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t, passes=passes_threshold(p, t)))
 
 # %% ../../nbs/42_inference.predict.ipynb #76de1c77
 @patch
@@ -258,13 +259,13 @@ def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json
 
 # %% ../../nbs/42_inference.predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
-               thresh:Optional[float]=None # keep only labels with probability >= `thresh` (None: all labels)
+               thresh:Optional[float]=None # keep only labels that pass `thresh` (`passes_threshold`: `p > thresh`; None: all)
               )->list:
-    "All labels as `(label, probability)` pairs, most probable first, optionally only those >= `thresh`."
+    "All labels as `(label, probability)` pairs, most probable first, optionally only those above `thresh`."
     if isinstance(preds_df, pd.DataFrame): s = pd.Series(preds_df.probability.values, index=preds_df.label.values)
     else: s = pd.Series(preds_df, dtype=float)
     s = s.sort_values(ascending=False, kind='stable')
-    if thresh is not None: s = s[s >= thresh]
+    if thresh is not None: s = s[passes_threshold(s.to_numpy(), thresh)]
     return [(str(l), float(p)) for l, p in s.items()]
 
 # %% ../../nbs/42_inference.predict.ipynb #cdaa7fb9
@@ -379,9 +380,11 @@ def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
     if not as_json: print(f"thresholds chosen on {'the command line (--thresh)' if thresh is not None else thresholds_source(p.meta)}; *: passes")
     for f, probs in zip(df.attrs['files'], df.iloc[:, 1:].to_numpy()):
         t = p.label_table(probs, thresh)
-        if as_json: out.append(dict(image=str(f), predictions=t.to_dict(orient='records'))); continue
-        print(f'== {f}')
-        for r in t.itertuples(): print(f"{'*' if r.passes else ' '} {r.label:20s} {r.probability:.4f}  (threshold {r.threshold:.2f})")
+        if as_json: out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'))); continue
+        print(f'== {f}')  # an undefined threshold (no validation positives): 'no threshold', never marked
+        for r in t.itertuples():
+            th = 'no threshold' if np.isnan(r.threshold) else f'threshold {r.threshold:.2f}'
+            print(f"{'*' if r.passes else ' '} {r.label:20s} {r.probability:.4f}  ({th})")
     if as_json: print(_json.dumps(out, indent=1, default=float))
 
 def _write_gradcams(p:Predictor, df:pd.DataFrame, out_dir, label:Optional[str]):

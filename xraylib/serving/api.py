@@ -126,7 +126,7 @@ def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded f
     for r in self.read(files, not raw):
         if 'error' in r: out.append(dict(file=r['name'], error=r['error'])); continue
         t = self.table(r['probs'], raw)
-        o = dict(file=r['name'], predictions=[dict(label=l, probability=float(p), threshold=float(th), passes=bool(ok))
+        o = dict(file=r['name'], predictions=[dict(label=l, probability=float(p), threshold=None if np.isnan(th) else float(th), passes=bool(ok))
                                               for l, p, th, ok in t.itertuples(index=False)])
         if gradcam: l = t.label.iloc[0] if gradcam == 'top' else gradcam; o['gradcam'] = dict(label=l, png=_png64(self.overlay(r['image'], l)))
         out.append(o)
@@ -138,7 +138,7 @@ def info(self:Service)->dict:
     "What `GET /api/model` answers: the model card's fields (architecture, input, labels, thresholds, calibration, training data, validation AUROC with CIs)."
     m, met = self.predictor.meta, self.metrics or {}
     return dict(notice=NOTICE.replace('**', ''), arch=m.get('arch'), size=m.get('size'), n_in=m.get('n_in', 1), vocab=self.vocab,
-                thresholds={l: float(t) for l, t in self.predictor.thresholds.items()}, threshold_method=m.get('threshold_method'),
+                thresholds={l: None if t is None else float(t) for l, t in self.predictor.thresholds.items()}, threshold_method=m.get('threshold_method'),
                 thresholds_chosen_on=thresholds_source(m), calibration=(m.get('calibration') or {}).get('method'), calibrated=self.predictor.calibrated,
                 training=m.get('training', {}), data=m.get('data', {}),
                 validation=dict(n_images=met.get('n_images'), mean_auroc=met.get('mean_auroc'), mean_auroc_ci=met.get('mean_auroc_ci'),

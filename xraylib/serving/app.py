@@ -91,7 +91,9 @@ def model_card(meta:dict, # `model.json`'s contents
     else: out.append('**Validation**: no `metrics.json` beside the model files, so no AUROC table.')
     out += ['', _calibration_line(meta, metrics), '',
             f"**Thresholds**: per label ({meta.get('threshold_method', 'method not recorded')}), chosen on {thresholds_source(meta)}; "
-            'a label that reaches its threshold is marked in the table.']
+            'a label whose probability is above its threshold is marked in the table'
+            + ('' if not (none := [l for l in vocab if (meta.get('thresholds') or {}).get(l) is None]) else
+               f"; {', '.join(none)}: no threshold (no validation positives to choose one on), never marked") + '.']
     return '\n'.join(out)
 
 # %% ../../nbs/72_serving.app.ipynb #b7e3d139

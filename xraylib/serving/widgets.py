@@ -46,7 +46,7 @@ def preds_html(df:pd.DataFrame, # from `Predictor.predict`
         bar = f'<div style="background:#c0392b;height:10px;width:{100*r.probability:.0f}px"></div>'
         rows.append(f'<tr class="{"pass" if r.passes else "fail"}" style="{style}"><td>{html.escape(r.label)}</td>'
                     f'<td class="prob" style="text-align:right">{r.probability:.{digits}f}</td><td>{bar}</td>'
-                    f'<td style="text-align:right">{r.threshold:.2f}</td><td>{"yes" if r.passes else ""}</td></tr>')
+                    f'<td style="text-align:right">{"none" if np.isnan(r.threshold) else f"{r.threshold:.2f}"}</td><td>{"yes" if r.passes else ""}</td></tr>')
     cap = f'<caption style="text-align:left"><b>{html.escape(title)}</b></caption>' if title else ''
     return (f'<table class="xraylib-preds">{cap}<thead><tr><th>condition</th><th>{"probability" if calibrated is None else "calibrated probability" if calibrated else "raw probability"}</th><th></th>'
             f'<th>threshold</th><th>passes</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')

@@ -272,7 +272,8 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
     with atomic_write(out/'test'/'test_preds.csv') as f: df.to_csv(f, index=False)
     ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
                           image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf,
-                          thresholds=meta.get('thresholds') or 0.5, chosen_on=f"validation ({META_NAME})")  # the model's own operating point, never re-chosen on test
+                          thresholds=meta.get('thresholds') or 0.5, chosen_on=f"validation ({META_NAME})",
+                          thresholds_method=meta.get('threshold_method'))  # the model's own operating point, never re-chosen on test
     if not quiet: print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
     return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
 

@@ -271,7 +271,8 @@ def _score_holdout(model_dir:Path, frame:pd.DataFrame, n_boot:int, seed:int, qui
     out.mkdir(parents=True, exist_ok=True); p.to_csv(out/'preds.csv', index=False)
     ev = write_evaluation(p[[f'prob_{l}' for l in labs]].to_numpy(), target_matrix(h, labs), labs, out, patient_ids=h['patient'].tolist(),
                           image_ids=h['image'].tolist(), metadata=h, n_boot=n_boot, seed=seed,
-                          thresholds=json.loads((model_dir/'model.json').read_text()).get('thresholds'), chosen_on='validation (model.json)')
+                          thresholds=(mj := json.loads((model_dir/'model.json').read_text())).get('thresholds'), chosen_on='validation (model.json)',
+                          thresholds_method=mj.get('threshold_method'))
     lines = [f"| {l} | {r['n_pos']} / {r['n_neg']} | {_auroc_cell(r)} |" for l, r in ev['auroc'].items()]
     (model_dir/'report.md').open('a').write(f"\n## Held-out source: {h.attrs['name']}\n\nThe model never saw `{h.attrs['name']}`; scored on {h.attrs['which']} "
         f"({len(h):,} images, {h['patient'].nunique():,} patients) on the labels both sides know, at the model's validation thresholds (those best on these images apart, marked optimistic, in `holdout/`):\n\n"
@@ -289,10 +290,11 @@ def evaluate_sources(model_dir:Union[str,Path], # a finished run's folder (model
                     )->dict:
     "Per-source evaluations of a run on several sources, its report's section on them, and the held-out source scored: the entries for `metrics.json`."
     d, evals = Path(model_dir), {}
-    th = json.loads((d/'model.json').read_text()).get('thresholds') if (d/'model.json').exists() else None
+    mj = json.loads((d/'model.json').read_text()) if (d/'model.json').exists() else {}
+    th = mj.get('thresholds')
     for what, f in (('validation', d/'valid_preds.csv'), ('test', d/'test'/'test_preds.csv')):
         if f.exists(): evals[what] = source_evaluations(pd.read_csv(f), frame, d/'sources'/('valid' if what == 'validation' else 'test'), n_boot=n_boot, seed=seed,
-                                                        thresholds=th, chosen_on='validation (model.json)' if what == 'test' else
+                                                        thresholds=th, thresholds_method=mj.get('threshold_method'), chosen_on='validation (model.json)' if what == 'test' else
                                                         'validation (model.json: these data among the pooled validation images)')  # the model's operating point
     tbl = prevalence_table(frame)
     (d/'report.md').open('a').write(sources_report(evals, tbl))
