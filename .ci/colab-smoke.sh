@@ -97,16 +97,16 @@ PY
 }
 if grep -qE '^\s+compare\s' help.txt 2>/dev/null; then step "xraylib compare" compare_two
 else echo "== colab: xraylib compare: skipped (xraylib --help does not list it yet)"; fi
-download_no_credentials() {  # must exit 2 with a message naming the credentials, no traceback
+download_no_credentials() {  # must exit 1 (bad input) with a message naming the credentials, no traceback
   local rc=0
   env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN HOME="$W/nohome" KAGGLE_CONFIG_DIR="$W/nokaggle" \
     "$X" download --dest "$W/nih" > dl.out 2> dl.err || rc=$?
   head -2 dl.err
-  [ "$rc" = 2 ] || { echo "   expected exit 2, got $rc"; cat dl.out dl.err; return 1; }
+  [ "$rc" = 1 ] || { echo "   expected exit 1, got $rc"; cat dl.out dl.err; return 1; }
   grep -q 'Kaggle credentials' dl.err || { echo "   no message about Kaggle credentials"; return 1; }
   ! grep -q 'Traceback' dl.out dl.err || { echo "   a traceback was printed"; cat dl.err; return 1; }
 }
-step "xraylib download without credentials: exit 2, a message, no traceback" download_no_credentials
+step "xraylib download without credentials: exit 1, a message, no traceback" download_no_credentials
 step "upload widget handler: ipywidgets 7 and 8 values" "$VENV/bin/python" "$CI_DIR/colab_widget_smoke.py" "$R" "$IMAGE"
 run_tutorial() {  # offline: no Kaggle credentials, so the tutorial takes its phantom fallback
   env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" \

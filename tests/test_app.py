@@ -163,11 +163,11 @@ def test_serve_password_and_upload_limit(model, shared, tmp_path):
 
 def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     "Through the console script's `main`, in this process (no server starts): a model that cannot be loaded (even with"
-    "--share: nothing is opened first) and a malformed --auth exit 2 with the reason; --write-app writes the Spaces folder."
+    "--share: nothing is opened first) and a malformed --auth exit 1 with the reason; --write-app writes the Spaces folder."
     from xraylib.cli import main
-    assert main(['serve', str(tmp_path/'nowhere'), '--share']) == 2
+    assert main(['serve', str(tmp_path/'nowhere'), '--share']) == 1
     assert 'nowhere: no such model folder or file' in capsys.readouterr().err
-    assert main(['serve', str(model), '--auth', 'no-colon']) == 2
+    assert main(['serve', str(model), '--auth', 'no-colon']) == 1
     assert 'give it as user:password' in capsys.readouterr().err
     assert main(['serve', str(model), '--write-app', str(tmp_path/'space')]) == 0
     files = sorted(str(f.relative_to(tmp_path/'space')) for f in (tmp_path/'space').rglob('*') if f.is_file())

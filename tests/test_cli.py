@@ -63,14 +63,46 @@ def test_phantom_writes_kaggle_layout(tmp_path):
     assert r.returncode == 0 and 'reus' not in r.stdout.lower(), r.stdout
 
 
-def test_download_without_credentials_exit_2(tmp_path):
-    env = {'HOME': str(tmp_path), 'PATH': os.environ['PATH'], 'XRAYLIB_HOME': str(tmp_path/'x')}
+def _no_kaggle_env(tmp_path)->dict:
+    "An environment without Kaggle credentials (and with this checkout first on the path)."
+    return {'HOME': str(tmp_path), 'PATH': os.environ['PATH'], 'XRAYLIB_HOME': str(tmp_path/'x'),
+            **{k: os.environ[k] for k in ('PYTHONPATH',) if k in os.environ}}
+
+
+def test_download_without_credentials_exit_1(tmp_path):
+    env = _no_kaggle_env(tmp_path)
     r = run('download', '--dest', str(tmp_path/'nih'), '--force', env=env)
-    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.returncode == 1 and 'Traceback' not in r.stderr
     assert 'KAGGLE' in r.stderr
     r = run('download', '--dest', str(tmp_path/'full'), '--full', env=env)  # the full ChestX-ray14 checks the disk space first
-    assert 'Traceback' not in r.stderr and ((r.returncode == 2 and 'KAGGLE' in r.stderr) or
-                                            (r.returncode == 1 and 'GB free' in r.stderr)), r.stderr
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and ('KAGGLE' in r.stderr or 'GB free' in r.stderr), r.stderr
+
+
+def _bad_input(cmd:str, d:Path)->list:
+    "Arguments of `xraylib cmd` that parse but name input it cannot use (missing files, an impossible sample size)."
+    no = str(d/'nothing-here')
+    return {'phantom': ['--n', '0', '--dest', str(d/'ph')], 'download': ['--dest', str(d/'nih')],
+            'train': ['--data', no, '--out', str(d/'run'), '--quiet'],
+            'evaluate': ['--preds', no + '.csv', '--labels', no + '.csv', '--out', str(d/'ev')],
+            'predict': [no, no + '.png'], 'compare': [no + '_a.csv', no + '_b.csv', '--labels', no + '.csv'],
+            'calibrate': ['--model', no, '--preds', no + '.csv', '--labels', no + '.csv'],
+            'localize': [no, no + '.png', '--boxes', no + '.csv', '--out', str(d/'loc')], 'serve': [no]}[cmd]
+
+
+def test_one_exit_status_for_bad_input(tmp_path):
+    "Every command: input it cannot use (a missing file, an impossible value) exits 1 with `xraylib CMD: reason`, no"
+    "traceback, nothing written; a command line argparse refuses (an unknown option) exits 2, the usage error."
+    from concurrent.futures import ThreadPoolExecutor
+    env = _no_kaggle_env(tmp_path)
+    jobs = [(c, _bad_input(c, tmp_path)) for c in COMMANDS] + [(c, ['--no-such-option']) for c in COMMANDS]
+    assert {c for c, _ in jobs} == set(COMMANDS) == {'phantom', 'download', 'train', 'evaluate', 'predict', 'compare',
+                                                     'calibrate', 'localize', 'serve'}
+    with ThreadPoolExecutor(4) as ex: rs = list(ex.map(lambda j: run(j[0], *j[1], env=env), jobs))
+    for (c, args), r in zip(jobs, rs):
+        want = 2 if args == ['--no-such-option'] else 1
+        assert r.returncode == want and 'Traceback' not in r.stderr, (c, args, r.returncode, r.stderr[-2000:])
+        assert r.stderr.startswith(f'xraylib {c}: ' if want == 1 else 'usage: xraylib'), (c, r.stderr[-2000:])
+    assert not [o for o in ('ph', 'nih', 'run', 'ev', 'loc') if (tmp_path/o).exists()]  # no output folder written
 
 
 @pytest.fixture(scope='module')

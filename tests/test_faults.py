@@ -322,9 +322,9 @@ def test_predictions_empty_and_absent_files(tmp_path, labels_csv):
     with pytest.raises(FileNotFoundError, match=r'nope\.csv: no such predictions file'): read_predictions(tmp_path/'nope.csv', labels_csv)
 
 
-def test_evaluate_cli_bad_input_exit_2_writes_nothing(tmp_path, labels_csv, capsys):
+def test_evaluate_cli_bad_input_exit_1_writes_nothing(tmp_path, labels_csv, capsys):
     f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8], 'prob_Tumour': [.2, .3, .4]})
-    assert evaluate_cli(preds=str(f), labels=str(labels_csv), out=str(tmp_path/'ev')) == 2
+    assert evaluate_cli(preds=str(f), labels=str(labels_csv), out=str(tmp_path/'ev')) == 1
     err = capsys.readouterr().err
     assert err.startswith('xraylib evaluate: ') and 'preds.csv: prediction column(s) not a known label: prob_Tumour' in err
     assert not (tmp_path/'ev').exists()
@@ -520,7 +520,7 @@ def test_model_pickle_refused_never_executed(model_dir, tmp_path, case, loader):
 def test_model_pickle_refused_by_cli(model_dir, tmp_path, capsys):
     files, marker = _pickle_cases(model_dir, tmp_path)
     Image.fromarray(A8).save(tmp_path/'x.png')
-    assert predict_cli(model=str(files['pth']), images=[str(tmp_path/'x.png')]) == 2
+    assert predict_cli(model=str(files['pth']), images=[str(tmp_path/'x.png')]) == 1
     assert 'refusing to load a pickle-based file' in capsys.readouterr().err and not marker.exists()
 
 

@@ -59,10 +59,10 @@ def test_localize_real_nih_boxes(trained, shared, tmp_path):
 
 
 def test_localize_bad_box_file(trained, tmp_path):
-    "A box file with a bad row stops the command with the file, line and image named, exit code 2, nothing written."
+    "A box file with a bad row stops the command with the file, line and image named, exit status 1, nothing written."
     model, held = trained  # (--frame original --meta: the row is refused before the frames are read)
     (tmp_path/'bad.csv').write_text('Image Index,Finding Label,Bbox [x,y,w,h],,,\n'
                                     '00000001_000.png,Mass,10,20,30,40,,\n00000002_000.png,Nodule,12,20,-3,4,,\n')
     r = run(model, '--boxes', tmp_path/'bad.csv', held/'images', '--out', tmp_path/'o', '--frame', 'original', '--meta', held/'sample_labels.csv')
-    assert r.returncode == 2 and "line 3 (image '00000002_000.png', label 'Nodule'): w and h must be positive" in r.stderr, r.stderr
+    assert r.returncode == 1 and "line 3 (image '00000002_000.png', label 'Nodule'): w and h must be positive" in r.stderr, r.stderr
     assert not (tmp_path/'o').exists()

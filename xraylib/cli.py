@@ -39,11 +39,11 @@ def _resolve(cmd:str):
         f = getattr(importlib.import_module(mod), fn)
     return getattr(f, '__wrapped__', f)
 
-def _underscore(arg:str)->str:
-    "`--freeze-epochs=2` -> `--freeze_epochs=2`: options may be spelt with dashes or underscores."
+def _dashed(arg:str)->str:
+    "`--freeze_epochs=2` -> `--freeze-epochs=2`: options are spelt with dashes; the Python names' underscores work too."
     if not arg.startswith('--'): return arg
     name, eq, val = arg.partition('=')
-    return name.replace('-', '_').replace('__', '--', 1) + eq + val
+    return '--' + name[2:].replace('_', '-') + eq + val
 
 # %% ../nbs/80_cli.ipynb #57be9a45
 def _arg_type(anno):
@@ -57,7 +57,7 @@ _VERBS = ('let', 'try', 'show', 'use', 'apply', 'add', 'read', 'write', 'look', 
           'search', 'draw', 'save', 'run', 'allow', 'compute', 'include', 'warn', 'skip', 'stop', 'build', 'cache', 'verify')
 
 def _negated_help(doc:str)->str:
-    "The help of `--no_x` from the docment of `x`: 'do not ...' when it starts with a verb, else 'turn off: ...'."
+    "The help of `--no-x` from the docment of `x`: 'do not ...' when it starts with a verb, else 'turn off: ...'."
     if not doc: return 'turn off this option (on by default)'
     w = doc.split()[0]
     if w == 'also': return 'do not ' + doc.split(None, 1)[1] if ' ' in doc else 'turn off: ' + doc
@@ -71,22 +71,22 @@ class _Repeat(argparse.Action):
 
 def _add_option(p:argparse.ArgumentParser, name:str, v):
     "Add parameter `name` (its docments entry `v`: anno, default, docment) to parser `p`."
-    anno, default, doc = v['anno'], v['default'], v['docment'] or ''
+    anno, default, doc, opt = v['anno'], v['default'], v['docment'] or '', name.replace('_', '-')
     if isinstance(anno, Param):
         kw = {k: getattr(anno, k) for k in ('type', 'action', 'nargs', 'choices') if getattr(anno, k, None) is not None}
         doc = anno.help or doc
-    elif anno is bool and default is None:  # three states: --name (True), --no_name (False), neither (None: decided at run time)
+    elif anno is bool and default is None:  # three states: --x (True), --no-x (False), neither (None: decided at run time)
         g = p.add_mutually_exclusive_group()
-        g.add_argument(f'--{name}', dest=name, action='store_const', const=True, default=None, help=doc)
-        return g.add_argument(f'--no_{name}', dest=name, action='store_const', const=False, help=_negated_help(doc))
+        g.add_argument(f'--{opt}', dest=name, action='store_const', const=True, default=None, help=doc)
+        return g.add_argument(f'--no-{opt}', dest=name, action='store_const', const=False, help=_negated_help(doc))
     elif anno in (bool, store_true, store_false) or isinstance(default, bool) and anno is inspect.Parameter.empty:
         flag = default is True and anno is not store_true
-        return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=_negated_help(doc) if flag else doc,
+        return p.add_argument(f'--no-{opt}' if flag else f'--{opt}', dest=name, help=_negated_help(doc) if flag else doc,
                               action='store_false' if flag else 'store_true', default=bool(default))
     elif list in typing.get_args(anno): kw, doc = dict(type=str, action=_Repeat), doc + ' [repeatable]'
     else: kw = dict(type=_arg_type(anno))
     if default is inspect.Parameter.empty: return p.add_argument(name, help=doc, **kw)
-    p.add_argument(f'--{name}', help=doc + ('' if default is None else f' (default: {default})'), default=default, **kw)
+    p.add_argument(f'--{opt}', dest=name, help=doc + ('' if default is None else f' (default: {default})'), default=default, **kw)
 
 # %% ../nbs/80_cli.ipynb #7454829b
 def cli_parser(fn, # the function whose parameters are the options
@@ -106,7 +106,7 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
         print(_usage()); return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
-        print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
+        print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2  # a usage error, as argparse's
     fn = _resolve(cmd)
-    res = fn(**vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_underscore, rest)))))
+    res = fn(**vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_dashed, rest)))))
     return res if isinstance(res, int) else 0
