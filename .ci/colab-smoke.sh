@@ -70,7 +70,7 @@ D=$W/phantom R=$W/run E=$W/eval
 help_lists() { "$X" --help > help.txt && cat help.txt && grep -qE '^\s+train\s' help.txt; }
 step "xraylib --help" help_lists
 step "xraylib phantom" "$X" phantom --dest "$D" --n 60 --size 48
-step "xraylib train (1 epoch, 32 px)" "$X" train --data "$D" --arch resnet18 --size 32 --bs 16 --epochs 1 --freeze-epochs 0 --pretrained no --out "$R" --quiet
+step "xraylib train (1 epoch, 32 px)" "$X" train --data "$D" --arch resnet18 --size 32 --bs 16 --epochs 1 --freeze-epochs 0 --no-pretrained --out "$R" --quiet
 IMAGE=$(ls "$REPO"/../shared/data/nih-real-200/images/*.png 2>/dev/null | head -1 || true)
 [ -n "$IMAGE" ] || IMAGE=$(find "$D" -name '*.png' | sort | head -1)
 predict_json() {

@@ -23,7 +23,7 @@ def model(tmp_path_factory):
     pytest.importorskip('gradio', reason='xraylib serve needs the app extra: pip install -e ".[app]"')
     d = tmp_path_factory.mktemp('app')
     r = subprocess.run(['xraylib', 'train', '--data', 'phantom', '--n', '48', '--size', '32', '--epochs', '1', '--freeze-epochs', '0',
-                        '--arch', 'resnet18', '--bs', '16', '--pretrained', 'no', '--out', str(d/'run'), '--n-boot', '20',
+                        '--arch', 'resnet18', '--bs', '16', '--no-pretrained', '--out', str(d/'run'), '--n-boot', '20',
                         '--num-workers', '0', '--no-download', '--quiet'],
                        capture_output=True, text=True, timeout=300, env={**os.environ, 'XRAYLIB_HOME': str(d/'home')})
     assert r.returncode == 0, r.stderr[-3000:]

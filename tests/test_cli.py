@@ -28,15 +28,26 @@ def test_subcommand_help_lists_every_option(cmd):
     r = run(cmd, '--help')
     assert r.returncode == 0 and 'Warning' not in r.stderr, r.stderr  # no third-party deprecation noise either
     for o in options(cmd): assert (o if o.startswith('--') else o) in r.stdout, (cmd, o)
+    assert not re.findall(r'--[a-z0-9-]*_[a-z0-9_-]*', r.stdout), f'xraylib {cmd} --help prints an option with an underscore'
+
+
+def test_underscore_spelling_still_works(tmp_path):
+    "Options print with dashes, but the Python names' underscores are read the same: `--n_boot` is `--n-boot`."
+    no = str(tmp_path/'nothing-here.csv')
+    r = run('evaluate', '--preds', no, '--labels', no, '--n_boot', '5', '--threshold_method=youden', '--out', str(tmp_path/'e'))
+    assert r.returncode == 1 and 'no such' in r.stderr and 'unrecognized' not in r.stderr, r.stderr  # parsed; the file is missing
+    p, dashed = cli_parser(_resolve('train')), __import__('xraylib.cli', fromlist=['_dashed'])._dashed
+    a = p.parse_args(list(map(dashed, ['--n_boot', '5', '--no_bf16', '--freeze_epochs=1', '--image_col', 'my_col'])))
+    assert (a.n_boot, a.bf16, a.freeze_epochs, a.image_col) == (5, False, 1, 'my_col')
 
 
 def test_train_help_offers_every_train_option():
     "`xraylib train --help` offers every parameter of `train` except its callbacks."
     from xraylib.training.learner import train
-    h = run('train', '--help').stdout.replace('-\n', '')
+    h = run('train', '--help').stdout
     for k in inspect.signature(train).parameters:
         if k == 'cbs': continue
-        assert re.search(rf'--(no_)?{k}\b', h), k
+        assert re.search(rf'--(no-)?{k.replace("_", "-")}\b', h), k
 
 
 @pytest.mark.parametrize('cmd', list(COMMANDS))
@@ -44,8 +55,8 @@ def test_every_option_is_exercised_through_the_console_script(cmd):
     "Each option of each subcommand appears in an `xraylib` invocation in this file or one of the other CLI test files below."
     src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py', 'test_predict.py', 'test_app.py',
                                                  'test_localize.py', 'test_datasets.py', 'test_external.py'))
-    said = set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))
-    missing = [o for o in options(cmd) if o.startswith('--') and o.replace('_', '-') not in said and o not in said]
+    said = {o.replace('_', '-') for o in set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))}
+    missing = [o for o in options(cmd) if o.startswith('--') and o not in said]
     assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'
 
 
@@ -111,9 +122,9 @@ def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp('cli')
     env = {**os.environ, 'XRAYLIB_HOME': str(d/'home')}
     r = run('train', '--data', 'phantom', '--n', '60', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2',
-            '--freeze-epochs', '0', '--lr', '3e-3', '--pretrained', 'no', '--out', str(d/'run'), '--seed', '3',
+            '--freeze-epochs', '0', '--lr', '3e-3', '--no-pretrained', '--out', str(d/'run'), '--seed', '3',
             '--valid-pct', '0.25', '--n-boot', '20', '--num-workers', '0', '--patience', '3', '--no-download',
-            '--channels-last', '--fp16', 'no', '--no-pos-weight', '--quiet', '--bf16', '--threads', '1', '--flip', '--min-zoom', '0.8',
+            '--channels-last', '--no-fp16', '--no-pos-weight', '--quiet', '--bf16', '--threads', '1', '--flip', '--min-zoom', '0.8',
             '--max_zoom', '1.2', '--max-brightness', '0.15', '--max-contrast', '0.25', '--max-gamma', '0.3', env=env)
     assert r.returncode == 0, r.stderr
     return d
@@ -132,7 +143,7 @@ def test_train_writes_model_and_evaluation(trained):
 
 def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
-    r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained', 'yes',
+    r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained',
             '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'r'), '--quiet', '--no-bf16', '--no-flip')
     assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
@@ -211,7 +222,7 @@ def two_sources(tmp_path_factory):
     d = tmp_path_factory.mktemp('sources')
     nih, kids = make_phantom_sample(d/'nih', n=40, size=32, seed=0, workers=0), make_phantom_folder_set(d/'kids', n=40, size=32, seed=1)
     common = ['--data', str(nih), '--data', f'{kids}:patient_regex=^(person\\d+)_', '--size', '32', '--bs', '16', '--epochs', '1',
-              '--pretrained', 'no', '--n-boot', '20', '--quiet']
+              '--no-pretrained', '--n-boot', '20', '--quiet']
     for out, extra in (('merged', ['--balance', 'sources']), ('loo', ['--holdout-source', 'kids'])):
         r = run('train', *common, *extra, '--out', str(d/out), env={**os.environ, 'XRAYLIB_HOME': str(d/'home')})
         assert r.returncode == 0, r.stderr

@@ -12,7 +12,7 @@ NIH_RUN_FILES = {'auroc.csv', 'calibration.csv', 'calibration.png', 'confusion.c
 
 def train(tmp_path, *args, timeout=900):
     env = {**os.environ, 'XRAYLIB_HOME': str(tmp_path/'home')}
-    r = subprocess.run(['xraylib', 'train', '--epochs', '1', '--size', '32', '--pretrained', 'no', '--n-boot', '50', '--quiet', *args],
+    r = subprocess.run(['xraylib', 'train', '--epochs', '1', '--size', '32', '--no-pretrained', '--n-boot', '50', '--quiet', *args],
                        capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     return r

@@ -581,7 +581,7 @@ from fastai.callback.core import Callback
 from xraylib.training.learner import train, NonFiniteLossError
 from xraylib.training.checkpoint import read_train_state
 
-TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained='no', quiet=True, n_boot=10)
+TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained=False, quiet=True, n_boot=10)
 
 
 @pytest.fixture(scope='module')
@@ -600,7 +600,7 @@ def uninterrupted(train_phantom, tmp_path_factory):
 
 def _xraylib_train(src, out, *extra):
     return ['xraylib', 'train', '--data', str(src), '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '3',
-            '--pretrained', 'no', '--out', str(out), '--quiet', *extra]
+            '--no-pretrained', '--out', str(out), '--quiet', *extra]
 
 
 class CtrlC(Callback):
@@ -734,7 +734,7 @@ def test_nonfinite_loss_error_leaves_autocast(train_phantom):
     class Diverge(Callback):
         def before_batch(self): self.model[-1][-1].weight.data.fill_(float('nan'))
     dls = xray_dataloaders(train_phantom, size=32, bs=16, num_workers=0, device='cpu')
-    learn = xray_learner(dls, 'resnet18', pretrained='no', cbs=[CPUMixedPrecision(), StopOnNonFiniteLoss(), Diverge()])
+    learn = xray_learner(dls, 'resnet18', pretrained=False, cbs=[CPUMixedPrecision(), StopOnNonFiniteLoss(), Diverge()])
     with pytest.raises(NonFiniteLossError), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert not torch.is_autocast_enabled('cpu'), 'the NaN error left the kernel inside autocast'
 
@@ -821,7 +821,7 @@ def _train_fails_in_one_line(tmp_path:Path, capsys, args:list, msg:str):
     out = tmp_path/'out'
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # e.g. CSV sources whose images are not on disk: the error comes first
-        rc = main(['train', *args, '--out', str(out), '--epochs', '1', '--size', '32', '--pretrained', 'no', '--quiet'])
+        rc = main(['train', *args, '--out', str(out), '--epochs', '1', '--size', '32', '--no-pretrained', '--quiet'])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err.startswith('xraylib train: ') and len(err.splitlines()) == 1 and msg in err, err
     assert not out.exists()

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent('''
     out['import'] = changed(before, state())
     from xraylib.training.learner import train
     before = state()
-    train(n=48, size=32, bs=16, epochs=1, pretrained='no', n_boot=20, out=sys.argv[1], num_workers=0)  # with progress output
+    train(n=48, size=32, bs=16, epochs=1, pretrained=False, n_boot=20, out=sys.argv[1], num_workers=0)  # with progress output
     out['train'] = changed(before, state())
     print('STATE=' + json.dumps(out, default=str))
 ''')

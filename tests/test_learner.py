@@ -39,7 +39,7 @@ def run(phantom, tmp_path_factory):
     out = tmp_path_factory.mktemp('run')
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(xraylib.training.cpu, 'bf16_flags', lambda cpuinfo=None: []); mp.setattr(xraylib.training.cpu, 'bf16_speedup', lambda: 0.5)
-        res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=out, quiet=True, n_boot=20, threads=1)
+        res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained=False, out=out, quiet=True, n_boot=20, threads=1)
     return out, res
 
 
@@ -83,7 +83,7 @@ def test_run_outputs_reload(run):
 def test_pretrained_no(dls, hub):
     with warnings.catch_warnings():
         warnings.simplefilter('error', PretrainedWeightsWarning)
-        learn = xray_learner(dls, 'resnet18', pretrained='no')
+        learn = xray_learner(dls, 'resnet18', pretrained=False)
     assert learn.pretrained is False
 
 
@@ -110,7 +110,7 @@ def test_weights_file_is_loaded(dls, hub, tmp_path):
 def test_hub_cache_is_used(dls, hub):
     sd = _fake_imagenet(1); f = hub_weights_path('resnet18'); f.parent.mkdir(parents=True)
     torch.save(sd, f)
-    learn = xray_learner(dls, 'resnet18', pretrained='auto', download=False)
+    learn = xray_learner(dls, 'resnet18', pretrained=None, download=False)
     assert learn.pretrained and torch.equal(learn.model[0][4][0].conv1.weight, sd['layer1.0.conv1.weight'])
 
 
@@ -171,7 +171,7 @@ def test_cross_validation_on_real_images(shared, tmp_path):
     import subprocess
     data = shared('nih-real-1000-64px')
     r = subprocess.run(['xraylib', 'train', '--data', str(data), '--folds', '2', '--epochs', '1', '--size', '32', '--bs', '64',
-                        '--pretrained', 'no', '--n-boot', '20', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
+                        '--no-pretrained', '--n-boot', '20', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
     assert r.returncode == 0, r.stderr[-3000:]
     oof = pd.read_csv(tmp_path/'cv'/'oof_preds.csv')
     assert len(oof) == 1000 and oof['Image Index'].is_unique and oof.groupby('Patient ID')['fold'].nunique().max() == 1
@@ -193,7 +193,7 @@ def test_official_split_holds_out_the_test_list(tmp_path):
     (src/'test_list.txt').write_text('\n'.join(sorted(test)) + '\n')
     (src/'train_val_list.txt').write_text('\n'.join(sorted(set(df['Image Index']) - test)) + '\n')
     r = subprocess.run(['xraylib', 'train', '--data', str(src), '--split', 'official', '--arch', 'resnet18', '--size', '32',
-                        '--bs', '16', '--epochs', '1', '--pretrained', 'no', '--n-boot', '20', '--out', str(tmp_path/'run'), '--quiet'],
+                        '--bs', '16', '--epochs', '1', '--no-pretrained', '--n-boot', '20', '--out', str(tmp_path/'run'), '--quiet'],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     run = tmp_path/'run'

@@ -17,7 +17,7 @@ def trained(tmp_path_factory):
     from xraylib.datasets.phantom import make_phantom_sample
     tmp = tmp_path_factory.mktemp('loc')
     ph = make_phantom_sample(tmp/'ph', n=100, size=64, seed=1)
-    train(data=str(ph), arch='resnet18', size=64, bs=32, epochs=1, freeze_epochs=0, lr=3e-3, pretrained='no', download=False,
+    train(data=str(ph), arch='resnet18', size=64, bs=32, epochs=1, freeze_epochs=0, lr=3e-3, pretrained=False, download=False,
           out=str(tmp/'run'), quiet=True, n_boot=20, seed=0)
     return tmp/'run', make_phantom_sample(tmp/'held', n=12, size=96, seed=5)
 
