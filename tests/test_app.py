@@ -84,6 +84,8 @@ def _same(page, pred, png):
     return exp
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_serve_in_browser(model, shared, tmp_path):
     _need()
@@ -133,6 +135,7 @@ def test_serve_in_browser(model, shared, tmp_path):
     assert list((tmp_path/'tmp').iterdir()) == [], 'the server left files in its temporary folder'
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_serve_password_and_upload_limit(model, shared, tmp_path):
     "`--auth user:password`: no answer without it; `--max-file-size`: a larger upload is refused, the next small one answered."
@@ -161,6 +164,7 @@ def test_serve_password_and_upload_limit(model, shared, tmp_path):
     assert rc == 0, log.read_text()[-3000:]
 
 
+@pytest.mark.slow
 def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     "Through the console script's `main`, in this process (no server starts): a model that cannot be loaded (even with"
     "--share: nothing is opened first) and a malformed --auth exit 1 with the reason; --write-app writes the Spaces folder."
@@ -176,6 +180,7 @@ def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     assert 'GRADIO_TEMP_DIR' not in os.environ  # nothing of the server was set up in this process
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_serve_json_api(model, shared, tmp_path):
     "Issue 34: `POST /api/predict` beside the page (same process, same port) answers what `Predictor.predict` gives (1e-5), "

@@ -130,6 +130,7 @@ def trained(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_evaluation(trained):
     files = {p.name for p in (trained/'run').iterdir()}
     assert {'model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv', 'auroc.csv', 'report.md'} <= files
@@ -141,6 +142,7 @@ def test_train_writes_model_and_evaluation(trained):
     assert Path(t['source']).is_relative_to(trained/'home')  # the phantom went to $XRAYLIB_HOME
 
 
+@pytest.mark.slow
 def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained',
@@ -148,6 +150,7 @@ def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
     assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_reads_train_predictions(trained):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     r = run('evaluate', '--preds', str(trained/'run'/'valid_preds.csv'), '--labels', str(Path(src)/'sample_labels.csv'),
@@ -159,6 +162,7 @@ def test_evaluate_reads_train_predictions(trained):
     assert json.loads((trained/'ev'/'metrics.json').read_text())['threshold_method'] == 'youden'
 
 
+@pytest.mark.slow
 def test_predict_json(trained):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     img = sorted((Path(src)/'images').glob('*.png'))[0]
@@ -179,6 +183,7 @@ def test_predict_json(trained):
     assert r.returncode == 0 and len(rows) == 15 and all(l.startswith('*') and '(threshold 0.00)' in l for l in rows), r.stdout
 
 
+@pytest.mark.slow
 def test_calibrate_site_curve_and_adapted_model(trained, tmp_path):
     "`xraylib calibrate` on the run's validation predictions as the 'site': one draw, the curve over K, the adapted model."
     run_dir, vp = trained/'run', str(trained/'run'/'valid_preds.csv')
@@ -199,6 +204,7 @@ def test_unknown_option_fails_clearly():
     assert r.returncode == 2 and 'unrecognized arguments' in r.stderr
 
 
+@pytest.mark.slow
 def test_compare_two_models(trained):
     "`xraylib compare` on the run's predictions and a noisier copy of them (same images, same labels)."
     import numpy as np
@@ -229,6 +235,7 @@ def two_sources(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_train_two_sources_one_model_per_source_reports(two_sources):
     "One model on the union of the labels; model.json names each source's own labels; every source evaluated on its own labels, the folder set's test/ held out."
     t = json.loads((two_sources/'merged'/'model.json').read_text())['training']
@@ -244,6 +251,7 @@ def test_train_two_sources_one_model_per_source_reports(two_sources):
     assert {i.split('/')[0] for i in valid['Image Index'] if '/' in i} <= {'train'}  # no test/ image in validation
 
 
+@pytest.mark.slow
 def test_train_holdout_source_scores_it_as_external(two_sources):
     "--holdout-source kids: trained on nih alone, then the saved model scores the folder set's test/ on the shared label only."
     t = json.loads((two_sources/'loo'/'model.json').read_text())['training']

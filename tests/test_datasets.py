@@ -5,6 +5,8 @@ import json, os, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 
+pytestmark = pytest.mark.slow  # every test trains a model
+
 NIH_RUN_FILES = {'auroc.csv', 'calibration.csv', 'calibration.png', 'confusion.csv', 'confusion.png', 'history.csv', 'metrics.json',
                  'model.json', 'model.safetensors', 'pr.png', 'prevalence.png', 'rates.png', 'report.md', 'roc.png', 'sweep.csv',
                  'sweep.png', 'thresholds.csv', 'valid_preds.csv'}

@@ -5,6 +5,8 @@ import json, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest
 
+pytestmark = pytest.mark.slow  # trains a model
+
 FAST = ['numba', 'isal', 'onnx', 'onnxruntime']
 PROBE = r'''
 import sys, json

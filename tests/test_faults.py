@@ -621,6 +621,7 @@ MOMENTS = [('epoch1', 'kill'), ('epoch2', 'int'), ('evaluation', 'int'), ('evalu
            ('cleanup', 'int'), ('done', 'int')]  # epoch2 is the last epoch; model-files: model.json written, metrics.json not
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('point,how', MOMENTS, ids=[f'{p}-{h}' for p, h in MOMENTS])
 def test_train_interrupted_at_any_moment(train_phantom, uninterrupted, tmp_path, point, how):
     out = tmp_path/'run'
@@ -646,6 +647,7 @@ def test_train_interrupted_at_any_moment(train_phantom, uninterrupted, tmp_path,
     assert _same_predictions(out, uninterrupted) < 1e-5  # it ends with the model of the uninterrupted run
 
 
+@pytest.mark.slow
 def test_train_cross_validation_interrupted_resumes(train_phantom, tmp_path):
     "`--folds` is resumable like a single run: Ctrl-C in fold 0's evaluation, `--resume` (folds read from the run) finishes."
     out = tmp_path/'cv'
@@ -666,11 +668,13 @@ def test_train_resume_with_nothing_to_resume(train_phantom, tmp_path):
     assert r.returncode == 1 and 'nothing to resume' in r.stderr and 'Traceback' not in r.stderr
 
 
+@pytest.mark.slow
 def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
     with pytest.raises(ValueError, match=r'size=48 \(run: 32\)'): train(str(train_phantom), out=tmp_path, resume=True, **{**TRAIN_KW, 'size': 48})
 
 
+@pytest.mark.slow
 def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phantom, uninterrupted, tmp_path, monkeypatch):
     "A run started on a CPU runtime and resumed on a GPU one (Colab's quota) keeps its own architecture and size."
     import xraylib.training.learner as xl
@@ -692,6 +696,7 @@ def _as_if_saved_on_a_gpu(f):
         for i, b in entries: z.writestr(i, b.replace(b'X\x03\x00\x00\x00cpu', b'X\x06\x00\x00\x00cuda:0') if i.filename.endswith('data.pkl') else b)
 
 
+@pytest.mark.slow
 def test_train_resume_from_a_checkpoint_written_on_a_gpu(train_phantom, uninterrupted, tmp_path):
     "Issue 19.4: a checkpoint saved on a GPU resumes on a CPU runtime (its optimizer state mapped to the parameters' device)."
     import torch
@@ -707,6 +712,7 @@ def test_train_resume_from_a_checkpoint_written_on_a_gpu(train_phantom, uninterr
     assert _same_predictions(tmp_path, uninterrupted) < 1e-5
 
 
+@pytest.mark.slow
 def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):
     "fp16's GradScaler state is in the checkpoint and back after a resume (a CPU GradScaler stands in for CUDA's)."
     import torch
@@ -739,6 +745,7 @@ def test_nonfinite_loss_error_leaves_autocast(train_phantom):
     assert not torch.is_autocast_enabled('cpu'), 'the NaN error left the kernel inside autocast'
 
 
+@pytest.mark.slow
 def test_train_nan_loss_detected_and_reported(train_phantom, tmp_path):
     class Diverge(Callback):
         def before_batch(self):
@@ -754,6 +761,7 @@ def test_train_bad_learning_rate_refused(train_phantom, tmp_path, lr):
     assert r.returncode == 1 and 'learning rate must be a positive number' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_train_valid_label_without_positives(uninterrupted):
     met = json.loads((uninterrupted/'metrics.json').read_text())
     empty = [l for l, n in met['valid_positives'].items() if n == 0]

@@ -1,6 +1,9 @@
 """Importing every xraylib module and one small `train` leave the process as they found it: fastai's progress bars, defaults
 and classes, `tempfile.tempdir`, `os.environ`, torch's thread counts and backend flags (in a fresh interpreter)."""
 import json, os, subprocess, sys, textwrap
+import pytest
+
+pytestmark = pytest.mark.slow  # trains a model
 
 SCRIPT = textwrap.dedent('''
     import os, sys, json, tempfile, pkgutil, importlib, warnings

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (run it on a lent GPU or on Colab)')
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (run it on a lent GPU or on Colab)'),
+              pytest.mark.slow]
 KW = dict(arch='resnet18', size=64, bs=32, epochs=2, pretrained=False, quiet=True, n_boot=20)
 
 

@@ -1,8 +1,11 @@
 "A plain (non-editable) install, as README's `pip install \"xraylib-cxr @ git+...\"` makes: a wheel built from the checkout, installed in a fresh virtual environment, runs `xraylib train`."
 import os, shutil, subprocess, sys, importlib.util
+import pytest
 from pathlib import Path
 try: from conftest import REPO
 except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import REPO
+
+pytestmark = pytest.mark.install  # slow too (conftest)
 
 
 DIST = next(l.split('=', 1)[1].strip() for l in (REPO/'settings.ini').read_text().splitlines() if l.startswith('lib_name'))

@@ -43,6 +43,7 @@ def run(phantom, tmp_path_factory):
     return out, res
 
 
+@pytest.mark.slow
 def test_cpu_without_bf16_keeps_float32(run):
     "Where the probe measures bfloat16 slower than float32, `train` keeps float32 and says why in model.json; torch's threads are restored."
     t = json.loads((run[0]/'model.json').read_text())['training']
@@ -50,6 +51,7 @@ def test_cpu_without_bf16_keeps_float32(run):
     assert t['torch_threads'] == 1 and torch.get_num_threads() == THREADS0
 
 
+@pytest.mark.slow
 def test_train_writes_outputs(run):
     out, res = run
     for f in ['model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv']:
@@ -68,6 +70,7 @@ def test_train_writes_outputs(run):
     assert len(pd.read_csv(out/'history.csv')) == 1
 
 
+@pytest.mark.slow
 def test_run_outputs_reload(run):
     "The probabilities in valid_preds.csv are those of the saved model files."
     out, _ = run
@@ -145,6 +148,7 @@ def test_auroc_metric_in_learner(dls):
         assert np.isnan(v) if y[:, i].sum() in (0, len(y)) else 0 <= v <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_distributed_auroc_sees_every_shard(tmp_path):
     "Two gloo processes (`tests/scripts/train_distributed.py`): the logged mean AUROC is the whole validation set's."
@@ -165,6 +169,7 @@ def test_distributed_auroc_sees_every_shard(tmp_path):
     assert Predictor.from_file(tmp_path/'m').vocab == LABELS
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_cross_validation_on_real_images(shared, tmp_path):
     "`xraylib train --folds 2` on 1,000 real NIH images of 264 patients; `xraylib evaluate` reads its oof_preds.csv (2 folds: half the training of 3, the same checks)."
@@ -182,6 +187,7 @@ def test_cross_validation_on_real_images(shared, tmp_path):
     assert r.returncode == 0 and (tmp_path/'ev'/'auroc.csv').exists(), r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_official_split_holds_out_the_test_list(tmp_path):
     "`xraylib train --split official`: train/valid from train_val_list.txt only; test_preds.csv for exactly test_list.txt."
     import subprocess

@@ -2,6 +2,8 @@
 import json, subprocess
 import numpy as np, pandas as pd, pytest
 
+pytestmark = pytest.mark.slow  # every test uses a trained model
+
 BOXES = 'BBox_List_2017.csv'
 
 

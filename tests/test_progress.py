@@ -2,6 +2,8 @@
 import os, pty, re, subprocess, sys
 import pytest
 
+pytestmark = pytest.mark.slow  # trains a model
+
 FRAMES = (b'\r', '█'.encode(), b'|--', b'<div', b'<progress', b'% [')  # fastprogress console redraws, bar fill, its html
 
 
