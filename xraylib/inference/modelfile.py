@@ -4,7 +4,7 @@
 
 # %% ../../nbs/40_inference.modelfile.ipynb #8a6add33
 from __future__ import annotations
-import json, hashlib, platform, datetime
+import json, copyreg, hashlib, platform, datetime, contextlib
 from pathlib import Path
 from typing import Union, Optional
 import torch
@@ -18,7 +18,7 @@ from ..vocab import thresholds_in_order
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAME', 'get_arch', 'cpu_state_dict', 'ModelFileError', 'input_spec',
-           'save_model', 'load_model', 'model_probs']
+           'save_model', 'load_model', 'model_probs', 'plum_picklable']
 
 # %% ../../nbs/40_inference.modelfile.ipynb #4618bcf8
 def get_arch(arch:Union[str,callable]):
@@ -182,11 +182,16 @@ def _rebuild_plum_function(state:dict):
 def _reduce_plum_function(f):
     return _rebuild_plum_function, ({k: v for k, v in f.__getstate__().items() if k != '_lock'},)
 
-def _picklable_plum():
-    "Let `plum.Function` objects pickle without their `RLock` (a fresh one is made on load)."
+@contextlib.contextmanager
+def plum_picklable():
+    "Inside the block, `plum.Function` objects pickle without their `RLock` (fastai's `learn.export`); restored after."
     try: from plum import Function
-    except ImportError: return
-    import copyreg
-    copyreg.pickle(Function, _reduce_plum_function)
+    except ImportError: Function = None
+    old = copyreg.dispatch_table.get(Function, _NONE)
+    if Function is not None: copyreg.pickle(Function, _reduce_plum_function)
+    try: yield
+    finally:
+        if Function is not None and old is _NONE: copyreg.dispatch_table.pop(Function, None)
+        elif Function is not None: copyreg.dispatch_table[Function] = old
 
-_picklable_plum()
+_NONE = object()
