@@ -19,7 +19,7 @@ def chexnet_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('chexnet')/'ev'
     t0 = time.time()
     r = subprocess.run([sys.executable, '-m', 'xraylib.evaluation.evaluate', '--preds', str(preds), '--labels', str(labels),
-                        '--out', str(out), '--n-boot', '1000', '--by', 'sex,age,view'], capture_output=True, text=True, timeout=300)
+                        '--out', str(out), '--n_boot', '1000', '--by', 'sex,age,view'], capture_output=True, text=True, timeout=300)
     return r, out, time.time() - t0, SHARED
 
 
