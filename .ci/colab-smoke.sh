@@ -70,7 +70,7 @@ D=$W/phantom R=$W/run E=$W/eval
 help_lists() { "$X" --help > help.txt && cat help.txt && grep -qE '^\s+train\s' help.txt; }
 step "xraylib --help" help_lists
 step "xraylib phantom" "$X" phantom --dest "$D" --n 60 --size 48
-step "xraylib train (1 epoch, 32 px)" "$X" train --data "$D" --arch resnet18 --size 32 --bs 16 --epochs 1 --freeze-epochs 0 --pretrained no --out "$R" --quiet
+step "xraylib train (1 epoch, 32 px)" "$X" train --data "$D" --arch resnet18 --size 32 --bs 16 --epochs 1 --freeze-epochs 0 --no-pretrained --out "$R" --quiet
 IMAGE=$(ls "$REPO"/../shared/data/nih-real-200/images/*.png 2>/dev/null | head -1 || true)
 [ -n "$IMAGE" ] || IMAGE=$(find "$D" -name '*.png' | sort | head -1)
 predict_json() {
@@ -97,16 +97,16 @@ PY
 }
 if grep -qE '^\s+compare\s' help.txt 2>/dev/null; then step "xraylib compare" compare_two
 else echo "== colab: xraylib compare: skipped (xraylib --help does not list it yet)"; fi
-download_no_credentials() {  # must exit 2 with a message naming the credentials, no traceback
+download_no_credentials() {  # must exit 1 (bad input) with a message naming the credentials, no traceback
   local rc=0
   env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN HOME="$W/nohome" KAGGLE_CONFIG_DIR="$W/nokaggle" \
     "$X" download --dest "$W/nih" > dl.out 2> dl.err || rc=$?
   head -2 dl.err
-  [ "$rc" = 2 ] || { echo "   expected exit 2, got $rc"; cat dl.out dl.err; return 1; }
+  [ "$rc" = 1 ] || { echo "   expected exit 1, got $rc"; cat dl.out dl.err; return 1; }
   grep -q 'Kaggle credentials' dl.err || { echo "   no message about Kaggle credentials"; return 1; }
   ! grep -q 'Traceback' dl.out dl.err || { echo "   a traceback was printed"; cat dl.err; return 1; }
 }
-step "xraylib download without credentials: exit 2, a message, no traceback" download_no_credentials
+step "xraylib download without credentials: exit 1, a message, no traceback" download_no_credentials
 step "upload widget handler: ipywidgets 7 and 8 values" "$VENV/bin/python" "$CI_DIR/colab_widget_smoke.py" "$R" "$IMAGE"
 run_tutorial() {  # offline: no Kaggle credentials, so the tutorial takes its phantom fallback
   env -u KAGGLE_USERNAME -u KAGGLE_KEY -u KAGGLE_API_TOKEN KAGGLE_CONFIG_DIR="$W/nokaggle" \

@@ -2,8 +2,8 @@
 """Kermany pneumonia benchmark (issues 25 and 33): `xraylib train` on the shared Kermany set, its test/ folder evaluated once.
 
     python benchmarks/bench_kermany.py                                 # `xraylib train --data .../chest_xray` as a new user runs it
-    python benchmarks/bench_kermany.py --size 64 --max_gamma 0         # any `xraylib train` option (the same names)
-    python benchmarks/bench_kermany.py --from_run runs/kermany         # the figures of a finished run folder, no training
+    python benchmarks/bench_kermany.py --size 64 --max-gamma 0         # any `xraylib train` option (the same names)
+    python benchmarks/bench_kermany.py --from-run runs/kermany         # the figures of a finished run folder, no training
 
 Training is `train` itself (its preset, split, bfloat16, augmentation and threads; every `xraylib train` option is
 accepted here under the same name): test/ held out (the official split), validation a patient-wise 20% of train/,
@@ -90,7 +90,7 @@ def main():
     p = cli_parser(train, 'bench_kermany.py')
     p.description = __doc__.split('\n')[0]
     p.set_defaults(data=str(DATA), out=None)
-    p.add_argument('--from_run', default=None, help='report on this finished run folder instead of training')
+    p.add_argument('--from-run', default=None, help='report on this finished run folder instead of training')
     p.add_argument('--sens', type=lambda s: [float(x) for x in s.split(',') if x], default=[0.95, 0.98],
                    help='validation sensitivities for the fixed-sensitivity threshold rules, comma-separated')
     a = vars(p.parse_args())

@@ -2,8 +2,8 @@
 """Training on the CPU (issues 6 (b) and 33): float32 against bfloat16 autocast, images/s at 64 and 128 px and the AUROC pair.
 
     python benchmarks/bench_train.py                  # throughput at 64 and 128 px, then the AUROC pair on NIH 1,000 real (64 px)
-    python benchmarks/bench_train.py --no_auroc       # throughput only (about a minute)
-    python benchmarks/bench_train.py --seed_style     # issue 6 (b): xraylib's pipeline against the seed articles' (224 px)
+    python benchmarks/bench_train.py --no-auroc       # throughput only (about a minute)
+    python benchmarks/bench_train.py --seed-style     # issue 6 (b): xraylib's pipeline against the seed articles' (224 px)
 
 Throughput: `xray_learner` (resnet18, from scratch) on `xray_dataloaders` (../shared/data/nih-real-200 replicated to
 --n items), bs 32, training batches only (validation skipped), `--batches` per round; float32 and bfloat16
@@ -15,7 +15,7 @@ split, seed 42) with `bf16=False` and `bf16=True`, each mean validation AUROC wi
 how far the bfloat16 model's probabilities move when *predicting* under bfloat16 autocast instead of float32 (the
 validation images, before calibration). Nothing is written to the repo.
 
-The seed-style comparison (issue 6 (b)), with `--seed_style`: xraylib's pipeline (uint8 memory-map cache,
+The seed-style comparison (issue 6 (b)), with `--seed-style`: xraylib's pipeline (uint8 memory-map cache,
 `XrayAugment` batch tfms) against the seed articles' (fastai `DataBlock(ImageBlock, MultiCategoryBlock)` from the full
 1024 px PNGs, `Resize(224)` item tfm, `aug_transforms()` batch tfms, fastai's default workers + `vision_learner`),
 same arch, items, batch size and output size, alternating rounds.
@@ -157,7 +157,7 @@ def auroc_pair(a, tmp):
     res = {}
     for bf16 in (False, True):
         name = 'bfloat16' if bf16 else 'float32'
-        r = train(data=str(data), split='patient', bf16=bf16, threads=torch.get_num_threads(), out=str(tmp/name), quiet=True, download=False, pretrained='no')
+        r = train(data=str(data), split='patient', bf16=bf16, threads=torch.get_num_threads(), out=str(tmp/name), quiet=True, download=False, pretrained=False)
         m = json.loads((tmp/name/'metrics.json').read_text())
         lo, hi = m['mean_auroc_ci']
         res[name] = (m['mean_auroc'], lo, hi)
@@ -177,13 +177,13 @@ def main():
     ap.add_argument('--n', type=int, default=1000, help='items (nih-real-200 replicated)')
     ap.add_argument('--bs', type=int, default=32)
     ap.add_argument('--sizes', type=lambda s: [int(x) for x in s.split(',')], default=[64, 128], help='image sizes, comma-separated')
-    ap.add_argument('--size', type=int, default=224, help='--seed_style only')
+    ap.add_argument('--size', type=int, default=224, help='--seed-style only')
     ap.add_argument('--arch', default='resnet18')
     ap.add_argument('--batches', type=int, default=6, help='training batches timed per round (0: the whole epoch)')
     ap.add_argument('--rounds', type=int, default=3, help='rounds per side, alternating')
     ap.add_argument('--threads', default='auto', help="torch threads: a count, or 'auto' (`train_threads('auto')`: the cores the load average leaves free)")
-    ap.add_argument('--no_auroc', action='store_true', help='throughput only')
-    ap.add_argument('--seed_style', action='store_true', help="issue 6 (b): xraylib's pipeline against the seed's instead")
+    ap.add_argument('--no-auroc', action='store_true', help='throughput only')
+    ap.add_argument('--seed-style', action='store_true', help="issue 6 (b): xraylib's pipeline against the seed's instead")
     a = ap.parse_args()
     import torch
     from xraylib.training.cpu import train_threads, torch_threads, cpu_bf16

@@ -16,6 +16,24 @@ def shared_path(*parts) -> Path:
     return p
 
 
+# What `pytest tests -m "not slow"` leaves out (a contributor's few-minute run; `pytest tests` runs everything): tests
+# that train a model, and the three kinds below, which count as slow too.
+MARKERS = {'slow': 'trains a model, or is a notebooks/browser/install test: left out by -m "not slow"',
+           'notebooks': 'executes the notebooks in nbs/ (slow)',
+           'browser': 'drives Chromium through Playwright (slow)',
+           'install': 'builds the wheel and installs it in a fresh virtual environment (slow)'}
+
+
+def pytest_configure(config):
+    for k, v in MARKERS.items(): config.addinivalue_line('markers', f'{k}: {v}')
+
+
+def pytest_collection_modifyitems(config, items):
+    "A notebooks, browser or install test is slow too, so that `-m \"not slow\"` is the one short form."
+    for it in items:
+        if any(it.get_closest_marker(m) for m in MARKERS if m != 'slow'): it.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def shared():
     "The `shared_path` function, as a fixture."

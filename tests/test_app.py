@@ -23,7 +23,7 @@ def model(tmp_path_factory):
     pytest.importorskip('gradio', reason='xraylib serve needs the app extra: pip install -e ".[app]"')
     d = tmp_path_factory.mktemp('app')
     r = subprocess.run(['xraylib', 'train', '--data', 'phantom', '--n', '48', '--size', '32', '--epochs', '1', '--freeze-epochs', '0',
-                        '--arch', 'resnet18', '--bs', '16', '--pretrained', 'no', '--out', str(d/'run'), '--n-boot', '20',
+                        '--arch', 'resnet18', '--bs', '16', '--no-pretrained', '--out', str(d/'run'), '--n-boot', '20',
                         '--num-workers', '0', '--no-download', '--quiet'],
                        capture_output=True, text=True, timeout=300, env={**os.environ, 'XRAYLIB_HOME': str(d/'home')})
     assert r.returncode == 0, r.stderr[-3000:]
@@ -84,6 +84,8 @@ def _same(page, pred, png):
     return exp
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_serve_in_browser(model, shared, tmp_path):
     _need()
@@ -133,6 +135,7 @@ def test_serve_in_browser(model, shared, tmp_path):
     assert list((tmp_path/'tmp').iterdir()) == [], 'the server left files in its temporary folder'
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_serve_password_and_upload_limit(model, shared, tmp_path):
     "`--auth user:password`: no answer without it; `--max-file-size`: a larger upload is refused, the next small one answered."
@@ -161,13 +164,14 @@ def test_serve_password_and_upload_limit(model, shared, tmp_path):
     assert rc == 0, log.read_text()[-3000:]
 
 
+@pytest.mark.slow
 def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     "Through the console script's `main`, in this process (no server starts): a model that cannot be loaded (even with"
-    "--share: nothing is opened first) and a malformed --auth exit 2 with the reason; --write-app writes the Spaces folder."
+    "--share: nothing is opened first) and a malformed --auth exit 1 with the reason; --write-app writes the Spaces folder."
     from xraylib.cli import main
-    assert main(['serve', str(tmp_path/'nowhere'), '--share']) == 2
+    assert main(['serve', str(tmp_path/'nowhere'), '--share']) == 1
     assert 'nowhere: no such model folder or file' in capsys.readouterr().err
-    assert main(['serve', str(model), '--auth', 'no-colon']) == 2
+    assert main(['serve', str(model), '--auth', 'no-colon']) == 1
     assert 'give it as user:password' in capsys.readouterr().err
     assert main(['serve', str(model), '--write-app', str(tmp_path/'space')]) == 0
     files = sorted(str(f.relative_to(tmp_path/'space')) for f in (tmp_path/'space').rglob('*') if f.is_file())
@@ -176,6 +180,7 @@ def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     assert 'GRADIO_TEMP_DIR' not in os.environ  # nothing of the server was set up in this process
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_serve_json_api(model, shared, tmp_path):
     "Issue 34: `POST /api/predict` beside the page (same process, same port) answers what `Predictor.predict` gives (1e-5), "

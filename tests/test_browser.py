@@ -12,6 +12,8 @@ import numpy as np, pytest
 
 from conftest import ART, CHROMIUM, ARGS, need_browser, free_port
 
+pytestmark = pytest.mark.browser  # slow too (conftest)
+
 REPO = Path(__file__).parents[1]
 WIDGET_NB = REPO/'nbs'/'70_serving.widgets.ipynb'
 SHARED = Path(os.environ.get('XRAYLIB_SHARED_DATA', REPO.parent/'shared'/'data'))

@@ -28,15 +28,26 @@ def test_subcommand_help_lists_every_option(cmd):
     r = run(cmd, '--help')
     assert r.returncode == 0 and 'Warning' not in r.stderr, r.stderr  # no third-party deprecation noise either
     for o in options(cmd): assert (o if o.startswith('--') else o) in r.stdout, (cmd, o)
+    assert not re.findall(r'--[a-z0-9-]*_[a-z0-9_-]*', r.stdout), f'xraylib {cmd} --help prints an option with an underscore'
+
+
+def test_underscore_spelling_still_works(tmp_path):
+    "Options print with dashes, but the Python names' underscores are read the same: `--n_boot` is `--n-boot`."
+    no = str(tmp_path/'nothing-here.csv')
+    r = run('evaluate', '--preds', no, '--labels', no, '--n_boot', '5', '--threshold_method=youden', '--out', str(tmp_path/'e'))
+    assert r.returncode == 1 and 'no such' in r.stderr and 'unrecognized' not in r.stderr, r.stderr  # parsed; the file is missing
+    p, dashed = cli_parser(_resolve('train')), __import__('xraylib.cli', fromlist=['_dashed'])._dashed
+    a = p.parse_args(list(map(dashed, ['--n_boot', '5', '--no_bf16', '--freeze_epochs=1', '--image_col', 'my_col'])))
+    assert (a.n_boot, a.bf16, a.freeze_epochs, a.image_col) == (5, False, 1, 'my_col')
 
 
 def test_train_help_offers_every_train_option():
     "`xraylib train --help` offers every parameter of `train` except its callbacks."
     from xraylib.training.learner import train
-    h = run('train', '--help').stdout.replace('-\n', '')
+    h = run('train', '--help').stdout
     for k in inspect.signature(train).parameters:
         if k == 'cbs': continue
-        assert re.search(rf'--(no_)?{k}\b', h), k
+        assert re.search(rf'--(no-)?{k.replace("_", "-")}\b', h), k
 
 
 @pytest.mark.parametrize('cmd', list(COMMANDS))
@@ -44,8 +55,8 @@ def test_every_option_is_exercised_through_the_console_script(cmd):
     "Each option of each subcommand appears in an `xraylib` invocation in this file or one of the other CLI test files below."
     src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py', 'test_predict.py', 'test_app.py',
                                                  'test_localize.py', 'test_datasets.py', 'test_external.py'))
-    said = set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))
-    missing = [o for o in options(cmd) if o.startswith('--') and o.replace('_', '-') not in said and o not in said]
+    said = {o.replace('_', '-') for o in set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))}
+    missing = [o for o in options(cmd) if o.startswith('--') and o not in said]
     assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'
 
 
@@ -63,14 +74,47 @@ def test_phantom_writes_kaggle_layout(tmp_path):
     assert r.returncode == 0 and 'reus' not in r.stdout.lower(), r.stdout
 
 
-def test_download_without_credentials_exit_2(tmp_path):
-    env = {'HOME': str(tmp_path), 'PATH': os.environ['PATH'], 'XRAYLIB_HOME': str(tmp_path/'x')}
+def _no_kaggle_env(tmp_path)->dict:
+    "An environment without Kaggle credentials (and with this checkout first on the path)."
+    return {'HOME': str(tmp_path), 'PATH': os.environ['PATH'], 'XRAYLIB_HOME': str(tmp_path/'x'),
+            **{k: os.environ[k] for k in ('PYTHONPATH',) if k in os.environ}}
+
+
+def test_download_without_credentials_exit_1(tmp_path):
+    env = _no_kaggle_env(tmp_path)
     r = run('download', '--dest', str(tmp_path/'nih'), '--force', env=env)
-    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.returncode == 1 and 'Traceback' not in r.stderr
     assert 'KAGGLE' in r.stderr
     r = run('download', '--dest', str(tmp_path/'full'), '--full', env=env)  # the full ChestX-ray14 checks the disk space first
-    assert 'Traceback' not in r.stderr and ((r.returncode == 2 and 'KAGGLE' in r.stderr) or
-                                            (r.returncode == 1 and 'GB free' in r.stderr)), r.stderr
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and ('KAGGLE' in r.stderr or 'GB free' in r.stderr), r.stderr
+
+
+def _bad_input(cmd:str, d:Path)->list:
+    "Arguments of `xraylib cmd` that parse but name input it cannot use (missing files, an impossible sample size)."
+    no = str(d/'nothing-here')
+    return {'phantom': ['--n', '0', '--dest', str(d/'ph')], 'download': ['--dest', str(d/'nih')],
+            'train': ['--data', no, '--out', str(d/'run'), '--quiet'],
+            'evaluate': ['--preds', no + '.csv', '--labels', no + '.csv', '--out', str(d/'ev')],
+            'predict': [no, no + '.png'], 'compare': [no + '_a.csv', no + '_b.csv', '--labels', no + '.csv'],
+            'calibrate': ['--model', no, '--preds', no + '.csv', '--labels', no + '.csv'],
+            'localize': [no, no + '.png', '--boxes', no + '.csv', '--out', str(d/'loc')], 'serve': [no]}[cmd]
+
+
+def test_one_exit_status_for_bad_input(tmp_path):
+    "Every command: input it cannot use (a missing file, an impossible value) exits 1 with `xraylib CMD: reason`, no"
+    "traceback, nothing written; a command line argparse refuses (an unknown option) exits 2, the usage error."
+    from concurrent.futures import ThreadPoolExecutor
+    env = _no_kaggle_env(tmp_path)
+    jobs = [(c, _bad_input(c, tmp_path)) for c in COMMANDS] + [(c, ['--no-such-option']) for c in COMMANDS]
+    assert {c for c, _ in jobs} == set(COMMANDS) == {'phantom', 'download', 'train', 'evaluate', 'predict', 'compare',
+                                                     'calibrate', 'localize', 'serve'}
+    with ThreadPoolExecutor(4) as ex: rs = list(ex.map(lambda j: run(j[0], *j[1], env=env), jobs))
+    for (c, args), r in zip(jobs, rs):
+        want = 2 if args == ['--no-such-option'] else 1
+        assert r.returncode == want and 'Traceback' not in r.stderr, (c, args, r.returncode, r.stderr[-2000:])
+        said = r.stderr.splitlines()  # (a first run may print matplotlib's font-cache note before)
+        assert any(l.startswith(f'xraylib {c}: ' if want == 1 else 'usage: xraylib') for l in said), (c, r.stderr[-2000:])
+    assert not [o for o in ('ph', 'nih', 'run', 'ev', 'loc') if (tmp_path/o).exists()]  # no output folder written
 
 
 @pytest.fixture(scope='module')
@@ -79,14 +123,15 @@ def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp('cli')
     env = {**os.environ, 'XRAYLIB_HOME': str(d/'home')}
     r = run('train', '--data', 'phantom', '--n', '60', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2',
-            '--freeze-epochs', '0', '--lr', '3e-3', '--pretrained', 'no', '--out', str(d/'run'), '--seed', '3',
+            '--freeze-epochs', '0', '--lr', '3e-3', '--no-pretrained', '--out', str(d/'run'), '--seed', '3',
             '--valid-pct', '0.25', '--n-boot', '20', '--num-workers', '0', '--patience', '3', '--no-download',
-            '--channels-last', '--fp16', 'no', '--no-pos-weight', '--quiet', '--bf16', '--threads', '1', '--flip', '--min-zoom', '0.8',
+            '--channels-last', '--no-fp16', '--no-pos-weight', '--quiet', '--bf16', '--threads', '1', '--flip', '--min-zoom', '0.8',
             '--max_zoom', '1.2', '--max-brightness', '0.15', '--max-contrast', '0.25', '--max-gamma', '0.3', env=env)
     assert r.returncode == 0, r.stderr
     return d
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_evaluation(trained):
     files = {p.name for p in (trained/'run').iterdir()}
     assert {'model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv', 'auroc.csv', 'report.md'} <= files
@@ -98,13 +143,16 @@ def test_train_writes_model_and_evaluation(trained):
     assert Path(t['source']).is_relative_to(trained/'home')  # the phantom went to $XRAYLIB_HOME
 
 
+@pytest.mark.slow
 def test_train_bad_weights_file_fails_clearly(trained, tmp_path):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
-    r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained', 'yes',
-            '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'r'), '--quiet', '--no-bf16', '--no-flip')
+    r = run('train', '--data', src, '--arch', 'resnet18', '--size', '32', '--epochs', '1', '--pretrained',
+            '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'r'), '--quiet', '--no-bf16', '--no-flip',
+            '--fp16')  # a GPU option: ignored on the CPU, with a warning
     assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_reads_train_predictions(trained):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     r = run('evaluate', '--preds', str(trained/'run'/'valid_preds.csv'), '--labels', str(Path(src)/'sample_labels.csv'),
@@ -116,6 +164,7 @@ def test_evaluate_reads_train_predictions(trained):
     assert json.loads((trained/'ev'/'metrics.json').read_text())['threshold_method'] == 'youden'
 
 
+@pytest.mark.slow
 def test_predict_json(trained):
     src = json.loads((trained/'run'/'model.json').read_text())['training']['source']
     img = sorted((Path(src)/'images').glob('*.png'))[0]
@@ -136,6 +185,7 @@ def test_predict_json(trained):
     assert r.returncode == 0 and len(rows) == 15 and all(l.startswith('*') and '(threshold 0.00)' in l for l in rows), r.stdout
 
 
+@pytest.mark.slow
 def test_calibrate_site_curve_and_adapted_model(trained, tmp_path):
     "`xraylib calibrate` on the run's validation predictions as the 'site': one draw, the curve over K, the adapted model."
     run_dir, vp = trained/'run', str(trained/'run'/'valid_preds.csv')
@@ -156,6 +206,7 @@ def test_unknown_option_fails_clearly():
     assert r.returncode == 2 and 'unrecognized arguments' in r.stderr
 
 
+@pytest.mark.slow
 def test_compare_two_models(trained):
     "`xraylib compare` on the run's predictions and a noisier copy of them (same images, same labels)."
     import numpy as np
@@ -179,13 +230,14 @@ def two_sources(tmp_path_factory):
     d = tmp_path_factory.mktemp('sources')
     nih, kids = make_phantom_sample(d/'nih', n=40, size=32, seed=0, workers=0), make_phantom_folder_set(d/'kids', n=40, size=32, seed=1)
     common = ['--data', str(nih), '--data', f'{kids}:patient_regex=^(person\\d+)_', '--size', '32', '--bs', '16', '--epochs', '1',
-              '--pretrained', 'no', '--n-boot', '20', '--quiet']
+              '--no-pretrained', '--n-boot', '20', '--quiet']
     for out, extra in (('merged', ['--balance', 'sources']), ('loo', ['--holdout-source', 'kids'])):
         r = run('train', *common, *extra, '--out', str(d/out), env={**os.environ, 'XRAYLIB_HOME': str(d/'home')})
         assert r.returncode == 0, r.stderr
     return d
 
 
+@pytest.mark.slow
 def test_train_two_sources_one_model_per_source_reports(two_sources):
     "One model on the union of the labels; model.json names each source's own labels; every source evaluated on its own labels, the folder set's test/ held out."
     t = json.loads((two_sources/'merged'/'model.json').read_text())['training']
@@ -201,6 +253,7 @@ def test_train_two_sources_one_model_per_source_reports(two_sources):
     assert {i.split('/')[0] for i in valid['Image Index'] if '/' in i} <= {'train'}  # no test/ image in validation
 
 
+@pytest.mark.slow
 def test_train_holdout_source_scores_it_as_external(two_sources):
     "--holdout-source kids: trained on nih alone, then the saved model scores the folder set's test/ on the shared label only."
     t = json.loads((two_sources/'loo'/'model.json').read_text())['training']

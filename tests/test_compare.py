@@ -62,11 +62,11 @@ def test_compare_cli_errors(chexnet, tmp_path, capsys):
     preds, noisy, labels = chexnet
     P = pd.read_csv(noisy)
     P.iloc[5:].to_csv(tmp_path/'fewer.csv', index=False)
-    assert compare_cli(str(preds), str(tmp_path/'fewer.csv'), labels=str(labels), out=str(tmp_path/'x')) == 2
+    assert compare_cli(str(preds), str(tmp_path/'fewer.csv'), labels=str(labels), out=str(tmp_path/'x')) == 1
     err = capsys.readouterr().err
     assert 'different images: 5 only in' in err and P['Image Index'][0] in err
     P.drop(columns=['prob_Hernia']).to_csv(tmp_path/'nohernia.csv', index=False)
-    assert compare_cli(str(preds), str(tmp_path/'nohernia.csv'), labels=str(labels), out=str(tmp_path/'x')) == 2
+    assert compare_cli(str(preds), str(tmp_path/'nohernia.csv'), labels=str(labels), out=str(tmp_path/'x')) == 1
     assert 'different labels: 1 only in' in capsys.readouterr().err
     assert compare_cli(str(preds), str(noisy)) == 2 and '--labels is required' in capsys.readouterr().err
     assert not (tmp_path/'x').exists()

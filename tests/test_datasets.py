@@ -5,6 +5,8 @@ import json, os, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 
+pytestmark = pytest.mark.slow  # every test trains a model
+
 NIH_RUN_FILES = {'auroc.csv', 'calibration.csv', 'calibration.png', 'confusion.csv', 'confusion.png', 'history.csv', 'metrics.json',
                  'model.json', 'model.safetensors', 'pr.png', 'prevalence.png', 'rates.png', 'report.md', 'roc.png', 'sweep.csv',
                  'sweep.png', 'thresholds.csv', 'valid_preds.csv'}
@@ -12,7 +14,7 @@ NIH_RUN_FILES = {'auroc.csv', 'calibration.csv', 'calibration.png', 'confusion.c
 
 def train(tmp_path, *args, timeout=900):
     env = {**os.environ, 'XRAYLIB_HOME': str(tmp_path/'home')}
-    r = subprocess.run(['xraylib', 'train', '--epochs', '1', '--size', '32', '--pretrained', 'no', '--n-boot', '50', '--quiet', *args],
+    r = subprocess.run(['xraylib', 'train', '--epochs', '1', '--size', '32', '--no-pretrained', '--n-boot', '50', '--quiet', *args],
                        capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     return r

@@ -5,6 +5,8 @@ import json, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest
 
+pytestmark = pytest.mark.slow  # trains a model
+
 FAST = ['numba', 'isal', 'onnx', 'onnxruntime']
 PROBE = r'''
 import sys, json
@@ -25,7 +27,7 @@ def model(tmp_path_factory):
     from xraylib.training.learner import train
     d = tmp_path_factory.mktemp('extras')
     src = make_phantom_sample(d/'ph', n=40, size=64, seed=4, workers=0)
-    train(str(src), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=d/'run', quiet=True, n_boot=10)
+    train(str(src), arch='resnet18', size=32, bs=16, epochs=1, pretrained=False, out=d/'run', quiet=True, n_boot=10)
     return d/'run', sorted(str(p) for p in (src/'images').glob('*.png'))[:4]
 
 

@@ -322,9 +322,9 @@ def test_predictions_empty_and_absent_files(tmp_path, labels_csv):
     with pytest.raises(FileNotFoundError, match=r'nope\.csv: no such predictions file'): read_predictions(tmp_path/'nope.csv', labels_csv)
 
 
-def test_evaluate_cli_bad_input_exit_2_writes_nothing(tmp_path, labels_csv, capsys):
+def test_evaluate_cli_bad_input_exit_1_writes_nothing(tmp_path, labels_csv, capsys):
     f = _preds(tmp_path, {'prob_Mass': [.9, .1, .8], 'prob_Tumour': [.2, .3, .4]})
-    assert evaluate_cli(preds=str(f), labels=str(labels_csv), out=str(tmp_path/'ev')) == 2
+    assert evaluate_cli(preds=str(f), labels=str(labels_csv), out=str(tmp_path/'ev')) == 1
     err = capsys.readouterr().err
     assert err.startswith('xraylib evaluate: ') and 'preds.csv: prediction column(s) not a known label: prob_Tumour' in err
     assert not (tmp_path/'ev').exists()
@@ -520,7 +520,7 @@ def test_model_pickle_refused_never_executed(model_dir, tmp_path, case, loader):
 def test_model_pickle_refused_by_cli(model_dir, tmp_path, capsys):
     files, marker = _pickle_cases(model_dir, tmp_path)
     Image.fromarray(A8).save(tmp_path/'x.png')
-    assert predict_cli(model=str(files['pth']), images=[str(tmp_path/'x.png')]) == 2
+    assert predict_cli(model=str(files['pth']), images=[str(tmp_path/'x.png')]) == 1
     assert 'refusing to load a pickle-based file' in capsys.readouterr().err and not marker.exists()
 
 
@@ -581,7 +581,7 @@ from fastai.callback.core import Callback
 from xraylib.training.learner import train, NonFiniteLossError
 from xraylib.training.checkpoint import read_train_state
 
-TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained='no', quiet=True, n_boot=10)
+TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained=False, quiet=True, n_boot=10)
 
 
 @pytest.fixture(scope='module')
@@ -600,7 +600,7 @@ def uninterrupted(train_phantom, tmp_path_factory):
 
 def _xraylib_train(src, out, *extra):
     return ['xraylib', 'train', '--data', str(src), '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '3',
-            '--pretrained', 'no', '--out', str(out), '--quiet', *extra]
+            '--no-pretrained', '--out', str(out), '--quiet', *extra]
 
 
 class CtrlC(Callback):
@@ -621,6 +621,7 @@ MOMENTS = [('epoch1', 'kill'), ('epoch2', 'int'), ('evaluation', 'int'), ('evalu
            ('cleanup', 'int'), ('done', 'int')]  # epoch2 is the last epoch; model-files: model.json written, metrics.json not
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('point,how', MOMENTS, ids=[f'{p}-{h}' for p, h in MOMENTS])
 def test_train_interrupted_at_any_moment(train_phantom, uninterrupted, tmp_path, point, how):
     out = tmp_path/'run'
@@ -646,6 +647,7 @@ def test_train_interrupted_at_any_moment(train_phantom, uninterrupted, tmp_path,
     assert _same_predictions(out, uninterrupted) < 1e-5  # it ends with the model of the uninterrupted run
 
 
+@pytest.mark.slow
 def test_train_cross_validation_interrupted_resumes(train_phantom, tmp_path):
     "`--folds` is resumable like a single run: Ctrl-C in fold 0's evaluation, `--resume` (folds read from the run) finishes."
     out = tmp_path/'cv'
@@ -666,11 +668,13 @@ def test_train_resume_with_nothing_to_resume(train_phantom, tmp_path):
     assert r.returncode == 1 and 'nothing to resume' in r.stderr and 'Traceback' not in r.stderr
 
 
+@pytest.mark.slow
 def test_train_resume_refuses_other_settings(train_phantom, tmp_path):
     with pytest.raises(KeyboardInterrupt): train(str(train_phantom), out=tmp_path, cbs=[CtrlC()], **TRAIN_KW)
     with pytest.raises(ValueError, match=r'size=48 \(run: 32\)'): train(str(train_phantom), out=tmp_path, resume=True, **{**TRAIN_KW, 'size': 48})
 
 
+@pytest.mark.slow
 def test_train_resume_uses_the_runs_settings_not_the_current_preset(train_phantom, uninterrupted, tmp_path, monkeypatch):
     "A run started on a CPU runtime and resumed on a GPU one (Colab's quota) keeps its own architecture and size."
     import xraylib.training.learner as xl
@@ -692,6 +696,7 @@ def _as_if_saved_on_a_gpu(f):
         for i, b in entries: z.writestr(i, b.replace(b'X\x03\x00\x00\x00cpu', b'X\x06\x00\x00\x00cuda:0') if i.filename.endswith('data.pkl') else b)
 
 
+@pytest.mark.slow
 def test_train_resume_from_a_checkpoint_written_on_a_gpu(train_phantom, uninterrupted, tmp_path):
     "Issue 19.4: a checkpoint saved on a GPU resumes on a CPU runtime (its optimizer state mapped to the parameters' device)."
     import torch
@@ -707,6 +712,7 @@ def test_train_resume_from_a_checkpoint_written_on_a_gpu(train_phantom, uninterr
     assert _same_predictions(tmp_path, uninterrupted) < 1e-5
 
 
+@pytest.mark.slow
 def test_train_resume_restores_the_loss_scaler(train_phantom, tmp_path):
     "fp16's GradScaler state is in the checkpoint and back after a resume (a CPU GradScaler stands in for CUDA's)."
     import torch
@@ -734,11 +740,12 @@ def test_nonfinite_loss_error_leaves_autocast(train_phantom):
     class Diverge(Callback):
         def before_batch(self): self.model[-1][-1].weight.data.fill_(float('nan'))
     dls = xray_dataloaders(train_phantom, size=32, bs=16, num_workers=0, device='cpu')
-    learn = xray_learner(dls, 'resnet18', pretrained='no', cbs=[CPUMixedPrecision(), StopOnNonFiniteLoss(), Diverge()])
+    learn = xray_learner(dls, 'resnet18', pretrained=False, cbs=[CPUMixedPrecision(), StopOnNonFiniteLoss(), Diverge()])
     with pytest.raises(NonFiniteLossError), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert not torch.is_autocast_enabled('cpu'), 'the NaN error left the kernel inside autocast'
 
 
+@pytest.mark.slow
 def test_train_nan_loss_detected_and_reported(train_phantom, tmp_path):
     class Diverge(Callback):
         def before_batch(self):
@@ -754,6 +761,7 @@ def test_train_bad_learning_rate_refused(train_phantom, tmp_path, lr):
     assert r.returncode == 1 and 'learning rate must be a positive number' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_train_valid_label_without_positives(uninterrupted):
     met = json.loads((uninterrupted/'metrics.json').read_text())
     empty = [l for l, n in met['valid_positives'].items() if n == 0]
@@ -821,7 +829,7 @@ def _train_fails_in_one_line(tmp_path:Path, capsys, args:list, msg:str):
     out = tmp_path/'out'
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # e.g. CSV sources whose images are not on disk: the error comes first
-        rc = main(['train', *args, '--out', str(out), '--epochs', '1', '--size', '32', '--pretrained', 'no', '--quiet'])
+        rc = main(['train', *args, '--out', str(out), '--epochs', '1', '--size', '32', '--no-pretrained', '--quiet'])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err.startswith('xraylib train: ') and len(err.splitlines()) == 1 and msg in err, err
     assert not out.exists()

@@ -1,16 +1,22 @@
 """Importing every xraylib module and one small `train` leave the process as they found it: fastai's progress bars, defaults
-and classes, `tempfile.tempdir`, `os.environ`, torch's thread counts and backend flags (in a fresh interpreter)."""
+and classes, pickle's dispatch table, `tempfile.tempdir`, `os.environ`, torch's thread counts and backend flags (in a
+fresh interpreter)."""
 import json, os, subprocess, sys, textwrap
+import pytest
+
+pytestmark = pytest.mark.slow  # trains a model
 
 SCRIPT = textwrap.dedent('''
-    import os, sys, json, tempfile, pkgutil, importlib, warnings
+    import os, sys, json, copyreg, tempfile, pkgutil, importlib, warnings
     import torch, fastai.vision.all as fv, fastai.callback.progress as fcp
     from fastai.torch_core import defaults
     CLASSES = (fv.Learner, fv.DataLoaders, fv.DataLoader, fv.TfmdDL, fv.Callback, fv.Recorder, fcp.ProgressCallback, fv.TensorBase)
 
     def state():
         "Everything a library might change for the whole process, as comparable text."
-        return dict(tempdir=tempfile.gettempdir(), env=dict(os.environ),  # the effective folder (the stdlib caches it on first use) threads=torch.get_num_threads(),
+        return dict(pickling=sorted(map(repr, copyreg.dispatch_table)),  # how pickle saves each type
+                    tempdir=tempfile.gettempdir(),  # the effective folder (the stdlib caches it on first use)
+                    env=dict(os.environ), threads=torch.get_num_threads(),
                     interop=torch.get_num_interop_threads(), bars=repr((fcp.master_bar, fcp.progress_bar)),
                     defaults={k: repr(v) for k, v in vars(defaults).items()},
                     torch=repr((torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.get_default_dtype(),
@@ -25,7 +31,7 @@ SCRIPT = textwrap.dedent('''
     out['import'] = changed(before, state())
     from xraylib.training.learner import train
     before = state()
-    train(n=48, size=32, bs=16, epochs=1, pretrained='no', n_boot=20, out=sys.argv[1], num_workers=0)  # with progress output
+    train(n=48, size=32, bs=16, epochs=1, pretrained=False, n_boot=20, out=sys.argv[1], num_workers=0)  # with progress output
     out['train'] = changed(before, state())
     print('STATE=' + json.dumps(out, default=str))
 ''')

@@ -1,8 +1,11 @@
 "A plain (non-editable) install, as README's `pip install \"xraylib-cxr @ git+...\"` makes: a wheel built from the checkout, installed in a fresh virtual environment, runs `xraylib train`."
 import os, shutil, subprocess, sys, importlib.util
+import pytest
 from pathlib import Path
 try: from conftest import REPO
 except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import REPO
+
+pytestmark = pytest.mark.install  # slow too (conftest)
 
 
 DIST = next(l.split('=', 1)[1].strip() for l in (REPO/'settings.ini').read_text().splitlines() if l.startswith('lib_name'))
@@ -46,7 +49,7 @@ def test_wheel_installs_in_a_fresh_venv_and_trains(tmp_path):
                  env=env, cwd=tmp_path).stdout.split()
     assert all(Path(w).is_relative_to(venv) for w in where), where  # the wheel's copy, not an editable checkout
     run_env = {**env, 'PATH': f'{bin_}{os.pathsep}{env["PATH"]}', 'XRAYLIB_HOME': str(tmp_path/'home')}
-    r = _run([str(bin_/'xraylib'), 'train', '--n', '48', '--size', '32', '--bs', '16', '--epochs', '1', '--pretrained', 'no',
+    r = _run([str(bin_/'xraylib'), 'train', '--n', '48', '--size', '32', '--bs', '16', '--epochs', '1', '--no-pretrained',
               '--out', str(tmp_path/'run')], env=run_env, cwd=tmp_path)
     assert 'mean validation AUROC' in r.stdout, r.stdout
     assert {'model.safetensors', 'model.json', 'metrics.json'} <= {p.name for p in (tmp_path/'run').iterdir()}

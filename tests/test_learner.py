@@ -39,10 +39,11 @@ def run(phantom, tmp_path_factory):
     out = tmp_path_factory.mktemp('run')
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(xraylib.training.cpu, 'bf16_flags', lambda cpuinfo=None: []); mp.setattr(xraylib.training.cpu, 'bf16_speedup', lambda: 0.5)
-        res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=out, quiet=True, n_boot=20, threads=1)
+        res = train(str(phantom), arch='resnet18', size=32, bs=16, epochs=1, pretrained=False, out=out, quiet=True, n_boot=20, threads=1)
     return out, res
 
 
+@pytest.mark.slow
 def test_cpu_without_bf16_keeps_float32(run):
     "Where the probe measures bfloat16 slower than float32, `train` keeps float32 and says why in model.json; torch's threads are restored."
     t = json.loads((run[0]/'model.json').read_text())['training']
@@ -50,6 +51,7 @@ def test_cpu_without_bf16_keeps_float32(run):
     assert t['torch_threads'] == 1 and torch.get_num_threads() == THREADS0
 
 
+@pytest.mark.slow
 def test_train_writes_outputs(run):
     out, res = run
     for f in ['model.safetensors', 'model.json', 'valid_preds.csv', 'metrics.json', 'history.csv']:
@@ -68,6 +70,7 @@ def test_train_writes_outputs(run):
     assert len(pd.read_csv(out/'history.csv')) == 1
 
 
+@pytest.mark.slow
 def test_run_outputs_reload(run):
     "The probabilities in valid_preds.csv are those of the saved model files."
     out, _ = run
@@ -83,7 +86,7 @@ def test_run_outputs_reload(run):
 def test_pretrained_no(dls, hub):
     with warnings.catch_warnings():
         warnings.simplefilter('error', PretrainedWeightsWarning)
-        learn = xray_learner(dls, 'resnet18', pretrained='no')
+        learn = xray_learner(dls, 'resnet18', pretrained=False)
     assert learn.pretrained is False
 
 
@@ -110,7 +113,7 @@ def test_weights_file_is_loaded(dls, hub, tmp_path):
 def test_hub_cache_is_used(dls, hub):
     sd = _fake_imagenet(1); f = hub_weights_path('resnet18'); f.parent.mkdir(parents=True)
     torch.save(sd, f)
-    learn = xray_learner(dls, 'resnet18', pretrained='auto', download=False)
+    learn = xray_learner(dls, 'resnet18', pretrained=None, download=False)
     assert learn.pretrained and torch.equal(learn.model[0][4][0].conv1.weight, sd['layer1.0.conv1.weight'])
 
 
@@ -145,6 +148,7 @@ def test_auroc_metric_in_learner(dls):
         assert np.isnan(v) if y[:, i].sum() in (0, len(y)) else 0 <= v <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_distributed_auroc_sees_every_shard(tmp_path):
     "Two gloo processes (`tests/scripts/train_distributed.py`): the logged mean AUROC is the whole validation set's."
@@ -165,13 +169,14 @@ def test_distributed_auroc_sees_every_shard(tmp_path):
     assert Predictor.from_file(tmp_path/'m').vocab == LABELS
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_cross_validation_on_real_images(shared, tmp_path):
     "`xraylib train --folds 2` on 1,000 real NIH images of 264 patients; `xraylib evaluate` reads its oof_preds.csv (2 folds: half the training of 3, the same checks)."
     import subprocess
     data = shared('nih-real-1000-64px')
     r = subprocess.run(['xraylib', 'train', '--data', str(data), '--folds', '2', '--epochs', '1', '--size', '32', '--bs', '64',
-                        '--pretrained', 'no', '--n-boot', '20', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
+                        '--no-pretrained', '--n-boot', '20', '--out', str(tmp_path/'cv'), '--quiet'], capture_output=True, text=True, timeout=1400)
     assert r.returncode == 0, r.stderr[-3000:]
     oof = pd.read_csv(tmp_path/'cv'/'oof_preds.csv')
     assert len(oof) == 1000 and oof['Image Index'].is_unique and oof.groupby('Patient ID')['fold'].nunique().max() == 1
@@ -182,6 +187,7 @@ def test_cross_validation_on_real_images(shared, tmp_path):
     assert r.returncode == 0 and (tmp_path/'ev'/'auroc.csv').exists(), r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_official_split_holds_out_the_test_list(tmp_path):
     "`xraylib train --split official`: train/valid from train_val_list.txt only; test_preds.csv for exactly test_list.txt."
     import subprocess
@@ -193,7 +199,7 @@ def test_official_split_holds_out_the_test_list(tmp_path):
     (src/'test_list.txt').write_text('\n'.join(sorted(test)) + '\n')
     (src/'train_val_list.txt').write_text('\n'.join(sorted(set(df['Image Index']) - test)) + '\n')
     r = subprocess.run(['xraylib', 'train', '--data', str(src), '--split', 'official', '--arch', 'resnet18', '--size', '32',
-                        '--bs', '16', '--epochs', '1', '--pretrained', 'no', '--n-boot', '20', '--out', str(tmp_path/'run'), '--quiet'],
+                        '--bs', '16', '--epochs', '1', '--no-pretrained', '--n-boot', '20', '--out', str(tmp_path/'run'), '--quiet'],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     run = tmp_path/'run'

@@ -2,6 +2,8 @@
 import json, subprocess
 import numpy as np, pandas as pd, pytest
 
+pytestmark = pytest.mark.slow  # every test uses a trained model
+
 BOXES = 'BBox_List_2017.csv'
 
 
@@ -17,7 +19,7 @@ def trained(tmp_path_factory):
     from xraylib.datasets.phantom import make_phantom_sample
     tmp = tmp_path_factory.mktemp('loc')
     ph = make_phantom_sample(tmp/'ph', n=100, size=64, seed=1)
-    train(data=str(ph), arch='resnet18', size=64, bs=32, epochs=1, freeze_epochs=0, lr=3e-3, pretrained='no', download=False,
+    train(data=str(ph), arch='resnet18', size=64, bs=32, epochs=1, freeze_epochs=0, lr=3e-3, pretrained=False, download=False,
           out=str(tmp/'run'), quiet=True, n_boot=20, seed=0)
     return tmp/'run', make_phantom_sample(tmp/'held', n=12, size=96, seed=5)
 
@@ -59,10 +61,10 @@ def test_localize_real_nih_boxes(trained, shared, tmp_path):
 
 
 def test_localize_bad_box_file(trained, tmp_path):
-    "A box file with a bad row stops the command with the file, line and image named, exit code 2, nothing written."
+    "A box file with a bad row stops the command with the file, line and image named, exit status 1, nothing written."
     model, held = trained  # (--frame original --meta: the row is refused before the frames are read)
     (tmp_path/'bad.csv').write_text('Image Index,Finding Label,Bbox [x,y,w,h],,,\n'
                                     '00000001_000.png,Mass,10,20,30,40,,\n00000002_000.png,Nodule,12,20,-3,4,,\n')
     r = run(model, '--boxes', tmp_path/'bad.csv', held/'images', '--out', tmp_path/'o', '--frame', 'original', '--meta', held/'sample_labels.csv')
-    assert r.returncode == 2 and "line 3 (image '00000002_000.png', label 'Nodule'): w and h must be positive" in r.stderr, r.stderr
+    assert r.returncode == 1 and "line 3 (image '00000002_000.png', label 'Nodule'): w and h must be positive" in r.stderr, r.stderr
     assert not (tmp_path/'o').exists()

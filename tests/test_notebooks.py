@@ -5,6 +5,8 @@ from nbdev.config import get_config
 from nbdev.test import test_nb as run_notebook  # renamed so pytest does not collect it
 from conftest import NBS
 
+pytestmark = pytest.mark.notebooks  # slow too (conftest)
+
 NOTEBOOKS = sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith('_'))
 # Flags in XRAYLIB_TEST_FLAGS (space-separated) are run too, e.g. XRAYLIB_TEST_FLAGS=slow
 FORCE = os.environ.get('XRAYLIB_TEST_FLAGS', '').split()

@@ -138,7 +138,7 @@ def test_from_file_thresholds_and_cli(real, capsys):
     assert predict_cli(str(mdir), [str(files[0]), str(bad)]) == 1
     cap = capsys.readouterr()
     assert 'bad.png' in cap.err and str(files[0]) in cap.out
-    assert predict_cli(str(mdir.parent/'no-model'), [str(files[0])]) == 2
+    assert predict_cli(str(mdir.parent/'no-model'), [str(files[0])]) == 1
     assert 'cannot load model' in capsys.readouterr().err
 
 
@@ -183,5 +183,5 @@ def test_batch_cli_csv_evaluate_gradcam(real, tmp_path, capsys):
     cams = sorted((tmp_path/'cams').iterdir())
     assert [c.name for c in cams] == [f'{f.stem}_Effusion.png' for f in files[:2]]
     im = Image.open(cams[0]); assert im.mode == 'RGB' and max(im.size) <= 512
-    assert predict_cli(str(mdir), [str(files[0])], gradcam=str(tmp_path/'c2'), gradcam_label='Flu') == 2
+    assert predict_cli(str(mdir), [str(files[0])], gradcam=str(tmp_path/'c2'), gradcam_label='Flu') == 1
     assert 'not a label of this model' in capsys.readouterr().err

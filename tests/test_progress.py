@@ -2,6 +2,8 @@
 import os, pty, re, subprocess, sys
 import pytest
 
+pytestmark = pytest.mark.slow  # trains a model
+
 FRAMES = (b'\r', '█'.encode(), b'|--', b'<div', b'<progress', b'% [')  # fastprogress console redraws, bar fill, its html
 
 
@@ -9,7 +11,7 @@ def test_train_to_a_log_file_writes_one_line_per_epoch_and_no_bar_frames(tmp_pat
     env = {**os.environ, 'XRAYLIB_HOME': str(tmp_path/'home')}
     log = tmp_path/'train.log'
     with open(log, 'wb') as f:
-        r = subprocess.run(['xraylib', 'train', '--n', '48', '--size', '32', '--bs', '16', '--epochs', '2', '--pretrained', 'no',
+        r = subprocess.run(['xraylib', 'train', '--n', '48', '--size', '32', '--bs', '16', '--epochs', '2', '--no-pretrained',
                             '--out', str(tmp_path/'run')], stdout=f, stderr=subprocess.PIPE, env=env, timeout=600)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     b = log.read_bytes()

@@ -23,13 +23,15 @@ from .datasets.phantom import make_phantom_sample, make_phantom_folder_set, BBOX
 from .datasets.fetch import kaggle_credentials, DownloadError
 from .datasets.nih_sample import download_nih_sample
 from .datasets.kermany import download_kermany
-from .data.block import read_dataset, load_labels, label_counts, plot_label_counts, xray_dblock, xray_dataloaders, official_test_items
+from .data.block import (read_dataset, load_labels, label_counts, plot_label_counts, xray_dblock,
+                                xray_dataloaders, official_test_items)
 from .data.splits import patient_splitter
 from .data.cache import cached_frame
 from .inference.modelfile import save_model, load_model
 from .inference.predict import Predictor, list_preds
 from .inference.gradcam import gradcam, plot_gradcam
-from .evaluation.thresholds import EvalData, threshold_sweep, plot_threshold_sweep, per_label_thresholds, thresholds_dict, thresholds_at
+from .evaluation.thresholds import (EvalData, threshold_sweep, plot_threshold_sweep, per_label_thresholds,
+                                           thresholds_dict, thresholds_at)
 from .evaluation.evaluate import auroc_table, confusion_at, write_evaluation
 from .evaluation.plots import plot_roc, plot_confusion, plot_rates_vs_threshold
 from .evaluation.calibration import calibration_table, plot_reliability, heldout_ece

@@ -15,14 +15,22 @@ __all__ = ['COMMANDS', 'cli_parser', 'main']
 # %% ../nbs/80_cli.ipynb #1119a53d
 COMMANDS = {
     'phantom':  ('xraylib.datasets.phantom:phantom_cli',   'write the built-in phantom sample (Kaggle sample layout)'),
-    'download': ('xraylib.datasets.nih_sample:download_cli', 'download the Kaggle NIH sample (needs Kaggle credentials)'),
+    'download': ('xraylib.datasets.nih_sample:download_cli',
+                 'download the Kaggle NIH sample (needs Kaggle credentials)'),
     'train':    ('xraylib.training.learner:train_cli',     'train a model (default: the phantom sample, CPU settings)'),
-    'evaluate': ('xraylib.evaluation.evaluate:evaluate_cli', 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
-    'predict':  ('xraylib.inference.predict:predict_cli',   'predict the labels of image files (or a folder, to a CSV) with a saved model'),
-    'compare':  ('xraylib.evaluation.compare:compare_cli',   'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
-    'calibrate': ('xraylib.evaluation.sitecal:calibrate_cli', 'site calibration: choose the operating point on K labelled images of a new site, scored on the rest with CIs'),
-    'localize': ('xraylib.evaluation.localize:localize_cli', 'score Grad-CAM against expert boxes (BBox_List_2017.csv): pointing game, IoU/IoBB, CIs, chance'),
-    'serve':    ('xraylib.serving.app:serve_cli',         'a web app (Gradio) for a saved model: upload X-rays, see labels, Grad-CAM and the model card'),
+    'evaluate': ('xraylib.evaluation.evaluate:evaluate_cli',
+                 'AUROC/AP with CIs, thresholds, plots and a report from saved predictions'),
+    'predict':  ('xraylib.inference.predict:predict_cli',
+                 'predict the labels of image files (or a folder, to a CSV) with a saved model'),
+    'compare':  ('xraylib.evaluation.compare:compare_cli',
+                 'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
+    'calibrate': (
+        'xraylib.evaluation.sitecal:calibrate_cli',
+        'site calibration: choose the operating point on K labelled images of a new site, scored on the rest with CIs'),
+    'localize': ('xraylib.evaluation.localize:localize_cli',
+                 'score Grad-CAM against expert boxes (BBox_List_2017.csv): pointing game, IoU/IoBB, CIs, chance'),
+    'serve':    ('xraylib.serving.app:serve_cli',
+                 'a web app (Gradio) for a saved model: upload X-rays, see labels, Grad-CAM and the model card'),
 }
 
 # %% ../nbs/80_cli.ipynb #67e43d29
@@ -32,18 +40,20 @@ def _usage()->str:
     return '\n'.join(lines + [f'  {k:<{w}}  {v[1]}' for k, v in COMMANDS.items()])
 
 def _resolve(cmd:str):
-    "The plain function behind subcommand `cmd` (unwrapped from `call_parse`, whose call re-reads `sys.argv` in some fastcore versions)."
+    """The plain function behind subcommand `cmd` (unwrapped from `call_parse`, whose call re-reads `sys.argv` in some
+    fastcore versions)."""
     mod, fn = COMMANDS[cmd][0].split(':')
-    with warnings.catch_warnings():  # fastai's import calls `torch.jit.script`, which newer torch warns about on every command
+    # fastai's import calls `torch.jit.script`, which newer torch warns about on every command
+    with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.* is deprecated', category=FutureWarning)
         f = getattr(importlib.import_module(mod), fn)
     return getattr(f, '__wrapped__', f)
 
-def _underscore(arg:str)->str:
-    "`--freeze-epochs=2` -> `--freeze_epochs=2`: options may be spelt with dashes or underscores."
+def _dashed(arg:str)->str:
+    "`--freeze_epochs=2` -> `--freeze-epochs=2`: options are spelt with dashes; the Python names' underscores work too."
     if not arg.startswith('--'): return arg
     name, eq, val = arg.partition('=')
-    return name.replace('-', '_').replace('__', '--', 1) + eq + val
+    return '--' + name[2:].replace('_', '-') + eq + val
 
 # %% ../nbs/80_cli.ipynb #57be9a45
 def _arg_type(anno):
@@ -53,11 +63,13 @@ def _arg_type(anno):
     return t if t in (int, float, str) else str
 
 # %% ../nbs/80_cli.ipynb #188e67ab
-_VERBS = ('let', 'try', 'show', 'use', 'apply', 'add', 'read', 'write', 'look', 'make', 'keep', 'check', 'print', 'download',
-          'search', 'draw', 'save', 'run', 'allow', 'compute', 'include', 'warn', 'skip', 'stop', 'build', 'cache', 'verify')
+_VERBS = ('let', 'try', 'show', 'use', 'apply', 'add', 'read', 'write', 'look', 'make', 'keep', 'check', 'print',
+          'download',
+          'search', 'draw', 'save', 'run', 'allow', 'compute', 'include', 'warn', 'skip', 'stop', 'build', 'cache',
+          'verify')
 
 def _negated_help(doc:str)->str:
-    "The help of `--no_x` from the docment of `x`: 'do not ...' when it starts with a verb, else 'turn off: ...'."
+    "The help of `--no-x` from the docment of `x`: 'do not ...' when it starts with a verb, else 'turn off: ...'."
     if not doc: return 'turn off this option (on by default)'
     w = doc.split()[0]
     if w == 'also': return 'do not ' + doc.split(None, 1)[1] if ' ' in doc else 'turn off: ' + doc
@@ -71,22 +83,25 @@ class _Repeat(argparse.Action):
 
 def _add_option(p:argparse.ArgumentParser, name:str, v):
     "Add parameter `name` (its docments entry `v`: anno, default, docment) to parser `p`."
-    anno, default, doc = v['anno'], v['default'], v['docment'] or ''
+    anno, default, doc, opt = v['anno'], v['default'], v['docment'] or '', name.replace('_', '-')
     if isinstance(anno, Param):
         kw = {k: getattr(anno, k) for k in ('type', 'action', 'nargs', 'choices') if getattr(anno, k, None) is not None}
         doc = anno.help or doc
-    elif anno is bool and default is None:  # three states: --name (True), --no_name (False), neither (None: decided at run time)
+    # three states: --x (True), --no-x (False), neither (None: decided at run time)
+    elif anno is bool and default is None:
         g = p.add_mutually_exclusive_group()
-        g.add_argument(f'--{name}', dest=name, action='store_const', const=True, default=None, help=doc)
-        return g.add_argument(f'--no_{name}', dest=name, action='store_const', const=False, help=_negated_help(doc))
+        g.add_argument(f'--{opt}', dest=name, action='store_const', const=True, default=None, help=doc)
+        return g.add_argument(f'--no-{opt}', dest=name, action='store_const', const=False, help=_negated_help(doc))
     elif anno in (bool, store_true, store_false) or isinstance(default, bool) and anno is inspect.Parameter.empty:
         flag = default is True and anno is not store_true
-        return p.add_argument(f'--no_{name}' if flag else f'--{name}', dest=name, help=_negated_help(doc) if flag else doc,
+        return p.add_argument(f'--no-{opt}' if flag else f'--{opt}', dest=name,
+                              help=_negated_help(doc) if flag else doc,
                               action='store_false' if flag else 'store_true', default=bool(default))
     elif list in typing.get_args(anno): kw, doc = dict(type=str, action=_Repeat), doc + ' [repeatable]'
     else: kw = dict(type=_arg_type(anno))
     if default is inspect.Parameter.empty: return p.add_argument(name, help=doc, **kw)
-    p.add_argument(f'--{name}', help=doc + ('' if default is None else f' (default: {default})'), default=default, **kw)
+    p.add_argument(f'--{opt}', dest=name, help=doc + ('' if default is None else f' (default: {default})'),
+                   default=default, **kw)
 
 # %% ../nbs/80_cli.ipynb #7454829b
 def cli_parser(fn, # the function whose parameters are the options
@@ -106,7 +121,8 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
         print(_usage()); return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
+        # a usage error, as argparse's
         print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
     fn = _resolve(cmd)
-    res = fn(**vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_underscore, rest)))))
+    res = fn(**vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_dashed, rest)))))
     return res if isinstance(res, int) else 0

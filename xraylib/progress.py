@@ -40,7 +40,8 @@ def progress_bar(gen, # what to iterate over
                  comment:str='', # what it is doing: the line a log gets
                  **kwargs # more `fastprogress` bar options (`display`, `leave`, `parent`)
                 ):
-    "fastprogress's bar in a terminal or notebook; a `LineProgressBar` (one line when it ends) when stdout is a file or pipe."
+    """fastprogress's bar in a terminal or notebook; a `LineProgressBar` (one line when it ends) when stdout is a file
+    or pipe."""
     pb = (_console_or_nb_bar if is_terminal() else LineProgressBar)(gen, total=total, **kwargs)
     pb.comment = comment
     return pb
@@ -52,7 +53,8 @@ def master_bar(gen, total:int=None, **kwargs):
 # %% ../nbs/03_progress.ipynb #9403e6d2
 @contextlib.contextmanager
 def fastai_progress():
-    "Inside: fastai's `ProgressCallback` uses this module's `master_bar`/`progress_bar` (bars in a terminal, lines in a log)."
+    """Inside: fastai's `ProgressCallback` uses this module's `master_bar`/`progress_bar` (bars in a terminal, lines in
+    a log)."""
     import fastai.callback.progress as fcp
     old = fcp.master_bar, fcp.progress_bar
     fcp.master_bar, fcp.progress_bar = master_bar, progress_bar

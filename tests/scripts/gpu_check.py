@@ -16,7 +16,7 @@ def main():
     print(f"default xraylib train: {time.time() - t0:.0f} s, mean AUROC {res['mean_auroc']:.3f}, "
           f"{res['n_train']} train images, fit {res['fit_seconds']} s")
     src = make_phantom_sample(d/'ph', n=2000, size=256, seed=0)
-    t0 = time.time(); r = train(str(src), epochs=1, freeze_epochs=0, pretrained='no', channels_last=True, fp16='yes', out=d/'epoch', quiet=True, n_boot=10)
+    t0 = time.time(); r = train(str(src), epochs=1, freeze_epochs=0, pretrained=False, channels_last=True, fp16=True, out=d/'epoch', quiet=True, n_boot=10)
     print(f"one epoch, GPU preset, channels-last + fp16: {r['n_train'] / r['fit_seconds']:.0f} train images/s ({r['fit_seconds']} s incl. validation)")
     return subprocess.call([sys.executable, '-m', 'pytest', '-q', str(Path(__file__).parents[1]/'test_gpu.py')])
 

@@ -101,7 +101,7 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
     def _dls():  # rank 0 builds the image cache; the others then reuse it
         return xray_dataloaders(_source(), size=size, bs=bs, device=dev, progress=rank == 0)
     dls = rank0_first(_dls)
-    pre = {'yes': True, 'no': False}.get(pretrained, pretrained)
+    pre = {'auto': None, 'yes': True, 'no': False}[pretrained]  # xray_learner's pretrained: None (when found), True, False
     learn = xray_learner(dls, arch, pretrained=pre)
     if fp16 and torch.cuda.is_available(): learn = learn.to_fp16()
     if rank == 0: print(f'{world} process(es) on {dev.split(":")[0]}, {len(dls.train_ds)} training images, '

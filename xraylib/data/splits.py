@@ -32,7 +32,8 @@ def _stratify_groups(Y:np.ndarray, n:np.ndarray, valid_pct:float, seed:int)->np.
         else: l = int(left.argmin()); grp = order[(todo & (Y[:, l] > 0))[order]]
         for g in grp:
             # the side that lacks the larger share of this label (then of images) takes the group
-            key = [(need[s, l] / want[s, l] if l is not None else 0, need_n[s] / want_n[s], rng.random()) for s in (0, 1)]
+            key = [(need[s, l] / want[s, l] if l is not None else 0, need_n[s] / want_n[s],
+                    rng.random()) for s in (0, 1)]
             s = int(key[1] > key[0])
             need[s] -= Y[g]; need_n[s] -= n[g]; valid[g] = bool(s); todo[g] = False
     return valid
@@ -42,11 +43,13 @@ def patient_splitter(valid_pct:float=0.2, # fraction of images for validation
                      seed:int=42, # the random seed (same seed, same split)
                      col:str='patient' # the patient id column
                     )->Callable:
-    "A fastai splitter `f(df) -> (train_idx, valid_idx)` keeping each patient on one side, stratified by label (and by `source`, when the frame has several)."
+    """A fastai splitter `f(df) -> (train_idx, valid_idx)` keeping each patient on one side, stratified by label (and by
+    `source`, when the frame has several)."""
     def _split(items:pd.DataFrame):
         ids, g = np.unique(np.asarray(items[col]), return_inverse=True)
         M = label_matrix(items)
-        if 'source' in items: M = np.c_[M, pd.get_dummies(items['source']).to_numpy(np.int64)]  # several sources: each split in proportion
+        # several sources: each split in proportion
+        if 'source' in items: M = np.c_[M, pd.get_dummies(items['source']).to_numpy(np.int64)]
         Y = np.zeros((len(ids), M.shape[1]), np.int64); np.add.at(Y, g, M)
         valid = _stratify_groups(Y, np.bincount(g, minlength=len(ids)), valid_pct, seed)[g]
         return np.flatnonzero(~valid).tolist(), np.flatnonzero(valid).tolist()
@@ -85,7 +88,8 @@ def _dataset_folder(source)->Optional[Path]:
 
 def official_lists(source # a dataset folder, a label CSV or a reader's frame
                   )->Optional[tuple]:
-    "`(train_val, test)` image-name sets: a frame's own test rows (`split == 'test'`, a folder set's `test/`), else the official lists beside the labels of `source`, or `None`."
+    """`(train_val, test)` image-name sets: a frame's own test rows (`split == 'test'`, a folder set's `test/`), else
+    the official lists beside the labels of `source`, or `None`."""
     if isinstance(source, pd.DataFrame) and 'split' in source and (source['split'] == 'test').any():
         te = source['split'] == 'test'
         return set(source.loc[~te, 'image']), set(source.loc[te, 'image'])
@@ -97,10 +101,12 @@ def official_lists(source # a dataset folder, a label CSV or a reader's frame
 def resolve_split(split:str, # 'auto', 'official', 'patient' or 'random'
                   source # the dataset (folder, label CSV or `load_labels` frame)
                  )->str:
-    "The split `xray_dataloaders` uses for `source`: 'auto' is 'official' when the dataset has its own test set (NIH's lists, a `test/` folder), else 'patient'."
+    """The split `xray_dataloaders` uses for `source`: 'auto' is 'official' when the dataset has its own test set (NIH's
+    lists, a `test/` folder), else 'patient'."""
     if split not in SPLITS: raise ValueError(f'split must be one of {SPLITS}, not {split!r}')
     has = official_lists(source) is not None
     if split == 'official' and not has:
         raise FileNotFoundError(f'{_dataset_folder(source)}: split=\'official\' needs {" and ".join(OFFICIAL_LISTS)} '
-                                "beside the labels (from Kaggle's nih-chest-xrays/data), or a test/ folder in a folder set; use split='patient' without them")
+                                "beside the labels (from Kaggle's nih-chest-xrays/data), or a test/ folder in a folder "
+                                "set; use split='patient' without them")
     return ('official' if has else 'patient') if split == 'auto' else split

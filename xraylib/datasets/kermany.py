@@ -12,7 +12,8 @@ from collections import Counter
 from ..core import xraylib_home, atomic_write, to_jsonable, MARKER, is_complete
 from ..data.readers import read_folder
 from ..data.frame import is_image_file
-from .fetch import SampleVerificationError, zip_depth, disk_full_is_clear, copy_members, unreadable_images, download_staged, reuse_or_start
+from .fetch import (SampleVerificationError, zip_depth, disk_full_is_clear, copy_members,
+                                    unreadable_images, download_staged, reuse_or_start)
 
 # %% auto #0
 __all__ = ['KERMANY_DATASET', 'KERMANY_SPLITS', 'KERMANY_COUNTS', 'KERMANY_NAMES', 'default_kermany_dest', 'verify_kermany',
@@ -35,7 +36,8 @@ def _folder_sets(z:zipfile.ZipFile)->dict:
     sets = {}
     for i in z.infolist():
         p = i.filename.split('/')
-        if i.is_dir() or '__MACOSX' in p or not is_image_file(p[-1]) or len(p) < 3 or p[-3] not in KERMANY_SPLITS: continue
+        if i.is_dir() or '__MACOSX' in p or not is_image_file(p[-1]) or len(p) < 3 or p[-3] not in KERMANY_SPLITS:
+            continue
         sets.setdefault('/'.join(p[:-3]), {})['/'.join(p[-3:])] = i
     return sets
 
@@ -45,7 +47,8 @@ def _kermany_plan(z:zipfile.ZipFile)->tuple:
     sets = _folder_sets(z)
     full = [r for r, m in sets.items() if {k.split('/')[0] for k in m} >= {'train', 'test'}]
     if not full: raise SampleVerificationError(
-        f'{z.filename}: no folder set with train/ and test/ in the archive (found {({r or ".": sorted({k.split("/")[0] for k in m}) for r, m in sets.items()})}, '
+        f'{z.filename}: no folder set with train/ and test/ in the archive (found '
+        f'{({r or ".": sorted({k.split("/")[0] for k in m}) for r, m in sets.items()})}, '
         f'first members {z.namelist()[:3]}); is it {KERMANY_DATASET}?')
     root = min(full, key=lambda r: (zip_depth(next(iter(sets[r].values())).filename), r))
     return root, dict(sorted(sets[root].items())), sum(len(m) for r, m in sets.items() if r != root)
@@ -74,13 +77,17 @@ def verify_kermany(folder:Union[str,Path], # a folder set: `folder/{train,val,te
     "Check that `folder` reads with `read_folder` and holds the expected, decodable images; return the counts."
     folder = Path(folder)
     try: df = read_folder(folder)
-    except (ValueError, FileNotFoundError) as e: raise SampleVerificationError(f'{folder}: not a readable folder set ({e})') from e
+    except (ValueError, FileNotFoundError) as e:
+        raise SampleVerificationError(f'{folder}: not a readable folder set ({e})') from e
     got = _split_counts(df['image'])
-    if not {'train', 'test'} <= set(got): raise SampleVerificationError(f'{folder}: no train/ and test/ folders (found {sorted(got)})')
+    if not {'train', 'test'} <= set(got):
+        raise SampleVerificationError(f'{folder}: no train/ and test/ folders (found {sorted(got)})')
     if counts is not None and got != counts:
-        raise SampleVerificationError(f'{folder}: images per split and class {got}, expected {counts} (an incomplete or different archive)')
+        raise SampleVerificationError(
+            f'{folder}: images per split and class {got}, expected {counts} (an incomplete or different archive)')
     if decode and (bad := unreadable_images(list(df['path']), True, quiet, 'decoding')):
-        raise SampleVerificationError(f'{folder}: {len(bad):,} unreadable image(s), e.g. ' + '; '.join(f'{n} ({r})' for n, r in bad[:3]))
+        raise SampleVerificationError(
+            f'{folder}: {len(bad):,} unreadable image(s), e.g. ' + '; '.join(f'{n} ({r})' for n, r in bad[:3]))
     return dict(n_files=len(df), counts=got)
 
 # %% ../../nbs/35_datasets.kermany.ipynb #22ae3c1d
@@ -88,12 +95,14 @@ def _kermany_fingerprint(dest:Path)->dict:
     "The images per split and class folder of `dest`, and the SHA-256 of its listing (path and size of each image)."
     rows = sorted((p.relative_to(dest).as_posix(), p.stat().st_size)
                   for s in KERMANY_SPLITS for p in (dest/s).glob('*/*') if is_image_file(p.name))
-    return dict(counts=_split_counts(r for r, _ in rows), listing_sha256=hashlib.sha256(json.dumps(rows).encode()).hexdigest())
+    return dict(counts=_split_counts(r for r, _ in rows),
+                listing_sha256=hashlib.sha256(json.dumps(rows).encode()).hexdigest())
 
 # %% ../../nbs/35_datasets.kermany.ipynb #e09b3872
 def _mark_kermany(dest:Path, **info):
     "Write `dest/MARKER` (atomically): `info`, the counts and the listing's SHA-256."
-    with atomic_write(dest/MARKER) as f: json.dump(to_jsonable({**info, 'kind': 'kermany', **_kermany_fingerprint(dest)}), f, indent=1)
+    with atomic_write(dest/MARKER) as f:
+        json.dump(to_jsonable({**info, 'kind': 'kermany', **_kermany_fingerprint(dest)}), f, indent=1)
 
 def _kermany_complete(dest:Path)->bool:
     "Whether `dest` holds a marked Kermany download whose images still match the marker."
@@ -108,10 +117,12 @@ def download_kermany(dest:Union[str,Path,None]=None, # target folder (default: `
                      counts:Optional[dict]=KERMANY_COUNTS, # images expected per split and class folder (`None`: any)
                      quiet:bool=True # print progress
                     )->Path:
-    "Download the Kermany pneumonia set into `dest/{train,val,test}/CLASS/` (one copy of each image), verify it; reuse it when complete."
+    """Download the Kermany pneumonia set into `dest/{train,val,test}/CLASS/` (one copy of each image), verify it; reuse
+    it when complete."""
     dest, say, reuse = reuse_or_start(dest, default_kermany_dest, _kermany_complete, force, quiet)
     if not reuse:
-        info = download_staged(dest, force, api, dataset, quiet, partial(_build_kermany, counts=counts, say=say), _mark_kermany, KERMANY_NAMES, 'about 1.2 GB')
+        info = download_staged(dest, force, api, dataset, quiet, partial(_build_kermany, counts=counts, say=say),
+                               _mark_kermany, KERMANY_NAMES, 'about 1.2 GB')
         say(f'{dest}: {info["n_files"]:,} images verified ({info["copies_skipped"]:,} duplicate copies skipped)')
     return dest
 
@@ -119,4 +130,5 @@ def _build_kermany(zpath:Path, staging:Path, counts:Optional[dict], say:Callable
     "Extract the archive's shallowest folder set into `staging`, read and decode it; the marker's info."
     quiet = say is not print
     say(f'extracting one copy of each image to {staging} ...'); info = _extract_kermany(zpath, staging, quiet)
-    say('reading the folders and decoding every image ...'); return {**info, **verify_kermany(staging, counts, quiet=quiet)}
+    say('reading the folders and decoding every image ...')
+    return {**info, **verify_kermany(staging, counts, quiet=quiet)}

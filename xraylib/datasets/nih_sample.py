@@ -144,7 +144,6 @@ def download_cli(dest:str=None, # target folder (default: $XRAYLIB_HOME/nih-samp
                 ):
     "Download the Kaggle NIH ChestX-ray14 sample (5,606 images), or with --full the whole set; keep one copy of each image, verify it."
     try: path = (download_nih_full if full else download_nih_sample)(dest, force=force, quiet=False)
-    except KaggleCredentialsError as e: print(f'xraylib download: {e}', file=sys.stderr); return 2
-    except DownloadError as e: print(f'xraylib download: {e}', file=sys.stderr); return 1
+    except (KaggleCredentialsError, DownloadError) as e: print(f'xraylib download: {e}', file=sys.stderr); return 1
     print(path)
     return 0

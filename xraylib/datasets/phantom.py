@@ -4,7 +4,7 @@
 
 # %% ../../nbs/30_datasets.phantom.ipynb #4ec95832
 from __future__ import annotations
-import os, time
+import os, sys, time
 from pathlib import Path
 from typing import Optional, Union
 from concurrent.futures import ProcessPoolExecutor
@@ -145,6 +145,7 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
                         progress:bool=False # show a progress bar while drawing
                        )->Path:
     "Write (or reuse) a phantom sample in the Kaggle `nih-chest-xrays/sample` layout; returns its folder."
+    if n < 1 or size < 1: raise ValueError(f'n={n}, size={size}: a sample needs at least one image of at least one pixel')
     dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed)
     if not force and phantom_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)  # boxes of an older sample
     (dest/MARKER).unlink(missing_ok=True)
@@ -182,8 +183,10 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     "Write the built-in phantom sample (Kaggle `nih-chest-xrays/sample` layout)."
     t0 = time.perf_counter()
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
-    reused = not force and phantom_complete(target, n, size, seed)
-    d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
+    try:
+        reused = not force and phantom_complete(target, n, size, seed)
+        d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
+    except (OSError, ValueError) as e: print(f'xraylib phantom: {e}', file=sys.stderr); return 1  # a bad --n, an unwritable --dest
     if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')

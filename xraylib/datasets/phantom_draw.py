@@ -96,7 +96,8 @@ def _chest(g:SimpleNamespace, A:np.ndarray):
     hw, g.hcy = g.ctr*(g.cx + g.lw), g.dia - g.hh*.55  # the heart, shifted to the patient's left (image right)
     A += g.heart_density*_sig(1 - ((X - a['hx'])/hw)**2 - ((Y - g.hcy)/g.hh)**2, .05)
     A += .2*_sig(1 - ((X - .12)/.08)**2 - ((Y + .32)/.07)**2, .05)  # aortic knob
-    if a['bubble']: A -= .12*_sig(1 - ((X - g.cx - .02)/.09)**2 - ((Y - g.dia - .12)/.05)**2, .03)  # below the left dome
+    # below the left dome
+    if a['bubble']: A -= .12*_sig(1 - ((X - g.cx - .02)/.09)**2 - ((Y - g.dia - .12)/.05)**2, .03)
 
 # %% ../../nbs/31_datasets.phantom_draw.ipynb #5bc1c6b0
 def _draw(g:SimpleNamespace, A, stage:str):

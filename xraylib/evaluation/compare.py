@@ -189,7 +189,7 @@ def compare_cli(a:str, # predictions CSV of model A (`Image Index` + `prob_<Labe
     if labels is None: print('xraylib compare: --labels is required', file=sys.stderr); return 2
     t0 = time.time()
     try: df = compare_models(a, b, labels, n_boot, seed)
-    except (FileNotFoundError, ValueError) as e: print(f'xraylib compare: {e}', file=sys.stderr); return 2
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib compare: {e}', file=sys.stderr); return 1
     write_comparison(df, out, a, b)
     with pd.option_context('display.width', 200, 'display.max_columns', 20): print(df.round(4).to_string(index=False))
     m = df.iloc[-1]

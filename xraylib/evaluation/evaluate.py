@@ -544,7 +544,7 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
         given, dec, notes = (None, None, []) if src is None else paired_thresholds(ed, src.thresholds, ext)
         if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
-    except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 2
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 1
     sets = _google_sets(ed.metadata)
     if by is None: ed.metadata = None  # subgroups only when asked for
     rule = threshold_method or (src.method if src and src.method in ('f1', 'youden', 'sensitivity') else 'f1')

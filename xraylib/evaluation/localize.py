@@ -344,7 +344,7 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
     try:
         p = Predictor.from_file(model, engine='eager')  # the probabilities of a few hundred images: no ONNX export or fusion to pay for
         pb = localize(read_boxes(boxes, p.vocab), images, p, layer=layer, thresh=thresh, frame=frame, meta=meta, progress=True)
-    except (FileNotFoundError, ValueError) as e: print(f'xraylib localize: {e}', file=sys.stderr); return 2
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib localize: {e}', file=sys.stderr); return 1
     t = localization_table(pb, [l for l in p.vocab if l != 'No Finding'], n_boot, seed)
     fig = plot_localization(pb, images, p, layer=layer, n=n_show, thresh=thresh) if len(pb) else None
     write_localization(pb, t, out, fig)

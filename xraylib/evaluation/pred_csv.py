@@ -21,14 +21,17 @@ def read_table(f, what:str)->pd.DataFrame:
     except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed {what} CSV ({str(e).strip()})') from None
     d.columns = [str(c).strip() for c in d.columns]
     if 'Image Index' not in d.columns:
-        raise ValueError(f'{f}: {what} CSV has no "Image Index" column (columns: {", ".join(d.columns)}){delimiter_hint(list(d.columns))}')
+        raise ValueError(
+            f'{f}: {what} CSV has no "Image Index" column (columns: '
+            f'{", ".join(d.columns)}){delimiter_hint(list(d.columns))}')
     return d
 
 # %% ../../nbs/52_evaluation.pred_csv.ipynb #f8e7ebfc
 ID_COLS = ('Image Index', 'Patient ID')
 
 def prob_columns(cols:list, f='the predictions CSV', known:Sequence[str]=None)->dict:
-    "Map probability column -> label; raise naming the file and the columns that are not among `known` labels (None: any name)."
+    """Map probability column -> label; raise naming the file and the columns that are not among `known` labels (None:
+    any name)."""
     cols = [c for c in cols if c not in ID_COLS]
     prob = [c for c in cols if c.startswith('prob_')]
     use = prob if prob else cols
@@ -57,7 +60,10 @@ def check_unique_ids(pr:pd.DataFrame, # a predictions table
                     ):
     "Raise naming the file and an example when an `Image Index` is listed twice."
     dup = pr['Image Index'].duplicated()
-    if dup.any(): raise ValueError(f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. {pr["Image Index"][dup].iloc[0]}')
+    if dup.any():
+        raise ValueError(
+            f'{csv}: {int(dup.sum())} duplicated Image Index value(s) in the predictions, e.g. '
+            f'{pr["Image Index"][dup].iloc[0]}')
 
 # %% ../../nbs/52_evaluation.pred_csv.ipynb #037cfbb1
 def pred_table(csv # predictions CSV: `Image Index` + a probability column per label (`Label` or `prob_Label`)

@@ -236,7 +236,7 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
     try:
         ed, th, rule, mj = _site_data(model, preds, labels, format)
         ks = [int(k) for k in curve.split(',')] if curve else []
-    except (FileNotFoundError, ValueError) as e: print(f'xraylib calibrate: {e}', file=sys.stderr); return 2
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib calibrate: {e}', file=sys.stderr); return 1
     rule = rule if rule in ('f1', 'youden', 'sensitivity') else 'f1'
     sc = site_calibration(ed, th, n, seed, rule, n_boot)
     if out is not None:

@@ -22,7 +22,8 @@ def _inflated_bands(data:bytes, # a zlib stream of h rows of 1 + w bytes
                     h:int, w:int,
                     band:int # rows per band
                    ):
-    "Yield (first row, filtered rows) bands of the inflated stream (ISA-L, else zlib); ValueError unless it is exactly h rows."
+    """Yield (first row, filtered rows) bands of the inflated stream (ISA-L, else zlib); ValueError unless it is exactly
+    h rows."""
     try: from isal.isal_zlib import decompressobj, error
     except ImportError: from zlib import decompressobj, error
     d = decompressobj()
@@ -66,7 +67,8 @@ def _unfilter_rows(raw:np.ndarray, # inflated rows, each 1 filter-type byte + w 
                    out:np.ndarray, # the h x w image, rows above `r0` already un-filtered
                    r0:int, # the image row of `raw`'s first row
                    w:int)->bool:
-    "Undo PNG's row filters (None, Sub, Up, Average, Paeth) for 1-byte pixels into `out[r0:]`; False on an unknown filter."
+    """Undo PNG's row filters (None, Sub, Up, Average, Paeth) for 1-byte pixels into `out[r0:]`; False on an unknown
+    filter."""
     for i in range(len(raw) // (w + 1)):
         f, src, r = raw[i*(w+1)], raw[i*(w+1)+1:(i+1)*(w+1)], r0 + i
         cur, up = out[r], (out[r-1] if r > 0 else np.zeros(w, np.uint8))
@@ -96,7 +98,8 @@ def compiled_unfilter():
     for cache in (True, False):  # functions defined in a notebook cannot be cached on disk
         try:
             f = numba.njit(cache=cache, nogil=True)(_unfilter_rows)
-            f(np.frombuffer(bytes(2), np.uint8), np.empty((1, 1), np.uint8), 0, 1)  # compile now, for the read-only arrays it gets
+            # compile now, for the read-only arrays it gets
+            f(np.frombuffer(bytes(2), np.uint8), np.empty((1, 1), np.uint8), 0, 1)
             return f
         except Exception: continue
     return None

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/40_inference.modelfile.ipynb #8a6add33
 from __future__ import annotations
-import json, hashlib, platform, datetime
+import json, copyreg, hashlib, platform, datetime, contextlib
 from pathlib import Path
 from typing import Union, Optional
 import torch
@@ -18,7 +18,7 @@ from ..vocab import thresholds_in_order
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'WEIGHTS_NAME', 'META_NAME', 'get_arch', 'cpu_state_dict', 'ModelFileError', 'input_spec',
-           'save_model', 'load_model', 'model_probs']
+           'save_model', 'load_model', 'model_probs', 'plum_picklable']
 
 # %% ../../nbs/40_inference.modelfile.ipynb #4618bcf8
 def get_arch(arch:Union[str,callable]):
@@ -56,7 +56,8 @@ def input_spec(dls)->dict:
     rs = _find_tfm(dls.valid.after_item, (Resize, RandomResizedCrop))
     nm = _find_tfm(dls.valid.after_batch, Normalize)
     size = [int(rs.size[1]), int(rs.size[0])] if rs is not None else None  # fastai keeps (w, h)
-    return dict(size=size, resize=dict(method=str(getattr(rs, 'method', 'squish')), pad_mode=str(getattr(rs, 'pad_mode', 'reflection'))),
+    return dict(size=size, resize=dict(method=str(getattr(rs, 'method', 'squish')),
+                                       pad_mode=str(getattr(rs, 'pad_mode', 'reflection'))),
                 normalize=None if nm is None else dict(mean=nm.mean.flatten().tolist(), std=nm.std.flatten().tolist()),
                 pixel_scale=1/255)
 
@@ -82,10 +83,12 @@ def save_model(learn:Learner, # a trained `xray_learner`
     meta = dict(format=MODEL_FORMAT, arch=getattr(learn, 'arch_name', None) or get_arch(learn.arch).__name__, n_in=1,
                 n_out=len(vocab), vocab=vocab, **input_spec(learn.dls), thresholds=thr,
                 threshold_method='fixed 0.5' if thresholds is None else 'given',
-                data=getattr(learn.dls, 'split_summary', None) or dict(n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds)),
+                data=getattr(learn.dls, 'split_summary',
+                             None) or dict(n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds)),
                 pretrained=bool(getattr(learn, 'pretrained', False)),
                 pretrained_weights=Path(learn.weights_file).name if getattr(learn, 'weights_file', None) else None,
-                seed=None, versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+                seed=None, versions=_versions(),
+                created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                 weights_file=wf.name, weights_sha256=_sha256(wf))
     meta.update(extra or {})
     with atomic_write(mf) as f: json.dump(to_jsonable(meta), f, indent=1)
@@ -109,8 +112,10 @@ def _model_paths(path)->tuple:
 def _read_meta(mf:Path)->dict:
     "model.json as a dict, or a `ModelFileError` naming the file (a pickle renamed .json is never unpickled)."
     try: meta = json.loads(mf.read_bytes().decode('utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ModelFileError(f'{mf}: not a JSON model metadata file ({e})') from None
-    if not isinstance(meta, dict): raise ModelFileError(f'{mf}: not a JSON model metadata file (a {type(meta).__name__}, not an object)')
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f'{mf}: not a JSON model metadata file ({e})') from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f'{mf}: not a JSON model metadata file (a {type(meta).__name__}, not an object)')
     return meta
 
 # %% ../../nbs/40_inference.modelfile.ipynb #2c289f1c
@@ -125,13 +130,17 @@ def _refuse_pickle(f:Path):
 def load_model(path:Union[str,Path], # a folder with model.safetensors + model.json, or either file
                device:str='cpu' # where to put the model
               )->tuple:
-    "Rebuild the model from `model.json` and load `model.safetensors` (no pickle); returns `(model in eval mode, meta)`."
+    """Rebuild the model from `model.json` and load `model.safetensors` (no pickle); returns `(model in eval mode,
+    meta)`."""
     wf, mf = _model_paths(path)
-    if not wf.exists(): raise FileNotFoundError(f'no model weights at {wf} (expected {WEIGHTS_NAME} + {META_NAME} from save_model)')
+    if not wf.exists():
+        raise FileNotFoundError(f'no model weights at {wf} (expected {WEIGHTS_NAME} + {META_NAME} from save_model)')
     _refuse_pickle(wf)
     if not mf.exists(): raise FileNotFoundError(f'no model metadata {mf} beside {wf}')
     meta = _read_meta(mf)
-    if meta.get('format') != MODEL_FORMAT: raise ModelFileError(f'{mf}: not an xraylib model file (format {meta.get("format")!r}, expected {MODEL_FORMAT!r})')
+    if meta.get('format') != MODEL_FORMAT:
+        raise ModelFileError(
+            f'{mf}: not an xraylib model file (format {meta.get("format")!r}, expected {MODEL_FORMAT!r})')
     if meta.get('weights_sha256') and _sha256(wf) != meta['weights_sha256']:
         raise ModelFileError(f'{wf}: SHA-256 does not match {mf.name}: the weights file is truncated, altered, '
                              'or from another run. Copy the model files again or retrain.')
@@ -142,7 +151,8 @@ def load_model(path:Union[str,Path], # a folder with model.safetensors + model.j
     lin = [k for k, v in sd.items() if k.endswith('.weight') and v.ndim == 2]
     n_w = sd[lin[-1]].shape[0] if lin else None
     if n_out != len(vocab) or n_w != len(vocab):
-        raise ModelFileError(f'{mf}: vocab has {len(vocab)} labels but n_out is {n_out} and the weights have {n_w} outputs; '
+        raise ModelFileError(
+            f'{mf}: vocab has {len(vocab)} labels but n_out is {n_out} and the weights have {n_w} outputs; '
                              'the metadata does not belong to these weights.')
     model = create_vision_model(get_arch(meta['arch']), n_out, pretrained=False, n_in=meta.get('n_in', 1))
     try: model.load_state_dict(sd)
@@ -157,7 +167,8 @@ def model_probs(model:nn.Module, # a model from `load_model`
                )->torch.Tensor:
     "Sigmoid probabilities of `model` over every batch of `dl`."
     model.eval(); dev = next(model.parameters()).device
-    return torch.cat([torch.sigmoid(model(torch.as_tensor(b[0]).to(dev).as_subclass(torch.Tensor))).float().cpu() for b in dl])
+    return torch.cat(
+        [torch.sigmoid(model(torch.as_tensor(b[0]).to(dev).as_subclass(torch.Tensor))).float().cpu() for b in dl])
 
 # %% ../../nbs/40_inference.modelfile.ipynb #c88b1fc4
 def _rebuild_plum_function(state:dict):
@@ -171,11 +182,16 @@ def _rebuild_plum_function(state:dict):
 def _reduce_plum_function(f):
     return _rebuild_plum_function, ({k: v for k, v in f.__getstate__().items() if k != '_lock'},)
 
-def _picklable_plum():
-    "Let `plum.Function` objects pickle without their `RLock` (a fresh one is made on load)."
+@contextlib.contextmanager
+def plum_picklable():
+    "Inside the block, `plum.Function` objects pickle without their `RLock` (fastai's `learn.export`); restored after."
     try: from plum import Function
-    except ImportError: return
-    import copyreg
-    copyreg.pickle(Function, _reduce_plum_function)
+    except ImportError: Function = None
+    old = copyreg.dispatch_table.get(Function, _NONE)
+    if Function is not None: copyreg.pickle(Function, _reduce_plum_function)
+    try: yield
+    finally:
+        if Function is not None and old is _NONE: copyreg.dispatch_table.pop(Function, None)
+        elif Function is not None: copyreg.dispatch_table[Function] = old
 
-_picklable_plum()
+_NONE = object()

@@ -345,9 +345,9 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
     "Predict the chest X-ray labels of IMAGE files or folders with a saved model; print them, or write a CSV."
     try: p = Predictor.from_file(model, calibrated=not raw, tta=tta)
     except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.inference.modelfile.ModelFileError (pickle, tampered...)
-        print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 2
+        print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 1
     if gradcam_label is not None and gradcam_label not in p.vocab:
-        print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})', file=sys.stderr); return 2
+        print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})', file=sys.stderr); return 1
     files, names = _cli_images(images)
     if not files:
         print(f'xraylib predict: no image files ({", ".join(IMAGE_EXTS)}) in {" ".join(images)}', file=sys.stderr); return 1

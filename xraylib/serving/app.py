@@ -377,7 +377,7 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
     if write_app is not None: print(f'wrote {write_space(model, write_app)}: app.py, requirements.txt, README.md, model/'); return 0
     try: creds, pred = _auth(auth), Predictor.from_file(model)
     except (FileNotFoundError, ValueError) as e:  # a bad --auth; missing model files or a ModelFileError (pickle, tampered...)
-        print(f'xraylib serve: cannot serve {model}: {e}', file=sys.stderr); return 2
+        print(f'xraylib serve: cannot serve {model}: {e}', file=sys.stderr); return 1
     if host not in ('127.0.0.1', 'localhost', '::1') and creds is None:
         print(f'xraylib serve: listening on {host} without a password: anyone who reaches it can use it (--auth user:password)', file=sys.stderr)
     with app_tempdir(process=True), _env(GRADIO_ANALYTICS_ENABLED='False'):  # before the ONNX export, which writes temporary files too

@@ -21,7 +21,8 @@ __all__ = ['INTERRUPT_ENV', 'STATE_FORMAT', 'BestModelCallback', 'fit_phases', '
 
 # %% ../../nbs/63_training.checkpoint.ipynb #5dea529b
 class BestModelCallback(SaveModelCallback):
-    "Save the weights with the best `monitor` (default mean AUROC) atomically as safetensors; reload them after each fit."
+    """Save the weights with the best `monitor` (default mean AUROC) atomically as safetensors; reload them after each
+    fit."""
     def __init__(self, monitor='mean_auroc', fname='best', verbose=True, **kwargs):
         super().__init__(monitor=monitor, fname=fname, reset_on_fit=False, **kwargs); self.verbose = verbose
     @property
@@ -33,11 +34,14 @@ class BestModelCallback(SaveModelCallback):
         super(SaveModelCallback, self).after_epoch()
         if self.new_best:
             ts = next((c for c in self.learn.cbs if isinstance(c, TrainingState)), None)
-            if self.verbose: print(f'Better model found at epoch {self.epoch + (ts.epoch_offset if ts else 0)} with {self.monitor} value: {self.best:.4f}.')
+            if self.verbose:
+                print(f'Better model found at epoch {self.epoch + (ts.epoch_offset if ts else 0)} with {self.monitor} '
+                      f'value: {self.best:.4f}.')
             self._save(self.fname)
     def after_fit(self, **kwargs):
         if self.last_saved_path is not None and self.last_saved_path.exists():
-            self.learn.model.load_state_dict(load_file(str(self.last_saved_path), device=str(next(self.learn.model.parameters()).device)))
+            self.learn.model.load_state_dict(load_file(str(self.last_saved_path),
+                                                       device=str(next(self.learn.model.parameters()).device)))
 
 # %% ../../nbs/63_training.checkpoint.ipynb #381c91c0
 def fit_phases(pretrained:bool, # does training start from ImageNet weights?
@@ -52,21 +56,25 @@ def fit_phases(pretrained:bool, # does training start from ImageNet weights?
     return [dict(frozen=False, n_epoch=epochs, lr_max=lr, pct_start=0.25, div=25.)]
 
 # %% ../../nbs/63_training.checkpoint.ipynb #f795eb41
-def _lr(lr_max): return lr_max if isinstance(lr_max, (int, float)) else slice(*lr_max)  # [lr] -> slice(lr), like fine_tune
+def _lr(lr_max):
+    return lr_max if isinstance(lr_max, (int, float)) else slice(*lr_max)  # [lr] -> slice(lr), like fine_tune
 
 def fit_one_cycle_from(learn:Learner, # the learner, with its optimizer state restored
                        n_epoch:int, # epochs of the whole cycle
                        lr_max, # as for `fit_one_cycle`
                        start_epoch:int=0, # epochs of the cycle already done
                        div:float=25., div_final:float=1e5, pct_start:float=0.25, **kwargs):
-    "`learn.fit_one_cycle` from `start_epoch` on: the same per-batch learning rates and momentums, without the epochs done."
-    if start_epoch == 0: return learn.fit_one_cycle(n_epoch, lr_max, div=div, div_final=div_final, pct_start=pct_start, **kwargs)
+    """`learn.fit_one_cycle` from `start_epoch` on: the same per-batch learning rates and momentums, without the epochs
+    done."""
+    if start_epoch == 0:
+        return learn.fit_one_cycle(n_epoch, lr_max, div=div, div_final=div_final, pct_start=pct_start, **kwargs)
     if learn.opt is None: learn.create_opt()
     learn.opt.set_hyper('lr', lr_max)
     lr = np.array([h['lr'] for h in learn.opt.hypers])
     f0 = start_epoch/n_epoch
     def later(sched): return lambda pct: sched(f0 + pct*(1 - f0))
-    scheds = {'lr': later(combined_cos(pct_start, lr/div, lr, lr/div_final)), 'mom': later(combined_cos(pct_start, *learn.moms))}
+    scheds = {'lr': later(combined_cos(pct_start, lr/div, lr, lr/div_final)),
+              'mom': later(combined_cos(pct_start, *learn.moms))}
     learn.fit(n_epoch - start_epoch, cbs=ParamScheduler(scheds), **kwargs)
 
 # %% ../../nbs/63_training.checkpoint.ipynb #ca8ef74e
@@ -87,9 +95,11 @@ STATE_FORMAT = 'xraylib-train-state/1'
 
 def _rng_state(dls)->dict:
     nps = np.random.get_state()
-    return dict(python=random.getstate(), numpy=(nps[0], torch.from_numpy(nps[1].astype(np.int64)), *map(float, nps[2:])),
+    return dict(python=random.getstate(),
+                numpy=(nps[0], torch.from_numpy(nps[1].astype(np.int64)), *map(float, nps[2:])),
                 torch=torch.get_rng_state(), dl=dls.train.rng.getstate(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)  # augmentation and dropout on a GPU
+                # augmentation and dropout on a GPU
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
 def _set_rng_state(st:dict, dls):
     random.setstate(_tuples(st['python'])); dls.train.rng.setstate(_tuples(st['dl']))
@@ -128,16 +138,19 @@ class TrainingState(Callback):
         self.start = start
         self.epoch_offset = sum(p['n_epoch'] for p in self.phases[:self.phase]) + start
     def after_batch(self):
-        if not self.skip and self.training and self.iter == 0: interruption_point(f'epoch{self.epoch_offset + self.epoch}')
+        if not self.skip and self.training and self.iter == 0:
+            interruption_point(f'epoch{self.epoch_offset + self.epoch}')
 
 # %% ../../nbs/63_training.checkpoint.ipynb #da422110
 @patch
 def after_epoch(self:TrainingState):
-    "Append the epoch to the history, save weights, optimizer, random state and `state.json`, and drop the older epoch's files."
+    """Append the epoch to the history, save weights, optimizer, random state and `state.json`, and drop the older
+    epoch's files."""
     if self.skip: return
     g = self.epoch_offset + self.epoch
     names = self.recorder.metric_names[1:]
-    self.rows.append(dict(epoch=g, phase=self.phase, **{k: _maybe_float(v) for k, v in zip(names, self.recorder.log[1:])}))
+    self.rows.append(dict(epoch=g, phase=self.phase,
+                          **{k: _maybe_float(v) for k, v in zip(names, self.recorder.log[1:])}))
     with atomic_write(self.history) as f: pd.DataFrame(self.rows).to_csv(f, index=False)
     self.folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(self.folder/f'epoch{g}.safetensors') as tmp: save_file(cpu_state_dict(self.learn.model), str(tmp))
@@ -167,10 +180,12 @@ def read_train_state(out:Union[str,Path])->dict:
     if not f.exists():
         done = (Path(out)/META_NAME).exists()
         raise FileNotFoundError(f'{out}: nothing to resume ({f} is absent: ' +
-                                ('this run finished; its model is in that folder)' if done else 'no epoch of a run there has finished)'))
+                                ('this run finished; its model is in that folder)' if done else 'no epoch of a run '
+                                                                                                'there has finished)'))
     try: st = json.loads(f.read_text())
     except json.JSONDecodeError as e: raise ModelFileError(f'{f}: not a readable training state ({e})') from None
-    if st.get('format') != STATE_FORMAT: raise ModelFileError(f'{f}: unknown training-state format {st.get("format")!r}')
+    if st.get('format') != STATE_FORMAT:
+        raise ModelFileError(f'{f}: unknown training-state format {st.get("format")!r}')
     for k in ['weights', 'extra']:
         if not (f.parent/st[k]).exists(): raise ModelFileError(f'{f}: its file {st[k]} is missing')
     return st
@@ -180,7 +195,8 @@ def restore_state(learn:Learner, # the learner the run builds, before it fits
                   st:dict, # `read_train_state(out)`
                   folder:Path # the checkpoint folder (`out/checkpoint`)
                  ):
-    "Load a `TrainingState` checkpoint into `learn`: weights, optimizer (on its parameters' device), random state, scaler and best score."
+    """Load a `TrainingState` checkpoint into `learn`: weights, optimizer (on its parameters' device), random state,
+    scaler and best score."""
     learn.model.load_state_dict(load_file(str(Path(folder)/st['weights'])))
     extra = torch.load(Path(folder)/st['extra'], map_location='cpu', weights_only=True)
     learn.create_opt()

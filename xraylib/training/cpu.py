@@ -56,7 +56,7 @@ def use_bf16(bf16:Optional[bool]=None, # True/False force it; None: where the CP
             )->tuple:
     "`(use, why)`: whether to train with bfloat16 autocast on the CPU, and why (the words for the log and `model.json`)."
     if torch.device(device).type != 'cpu': return False, 'not on the CPU (a GPU uses the fp16 option)'
-    if bf16 is not None: return bool(bf16), 'forced on (--bf16)' if bf16 else 'turned off (--no_bf16)'
+    if bf16 is not None: return bool(bf16), 'forced on (--bf16)' if bf16 else 'turned off (--no-bf16)'
     ok, how = (support or cpu_bf16)()
     return ok, ('native bfloat16: ' if ok else 'no native bfloat16, float32 kept: ') + how
 

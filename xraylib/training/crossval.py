@@ -22,7 +22,8 @@ __all__ = ['rarest_label', 'patient_folds', 'fold_splitter', 'cv_summary', 'cv_f
 def rarest_label(df:pd.DataFrame, # a reader's frame (one 0/1 column, NaN unknown, per label)
                  labels=None # the labels (default: the frame's vocabulary)
                 )->np.ndarray:
-    "For each image, the index of its rarest positive label (by count in `df`), or `len(labels)` for none: one class per image for stratifying."
+    """For each image, the index of its rarest positive label (by count in `df`), or `len(labels)` for none: one class
+    per image for stratifying."""
     Y = target_matrix(df, labels) == 1  # an unknown target is not a positive
     order = np.argsort(Y.sum(0), kind='stable')  # rarest first
     return np.where(Y.any(1), order[np.argmax(Y[:, order], axis=1)], Y.shape[1])
@@ -33,10 +34,12 @@ def patient_folds(df:pd.DataFrame, # a `load_labels` frame with a `patient` colu
                   seed:int=42 # seed of the fold assignment
                  )->np.ndarray:
     "The fold (0..k-1) of each row: label-stratified, with every patient's images in one fold."
-    if df['patient'].nunique() < k: raise ValueError(f'{k} folds need at least {k} patients; the data has {df["patient"].nunique()}')
+    if df['patient'].nunique() < k:
+        raise ValueError(f'{k} folds need at least {k} patients; the data has {df["patient"].nunique()}')
     folds = np.full(len(df), -1)
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for i, (_, va) in enumerate(cv.split(np.zeros(len(df)), rarest_label(df), groups=df['patient'].to_numpy())): folds[va] = i
+    for i, (_, va) in enumerate(cv.split(np.zeros(len(df)), rarest_label(df), groups=df['patient'].to_numpy())):
+        folds[va] = i
     return folds
 
 # %% ../../nbs/64_training.crossval.ipynb #9424838c
@@ -58,7 +61,8 @@ def cv_summary(fold_preds:list, # each fold's `valid_preds.csv` frame, in fold o
               )->tuple:
     "`(oof_preds, cv_metrics)`: the folds' predictions with a `fold` column, and one row of AUROCs per fold."
     oof = pd.concat([p.assign(fold=i) for i, p in enumerate(fold_preds)], ignore_index=True)
-    rows = [dict(fold=i, mean_auroc=np.nanmean([np.nan if v is None else v for (l, v), f in zip(a.items(), pathology_mask(list(a), no_finding)) if f]),
+    rows = [dict(fold=i, mean_auroc=np.nanmean([np.nan if v is None else v for (l, v),
+                                                f in zip(a.items(), pathology_mask(list(a), no_finding)) if f]),
                  **{l: a[l] for l in a}) for i, a in enumerate(fold_auroc)]
     return oof, pd.DataFrame(rows)
 
@@ -75,34 +79,43 @@ def fold_state(d:Path)->str:
     return 'done' if (d/META_NAME).exists() and (d/'metrics.json').exists() else 'new'
 
 def train_folds(run, out:Path, k:int, resume:bool, quiet:bool, n_boot:int, seed:int)->dict:
-    "K runs, fold `i` validating on `fold_splitter(k, i)`; then the out-of-fold predictions, their evaluation and the CV summary."
+    """K runs, fold `i` validating on `fold_splitter(k, i)`; then the out-of-fold predictions, their evaluation and the
+    CV summary."""
     t0, res = time.time(), []
     for i in range(k):
         d = out/f'fold{i}'
         state = fold_state(d) if resume else 'new'
         if not quiet: print(f'== fold {i + 1} of {k}' + (' (done before)' if state == 'done' else ''))
-        res.append(json.loads((d/'metrics.json').read_text()) if state == 'done' else run(d, resume=state == 'started', fold=i))
+        res.append(json.loads((d/'metrics.json').read_text()) if state == 'done' else run(d, resume=state == 'started',
+                                                                                          fold=i))
     preds = [pd.read_csv(out/f'fold{i}'/'valid_preds.csv') for i in range(k)]
     aurocs = [json.loads((out/f'fold{i}'/'metrics.json').read_text())['auroc_point'] for i in range(k)]
     return write_cv(out, preds, aurocs, k, n_boot, seed, time.time() - t0, quiet)
 
 # %% ../../nbs/64_training.crossval.ipynb #1dae7714
 def write_cv(out:Path, preds:list, aurocs:list, k:int, n_boot:int, seed:int, seconds:float, quiet:bool)->dict:
-    "`oof_preds.csv`, `cv_metrics.csv`, the evaluation of the out-of-fold predictions, and mean ± sd in metrics.json and the report."
+    """`oof_preds.csv`, `cv_metrics.csv`, the evaluation of the out-of-fold predictions, and mean ± sd in metrics.json
+    and the report."""
     oof, cvm = cv_summary(preds, aurocs)
     with atomic_write(out/'oof_preds.csv') as f: oof.to_csv(f, index=False)
     with atomic_write(out/'cv_metrics.csv') as f: cvm.to_csv(f, index=False)
     vocab = [c[5:] for c in oof.columns if c.startswith('prob_')]; nfd = int(pathology_mask(vocab).sum())
-    write_evaluation(oof[[f'prob_{l}' for l in vocab]].to_numpy(), oof[vocab].to_numpy(), vocab, out, n_boot=n_boot, seed=seed,
+    write_evaluation(oof[[f'prob_{l}' for l in vocab]].to_numpy(), oof[vocab].to_numpy(), vocab, out, n_boot=n_boot,
+                     seed=seed,
                      patient_ids=oof['Patient ID'].tolist(), image_ids=oof['Image Index'].tolist())
     m, sd = float(cvm['mean_auroc'].mean()), float(cvm['mean_auroc'].std(ddof=1)) if k > 1 else float('nan')
-    cv = dict(folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, cv_fold_mean_auroc=cvm['mean_auroc'].tolist(), seconds=round(seconds, 1))
+    cv = dict(folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, cv_fold_mean_auroc=cvm['mean_auroc'].tolist(),
+              seconds=round(seconds, 1))
     met = {**json.loads((out/'metrics.json').read_text()), **cv}
     with atomic_write(out/'metrics.json') as f: json.dump(to_jsonable(met), f, indent=1, allow_nan=False)
     with open(out/'report.md', 'a') as f:
-        f.write(f'\n## Cross-validation\n\n{k} patient-wise folds (no patient in two folds; one model per fold in `fold0` ... '
-                f'`fold{k - 1}`). Mean AUROC over the {nfd} finding{"s" * (nfd != 1)} per fold: {", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
+        f.write(f'\n## Cross-validation\n\n{k} patient-wise folds (no patient in two folds; one model per fold in '
+                f'`fold0` ... '
+                f'`fold{k - 1}`). Mean AUROC over the {nfd} finding{"s" * (nfd != 1)} per fold: '
+                f'{", ".join(f"{v:.3f}" for v in cvm["mean_auroc"])}; '
                 f'**{m:.3f} ± {sd:.3f}** (mean ± sd over folds). The tables above evaluate the out-of-fold predictions '
                 f'(`oof_preds.csv`, every image once, predicted by the model that did not train on it).\n')
-    if not quiet: print(f'cross-validation: mean AUROC {m:.3f} ± {sd:.3f} over {k} folds; wrote oof_preds.csv, cv_metrics.csv to {out}')
+    if not quiet:
+        print(f'cross-validation: mean AUROC {m:.3f} ± {sd:.3f} over {k} folds; wrote oof_preds.csv, cv_metrics.csv to '
+              f'{out}')
     return dict(out=str(out), folds=k, cv_mean_auroc=m, cv_sd_auroc=sd, mean_auroc=met['mean_auroc'], n_images=len(oof))

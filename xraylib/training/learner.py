@@ -31,7 +31,7 @@ from ..inference.recalibration import fit_calibration, apply_calibration
 from ..evaluation.calibration import heldout_ece
 from .cpu import use_bf16, CPUBFloat16, train_threads, torch_threads
 from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_weights_path, find_pretrained, pretrained_body,
-                                parse_auto)
+                                check_on_off)
 
 # %% auto #0
 __all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET', 'default_preset', 'preset_for', 'train_targets',
@@ -74,13 +74,13 @@ def pos_weights(targs:torch.Tensor, # targets, (n_images, n_labels): 1, 0, or `N
 # %% ../../nbs/66_training.learner.ipynb #bc615e56
 def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label targets
                  arch:Union[str,callable]='resnet34', # a torchvision resnet/densenet/... name
-                 pretrained:Union[bool,str]='auto', # 'auto': ImageNet weights when found, else warn and start from scratch
+                 pretrained:Optional[bool]=None, # ImageNet weights (None: when found, else warn and start from scratch)
                  weights:Optional[Union[str,Path]]=None, # an ImageNet weights file (offline)
                  pos_weight:Union[bool,torch.Tensor]=True, # True: neg/pos of the training labels; False: none; or a tensor
                  pos_weight_cap:float=20., # the cap for `pos_weight`
                  metrics=None, # default: `xray_metrics(dls.vocab, per_label_auroc)`
                  per_label_auroc:bool=False, # show each label's AUROC as a metric column
-                 download:bool=True, # let 'auto'/True try downloading the weights when not on disk
+                 download:bool=True, # let pretrained None/True try downloading the weights when not on disk
                  **kwargs # passed to `vision_learner` (cbs, path, wd, ps, ...)
                 )->Learner:
     "A fastai `Learner` for multi-label chest X-rays (1 channel) over `vision_learner`."
@@ -178,7 +178,7 @@ def _fit(learn, epochs, freeze_epochs, lr):
 # %% ../../nbs/66_training.learner.ipynb #6f7e4bc0
 def _use_gpu_options(learn, channels_last, fp16):
     "Channels-last and mixed precision on a GPU (one `MixedPrecision` callback at most); a warning on the CPU."
-    fp16 = parse_auto(fp16)  # the same 'auto'/yes/no values
+    fp16 = check_on_off(fp16, 'fp16')
     if learn.dls.device.type == 'cuda':
         if channels_last: learn.to_channelslast(use_amp=fp16 is not False)
         elif fp16 is not False: learn.to_fp16()
@@ -286,7 +286,7 @@ def run_settings(data:Union[str,list], # `train`'s `data`: a path, 'phantom', or
                  epochs:int=None, # epochs (unfrozen epochs with pretrained weights; default: the preset's)
                  freeze_epochs:int=None, # frozen-body epochs first, with pretrained weights only
                  lr:float=None, # base learning rate (default: the preset's)
-                 pretrained:Union[bool,str]='auto', # auto|yes|no: ImageNet weights (auto: when found, else warn and start from scratch)
+                 pretrained:bool=None, # ImageNet weights (default: when found, else warn and start from scratch)
                  weights:str=None, # an ImageNet weights file for `arch` (offline)
                  seed:int=42, # seed of the split, the shuffling and the initialisation
                  valid_pct:float=0.2, # fraction of images for validation (patient-wise)
@@ -320,11 +320,11 @@ def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'p
           quiet:bool=False, # no progress bars or epoch table
           n_boot:int=1000, # bootstrap resamples for the evaluation's confidence intervals
           num_workers:int=0, # DataLoader worker processes
-          download:bool=True, # let auto/yes try to download ImageNet weights when not on disk
+          download:bool=True, # let --pretrained (or its default) try to download ImageNet weights when not on disk
           resume:bool=False, # continue the interrupted run in `out` from its last finished epoch
           cbs:list=None, # extra fastai callbacks (API only)
           channels_last:bool=False, # channels-last memory format (faster convolutions on recent GPUs)
-          fp16:Union[bool,str]='auto', # auto|yes|no: mixed precision (auto: on a GPU only)
+          fp16:bool=None, # mixed precision on a GPU (default: on with a GPU)
           bf16:bool=None, # bfloat16 mixed precision on the CPU (default: where the CPU has native bfloat16)
           threads:Union[int,str]=None, # torch CPU threads while training; auto: the cores the load average leaves free (faster on a loaded machine, but runs then differ with the load); default: torch's own count
           **kwargs # the run's settings (`run_settings`: model, split, augmentation, sources) and the reader's options (`read_dataset`)
@@ -389,7 +389,7 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
-    learn = xray_learner(dls, a['arch'], pretrained='no' if st else a['pretrained'], weights=None if st else a['weights'],
+    learn = xray_learner(dls, a['arch'], pretrained=False if st else a['pretrained'], weights=None if st else a['weights'],
                          path=out, cbs=cbs, download=download, pos_weight=bool(a.get('pos_weight', True)))
     if st: learn.pretrained, learn.weights_file = st['settings']['pretrained'], st['settings']['pretrained_weights']
     fe = (default_preset()['freeze_epochs'] if learn.pretrained else 0) if a['freeze_epochs'] is None else a['freeze_epochs']

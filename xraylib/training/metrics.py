@@ -16,7 +16,8 @@ __all__ = ['auroc_per_label', 'AUROCMulti', 'LabelAUROC', 'accuracy_multi', 'xra
 
 # %% ../../nbs/60_training.metrics.ipynb #3524e08a
 def auroc_per_label(probs, targs)->np.ndarray:
-    "scikit-learn AUROC for each column over its known targets (`NaN` targets are unknown, skipped); `NaN` without both classes."
+    """scikit-learn AUROC for each column over its known targets (`NaN` targets are unknown, skipped); `NaN` without
+    both classes."""
     probs, targs = np.asarray(probs, dtype=np.float64), np.asarray(targs, dtype=np.float64)
     out = np.full(targs.shape[1], np.nan)
     for j in range(targs.shape[1]):
@@ -26,7 +27,8 @@ def auroc_per_label(probs, targs)->np.ndarray:
 
 # %% ../../nbs/60_training.metrics.ipynb #3c57f8d5
 class AUROCMulti(Metric):
-    "Mean validation AUROC over the pathologies (not `No Finding`) that have both classes; per-label values in `.per_label`."
+    """Mean validation AUROC over the pathologies (not `No Finding`) that have both classes; per-label values in
+    `.per_label`."""
     def __init__(self, vocab=None): self.vocab, self.per_label = vocab, None; self.reset()
     def reset(self): self.preds, self.targs, self._val = [], [], None
     def accumulate(self, learn):  # `learn.to_detach` gathers every process's shard in distributed training
@@ -76,9 +78,11 @@ def metrics_dict(probs, # validation probabilities, (n_images, n_labels)
                  targs, # targets, same shape: 1, 0, `NaN` unknown
                  vocab # the labels, in column order
                 )->dict:
-    "Per-label AUROC (`NaN` without both classes), the mean over the findings, the 'nothing found' label apart, `accuracy_multi` at 0.5 and the all-negative baseline, over known targets."
+    """Per-label AUROC (`NaN` without both classes), the mean over the findings, the 'nothing found' label apart,
+    `accuracy_multi` at 0.5 and the all-negative baseline, over known targets."""
     au = auroc_per_label(probs, targs)
-    t = torch.as_tensor(np.asarray(targs, dtype=np.float64)); k = ~torch.isnan(t); probs = torch.as_tensor(np.asarray(probs))
+    t = torch.as_tensor(np.asarray(targs, dtype=np.float64))
+    k = ~torch.isnan(t); probs = torch.as_tensor(np.asarray(probs))
     nf = next((i for i, l in enumerate(vocab) if is_no_finding(l)), None)
     return dict(mean_auroc=pathology_mean(au, vocab), auroc_no_finding=None if nf is None else float(au[nf]),
                 auroc={l: float(a) for l, a in zip(vocab, au)},

@@ -14,7 +14,7 @@ from fastai.vision.all import create_body, model_meta
 from ..inference.modelfile import get_arch
 
 # %% auto #0
-__all__ = ['PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path', 'parse_auto', 'find_pretrained',
+__all__ = ['PretrainedWeightsError', 'PretrainedWeightsWarning', 'hub_weights_path', 'check_on_off', 'find_pretrained',
            'pretrained_body']
 
 # %% ../../nbs/62_training.pretrained.ipynb #e8d71cd1
@@ -33,14 +33,12 @@ def hub_weights_path(arch:Union[str,callable])->Path:
     return Path(torch.hub.get_dir())/'checkpoints'/Path(_weights_enum(arch).url).name
 
 # %% ../../nbs/62_training.pretrained.ipynb #98d6bd38
-def parse_auto(pretrained # 'auto', a bool, or 'yes'/'no', 'true'/'false', '1'/'0', 'y'/'n', 'none'
-              )->Union[bool,str]:
-    "An auto/yes/no option (`pretrained`, `fp16`) as `'auto'`, `True` or `False`."
-    p = str(pretrained).lower()
-    if p in ('auto',): return 'auto'
-    if p in ('true', 'yes', '1', 'y'): return True
-    if p in ('false', 'no', '0', 'n', 'none'): return False
-    raise ValueError(f"pretrained must be 'auto', True/'yes' or False/'no', not {pretrained!r}")
+def check_on_off(value, # an on/off option decided at run time: True (on), False (off) or None (decide)
+                 name:str # its name, for the error
+                )->Optional[bool]:
+    "`value` when it is True, False or None (the one spelling of `pretrained`, `fp16`, `bf16`, `flip`), else a `ValueError`."
+    if value is None or isinstance(value, bool): return value
+    raise ValueError(f'{name} must be True (--{name}), False (--no-{name}) or None (decided at run time), not {value!r}')
 
 # %% ../../nbs/62_training.pretrained.ipynb #4e44be47
 def _try_download(arch, timeout:float=20.)->Optional[Path]:
@@ -53,12 +51,12 @@ def _try_download(arch, timeout:float=20.)->Optional[Path]:
     finally: socket.setdefaulttimeout(old)
 
 def find_pretrained(arch:Union[str,callable], # the architecture
-                    pretrained:Union[bool,str]='auto', # 'auto', True/'yes' or False/'no'
+                    pretrained:Optional[bool]=None, # True: stop when none is found; False: none; None: when found, else warn
                     weights:Optional[Union[str,Path]]=None, # an ImageNet weights file to use
                     download:bool=True # try downloading when nothing is on disk
                    )->Optional[Path]:
-    "The ImageNet weights file to start from, or `None` to train from scratch (warning once under 'auto')."
-    pretrained = parse_auto(pretrained)
+    "The ImageNet weights file to start from, or `None` to train from scratch (warning once when `pretrained` is None)."
+    pretrained = check_on_off(pretrained, 'pretrained')
     if pretrained is False:
         if weights: raise ValueError(f'pretrained=False but weights={str(weights)!r} given: drop one of them')
         return None
@@ -74,7 +72,7 @@ def find_pretrained(arch:Union[str,callable], # the architecture
     msg = (f'No ImageNet weights for {name}: not in torch\'s hub cache ({hub}) and {why}. '
            f'Offline options: copy {hub.name} (from {_weights_enum(arch).url}) to {hub.parent}, '
            f'or pass weights=FILE / `xraylib train --weights FILE`.')
-    if pretrained is True: raise PretrainedWeightsError(msg + ' Or use pretrained=False/`--pretrained no` to train from scratch.')
+    if pretrained is True: raise PretrainedWeightsError(msg + ' Or use pretrained=False/`--no-pretrained` to train from scratch.')
     warnings.warn(msg + ' Training from scratch (recorded as pretrained: false).', PretrainedWeightsWarning, stacklevel=3)
     return None
 
