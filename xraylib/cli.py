@@ -21,6 +21,7 @@ COMMANDS = {
     'predict':  ('xraylib.inference.predict:predict_cli',   'predict the labels of image files (or a folder, to a CSV) with a saved model'),
     'compare':  ('xraylib.evaluation.compare:compare_cli',   'compare two models on the same images: paired bootstrap CIs, DeLong and Holm p-values'),
     'calibrate': ('xraylib.evaluation.sitecal:calibrate_cli', 'site calibration: choose the operating point on K labelled images of a new site, scored on the rest with CIs'),
+    'shift':    ('xraylib.evaluation.shift:shift_cli',     'will the validation operating point hold at a site? shift checks from its unlabelled images'),
     'localize': ('xraylib.evaluation.localize:localize_cli', 'score Grad-CAM against expert boxes (BBox_List_2017.csv): pointing game, IoU/IoBB, CIs, chance'),
     'serve':    ('xraylib.serving.app:serve_cli',         'a web app (Gradio) for a saved model: upload X-rays, see labels, Grad-CAM and the model card'),
 }
