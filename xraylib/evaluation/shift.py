@@ -21,7 +21,7 @@ from .compare import holm
 
 # %% auto #0
 __all__ = ['NO_SHIFT', 'SHIFT', 'ks_tests', 'domain_features', 'auroc_ci', 'domain_auroc', 'verdict', 'em_prevalence',
-           'prevalence_table', 'image_features', 'make_reference', 'file_groups', 'ShiftInputError', 'shift_check',
+           'site_prevalence', 'image_features', 'make_reference', 'file_groups', 'ShiftInputError', 'shift_check',
            'contact_sheet', 'shift_markdown', 'write_shift_report', 'shift_cli']
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #cfc0c760
@@ -41,7 +41,7 @@ def domain_features(ref:dict, # the model's reference (`inference.atypical.load_
     "Coordinates scaled by their validation spread, and the scaled distance off the axes: the classifier's inputs."
     return np.c_[z / np.sqrt(ref['var']), np.sqrt(r2 / ref['resid_var'])]
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #8a34da8d
+# %% ../../nbs/59a_evaluation.shift.ipynb #6a94cf4e
 def auroc_ci(score:np.ndarray, # a score per image
              y:np.ndarray, # 1 (site) or 0 (validation)
              groups:Optional[Sequence]=None, # a patient id per image (None: resample images)
@@ -54,7 +54,7 @@ def auroc_ci(score:np.ndarray, # a score per image
     lo, hi = percentile_ci(b[:, None])
     return auc, float(lo[0]), float(hi[0])
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #886e9ee4
+# %% ../../nbs/59a_evaluation.shift.ipynb #1cd26a27
 def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
                  Xr:np.ndarray, # validation's
                  gs:Sequence, gr:Sequence, # a patient id per row of each (each row its own when unknown)
@@ -77,7 +77,7 @@ def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
     p = stats.mannwhitneyu(oof[y == 1], oof[y == 0], alternative='greater').pvalue
     return dict(auroc=auc, lo=lo, hi=hi, p=float(p), folds=k)
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #a8b6f7cb
+# %% ../../nbs/59a_evaluation.shift.ipynb #21732b5d
 NO_SHIFT = 'no detectable shift'
 SHIFT = 'shift detected: the validation operating point may not hold; calibrate with `xraylib calibrate`'
 
@@ -88,7 +88,7 @@ def verdict(tests:pd.DataFrame, # `ks_tests`' rows and the domain classifier's, 
     t = tests.assign(p_holm=holm(tests.p.to_numpy()))
     return t, SHIFT if (t.p_holm < alpha).any() else NO_SHIFT
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #4741dc67
+# %% ../../nbs/59a_evaluation.shift.ipynb #9b90f15b
 def em_prevalence(p:np.ndarray, # one label's calibrated probabilities at the site
                   prior:float, # the prevalence the probabilities assume (validation's mean probability)
                   iters:int=1000, tol:float=1e-7 # EM iterations; convergence tolerance
@@ -102,8 +102,8 @@ def em_prevalence(p:np.ndarray, # one label's calibrated probabilities at the si
         q = qn
     return q
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #722fe39c
-def prevalence_table(site:np.ndarray, # the site's probabilities, `(n_site, n_labels)`
+# %% ../../nbs/59a_evaluation.shift.ipynb #d219fd74
+def site_prevalence(site:np.ndarray, # the site's probabilities, `(n_site, n_labels)`
                      ref:dict, # the model's reference (its `probs` and `targs`)
                      labels:Sequence[str], # the label names
                      n_boot:int=200, seed:int=0 # bootstrap resamples of the site's images; seed
@@ -119,7 +119,7 @@ def prevalence_table(site:np.ndarray, # the site's probabilities, `(n_site, n_la
                          site_em_lo=float(np.percentile(b, 2.5)), site_em_hi=float(np.percentile(b, 97.5))))
     return pd.DataFrame(rows)
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #278d6cdc
+# %% ../../nbs/59a_evaluation.shift.ipynb #af7b2141
 def image_features(pred:Predictor, # the model's predictor
                    files:Sequence, # image files
                    bs:int=32 # images per batch
@@ -135,7 +135,7 @@ def image_features(pred:Predictor, # the model's predictor
     if not done: return np.zeros((0, len(pred.vocab))), np.zeros((0, 0)), done, errs
     return np.concatenate(P), np.concatenate(F), done, errs
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #31180967
+# %% ../../nbs/59a_evaluation.shift.ipynb #8956b7a1
 def make_reference(model:Union[str,Path], # the model folder (or its model.json)
                    files:Sequence, # its validation images
                    targs:Optional[np.ndarray]=None, # their labels, 1/0/NaN, in the model's label order (None: unknown)
@@ -154,14 +154,14 @@ def make_reference(model:Union[str,Path], # the model folder (or its model.json)
     save_reference(model, arrays, info)
     return info
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #7a9deb41
+# %% ../../nbs/59a_evaluation.shift.ipynb #02cfb342
 def file_groups(files:Sequence # image files
                )->tuple:
     "`(a patient id per file, whether any came from the file names)`: Kermany's and NIH's name patterns, else the file."
     ids, _ = patient_ids([Path(f).name for f in files])
     return [i if i is not None else f'file:{f}' for i, f in zip(ids, files)], any(i is not None for i in ids)
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #803cd29c
+# %% ../../nbs/59a_evaluation.shift.ipynb #4e0aecfc
 class ShiftInputError(ValueError):
     "A site folder with no readable images, or a model without a validation reference."
 
@@ -174,7 +174,6 @@ def _reference(pred:Predictor, model)->dict:
                                         '`xraylib shift MODEL FOLDER --reference VALID_IMAGES`')
     return r
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #46135120
 def _site_images(folder)->list:
     "The site's image files (a folder searched with its sub-folders, or one file), or a `ShiftInputError`."
     p = Path(folder)
@@ -188,7 +187,7 @@ def _flag_rate(a:np.ndarray)->dict:
     k, n = int(a.sum()), len(a); ci = stats.binomtest(k, n).proportion_ci(method='wilson')
     return dict(flagged=k, n=n, rate=k / n, lo=float(ci.low), hi=float(ci.high))
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #19b8a439
+# %% ../../nbs/59a_evaluation.shift.ipynb #22440608
 def _tests(P, Xs, gs, ref, labels, cols, ok_ref, n_boot, seed)->pd.DataFrame:
     "The KS rows (labels `cols`) and the domain classifier's row of one comparison."
     ks = ks_tests(P[:, cols], ref['probs'][ok_ref][:, cols], [labels[j] for j in cols])
@@ -208,7 +207,6 @@ def _by_class(P, Xs, gs, Y, ref, labels, alpha, n_boot, seed, min_n:int=10)->pd.
             out.append(verdict(t, alpha)[0].assign(label=l, cls=name, n_site=int(s.sum()), n_valid=int(r.sum())))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #04e98991
 def _site_labels(labels, files:list, vocab:list)->tuple:
     "`(targets in the model's label order, patient ids)` of `files` from a labelled folder or label file."
     from xraylib.data.block import read_dataset
@@ -221,7 +219,7 @@ def _site_labels(labels, files:list, vocab:list)->tuple:
     Y = np.array([[float(r[l]) if l in r else float(l in r['labels']) for l in vocab] for _, r in sub.iterrows()])
     return Y, sub['patient'].tolist()
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #1bf1d433
+# %% ../../nbs/59a_evaluation.shift.ipynb #43a53910
 def shift_check(model:Union[str,Path], # the model folder (or its model.json)
                 folder:Union[str,Path], # the site's images (searched with their sub-folders)
                 labels:Union[str,Path,None]=None, # the site's labels, a labelled folder or label file: the tests per class
@@ -238,7 +236,7 @@ def shift_check(model:Union[str,Path], # the model folder (or its model.json)
     Y, gs = _site_labels(labels, done, vocab) if labels is not None else (None, None)
     named = gs is not None or file_groups(done)[1]; gs = gs if gs is not None else file_groups(done)[0]
     tests, v = verdict(_tests(P, Xs, gs, ref, vocab, list(range(len(vocab))), slice(None), n_boot, seed), alpha)
-    prev = prevalence_table(P, ref, vocab, seed=seed)
+    prev = site_prevalence(P, ref, vocab, seed=seed)
     if Y is not None: prev['site_prevalence'] = np.nanmean(Y, 0)
     return dict(model=str(model), folder=str(folder), n_site=len(done), n_valid=int(ref['info']['n_valid']),
                 n_valid_stored=len(ref['probs']), unreadable=df.attrs['errors'], verdict=v, alpha=alpha, tests=tests,
@@ -246,7 +244,7 @@ def shift_check(model:Union[str,Path], # the model folder (or its model.json)
                 scores=a.score, false_alarm=ref['false_alarm'], threshold=ref['threshold'],
                 by_class=_by_class(P, Xs, gs, Y, ref, vocab, alpha, n_boot, seed) if Y is not None else None)
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #aeab2b73
+# %% ../../nbs/59a_evaluation.shift.ipynb #b5c13c67
 def contact_sheet(files:Sequence, # image files
                   scores:np.ndarray, # their atypicality
                   threshold:float, # the flag's threshold
@@ -261,7 +259,7 @@ def contact_sheet(files:Sequence, # image files
         d.text((x + 2, y + 1), f'{scores[i]:.1f} {Path(files[i]).name[:18]}', fill='red' if scores[i] > threshold else 'black')
     return sheet
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #9e74c401
+# %% ../../nbs/59a_evaluation.shift.ipynb #c2e2b324
 def _fmt(x, d=3)->str: return 'n/a' if x is None or not np.isfinite(x) else f'{x:.{d}g}' if abs(x) < 1e-3 else f'{x:.{d}f}'
 
 def _test_lines(t:pd.DataFrame)->list:
@@ -282,7 +280,7 @@ def _prev_lines(p:pd.DataFrame)->list:
                    f'{_fmt(r.site_em)} ({_fmt(r.site_em_lo)}-{_fmt(r.site_em_hi)}) |' + (f' {_fmt(r.site_prevalence)} |' if site else ''))
     return out
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #70b040b7
+# %% ../../nbs/59a_evaluation.shift.ipynb #35233559
 def shift_markdown(s:dict # `shift_check`'s result
                   )->str:
     "The report in Markdown."
@@ -306,7 +304,7 @@ def shift_markdown(s:dict # `shift_check`'s result
             L += [f"### {l} {c}: {t.n_site.iloc[0]} site / {t.n_valid.iloc[0]} validation images", ''] + _test_lines(t) + ['']
     return '\n'.join(L) + '\n'
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #3cdbb66e
+# %% ../../nbs/59a_evaluation.shift.ipynb #abf1f876
 def write_shift_report(s:dict, # `shift_check`'s result
                        out:Union[str,Path] # the report folder
                       )->Path:
@@ -321,7 +319,7 @@ def write_shift_report(s:dict, # `shift_check`'s result
     with atomic_write(out/'shift.md') as f: f.write(shift_markdown(s))
     return out/'shift.md'
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #1eb92628
+# %% ../../nbs/59a_evaluation.shift.ipynb #fa061428
 @call_parse
 def shift_cli(model:str, # the model folder (or its model.json)
               folder:str, # the site's images (a folder, searched with its sub-folders)

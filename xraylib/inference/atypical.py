@@ -14,8 +14,8 @@ from ..core import atomic_path, atomic_write, to_jsonable
 
 # %% auto #0
 __all__ = ['REFERENCE_NAME', 'FALSE_ALARM', 'CARE_NOTE', 'pooled_features', 'fit_gaussian', 'project', 'mahalanobis',
-           'crossfit_scores', 'reference_arrays', 'model_folder', 'save_reference', 'ReferenceFileError',
-           'load_reference', 'atypicality']
+           'crossfit_scores', 'reference_arrays', 'save_reference', 'ReferenceFileError', 'load_reference',
+           'atypicality']
 
 # %% ../../nbs/44_inference.atypical.ipynb #cfd2cf46
 @torch.inference_mode()
@@ -38,7 +38,7 @@ def fit_gaussian(F:np.ndarray, # pooled features, `(n, d)`
     return dict(mean=mu.astype(np.float32), axes=vt[:k].astype(np.float32),
                 var=np.maximum(lam[:k], rest).astype(np.float32), resid_var=np.float32(rest))
 
-# %% ../../nbs/44_inference.atypical.ipynb #1b8bf248
+# %% ../../nbs/44_inference.atypical.ipynb #49c23c70
 def project(g:dict, # `fit_gaussian`'s Gaussian (or a reference holding its keys)
             F:np.ndarray # pooled features, `(n, d)`
            )->tuple:
@@ -54,7 +54,7 @@ def mahalanobis(g:dict, # `fit_gaussian`'s Gaussian
     "Each row's Mahalanobis distance from the Gaussian's mean."
     return np.sqrt((z**2 / g['var']).sum(1) + r2 / g['resid_var'])
 
-# %% ../../nbs/44_inference.atypical.ipynb #b8764c11
+# %% ../../nbs/44_inference.atypical.ipynb #2f1979fe
 def crossfit_scores(F:np.ndarray, # pooled features, `(n, d)`
                     groups:Optional[Sequence]=None, # a patient id per row (None: each row its own patient)
                     k:int=64, # as in `fit_gaussian`
@@ -69,7 +69,7 @@ def crossfit_scores(F:np.ndarray, # pooled features, `(n, d)`
         m = fold == i; gi = fit_gaussian(F[~m], k); out[m] = mahalanobis(gi, *project(gi, F[m]))
     return out
 
-# %% ../../nbs/44_inference.atypical.ipynb #7786ee41
+# %% ../../nbs/44_inference.atypical.ipynb #59084974
 REFERENCE_NAME, FALSE_ALARM = 'reference.safetensors', 0.01
 CARE_NOTE = 'unlike the training images: treat this prediction with care'
 
@@ -94,8 +94,8 @@ def reference_arrays(F:np.ndarray, # the validation images' pooled features, `(n
                 labelled=targs is not None)
     return arrays, info
 
-# %% ../../nbs/44_inference.atypical.ipynb #729c6e9c
-def model_folder(path:Union[str,Path] # a model folder, its model.json or its model.safetensors
+# %% ../../nbs/44_inference.atypical.ipynb #333e142e
+def _model_dir(path:Union[str,Path] # a model folder, its model.json or its model.safetensors
                 )->Path:
     "The folder holding a model's files."
     p = Path(path)
@@ -106,13 +106,13 @@ def save_reference(model:Union[str,Path], # the model folder (or its model.json)
                    info:dict # `reference_arrays`' summary
                   )->Path:
     "Write the reference beside the model and record it in `model.json`; returns the reference file."
-    d = model_folder(model); f, mf = d/REFERENCE_NAME, d/'model.json'
+    d = _model_dir(model); f, mf = d/REFERENCE_NAME, d/'model.json'
     with atomic_path(f) as tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
     meta = json.loads(mf.read_text()); meta['reference'] = info
     with atomic_write(mf) as fh: json.dump(to_jsonable(meta), fh, indent=1)
     return f
 
-# %% ../../nbs/44_inference.atypical.ipynb #31c7ba81
+# %% ../../nbs/44_inference.atypical.ipynb #d09ccd90
 class ReferenceFileError(ValueError):
     "A model without a validation reference, or one whose reference file is missing or damaged."
 
@@ -122,14 +122,14 @@ def load_reference(model:Union[str,Path,None], # the model folder (or one of its
     "The model's validation reference (arrays and `threshold`, `false_alarm`), or None when it has none."
     info = meta.get('reference')
     if not info or model is None: return None
-    f = model_folder(model)/info.get('file', REFERENCE_NAME)
+    f = _model_dir(model)/info.get('file', REFERENCE_NAME)
     try: arrays = load_file(str(f))
     except Exception as e: raise ReferenceFileError(f'{f}: cannot read the validation reference ({e}); rebuild it with '
                                                 '`xraylib shift MODEL FOLDER --reference VALID_IMAGES`') from None
     return dict(arrays, resid_var=arrays['resid_var'][0], z=arrays['z'].astype(np.float32), info=info,
                 threshold=float(info['threshold']), false_alarm=float(info['false_alarm']))
 
-# %% ../../nbs/44_inference.atypical.ipynb #8d8bd30c
+# %% ../../nbs/44_inference.atypical.ipynb #bb9a532f
 def atypicality(ref:dict, # `load_reference`'s reference
                 F:np.ndarray # pooled features, `(n, d)`
                )->dict:

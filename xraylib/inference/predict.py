@@ -371,16 +371,14 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
             got = list(zip(chunks[i], cur))
             errs += [(str(f), e) for f, (_, e) in got if e is not None]
             ok = [(f, x) for f, (x, e) in got if e is None]
-            if ok:
-                xb = torch.cat([x for _, x in ok]); rows.append(self.forward(xb)); done += [f for f, _ in ok]
-                aty.append(self.atypical(xb))  # None for a model without a validation reference
+            if ok: xb = torch.cat([x for _, x in ok]); rows.append(self.forward(xb)); done += [f for f, _ in ok]
+            if ok: aty.append(self.atypical(xb))  # None for a model without a validation reference
     df = pd.DataFrame(np.concatenate(rows) if rows else np.zeros((0, len(self.vocab))), columns=[f'prob_{l}' for l in self.vocab])
     df.insert(0, 'Image Index', [names[str(f)] for f in done])
     if errs and errors == 'warn': warnings.warn(f'{len(errs)} file(s) skipped: ' + '; '.join(e for _, e in errs))
-    a = BatchAtypicality.cat(aty, self.reference)
+    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated, atypicality=BatchAtypicality.cat(aty, self.reference))
     if out_csv is not None:
-        with atomic_path(out_csv) as tmp: with_atypicality(df, a).to_csv(tmp, index=False)
-    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated, atypicality=a)
+        with atomic_path(out_csv) as tmp: with_atypicality(df, df.attrs['atypicality']).to_csv(tmp, index=False)
     return df
 
 def _load_or_error(pred:Predictor, f, raise_:bool=False)->tuple:
