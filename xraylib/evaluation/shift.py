@@ -21,7 +21,7 @@ from .compare import holm
 
 # %% auto #0
 __all__ = ['NO_SHIFT', 'SHIFT', 'ks_tests', 'domain_features', 'auroc_ci', 'domain_auroc', 'verdict', 'em_prevalence',
-           'site_prevalence', 'image_features', 'make_reference', 'file_groups', 'ShiftInputError', 'shift_check',
+           'site_prevalence', 'image_features', 'file_groups', 'make_reference', 'ShiftInputError', 'shift_check',
            'contact_sheet', 'shift_markdown', 'write_shift_report', 'shift_cli']
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #cfc0c760
@@ -135,7 +135,14 @@ def image_features(pred:Predictor, # the model's predictor
     if not done: return np.zeros((0, len(pred.vocab))), np.zeros((0, 0)), done, errs
     return np.concatenate(P), np.concatenate(F), done, errs
 
-# %% ../../nbs/59a_evaluation.shift.ipynb #8956b7a1
+# %% ../../nbs/59a_evaluation.shift.ipynb #859624d6
+def file_groups(files:Sequence # image files
+               )->tuple:
+    "`(a patient id per file, whether any came from the file names)`: Kermany's and NIH's name patterns, else the file."
+    ids, _ = patient_ids([Path(f).name for f in files])
+    return [i if i is not None else f'file:{f}' for i, f in zip(ids, files)], any(i is not None for i in ids)
+
+# %% ../../nbs/59a_evaluation.shift.ipynb #21a900fc
 def make_reference(model:Union[str,Path], # the model folder (or its model.json)
                    files:Sequence, # its validation images
                    targs:Optional[np.ndarray]=None, # their labels, 1/0/NaN, in the model's label order (None: unknown)
@@ -153,13 +160,6 @@ def make_reference(model:Union[str,Path], # the model folder (or its model.json)
     arrays, info = reference_arrays(F, P, t, g, false_alarm)
     save_reference(model, arrays, info)
     return info
-
-# %% ../../nbs/59a_evaluation.shift.ipynb #02cfb342
-def file_groups(files:Sequence # image files
-               )->tuple:
-    "`(a patient id per file, whether any came from the file names)`: Kermany's and NIH's name patterns, else the file."
-    ids, _ = patient_ids([Path(f).name for f in files])
-    return [i if i is not None else f'file:{f}' for i, f in zip(ids, files)], any(i is not None for i in ids)
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #4e0aecfc
 class ShiftInputError(ValueError):
@@ -208,11 +208,12 @@ def _by_class(P, Xs, gs, Y, ref, labels, alpha, n_boot, seed, min_n:int=10)->pd.
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 def _site_labels(labels, files:list, vocab:list)->tuple:
-    "`(targets in the model's label order, patient ids)` of `files` from a labelled folder or label file."
+    "`(targets in the model's label order, patient ids)` of `files` from a labelled folder or label file (by path, else name)."
     from xraylib.data.block import read_dataset
     df = read_dataset(labels)
     by = {str(Path(p).resolve()): i for i, p in enumerate(df['path']) if p is not None}
-    rows = [by.get(str(Path(f).resolve())) for f in files]
+    name = {Path(p).name: i for i, p in enumerate(df['path']) if p is not None}
+    rows = [by.get(str(Path(f).resolve()), name.get(Path(f).name)) for f in files]  # by path, else by file name
     if any(r is None for r in rows):
         raise ShiftInputError(f'{labels}: {sum(r is None for r in rows)} of the {len(files)} site images have no labels there')
     sub = df.iloc[rows]
