@@ -61,7 +61,7 @@ def test_transformed_images_shift(model, tmp_path):
 
 def test_cli_report_and_json(model, tmp_path):
     site = _transformed(model[1], tmp_path/'inv', __import__('PIL.ImageOps').ImageOps.invert)
-    r = _run('shift', model[0], site, '--out', tmp_path/'rep', '--n_boot', 50)
+    r = _run('shift', model[0], site, '--out', tmp_path/'rep', '--n_boot', 50, '--alpha', 0.05)
     assert r.returncode == 0, r.stderr
     assert 'shift detected' in r.stdout and (tmp_path/'rep'/'atypical.png').exists()
     j = json.loads((tmp_path/'rep'/'shift.json').read_text())
