@@ -27,6 +27,8 @@ COMMANDS = {
     'calibrate': (
         'xraylib.evaluation.sitecal:calibrate_cli',
         'site calibration: choose the operating point on K labelled images of a new site, scored on the rest with CIs'),
+    'shift':    ('xraylib.evaluation.shift:shift_cli',
+                 'will the validation operating point hold at a site? shift checks from its unlabelled images'),
     'localize': ('xraylib.evaluation.localize:localize_cli',
                  'score Grad-CAM against expert boxes (BBox_List_2017.csv): pointing game, IoU/IoBB, CIs, chance'),
     'serve':    ('xraylib.serving.app:serve_cli',

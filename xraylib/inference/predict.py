@@ -25,7 +25,8 @@ from .gradcam import gradcam, plot_gradcam, gradcam_overlay
 
 # %% auto #0
 __all__ = ['ENGINES', 'model_spec', 'thresholds_source', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model',
-           'Predictor', 'list_preds', 'folder_images', 'image_files', 'predict_cli']
+           'Predictor', 'BatchAtypicality', 'with_atypicality', 'atypical_line', 'list_preds', 'folder_images',
+           'image_files', 'predict_cli']
 
 # %% ../../nbs/42_inference.predict.ipynb #8c62b7e6
 def _first(d:dict, *keys, default=None):
@@ -255,7 +256,66 @@ def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
     model, meta = load_model(p)
-    return cls(model, meta, device, engine, calibrated, tta)
+    pr = cls(model, meta, device, engine, calibrated, tta)
+    pr.model_dir = p if p.is_dir() else p.parent  # where `Predictor.reference` looks
+    return pr
+
+# %% ../../nbs/42_inference.predict.ipynb #a44c0002
+from .atypical import CARE_NOTE, atypicality, load_reference, pooled_features
+
+@patch(as_prop=True)
+def reference(self:Predictor)->Optional[dict]:
+    "The model's validation reference (`inference.atypical.load_reference`), read on first use; None without one."
+    if '_reference' not in self.__dict__: self._reference = load_reference(getattr(self, 'model_dir', None), self.meta)
+    return self._reference
+
+@patch
+def atypical(self:Predictor, x:torch.Tensor # a preprocessed batch (`n x n_in x h x w`)
+            )->Optional[dict]:
+    "`inference.atypical.atypicality` of a batch (`score`, `atypical`, `z`, `r2`); None for a model without a reference."
+    return None if self.reference is None else atypicality(self.reference, pooled_features(self.model, x))
+
+# %% ../../nbs/42_inference.predict.ipynb #a44c0003
+from dataclasses import dataclass
+
+@dataclass(eq=False)  # compared by identity: pandas compares `attrs` when it concatenates frames
+class BatchAtypicality:
+    "Atypicality of the images of a batch prediction, in its row order, with the reference's threshold."
+    score:np.ndarray; atypical:np.ndarray; z:np.ndarray; r2:np.ndarray; threshold:float; false_alarm:float
+
+    @classmethod
+    def cat(cls, parts:list, ref:Optional[dict]): # `Predictor.atypical` of each batch; the reference
+        "The batches' atypicality in one; None for a model without a reference."
+        if ref is None or not parts or parts[0] is None: return None
+        return cls(*(np.concatenate([p[k] for p in parts]) for k in ('score', 'atypical', 'z', 'r2')),
+                   ref['threshold'], ref['false_alarm'])
+
+    def fields(self, i:int)->dict: # the row
+        "Row `i` as JSON fields: `atypicality`, `atypicality_threshold`, `atypical`, `atypical_note`."
+        a = bool(self.atypical[i])
+        return dict(atypicality=round(float(self.score[i]), 3), atypicality_threshold=round(self.threshold, 3),
+                    atypical=a, atypical_note=CARE_NOTE if a else None)
+
+# %% ../../nbs/42_inference.predict.ipynb #a44c0004
+def with_atypicality(df:pd.DataFrame, # `predict_batch`'s table
+                     a:Optional[BatchAtypicality] # its atypicality (None: the table as it is)
+                    )->pd.DataFrame:
+    "`df` with `atypicality` and `atypical` (1/0) columns after the probabilities, for the CSV."
+    if a is None: return df
+    return df.assign(atypicality=a.score.round(4), atypical=a.atypical.astype(int))
+
+def atypical_line(f:dict # `BatchAtypicality.fields` of one image
+                 )->str:
+    "The line printed under an image's name: its score against the threshold, and the note when it is flagged."
+    s = f"atypicality {f['atypicality']:.1f} (flagged above {f['atypicality_threshold']:.1f})"
+    return s + (f": {f['atypical_note']}" if f['atypical'] else ': like the validation images')
+
+@patch
+def atypical_check(self:Predictor, image # a path, bytes, a PIL image or an array
+                  )->Optional[dict]:
+    "One image's `BatchAtypicality.fields` (for the app, the widget and the API); None for a model without a reference."
+    a = BatchAtypicality.cat([self.atypical(self.preprocess(image))], self.reference)
+    return None if a is None else a.fields(0)
 
 # %% ../../nbs/42_inference.predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
@@ -299,8 +359,8 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
                   names:Optional[list]=None, # the `Image Index` of each file (default: its path below the folder given, else its name)
                   workers:Optional[int]=None # decoding threads (default: the CPU count)
                  )->pd.DataFrame:
-    "Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads."
-    files, rows, done, errs = image_files(files_or_folder, recurse), [], [], []
+    "Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads; with a validation reference, `attrs['atypicality']` (and the CSV's `atypicality`, `atypical` columns)."
+    files, rows, done, errs, aty = image_files(files_or_folder, recurse), [], [], [], []
     top = Path(files_or_folder) if isinstance(files_or_folder, (str, Path)) and Path(files_or_folder).is_dir() else None
     names = dict(zip(map(str, files), names or [f.relative_to(top).as_posix() if top else Path(f).name for f in files]))
     chunks = [files[i:i+bs] for i in range(0, len(files), bs)]
@@ -312,13 +372,14 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
             got = list(zip(chunks[i], cur))
             errs += [(str(f), e) for f, (_, e) in got if e is not None]
             ok = [(f, x) for f, (x, e) in got if e is None]
-            if ok: rows.append(self.forward(torch.cat([x for _, x in ok]))); done += [f for f, _ in ok]
+            if ok: xb = torch.cat([x for _, x in ok]); rows.append(self.forward(xb)); done += [f for f, _ in ok]
+            if ok: aty.append(self.atypical(xb))  # None for a model without a validation reference
     df = pd.DataFrame(np.concatenate(rows) if rows else np.zeros((0, len(self.vocab))), columns=[f'prob_{l}' for l in self.vocab])
     df.insert(0, 'Image Index', [names[str(f)] for f in done])
     if errs and errors == 'warn': warnings.warn(f'{len(errs)} file(s) skipped: ' + '; '.join(e for _, e in errs))
+    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated, atypicality=BatchAtypicality.cat(aty, self.reference))
     if out_csv is not None:
-        with atomic_path(out_csv) as tmp: df.to_csv(tmp, index=False)
-    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated)
+        with atomic_path(out_csv) as tmp: with_atypicality(df, df.attrs['atypicality']).to_csv(tmp, index=False)
     return df
 
 def _load_or_error(pred:Predictor, f, raise_:bool=False)->tuple:
@@ -378,10 +439,14 @@ def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
     "Print each image's labels, most probable first (`*`: passes its threshold), or all of them as JSON."
     out = []
     if not as_json: print(f"thresholds chosen on {'the command line (--thresh)' if thresh is not None else thresholds_source(p.meta)}; *: passes")
-    for f, probs in zip(df.attrs['files'], df.iloc[:, 1:].to_numpy()):
-        t = p.label_table(probs, thresh)
-        if as_json: out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'))); continue
+    a = df.attrs.get('atypicality')
+    for i, (f, probs) in enumerate(zip(df.attrs['files'], df.iloc[:, 1:].to_numpy())):
+        t, extra = p.label_table(probs, thresh), a.fields(i) if a else {}
+        if as_json:
+            out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'), **extra))
+            continue
         print(f'== {f}')  # an undefined threshold (no validation positives): 'no threshold', never marked
+        if extra: print(atypical_line(extra))
         for r in t.itertuples():
             th = 'no threshold' if np.isnan(r.threshold) else f'threshold {r.threshold:.2f}'
             print(f"{'*' if r.passes else ' '} {r.label:20s} {r.probability:.4f}  ({th})")

@@ -105,6 +105,7 @@ def read(self:Service, files:list, # `(name, bytes)` of each uploaded file
     return list(self.decoders.map(lambda f: UploadWidget.predict_one(reader, *f), files))
 
 # %% ../../nbs/71_serving.api.ipynb #a0000014
+from .widgets import result_atypicality
 def _png64(im)->str:
     "A PIL image as base64 PNG text."
     b = io.BytesIO(); im.save(b, format='PNG'); return base64.b64encode(b.getvalue()).decode()
@@ -128,6 +129,7 @@ def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded f
         t = self.table(r['probs'], raw)
         o = dict(file=r['name'], predictions=[dict(label=l, probability=float(p), threshold=None if np.isnan(th) else float(th), passes=bool(ok))
                                               for l, p, th, ok in t.itertuples(index=False)])
+        o.update(result_atypicality(self.predictor, r) or {})  # atypicality, its threshold, the flag and its note
         if gradcam: l = t.label.iloc[0] if gradcam == 'top' else gradcam; o['gradcam'] = dict(label=l, png=_png64(self.overlay(r['image'], l)))
         out.append(o)
     return out

@@ -133,6 +133,7 @@ def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects
     return [next(res) if o else dict(name=f.name, error=f'{f.name}: {NOT_UPLOADED}') for f, o in zip(paths, ok)]
 
 # %% ../../nbs/72_serving.app.ipynb #39ab44b9
+from .widgets import atypical_html, result_atypicality
 @patch
 def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
            cam_label:Optional[str]=TOP, # the label whose Grad-CAM to show: `TOP` (each image's most probable), `NONE` or a label
@@ -146,7 +147,7 @@ def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
     for r in res:
         if 'error' in r: tables.append(error_html(r['error'])); js[r['name']] = dict(error=r['error']); continue
         t = self.service.table(r['probs'], raw=not calibrated)
-        tables.append(preds_html(t, r['name'], cal, digits=6))
+        tables.append(preds_html(t, r['name'], cal, digits=6) + atypical_html(result_atypicality(p, r)))
         js[r['name']] = dict(zip(self.vocab, map(float, r['probs'])))
         if cam_label == NONE: continue
         l = t.label.iloc[0] if cam_label in (TOP, None, '') else cam_label

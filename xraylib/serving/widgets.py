@@ -15,7 +15,7 @@ from ..inference.predict import Predictor, list_preds
 from ..inference.gradcam import plot_gradcam
 
 # %% auto #0
-__all__ = ['upload_files', 'preds_html', 'error_html', 'UploadWidget', 'upload_widget']
+__all__ = ['upload_files', 'preds_html', 'error_html', 'UploadWidget', 'result_atypicality', 'atypical_html', 'upload_widget']
 
 # %% ../../nbs/70_serving.widgets.ipynb #1b5a3f1e
 def upload_files(value # a FileUpload value: v8 tuple of dicts, v7 dict, v7 `.data` list, or bytes
@@ -142,6 +142,22 @@ def handle_upload(self:UploadWidget, value # a FileUpload value (v8 tuple of dic
     return [dict(name=r['name'], error=r['error']) if 'error' in r else dict(name=r['name'], predictions=self.table(r))
             for r in self.results]
 
+# %% ../../nbs/70_serving.widgets.ipynb #a44c0202
+def result_atypicality(predictor:Predictor, # the model
+                       r:dict # a result of `predict_one` (its `image`); the fields are kept in it
+                      )->Optional[dict]:
+    "The result's `Predictor.atypical_check` fields, made once; None for a model without a validation reference."
+    if 'atypical' not in r: r['atypical'] = predictor.atypical_check(r['image']) if 'image' in r else None
+    return r['atypical']
+
+def atypical_html(f:Optional[dict] # `result_atypicality`'s fields (None: nothing to show)
+                 )->str:
+    "A line under the table: the atypicality and its threshold, and the note in orange when the image is flagged."
+    if not f: return ''
+    s = f"atypicality {f['atypicality']:.1f} (flagged above {f['atypicality_threshold']:.1f})"
+    if not f['atypical']: return f'<div class="xraylib-atypical" style="color:#666">{s}</div>'
+    return f'<div class="xraylib-atypical" style="color:#b35900;font-weight:bold">{html.escape(f["atypical_note"])}: {s}</div>'
+
 # %% ../../nbs/70_serving.widgets.ipynb #afd7b96f
 @patch
 def render(self:UploadWidget):
@@ -149,7 +165,7 @@ def render(self:UploadWidget):
     kids = []
     for r in self.results:
         if 'error' in r: kids.append(widgets.HTML(_err(r['error']))); continue
-        parts = [widgets.HTML(preds_html(self.table(r), r['name'], self.predictor.calibrated))]
+        parts = [widgets.HTML(preds_html(self.table(r), r['name'], self.predictor.calibrated) + atypical_html(result_atypicality(self.predictor, r)))]
         if 'cam_png' in r: parts.append(widgets.Image(value=r['cam_png'], format='png', layout=widgets.Layout(width='320px', height='auto', flex='0 0 auto')))
         if 'cam_error' in r: parts.append(widgets.HTML(_err(r['cam_error'])))
         kids.append(widgets.HBox(parts, layout=widgets.Layout(align_items='flex-start')))  # no stretching

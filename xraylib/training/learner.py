@@ -36,7 +36,7 @@ from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_w
 # %% auto #0
 __all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET', 'default_preset', 'preset_for', 'train_targets',
            'pos_weights', 'xray_learner', 'valid_predictions', 'NonFiniteLossError', 'StopOnNonFiniteLoss',
-           'recalibration', 'run_settings', 'train', 'train_cli']
+           'recalibration', 'validation_reference', 'run_settings', 'train', 'train_cli']
 
 # %% ../../nbs/66_training.learner.ipynb #8f87341b
 AUG_DEFAULTS = dict(flip=False, max_zoom=1.1, min_zoom=1., max_brightness=0.1, max_contrast=0.2, max_gamma=0.)  # `XrayAugment`'s
@@ -199,6 +199,16 @@ def recalibration(probs, targs, vocab:list, patient_ids:list, seed:int)->tuple:
         if cal['a'][l] <= 0: cal['a'][l], cal['b'][l] = 1., 0.
     return cal, heldout_ece(probs, targs, patient_ids, seed, labels=vocab, method='platt')
 
+# %% ../../nbs/66_training.learner.ipynb #a44c0102
+def validation_reference(learn, out:Path, targs:np.ndarray, patient_ids:list):
+    "Save the validation reference (`evaluation.shift.make_reference`) with the model files; a note when it cannot be made."
+    from xraylib.evaluation.shift import make_reference
+    items = learn.dls.valid_ds.items
+    files = list(items['path']) if isinstance(items, pd.DataFrame) and 'path' in items else [Path(str(o)) for o in items]
+    try: make_reference(out, files, targs, [p if p is not None else f'file:{f}' for p, f in zip(patient_ids, files)])
+    except (ValueError, OSError) as e: warnings.warn(f'no validation reference saved with the model ({e}): `xraylib shift` '
+                                                     'will ask for one (--reference VALID_IMAGES)')
+
 # %% ../../nbs/66_training.learner.ipynb #267bc03b
 def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     "Write the validation predictions, the evaluation and the model files; `(evaluation metrics, the run's own entries)`."
@@ -215,6 +225,7 @@ def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
                                                                       training=settings, valid_mean_auroc=ev['mean_auroc']))
     with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal, held))
+    validation_reference(learn, out, targs.numpy(), vdf['Patient ID'].tolist())
     interruption_point('model-files')
     return ev, dict(auroc_point=met['auroc'], accuracy_multi=met['accuracy_multi'], valid_positives=met['valid_positives'],
                         labels_without_auroc=met['labels_without_auroc'], pretrained=learn.pretrained, training=settings,
