@@ -77,7 +77,7 @@ def test_model_without_reference(model, tmp_path):
     (old/'reference.safetensors').unlink()
     meta = json.loads((old/'model.json').read_text()); meta.pop('reference'); (old/'model.json').write_text(json.dumps(meta))
     r = _run('shift', old, model[1], '--out', tmp_path/'rep')
-    assert r.returncode == 2 and 'no validation reference' in r.stderr and '--reference VALID_IMAGES' in r.stderr
+    assert r.returncode == 1 and 'no validation reference' in r.stderr and '--reference VALID_IMAGES' in r.stderr
     r = _run('shift', old, model[1], '--reference', model[1], '--out', tmp_path/'rep', '--n_boot', 50)  # adds it
     assert r.returncode == 0, r.stderr
     assert 'no detectable shift' in r.stdout and json.loads((old/'model.json').read_text())['reference']['n_valid'] > 10

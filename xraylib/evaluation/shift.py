@@ -340,8 +340,8 @@ def shift_cli(model:str, # the model folder (or its model.json)
             print(f"validation reference from {info['n_valid']} images of {reference} saved with {model}")
         s = shift_check(model, folder, labels, alpha, n_boot, seed, bs)
     except ShiftInputError as e:
-        print(f'xraylib shift: {e}', file=sys.stderr); return 2 if 'reference' in str(e) else 1
-    except (FileNotFoundError, ValueError) as e: print(f'xraylib shift: cannot load model {model}: {e}', file=sys.stderr); return 2
+        print(f'xraylib shift: {e}', file=sys.stderr); return 1  # bad input: 1, as every command
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib shift: cannot load model {model}: {e}', file=sys.stderr); return 1
     md = write_shift_report(s, out)
     print('\n'.join(shift_markdown(s).splitlines()[4:7] + _test_lines(s['tests'])))
     print(f"atypical: {s['atypical']['flagged']} of {s['n_site']}; report -> {md} ({time.time() - t0:.0f} s)")
