@@ -28,7 +28,8 @@ BBOX_FRAME = 1024  # NIH's boxes are in pixels of its 1024 x 1024 PNGs (the phan
 
 def nih_patient_ids(image_ids # image names (no folders), e.g. `00000013_005.png`
                    )->Optional[np.ndarray]:
-    "Patient ids (ints) from NIH image names, or None when the names do not all follow NIH's `<8 digits>_<3 digits>.png`."
+    """Patient ids (ints) from NIH image names, or None when the names do not all follow NIH's `<8 digits>_<3
+    digits>.png`."""
     ms = [_NIH_NAME.match(str(s)) for s in np.asarray(image_ids).ravel()]
     return None if not ms or not all(ms) else np.array([int(m[1]) for m in ms])
 

@@ -45,7 +45,8 @@ def bootstrap_weights(n:int, # number of images
                       groups=None, # a patient id per image: resample patients; None: resample images
                       chunk:int=50 # resamples per yielded block
                      ):
-    "Yield `(b, n)` float arrays (Fortran order) of bootstrap counts per image, resampling `groups` (patients) when given."
+    """Yield `(b, n)` float arrays (Fortran order) of bootstrap counts per image, resampling `groups` (patients) when
+    given."""
     rng = np.random.default_rng(seed)
     codes = None if groups is None else pd.factorize(np.asarray(groups))[0]
     u = n if codes is None else int(codes.max()) + 1
@@ -53,7 +54,8 @@ def bootstrap_weights(n:int, # number of images
         b = min(chunk, n_boot - s)
         draws = rng.integers(0, u, size=(b, u)) + (np.arange(b) * u)[:, None]
         cnt = np.bincount(draws.ravel(), minlength=b * u).reshape(b, u).astype(np.float64)
-        yield np.asfortranarray(cnt) if codes is None else cnt.T[codes].T  # Fortran order: an image's counts are contiguous
+        # Fortran order: an image's counts are contiguous
+        yield np.asfortranarray(cnt) if codes is None else cnt.T[codes].T
 
 # %% ../nbs/02_stats.ipynb #ad2cde4a
 class Ranked(NamedTuple):
@@ -73,7 +75,8 @@ def known_rows(p, # one label's scores, (n_images,)
 def rank_label(p:np.ndarray, # one label's scores, (n_images,)
                y:np.ndarray # its targets: 0/1, `NaN` where unknown (those images are left out)
               )->Ranked:
-    "Sort one label once: each negative falls in a gap or a tie of the m distinct positive scores, each positive on its score."
+    """Sort one label once: each negative falls in a gap or a tie of the m distinct positive scores, each positive on
+    its score."""
     n = len(p); p, y, rows_ = known_rows(p, y)
     u = np.unique(p[y]); m = len(u)
     j = np.searchsorted(u, p, 'left'); tie = u[np.minimum(j, max(m - 1, 0))] == p if m else np.zeros(len(p), bool)
@@ -94,7 +97,8 @@ def weighted_auc_ap(w:np.ndarray, # weights per image, (n_resamples, n_images); 
                    ):
     "AUROC and average precision of one label for each row of weights `w`; `NaN` without both classes."
     G = s.S @ np.asarray(w, dtype=np.float64).T             # (3m+1, resamples): one sparse pass over the images
-    cn, P = _cum0(G[:2 * s.m + 1]), G[2 * s.m + 1:]        # negative weight below each segment; positive weight per score
+    # negative weight below each segment; positive weight per score
+    cn, P = _cum0(G[:2 * s.m + 1]), G[2 * s.m + 1:]
     below, le = cn[1:2 * s.m + 1:2], cn[2:2 * s.m + 2:2]       # negative weight below / at or below each positive score
     Wn, Wp = cn[-1], P.sum(0)
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -140,7 +144,8 @@ def interval_ok(npos_units, # positive patients per label (`unit_counts`)
     return (np.asarray(npos_units) >= min_units) & (np.asarray(nneg_units) >= min_units)
 
 def small_count_note(npos_units:int, nneg_units:int, unit:str='patient', min_units:int=MIN_UNITS)->str:
-    "'' when a label meets the minimum, else why it has no interval ('too few positives for an interval: 2 positive patients')."
+    """'' when a label meets the minimum, else why it has no interval ('too few positives for an interval: 2 positive
+    patients')."""
     if min(npos_units, nneg_units) == 0 or interval_ok(npos_units, nneg_units, min_units): return ''
     what, c = ('positive', int(npos_units)) if npos_units < min_units else ('negative', int(nneg_units))
     return f'too few {what}s for an interval: {c} {what} {unit}{"s" * (c != 1)} (fewer than {min_units})'
@@ -150,8 +155,10 @@ def bootstrap_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns): `Na
                  ok, # per column: may it have an interval (`interval_ok`)
                  ci:float=0.95 # confidence level
                 )->tuple:
-    "`(lo, hi, n_degenerate)`: percentile bounds where `ok` (`NaN` elsewhere), and per column the resamples in which it was undefined."
-    b = np.asarray(b, np.float64); b = b if b.ndim == 2 else b.reshape(len(b), -1); ok = np.broadcast_to(np.asarray(ok, bool), b.shape[1:])
+    """`(lo, hi, n_degenerate)`: percentile bounds where `ok` (`NaN` elsewhere), and per column the resamples in which
+    it was undefined."""
+    b = np.asarray(b, np.float64)
+    b = b if b.ndim == 2 else b.reshape(len(b), -1); ok = np.broadcast_to(np.asarray(ok, bool), b.shape[1:])
     lo, hi = percentile_ci(np.where(ok, b, np.nan), ci)
     return lo, hi, np.isnan(b).sum(0)
 
@@ -160,7 +167,8 @@ def fixed_mean_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns)
                   ok, # per column: may it have an interval (`interval_ok`)
                   ci:float=0.95 # confidence level
                  )->tuple:
-    "`(lo, hi, n_failed)` of the mean over exactly `cols` in every resample; no interval unless every one of `cols` is `ok`."
+    """`(lo, hi, n_failed)` of the mean over exactly `cols` in every resample; no interval unless every one of `cols` is
+    `ok`."""
     cols = np.asarray(cols, bool)
     if not cols.any(): return np.nan, np.nan, 0
     m = np.asarray(b, np.float64)[:, cols].mean(1); nf = int(np.isnan(m).sum())  # NaN when one of them is undefined
@@ -169,7 +177,8 @@ def fixed_mean_ci(b:np.ndarray, # resampled values, (n_resamples, n_columns)
     return float(lo), float(hi), nf
 
 # %% ../nbs/02_stats.ipynb #906a98e5
-EXACT_NOTE = ('exact (Clopper-Pearson) 95% intervals that count images (or boxes) as independent draws: with several per '
+EXACT_NOTE = (
+    'exact (Clopper-Pearson) 95% intervals that count images (or boxes) as independent draws: with several per '
               'patient they are too narrow')
 
 def exact_ci(k, # successes (e.g. true positives), a number or an array
@@ -192,4 +201,5 @@ def ci_text(v, # the figure (`NaN`/None: 'n/a')
     "'0.812 (0.750-0.860)', or the figure with why it has no interval: '0.988 (too few positives for an interval)'."
     fin = lambda x: x is not None and np.isfinite(x)
     if not fin(v): return 'n/a'
-    return (f'{v:.{digits}f} ' + (f'({lo:.{digits}f}-{hi:.{digits}f})' if fin(lo) and fin(hi) else f'({why})' if why else '')).rstrip()
+    return (f'{v:.{digits}f} ' + (
+        f'({lo:.{digits}f}-{hi:.{digits}f})' if fin(lo) and fin(hi) else f'({why})' if why else '')).rstrip()

@@ -19,24 +19,28 @@ NO_FINDING_NAMES = ('no finding', 'nofinding', 'normal', 'healthy')
 
 def label_norm(name:str # a label, class-folder or column name
               )->str:
-    "`name` as label names are compared everywhere in xraylib: case, `_`, `-` and repeated spaces ignored (`Pleural_Thickening` -> `pleural thickening`)."
+    """`name` as label names are compared everywhere in xraylib: case, `_`, `-` and repeated spaces ignored
+    (`Pleural_Thickening` -> `pleural thickening`)."""
     return re.sub(r'\s+', ' ', str(name).strip().lower().replace('_', ' ').replace('-', ' '))
 
 def is_no_finding(label:str # a label or class-folder name
                  )->bool:
-    "Whether `label` names the 'nothing found' class (`No Finding`, `NORMAL`, `No_Finding`, ...): case, `_` and `-` ignored."
+    """Whether `label` names the 'nothing found' class (`No Finding`, `NORMAL`, `No_Finding`, ...): case, `_` and `-`
+    ignored."""
     return label_norm(label) in NO_FINDING_NAMES
 
 # %% ../nbs/01_vocab.ipynb #3a40d9ab
 @dataclass(frozen=True)
 class Vocab:
-    "A dataset's labels (the model's outputs, in order) and its 'nothing found' label: an output, or implied when every label is negative."
+    """A dataset's labels (the model's outputs, in order) and its 'nothing found' label: an output, or implied when
+    every label is negative."""
     labels:tuple # the labels, in output order
     no_finding:Optional[str]=None # the 'nothing found' label (an output as NIH's `No Finding`, or implied as Kermany's `NORMAL`)
     def __post_init__(self):
         labs = tuple(str(l) for l in self.labels)
         if not labs: raise ValueError('a vocabulary needs at least one label')
-        if len(set(labs)) < len(labs): raise ValueError(f'duplicate labels in the vocabulary: {sorted({l for l in labs if labs.count(l) > 1})}')
+        if len(set(labs)) < len(labs):
+            raise ValueError(f'duplicate labels in the vocabulary: {sorted({l for l in labs if labs.count(l) > 1})}')
         object.__setattr__(self, 'labels', labs)
 
 # %% ../nbs/01_vocab.ipynb #5e28d10e
@@ -73,10 +77,13 @@ NIH_VOCAB = Vocab(LABELS, NO_FINDING)
 # %% ../nbs/01_vocab.ipynb #33c1cef0
 def frame_vocab(df:pd.DataFrame # a reader's frame
                )->Vocab:
-    "The vocabulary of a reader's frame, `df.attrs['vocab']`; an error naming the fix when pandas dropped it (never a guess)."
+    """The vocabulary of a reader's frame, `df.attrs['vocab']`; an error naming the fix when pandas dropped it (never a
+    guess)."""
     if (v := df.attrs.get('vocab')) is not None: return Vocab.of(v)
-    raise ValueError("this frame has no label vocabulary (df.attrs['vocab']; pandas drops attrs in merge and in pd.concat of "
-                     'frames from different sources): concatenate reader frames with xraylib.vocab.concat_frames, or give it '
+    raise ValueError(
+        "this frame has no label vocabulary (df.attrs['vocab']; pandas drops attrs in merge and in pd.concat of "
+                     'frames from different sources): concatenate reader frames with xraylib.vocab.concat_frames, or '
+                     'give it '
                      'back with xraylib.vocab.with_vocab(df, vocab) (NIH ChestX-ray14: xraylib.vocab.NIH_VOCAB)')
 
 def with_vocab(df:pd.DataFrame, # a frame
@@ -106,19 +113,22 @@ def known_counts(targs, # targets (n_images, n_labels), NaN where unknown
                 )->pd.DataFrame:
     "Per label: known positives, known negatives and unknown cells."
     y = np.asarray(targs, dtype=np.float64)
-    return pd.DataFrame(dict(label=list(labels), n_pos=(y == 1).sum(0), n_neg=(y == 0).sum(0), n_unknown=np.isnan(y).sum(0)))
+    return pd.DataFrame(dict(label=list(labels), n_pos=(y == 1).sum(0), n_neg=(y == 0).sum(0),
+                             n_unknown=np.isnan(y).sum(0)))
 
 # %% ../nbs/01_vocab.ipynb #c3d9a1f5
 def concat_frames(frames:Sequence[pd.DataFrame], # reader frames of one vocabulary
                   **kwargs # more `pd.concat` options (`ignore_index=True` unless given)
                  )->pd.DataFrame:
-    "`pd.concat` of reader frames that keeps their shared vocabulary (an error when they differ), sources and missing images."
+    """`pd.concat` of reader frames that keeps their shared vocabulary (an error when they differ), sources and missing
+    images."""
     frames = list(frames); vs = [frame_vocab(f) for f in frames]
     if bad := [i for i, v in enumerate(vs) if v != vs[0]]:
         raise ValueError(f'frame {bad[0]} has another vocabulary than frame 0 ({", ".join(vs[bad[0]].labels)} against '
                          f'{", ".join(vs[0].labels)}): keep the labels they share with select_labels first')
     out = pd.concat(frames, **{'ignore_index': True, **kwargs})
-    out.attrs.update({k: v for k, v in frames[0].attrs.items() if all(_same(f.attrs.get(k), v) for f in frames)}, vocab=vs[0],
+    out.attrs.update({k: v for k, v in frames[0].attrs.items() if all(_same(f.attrs.get(k), v) for f in frames)},
+                     vocab=vs[0],
                      source=' + '.join(dict.fromkeys(str(f.attrs.get('source', '?')) for f in frames)),
                      missing=[m for f in frames for m in f.attrs.get('missing', [])])
     return out
@@ -132,12 +142,14 @@ def _same(a, b)->bool:
 def select_labels(df:pd.DataFrame, # a reader's frame
                   labels:Union[str,Sequence[str]] # the labels to keep, a list or a comma-separated string
                  )->pd.DataFrame:
-    "The frame restricted to `labels` of its vocabulary; naming the 'nothing found' label keeps only the images positive for a named label."
+    """The frame restricted to `labels` of its vocabulary; naming the 'nothing found' label keeps only the images
+    positive for a named label."""
     v, src = frame_vocab(df), df.attrs.get('source', 'the dataset')
     want = [l.strip() for l in labels.split(',')] if isinstance(labels, str) else [str(l) for l in labels]
     known = list(v.labels) + ([v.no_finding] if v.no_finding and v.no_finding not in v.labels else [])
     if bad := [l for l in want if l not in known]:
-        raise ValueError(f'{src}: --labels {",".join(bad)}: not a label of this dataset (its labels: {", ".join(known)})')
+        raise ValueError(
+            f'{src}: --labels {",".join(bad)}: not a label of this dataset (its labels: {", ".join(known)})')
     nf = next((l for l in want if l == v.no_finding or is_no_finding(l)), None)
     outs = [l for l in want if l != nf]
     if not outs: raise ValueError(f'{src}: --labels names only {nf!r}: name at least one finding to study against it')

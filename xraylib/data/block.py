@@ -85,7 +85,9 @@ def _read_csv(f:Path)->pd.DataFrame:
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
     miss = [c for c in REQUIRED_COLS if c not in df.columns]
-    if miss: raise ValueError(f'{f}: missing required column(s) {miss}; found {list(df.columns)}{delimiter_hint(list(df.columns))}')
+    if miss:
+        raise ValueError(
+            f'{f}: missing required column(s) {miss}; found {list(df.columns)}{delimiter_hint(list(df.columns))}')
     for c in [c for c in (*REQUIRED_COLS, *OPTIONAL_COLS) if c in df]: df[c] = df[c].str.strip()  # the columns used
     return df
 
@@ -99,7 +101,8 @@ def load_labels(path:Union[str,Path], # a label CSV (optionally .gz) or a folder
     if not f.is_file(): raise FileNotFoundError(f'{f}: no such label file')
     raw = _read_csv(f)
     if (noname := np.flatnonzero((raw['Image Index'] == '').to_numpy())).size:
-        raise ValueError(f'{f}: empty Image Index in CSV rows {(noname[:5] + 2).tolist()}; every row needs its image file name')
+        raise ValueError(
+            f'{f}: empty Image Index in CSV rows {(noname[:5] + 2).tolist()}; every row needs its image file name')
     dup = raw['Image Index'].duplicated(keep=False)
     if dup.any():
         names = raw.loc[dup, 'Image Index'].unique()
@@ -116,7 +119,8 @@ def load_labels(path:Union[str,Path], # a label CSV (optionally .gz) or a folder
     df['age'] = parse_age(raw['Patient Age']) if 'Patient Age' in raw else np.nan
     df['sex'] = raw['Patient Gender'].astype(object) if 'Patient Gender' in raw else None
     df['view'] = raw['View Position'].astype(object) if 'View Position' in raw else None
-    df['followup'] = pd.to_numeric(raw['Follow-up #'], errors='coerce').astype('Int64') if 'Follow-up #' in raw else pd.NA
+    df['followup'] = pd.to_numeric(raw['Follow-up #'],
+                                   errors='coerce').astype('Int64') if 'Follow-up #' in raw else pd.NA
     df = pd.concat([df, oh], axis=1)
     df.attrs.update(source=str(f), missing=[], vocab=NIH_VOCAB, format='nih', patient_ids='the Patient ID column')
     if check_images: _attach_paths(df, f.parent)
@@ -147,11 +151,13 @@ def read_dataset(path:Union[str,Path], # a dataset folder or label file
                  patient_regex:str=None, # class folders: a regex on the file name whose first group is the patient id (default: Kermany's patterns)
                  check_images:bool=True # look for the images on disk and report those that are absent
                 )->pd.DataFrame:
-    "Read a dataset in any supported layout into the tidy frame, its vocabulary in `attrs['vocab']`; `labels` keeps a subset."
+    """Read a dataset in any supported layout into the tidy frame, its vocabulary in `attrs['vocab']`; `labels` keeps a
+    subset."""
     if format not in FORMATS: raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     fmt = detect_format(path) if format == 'auto' else format
     if fmt == 'csv' and image_col is None:
-        raise ValueError(f'{path}: a label CSV in no layout xraylib knows: say which column holds the images (--image-col) and '
+        raise ValueError(
+            f'{path}: a label CSV in no layout xraylib knows: say which column holds the images (--image-col) and '
                          'the labels (--label-col with --delim, or --label-cols)')
     read = {'nih': lambda: load_labels(path, check_images),
             'folder': lambda: read_folder(path, patient_regex),  # it lists the images from disk: every `path` is known
@@ -164,7 +170,8 @@ def read_dataset(path:Union[str,Path], # a dataset folder or label file
 # %% ../../nbs/22_data.block.ipynb #96f7dab4
 def label_counts(df:pd.DataFrame # a reader's frame
                 )->pd.Series:
-    "Images per label of the frame's vocabulary (and its implied 'nothing found' label), known positives only, largest first."
+    """Images per label of the frame's vocabulary (and its implied 'nothing found' label), known positives only, largest
+    first."""
     v, Y = frame_vocab(df), target_matrix(df)
     c = pd.Series(np.nansum(Y, 0), index=list(v.labels))
     if v.no_finding and v.no_finding not in v.labels: c[v.no_finding] = (Y == 0).all(1).sum()
@@ -188,11 +195,13 @@ def plot_label_counts(df:pd.DataFrame, # a `load_labels` frame
     return fig
 
 # %% ../../nbs/22_data.block.ipynb #82fc8c8c
-from .splits import (SPLITS, OFFICIAL_LISTS, label_matrix, patient_splitter, official_splitter, find_official_split,
+from .splits import (SPLITS, OFFICIAL_LISTS, label_matrix, patient_splitter, official_splitter,
+                                 find_official_split,
                             official_lists, resolve_split)
 
 # %% ../../nbs/22_data.block.ipynb #7809a8da
-from .cache import (CACHE_VERSION, default_workers, default_cache_dir, cache_folder, build_cache, open_cache,
+from .cache import (CACHE_VERSION, default_workers, default_cache_dir, cache_folder, build_cache,
+                                open_cache,
                            read_cached, cached_frame)
 
 # %% ../../nbs/22_data.block.ipynb #ff3d97a8
@@ -243,7 +252,8 @@ class XrayAugment(Transform):
         self.max_contrast = max_lighting if max_contrast is None else max_contrast
 
     def encodes(self, x:TensorImage):
-        if self.max_rotate or self.max_zoom > 1 or self.min_zoom < 1 or self.max_shift or self.flip: x = self._geometry(x)
+        if self.max_rotate or self.max_zoom > 1 or self.min_zoom < 1 or self.max_shift or self.flip:
+            x = self._geometry(x)
         return self._lighting(x) if self.max_contrast or self.max_brightness or self.max_gamma else x
 
 # %% ../../nbs/22_data.block.ipynb #9b6163d5
@@ -276,7 +286,8 @@ def _lighting(self:XrayAugment, x):
     c = torch.empty(n, 1, 1, 1, device=dev).uniform_(math.log(1 - mc), -math.log(1 - mc)).exp()
     b = torch.empty(n, 1, 1, 1, device=dev).uniform_(-mb, mb)
     c, b = on * c + (1 - on), on * b
-    if mg: x = x.clamp(0, 1) ** (on * torch.empty(n, 1, 1, 1, device=dev).uniform_(-math.log1p(mg), math.log1p(mg))).exp()
+    if mg:
+        x = x.clamp(0, 1) ** (on * torch.empty(n, 1, 1, 1, device=dev).uniform_(-math.log1p(mg), math.log1p(mg))).exp()
     return ((x - 0.5) * c + 0.5 + b).clamp_(0, 1)
 
 # %% ../../nbs/22_data.block.ipynb #89dad54b
@@ -287,7 +298,8 @@ def xray_aug_transforms(flip:bool=False, # random horizontal flips (off: see abo
                         max_lighting:float=0.2, # brightness and contrast change
                         p:float=0.75 # probability of each of the geometric and lighting changes
                        )->list:
-    "Chest-X-ray batch augmentation (`XrayAugment`): small rotation, zoom, shift, brightness/contrast; no vertical flips."
+    """Chest-X-ray batch augmentation (`XrayAugment`): small rotation, zoom, shift, brightness/contrast; no vertical
+    flips."""
     return [XrayAugment(max_rotate, max_zoom, max_shift, max_lighting, p, flip)]
 
 # %% ../../nbs/22_data.block.ipynb #3cc1ed2d
@@ -299,7 +311,8 @@ def xray_dblock(size:int=DEFAULT_SIZE, # images are squished to `size` x `size`
                 batch_tfms:list=None, # extra batch transforms, before normalisation
                 vocab=None # the labels (a `Vocab`, or a list; default: NIH's 15)
                ):
-    "A fastai DataBlock of grayscale X-rays and multi-label targets (NaN where unknown) in `vocab` order; items are reader rows."
+    """A fastai DataBlock of grayscale X-rays and multi-label targets (NaN where unknown) in `vocab` order; items are
+    reader rows."""
     from fastai.vision.all import DataBlock, ImageBlock, MultiCategoryBlock, Resize, Normalize
     labels = list(Vocab.of(vocab if vocab is not None else NIH_VOCAB).labels)
     bt = (xray_aug_transforms(flip=flip) if aug else []) + list(batch_tfms or [])
@@ -340,11 +353,13 @@ class CachedTfmdDL(TfmdDL):
 
 # %% ../../nbs/22_data.block.ipynb #c133fc0b
 def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
-    "A JSON-able summary of a split: sizes, patients, the vocabulary, per-label known positives (and negatives, unknown cells) in valid."
+    """A JSON-able summary of a split: sizes, patients, the vocabulary, per-label known positives (and negatives,
+    unknown cells) in valid."""
     tr, va, v = df.iloc[list(train_idx)], df.iloc[list(valid_idx)], frame_vocab(df)
     Yv = target_matrix(va, v)
     out = dict(n_train=len(tr), n_valid=len(va), patients_train=int(tr['patient'].nunique()),
-               patients_valid=int(va['patient'].nunique()), patients_shared=len(set(tr['patient']) & set(va['patient'])),
+               patients_valid=int(va['patient'].nunique()),
+               patients_shared=len(set(tr['patient']) & set(va['patient'])),
                vocab=v.to_dict(), valid_positives={l: int(c) for l, c in zip(v.labels, np.nansum(Yv, 0))})
     if np.isnan(Yv).any(): out.update(valid_negatives={l: int(c) for l, c in zip(v.labels, (Yv == 0).sum(0))},
                                       valid_unknown={l: int(c) for l, c in zip(v.labels, np.isnan(Yv).sum(0))})
@@ -354,29 +369,34 @@ def split_summary(df:pd.DataFrame, train_idx, valid_idx, **kw)->dict:
 def dataset_frame(source, # a dataset folder, a label file or a reader's frame
                   read:dict=None # `read_dataset`'s options (format, labels, ...)
                  )->pd.DataFrame:
-    "The reader's frame of a folder or label file (`read_dataset` with the options `read`), or the frame given (with `read['labels']` applied)."
+    """The reader's frame of a folder or label file (`read_dataset` with the options `read`), or the frame given (with
+    `read['labels']` applied)."""
     read = dict(read or {})
     if isinstance(source, pd.DataFrame):
         frame_vocab(source)  # a frame that lost its vocabulary stops here, before any work, with the fix
         return select_labels(source, read['labels']) if read.get('labels') else source
-    with warnings.catch_warnings():  # the reader's missing-image warning: `_as_frame`'s gives the count; its others are shown
+    # the reader's missing-image warning: `_as_frame`'s gives the count; its others are shown
+    with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*not on disk', category=UserWarning)
         return read_dataset(source, **read)
 
 def _as_frame(source, missing:str='skip', keep:set=None, read:dict=None)->pd.DataFrame:
-    "A reader's frame from a folder, a label file or a frame (only the images in `keep`, if given); rows whose image is not on disk are skipped (with a warning) or raise."
+    """A reader's frame from a folder, a label file or a frame (only the images in `keep`, if given); rows whose image
+    is not on disk are skipped (with a warning) or raise."""
     if missing not in ('skip', 'error'): raise ValueError(f"missing must be 'skip' or 'error', not {missing!r}")
     df = dataset_frame(source, read)
     if keep is not None: df = df[df['image'].isin(keep)].reset_index(drop=True)
     have = np.array([isinstance(p, (str, os.PathLike)) and os.path.isfile(p) for p in df['path']], bool)
     src, gone = df.attrs.get('source', 'the label frame'), df.loc[~have, 'image'].tolist()
     if not have.any():
-        raise FileNotFoundError(f'{src}: none of the {len(df):,} listed images is on disk (e.g. {gone[:3]}); put them in '
+        raise FileNotFoundError(
+            f'{src}: none of the {len(df):,} listed images is on disk (e.g. {gone[:3]}); put them in '
                                 'an images/ folder beside the label file, or download them (xraylib download)')
     if gone:
         msg = f'{src}: {len(gone):,} of {len(df):,} listed images are not on disk (e.g. {gone[:3]})'
         if missing == 'error': raise FileNotFoundError(msg + "; restore them, or pass missing='skip' to use the rest")
-        warnings.warn(msg + f"; skipping their rows and using the other {int(have.sum()):,} (missing='error' stops instead)",
+        warnings.warn(
+            msg + f"; skipping their rows and using the other {int(have.sum()):,} (missing='error' stops instead)",
                       stacklevel=3)
     out = df[have].reset_index(drop=True)
     out.attrs.update(df.attrs, skipped_missing=gone)  # the vocabulary and source travel with the rows, in every pandas
@@ -387,7 +407,8 @@ def official_test_items(source, # a dataset folder, a label file or a reader's f
                         missing:str='skip', # test images not on disk: 'skip' them (with a warning) or 'error'
                         read:dict=None # `read_dataset`'s options for a folder or file (format, labels, ...)
                        )->pd.DataFrame:
-    "The frame of the dataset's own test set (NIH's `test_list.txt`, a folder set's `test/`), the items to predict once training is done."
+    """The frame of the dataset's own test set (NIH's `test_list.txt`, a folder set's `test/`), the items to predict
+    once training is done."""
     df = dataset_frame(source, read)
     if (lists := official_lists(df)) is None: resolve_split('official', df)  # raises, naming the lists
     return _as_frame(df, missing, keep=lists[1])
@@ -411,7 +432,8 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                      read:dict=None, # `read_dataset`'s options for a folder or file source (format, labels, ...)
                      **kwargs # passed to `xray_dblock` (flip, item_tfms, batch_tfms) or `DataBlock.dataloaders`
                     ):
-    "fastai DataLoaders of grayscale X-rays with targets in the dataset's vocabulary, split by patient (its own test set held out)."
+    """fastai DataLoaders of grayscale X-rays with targets in the dataset's vocabulary, split by patient (its own test
+    set held out)."""
     df = dataset_frame(source, read)
     split = resolve_split(split, df) if splitter is None else 'custom'
     lists = official_lists(df) if split == 'official' else None

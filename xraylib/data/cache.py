@@ -57,7 +57,8 @@ def _stat(paths)->tuple:
 # %% ../../nbs/24_data.cache.ipynb #89073ee0
 def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str='',
               done_file:str=None):
-    "Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar (and ETA); finished rows are recorded in `done_file`."
+    """Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar (and ETA); finished rows are
+    recorded in `done_file`."""
     from xraylib.progress import progress_bar
     chunk = int(np.clip(len(rows) // (32 * max(workers, 1)), 4, 64))  # small chunks: no worker idles at the end
     jobs = [(file, n, size, rows[i:i+chunk].tolist(), paths[i:i+chunk]) for i in range(0, len(rows), chunk)]
@@ -86,7 +87,8 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
 
 # %% ../../nbs/24_data.cache.ipynb #e87ec17b
 class _DoneRows:
-    "One byte per row of a cache being built, set to 1 once the row is written; saved at most once a second, and on close."
+    """One byte per row of a cache being built, set to 1 once the row is written; saved at most once a second, and on
+    close."""
     def __init__(self, file:str): self.fd, self.rows, self.last = os.open(file, os.O_RDWR), [], time.monotonic()
     def add(self, rows:list):
         self.rows += rows
@@ -114,7 +116,8 @@ def cache_folder(paths:list, # the source image paths (unique)
 
 # %% ../../nbs/24_data.cache.ipynb #2bc8f1f8
 def _partial_build(folder:Path, n:int, size:int, sz:np.ndarray, mt:np.ndarray)->tuple:
-    "The map and done-rows files of an interrupted build in `folder` (rows whose source changed since are redone), or new empty ones."
+    """The map and done-rows files of an interrupted build in `folder` (rows whose source changed since are redone), or
+    new empty ones."""
     tmp, done, st = folder/'.partial.u8', folder/'.partial.done', folder/'.partial.stat.npy'
     try: old = np.load(st); ok = tmp.stat().st_size == n*size*size and done.stat().st_size == n and old.shape == (2, n)
     except (OSError, ValueError): ok = False
@@ -137,7 +140,8 @@ def _build_lock(folder:Path):
 
 # %% ../../nbs/24_data.cache.ipynb #e6a62a9e
 def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray, workers:int, progress:bool)->dict:
-    "Build (or resume building) the cache of `uniq` into new, uniquely named files, then swap `cache.json` to them; its new contents."
+    """Build (or resume building) the cache of `uniq` into new, uniquely named files, then swap `cache.json` to them;
+    its new contents."""
     ptr, n = folder/'cache.json', len(uniq)
     tok = uuid.uuid4().hex[:8]; file = folder/f'images-{tok}.u8'
     tmp, done = _partial_build(folder, n, size, sz, mt)
@@ -178,7 +182,8 @@ def build_cache(paths:list, # the source image paths (the same path twice is sto
             for o in folder.glob('.partial*'): o.unlink()
         ptr = folder/'cache.json'
         meta = json.loads(ptr.read_text()) if ptr.is_file() and not force else None
-        if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()): meta = None
+        if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()):
+            meta = None
         if meta is None:  # a fresh (or resumed) build into new, uniquely named files, then swap the pointer
             meta = _fresh_build(folder, uniq, size, sz, mt, workers, progress)
         else:  # re-decode the rows whose source changed since it was cached

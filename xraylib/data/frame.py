@@ -34,17 +34,20 @@ def tidy_frame(Y:np.ndarray, # targets (n_images, n_labels): 1, 0 or NaN, in `vo
     df = pd.DataFrame({c: cols.get(c, pd.Series([None]*n, dtype=object)) for c in FRAME_COLS if c != 'labels'})
     df.insert(2, 'labels', _label_lists(Y, vocab))
     df['age'] = df['age'].astype(float)
-    df['followup'] = (pd.Series(cols['followup']) if 'followup' in cols else pd.Series(pd.NA, index=df.index)).astype('Int64')
+    df['followup'] = (pd.Series(cols['followup']) if 'followup' in cols else pd.Series(pd.NA,
+                                                                                       index=df.index)).astype('Int64')
     df = pd.concat([df, pd.DataFrame(Y, columns=list(vocab.labels), index=df.index)], axis=1)
     df.attrs.update(missing=[], **attrs)
     return with_vocab(df, vocab)
 
 # %% ../../nbs/20_data.frame.ipynb #9ded23d5
 def _label_lists(Y:np.ndarray, vocab:Vocab)->list:
-    "Per image its positive labels; `[vocab.no_finding]` when none is and that label is implied (its own column decides otherwise)."
+    """Per image its positive labels; `[vocab.no_finding]` when none is and that label is implied (its own column
+    decides otherwise)."""
     nf = [vocab.no_finding] if vocab.no_finding and vocab.no_finding not in vocab.labels else []
     out = [[] for _ in range(len(Y))]
-    for i, j in zip(*(a.tolist() for a in np.nonzero(Y == 1))): out[i].append(vocab.labels[j])  # one step per positive cell
+    # one step per positive cell
+    for i, j in zip(*(a.tolist() for a in np.nonzero(Y == 1))): out[i].append(vocab.labels[j])
     return [o or list(nf) for o in out]
 
 # %% ../../nbs/20_data.frame.ipynb #630a1557
@@ -66,13 +69,17 @@ def warn_no_patients(n_without:int, # images without a patient id
                      where, # the folder or file named in the warning
                      fix:str # how to give the ids
                     ):
-    "Warn loudly that `n_without` images have no patient id, so each is its own patient and splits cannot be patient-wise."
+    """Warn loudly that `n_without` images have no patient id, so each is its own patient and splits cannot be
+    patient-wise."""
     if n_without:
-        warnings.warn(f'{where}: {n_without:,} of {n:,} images have no patient id; each of them is then its own patient, so '
-                      f'the train/validation split cannot keep a patient\'s images together ({fix})', UserWarning, stacklevel=3)
+        warnings.warn(
+            f'{where}: {n_without:,} of {n:,} images have no patient id; each of them is then its own patient, so '
+                      f'the train/validation split cannot keep a patient\'s images together ({fix})', UserWarning,
+            stacklevel=3)
 
 # %% ../../nbs/20_data.frame.ipynb #9a35ca50
-KERMANY_PATTERNS = {'kermany-person': r'^(person\d+)_', 'kermany-NORMAL2': r'^(NORMAL2-IM-\d+)-', 'kermany-IM': r'^(IM-\d+)-'}
+KERMANY_PATTERNS = {'kermany-person': r'^(person\d+)_', 'kermany-NORMAL2': r'^(NORMAL2-IM-\d+)-',
+                    'kermany-IM': r'^(IM-\d+)-'}
 NO_ID = 'none: file name'
 
 def patient_ids(names:Sequence[str], # file names (no folders)
@@ -84,9 +91,14 @@ def patient_ids(names:Sequence[str], # file names (no folders)
     ids, src = pd.Series(None, index=s.index, dtype=object), pd.Series(NO_ID, index=s.index, dtype=object)
     for name, p in pats.items():
         todo = ids.isna()
-        m = s[todo].str.extract(p, expand=True)[0] if re.compile(p).groups else None  # the first group, however many there are
-        if m is None: raise ValueError(f'--patient-regex {p!r} has no group: put the id in parentheses, e.g. "^(pt[0-9]+)_"')
+        # the first group, however many there are
+        m = s[todo].str.extract(p, expand=True)[0] if re.compile(p).groups else None
+        if m is None:
+            raise ValueError(f'--patient-regex {p!r} has no group: put the id in parentheses, e.g. "^(pt[0-9]+)_"')
         hit, empty = m.notna() & (m != ''), m.eq('')
-        if empty.any(): warnings.warn(f'--patient-regex {p!r}: its first group is empty in {int(empty.sum()):,} name(s), e.g. {s[empty.idxmax()]!r}: no patient id for them')
+        if empty.any():
+            warnings.warn(
+                f'--patient-regex {p!r}: its first group is empty in {int(empty.sum()):,} name(s), e.g. '
+                f'{s[empty.idxmax()]!r}: no patient id for them')
         ids[m.index[hit]], src[m.index[hit]] = m[hit], name
     return [None if pd.isna(i) else i for i in ids], src.tolist()

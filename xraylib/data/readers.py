@@ -33,11 +33,14 @@ def _listing(d:Path)->tuple:
 def _check_classes(classes:list, where:Path, what:str='class folder'):
     "Raise when class names clash with each other (case, `_`, `-` ignored) or with the frame's columns."
     if bad := [c for c in classes if label_norm(c) in {label_norm(r) for r in RESERVED_NAMES}]:
-        raise ValueError(f'{where}: {what} {bad[0]!r} has the name of a column of the frame ({", ".join(RESERVED_NAMES)}): rename the {what}')
+        raise ValueError(
+            f'{where}: {what} {bad[0]!r} has the name of a column of the frame ({", ".join(RESERVED_NAMES)}): rename '
+            f'the {what}')
     seen = {}
     for c in classes:
         k = 'no finding' if is_no_finding(c) else label_norm(c)
-        if k in seen: raise ValueError(f'{where}: {what}s {seen[k]!r} and {c!r} name the same class: merge them into one')
+        if k in seen:
+            raise ValueError(f'{where}: {what}s {seen[k]!r} and {c!r} name the same class: merge them into one')
         seen[k] = c
 
 # %% ../../nbs/21_data.readers.ipynb #362f1b38
@@ -45,11 +48,13 @@ def _classes_of(d:Path)->dict:
     "`{class: [image names]}` of a folder of class folders; errors for empty class folders and loose images."
     dirs, imgs, _ = _listing(d)
     if imgs and dirs:
-        raise ValueError(f'{d}: {len(imgs)} image(s) (e.g. {imgs[0]}) beside class folders {dirs[:4]}: a loose image has no class; '
+        raise ValueError(
+            f'{d}: {len(imgs)} image(s) (e.g. {imgs[0]}) beside class folders {dirs[:4]}: a loose image has no class; '
                          'move it into its class folder, or pass --format')
     out = {c: _listing(d/c)[1] for c in dirs}
     if empty := [c for c, fs in out.items() if not fs]:
-        raise ValueError(f'{d/empty[0]}: empty class folder (no image files: {", ".join(IMAGE_EXTS)}); add its images or remove it')
+        raise ValueError(
+            f'{d/empty[0]}: empty class folder (no image files: {", ".join(IMAGE_EXTS)}); add its images or remove it')
     _check_classes(list(out), d)
     return out
 
@@ -65,14 +70,20 @@ def class_folders(root:Union[str,Path] # `ROOT/CLASS/*` or `ROOT/{train,val,test
         raise ValueError(f'{root}: split folders {splits} beside other folders {[d for d in dirs if d not in splits]}: '
                          'use ROOT/{train,val,test}/CLASS/* or ROOT/CLASS/*, or pass --format')
     if not splits:
-        if not dirs: raise ValueError(f'{root}: no class folders (expected ROOT/CLASS/* or ROOT/{{train,val,test}}/CLASS/*)')
+        if not dirs:
+            raise ValueError(f'{root}: no class folders (expected ROOT/CLASS/* or ROOT/{{train,val,test}}/CLASS/*)')
         return {'': _classes_of(root)}
-    if imgs: raise ValueError(f'{root}: {len(imgs)} image(s) (e.g. {imgs[0]}) beside the split folders {splits}: move them into a class folder')
+    if imgs:
+        raise ValueError(
+            f'{root}: {len(imgs)} image(s) (e.g. {imgs[0]}) beside the split folders {splits}: move them into a class '
+            f'folder')
     out = {s: _classes_of(root/s) for s in splits}
     ref = max(out, key=lambda s: len(out[s]))
     for s, cs in out.items():
         if set(cs) != set(out[ref]):
-            raise ValueError(f'{root/s}: class folders {sorted(cs)} differ from {ref}/\'s {sorted(out[ref])}: every split folder needs the same classes')
+            raise ValueError(
+                f'{root/s}: class folders {sorted(cs)} differ from {ref}/\'s {sorted(out[ref])}: every split folder '
+                f'needs the same classes')
     return out
 
 # %% ../../nbs/21_data.readers.ipynb #0478e836
@@ -136,8 +147,10 @@ def cell_values(s:pd.Series, # one label column, as strings
     v = u.map(_CELLS).to_numpy(np.float64)
     if (bad := np.flatnonzero(np.isnan(v) & (u != '').to_numpy())).size:
         rows = np.flatnonzero(np.isin(codes, bad))
-        raise ValueError(f'{where}: CSV row {rows[0] + 2}, column {s.name!r}: {u[codes[rows[0]]]!r} is not a label value '
-                         f'({len(rows):,} such cells); allowed: 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or blank')
+        raise ValueError(
+            f'{where}: CSV row {rows[0] + 2}, column {s.name!r}: {u[codes[rows[0]]]!r} is not a label value '
+                         f'({len(rows):,} such cells); allowed: 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or '
+                         f'blank')
     return np.append(v, np.nan)[codes]  # code -1 (a missing cell) -> NaN
 
 # %% ../../nbs/21_data.readers.ipynb #3658f7da
@@ -161,7 +174,8 @@ def find_images(rel:Sequence[str], # image paths as the CSV writes them (absolut
     "Each image's absolute path (str) below the first of `bases` that holds it, else None."
     rel, out = list(rel), []
     tops = {r.split('/')[0] for r in rel}
-    has = {(b, t) for b in bases for t in tops if os.path.exists(os.path.join(b, t))}  # one look per base and top folder
+    # one look per base and top folder
+    has = {(b, t) for b in bases for t in tops if os.path.exists(os.path.join(b, t))}
     for r in rel:
         top = r.split('/')[0]
         out.append(next((str(b/r) for b in bases if (b, top) in has and os.path.isfile(b/r)), None))
@@ -176,7 +190,8 @@ def _read_str_csv(f:Path, strip:Sequence[str]=())->pd.DataFrame:
     except pd.errors.ParserError as e: raise ValueError(f'{f}: malformed CSV ({str(e).strip()})') from None
     df.columns = [c.strip() for c in df.columns]
     if not len(df): raise ValueError(f'{f}: label file has a header but no rows')
-    for c in [c for c in strip if c in df]: df[c] = pd.Series([v.strip() for v in df[c].tolist()], index=df.index, dtype=object)
+    for c in [c for c in strip if c in df]:
+        df[c] = pd.Series([v.strip() for v in df[c].tolist()], index=df.index, dtype=object)
     return df
 
 # %% ../../nbs/21_data.readers.ipynb #32501cf2
@@ -194,13 +209,16 @@ def _unique_images(f, image:pd.Series, col:str):
 
 # %% ../../nbs/21_data.readers.ipynb #f0b01b55
 NIH_HEADER = ('Image Index', 'Finding Labels')  # the columns that make a CSV NIH's (xraylib.data.block.REQUIRED_COLS)
-GOOGLE2019_LABELS = ('Fracture', 'Pneumothorax', 'Airspace opacity', 'Nodule or mass')  # Majkowska et al.'s expert labels of NIH images
-READER_FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')  # what `detect_format` tells apart (`xraylib.data.block.FORMATS` adds 'auto')
+# Majkowska et al.'s expert labels of NIH images
+GOOGLE2019_LABELS = ('Fracture', 'Pneumothorax', 'Airspace opacity', 'Nodule or mass')
+# what `detect_format` tells apart (`xraylib.data.block.FORMATS` adds 'auto')
+READER_FORMATS = ('nih', 'folder', 'chexpert', 'csv', 'google2019')
 
 def sniff_format(f:Path # a CSV (optionally .gz)
                 )->str:
     "'nih', 'google2019', 'chexpert' or 'csv', from the CSV's header line."
-    with (gzip.open(f, 'rt', encoding='utf-8-sig') if str(f).endswith('.gz') else open(f, encoding='utf-8-sig')) as fh: head = fh.readline()
+    with (gzip.open(f, 'rt', encoding='utf-8-sig') if str(f).endswith('.gz') else open(f, encoding='utf-8-sig')) as fh:
+        head = fh.readline()
     cols = {c.strip().strip('"') for c in head.strip().split(',')}
     if all(c in cols for c in NIH_HEADER): return 'google2019' if all(c in cols for c in GOOGLE2019_LABELS) else 'nih'
     if 'Path' in cols and cols & set(CHEXPERT_LABELS): return 'chexpert'
@@ -210,12 +228,14 @@ def sniff_format(f:Path # a CSV (optionally .gz)
 def _chexpert_csv(path:Path)->Path:
     "The CheXpert CSV: `path` itself, or `train.csv` (else the one CheXpert CSV) in a folder."
     if not path.is_dir(): return path
-    for d in [path] + [path/s for s in _listing(path)[0]]:  # the folder, else one of its sub-folders (CheXpert-v1.0-small/)
+    # the folder, else one of its sub-folders (CheXpert-v1.0-small/)
+    for d in [path] + [path/s for s in _listing(path)[0]]:
         if (d/'train.csv').is_file() and sniff_format(d/'train.csv') == 'chexpert': return d/'train.csv'
         found = [f for f in sorted(d.glob('*.csv*')) if sniff_format(f) == 'chexpert']
         if len(found) == 1: return found[0]
         if found: break
-    raise ValueError(f'{path}: {"no" if not found else len(found)} CheXpert-style CSVs found {[f.name for f in found]}: name the CSV')
+    raise ValueError(
+        f'{path}: {"no" if not found else len(found)} CheXpert-style CSVs found {[f.name for f in found]}: name the CSV')
 
 # %% ../../nbs/21_data.readers.ipynb #4e8d9f64
 def read_chexpert(csv:Union[str,Path], # a CheXpert-style CSV (optionally .gz), or its folder
@@ -225,7 +245,8 @@ def read_chexpert(csv:Union[str,Path], # a CheXpert-style CSV (optionally .gz), 
                   check_images:bool=True # look for the images on disk and report those that are absent
                  )->pd.DataFrame:
     "Read a CheXpert-style label CSV into the tidy frame; the vocabulary is its observation columns."
-    _choice('uncertain', uncertain, UNCERTAIN); _choice('blank', blank, BLANK); _choice('views', views, ('frontal', 'all'))
+    _choice('uncertain', uncertain, UNCERTAIN)
+    _choice('blank', blank, BLANK); _choice('views', views, ('frontal', 'all'))
     f = _chexpert_csv(Path(csv).expanduser().resolve())
     raw = _read_str_csv(f, CHEXPERT_META); _need_cols(f, raw, ['Path'])
     labels = [c for c in raw.columns if c not in CHEXPERT_META]
@@ -245,9 +266,11 @@ _SEX = {'female': 'F', 'f': 'F', 'male': 'M', 'm': 'M'}
 def _chexpert_frame(raw:pd.DataFrame, Y:np.ndarray, labels:list, lateral:np.ndarray, f:Path)->pd.DataFrame:
     "The tidy frame of the kept rows of a CheXpert CSV."
     pat = re.compile(r'(patient\d+)/study(\d+)/')
-    m = pd.DataFrame([m.groups() if (m := pat.search(p)) else (None, None) for p in raw['Path'].tolist()], index=raw.index)
+    m = pd.DataFrame([m.groups() if (m := pat.search(p)) else (None, None) for p in raw['Path'].tolist()],
+                     index=raw.index)
     found = m[0].notna().to_numpy()
-    view = raw['AP/PA'].where(raw['AP/PA'] != '', None) if 'AP/PA' in raw else pd.Series(None, index=raw.index, dtype=object)
+    view = raw['AP/PA'].where(raw['AP/PA'] != '',
+                              None) if 'AP/PA' in raw else pd.Series(None, index=raw.index, dtype=object)
     view = view.astype(object).where(~(lateral & view.isna().to_numpy()), 'Lateral')
     warn_no_patients(int((~found).sum()), len(raw), f, 'paths like .../patientNNNNN/studyN/viewN_frontal.jpg give them')
     pid = 'path (patientNNNNN/studyN)' if found.all() else f'path for {found.sum():,} images; the others each their own patient'
@@ -263,13 +286,16 @@ def _split_labels(f, s:pd.Series, delim:str)->tuple:
     "`(Y, vocab)` from a delimited label column; errors for empty cells and 'nothing found' beside a finding."
     toks = s.str.split(re.escape(delim), regex=True).map(lambda ls: [t.strip() for t in ls if t.strip()])
     if (e := np.flatnonzero(toks.map(len).to_numpy() == 0)).size:
-        raise ValueError(f'{f}: empty {s.name!r} in CSV rows {(e[:5] + 2).tolist()}; write the labels, or the "nothing found" label (e.g. No Finding)')
+        raise ValueError(
+            f'{f}: empty {s.name!r} in CSV rows {(e[:5] + 2).tolist()}; write the labels, or the "nothing found" label '
+            f'(e.g. No Finding)')
     names = sorted({t for ls in toks for t in ls})
     _check_classes(names, f, 'label')
     nf = next((t for t in names if is_no_finding(t)), None)
     vocab = Vocab([t for t in names if t != nf], nf)
     if (both := np.flatnonzero(toks.map(lambda ls: nf in ls and len(ls) > 1).to_numpy())).size:
-        raise ValueError(f'{f}: {nf!r} together with other labels in CSV rows {(both[:5] + 2).tolist()}; keep one or the other')
+        raise ValueError(
+            f'{f}: {nf!r} together with other labels in CSV rows {(both[:5] + 2).tolist()}; keep one or the other')
     Y = np.array([[float(l in ls) for l in vocab.labels] for ls in toks]).reshape(len(s), len(vocab))
     return Y, vocab
 
@@ -284,26 +310,34 @@ def read_label_csv(csv:Union[str,Path], # a label CSV (optionally .gz)
                   )->pd.DataFrame:
     "Read any label CSV (an image column and delimited labels or one column per label) into the tidy frame."
     f = Path(csv).expanduser().resolve()
-    if (label_col is None) == (label_cols is None): raise ValueError(f'{f}: give either --label-col (with --delim) or --label-cols')
+    if (label_col is None) == (label_cols is None):
+        raise ValueError(f'{f}: give either --label-col (with --delim) or --label-cols')
     label_cols = [c.strip() for c in label_cols.split(',')] if isinstance(label_cols, str) else label_cols
     raw = _read_str_csv(f, [image_col, label_col or '', patient_col or ''])
-    _need_cols(f, raw, [image_col] + ([label_col] if label_col else list(label_cols)) + ([patient_col] if patient_col else []))
+    _need_cols(f, raw,
+               [image_col] + ([label_col] if label_col else list(label_cols)) + ([patient_col] if patient_col else []))
     _unique_images(f, raw[image_col], image_col)
     if label_col: Y, vocab = _split_labels(f, raw[label_col], delim)
-    else: _check_classes(list(label_cols), f, 'label column'); Y, vocab = chexpert_targets(raw, label_cols, 'ignore', 'unknown', f), Vocab.of(label_cols)
+    else:
+        _check_classes(list(label_cols), f, 'label column')
+        Y, vocab = chexpert_targets(raw, label_cols, 'ignore', 'unknown', f), Vocab.of(label_cols)
     return _csv_frame(f, raw, image_col, patient_col, Y, vocab, check_images)
 
 # %% ../../nbs/21_data.readers.ipynb #916ddbec
-def _csv_frame(f:Path, raw:pd.DataFrame, image_col:str, patient_col:Optional[str], Y, vocab, check_images:bool)->pd.DataFrame:
+def _csv_frame(f:Path, raw:pd.DataFrame, image_col:str, patient_col:Optional[str], Y, vocab,
+               check_images:bool)->pd.DataFrame:
     "The tidy frame of `read_label_csv`."
     pat = raw[patient_col] if patient_col else raw[image_col]
     if patient_col and (e := np.flatnonzero((pat == '').to_numpy())).size:
-        raise ValueError(f'{f}: empty {patient_col!r} in CSV rows {(e[:5] + 2).tolist()}; every row needs its patient id')
+        raise ValueError(
+            f'{f}: empty {patient_col!r} in CSV rows {(e[:5] + 2).tolist()}; every row needs its patient id')
     warn_no_patients(0 if patient_col else len(raw), len(raw), f, 'pass --patient-col')
     pid = f'column {patient_col!r}' if patient_col else 'none: each image its own patient'
     df = tidy_frame(Y, vocab, dict(source=str(f), format='csv', patient_ids=pid), image=raw[image_col].astype(object),
                     patient=pat.astype(object), patient_source=f'column {patient_col}' if patient_col else NO_ID)
-    if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images', f.parent.parent]); note_missing(df, f.parent)
+    if check_images:
+        df['path'] = find_images(df['image'], [f.parent, f.parent/'images', f.parent.parent])
+        note_missing(df, f.parent)
     return df
 
 # %% ../../nbs/21_data.readers.ipynb #38d42be4
@@ -312,17 +346,23 @@ _YES_NO = {'YES': 1.0, 'NO': 0.0, '': np.nan}
 def read_google2019(csv:Union[str,Path], # the Google 2019 label file (`google2019_nih-chest-xray-labels.csv[.gz]`)
                     check_images:bool=True # look for the images on disk (beside the file, or in images/) and report those that are absent
                    )->pd.DataFrame:
-    "Read the Google 2019 expert labels of NIH images: the four YES/NO labels as the vocabulary, NIH's text-mined labels in `finding`, Google's set in `google_set`."
+    """Read the Google 2019 expert labels of NIH images: the four YES/NO labels as the vocabulary, NIH's text-mined
+    labels in `finding`, Google's set in `google_set`."""
     f = Path(csv).expanduser().resolve()
-    raw = _read_str_csv(f, ['Image Index', 'Finding Labels']); _need_cols(f, raw, ['Image Index', 'Patient ID', *GOOGLE2019_LABELS])
+    raw = _read_str_csv(f, ['Image Index', 'Finding Labels'])
+    _need_cols(f, raw, ['Image Index', 'Patient ID', *GOOGLE2019_LABELS])
     _unique_images(f, raw['Image Index'], 'Image Index')
     Y = np.stack([_yes_no(raw[c], f) for c in GOOGLE2019_LABELS], 1)
-    df = tidy_frame(Y, Vocab(GOOGLE2019_LABELS), dict(source=str(f), format='google2019', patient_ids="column 'Patient ID'"),
-                    image=raw['Image Index'].astype(object), patient=raw['Patient ID'].astype(object), followup=pd.to_numeric(raw.get('Follow-up #'), errors='coerce'),
-                    age=pd.to_numeric(raw.get('Patient Age'), errors='coerce'), sex=raw.get('Patient Gender'), view=raw.get('View Position'),
+    df = tidy_frame(Y, Vocab(GOOGLE2019_LABELS),
+                    dict(source=str(f), format='google2019', patient_ids="column 'Patient ID'"),
+                    image=raw['Image Index'].astype(object), patient=raw['Patient ID'].astype(object),
+                    followup=pd.to_numeric(raw.get('Follow-up #'), errors='coerce'),
+                    age=pd.to_numeric(raw.get('Patient Age'), errors='coerce'), sex=raw.get('Patient Gender'),
+                    view=raw.get('View Position'),
                     patient_source='column Patient ID')
     df.insert(len(FRAME_COLS), 'finding', raw['Finding Labels'].astype(object) if 'Finding Labels' in raw else None)
-    df.insert(len(FRAME_COLS) + 1, 'google_set', raw['Set Id'].astype(object) if 'Set Id' in raw else None)  # Google's test / validation sets
+    # Google's test / validation sets
+    df.insert(len(FRAME_COLS) + 1, 'google_set', raw['Set Id'].astype(object) if 'Set Id' in raw else None)
     if check_images: df['path'] = find_images(df['image'], [f.parent, f.parent/'images']); note_missing(df, f.parent)
     return df
 
@@ -330,7 +370,9 @@ def _yes_no(s:pd.Series, f)->np.ndarray:
     "A YES/NO column as 1/0 (blank: unknown); anything else is an error naming the row."
     v = s.str.strip().str.upper().map(_YES_NO)
     if (bad := np.flatnonzero(v.isna().to_numpy() & (s.str.strip() != '').to_numpy())).size:
-        raise ValueError(f'{f}: CSV row {bad[0] + 2}, column {s.name!r}: {s.iloc[bad[0]]!r} is not YES or NO ({len(bad):,} such cells)')
+        raise ValueError(
+            f'{f}: CSV row {bad[0] + 2}, column {s.name!r}: {s.iloc[bad[0]]!r} is not YES or NO ({len(bad):,} such '
+            f'cells)')
     return v.to_numpy(np.float64)
 
 # %% ../../nbs/21_data.readers.ipynb #d499e5d4
@@ -347,17 +389,21 @@ def detect_format(path:Union[str,Path] # a dataset folder or label CSV
     csvs = {f: sniff_format(path/f) for f in files if _is_csv(f)}
     classes = [d for d in dirs if not _is_image_dir(d) and _holds_classes(path/d)]
     kinds = sorted(set(csvs.values()) - {'csv'}) + (['class folders'] if classes else [])
-    found = ', '.join(([f'label CSV(s) {list(csvs)}'] if csvs else []) + ([f'class folders {classes[:4]}'] if classes else []) +
+    found = ', '.join(
+        ([f'label CSV(s) {list(csvs)}'] if csvs else []) + ([f'class folders {classes[:4]}'] if classes else []) +
                       ([f'{len(imgs)} loose image(s) (e.g. {imgs[0]})'] if imgs else []))
     if len(kinds) > 1 or (classes and (csvs or imgs)):
-        raise ValueError(f'{path}: mixed layouts ({found}): pass --format {"|".join(READER_FORMATS)} to say which to read')
+        raise ValueError(
+            f'{path}: mixed layouts ({found}): pass --format {"|".join(READER_FORMATS)} to say which to read')
     if kinds: return 'folder' if classes else kinds[0]
     if len(csvs) == 1: return 'csv'
     if not csvs and _chexpert_below(path, dirs): return 'chexpert'
     if len(dirs) == 1 and not (csvs or imgs) and (kind := _format_or_none(path/dirs[0])):
-        raise ValueError(f'{path}: the dataset is one folder down ({kind} layout in {dirs[0]}/): pass --data {path/dirs[0]}')
+        raise ValueError(
+            f'{path}: the dataset is one folder down ({kind} layout in {dirs[0]}/): pass --data {path/dirs[0]}')
     found = found or (f'folders {dirs[:4]}' if dirs else '')
-    raise ValueError(f'{path}: no dataset layout recognised (found {found or "nothing"}): expected an NIH or CheXpert label '
+    raise ValueError(
+        f'{path}: no dataset layout recognised (found {found or "nothing"}): expected an NIH or CheXpert label '
                      'file, ROOT/CLASS/* or ROOT/{train,val,test}/CLASS/*; pass --format and the CSV')
 
 # %% ../../nbs/21_data.readers.ipynb #5315dd97

@@ -58,7 +58,8 @@ def _colab_secrets()->Optional[str]:
 
 # %% ../../nbs/32_datasets.fetch.ipynb #57394831
 def kaggle_credentials()->Optional[str]:
-    "Name the first source of Kaggle credentials found (without importing `kaggle`), or `None`; on Colab, secrets found are copied into `os.environ` for Kaggle's client."
+    """Name the first source of Kaggle credentials found (without importing `kaggle`), or `None`; on Colab, secrets
+    found are copied into `os.environ` for Kaggle's client."""
     if os.environ.get('KAGGLE_API_TOKEN'): return 'KAGGLE_API_TOKEN'
     home = Path.home()/'.kaggle'
     for f in ('access_token', 'access_token.txt'):
@@ -78,7 +79,8 @@ def _kaggle_free_env(home:Path):
     os.environ['HOME'] = str(home)
     try: yield
     finally:
-        for k in [k for k in os.environ if k.startswith('KAGGLE_') or k in ('HOME', 'XDG_CONFIG_HOME')]: del os.environ[k]
+        for k in [k for k in os.environ if k.startswith('KAGGLE_') or k in ('HOME', 'XDG_CONFIG_HOME')]:
+            del os.environ[k]
         os.environ.update(old)
 
 # %% ../../nbs/32_datasets.fetch.ipynb #3c3da115
@@ -88,7 +90,8 @@ def make_api():
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # kaggle prints auth help at import
             from kaggle.api.kaggle_api_extended import KaggleApi
-    except SystemExit as e: raise KaggleCredentialsError(f'kaggle refused the credentials in {src}.\n{CREDENTIALS_HELP}') from None
+    except SystemExit as e:
+        raise KaggleCredentialsError(f'kaggle refused the credentials in {src}.\n{CREDENTIALS_HELP}') from None
     except ImportError as e: raise DownloadError(f'the kaggle package is needed: pip install kaggle ({e})') from e
     api = KaggleApi(); api._xraylib_source = src
     return api
@@ -121,7 +124,8 @@ def unreadable_images(paths:list, decode:bool, quiet:bool=True, desc:str='verify
 
 # %% ../../nbs/32_datasets.fetch.ipynb #f741bb2d
 def _disk_error(e:OSError, where:Path, need:int=None)->DownloadError:
-    return DownloadError(f'disk full while writing {where}' + (f' (needs about {need/1e9:.1f} GB free)' if need else '') +
+    return DownloadError(
+        f'disk full while writing {where}' + (f' (needs about {need/1e9:.1f} GB free)' if need else '') +
                          f': {e.strerror or e}. Free some space (or pass another dest) and rerun; '
                          'nothing was marked complete.')
 
@@ -186,8 +190,10 @@ def fetch_archive(api, dataset:str, dl:Path, quiet:bool)->Path:
         if st in (401, 403): raise _rejected(src, dataset) from e
         if st == 404: raise DownloadError(f'Kaggle has no dataset {dataset!r} (HTTP 404)') from e
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): raise _disk_error(e, dl) from e
-        hint = ' (is the network up?)' if isinstance(e, ConnectionError) or 'ConnectionError' in type(e).__name__ else ''
-        raise DownloadError(f'downloading {dataset} failed{hint}: {type(e).__name__}: {e}. Nothing was marked complete; '
+        hint = ' (is the network up?)' if isinstance(e,
+                                                     ConnectionError) or 'ConnectionError' in type(e).__name__ else ''
+        raise DownloadError(
+            f'downloading {dataset} failed{hint}: {type(e).__name__}: {e}. Nothing was marked complete; '
                             f'rerun to resume or restart (partial files are in {dl}).') from e
     zips = [dl/(dataset.split('/')[-1] + '.zip')] + sorted(dl.glob('*.zip'))
     if not (z := next((p for p in zips if p.is_file()), None)):
@@ -223,7 +229,8 @@ def reuse_or_start(dest, # the target folder given, or None
                    force:bool, # download again even when complete
                    quiet:bool # print progress
                   )->tuple:
-    "`(dest, say, reuse)`: the absolute target folder, a print that is silent when `quiet`, and whether the complete copy there is reused."
+    """`(dest, say, reuse)`: the absolute target folder, a print that is silent when `quiet`, and whether the complete
+    copy there is reused."""
     dest = Path(dest).expanduser().absolute() if dest else default()
     say = (lambda *a: None) if quiet else print
     reuse = not force and complete(dest)
@@ -241,7 +248,8 @@ def download_staged(dest:Path, # the target folder
                      ours:tuple, # the names a folder of ours holds (see `_install`)
                      about:str='' # the archive's size, for the progress line
                     )->dict:
-    "Fetch `dataset`'s archive beside `dest`, build a verified staging folder from it, rename it to `dest`, mark it; the info."
+    """Fetch `dataset`'s archive beside `dest`, build a verified staging folder from it, rename it to `dest`, mark it;
+    the info."""
     staging, dl = sibling_path(dest, 'staging'), sibling_path(dest, 'download')
     dest.parent.mkdir(parents=True, exist_ok=True); remove_path(staging)
     if force: remove_path(dl)

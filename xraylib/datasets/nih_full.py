@@ -8,7 +8,8 @@ import os, json, shutil, zipfile, zlib, hashlib, datetime
 from pathlib import Path
 from typing import Union, Optional
 from ..core import xraylib_home, atomic_write, atomic_path, MARKER
-from .fetch import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path, sibling_path,
+from .fetch import (DownloadError, SampleVerificationError, zip_depth, need_space, remove_path,
+                                    sibling_path,
                            unreadable_images, fetch_archive, make_api, copy_members, reuse_or_start)
 
 # %% auto #0
@@ -65,7 +66,8 @@ def _extract_folder(z:zipfile.ZipFile, members:list, dest:Path, folder:str, quie
     if bad := unreadable_images(sorted((stage/'images').iterdir()), True, quiet, f'{folder}: decoding'):
         remove_path(stage)
         raise SampleVerificationError(f'{folder}: {len(bad):,} unreadable image(s) in the archive, e.g. ' +
-                                      '; '.join(f'{n} ({r})' for n, r in bad[:3]) + '; delete the download folder and rerun')
+                                      '; '.join(f'{n} ({r})' for n,
+                                                r in bad[:3]) + '; delete the download folder and rerun')
     remove_path(dest/folder); os.rename(stage, dest/folder)
     with atomic_write(_folder_done(dest, folder)) as f: json.dump(dict(n_images=len(members)), f)
     return len(members)
@@ -103,16 +105,19 @@ def _extract_full(zpath:Path, dest:Path, n_rows:Optional[int], quiet:bool)->list
     with zipfile.ZipFile(zpath) as z:
         meta, imgs = _plan_full(z)
         for n, m in meta.items():
-            with atomic_path(dest/n) as tmp, z.open(m) as src, open(tmp, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
+            with atomic_path(dest/n) as tmp, z.open(m) as src, open(tmp, 'wb') as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
         names = _full_names(dest, n_rows)
         if missing := [n for n in names if n not in imgs]:
-            raise SampleVerificationError(f'{zpath}: {len(missing):,} image(s) listed in {FULL_FILES[0]} are not in the '
+            raise SampleVerificationError(
+                f'{zpath}: {len(missing):,} image(s) listed in {FULL_FILES[0]} are not in the '
                                           f'archive, e.g. {missing[:5]}')
         by = {fo: [] for fo in FULL_FOLDERS}
         for n in names: by[imgs[n][0]].append(imgs[n][1])
         done = _folders_done(dest)
         for k, fo in enumerate(FULL_FOLDERS):
-            if fo in done and len(by[fo]) == len(os.listdir(dest/fo/'images')): say(f'[{k+1}/12] {fo}: done earlier'); continue
+            if fo in done and len(by[fo]) == len(os.listdir(dest/fo/'images')):
+                say(f'[{k+1}/12] {fo}: done earlier'); continue
             say(f'[{k+1}/12] {fo}: extracting and decoding {len(by[fo]):,} images')
             _extract_folder(z, by[fo], dest, fo, quiet)
     return names

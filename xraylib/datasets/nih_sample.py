@@ -12,10 +12,14 @@ from fastcore.script import call_parse
 from .phantom import BBOX_CSV
 from ..core import (xraylib_home, SAMPLE_CSV, SAMPLE_COLUMNS, MARKER,
                           is_complete, mark_complete)
-from .fetch import (DownloadError, KaggleCredentialsError, SampleVerificationError, CREDENTIALS_HELP, kaggle_credentials, make_api,
-                          zip_depth, unreadable_images, need_space, fetch_archive, remove_path, sibling_path, disk_full_is_clear, copy_members, download_staged, reuse_or_start)
-from .kermany import KERMANY_DATASET, KERMANY_SPLITS, KERMANY_COUNTS, KERMANY_NAMES, default_kermany_dest, verify_kermany, download_kermany
-from .nih_full import download_nih_full, default_full_dest, FULL_DATASET, FULL_ROWS, FULL_BYTES, FULL_FOLDERS, FULL_FILES
+from .fetch import (DownloadError, KaggleCredentialsError, SampleVerificationError, CREDENTIALS_HELP,
+                                    kaggle_credentials, make_api,
+                          zip_depth, unreadable_images, need_space, fetch_archive, remove_path, sibling_path,
+                                    disk_full_is_clear, copy_members, download_staged, reuse_or_start)
+from .kermany import (KERMANY_DATASET, KERMANY_SPLITS, KERMANY_COUNTS, KERMANY_NAMES,
+                                      default_kermany_dest, verify_kermany, download_kermany)
+from .nih_full import (download_nih_full, default_full_dest, FULL_DATASET, FULL_ROWS, FULL_BYTES,
+                                       FULL_FOLDERS, FULL_FILES)
 
 # %% auto #0
 __all__ = ['SAMPLE_DATASET', 'SAMPLE_ROWS', 'SAMPLE_NAMES', 'default_dest', 'verify_sample', 'download_nih_sample',
@@ -76,7 +80,8 @@ def verify_sample(folder:Union[str,Path], # a folder with `sample_labels.csv` an
         raise SampleVerificationError(f'{imd}: {len(missing):,} listed image(s) missing, e.g. {missing[:5]}')
     if extra := sorted(present - set(names)):
         raise SampleVerificationError(f'{imd}: {len(extra):,} file(s) not listed in {SAMPLE_CSV}, e.g. {extra[:5]}')
-    if junk := sorted(p.name for p in folder.iterdir() if p.name not in (SAMPLE_CSV, 'images', MARKER, BBOX_CSV)):  # NIH's box file may sit beside it
+    # NIH's box file may sit beside it
+    if junk := sorted(p.name for p in folder.iterdir() if p.name not in (SAMPLE_CSV, 'images', MARKER, BBOX_CSV)):
         raise SampleVerificationError(f'{folder}: unexpected file(s) {junk[:5]}')
     if bad := unreadable_images([imd/n for n in names], decode):
         raise SampleVerificationError(f'{imd}: {len(bad):,} unreadable image(s), e.g. ' +
@@ -105,7 +110,8 @@ def _unwrap(zpath:Path, dl:Path)->Path:
     with zipfile.ZipFile(zpath) as z:
         names = z.namelist()
         if any(n.endswith(SAMPLE_CSV) or n.lower().endswith('.png') for n in names): return zpath
-        inner = max((i for i in z.infolist() if i.filename.lower().endswith('.zip')), key=lambda i: i.file_size, default=None)
+        inner = max((i for i in z.infolist() if i.filename.lower().endswith('.zip')), key=lambda i: i.file_size,
+                    default=None)
         if inner is None: return zpath
         out = dl/('inner-' + Path(inner.filename).name)
         with z.open(inner) as src, open(out, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
@@ -125,7 +131,8 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
     "Download, dedupe and verify the Kaggle NIH sample into `dest`; reuse it when already complete."
     dest, say, reuse = reuse_or_start(dest, default_dest, is_complete, force, quiet)
     if not reuse:
-        info = download_staged(dest, force, api, dataset, quiet, partial(_build_sample, n_rows=n_rows, say=say), mark_complete, SAMPLE_NAMES,
+        info = download_staged(dest, force, api, dataset, quiet, partial(_build_sample, n_rows=n_rows, say=say),
+                               mark_complete, SAMPLE_NAMES,
                                'about 4 GB for the NIH sample')
         say(f'{dest}: {info["n_images"]:,} images verified ({info["duplicates_skipped"]:,} duplicate copies skipped)')
     return dest
@@ -142,7 +149,8 @@ def download_cli(dest:str=None, # target folder (default: $XRAYLIB_HOME/nih-samp
                  force:bool=False, # download again even when a complete copy is there
                  full:bool=False # the full ChestX-ray14 (112,120 images, about 42 GB; default dest $XRAYLIB_HOME/nih-full) instead of the sample
                 ):
-    "Download the Kaggle NIH ChestX-ray14 sample (5,606 images), or with --full the whole set; keep one copy of each image, verify it."
+    """Download the Kaggle NIH ChestX-ray14 sample (5,606 images), or with --full the whole set; keep one copy of each
+    image, verify it."""
     try: path = (download_nih_full if full else download_nih_sample)(dest, force=force, quiet=False)
     except (KaggleCredentialsError, DownloadError) as e: print(f'xraylib download: {e}', file=sys.stderr); return 1
     print(path)

@@ -26,7 +26,8 @@ __all__ = ['REAL_SAMPLE_COUNTS', 'REAL_SAMPLE_N', 'MIN_FREQ', 'PHANTOM_FREQS', '
 # %% ../../nbs/30_datasets.phantom.ipynb #ef47121c
 REAL_SAMPLE_COUNTS = {'No Finding': 3044, 'Infiltration': 967, 'Effusion': 644, 'Atelectasis': 508, 'Nodule': 313,
                       'Mass': 284, 'Pneumothorax': 271, 'Consolidation': 226, 'Pleural_Thickening': 176,
-                      'Cardiomegaly': 141, 'Emphysema': 127, 'Edema': 118, 'Fibrosis': 84, 'Pneumonia': 62, 'Hernia': 13}
+                      'Cardiomegaly': 141, 'Emphysema': 127, 'Edema': 118, 'Fibrosis': 84, 'Pneumonia': 62,
+                      'Hernia': 13}
 REAL_SAMPLE_N = 5606
 MIN_FREQ = 0.008  # the rarest labels are raised to this, so n=1000 has at least 8 of each
 PHANTOM_FREQS = {k: max(v/REAL_SAMPLE_N, MIN_FREQ) for k, v in REAL_SAMPLE_COUNTS.items()}
@@ -44,7 +45,8 @@ def _assign_findings(n:int, rng:np.random.Generator)->list:
     finding = rng.permutation(n)[n_nf:]
     labs = [[] for _ in range(n)]
     if len(finding) == 0: return [[NO_FINDING] for _ in range(n)]
-    toks = [p for p in PATHOLOGIES for _ in range(min(max(round(n*PHANTOM_FREQS[p]), 1 if n >= 50 else 0), len(finding)))]
+    toks = [p for p in PATHOLOGIES for _ in range(min(max(round(n*PHANTOM_FREQS[p]), 1 if n >= 50 else 0),
+                                                      len(finding)))]
     toks = [toks[i] for i in rng.permutation(len(toks))]
     for i, p in zip(finding, toks): labs[i].append(p)  # one finding for every finding image...
     for p in toks[len(finding):]:  # ...and the rest spread over images that lack it
@@ -76,7 +78,8 @@ def phantom_labels(n:int=1000, # number of images
     for j, (pid, k) in enumerate(zip(pids, sizes)):
         age, sex = rng.normal(47, 16), 'M' if rng.random() < .56 else 'F'
         fus = np.sort(rng.choice(np.arange(0, max(12, 4*k)), k, replace=False))
-        w, h, sp, _ = _SCANNERS[int(rng.choice(len(_SCANNERS), p=np.array([s[3] for s in _SCANNERS])/sum(s[3] for s in _SCANNERS)))]
+        w, h, sp, _ = _SCANNERS[int(rng.choice(len(_SCANNERS),
+                                               p=np.array([s[3] for s in _SCANNERS])/sum(s[3] for s in _SCANNERS)))]
         for fu in fus:
             rows.append({'Image Index': f'{pid:08d}_{fu:03d}.png', 'Follow-up #': str(fu), 'Patient ID': str(pid),
                          'Patient Age': _age_str(age + fu/8, rng, j in infants), 'Patient Gender': sex,
@@ -89,7 +92,8 @@ def phantom_labels(n:int=1000, # number of images
 
 # %% ../../nbs/30_datasets.phantom.ipynb #6888afaa
 BBOX_CSV = 'BBox_List_2017.csv'  # NIH's box file: one row per box
-BBOX_COLUMNS = ['Image Index', 'Finding Label', 'Bbox [x', 'y', 'w', 'h]']  # its header (`Bbox [x,y,w,h]` split by the commas)
+# its header (`Bbox [x,y,w,h]` split by the commas)
+BBOX_COLUMNS = ['Image Index', 'Finding Label', 'Bbox [x', 'y', 'w', 'h]']
 
 # %% ../../nbs/30_datasets.phantom.ipynb #118e9dfc
 def _box_rows(job:tuple)->list:
@@ -103,16 +107,20 @@ def write_phantom_boxes(dest:Union[str,Path], # a phantom sample's folder (with 
                         workers:int=None, # processes drawing (default: the number of CPUs); 0 draws in this process
                         force:bool=False # write again when the file is there
                        )->Path:
-    "Write the signs' boxes of the sample in `dest` to `dest/BBox_List_2017.csv` (NIH's format, 1024-px frame); returns `dest`."
+    """Write the signs' boxes of the sample in `dest` to `dest/BBox_List_2017.csv` (NIH's format, 1024-px frame);
+    returns `dest`."""
     dest = Path(dest)
     if not force and (dest/BBOX_CSV).exists(): return dest
     df = pd.read_csv(dest/SAMPLE_CSV, dtype=str)
-    jobs = [(f, l.split('|'), size, int(p), i, seed) for i, (f, l, p) in enumerate(zip(df['Image Index'], df['Finding Labels'], df['Patient ID']))]
+    jobs = [(f, l.split('|'), size, int(p), i, seed) for i,
+            (f, l, p) in enumerate(zip(df['Image Index'], df['Finding Labels'], df['Patient ID']))]
     workers = os.cpu_count() if workers is None else workers
     if workers and workers > 1 and len(jobs) > 8:
-        with ProcessPoolExecutor(min(workers, len(jobs))) as ex: rows = list(ex.map(_box_rows, jobs, chunksize=max(1, len(jobs)//(workers*8))))
+        with ProcessPoolExecutor(min(workers, len(jobs))) as ex:
+            rows = list(ex.map(_box_rows, jobs, chunksize=max(1, len(jobs)//(workers*8))))
     else: rows = [_box_rows(j) for j in jobs]
-    with atomic_write(dest/BBOX_CSV, newline='') as f: pd.DataFrame([r for rs in rows for r in rs], columns=BBOX_COLUMNS).to_csv(f, index=False)
+    with atomic_write(dest/BBOX_CSV, newline='') as f:
+        pd.DataFrame([r for rs in rows for r in rs], columns=BBOX_COLUMNS).to_csv(f, index=False)
     return dest
 
 # %% ../../nbs/30_datasets.phantom.ipynb #ada99966
@@ -127,7 +135,8 @@ def phantom_dir(n:int=1000, # number of images
 def _write_image(job:tuple):
     "Draw and save one image (a process-pool task)."
     path, labels, size, pid, idx, seed = job
-    with atomic_path(path) as tmp: Image.fromarray(render_phantom(labels, size, pid, idx, seed), 'L').save(tmp, format='PNG', compress_level=1)
+    with atomic_path(path) as tmp:
+        Image.fromarray(render_phantom(labels, size, pid, idx, seed), 'L').save(tmp, format='PNG', compress_level=1)
 
 def _params(n, size, seed)->dict: return dict(n=n, size=size, seed=seed, version=PHANTOM_VERSION)
 
@@ -145,9 +154,11 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
                         progress:bool=False # show a progress bar while drawing
                        )->Path:
     "Write (or reuse) a phantom sample in the Kaggle `nih-chest-xrays/sample` layout; returns its folder."
-    if n < 1 or size < 1: raise ValueError(f'n={n}, size={size}: a sample needs at least one image of at least one pixel')
+    if n < 1 or size < 1:
+        raise ValueError(f'n={n}, size={size}: a sample needs at least one image of at least one pixel')
     dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed)
-    if not force and phantom_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)  # boxes of an older sample
+    # boxes of an older sample
+    if not force and phantom_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)
     (dest/MARKER).unlink(missing_ok=True)
     imgs = dest/'images'; imgs.mkdir(parents=True, exist_ok=True)
     df = phantom_labels(n, seed)
@@ -186,7 +197,8 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     try:
         reused = not force and phantom_complete(target, n, size, seed)
         d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
-    except (OSError, ValueError) as e: print(f'xraylib phantom: {e}', file=sys.stderr); return 1  # a bad --n, an unwritable --dest
+    # a bad --n, an unwritable --dest
+    except (OSError, ValueError) as e: print(f'xraylib phantom: {e}', file=sys.stderr); return 1
     if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)
     print(f"{'reused' if reused else 'wrote'} {n} phantom images ({size}x{size}) in {d} "
           f'in {time.perf_counter() - t0:.1f} s')
@@ -206,7 +218,8 @@ def _n_images(dest:Path)->int: return sum(1 for f in dest.rglob('*.jp*g'))
 
 # %% ../../nbs/30_datasets.phantom.ipynb #799a5980
 def _class_signs(classes:Sequence[str])->dict:
-    "The phantom's signs drawn for each class: the NIH label of that name, none for the 'nothing found' class, else one each."
+    """The phantom's signs drawn for each class: the NIH label of that name, none for the 'nothing found' class, else
+    one each."""
     by_name = {p.lower().replace('_', ' '): p for p in PATHOLOGIES}
     others = [p for p in PATHOLOGIES if p.lower() not in {c.lower() for c in classes}]
     out, k = {}, 0
@@ -241,13 +254,15 @@ def _folder_plan(n:int, classes:Sequence[str], splits:Sequence[str], seed:int)->
             while left > 0:
                 k[nf] += 1; size = min(left, int(rng.choice(6, p=_FOLLOWUPS)) + 1); left -= size
                 for j in range(size):
-                    jobs.append((f'{s}/{c}/{_file_name(c, nf, k[nf], j, len(jobs))}', signs[c], 1 + len(jobs) - j, len(jobs)))
+                    jobs.append((f'{s}/{c}/{_file_name(c, nf, k[nf], j, len(jobs))}', signs[c], 1 + len(jobs) - j,
+                                 len(jobs)))
     return jobs
 
 # %% ../../nbs/30_datasets.phantom.ipynb #4185927d
 def _write_jpeg(path:Path, signs:list, size:int, pid:int, idx:int, seed:int):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp: Image.fromarray(render_phantom(signs, size, pid, idx, seed), 'L').save(tmp, format='JPEG', quality=90)
+    with atomic_path(path) as tmp:
+        Image.fromarray(render_phantom(signs, size, pid, idx, seed), 'L').save(tmp, format='JPEG', quality=90)
 
 def _finish(dest:Path, params:dict, keep:set, under:Path):
     "Remove images under `under` that are not in `keep` (an earlier, different phantom), then write the marker."
@@ -264,9 +279,12 @@ def make_phantom_folder_set(dest:Union[str,Path]=None, # output folder (default 
                             splits:Sequence[str]=('train', 'test'), # the split folders (empty: `dest/CLASS/*`)
                             force:bool=False # write again even when a complete set is there
                            )->Path:
-    "Write (or reuse) a phantom folder set in the Kermany layout `dest/{train,test}/{NORMAL,PNEUMONIA}/*.jpeg`; returns its folder."
-    dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed).with_name(f'folders_n{n}_s{size}_seed{seed}')
-    params = dict(kind='folder set', n=n, size=size, seed=seed, classes=list(classes), splits=list(splits), version=PHANTOM_VERSION)
+    """Write (or reuse) a phantom folder set in the Kermany layout `dest/{train,test}/{NORMAL,PNEUMONIA}/*.jpeg`;
+    returns its folder."""
+    dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed).with_name(
+        f'folders_n{n}_s{size}_seed{seed}')
+    params = dict(kind='folder set', n=n, size=size, seed=seed, classes=list(classes), splits=list(splits),
+                  version=PHANTOM_VERSION)
     if not force and _set_complete(dest, params, n): return dest
     (dest/MARKER).unlink(missing_ok=True)
     plan = _folder_plan(n, list(classes), [s for s in splits] or [''], seed)
@@ -294,7 +312,8 @@ def _chexpert_cells(nih:list, rng)->dict:
 
 # %% ../../nbs/30_datasets.phantom.ipynb #2883ae7b
 def _chexpert_rows(n:int, seed:int)->list:
-    "`(row, nih labels, pid, idx)` per image: the NIH phantom's draw in CheXpert's layout, some studies with a lateral view."
+    """`(row, nih labels, pid, idx)` per image: the NIH phantom's draw in CheXpert's layout, some studies with a lateral
+    view."""
     df, rng, rows = phantom_labels(n, seed), np.random.default_rng([seed, 2]), []
     df['study'] = df.groupby('Patient ID').cumcount() + 1
     num = {p: i + 1 for i, p in enumerate(dict.fromkeys(df['Patient ID']))}
@@ -302,9 +321,11 @@ def _chexpert_rows(n:int, seed:int)->list:
         nih, a = r[1].split('|'), r[4]
         base = dict(Sex={'M': 'Male', 'F': 'Female'}[r[5]], Age=int(a[:-1]) if a.endswith('Y') else 0)
         stem = f'CheXpert-v1.0-small/train/patient{num[r[3]]:05d}/study{r.study}'
-        rows.append(({'Path': f'{stem}/view1_frontal.jpg', **base, 'Frontal/Lateral': 'Frontal', 'AP/PA': r[6], **_chexpert_cells(nih, rng)}, nih, int(r[3]), i))
+        rows.append(({'Path': f'{stem}/view1_frontal.jpg', **base, 'Frontal/Lateral': 'Frontal', 'AP/PA': r[6],
+                      **_chexpert_cells(nih, rng)}, nih, int(r[3]), i))
         if rng.random() < .15:  # drawn like a frontal view: the phantom has no lateral anatomy
-            rows.append(({'Path': f'{stem}/view2_lateral.jpg', **base, 'Frontal/Lateral': 'Lateral', 'AP/PA': '', **_chexpert_cells(nih, rng)}, nih, int(r[3]), n + i))
+            rows.append(({'Path': f'{stem}/view2_lateral.jpg', **base, 'Frontal/Lateral': 'Lateral', 'AP/PA': '',
+                          **_chexpert_cells(nih, rng)}, nih, int(r[3]), n + i))
     return rows
 
 # %% ../../nbs/30_datasets.phantom.ipynb #fb281110
@@ -314,13 +335,16 @@ def make_phantom_chexpert(dest:Union[str,Path]=None, # output folder (default `$
                           seed:int=42, # random seed: the same seed gives the same bytes
                           force:bool=False # write again even when a complete one is there
                          )->Path:
-    "Write (or reuse) a phantom in CheXpert's layout, `dest/CheXpert-v1.0-small/train.csv` and its images; returns `dest`."
-    dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed).with_name(f'chexpert_n{n}_s{size}_seed{seed}')
+    """Write (or reuse) a phantom in CheXpert's layout, `dest/CheXpert-v1.0-small/train.csv` and its images; returns
+    `dest`."""
+    dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed).with_name(
+        f'chexpert_n{n}_s{size}_seed{seed}')
     params = dict(kind='chexpert', n=n, size=size, seed=seed, version=PHANTOM_VERSION)
     rows = _chexpert_rows(n, seed)
     if not force and _set_complete(dest, params, len(rows)): return dest
     (dest/MARKER).unlink(missing_ok=True)
     for row, nih, pid, idx in rows: _write_jpeg(dest/row['Path'], nih, size, pid, idx, seed)
-    with atomic_write(dest/'CheXpert-v1.0-small'/'train.csv', newline='') as f: pd.DataFrame([r for r, *_ in rows]).to_csv(f, index=False)
+    with atomic_write(dest/'CheXpert-v1.0-small'/'train.csv', newline='') as f:
+        pd.DataFrame([r for r, *_ in rows]).to_csv(f, index=False)
     _finish(dest, params, {dest/r['Path'] for r, *_ in rows}, dest/'CheXpert-v1.0-small')
     return dest

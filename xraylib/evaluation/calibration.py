@@ -32,11 +32,14 @@ def ece(p, # probabilities, (n_images,) or (n_images, n_labels)
         w=None, # bootstrap weights (n_resamples, n_images): one ECE per row; None: the plain ECE
         n_bins:int=N_BINS # number of equal-width bins
        ):
-    "Expected calibration error (per column of 2-D `p`, per row of `w`): each bin's |mean label - mean probability| weighted by its share."
+    """Expected calibration error (per column of 2-D `p`, per row of `w`): each bin's |mean label - mean probability|
+    weighted by its share."""
     p = np.asarray(p, dtype=np.float64); one = p.ndim == 1; p = p.reshape(len(p), -1); n, L = p.shape
     y = np.asarray(y, dtype=np.float64).reshape(n, L); kn = ~np.isnan(y); allk = kn.all()
-    d = y - p if allk else np.where(kn, y - p, 0.)  # sparse: each image's label - probability in its (label, bin) column
-    M = csr_matrix((d.ravel(), (np.repeat(np.arange(n), L), (prob_bins(p, n_bins) + n_bins * np.arange(L)).ravel())), (n, L * n_bins))
+    # sparse: each image's label - probability in its (label, bin) column
+    d = y - p if allk else np.where(kn, y - p, 0.)
+    M = csr_matrix((d.ravel(), (np.repeat(np.arange(n), L), (prob_bins(p, n_bins) + n_bins * np.arange(L)).ravel())),
+                   (n, L * n_bins))
     W = np.ones((1, n)) if w is None else np.asarray(w, dtype=np.float64)
     den = W.sum(1, keepdims=True) if allk else W @ kn  # per label, the weight of its known images
     with np.errstate(invalid='ignore', divide='ignore'): e = np.abs(M.T @ W.T).T.reshape(len(W), L, n_bins).sum(2) / den
@@ -60,8 +63,10 @@ def calibration_table(preds, # probabilities (n_images, n_labels)
     npos, nk = np.array([yk.sum() for _, yk, _ in kr], int), np.array([len(yk) for _, yk, _ in kr], int)
     be = np.concatenate([ece(p, y, w) for w in bootstrap_weights(n, n_boot, seed, patient_ids)] or [np.zeros((0, L))])
     (lo, hi), (mlo, mhi) = percentile_ci(be, ci), percentile_ci(be[:, pm].mean(1, keepdims=True), ci)
-    df = pd.DataFrame(dict(label=labels + ['mean'], ece=[*e, nanmean(e[pm])], ece_lo=[*lo, mlo[0]], ece_hi=[*hi, mhi[0]],
-                           brier=[*br, nanmean(br[pm])], n_pos=[*npos, int(npos[pm].sum())], n_neg=[*(nk - npos), int((nk - npos)[pm].sum())],
+    df = pd.DataFrame(dict(label=labels + ['mean'], ece=[*e, nanmean(e[pm])], ece_lo=[*lo, mlo[0]],
+                           ece_hi=[*hi, mhi[0]],
+                           brier=[*br, nanmean(br[pm])], n_pos=[*npos, int(npos[pm].sum())],
+                           n_neg=[*(nk - npos), int((nk - npos)[pm].sum())],
                            n_unknown=[*(n - nk), int((n - nk)[pm].sum())]))
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, n_bins=N_BINS, unit='image' if patient_ids is None else 'patient')
     return df
@@ -71,7 +76,8 @@ def reliability(p, # one label's probabilities
                 y, # its 0/1 targets
                 n_bins:int=N_BINS # number of equal-width bins
                )->pd.DataFrame:
-    "Per non-empty bin: mean probability, fraction of positives and number of images (the ECE's bins); unknown targets left out."
+    """Per non-empty bin: mean probability, fraction of positives and number of images (the ECE's bins); unknown targets
+    left out."""
     p, y, _ = known_rows(np.asarray(p, dtype=np.float64), y)
     b = prob_bins(p, n_bins); c = np.bincount(b, minlength=n_bins); k = c > 0
     return pd.DataFrame(dict(bin=np.flatnonzero(k), mean_prob=(np.bincount(b, p, n_bins)[k] / c[k]),
@@ -93,14 +99,19 @@ def plot_reliability(preds, # probabilities (n_images, n_labels)
     for k, (ax, l) in enumerate(zip(axs.flat, labels)):
         r = reliability(p[:, k], y[:, k])
         ax2 = ax.twinx(); ax2.bar((r.bin + .5) / N_BINS, r.n, width=.9 / N_BINS, color='0.85', zorder=0)
-        ax2.set_yscale('log'); ax2.set_ylim(0.8, 3 * max(r.n.sum(), 1)); ax2.tick_params(which='both', labelsize=7, colors='0.5'); ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
+        ax2.set_yscale('log')
+        ax2.set_ylim(0.8, 3 * max(r.n.sum(), 1))
+        ax2.tick_params(which='both', labelsize=7, colors='0.5')
+        ax.set_zorder(ax2.get_zorder() + 1); ax.patch.set_visible(False)
         ax.plot([0, 1], [0, 1], ':', color='0.4', lw=1); ax.plot(r.mean_prob, r.frac_pos, 'o-', color='C3', ms=4)
-        t = '' if table is None else '\nECE {:.4f}  Brier {:.4f}'.format(*table.set_index('label').loc[l, ['ece', 'brier']])
+        t = '' if table is None else '\nECE {:.4f}  Brier {:.4f}'.format(*table.set_index('label').loc[l, ['ece',
+                                                                                                           'brier']])
         ax.set(xlim=(0, 1), ylim=(0, 1), title=f'{l}{t}'); ax.title.set_fontsize(9); ax.tick_params(labelsize=7)
     for ax in axs.flat[len(labels):]: ax.set_visible(False)
     for ax in axs[:, 0]: ax.set_ylabel('fraction positive')
     for ax in axs[-1]: ax.set_xlabel('mean predicted probability')
-    fig.suptitle(textwrap.fill('Reliability: points on the diagonal are calibrated; grey bars: images per bin (log, right axis)',
+    fig.suptitle(
+        textwrap.fill('Reliability: points on the diagonal are calibrated; grey bars: images per bin (log, right axis)',
                                max(30, int(3.2 * ncols * 11))), fontsize=10)
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=90)
@@ -119,8 +130,10 @@ def heldout_ece(probs, # held-out probabilities (n_images, n_labels), e.g. valid
     u, codes = np.unique(np.asarray(patient_ids), return_inverse=True)
     a = (np.random.default_rng(seed).permutation(len(u)) < len(u) // 2)[codes.ravel()]
     q = p.copy()
-    names = label_names(labels, p.shape[1]) if labels is not None else [str(k) for k in range(p.shape[1])]  # keeps a Vocab's no_finding
-    for fit, use in ((a, ~a), (~a, a)): q[use] = apply_calibration(p[use], fit_calibration(p[fit], y[fit], names, method), names)
+    # keeps a Vocab's no_finding
+    names = label_names(labels, p.shape[1]) if labels is not None else [str(k) for k in range(p.shape[1])]
+    for fit, use in ((a, ~a), (~a, a)):
+        q[use] = apply_calibration(p[use], fit_calibration(p[fit], y[fit], names, method), names)
     pm = pathology_mask(names)
     m = lambda f, x: float(np.mean([f(*known_rows(x[:, k], y[:, k])[:2]) for k in np.flatnonzero(pm)]))
     bs = lambda pp, yy: brier_score_loss(yy, pp, pos_label=True)

@@ -25,7 +25,8 @@ __all__ = ['COMPARISON_COLUMNS', 'delong_test', 'holm', 'compare_preds', 'compar
 def delong_test(targs, # targets of one label (n,): 1, 0, NaN unknown (left out of both)
                 pa, pb # the two models' scores (n,)
                )->tuple:
-    "AUROC of A, AUROC of B and the two-sided p-value of DeLong's test that they are equal (Sun & Xu's midrank algorithm)."
+    """AUROC of A, AUROC of B and the two-sided p-value of DeLong's test that they are equal (Sun & Xu's midrank
+    algorithm)."""
     X = np.stack([np.asarray(pa, np.float64), np.asarray(pb, np.float64)])
     _, y, rows = known_rows(X[0], targs)
     X = X[:, rows]; m, n = int(y.sum()), int((~y).sum())
@@ -48,7 +49,8 @@ def holm(p:Sequence[float] # p-values (NaN allowed: they stay NaN and do not cou
     return out
 
 # %% ../../nbs/57_evaluation.compare.ipynb #47d01e03
-COMPARISON_COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_pos_patients', 'n_neg',
+COMPARISON_COLUMNS = ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos',
+                      'n_pos_patients', 'n_neg',
                       'n_neg_patients', 'n_unknown', 'n_degenerate', 'note']
 
 # %% ../../nbs/57_evaluation.compare.ipynb #14e4f65f
@@ -96,7 +98,8 @@ def compare_preds(pa, pb, # the two models' probabilities (n_images, n_labels), 
 def _differ(what:str, a:str, b:str, only_a, only_b)->str:
     "A message naming a few of the items that are in only one of two files."
     part = lambda f, s: f'{len(s)} only in {f} (e.g. {", ".join(map(str, list(s)[:3]))})'
-    return f'{a} and {b} have different {what}: ' + '; '.join(part(f, s) for f, s in ((a, only_a), (b, only_b)) if len(s))
+    return f'{a} and {b} have different {what}: ' + '; '.join(part(f, s) for f,
+                                                              s in ((a, only_a), (b, only_b)) if len(s))
 
 def _patients(ed)->Optional[np.ndarray]:
     "Patient ids: the CSVs' `Patient ID`, else the prefix of NIH image names, else None."
@@ -114,9 +117,11 @@ def compare_models(a, # predictions CSV of model A (`Image Index` + `prob_<Label
     "`compare_preds` on two prediction CSVs: both AUROCs, B − A with a paired patient-bootstrap CI, DeLong and Holm p."
     ea, eb = read_predictions(a, labels), read_predictions(b, labels)
     ia, ib = pd.Index(ea.image_ids), pd.Index(eb.image_ids)
-    if not ia.sort_values().equals(ib.sort_values()): raise ValueError(_differ('images', a, b, ia.difference(ib), ib.difference(ia)))
+    if not ia.sort_values().equals(ib.sort_values()):
+        raise ValueError(_differ('images', a, b, ia.difference(ib), ib.difference(ia)))
     if set(ea.labels) != set(eb.labels):
-        raise ValueError(_differ('labels', a, b, [l for l in ea.labels if l not in eb.labels], [l for l in eb.labels if l not in ea.labels]))
+        raise ValueError(_differ('labels', a, b, [l for l in ea.labels if l not in eb.labels],
+                                 [l for l in eb.labels if l not in ea.labels]))
     pb = pd.DataFrame(eb.preds, index=ib, columns=eb.labels).loc[ia, ea.labels].to_numpy()
     return compare_preds(ea, pb, None, None, _patients(ea), n_boot, seed, ci)
 
@@ -128,14 +133,17 @@ def plot_comparison(df:pd.DataFrame, # `compare_preds`'s table
     "Each label's AUROC difference (B − A) with its CI, the mean in bold, Holm's p beside; returns the Figure."
     d = df[np.isfinite(df['diff'])].iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.38 * len(d) + 1.4))
-    col = np.where(d.label == 'mean', 'black', np.where(d.diff_lo > 0, 'tab:green', np.where(d.diff_hi < 0, 'tab:red', 'tab:gray')))
+    col = np.where(d.label == 'mean', 'black',
+                   np.where(d.diff_lo > 0, 'tab:green', np.where(d.diff_hi < 0, 'tab:red', 'tab:gray')))
     ax.hlines(np.arange(len(d)), d.diff_lo, d.diff_hi, colors=col, lw=2)
     ax.scatter(d['diff'], np.arange(len(d)), c=col, zorder=3)
     ax.axvline(0, color='k', lw=0.8, ls='--')
-    ax.set_yticks(np.arange(len(d)), [f'{l}  (p_holm {p:.2g})' if np.isfinite(p) else l for l, p in zip(d.label, d.p_holm)])
+    ax.set_yticks(np.arange(len(d)),
+                  [f'{l}  (p_holm {p:.2g})' if np.isfinite(p) else l for l, p in zip(d.label, d.p_holm)])
     for t in ax.get_yticklabels():
         if t.get_text() == 'mean': t.set_fontweight('bold')
-    ax.set_xlabel(f'AUROC difference B − A ({df.attrs.get("ci", 0.95):.0%} paired bootstrap CI)\ngreen: B better, red: A better')
+    ax.set_xlabel(
+        f'AUROC difference B − A ({df.attrs.get("ci", 0.95):.0%} paired bootstrap CI)\ngreen: B better, red: A better')
     ax.set_title(f'A = {a}\nB = {b}', fontsize=8, loc='left'); fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=110)
     return fig
@@ -147,11 +155,13 @@ def comparison_report(df:pd.DataFrame, # `compare_preds`'s table
     "The markdown summary `write_comparison` writes to comparison.md."
     at, m = df.attrs, df.iloc[-1]
     t = df.copy()
-    for c in COMPARISON_COLUMNS[1:8]: t[c] = t[c].map(lambda v: '' if not np.isfinite(v) else f'{v:.2g}' if c.startswith('p_') else f'{v:.4f}')
+    for c in COMPARISON_COLUMNS[1:8]:
+        t[c] = t[c].map(lambda v: '' if not np.isfinite(v) else f'{v:.2g}' if c.startswith('p_') else f'{v:.4f}')
     sig = df.label[(df.p_holm < 0.05)].tolist()
     return '\n'.join([
         '# Model comparison', '', f'A = `{a}`, B = `{b}`; {at["n_images"]:,} images; diff = B − A.', '',
-        f'Mean AUROC over {at["n_mean"]} finding{"s" * (at["n_mean"] != 1)}: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, difference **{m["diff"]:+.4f}** '
+        f'Mean AUROC over {at["n_mean"]} finding{"s" * (at["n_mean"] != 1)}: A {m.auroc_a:.4f}, B {m.auroc_b:.4f}, '
+        f'difference **{m["diff"]:+.4f}** '
         + (f'({at["ci"]:.0%} CI {m.diff_lo:+.4f} to {m.diff_hi:+.4f}; ' if np.isfinite(m.diff_lo) else f'({m.note}; ')
         + f'{at["n_boot"]} paired bootstrap resamples of '
         f'{at["n_units"]:,} {at["unit"]}s, seed {at["seed"]}).', '',
@@ -160,7 +170,8 @@ def comparison_report(df:pd.DataFrame, # `compare_preds`'s table
         _md_table(t), '', '![AUROC differences](comparison.png)', ''])
 
 def _md_table(df:pd.DataFrame)->str:
-    rows = [list(map(str, df.columns)), ['---'] * len(df.columns)] + [[str(v) for v in r] for r in df.itertuples(index=False)]
+    rows = [list(map(str, df.columns)),
+            ['---'] * len(df.columns)] + [[str(v) for v in r] for r in df.itertuples(index=False)]
     return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows)
 
 # %% ../../nbs/57_evaluation.compare.ipynb #4d3c94b0
@@ -194,5 +205,6 @@ def compare_cli(a:str, # predictions CSV of model A (`Image Index` + `prob_<Labe
     with pd.option_context('display.width', 200, 'display.max_columns', 20): print(df.round(4).to_string(index=False))
     m = df.iloc[-1]
     print(f'\nmean AUROC B − A {m["diff"]:+.4f} ({m.diff_lo:+.4f} to {m.diff_hi:+.4f}); {n_boot} paired resamples of '
-          f'{df.attrs["n_units"]} {df.attrs["unit"]}s; wrote comparison.csv, .png, .md to {out} in {time.time() - t0:.1f} s')
+          f'{df.attrs["n_units"]} {df.attrs["unit"]}s; wrote comparison.csv, .png, .md to {out} in '
+          f'{time.time() - t0:.1f} s')
     return 0

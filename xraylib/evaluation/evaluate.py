@@ -18,12 +18,14 @@ from .thresholds import (EvalData, preds_targs, threshold_sweep, per_label_thres
                                            thresholds_dict, thresholds_at, plot_threshold_sweep)
 from ..vocab import thresholds_in_order, passes_threshold
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
-from ..stats import (nanmean, unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci, exact_ci, ci_text,
+from ..stats import (nanmean, unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci, exact_ci,
+                           ci_text,
                           MIN_UNITS, EXACT_NOTE)
 from .calibration import calibration_table, plot_reliability
 from .subgroups import subgroup_frame, subgroup_table, underdiagnosis_table, plot_subgroups
 from .plots import plot_roc, plot_pr, plot_rates_vs_threshold, plot_confusion, plot_prevalence
-from .external import (read_external, is_external, external_lines, pair_thresholds, nih_partition, set_lines,
+from .external import (read_external, is_external, external_lines, pair_thresholds, nih_partition,
+                                         set_lines,
                                          composite_decisions)
 from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 
@@ -34,7 +36,8 @@ __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_tabl
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fb0b7426
 def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
-    "Bootstrap AUROC and AP, `(n_boot, n_labels)` each (NaN where a label lacks a class), resampling patients when given."
+    """Bootstrap AUROC and AP, `(n_boot, n_labels)` each (NaN where a label lacks a class), resampling patients when
+    given."""
     ba, bp = np.full((n_boot, p.shape[1]), np.nan), np.full((n_boot, p.shape[1]), np.nan)
     srt, i = {k: rank_label(p[:, k], y[:, k]) for k in range(p.shape[1]) if ok[k]}, 0
     for w in bootstrap_weights(len(p), n_boot, seed, patient_ids):
@@ -43,16 +46,22 @@ def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int
     return ba, bp
 
 def _missing_notes(npos, nneg, nunk)->np.ndarray:
-    "Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some targets are unknown)."
-    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (f' ({nunk[k]} unknown)' if nunk[k] else '')
+    """Per label: '' with both classes, else which one is missing ('no known ...' and the unknown count when some
+    targets are unknown)."""
+    what = lambda k: ('no known ' if nunk[k] else 'no ') + ('positives' if npos[k] == 0 else 'negatives') + (
+        f' ({nunk[k]} unknown)' if nunk[k] else '')
     return np.array(['' if npos[k] and nneg[k] else f'missing: {what(k)}' for k in range(len(npos))], dtype=object)
 
 def _mean_note(labels, pm, iok, n_failed:int, n_boot:int, nf)->str:
-    "The mean row's note: which findings it averages and, per the small-count policy, why it has no interval or how many resamples failed."
-    s = f'mean over the {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)} with an AUROC' + (f' ({nf} apart)' if nf in labels else '')
+    """The mean row's note: which findings it averages and, per the small-count policy, why it has no interval or how
+    many resamples failed."""
+    s = f'mean over the {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)} with an AUROC' + (
+        f' ({nf} apart)' if nf in labels else '')
     few = [l for l, a, b in zip(labels, pm, iok) if a and not b]
-    if few and n_boot: return s + f'; no interval: {", ".join(few)} ha{"ve" if len(few) > 1 else "s"} too few positives for an interval'
-    return s + (f'; its interval over exactly these in each resample ({n_failed} of {n_boot} resamples lacked one: left out)' if n_failed else '')
+    if few and n_boot:
+        return s + f'; no interval: {", ".join(few)} ha{"ve" if len(few) > 1 else "s"} too few positives for an interval'
+    return s + (f'; its interval over exactly these in each resample ({n_failed} of {n_boot} resamples lacked one: '
+                f'left out)' if n_failed else '')
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
@@ -63,10 +72,12 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                 seed:int=42, # bootstrap seed
                 ci:float=0.95 # confidence level of the intervals
                )->pd.DataFrame:
-    "Per-label AUROC and AP (on each label's known rows), bootstrap CIs under the small-count policy, the counts (images and patients), a mean row."
+    """Per-label AUROC and AP (on each label's known rows), bootstrap CIs under the small-count policy, the counts
+    (images and patients), a mean row."""
     p, y, labels = preds_targs(preds, targs, labels)
     n, L = p.shape
-    if patient_ids is not None and len(patient_ids) != n: raise ValueError(f'{len(patient_ids)} patient ids for {n} images')
+    if patient_ids is not None and len(patient_ids) != n:
+        raise ValueError(f'{len(patient_ids)} patient ids for {n} images')
     kr = [known_rows(p[:, k], y[:, k]) for k in range(L)]  # every row, uncopied, for a label without unknown targets
     npos, nk = np.array([int(yk.sum()) for _, yk, _ in kr]), np.array([len(yk) for _, yk, _ in kr])
     nneg, nunk = nk - npos, n - nk; ok = (npos > 0) & (nneg > 0)
@@ -75,7 +86,8 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
     ba, bp = _boot_auc_ap(p, y, ok, n_boot, seed, patient_ids)
     pu, nu = unit_counts(y, patient_ids); iok = ok & interval_ok(pu, nu)  # the small-count policy (`xraylib.stats`)
     (alo, ahi, deg), (plo, phi, _) = bootstrap_ci(ba, iok, ci), bootstrap_ci(bp, iok, ci)
-    pm, nf = ok & pathology_mask(labels), labels.no_finding  # the mean: findings with both classes, the nothing-found label apart
+    # the mean: findings with both classes, the nothing-found label apart
+    pm, nf = ok & pathology_mask(labels), labels.no_finding
     unit = 'image' if patient_ids is None else 'patient'
     note = [m or small_count_note(a, b, unit) for m, a, b in zip(_missing_notes(npos, nneg, nunk), pu, nu)]
     df = pd.DataFrame(dict(label=labels, n=n, n_pos=npos, n_pos_patients=pu, n_neg=nneg, n_neg_patients=nu, n_unknown=nunk,
@@ -98,7 +110,8 @@ def _exact_cols(counts:dict, ci:float=0.95)->dict:
     return {f: dict(zip((f'{f}_lo', f'{f}_hi'), exact_ci(k, n, ci))) for f, (k, n) in counts.items()}
 
 def _rate_cells(cf:pd.DataFrame, cols=('precision', 'recall', 'specificity', 'accuracy'))->pd.DataFrame:
-    "`confusion_at`'s table for a report: each of `cols` as 'value (lo-hi)', the others (threshold, F1) with 3 decimals."
+    """`confusion_at`'s table for a report: each of `cols` as 'value (lo-hi)', the others (threshold, F1) with 3
+    decimals."""
     out = _fmt_cols(cf[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', 'f1']], ['threshold', 'f1'], 'n/a')
     for c in cols: out[c] = [ci_text(v, lo, hi, why='') for v, lo, hi in zip(cf[c], cf[f'{c}_lo'], cf[f'{c}_hi'])]
     return out[['label', 'threshold', 'TP', 'FP', 'FN', 'TN', *cols[:3], 'f1', cols[3]]]
@@ -108,7 +121,8 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
                  labels:Sequence[str]=None, # label names
                  thresholds=0.5 # a number, a sequence, a {label: threshold} dict or a thresholds table
                 )->pd.DataFrame:
-    "Per-label TP/FP/FN/TN, precision, recall, specificity, F1 and accuracy (known cells; exact CIs) when predicting `p > threshold`."
+    """Per-label TP/FP/FN/TN, precision, recall, specificity, F1 and accuracy (known cells; exact CIs) when predicting
+    `p > threshold`."""
     p, y, labels = preds_targs(preds, targs, labels)
     t = thresholds_in_order(thresholds, labels)
     pr, pos, neg = passes_threshold(p, t), y == 1, y == 0  # an unknown target is neither: in no cell
@@ -118,20 +132,24 @@ def confusion_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
         rec, spec = np.where(tp + fn > 0, tp / (tp + fn), np.nan), np.where(tn + fp > 0, tn / (tn + fp), np.nan)
         f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
         acc = np.where(tp + fp + fn + tn > 0, (tp + tn) / np.maximum(tp + fp + fn + tn, 1), np.nan)
-    u = np.isnan(t)  # an undefined threshold calls nothing: its counts say so, its rates are n/a, never figures of a 0.5
+    # an undefined threshold calls nothing: its counts say so, its rates are n/a, never figures of a 0.5
+    u = np.isnan(t)
     prec, rec, spec, f1, acc = (np.where(u, np.nan, v) for v in (prec, rec, spec, f1, acc))
     note = np.where(u, 'no threshold (undefined: no validation positives): no calls, no rates', '')
     lh = _exact_cols(dict(precision=(tp, tp + fp), recall=(tp, tp + fn), specificity=(tn, tn + fp),
                           accuracy=(tp + tn, tp + fp + fn + tn)))
     lh = {f: {k: np.where(u, np.nan, v) for k, v in d.items()} for f, d in lh.items()}
-    return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, **lh['precision'], recall=rec,
-                             **lh['recall'], specificity=spec, **lh['specificity'], f1=f1, accuracy=acc, **lh['accuracy'],
+    return pd.DataFrame(dict(label=labels, threshold=t, TP=tp, FP=fp, FN=fn, TN=tn, precision=prec, **lh['precision'],
+                             recall=rec,
+                             **lh['recall'], specificity=spec, **lh['specificity'], f1=f1, accuracy=acc,
+                             **lh['accuracy'],
                              n_pos=tp + fn, n_neg=tn + fp, n_unknown=len(p) - (tp + fn + tn + fp), note=note))
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #36a9d58a
 def _finding_labels(lab:pd.DataFrame)->pd.DataFrame:
     "One 0/1 column per label named in the NIH-format `Finding Labels` column (`|`-separated)."
-    return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.strip().str.get_dummies(sep='|')
+    return lab['Finding Labels'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|',
+                                                                    regex=True).str.strip().str.get_dummies(sep='|')
 
 def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
     "One column per label: 1, 0, blank/NaN (unknown); raise naming the file, row, column and value of anything else."
@@ -139,7 +157,9 @@ def _label_columns(lab:pd.DataFrame, names:list, f)->np.ndarray:
     bad = (X.notna() & ~X.isin([0, 1])) | (lab[names].notna() & X.isna())
     if bad.to_numpy().any():
         r, c = np.argwhere(bad.to_numpy())[0]; v = lab[names].iat[r, c]
-        raise ValueError(f'{f}: label column {names[c]} holds {v.item() if hasattr(v, "item") else v!r} at CSV row {r + 2} ({int(bad.to_numpy().sum())} such cell(s)); '
+        raise ValueError(
+            f'{f}: label column {names[c]} holds {v.item() if hasattr(v, "item") else v!r} at CSV row {r + 2} '
+            f'({int(bad.to_numpy().sum())} such cell(s)); '
                          'expected 1 (positive), 0 (negative) or blank (unknown)')
     return X.to_numpy(np.float64)
 
@@ -148,29 +168,40 @@ def read_predictions(csv, # predictions CSV: `Image Index` + one probability col
                      labels_csv, # labels CSV: NIH format (`Finding Labels`, `|`-separated) or one column per label (1, 0, blank unknown); gz ok
                      labels:Sequence[str]=None # the labels to evaluate (default: every probability column)
                     )->EvalData:
-    "Join saved predictions with their true labels on `Image Index`: one validated `EvalData` (targets `NaN` where unknown)."
+    """Join saved predictions with their true labels on `Image Index`: one validated `EvalData` (targets `NaN` where
+    unknown)."""
     pr, lab = read_table(csv, 'predictions'), read_table(labels_csv, 'labels')
-    fl = _finding_labels(lab) if 'Finding Labels' in lab.columns else None  # NIH's format: its labels, and those the file names
-    m = prob_columns(list(pr.columns), csv, None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
+    # NIH's format: its labels, and those the file names
+    fl = _finding_labels(lab) if 'Finding Labels' in lab.columns else None
+    m = prob_columns(list(pr.columns), csv,
+                     None if fl is None else list(dict.fromkeys([*NIH_VOCAB.labels, *fl.columns])))
     if labels is not None:
         miss = [l for l in labels if l not in m.values()]
-        if miss: raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
+        if miss:
+            raise ValueError(f'{csv}: no prediction column for label(s): {", ".join(miss)} (it has {", ".join(m)})')
         m = {c: l for c, l in m.items() if l in labels}
     check_unique_ids(pr, csv)
     X = check_probs(pr[list(m)], csv)
     names = list(m.values())
-    if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NIH_VOCAB.no_finding  # NIH's format: NIH's 'nothing found'
-    elif all(l in lab.columns for l in names): Y, nf = _label_columns(lab, names, labels_csv), next((c for c in lab.columns if is_no_finding(c)), None)
-    else: raise ValueError(f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
+    # NIH's format: NIH's 'nothing found'
+    if fl is not None: Y, nf = fl.reindex(columns=names, fill_value=0).to_numpy(np.float64), NIH_VOCAB.no_finding
+    elif all(l in lab.columns for l in names):
+        Y, nf = _label_columns(lab, names, labels_csv), next((c for c in lab.columns if is_no_finding(c)), None)
+    else:
+        raise ValueError(
+            f'{labels_csv}: the labels CSV has neither a "Finding Labels" column nor a column per predicted '
                            f'label (missing: {", ".join(l for l in names if l not in lab.columns)})')
     first = ~lab['Image Index'].duplicated().to_numpy()
     lab, Y = lab[first].set_index('Image Index'), Y[first]
     missing = ~pr['Image Index'].isin(lab.index)
     if missing.any():
         ex = ', '.join(pr['Image Index'][missing].astype(str).iloc[:3])
-        raise ValueError(f'{int(missing.sum())} of {len(pr)} predicted images are missing from the labels file {labels_csv} (e.g. {ex})')
+        raise ValueError(
+            f'{int(missing.sum())} of {len(pr)} predicted images are missing from the labels file {labels_csv} (e.g. '
+            f'{ex})')
     rows = lab.index.get_indexer(pr['Image Index']); lab = lab.iloc[rows]
-    pids = lab['Patient ID'].to_numpy() if 'Patient ID' in lab.columns else (pr['Patient ID'].to_numpy() if 'Patient ID' in pr.columns else None)
+    pids = lab['Patient ID'].to_numpy() if 'Patient ID' in lab.columns else (
+        pr['Patient ID'].to_numpy() if 'Patient ID' in pr.columns else None)
     return EvalData(X, Y[rows], names, pr['Image Index'].to_numpy(), pids, lab.reset_index(), no_finding=nf)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #2e54ebd3
@@ -179,7 +210,8 @@ def _write_csv(df:pd.DataFrame, path:Path):
 
 def _md_table(df:pd.DataFrame)->str:
     "A small markdown table (no extra dependency)."
-    rows = [list(map(str, df.columns)), ['---'] * len(df.columns)] + [[str(v) for v in r] for r in df.itertuples(index=False)]
+    rows = [list(map(str, df.columns)),
+            ['---'] * len(df.columns)] + [[str(v) for v in r] for r in df.itertuples(index=False)]
     return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #0235c7bb
@@ -191,10 +223,12 @@ def operating_thresholds(ed:EvalData, # the scored data
                          method:str='f1', # the rule chosen by here ('f1', 'youden' or 'sensitivity')
                          given_method:str=None # the rule that chose `thresholds` (a model's `threshold_method`); None: 'given'
                         )->tuple:
-    "`(operating, optimistic)`: the thresholds every threshold-dependent figure uses and, when those were chosen elsewhere, the ones best on `ed`."
+    """`(operating, optimistic)`: the thresholds every threshold-dependent figure uses and, when those were chosen
+    elsewhere, the ones best on `ed`."""
     best = per_label_thresholds(ed, method=method)
     if thresholds is None: return best.assign(chosen_on=chosen_on or THESE_DATA), None
-    return (thresholds_at(ed, thresholds=thresholds, method=given_method or 'given').assign(chosen_on=chosen_on or 'given'),
+    return (thresholds_at(ed, thresholds=thresholds,
+                          method=given_method or 'given').assign(chosen_on=chosen_on or 'given'),
             best.assign(chosen_on=f'{THESE_DATA} (optimistic)'))
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #8c998640
@@ -203,12 +237,15 @@ def threshold_overlap(ed:EvalData, # the scored data
                       chosen_images=None, # the images those were chosen on (None: not recorded)
                       method:str=None # the rule asked for on these data (recorded when the thresholds came from elsewhere)
                      )->dict:
-    "metrics.json's `thresholds_images`, `thresholds_overlap` ({n_overlap, n_scored} or None) and a caveat for figure titles."
+    """metrics.json's `thresholds_images`, `thresholds_overlap` ({n_overlap, n_scored} or None) and a caveat for figure
+    titles."""
     ids = None if ed.image_ids is None else [str(i) for i in ed.image_ids]
     if thresholds is None: return dict(thresholds_images=ids, thresholds_overlap=None, thresholds_caveat='')
-    ov = None if chosen_images is None or ids is None else dict(n_overlap=len(set(ids) & set(map(str, chosen_images))), n_scored=len(ids))
+    ov = None if chosen_images is None or ids is None else dict(n_overlap=len(set(ids) & set(map(str, chosen_images))),
+                                                                n_scored=len(ids))
     cav = '' if not ov or not ov['n_overlap'] else f"; {ov['n_overlap']} of the {ov['n_scored']} images scored: optimistic"
-    return dict(thresholds_images=None if chosen_images is None else list(map(str, chosen_images)), thresholds_overlap=ov,
+    return dict(thresholds_images=None if chosen_images is None else list(map(str, chosen_images)),
+                thresholds_overlap=ov,
                 thresholds_caveat=cav, threshold_method_these_data=method)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #daecb4d1
@@ -219,26 +256,36 @@ PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-nega
          'subgroups': 'forest plot of the mean AUROC by sex, age band and view (with metadata)'}
 
 def _figures(ed:EvalData, t:dict, where:str, eo:EvalData=None)->dict:
-    "The plots `write_evaluation` writes: name -> a function of the file name (rates on `eo`'s scores, those the thresholds decide on)."
+    """The plots `write_evaluation` writes: name -> a function of the file name (rates on `eo`'s scores, those the
+    thresholds decide on)."""
     eo = ed if eo is None else eo
-    f = {'sweep': lambda o: plot_threshold_sweep(t['sweep'], fname=o), 'roc': lambda o: plot_roc(ed, None, None, t['auroc'], fname=o),
-         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o), 'rates': lambda o: plot_rates_vs_threshold(eo, None, None, t['thresholds'], fname=o, what=where),
-         'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=where), 'prevalence': lambda o: plot_prevalence(ed.targs, ed.labels, fname=o),
+    f = {'sweep': lambda o: plot_threshold_sweep(t['sweep'], fname=o),
+         'roc': lambda o: plot_roc(ed, None, None, t['auroc'], fname=o),
+         'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o),
+         'rates': lambda o: plot_rates_vs_threshold(eo, None, None, t['thresholds'], fname=o, what=where),
+         'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=where),
+         'prevalence': lambda o: plot_prevalence(ed.targs, ed.labels, fname=o),
          'calibration': lambda o: plot_reliability(ed, None, None, t['calibration'], fname=o)}
-    if t.get('subgroups') is not None: f['subgroups'] = lambda o: plot_subgroups(t['subgroups'], t['auroc'].attrs['mean_auroc'], fname=o)
+    if t.get('subgroups') is not None:
+        f['subgroups'] = lambda o: plot_subgroups(t['subgroups'], t['auroc'].attrs['mean_auroc'], fname=o)
     return f
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #c76f6355
 def _tables(ed:EvalData, th:pd.DataFrame, opt, patient_ids, metadata, by, n_boot:int, seed:int, eo:EvalData=None)->dict:
-    "Every table `write_evaluation` writes, threshold-dependent ones at `th` (deciding on `eo`'s scores), each labelled with where its thresholds were chosen."
+    """Every table `write_evaluation` writes, threshold-dependent ones at `th` (deciding on `eo`'s scores), each
+    labelled with where its thresholds were chosen."""
     at, eo = dict(chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA), ed if eo is None else eo
-    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot, seed=seed,
+    sub = None if metadata is None else subgroup_table(ed, None, None, metadata, by, th, patient_ids, n_boot=n_boot,
+                                                       seed=seed,
                                                        decision_preds=eo.preds)
     ud = None if metadata is None else underdiagnosis_table(eo, None, None, metadata, by, th)
-    return dict(auroc=auroc_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed), thresholds=th, thresholds_these_data=opt,
-                confusion=confusion_at(eo, thresholds=th).assign(**at), sweep=threshold_sweep(ed.preds.astype(np.float32), ed.targs),
+    return dict(auroc=auroc_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed), thresholds=th,
+                thresholds_these_data=opt,
+                confusion=confusion_at(eo, thresholds=th).assign(**at),
+                sweep=threshold_sweep(ed.preds.astype(np.float32), ed.targs),
                 calibration=calibration_table(ed, patient_ids=patient_ids, n_boot=n_boot, seed=seed),
-                subgroups=None if sub is None or sub.empty else sub.assign(**at), underdiagnosis=None if ud is None else ud.assign(**at))
+                subgroups=None if sub is None or sub.empty else sub.assign(**at),
+                underdiagnosis=None if ud is None else ud.assign(**at))
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #92c5e494
 def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN unknown), (n_images, n_labels); or an `EvalData` and None
@@ -282,41 +329,57 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1, 0, NaN u
     return metrics
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #7e5a1c20
-MEAN_AUROC_OVER = ('the findings with both classes known (unknown targets skipped per label); the "nothing found" label '
+MEAN_AUROC_OVER = (
+    'the findings with both classes known (unknown targets skipped per label); the "nothing found" label '
                    '(no_finding, e.g. NIH\'s No Finding) reported apart as auroc_no_finding, never averaged in')
-SMALL_COUNTS = (f'AUROC/AP intervals only with at least {MIN_UNITS} positive and {MIN_UNITS} negative units (patients, else images); '
-                'resamples leaving a figure undefined are counted (n_degenerate), not hidden; the mean\'s interval over one fixed set')
+SMALL_COUNTS = (
+    f'AUROC/AP intervals only with at least {MIN_UNITS} positive and {MIN_UNITS} negative units (patients, else '
+    f'images); '
+                'resamples leaving a figure undefined are counted (n_degenerate), not hidden; the mean\'s interval '
+                'over one fixed set')
 
 def _research_metrics(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame])->dict:
     "metrics.json's calibration, subgroups and underdiagnosis entries."
     m, r = cal.iloc[-1], cal.iloc[:-1]
-    d = dict(calibration=dict(mean_ece=m.ece, mean_ece_ci=[m.ece_lo, m.ece_hi], mean_brier=m.brier, n_bins=cal.attrs['n_bins'],
+    d = dict(calibration=dict(mean_ece=m.ece, mean_ece_ci=[m.ece_lo, m.ece_hi], mean_brier=m.brier,
+                              n_bins=cal.attrs['n_bins'],
                               ece=dict(zip(r.label, r.ece)), brier=dict(zip(r.label, r.brier))))
     if sub is not None:
-        d['subgroups'] = {a: {s.group: dict(mean_auroc=s.auroc, mean_auroc_ci=[s.auroc_lo, s.auroc_hi], n_images=s.n_images,
+        d['subgroups'] = {a: {s.group: dict(mean_auroc=s.auroc, mean_auroc_ci=[s.auroc_lo, s.auroc_hi],
+                                            n_images=s.n_images,
                                             n_patients=s.n_patients, note=s.note) for s in g.itertuples()}
                           for a, g in sub[sub.label == 'mean'].groupby('attribute', sort=False)}
     if ud is not None: d['underdiagnosis'] = {f'{s.attribute}:{s.group}': s.underdiagnosis for s in ud.itertuples()}
     return d
 
+# %% ../../nbs/56_evaluation.evaluate.ipynb #020c4605
 def _metrics(ed:EvalData, t:dict, method:str, n_boot:int, seed:int, pngs:list)->dict:
-    "metrics.json: the AUROC table per label and its mean, the sweep, the thresholds with where they were chosen, calibration, subgroups."
+    """metrics.json: the AUROC table per label and its mean, the sweep, the thresholds with where they were chosen,
+    calibration, subgroups."""
     tbl, sw, th, opt = t['auroc'], t['sweep'], t['thresholds'], t['thresholds_these_data']
-    per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi], n_pos=r.n_pos,
-                         n_pos_patients=r.n_pos_patients, n_neg=r.n_neg, n_neg_patients=r.n_neg_patients, n_unknown=r.n_unknown,
-                         prevalence=r.prevalence, n_degenerate=r.n_degenerate, note=r.note) for r in tbl.iloc[:-1].itertuples()}
+    per = {r.label: dict(auroc=r.auroc, auroc_ci=[r.auroc_lo, r.auroc_hi], ap=r.ap, ap_ci=[r.ap_lo, r.ap_hi],
+                         n_pos=r.n_pos,
+                         n_pos_patients=r.n_pos_patients, n_neg=r.n_neg, n_neg_patients=r.n_neg_patients,
+                         n_unknown=r.n_unknown,
+                         prevalence=r.prevalence, n_degenerate=r.n_degenerate,
+                         note=r.note) for r in tbl.iloc[:-1].itertuples()}
     mean, a = tbl.iloc[-1], tbl.attrs
     return to_jsonable(dict(
-        n_images=len(ed.preds), labels=ed.labels, auroc=per, mean_auroc=mean.auroc, mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
+        n_images=len(ed.preds), labels=ed.labels, auroc=per, mean_auroc=mean.auroc,
+        mean_auroc_ci=[mean.auroc_lo, mean.auroc_hi],
         mean_auroc_note=mean.note, mean_auroc_n_degenerate=mean.n_degenerate,
-        mean_auroc_over=MEAN_AUROC_OVER, n_findings=a['n_findings'], no_finding=a['no_finding'], auroc_no_finding=a['auroc_no_finding'],
+        mean_auroc_over=MEAN_AUROC_OVER, n_findings=a['n_findings'], no_finding=a['no_finding'],
+        auroc_no_finding=a['auroc_no_finding'],
         n_unknown_targets=int(tbl.n_unknown.iloc[:-1].sum()), mean_ap=mean.ap,
         accuracy_multi_at_0_5=float(threshold_sweep(ed.preds.astype(np.float32), ed.targs, [0.5]).accuracy_multi[0]),
-        best_threshold=sw.attrs['best_threshold'], best_accuracy_multi=sw.attrs['best_accuracy'], best_threshold_at_edge=sw.attrs['at_edge'],
+        best_threshold=sw.attrs['best_threshold'], best_accuracy_multi=sw.attrs['best_accuracy'],
+        best_threshold_at_edge=sw.attrs['at_edge'],
         best_threshold_chosen_on=THESE_DATA, all_negative_accuracy=sw.attrs['all_negative'], threshold_method=method,
         thresholds=thresholds_dict(th), thresholds_chosen_on=th.chosen_on.iloc[0] if len(th) else THESE_DATA,
-        **({} if opt is None else dict(thresholds_these_data=thresholds_dict(opt))), **_research_metrics(t['calibration'], t['subgroups'], t['underdiagnosis']),
-        bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units'], small_counts=SMALL_COUNTS),
+        **({} if opt is None else dict(thresholds_these_data=thresholds_dict(opt))),
+        **_research_metrics(t['calibration'], t['subgroups'], t['underdiagnosis']),
+        bootstrap=dict(n_boot=n_boot, seed=seed, ci=a['ci'], unit=a['unit'], n_units=a['n_units'],
+                       small_counts=SMALL_COUNTS),
         files=['metrics.json'] + [f'{k}.csv' for k, v in t.items() if v is not None] + ['report.md'] + pngs))
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #48f03c39
@@ -329,34 +392,44 @@ def _fmt_cols(df:pd.DataFrame, cols, na='missing', digits:int=3)->pd.DataFrame:
 def _finite(v)->bool: return v is not None and math.isfinite(v)
 
 def _auroc_cells(tbl:pd.DataFrame)->pd.DataFrame:
-    "`auroc_table`'s per-label rows for a report: counts of images and patients, AUROC and AP with their intervals, the note."
+    """`auroc_table`'s per-label rows for a report: counts of images and patients, AUROC and AP with their intervals,
+    the note."""
     t = tbl.iloc[:-1]; pt = 'positive ' + tbl.attrs.get('unit', 'patient') + 's'
     out = pd.DataFrame({'label': t.label, 'n_pos': t.n_pos, pt: t.n_pos_patients, 'n_neg': t.n_neg})
     if t.n_unknown.any(): out['n_unknown'] = t.n_unknown
     out['prevalence'] = t.prevalence.map('{:.2%}'.format)
-    out['AUROC (95% CI)'] = [ci_text(v, lo, hi, why=w and 'no interval') for v, lo, hi, w in zip(t.auroc, t.auroc_lo, t.auroc_hi, t.note)]
-    out['AP (95% CI)'] = [ci_text(v, lo, hi, why=w and 'no interval') for v, lo, hi, w in zip(t.ap, t.ap_lo, t.ap_hi, t.note)]
+    out['AUROC (95% CI)'] = [ci_text(v, lo, hi, why=w and 'no interval') for v, lo, hi,
+                             w in zip(t.auroc, t.auroc_lo, t.auroc_hi, t.note)]
+    out['AP (95% CI)'] = [ci_text(v, lo, hi, why=w and 'no interval') for v, lo, hi,
+                          w in zip(t.ap, t.ap_lo, t.ap_hi, t.note)]
     return out.assign(note=t.note) if t.note.astype(bool).any() else out
 
+# %% ../../nbs/56_evaluation.evaluate.ipynb #43c1d6a1
 def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[pd.DataFrame], nf:str=None)->list:
     "report.md's subgroup, underdiagnosis and calibration sections (lines); `nf` is the 'nothing found' label."
     lines = []
     if sub is not None:
         s = _fmt_cols(sub[sub.label == 'mean'], ['auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr'])
-        lines += ['## Subgroups', '', 'Mean AUROC over the findings per group, with its patient-bootstrap 95% CI, and the mean TPR/FPR at '
-                  'the per-label thresholds (per label in [subgroups.csv](subgroups.csv)). A note marks groups too small for a CI.', '',
-                  _md_table(s[['attribute', 'group', 'n_images', 'n_patients', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr', 'note']]),
+        lines += ['## Subgroups', '',
+                  'Mean AUROC over the findings per group, with its patient-bootstrap 95% CI, and the mean TPR/FPR at '
+                  'the per-label thresholds (per label in [subgroups.csv](subgroups.csv)). A note marks groups too '
+                  'small for a CI.', '',
+                  _md_table(s[['attribute', 'group', 'n_images', 'n_patients', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr',
+                               'fpr', 'note']]),
                   '', '![subgroups](subgroups.png)', '']
     if ud is not None:
-        lines += ['## Underdiagnosis', '', f'Share of the images with at least one (known) finding that the model calls {nf}.', '',
+        lines += ['## Underdiagnosis', '',
+                  f'Share of the images with at least one (known) finding that the model calls {nf}.', '',
                   _md_table(_fmt_cols(ud, ['underdiagnosis'], 'n/a')), '']
     elif sub is not None:
         lines += ['## Underdiagnosis', '', 'Skipped: the underdiagnosis rate needs the "nothing found" label '
                   f'({nf or "e.g. No Finding"}) as a model output (with a threshold), and this model has none.', '']
     c = _fmt_cols(cal, ['ece', 'ece_lo', 'ece_hi', 'brier'], digits=4)
-    return lines + ['## Calibration', '', 'Expected calibration error (10 equal-width bins, weighted by their share of images) with '
+    return lines + ['## Calibration', '',
+                    'Expected calibration error (10 equal-width bins, weighted by their share of images) with '
                     'its patient-bootstrap 95% CI, and the Brier score. The `mean` row is over the findings.', '',
-                    _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '', '![reliability diagrams](calibration.png)', '']
+                    _md_table(c[['label', 'ece', 'ece_lo', 'ece_hi', 'brier']]), '',
+                    '![reliability diagrams](calibration.png)', '']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #7e5a1c21
 def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writes to metrics.json)
@@ -367,7 +440,8 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
                       ud:pd.DataFrame=None, # `underdiagnosis_table`'s table
                       opt:pd.DataFrame=None # the thresholds best on these data, when the figures use thresholds chosen elsewhere
                      )->str:
-    "The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, subgroups, calibration."
+    """The markdown report `write_evaluation` writes to report.md: AUROC/AP per label, thresholds, subgroups,
+    calibration."""
     b = m['bootstrap']
     t = _auroc_cells(tbl)
     c = _rate_cells(cf)  # precision, recall, specificity and accuracy with exact intervals (`EXACT_NOTE`)
@@ -378,8 +452,10 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
              f'{m["n_images"]:,} images, {len(m["labels"])} labels. Mean AUROC **{fmt(m["mean_auroc"])}** '
              + (f'(95% CI {fmt(m["mean_auroc_ci"][0])}-{fmt(m["mean_auroc_ci"][1])}; ' if _finite(m["mean_auroc_ci"][0]) else
               f'({m.get("mean_auroc_note") or "no interval"}; ') + f'{b["n_boot"]} bootstrap resamples of '
-             f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the {nfd} finding{"s" * (nfd != 1)} as CheXNet and '
-             f'Wang et al. report it' + ('.' if nf is None else f'; {nf} is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
+             f'{b["n_units"]:,} {b["unit"]}s, seed {b["seed"]}): the literature\'s mean, over the {nfd} '
+             f'finding{"s" * (nfd != 1)} as CheXNet and '
+             f'Wang et al. report it' + (
+                 '.' if nf is None else f'; {nf} is never averaged in' + ('.' if m.get('auroc_no_finding') is None else
              f' (its own AUROC: {fmt(m["auroc_no_finding"])}).'))
              + ('' if not unk else f' {unk:,} unknown target cells (e.g. uncertain labels) are skipped, per label: every figure '
                 'counts only the known positives and negatives (`n_pos`, `n_neg`, `n_unknown` per label).'), '',
@@ -399,36 +475,50 @@ def evaluation_report(m:dict, # the metrics `write_evaluation` returns (and writ
 # %% ../../nbs/56_evaluation.evaluate.ipynb #f0cf376e
 def _thresholds_section(m:dict, c:pd.DataFrame)->list:
     "report.md's section on the operating thresholds: where they were chosen, and the figures at them."
-    on, ov, asked = m.get('thresholds_chosen_on', THESE_DATA), m.get('thresholds_overlap'), m.get('threshold_method_these_data')
+    on, ov, asked = m.get('thresholds_chosen_on',
+                          THESE_DATA), m.get('thresholds_overlap'), m.get('threshold_method_these_data')
     return [f'## At per-label thresholds ({m["threshold_method"]}, chosen on {on})', '',
-            f'Every threshold-dependent figure (this table, the confusion matrices, rates, subgroups and underdiagnosis) uses thresholds '
+            f'Every threshold-dependent figure (this table, the confusion matrices, rates, subgroups and '
+            f'underdiagnosis) uses thresholds '
             f'{provenance_text(on, ov)}.' + ('' if not asked or asked == m['threshold_method'] else
-            f' The `{asked}` rule asked for was not applied to them (they are the source\'s {m["threshold_method"]} thresholds, '
+            f' The `{asked}` rule asked for was not applied to them (they are the source\'s {m["threshold_method"]} '
+            f'thresholds, '
             f'used as chosen); it chose only the optimistic thresholds on these data below.'), '',
-            *[f'**Warning**: {n}.' if n.startswith('no threshold') else f'Note: {n}.' for n in m.get('threshold_notes', [])],
+            *[f'**Warning**: {n}.' if n.startswith('no threshold') else f'Note: {n}.' for n in m.get('threshold_notes',
+                                                                                                     [])],
             *([''] if m.get('threshold_notes') else []), _md_table(c), '']
 
 def provenance_text(on:str, # where the thresholds were chosen (metrics.json's `thresholds_chosen_on`)
                     ov:dict=None # `threshold_overlap`'s `thresholds_overlap`: {n_overlap, n_scored}, or None (not recorded)
                    )->str:
-    "What the report says of thresholds chosen on `on`: optimistic where they were chosen on images scored here, and how many."
-    if on == THESE_DATA: return ('chosen on the data they score, so every figure at them is optimistic for any other data (to grade '
+    """What the report says of thresholds chosen on `on`: optimistic where they were chosen on images scored here, and
+    how many."""
+    if on == THESE_DATA:
+        return ('chosen on the data they score, so every figure at them is optimistic for any other data (to grade '
                                  'held-out or external data at a model\'s own thresholds: `xraylib evaluate --model`)')
-    if THESE_DATA in on: return ('chosen on these images (the model\'s operating point; its figures here are optimistic, as on any data '
+    if THESE_DATA in on:
+        return ('chosen on these images (the model\'s operating point; its figures here are optimistic, as on any data '
                                  'a threshold was chosen on)')
-    if ov is None: return (f'chosen on {on}; which images those were is not recorded, so their overlap with the images scored here '
+    if ov is None:
+        return (f'chosen on {on}; which images those were is not recorded, so their overlap with the images scored '
+                f'here '
                            'cannot be counted')
     n, N = ov['n_overlap'], ov['n_scored']
     if not n: return f'chosen on {on}, none of them among the {N:,} images scored here'
     return (f'chosen on {on}: **{n:,} of the {N:,} images scored here' + (' (all of them)' if n == N else '') +
             ' are among the images they were chosen on, so every figure at them is optimistic**')
 
+# %% ../../nbs/56_evaluation.evaluate.ipynb #5bc747ca
 def _optimistic_section(opt:pd.DataFrame)->list:
     "report.md's section on the thresholds best on the scored data: shown apart, marked optimistic."
-    o = _fmt_cols(opt[['label', 'threshold', 'precision', 'recall', 'specificity', 'f1']], ['threshold', 'precision', 'recall', 'specificity', 'f1'], 'n/a')
-    return ['## Thresholds chosen on these data: optimistic', '', 'The best thresholds by the same rule *on the images scored here*, '
-            'with their figures ([thresholds_these_data.csv](thresholds_these_data.csv)). No model could have chosen them before seeing '
-            'these labels: they bound what re-choosing the operating point here could give, not what the model gives.', '', _md_table(o), '']
+    o = _fmt_cols(opt[['label', 'threshold', 'precision', 'recall', 'specificity', 'f1']],
+                  ['threshold', 'precision', 'recall', 'specificity', 'f1'], 'n/a')
+    return ['## Thresholds chosen on these data: optimistic', '',
+            'The best thresholds by the same rule *on the images scored here*, '
+            'with their figures ([thresholds_these_data.csv](thresholds_these_data.csv)). No model could have chosen '
+            'them before seeing '
+            'these labels: they bound what re-choosing the operating point here could give, not what the model gives.',
+            '', _md_table(o), '']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
 class ThresholdSource(NamedTuple):
@@ -439,28 +529,34 @@ class ThresholdSource(NamedTuple):
     images:Optional[list]=None # the images they were chosen on; None: not recorded
 
 def _chained(on:Optional[str], p:Path)->str:
-    "Where an earlier evaluation's thresholds were chosen, seen from a later one: its own images, or its source, via it."
+    """Where an earlier evaluation's thresholds were chosen, seen from a later one: its own images, or its source, via
+    it."""
     return f'the images scored in {p}' if on in (None, THESE_DATA) else f'{on}, via {p}'
 
 def model_thresholds(path # a model folder or model.json; or an evaluation's folder, metrics.json or thresholds.csv
                     )->ThresholdSource:
-    "The thresholds of a model or an earlier evaluation, with where they were really chosen (a chain through evaluations)."
+    """The thresholds of a model or an earlier evaluation, with where they were really chosen (a chain through
+    evaluations)."""
     p = Path(path)
-    if p.is_dir(): p = next((p/f for f in ('model.json', 'metrics.json', 'thresholds.csv') if (p/f).is_file()), p/'model.json')
+    if p.is_dir():
+        p = next((p/f for f in ('model.json', 'metrics.json', 'thresholds.csv') if (p/f).is_file()), p/'model.json')
     if not p.is_file(): raise FileNotFoundError(f'{path}: no model.json, metrics.json or thresholds.csv there')
     if p.suffix == '.csv':  # an evaluation's table: its chosen_on column, the images from the metrics.json beside it
         t, mj = pd.read_csv(p), p.parent/'metrics.json'
         ev = json.loads(mj.read_text()) if mj.is_file() else {}
         on = str(t.chosen_on.iloc[0]) if 'chosen_on' in t and len(t) else ev.get('thresholds_chosen_on')
-        meth = str(t.method.iloc[0]) if 'method' in t and len(t) and t.method.iloc[0] != 'given' else ev.get('threshold_method')
+        meth = str(t.method.iloc[0]) if 'method' in t and len(t) and t.method.iloc[0] != 'given' else ev.get(
+            'threshold_method')
         return ThresholdSource(thresholds_dict(t), _chained(on, p), meth, ev.get('thresholds_images'))
     m = json.loads(p.read_text())
     if not isinstance(m.get('thresholds'), dict): raise ValueError(f'{p}: no per-label thresholds in it')
     if 'vocab' not in m: return ThresholdSource(m['thresholds'], _chained(m.get('thresholds_chosen_on'), p),
                                                 m.get('threshold_method'), m.get('thresholds_images'))
-    from xraylib.inference.predict import thresholds_source  # a model: validation, or a site's K images (site calibration)
+    # a model: validation, or a site's K images (site calibration)
+    from xraylib.inference.predict import thresholds_source
     ev = json.loads((p.parent/'metrics.json').read_text()) if (p.parent/'metrics.json').is_file() else {}
-    val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None  # training's record
+    # training's record
+    val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None
     return ThresholdSource(m['thresholds'], f'{thresholds_source(m)} ({p.name})', m.get('threshold_method'),
                            (m.get('site_calibration') or {}).get('images', val) if m.get('site_calibration') else val)
 
@@ -469,7 +565,8 @@ def paired_thresholds(ed:EvalData, # the scored data (its labels: the targets)
                       thresholds:dict, # `{label: threshold or None}` of a model or an earlier evaluation
                       ext:dict=None # `read_external`'s summary when `ed` is another dataset (its pairs and composites' parts)
                      )->tuple:
-    "`({label: threshold or None}, decision scores or None, warnings)`: the thresholds `write_evaluation` grades `ed` at."
+    """`({label: threshold or None}, decision scores or None, warnings)`: the thresholds `write_evaluation` grades `ed`
+    at."""
     pairs = ext['pairs'] if ext else pd.DataFrame(dict(target=list(ed.labels), model=[[l] for l in ed.labels]))
     th, parts, notes = pair_thresholds(pairs, thresholds)
     if not parts: return th, None, notes
@@ -477,24 +574,37 @@ def paired_thresholds(ed:EvalData, # the scored data (its labels: the targets)
     for t, ts in parts.items():
         dec[:, L.index(t)], th[t] = composite_decisions(ext['parts'][t], ts)
         m = pairs.model[pairs.target == t].iloc[0]
-        notes.append(f'{t}: called when any part passes its own threshold (' + ', '.join(f'{l} > {"undefined" if v is None else f"{v:.3f}"}'
-                     for l, v in zip(m, ts)) + f'); its threshold column ({"n/a" if th[t] is None else f"{th[t]:.3f}"}) is on the parts\' rescaled max')
+        notes.append(
+            f'{t}: called when any part passes its own threshold (' + ', '.join(
+                f'{l} > {"undefined" if v is None else f"{v:.3f}"}'
+                     for l, v in zip(m,
+                                     ts)) + f'); its threshold column ({"n/a" if th[t] is None else f"{th[t]:.3f}"}) '
+                                            f'is on the parts\' rescaled max')
     return th, dec, notes
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #13192127
 def _summary_lines(m:dict, tbl:pd.DataFrame, out, secs:float)->list:
-    "What `xraylib evaluate` prints: the AUROC table, the mean with calibration, subgroups, the resampling and where the thresholds came from."
+    """What `xraylib evaluate` prints: the AUROC table, the mean with calibration, subgroups, the resampling and where
+    the thresholds came from."""
     b, nf, c, nfd = m['bootstrap'], m['auroc_no_finding'], m['calibration'], m['n_findings']
     f3 = lambda v: 'n/a' if v is None else f'{v:.3f}'
-    with pd.option_context('display.width', 200, 'display.max_columns', 20): lines = [tbl.drop(columns=['n', 'note']).round(4).to_string(index=False), '']
-    lines.append(f'mean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + ('' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
+    with pd.option_context('display.width', 200, 'display.max_columns', 20):
+        lines = [tbl.drop(columns=['n', 'note']).round(4).to_string(index=False), '']
+    lines.append(
+        f'mean AUROC {m["mean_auroc"]:.4f} over the {nfd} finding{"s" * (nfd != 1)}' + (
+            '' if nf is None else f' ({m["no_finding"]} apart: {nf:.4f})')
                  + f'; mean ECE {c["mean_ece"]:.4f}, mean Brier {c["mean_brier"]:.4f}')
-    lines += [f'  {a}: ' + ', '.join(f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
+    lines += [f'  {a}: ' + ', '.join(
+        f'{g} {f3(v["mean_auroc"])} ({f3(v["mean_auroc_ci"][0])}-{f3(v["mean_auroc_ci"][1])})' for g, v in gs.items())
               for a, gs in m.get('subgroups', {}).items()]
-    return lines + [f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in {secs:.1f} s',
-                    f'thresholds ({m["threshold_method"]}) chosen on {m["thresholds_chosen_on"]}' + m.get('thresholds_caveat', '')
+    return lines + [
+        f'{b["n_boot"]} bootstrap resamples of {b["n_units"]} {b["unit"]}s; wrote {len(m["files"])} files to {out} in '
+        f'{secs:.1f} s',
+                    f'thresholds ({m["threshold_method"]}) chosen on {m["thresholds_chosen_on"]}' + m.get(
+                        'thresholds_caveat', '')
                     + ('' if (a := m.get('threshold_method_these_data')) in (None, m['threshold_method']) else
-                       f'; --threshold_method {a} not applied to them (only to the optimistic thresholds_these_data.csv)')]
+                       f'; --threshold_method {a} not applied to them (only to the optimistic '
+                       f'thresholds_these_data.csv)')]
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #a52e7af2
 def _google_sets(meta:Optional[pd.DataFrame])->dict:
@@ -514,11 +624,16 @@ def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Pat
     dp, L = kw.get('decision_preds'), list(ed.labels)  # the decision scores follow the rows and columns of each part
     if ext['reference'] is not None:
         cols = [L.index(t) for t in ext['reference'].labels]
-        write_evaluation(ext['reference'], out_dir=out/'text_mined', **{**kw, 'decision_preds': None if dp is None else dp[:, cols]})
-    lines = external_lines(ext, tbl, pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
-    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}', **{**kw, 'decision_preds': None if dp is None else dp[r]})
+        write_evaluation(ext['reference'], out_dir=out/'text_mined',
+                         **{**kw, 'decision_preds': None if dp is None else dp[:, cols]})
+    lines = external_lines(ext, tbl,
+                           pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
+    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}',
+                                             **{**kw, 'decision_preds': None if dp is None else dp[r]})
                             and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
-    lines += set_lines(tabs, nih_partition(ed.image_ids, places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get('dataset_format') == 'google2019' else []
+    lines += set_lines(tabs, nih_partition(ed.image_ids,
+                                           places)) if sets or 'google_set' in (ext.get('columns') or []) or ext.get(
+                                               'dataset_format') == 'google2019' else []
     with atomic_write(out/'external.md') as f: f.write('\n'.join(lines) + '\n')
     return lines
 
@@ -543,7 +658,8 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         src = model_thresholds(model) if model else None
         ed, ext = read_external(preds, labels, format, map) if is_external(labels, format, map, preds) else (read_predictions(preds, labels), None)
         given, dec, notes = (None, None, []) if src is None else paired_thresholds(ed, src.thresholds, ext)
-        if by is not None: subgroup_frame(ed.metadata, by)  # an unknown attribute or a missing column fails before anything is written
+        # an unknown attribute or a missing column fails before anything is written
+        if by is not None: subgroup_frame(ed.metadata, by)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 1
     sets = _google_sets(ed.metadata)
     if by is None: ed.metadata = None  # subgroups only when asked for
@@ -555,7 +671,9 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     print('\n'.join(_summary_lines(m, tbl, out, time.time() - t0)))
     if given is None: print('(optimistic: pass --model to grade at a model\'s own thresholds)')
-    if ext:  # another dataset: what matched, Google's sets apart, and the same images against NIH's text-mined labels when it has them
+    # another dataset: what matched, Google's sets apart, and the same images against NIH's text-mined labels when it
+    # has them
+    if ext:
         places = [Path(labels).parent, Path(labels).parent.parent] + (_training_data(model) if model else [])
         print('\n' + '\n'.join(_external_report(ed, ext, sets, tbl, Path(out), places, kw)))
     return 0

@@ -20,13 +20,15 @@ __all__ = ['SYNONYMS', 'COMPOSITES', 'label_key', 'parse_map', 'align_labels', '
 
 # %% ../../nbs/55_evaluation.external.ipynb #5e5e4850
 SYNONYMS = {'Pleural Effusion': 'Effusion', 'Pleural thickening': 'Pleural_Thickening', 'Infiltrate': 'Infiltration',
-            'Atelectases': 'Atelectasis', 'Opacity': 'Lung Opacity', 'Airspace opacity': 'Lung Opacity', 'Lesion': 'Lung Lesion'}
+            'Atelectases': 'Atelectasis', 'Opacity': 'Lung Opacity', 'Airspace opacity': 'Lung Opacity',
+            'Lesion': 'Lung Lesion'}
 
 _SYN = {label_norm(a): label_norm(b) for a, b in SYNONYMS.items()}
 
 def label_key(name:str # a label name of any dataset or model
              )->str:
-    "The key under which two datasets' names for one label agree: normalised, 'no finding' for every nothing-found name, synonyms resolved."
+    """The key under which two datasets' names for one label agree: normalised, 'no finding' for every nothing-found
+    name, synonyms resolved."""
     return 'no finding' if is_no_finding(name) else _SYN.get(label_norm(name), label_norm(name))
 
 # %% ../../nbs/55_evaluation.external.ipynb #86728c6e
@@ -39,7 +41,8 @@ def parse_map(s:Optional[str] # e.g. "Nodule or mass=Nodule|Mass; Opacity=Consol
     for part in [p.strip() for p in (s or '').split(';') if p.strip()]:
         t, eq, src = part.partition('=')
         labs = [l.strip() for l in src.split('|') if l.strip()]
-        if not eq or not t.strip() or not labs: raise ValueError(f'--map {part!r}: write TARGET=LABEL|LABEL, e.g. "Nodule or mass=Nodule|Mass"')
+        if not eq or not t.strip() or not labs:
+            raise ValueError(f'--map {part!r}: write TARGET=LABEL|LABEL, e.g. "Nodule or mass=Nodule|Mass"')
         out[t.strip()] = labs
     return out
 
@@ -48,16 +51,22 @@ def align_labels(model_labels:Sequence[str], # the model's outputs (the predicti
                  data_labels:Sequence[str], # the dataset's labels (its vocabulary, with its 'nothing found' label)
                  maps:dict=None # `parse_map`'s `{target: [model labels]}`, tried before `COMPOSITES`
                 )->tuple:
-    "`(pairs, model_only, data_only)`: a frame of target, model labels and how they were paired; the labels of each side not compared."
+    """`(pairs, model_only, data_only)`: a frame of target, model labels and how they were paired; the labels of each
+    side not compared."""
     mk = {label_key(m): m for m in model_labels}
     comp, rows = {**COMPOSITES, **(maps or {})}, []
     for d in data_labels:
         given = next((v for t, v in (maps or {}).items() if label_key(t) == label_key(d)), None)
         if given is not None: src, how = [mk.get(label_key(l)) for l in given], 'map'
-        elif label_key(d) in mk: src, how = [mk[label_key(d)]], 'same name' if label_norm(d) == label_norm(mk[label_key(d)]) else 'synonym'
-        else: src, how = [mk.get(label_key(l)) for l in next((v for t, v in comp.items() if label_key(t) == label_key(d)), [None])], 'max of'
+        elif label_key(d) in mk:
+            src, how = [mk[label_key(d)]], 'same name' if label_norm(d) == label_norm(mk[label_key(d)]) else 'synonym'
+        else:
+            src, how = [mk.get(label_key(l)) for l in next((v for t, v in comp.items() if label_key(t) == label_key(d)),
+                                                           [None])], 'max of'
         if None in src:
-            if how == 'map': raise ValueError(f'--map {d}: the model has no label {given[src.index(None)]!r} (it has {", ".join(model_labels)})')
+            if how == 'map':
+                raise ValueError(
+                    f'--map {d}: the model has no label {given[src.index(None)]!r} (it has {", ".join(model_labels)})')
             continue
         rows.append(dict(target=d, model=list(src), how=how if len(src) == 1 else f'max of {len(src)}'))
     pairs = pd.DataFrame(rows, columns=['target', 'model', 'how'])
@@ -79,7 +88,8 @@ def _parts(p)->tuple: return tuple(x for x in str(p).replace('\\', '/').split('/
 def match_rows(pred_ids:Sequence[str], # the predictions' image ids (`Image Index`)
                data_ids:Sequence[str] # the dataset's image ids (the frame's `image`)
               )->tuple:
-    "`(rows, n_ambiguous)`: per prediction the dataset row with the longest common path suffix (-1: none, or not unique)."
+    """`(rows, n_ambiguous)`: per prediction the dataset row with the longest common path suffix (-1: none, or not
+    unique)."""
     dp = [_parts(d) for d in data_ids]
     depth = max(map(len, dp), default=0)
     index = [{} for _ in range(depth + 1)]  # index[k]: last-k-parts -> rows
@@ -95,7 +105,8 @@ def match_rows(pred_ids:Sequence[str], # the predictions' image ids (`Image Inde
 
 # %% ../../nbs/55_evaluation.external.ipynb #3adb2c0f
 def _data_targets(df:pd.DataFrame)->tuple:
-    "`(labels, targets)` of a reader's frame: its vocabulary, with an implied 'nothing found' label as a target (1 when every label is 0)."
+    """`(labels, targets)` of a reader's frame: its vocabulary, with an implied 'nothing found' label as a target (1
+    when every label is 0)."""
     v, Y = frame_vocab(df), target_matrix(df).astype(np.float64)
     labels = list(v.labels)
     if v.no_finding and v.no_finding not in labels:
@@ -122,33 +133,48 @@ def read_external(preds, # predictions CSV: `Image Index` + a probability column
         warnings.simplefilter('ignore', UserWarning)  # missing images or patient ids: the labels are what counts here
         df = read_dataset(data, format=format, check_images=False, **kwargs)
     labels, Y = _data_targets(df)
-    pairs, model_only, data_only = align_labels(list(X.columns), labels, parse_map(map) if isinstance(map, str) or map is None else map)
-    if pairs.empty: raise ValueError(f'{data}: no label in common with the predictions (model: {", ".join(X.columns)}; dataset: {", ".join(labels)}); '
+    pairs, model_only, data_only = align_labels(list(X.columns), labels,
+                                                parse_map(map) if isinstance(map, str) or map is None else map)
+    if pairs.empty:
+        raise ValueError(
+            f'{data}: no label in common with the predictions (model: {", ".join(X.columns)}; dataset: '
+            f'{", ".join(labels)}); '
                                      'name a target with --map TARGET=LABEL|LABEL')
     rows, amb = match_rows(ids, df['image'].astype(str).tolist())
     ok = rows >= 0
-    if not ok.any(): raise ValueError(f'none of the {len(ids):,} predicted images is in {data} (e.g. {ids[0]} vs {df["image"].iloc[0]})')
-    if (dup := pd.Series(rows[ok]).duplicated()).any(): raise ValueError(f'{int(dup.sum())} dataset images matched by two predictions, e.g. {df["image"].iloc[rows[ok][dup.to_numpy()][0]]}')
+    if not ok.any():
+        raise ValueError(
+            f'none of the {len(ids):,} predicted images is in {data} (e.g. {ids[0]} vs {df["image"].iloc[0]})')
+    if (dup := pd.Series(rows[ok]).duplicated()).any():
+        raise ValueError(
+            f'{int(dup.sum())} dataset images matched by two predictions, e.g. '
+            f'{df["image"].iloc[rows[ok][dup.to_numpy()][0]]}')
     sub = df.iloc[rows[ok]].reset_index(drop=True)
     P, T = _pair_matrices(pairs, X[ok].reset_index(drop=True), labels, Y[rows[ok]])
     nf = next((t for t in pairs.target if is_no_finding(t)), None)
     ed = EvalData(P, T, list(pairs.target), ids[ok], sub['patient'].astype(str).to_numpy(), sub, no_finding=nf)
-    summary = dict(n_predicted=len(ids), n_dataset=len(df), n_matched=int(ok.sum()), n_ambiguous=amb, dataset_format=df.attrs.get('format'),
-                   pairs=pairs, model_only=model_only, data_only=data_only, reference=_text_mined(sub, ed, X[ok].reset_index(drop=True)),
+    summary = dict(n_predicted=len(ids), n_dataset=len(df), n_matched=int(ok.sum()), n_ambiguous=amb,
+                   dataset_format=df.attrs.get('format'),
+                   pairs=pairs, model_only=model_only, data_only=data_only,
+                   reference=_text_mined(sub, ed, X[ok].reset_index(drop=True)),
                    parts={r.target: X[ok][r.model].to_numpy(np.float64) for r in pairs.itertuples() if len(r.model) > 1})
     return ed, summary
 
 # %% ../../nbs/55_evaluation.external.ipynb #097048ff
 def _text_mined(sub:pd.DataFrame, ed:EvalData, X:pd.DataFrame)->Optional[EvalData]:
-    "The same images and model outputs against NIH's `Finding Labels` (the frame's `finding` column), or None without it."
+    """The same images and model outputs against NIH's `Finding Labels` (the frame's `finding` column), or None without
+    it."""
     if 'finding' not in sub or sub['finding'].isna().all(): return None
     F = sub['finding'].fillna('').astype(str).str.replace(r'\s*\|\s*', '|', regex=True).str.get_dummies(sep='|')
     names = [c for c in F.columns if not is_no_finding(c)]
     targets = [t for t in ed.labels if label_key(t) in {label_key(n) for n in names} or
-               all(label_key(p) in {label_key(n) for n in names} for p in next((v for k, v in COMPOSITES.items() if label_key(k) == label_key(t)), [None]))]
+               all(label_key(p) in {label_key(n) for n in names} for p in next(
+                   (v for k, v in COMPOSITES.items() if label_key(k) == label_key(t)), [None]))]
     if not targets: return None
     fk = {label_key(n): n for n in names}
-    cols = [[fk[label_key(t)]] if label_key(t) in fk else [fk[label_key(p)] for p in next(v for k, v in COMPOSITES.items() if label_key(k) == label_key(t))] for t in targets]
+    cols = [[fk[label_key(t)]] if label_key(t) in fk else [
+        fk[label_key(p)] for p in next(v for k,
+                                       v in COMPOSITES.items() if label_key(k) == label_key(t))] for t in targets]
     T = np.stack([combine(F[c].to_numpy(np.float64), targets=True) for c in cols], 1)
     P = ed.preds[:, [list(ed.labels).index(t) for t in targets]]
     return EvalData(P, T, targets, ed.image_ids, ed.patient_ids, sub)
@@ -159,20 +185,23 @@ def is_external(labels, # `xraylib evaluate --labels`
                 map:str=None, # its --map
                 preds=None # the predictions CSV: an NIH label file is another dataset too when they name its labels otherwise (PNEUMONIA)
                )->bool:
-    "Whether `labels` is another dataset (a folder, a CheXpert or Google 2019 file, other label names, or --format/--map given), not a plain label CSV."
+    """Whether `labels` is another dataset (a folder, a CheXpert or Google 2019 file, other label names, or
+    --format/--map given), not a plain label CSV."""
     p = Path(labels)
     if format != 'auto' or bool(map) or p.is_dir(): return True
     kind = sniff_format(p) if p.is_file() else None
     if kind in ('chexpert', 'google2019'): return True
     if kind != 'nih' or preds is None or not Path(preds).is_file(): return False
     names = [str(c)[5:] if str(c).startswith('prob_') else str(c) for c in pd.read_csv(preds, nrows=0).columns if c not in ('Image Index', 'Patient ID')]
-    other = [l for l in names if l not in NIH_VOCAB.labels]  # other names: external when one of them is an NIH label by another name
+    # other names: external when one of them is an NIH label by another name
+    other = [l for l in names if l not in NIH_VOCAB.labels]
     return any(label_key(l) in {label_key(k) for k in NIH_VOCAB.labels} for l in other)
 
 # %% ../../nbs/55_evaluation.external.ipynb #246c94b1
 def _ci(r)->str:
     "An AUROC with its interval, or with why it has none (the small-count policy of `xraylib.stats`)."
-    return ci_text(r.auroc, r.auroc_lo, r.auroc_hi, why=str(r.note).split(':')[0] if str(r.note).startswith('too few') else '')
+    return ci_text(r.auroc, r.auroc_lo, r.auroc_hi,
+                   why=str(r.note).split(':')[0] if str(r.note).startswith('too few') else '')
 
 def _n(r)->str: return f'{r.n_pos} ({r.n_pos_patients}) / {r.n_pos + r.n_neg}'  # positives (positive patients) / known
 
@@ -183,22 +212,29 @@ def external_lines(s:dict, # `read_external`'s summary
     "Markdown lines: matched images, label pairs, labels not comparable, and the AUROC against each reference."
     nd = f"{s['n_dataset']:,} images in the dataset ({s['dataset_format']})"
     lines = [f"External validation: {s['n_matched']:,} of {s['n_predicted']:,} predicted images matched, of {nd}"
-             + (f"; {s['n_ambiguous']:,} predictions matched several dataset images equally well and were left out (pass --labels the folder the "
+             + (f"; {s['n_ambiguous']:,} predictions matched several dataset images equally well and were left out "
+                f"(pass --labels the folder the "
                 "predictions were made on, e.g. ROOT/test)" if s['n_ambiguous'] else '') + '.', '',
              '| target | model output(s) | paired by |', '| --- | --- | --- |']
-    lines += [f"| {r.target} | {' / '.join(r.model)} | {r.how if r.how != 'max of 2' and not r.how.startswith('max') else 'max of the probabilities'} |" for r in s['pairs'].itertuples()]
-    lines += ['', 'Not comparable: model outputs ' + (', '.join(s['model_only']) or 'none') + '; dataset labels ' + (', '.join(s['data_only']) or 'none') + '.']
+    lines += [f"| {r.target} | {' / '.join(r.model)} | "
+              f"{r.how if r.how != 'max of 2' and not r.how.startswith('max') else 'max of the probabilities'} |" for r in s['pairs'].itertuples()]
+    lines += ['', 'Not comparable: model outputs ' + (', '.join(s['model_only']) or 'none') + '; dataset labels ' + (
+        ', '.join(s['data_only']) or 'none') + '.']
     if ref is not None:
         r = ref.set_index('label')
-        lines += ['', '| target | n_pos (patients) / n | AUROC (95% CI), the dataset labels | n_pos (patients) / n | AUROC (95% CI), NIH text-mined |', '| --- | --- | --- | --- | --- |']
+        lines += ['',
+                  '| target | n_pos (patients) / n | AUROC (95% CI), the dataset labels | n_pos (patients) / n | AUROC '
+                  '(95% CI), NIH text-mined |', '| --- | --- | --- | --- | --- |']
         for t in tbl.iloc[:-1].itertuples():
             x = r.loc[t.label] if t.label in r.index else None
-            lines.append(f'| {t.label} | {_n(t)} | {_ci(t)} | ' + ('n/a | n/a |' if x is None else f'{_n(x)} | {_ci(x)} |'))
+            lines.append(
+                f'| {t.label} | {_n(t)} | {_ci(t)} | ' + ('n/a | n/a |' if x is None else f'{_n(x)} | {_ci(x)} |'))
     return lines
 
 # %% ../../nbs/55_evaluation.external.ipynb #ad0c82ed
 def _lookup(thresholds:dict, name:str):
-    "`(found, threshold)` of `name` in `thresholds`, by exact name or by `label_key` (PNEUMONIA = Pneumonia, Pleural Effusion = Effusion)."
+    """`(found, threshold)` of `name` in `thresholds`, by exact name or by `label_key` (PNEUMONIA = Pneumonia, Pleural
+    Effusion = Effusion)."""
     if name in thresholds: return True, thresholds[name]
     k = {label_key(l): l for l in thresholds}.get(label_key(name))
     return (False, None) if k is None else (True, thresholds[k])
@@ -206,18 +242,22 @@ def _lookup(thresholds:dict, name:str):
 def pair_thresholds(pairs:pd.DataFrame, # `align_labels`' pairs (target, model labels)
                     thresholds:dict # a model's or an evaluation's `{label: threshold or None}`, spelled either side's way
                    )->tuple:
-    "`({target: threshold or None}, {composite target: [part thresholds]}, warnings)`, paired through the synonym table."
+    """`({target: threshold or None}, {composite target: [part thresholds]}, warnings)`, paired through the synonym
+    table."""
     out, parts, notes = {}, {}, []
     for r in pairs.itertuples():
-        found, t = _lookup(thresholds, r.target)  # the target itself (e.g. an earlier evaluation on this dataset's names)
+        # the target itself (e.g. an earlier evaluation on this dataset's names)
+        found, t = _lookup(thresholds, r.target)
         if found or len(r.model) == 1:
             if not found: found, t = _lookup(thresholds, r.model[0])
             out[r.target] = None if t is None else float(t)
-            if not found: notes.append(f'no threshold for {r.target} (model output {r.model[0]}) in the thresholds given: '
+            if not found:
+                notes.append(f'no threshold for {r.target} (model output {r.model[0]}) in the thresholds given: '
                                        'it is undefined, and no call is made')
             continue
         got = [_lookup(thresholds, m) for m in r.model]
-        notes += [f'no threshold for {m}, part of {r.target}: that part never counts' for m, (f, _) in zip(r.model, got) if not f]
+        notes += [f'no threshold for {m}, part of {r.target}: that part never counts' for m,
+                  (f, _) in zip(r.model, got) if not f]
         parts[r.target] = [None if t is None else float(t) for _, t in got]
         out[r.target] = min((t for t in parts[r.target] if t is not None), default=None)
     return out, parts, notes
@@ -226,8 +266,10 @@ def pair_thresholds(pairs:pd.DataFrame, # `align_labels`' pairs (target, model l
 def composite_decisions(p:np.ndarray, # the parts' probabilities (n_images, n_parts)
                         ts:Sequence # each part's threshold (None: undefined, that part never passes)
                        )->tuple:
-    "`(scores, t)`: one column where `scores > t` exactly when some part passes its own threshold (`t`: the lowest; None: none defined)."
-    d = np.array([np.nan if t is None else t for t in ts], np.float64); p = np.asarray(p, np.float64).reshape(len(p), -1)
+    """`(scores, t)`: one column where `scores > t` exactly when some part passes its own threshold (`t`: the lowest;
+    None: none defined)."""
+    d = np.array([np.nan if t is None else t for t in ts], np.float64)
+    p = np.asarray(p, np.float64).reshape(len(p), -1)
     if np.isnan(d).all(): return p.max(1), None
     t = float(np.nanmin(d))
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -239,7 +281,8 @@ def composite_decisions(p:np.ndarray, # the parts' probabilities (n_images, n_pa
 def nih_partition(image_ids:Sequence[str], # the scored images (NIH names; folders ignored)
                   places:Sequence # folders to look in for NIH's `train_val_list.txt`
                  )->Optional[dict]:
-    "`{list, n_train_val, n}`: how many scored images NIH's official split puts in train/val; None when no list is found."
+    """`{list, n_train_val, n}`: how many scored images NIH's official split puts in train/val; None when no list is
+    found."""
     f = next((Path(d)/'train_val_list.txt' for d in places if d is not None and (Path(d)/'train_val_list.txt').is_file()), None)
     if f is None: return None
     tv = set(f.read_text().split())
@@ -252,11 +295,21 @@ def set_lines(tables:dict, # `{set name: auroc_table}` per Google set
     "Markdown lines: AUROC per target and set, and a warning when scored images lie in NIH's train/val partition."
     lines = []
     if tables:
-        lines += ['', '| target | ' + ' | '.join(f'{s}: n_pos (patients) / n | {s}: AUROC (95% CI)' for s in tables) + ' |', '| --- |' + ' --- | --- |' * len(tables)]
+        lines += ['',
+                  '| target | ' + ' | '.join(f'{s}: n_pos (patients) / n | {s}: AUROC (95% CI)' for s in tables) + ' |',
+                  '| --- |' + ' --- | --- |' * len(tables)]
         for k, l in enumerate(next(iter(tables.values())).label[:-1]):
-            lines.append(f'| {l} | ' + ' | '.join(f'{_n(t.iloc[k])} | {_ci(t.iloc[k])}' for t in tables.values()) + ' |')
-    if part is None: lines += ['', "NIH's partition of these images is unknown (no `train_val_list.txt` beside the labels or the model's data): "
+            lines.append(
+                f'| {l} | ' + ' | '.join(f'{_n(t.iloc[k])} | {_ci(t.iloc[k])}' for t in tables.values()) + ' |')
+    if part is None:
+        lines += ['',
+                  "NIH's partition of these images is unknown (no `train_val_list.txt` beside the labels or the "
+                  "model's data): "
                                "if the model was trained on NIH, make sure these images were not in its training set."]
-    elif part['n_train_val']: lines += ['', f"**Warning**: {part['n_train_val']:,} of the {part['n']:,} scored images are in NIH's train/val partition "
-                                        f"({part['list']}): a model trained on NIH's official split may have trained on them."]
+    elif part['n_train_val']:
+        lines += ['',
+                  f"**Warning**: {part['n_train_val']:,} of the {part['n']:,} scored images are in NIH's train/val "
+                  f"partition "
+                                        f"({part['list']}): a model trained on NIH's official split may have trained "
+                                        f"on them."]
     return lines

@@ -95,7 +95,8 @@ def box_label(label:str, # a label as the box file writes it
               vocab:Sequence[str], # the model's labels
               aliases:dict=None # extra spellings {box file: model}, on top of `SYNONYMS`
              )->Optional[str]:
-    "The model's spelling of box-file label `label` (via the aliases and `label_key`: case, spaces, `_` and synonyms ignored), or None."
+    """The model's spelling of box-file label `label` (via the aliases and `label_key`: case, spaces, `_` and synonyms
+    ignored), or None."""
     l = (aliases or {}).get(label, label)
     return {label_key(v): v for v in vocab}.get(label_key(l))
 
@@ -116,7 +117,8 @@ def read_boxes(path:Union[str,Path], # BBox_List_2017.csv (.gz too): `Image Inde
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'{path}: no such box file')
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if raw.shape[1] < 6: raise ValueError(f'{path}: {raw.shape[1]} columns; a box file has 6: Image Index, Finding Label, x, y, w, h')
+    if raw.shape[1] < 6:
+        raise ValueError(f'{path}: {raw.shape[1]} columns; a box file has 6: Image Index, Finding Label, x, y, w, h')
     df = raw.iloc[:, :6].set_axis(['image', 'label', 'x', 'y', 'w', 'h'], axis=1)
     why = _bad_rows(df)
     if (why != '').any():
@@ -138,8 +140,10 @@ def box_frames(images:Sequence[str], # image names
         return {i: (float(w), float(h or w)) for i in images}
     if meta is None: raise ValueError("frame='original' needs the labels file with the original image sizes (meta)")
     m = meta if isinstance(meta, pd.DataFrame) else pd.read_csv(meta, dtype=str)
-    wc, hc = [next((c for c in cols if c in m.columns), None) for cols in (('OriginalImage[Width', 'OriginalImageWidth'), ('Height]', 'OriginalImageHeight'))]
-    if wc is None or hc is None: raise ValueError("frame='original': the labels file has no OriginalImage width/height columns")
+    wc, hc = [next((c for c in cols if c in m.columns), None) for cols in (
+        ('OriginalImage[Width', 'OriginalImageWidth'), ('Height]', 'OriginalImageHeight'))]
+    if wc is None or hc is None:
+        raise ValueError("frame='original': the labels file has no OriginalImage width/height columns")
     sz = dict(zip(m['Image Index'], zip(m[wc].astype(float), m[hc].astype(float))))
     missing = [i for i in images if i not in sz]
     if missing: raise ValueError(f"frame='original': {len(missing)} image(s) not in the labels file, e.g. {missing[0]}")
@@ -147,10 +151,12 @@ def box_frames(images:Sequence[str], # image names
 
 # %% ../../nbs/58_evaluation.localize.ipynb #c122e7ef
 def _score_label(hm:np.ndarray, true:list, thresh:float, fp_iobb:float)->dict:
-    "Pointing game (a flat map misses), chance, best IoU/IoBB per true box and false positives of one image's label, in the map's pixels."
+    """Pointing game (a flat map misses), chance, best IoU/IoBB per true box and false positives of one image's label,
+    in the map's pixels."""
     pred, peak = heatmap_boxes(hm, thresh), heatmap_peak(hm)
     flat = not np.ptp(hm) > 0  # Grad-CAM is flat (all 0) when no pixel raised the score: it points nowhere, a miss
-    return dict(hit=not flat and any(in_box(peak, b) for b in true), flat=flat, chance=union_share(true, hm.shape[::-1]), n_pred=len(pred),
+    return dict(hit=not flat and any(in_box(peak, b) for b in true), flat=flat,
+                chance=union_share(true, hm.shape[::-1]), n_pred=len(pred),
                 n_fp=sum(all(iobb(t, p) < fp_iobb for t in true) for p in pred), pred=pred, peak=peak,
                 iou=[max([iou(t, p) for p in pred], default=0.) for t in true],
                 iobb=[max([iobb(t, p) for p in pred], default=0.) for t in true])
@@ -167,7 +173,8 @@ def gradcam_fn(predictor:Predictor, # the model
     "`heatmap(image_file, label)`: the predictor's Grad-CAM at `layer`."
     mods = dict(predictor.model.named_modules())
     if layer is not None and layer not in mods:
-        raise ValueError(f'layer {layer!r}: not a module of the model; e.g. ' + ', '.join(n for n in mods if n.count('.') <= 1 and n)[:200])
+        raise ValueError(
+            f'layer {layer!r}: not a module of the model; e.g. ' + ', '.join(n for n in mods if n.count('.') <= 1 and n)[:200])
     return lambda f, l: gradcam(predictor, f, l, layer=mods[layer] if layer is not None else None)
 
 # %% ../../nbs/58_evaluation.localize.ipynb #9c81d616
@@ -182,10 +189,13 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
              meta=None, # labels with the original image sizes, for frame='original'
              progress:bool=False # show a progress bar
             )->pd.DataFrame:
-    "One row per box of a known label whose image is in `images`: the box in the image's pixels, `hit`, `chance`, `iou`, `iobb`, `n_pred`, `n_fp`, `prob`."
+    """One row per box of a known label whose image is in `images`: the box in the image's pixels, `hit`, `chance`,
+    `iou`, `iobb`, `n_pred`, `n_fp`, `prob`."""
     if heatmap is None and predictor is None: raise ValueError('localize: give a predictor or a heatmap function')
     if predictor is not None and predictor.spec['method'] != 'squish':
-        raise ValueError(f"localize: the model resizes by {predictor.spec['method']!r}; only 'squish' maps the heatmap onto the whole image")
+        raise ValueError(
+            f"localize: the model resizes by {predictor.spec['method']!r}; only 'squish' maps the heatmap onto the "
+            f"whole image")
     heat = heatmap or gradcam_fn(predictor, layer)
     files = _image_files(images)
     b = boxes[boxes.known & boxes.image.isin(files)]
@@ -200,7 +210,8 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
             for k, (o, ln) in enumerate(zip(orig, gl.line)):
                 x, y, w, h = scale_box(o, frames[name], size)
                 rows.append(dict(image=name, label=label, line=ln, x=x, y=y, w=w, h=h, width=size[0], height=size[1],
-                                 prob=probs.get(label, np.nan), hit=s['hit'], flat=s['flat'], chance=s['chance'], iou=s['iou'][k],
+                                 prob=probs.get(label, np.nan), hit=s['hit'], flat=s['flat'], chance=s['chance'],
+                                 iou=s['iou'][k],
                                  iobb=s['iobb'][k], n_pred=s['n_pred'], n_fp=s['n_fp']))
     cols = ['image', 'label', 'line', 'x', 'y', 'w', 'h', 'width', 'height', 'prob', 'hit', 'flat', 'chance', 'iou', 'iobb', 'n_pred', 'n_fp']
     out = pd.DataFrame(rows, columns=cols)
@@ -211,14 +222,16 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
 T_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)  # Wang et al. 2017's IoBB / IoU thresholds
 
 def _box_stats(per_box:pd.DataFrame)->pd.DataFrame:
-    "The per-box values the table averages: hit, iou, 0/1 accuracy at each T for IoBB and IoU, and the hit's excess over chance."
+    """The per-box values the table averages: hit, iou, 0/1 accuracy at each T for IoBB and IoU, and the hit's excess
+    over chance."""
     acc = {f'{m}_{t:g}': (per_box[m] > t).astype(float) for m in ('iobb', 'iou') for t in T_LEVELS}
     return pd.DataFrame(dict(hit=per_box.hit.astype(float), miou=per_box.iou.astype(float), **acc,
                              excess=per_box.hit.astype(float) - per_box.chance.astype(float)))
 
 # %% ../../nbs/58_evaluation.localize.ipynb #5affb739
 def _boot_means(codes:np.ndarray, V:np.ndarray, n_images:int, n_boot:int, seed:int, ci:float, groups=None):
-    "Lower and upper bootstrap bounds of the column means of `V` (rows: items of image `codes`), resampling `groups` (a patient per image) or images."
+    """Lower and upper bootstrap bounds of the column means of `V` (rows: items of image `codes`), resampling `groups`
+    (a patient per image) or images."""
     out = []
     for W in bootstrap_weights(n_images, n_boot, seed, groups):
         wb = W[:, codes]; s = wb.sum(1, keepdims=True)
@@ -227,19 +240,25 @@ def _boot_means(codes:np.ndarray, V:np.ndarray, n_images:int, n_boot:int, seed:i
 
 # %% ../../nbs/58_evaluation.localize.ipynb #a798aad1
 def _label_row(pb:pd.DataFrame, V:pd.DataFrame, n_boot:int, seed:int, ci:float, patients:Optional[dict])->dict:
-    "One label's figures and CIs: `pb` its boxes, `V` their `_box_stats`; images resampled by patient when every image's patient is known."
+    """One label's figures and CIs: `pb` its boxes, `V` their `_box_stats`; images resampled by patient when every
+    image's patient is known."""
     pairs = pb.drop_duplicates(['image', 'label'])
     codes, imgs = pd.factorize(pb.image); pc = pd.Index(imgs).get_indexer(pairs.image)
-    pat = [patients.get(i) for i in imgs] if patients is not None else list(nih_patient_ids(imgs) if nih_patient_ids(imgs) is not None else [None])
+    pat = [patients.get(i) for i in imgs] if patients is not None else list(
+        nih_patient_ids(imgs) if nih_patient_ids(imgs) is not None else [None])
     groups = None if None in pat else pat
-    (lo, hi), (flo, fhi) = (_boot_means(c, x, len(imgs), n_boot, seed, ci, groups) for c, x in ((codes, V.to_numpy()), (pc, pairs[['n_fp']].to_numpy(float))))
-    prop = [k for k, c in enumerate(V.columns) if c == 'hit' or c.startswith(('iobb_', 'iou_'))]  # shares of boxes: exact intervals
+    (lo, hi), (flo, fhi) = (_boot_means(c, x, len(imgs), n_boot, seed, ci, groups) for c,
+                            x in ((codes, V.to_numpy()), (pc, pairs[['n_fp']].to_numpy(float))))
+    # shares of boxes: exact intervals
+    prop = [k for k, c in enumerate(V.columns) if c == 'hit' or c.startswith(('iobb_', 'iou_'))]
     lo, hi = lo.copy(), hi.copy(); lo[prop], hi[prop] = exact_ci(V.iloc[:, prop].sum().to_numpy(), len(V), ci)
     est, j = V.mean(), list(V.columns).index('excess')
     r = dict(chance=pb.chance.mean(), above_chance=bool(lo[j] > 0), fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0],
              unit='image' if groups is None else 'patient', units=len(imgs) if groups is None else len(set(groups)))
-    return {**r, **{f'{c}{s}': v[k] for k, c in enumerate(V.columns) for s, v in (('', est.to_numpy()), ('_lo', lo), ('_hi', hi))}}
+    return {**r, **{f'{c}{s}': v[k] for k, c in enumerate(V.columns) for s,
+                    v in (('', est.to_numpy()), ('_lo', lo), ('_hi', hi))}}
 
+# %% ../../nbs/58_evaluation.localize.ipynb #30009259
 def localization_table(per_box:pd.DataFrame, # `localize`'s rows
                        labels:Sequence[str]=None, # labels to report (e.g. the model's pathologies); default: those with boxes
                        n_boot:int=1000, # bootstrap resamples (of patients when known, else of images)
@@ -247,19 +266,24 @@ def localization_table(per_box:pd.DataFrame, # `localize`'s rows
                        ci:float=0.95, # confidence level
                        patients:dict=None # `{image: patient id}`; default: from NIH's file names when they all follow it
                       )->pd.DataFrame:
-    "Per label: images, boxes, pointing-game hit rate, chance and their difference, mIoU, false positives per image, accuracy at each T, with CIs."
+    """Per label: images, boxes, pointing-game hit rate, chance and their difference, mIoU, false positives per image,
+    accuracy at each T, with CIs."""
     labels = list(labels) if labels is not None else sorted(per_box.label.unique())
     V, rows = _box_stats(per_box), []
     for l in labels:
         m = (per_box.label == l).to_numpy()
         r = dict(label=l, images=int(per_box.image[m].nunique()), boxes=int(m.sum()), mean_prob=per_box.prob[m].mean())
         rows.append({**r, **(_label_row(per_box[m], V[m], n_boot, seed, ci, patients) if m.any() else {})})
-    cols = ['label', 'images', 'boxes', 'mean_prob', 'hit', 'hit_lo', 'hit_hi', 'chance', 'excess', 'excess_lo', 'excess_hi', 'above_chance',
-            'miou', 'miou_lo', 'miou_hi', 'fp', 'fp_lo', 'fp_hi'] + [f'{c}{s}' for c in V.columns[2:-1] for s in ('', '_lo', '_hi')] + ['unit', 'units']
+    cols = ['label', 'images', 'boxes', 'mean_prob', 'hit', 'hit_lo', 'hit_hi', 'chance', 'excess', 'excess_lo',
+            'excess_hi', 'above_chance',
+            'miou', 'miou_lo', 'miou_hi', 'fp', 'fp_lo',
+            'fp_hi'] + [f'{c}{s}' for c in V.columns[2:-1] for s in ('', '_lo', '_hi')] + ['unit', 'units']
     t = pd.DataFrame(rows).reindex(columns=cols + ['note'])
     t['note'] = np.where(t.boxes == 0, 'no boxes', '')
     unknown = per_box.attrs.get('unknown', {})
-    if unknown: t = pd.concat([t, pd.DataFrame(dict(label=list(unknown), images=0, boxes=0, note='not a label of the model'))], ignore_index=True)
+    if unknown:
+        t = pd.concat([t, pd.DataFrame(dict(label=list(unknown), images=0, boxes=0, note='not a label of the model'))],
+                      ignore_index=True)
     t.attrs['intervals'] = (f'hit rate and accuracy at each T: {EXACT_NOTE.replace("images (or boxes)", "boxes")}; '
                             'hit minus chance, mIoU and false positives: bootstrap of patients (else images)')
     return t
@@ -290,13 +314,18 @@ def plot_localization(per_box:pd.DataFrame, # `localize`'s rows
         for ax, i in zip(axs[row], idx):
             r = per_box.loc[i]; im = load_image(files[r.image]); W, H = im.size
             hm = np.asarray(heat(files[r.image], r.label)); sx, sy = W / hm.shape[1], H / hm.shape[0]
-            ax.imshow(im, cmap='gray', extent=(0, W, H, 0)); ax.imshow(hm, cmap='jet', alpha=.35, extent=(0, W, H, 0), vmin=0, vmax=1)
+            ax.imshow(im, cmap='gray', extent=(0, W, H, 0))
+            ax.imshow(hm, cmap='jet', alpha=.35, extent=(0, W, H, 0), vmin=0, vmax=1)
             ax.add_patch(Rectangle((r.x, r.y), r.w, r.h, fill=False, ec='lime', lw=2))
-            for x, y, w, h in heatmap_boxes(hm, thresh): ax.add_patch(Rectangle((x*sx, y*sy), w*sx, h*sy, fill=False, ec='red', lw=1.5, ls='--'))
+            for x, y, w, h in heatmap_boxes(hm, thresh):
+                ax.add_patch(Rectangle((x*sx, y*sy), w*sx, h*sy, fill=False, ec='red', lw=1.5, ls='--'))
             if not r.flat: px, py = heatmap_peak(hm); ax.plot(px*sx, py*sy, 'wx', ms=10, mew=2.5)
-            ax.set_title(f"{name}: {r.label}\n{r.image}\nIoU {r.iou:.2f}, {'hit' if r.hit else 'miss'}{' (flat heatmap)' if r.flat else ''}", fontsize=9)
+            ax.set_title(
+                f"{name}: {r.label}\n{r.image}\nIoU {r.iou:.2f}, "
+                f"{'hit' if r.hit else 'miss'}{' (flat heatmap)' if r.flat else ''}", fontsize=9)
         for ax in axs[row]: ax.axis('off')
-    fig.suptitle(title or 'Localisation: expert box (green), predicted boxes (red, dashed), heatmap peak (x)', fontsize=11)
+    fig.suptitle(title or 'Localisation: expert box (green), predicted boxes (red, dashed), heatmap peak (x)',
+                 fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -318,11 +347,14 @@ def write_localization(per_box:pd.DataFrame, # `localize`'s rows
 def _print_table(t:pd.DataFrame):
     "The table's main columns, one line per label (`*`: the CI of hit rate minus chance lies above 0)."
     f = lambda v, d=2: '' if pd.isna(v) else f'{v:.{d}f}'
-    print(f"{'label':20s} {'imgs':>4s} {'boxes':>5s}  {'hit [exact CI]':19s} {'chance':>6s} {'mIoU':>5s} {'IoBB>.1':>7s} {'IoU>.1':>6s} {'IoU>.5':>6s} {'FP/img':>6s}  note")
+    print(f"{'label':20s} {'imgs':>4s} {'boxes':>5s}  {'hit [exact CI]':19s} {'chance':>6s} {'mIoU':>5s} "
+          f"{'IoBB>.1':>7s} {'IoU>.1':>6s} {'IoU>.5':>6s} {'FP/img':>6s}  note")
     for _, r in t.iterrows():
         hit = f"{f(r.hit)} [{f(r.hit_lo)}, {f(r.hit_hi)}]{' *' if r.above_chance == True else ''}" if r.boxes else ''
-        print(f"{r.label:20s} {int(r.images):4d} {int(r.boxes):5d}  {hit:19s} {f(r.chance):>6s} {f(r.miou):>5s} {f(r['iobb_0.1']):>7s} "
-              f"{f(r['iou_0.1']):>6s} {f(r['iou_0.5']):>6s} {f(r.fp, 1):>6s}  {r.note if isinstance(r.note, str) else ''}")
+        print(f"{r.label:20s} {int(r.images):4d} {int(r.boxes):5d}  {hit:19s} {f(r.chance):>6s} {f(r.miou):>5s} "
+              f"{f(r['iobb_0.1']):>7s} "
+              f"{f(r['iou_0.1']):>6s} {f(r['iou_0.5']):>6s} {f(r.fp, 1):>6s}  "
+              f"{r.note if isinstance(r.note, str) else ''}")
 
 # %% ../../nbs/58_evaluation.localize.ipynb #b90c45cc
 @call_parse
@@ -338,19 +370,24 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
                  seed:int=42, # bootstrap seed
                  n_show:int=4 # best and worst cases in the figure
                 ):
-    "Does the Grad-CAM heatmap point at the lesion? Score it against expert boxes: pointing game, IoU/IoBB, CIs, chance."
+    """Does the Grad-CAM heatmap point at the lesion? Score it against expert boxes: pointing game, IoU/IoBB, CIs,
+    chance."""
     t0 = time.time()
     if boxes is None: print('xraylib localize: --boxes is required', file=sys.stderr); return 2
     try:
-        p = Predictor.from_file(model, engine='eager')  # the probabilities of a few hundred images: no ONNX export or fusion to pay for
-        pb = localize(read_boxes(boxes, p.vocab), images, p, layer=layer, thresh=thresh, frame=frame, meta=meta, progress=True)
+        # the probabilities of a few hundred images: no ONNX export or fusion to pay for
+        p = Predictor.from_file(model, engine='eager')
+        pb = localize(read_boxes(boxes, p.vocab), images, p, layer=layer, thresh=thresh, frame=frame, meta=meta,
+                      progress=True)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib localize: {e}', file=sys.stderr); return 1
     t = localization_table(pb, [l for l in p.vocab if l != 'No Finding'], n_boot, seed)
     fig = plot_localization(pb, images, p, layer=layer, n=n_show, thresh=thresh) if len(pb) else None
     write_localization(pb, t, out, fig)
     _print_table(t)
-    print(f"\n{len(pb)} boxes on {pb.image.nunique()} images scored ({pb.attrs['boxes_without_image']} boxes' images not given); "
-          f"* = CI of hit rate - chance above 0; {n_boot} resamples of {_units(t)}; wrote {out}/localization.csv, localization_boxes.csv"
+    print(f"\n{len(pb)} boxes on {pb.image.nunique()} images scored ({pb.attrs['boxes_without_image']} boxes' images "
+          f"not given); "
+          f"* = CI of hit rate - chance above 0; {n_boot} resamples of {_units(t)}; wrote {out}/localization.csv, "
+          f"localization_boxes.csv"
           f"{', localization.png' if fig is not None else ''} in {time.time() - t0:.1f} s")
     return 0
 

@@ -15,7 +15,8 @@ from ..core import atomic_path, atomic_write, to_jsonable
 from ..stats import bootstrap_weights, percentile_ci, rank_label, weighted_auc_ap
 from ..imaging.load import IMAGE_EXTS, ImageLoadError, load_image
 from ..data.frame import patient_ids
-from ..inference.atypical import FALSE_ALARM, ReferenceFileError, pooled_features, reference_arrays, save_reference
+from ..inference.atypical import (FALSE_ALARM, ReferenceFileError, pooled_features, reference_arrays,
+                                        save_reference)
 from ..inference.predict import Predictor, folder_images
 from .compare import holm
 
@@ -31,7 +32,8 @@ def ks_tests(site:np.ndarray, # the site's probabilities, `(n_site, n_labels)`
             )->pd.DataFrame:
     "Per label: the KS statistic `D` of the site's probabilities against validation's, and its p-value."
     r = [stats.ks_2samp(site[:, j], ref[:, j]) for j in range(len(labels))]
-    return pd.DataFrame(dict(test=[f'KS {l}' for l in labels], statistic=[o.statistic for o in r], p=[o.pvalue for o in r]))
+    return pd.DataFrame(dict(test=[f'KS {l}' for l in labels], statistic=[o.statistic for o in r],
+                             p=[o.pvalue for o in r]))
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #e5a5d511
 def domain_features(ref:dict, # the model's reference (`inference.atypical.load_reference`)
@@ -60,7 +62,8 @@ def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
                  gs:Sequence, gr:Sequence, # a patient id per row of each (each row its own when unknown)
                  folds:int=5, n_boot:int=1000, seed:int=0 # cross-validation folds; bootstrap resamples; seed
                 )->dict:
-    "The domain classifier's cross-validated AUROC (site against validation) with its CI and p-value; NaN when too few images."
+    """The domain classifier's cross-validated AUROC (site against validation) with its CI and p-value; NaN when too few
+    images."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold
     from sklearn.pipeline import make_pipeline
@@ -71,7 +74,8 @@ def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
     if k < 2: return dict(auroc=np.nan, lo=np.nan, hi=np.nan, p=np.nan, folds=k)
     oof = np.empty(len(y))
     for tr, te in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(X, y, g):
-        m = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, class_weight='balanced')).fit(X[tr], y[tr])
+        m = make_pipeline(StandardScaler(),
+                          LogisticRegression(C=0.1, max_iter=2000, class_weight='balanced')).fit(X[tr], y[tr])
         oof[te] = m.decision_function(X[te])
     auc, lo, hi = auroc_ci(oof, y, g, n_boot, seed)
     p = stats.mannwhitneyu(oof[y == 1], oof[y == 0], alternative='greater').pvalue
@@ -108,7 +112,8 @@ def site_prevalence(site:np.ndarray, # the site's probabilities, `(n_site, n_lab
                      labels:Sequence[str], # the label names
                      n_boot:int=200, seed:int=0 # bootstrap resamples of the site's images; seed
                     )->pd.DataFrame:
-    "Per label: validation's labelled prevalence and mean probability, the site's mean probability and EM estimate (95% CI)."
+    """Per label: validation's labelled prevalence and mean probability, the site's mean probability and EM estimate
+    (95% CI)."""
     rows, rng = [], np.random.default_rng(seed)
     idx = [rng.integers(0, len(site), len(site)) for _ in range(n_boot)]
     for j, l in enumerate(labels):
@@ -169,7 +174,8 @@ def _reference(pred:Predictor, model)->dict:
     "The predictor's reference, or a `ShiftInputError` saying how to add one."
     try: r = pred.reference
     except ReferenceFileError as e: raise ShiftInputError(str(e)) from None
-    if r is None: raise ShiftInputError(f'{model}: this model has no validation reference (models trained before it was '
+    if r is None:
+        raise ShiftInputError(f'{model}: this model has no validation reference (models trained before it was '
                                         'saved by `xraylib train`). Add it from its validation images: '
                                         '`xraylib shift MODEL FOLDER --reference VALID_IMAGES`')
     return r
@@ -208,14 +214,16 @@ def _by_class(P, Xs, gs, Y, ref, labels, alpha, n_boot, seed, min_n:int=10)->pd.
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 def _site_labels(labels, files:list, vocab:list)->tuple:
-    "`(targets in the model's label order, patient ids)` of `files` from a labelled folder or label file (by path, else name)."
+    """`(targets in the model's label order, patient ids)` of `files` from a labelled folder or label file (by path,
+    else name)."""
     from xraylib.data.block import read_dataset
     df = read_dataset(labels)
     by = {str(Path(p).resolve()): i for i, p in enumerate(df['path']) if p is not None}
     name = {Path(p).name: i for i, p in enumerate(df['path']) if p is not None}
     rows = [by.get(str(Path(f).resolve()), name.get(Path(f).name)) for f in files]  # by path, else by file name
     if any(r is None for r in rows):
-        raise ShiftInputError(f'{labels}: {sum(r is None for r in rows)} of the {len(files)} site images have no labels there')
+        raise ShiftInputError(
+            f'{labels}: {sum(r is None for r in rows)} of the {len(files)} site images have no labels there')
     sub = df.iloc[rows]
     Y = np.array([[float(r[l]) if l in r else float(l in r['labels']) for l in vocab] for _, r in sub.iterrows()])
     return Y, sub['patient'].tolist()
@@ -257,11 +265,13 @@ def contact_sheet(files:Sequence, # image files
     for k, i in enumerate(o):
         x, y = k % cols * size, k // cols * (size + 14)
         sheet.paste(load_image(files[i]).convert('RGB').resize((size, size)), (x, y + 14))
-        d.text((x + 2, y + 1), f'{scores[i]:.1f} {Path(files[i]).name[:18]}', fill='red' if scores[i] > threshold else 'black')
+        d.text((x + 2, y + 1), f'{scores[i]:.1f} {Path(files[i]).name[:18]}',
+               fill='red' if scores[i] > threshold else 'black')
     return sheet
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #c2e2b324
-def _fmt(x, d=3)->str: return 'n/a' if x is None or not np.isfinite(x) else f'{x:.{d}g}' if abs(x) < 1e-3 else f'{x:.{d}f}'
+def _fmt(x, d=3)->str:
+    return 'n/a' if x is None or not np.isfinite(x) else f'{x:.{d}g}' if abs(x) < 1e-3 else f'{x:.{d}f}'
 
 def _test_lines(t:pd.DataFrame)->list:
     "Markdown rows of a test table."
@@ -278,7 +288,8 @@ def _prev_lines(p:pd.DataFrame)->list:
            + (' site prevalence (labels) |' if site else ''), '|---|---|---|---|---|' + ('---|' if site else '')]
     for r in p.itertuples():
         out.append(f'| {r.label} | {_fmt(r.valid_prevalence)} | {_fmt(r.valid_mean_prob)} | {_fmt(r.site_mean_prob)} | '
-                   f'{_fmt(r.site_em)} ({_fmt(r.site_em_lo)}-{_fmt(r.site_em_hi)}) |' + (f' {_fmt(r.site_prevalence)} |' if site else ''))
+                   f'{_fmt(r.site_em)} ({_fmt(r.site_em_lo)}-{_fmt(r.site_em_hi)}) |' + (
+                       f' {_fmt(r.site_prevalence)} |' if site else ''))
     return out
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #35233559
@@ -290,19 +301,25 @@ def shift_markdown(s:dict # `shift_check`'s result
          f"{s['n_valid_stored']} of its {s['n_valid']} validation images.", '', f"**Verdict: {s['verdict']}.**", '']
     if s['verdict'] != NO_SHIFT:
         L += ['Label K site images (patient-wise) and run `xraylib calibrate --model MODEL --preds P --labels L --n K '
-              '--curve 10,20,50,100,200`: its learning curve gives the gain at each K (`nbs/59_evaluation.sitecal`).', '']
+              '--curve 10,20,50,100,200`: its learning curve gives the gain at each K (`nbs/59_evaluation.sitecal`).',
+              '']
     L += [f"Rule: the KS test of each label's probabilities and the domain classifier form one family; a shift is "
           f"declared when any Holm-adjusted p-value is below {s['alpha']}. The classifier's folds and CI are "
-          f"{grp}-wise ({'patient ids from ' + ('the labels' if s['by_class'] is not None else 'the file names') if s['patient_wise'] else 'no patient ids found'}).", '']
+          f"{grp}-wise "
+          f"({'patient ids from ' + ('the labels' if s['by_class'] is not None else 'the file names') if s['patient_wise'] else 'no patient ids found'}).", '']
     L += _test_lines(s['tests']) + ['', '## Prevalence', '', 'EM (Saerens et al. 2002) assumes label shift: each '
-          "class's images look as at validation. Where the images themselves changed, it is biased.", ''] + _prev_lines(s['prevalence'])
-    L += ['', '## Atypical images', '', f"{a['flagged']} of {a['n']} flagged ({_fmt(a['rate'])}, 95% CI {_fmt(a['lo'])}-"
-          f"{_fmt(a['hi'])}); the threshold ({_fmt(s['threshold'], 1)}) flags {s['false_alarm']:.0%} of validation-like images. "
+          "class's images look as at validation. Where the images themselves changed, it is biased.",
+                                    ''] + _prev_lines(s['prevalence'])
+    L += ['', '## Atypical images', '',
+          f"{a['flagged']} of {a['n']} flagged ({_fmt(a['rate'])}, 95% CI {_fmt(a['lo'])}-"
+          f"{_fmt(a['hi'])}); the threshold ({_fmt(s['threshold'], 1)}) flags {s['false_alarm']:.0%} of "
+          f"validation-like images. "
           'The most atypical: `atypical.png`.']
     if s['by_class'] is not None and len(s['by_class']):
         L += ['', '## Within each class (site labels)', '']
         for (l, c), t in s['by_class'].groupby(['label', 'cls'], sort=False):
-            L += [f"### {l} {c}: {t.n_site.iloc[0]} site / {t.n_valid.iloc[0]} validation images", ''] + _test_lines(t) + ['']
+            L += [f"### {l} {c}: {t.n_site.iloc[0]} site / {t.n_valid.iloc[0]} validation images",
+                  ''] + _test_lines(t) + ['']
     return '\n'.join(L) + '\n'
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #abf1f876
@@ -311,11 +328,13 @@ def write_shift_report(s:dict, # `shift_check`'s result
                       )->Path:
     "Write `shift.md`, `shift.json` and `atypical.png` to `out`; returns the Markdown file."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out/'atypical.png') as tmp: contact_sheet(s['files'], s['scores'], s['threshold']).save(tmp, format='PNG')
+    with atomic_path(out/'atypical.png') as tmp:
+        contact_sheet(s['files'], s['scores'], s['threshold']).save(tmp, format='PNG')
     j = {k: v for k, v in s.items() if k not in ('files', 'scores', 'tests', 'prevalence', 'by_class')}
     j.update(tests=s['tests'].to_dict('records'), prevalence=s['prevalence'].to_dict('records'),
              by_class=None if s['by_class'] is None else s['by_class'].to_dict('records'),
-             most_atypical=[dict(file=str(s['files'][i]), atypicality=float(s['scores'][i])) for i in np.argsort(-s['scores'])[:16]])
+             most_atypical=[dict(file=str(s['files'][i]),
+                                 atypicality=float(s['scores'][i])) for i in np.argsort(-s['scores'])[:16]])
     with atomic_write(out/'shift.json') as f: json.dump(to_jsonable(j), f, indent=1)
     with atomic_write(out/'shift.md') as f: f.write(shift_markdown(s))
     return out/'shift.md'
@@ -341,7 +360,8 @@ def shift_cli(model:str, # the model folder (or its model.json)
         s = shift_check(model, folder, labels, alpha, n_boot, seed, bs)
     except ShiftInputError as e:
         print(f'xraylib shift: {e}', file=sys.stderr); return 1  # bad input: 1, as every command
-    except (FileNotFoundError, ValueError) as e: print(f'xraylib shift: cannot load model {model}: {e}', file=sys.stderr); return 1
+    except (FileNotFoundError, ValueError) as e:
+        print(f'xraylib shift: cannot load model {model}: {e}', file=sys.stderr); return 1
     md = write_shift_report(s, out)
     print('\n'.join(shift_markdown(s).splitlines()[4:7] + _test_lines(s['tests'])))
     print(f"atypical: {s['atypical']['flagged']} of {s['n_site']}; report -> {md} ({time.time() - t0:.0f} s)")

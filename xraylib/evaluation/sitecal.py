@@ -27,7 +27,8 @@ def site_sample(patient_ids, # a patient id per image
                 k:int, # how many images to pick
                 seed:int=42 # random seed
                )->np.ndarray:
-    "A boolean mask of about `k` images: whole patients, drawn per stratum (patients with / without a positive) in the site's proportions."
+    """A boolean mask of about `k` images: whole patients, drawn per stratum (patients with / without a positive) in the
+    site's proportions."""
     pid = pd.Series(np.asarray(patient_ids)).astype(str).to_numpy()
     pos = pd.Series(np.asarray(positive, bool)).groupby(pid).transform('any').to_numpy()
     rng, pick = np.random.default_rng(seed), np.zeros(len(pid), bool)
@@ -54,7 +55,8 @@ def operating_figures(ed:EvalData, # the images to score
                       seed:int=42, # unused: the intervals are exact (kept for callers that pass it)
                       ci:float=0.95 # confidence level
                      )->pd.DataFrame:
-    "Per label: the threshold, known counts (images, positive patients), and sensitivity, specificity, accuracy and PPV with exact CIs."
+    """Per label: the threshold, known counts (images, positive patients), and sensitivity, specificity, accuracy and
+    PPV with exact CIs."""
     t, rows = thresholds_in_order(thresholds, ed.labels, strict=False), []
     pu = unit_counts(ed.targs, ed.patient_ids)[0]
     for k, l in enumerate(ed.labels):
@@ -62,10 +64,13 @@ def operating_figures(ed:EvalData, # the images to score
         pos, neg = y == 1, y == 0
         tp, fp, fn, tn = (int((a & b).sum()) for a, b in ((called, pos), (called, neg), (~called, pos), (~called, neg)))
         est = _rates(called, pos, neg, np.ones((1, len(y))))[0]  # exact (Clopper-Pearson) intervals: never zero-width
-        lo_hi = exact_ci([tp, tn, tp + tn, tp], [tp + fn, tn + fp, tp + fp + fn + tn, tp + fp], ci) if n_boot else (np.full(4, np.nan),) * 2
-        if np.isnan(t[k]): est, lo_hi = np.full(4, np.nan), (np.full(4, np.nan),) * 2  # no threshold: no figures, never a 0.5's
+        lo_hi = exact_ci([tp, tn, tp + tn, tp], [tp + fn, tn + fp, tp + fp + fn + tn, tp + fp],
+                         ci) if n_boot else (np.full(4, np.nan),) * 2
+        # no threshold: no figures, never a 0.5's
+        if np.isnan(t[k]): est, lo_hi = np.full(4, np.nan), (np.full(4, np.nan),) * 2
         rows.append(dict(label=l, threshold=t[k], n_pos=int(pos.sum()), n_pos_patients=int(pu[k]), n_neg=int(neg.sum()),
-                         **{f'{f}{s}': v[i] for i, f in enumerate(FIGURES) for s, v in (('', est), ('_lo', lo_hi[0]), ('_hi', lo_hi[1]))}))
+                         **{f'{f}{s}': v[i] for i, f in enumerate(FIGURES) for s,
+                            v in (('', est), ('_lo', lo_hi[0]), ('_hi', lo_hi[1]))}))
     out = pd.DataFrame(rows); out.attrs['intervals'] = EXACT_NOTE
     return out
 
@@ -75,7 +80,8 @@ def adapt_thresholds(ed:EvalData, # the K labelled site images
                      method:str='f1', # the model's rule ('f1', 'youden' or 'sensitivity')
                      target:float=0.9 # the sensitivity target of the 'sensitivity' rule
                     )->tuple:
-    "`({label: threshold}, {label: note})`: thresholds chosen on `ed` with `method`; the model's where `ed` cannot choose one."
+    """`({label: threshold}, {label: note})`: thresholds chosen on `ed` with `method`; the model's where `ed` cannot
+    choose one."""
     th = per_label_thresholds(ed, method=method, target=target)
     new = {l: (thresholds.get(l) if np.isnan(t) else float(t)) for l, t in zip(th.label, th.threshold)}
     return new, {l: (f'kept the model\'s threshold: {n}' if n else '') for l, n in zip(th.label, th.note)}
@@ -88,15 +94,19 @@ def site_calibration(ed:EvalData, # the labelled site images (scores on the mode
                      method:str='f1', # the model's threshold rule
                      n_boot:int=1000 # patient-bootstrap resamples for the CIs
                     )->dict:
-    "Choose thresholds on K site images (patient-wise, stratified) and score them and the model's on the rest, with CIs."
-    pid = ed.patients if ed.patients is not None else np.arange(len(ed.preds))  # NIH names give patients; else one per image
+    """Choose thresholds on K site images (patient-wise, stratified) and score them and the model's on the rest, with
+    CIs."""
+    # NIH names give patients; else one per image
+    pid = ed.patients if ed.patients is not None else np.arange(len(ed.preds))
     ed = EvalData(ed.preds, ed.targs, ed.labels, ed.image_ids, pid, ed.metadata, ed.no_finding)
     pos = (ed.targs[:, pathology_mask(ed.labels)] == 1).any(1)  # the strata: a finding, never the 'nothing found' label
     pick = site_sample(pid, pos, k, seed)
     new, notes = adapt_thresholds(ed.subset(pick), thresholds, method)
     rest = ed.subset(~pick)
-    tab = pd.concat([operating_figures(rest, th, n_boot, seed).assign(thresholds=w) for w, th in (('adapted', new), ('original', thresholds))])
-    return dict(picked=pick, thresholds=new, notes=notes, table=tab.reset_index(drop=True), k=int(pick.sum()), seed=seed,
+    tab = pd.concat([operating_figures(rest, th, n_boot, seed).assign(thresholds=w) for w,
+                     th in (('adapted', new), ('original', thresholds))])
+    return dict(picked=pick, thresholds=new, notes=notes, table=tab.reset_index(drop=True), k=int(pick.sum()),
+                seed=seed,
                 n_rest=int((~pick).sum()), n_patients=int(pd.Series(pid[pick]).nunique()), k_asked=k)
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #2b2c27a5
@@ -107,24 +117,28 @@ def site_curve(ed:EvalData, # the labelled site images
                seed:int=42, # seed of the first draw (draw i uses seed + i)
                method:str='f1' # the model's threshold rule
               )->pd.DataFrame:
-    "One row per K, draw, label and thresholds ('adapted' or 'original'): the figures on the images not drawn (no CIs: the draws are the spread)."
+    """One row per K, draw, label and thresholds ('adapted' or 'original'): the figures on the images not drawn (no CIs:
+    the draws are the spread)."""
     rows = []
     for k in ks:
         if k >= len(ed.preds): continue
         for i in range(draws):
             r = site_calibration(ed, thresholds, k, seed + i, method, n_boot=0)
-            rows.append(r['table'][['label', 'thresholds', 'threshold', *FIGURES]].assign(k=k, draw=i, k_drawn=r['k'], patients_drawn=r['n_patients']))
+            rows.append(r['table'][['label', 'thresholds', 'threshold',
+                                    *FIGURES]].assign(k=k, draw=i, k_drawn=r['k'], patients_drawn=r['n_patients']))
     return pd.concat(rows, ignore_index=True)
 
 def curve_summary(curve:pd.DataFrame, # `site_curve`'s rows
                   ci:float=0.95 # the share of draws the range covers
                  )->pd.DataFrame:
-    "Per K, label and thresholds: each figure's mean over the draws and its range, and the images and patients really drawn (min-max)."
+    """Per K, label and thresholds: each figure's mean over the draws and its range, and the images and patients really
+    drawn (min-max)."""
     q, by = [(1 - ci) / 2, (1 + ci) / 2], ['k', 'label', 'thresholds']
     g = curve.groupby(by)[list(FIGURES)]
     lo, hi, m = g.quantile(q[0]).add_suffix('_lo'), g.quantile(q[1]).add_suffix('_hi'), g.mean()
     d = curve.groupby(by)[['k_drawn', 'patients_drawn']].agg(['min', 'max'])
-    d.columns = ['images_min', 'images_max', 'patients_min', 'patients_max']  # whole patients: K = 10 may hold 10-15 images
+    # whole patients: K = 10 may hold 10-15 images
+    d.columns = ['images_min', 'images_max', 'patients_min', 'patients_max']
     return pd.concat([m, lo, hi, d], axis=1).reset_index().assign(draws=curve.groupby(by).size().to_numpy())
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #eecd8de9
@@ -135,20 +149,24 @@ def plot_site_curve(summary:pd.DataFrame, # `curve_summary`'s table
                     title:str=None, # the figure's title
                     fname=None # save as PNG too
                    ):
-    "Each figure against K (log scale): the adapted thresholds' mean and range across draws, the original threshold's beside it."
+    """Each figure against K (log scale): the adapted thresholds' mean and range across draws, the original threshold's
+    beside it."""
     label = label or summary.label.iloc[0]
     s = summary[summary.label == label]
     fig, axs = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 3.4), sharex=True)
     for ax, f in zip(axs, FIGURES):
         for w, c in (('adapted', 'C0'), ('original', 'C3')):
             d = s[s.thresholds == w]
-            ax.plot(d.k, d[f], 'o-', color=c, label=f'{w} threshold' + (' (chosen on the K images)' if w == 'adapted' else ' (model\'s validation)'))
+            ax.plot(d.k, d[f], 'o-', color=c, label=f'{w} threshold' + (
+                ' (chosen on the K images)' if w == 'adapted' else ' (model\'s validation)'))
             ax.fill_between(d.k, d[f'{f}_lo'], d[f'{f}_hi'], color=c, alpha=0.15)
         ax.set(xscale='log', xlabel='K asked (whole patients drawn)', title=f, ylim=(0, 1.02)); ax.grid(alpha=.3)
     axs[0].legend(fontsize=8, loc='lower right')
-    drawn = '; '.join(f'K={r.k}: {_span(r.images_min, r.images_max)} images of {_span(r.patients_min, r.patients_max)} patients'
+    drawn = '; '.join(
+        f'K={r.k}: {_span(r.images_min, r.images_max)} images of {_span(r.patients_min, r.patients_max)} patients'
                       for r in s[s.thresholds == 'adapted'].itertuples()) if 'images_min' in s else ''
-    fig.suptitle(title or f'{label}: figures on the images not drawn (mean and 95% range over {int(s.draws.max())} draws per K)'
+    fig.suptitle(
+        title or f'{label}: figures on the images not drawn (mean and 95% range over {int(s.draws.max())} draws per K)'
                  + (f'\ndrawn: {drawn}' if drawn else ''), fontsize=9)
     fig.tight_layout()
     if fname is not None: save_png(fig, fname)
@@ -158,13 +176,15 @@ def plot_site_curve(summary:pd.DataFrame, # `curve_summary`'s table
 def refit_calibration(ed:EvalData, # the K site images (scores on the model's calibrated scale)
                       calibration:Optional[dict] # the model's calibration entry (None: raw scores)
                      )->tuple:
-    "`(composed, on_top)`: a Platt map fitted on `ed`'s scores, and the model's map followed by it as one (labels it would reverse keep the model's)."
+    """`(composed, on_top)`: a Platt map fitted on `ed`'s scores, and the model's map followed by it as one (labels it
+    would reverse keep the model's)."""
     L = list(ed.labels)
     a1, b1 = calibration_ab(calibration, L) if calibration else (np.ones(len(L)), np.zeros(len(L)))
     c2 = fit_calibration(ed.preds, ed.targs, L, 'platt')
     a2, b2 = (np.array([c2[x][l] for l in L]) for x in ('a', 'b'))
     a2, b2 = np.where(a2 > 0, a2, 1.), np.where(a2 > 0, b2, 0.)
-    platt = lambda a, b: dict(method='platt', a=dict(zip(L, np.asarray(a, float).tolist())), b=dict(zip(L, np.asarray(b, float).tolist())))
+    platt = lambda a, b: dict(method='platt', a=dict(zip(L, np.asarray(a, float).tolist())),
+                              b=dict(zip(L, np.asarray(b, float).tolist())))
     return platt(a2 * a1, a2 * b1 + b2), platt(a2, b2)
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #d11ab17b
@@ -174,14 +194,17 @@ def adapted_model(model, # the model folder or its model.json
                   ed:EvalData, # the site data it was computed on
                   site:str=None # the site's name, for model.json
                  )->Path:
-    "Write the model with the site's thresholds and calibration (the same weights), recording the site, K, the seed and the images."
+    """Write the model with the site's thresholds and calibration (the same weights), recording the site, K, the seed
+    and the images."""
     src = Path(model); src = src.parent if src.is_file() else src
     meta, out = json.loads((src/'model.json').read_text()), Path(out)
     comp, top = refit_calibration(ed.subset(sc['picked']), meta.get('calibration'))
     L = list(ed.labels)
-    t2 = apply_calibration(thresholds_in_order(sc['thresholds'], L, strict=False), top, L)  # the site's thresholds, on the new scale
+    # the site's thresholds, on the new scale
+    t2 = apply_calibration(thresholds_in_order(sc['thresholds'], L, strict=False), top, L)
     new = {**meta['thresholds'], **{l: (None if np.isnan(v) else float(v)) for l, v in zip(L, t2)}}
-    rec = dict(site=site, k=sc['k'], n_patients=sc.get('n_patients'), seed=sc['seed'], method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
+    rec = dict(site=site, k=sc['k'], n_patients=sc.get('n_patients'), seed=sc['seed'],
+               method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
                original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'))
     V = list(meta.get('vocab') or L)  # the model's other labels keep their map, written as Platt's a and b
     a, b = calibration_ab(meta['calibration'], V) if meta.get('calibration') else (np.ones(len(V)), np.zeros(len(V)))
@@ -193,29 +216,38 @@ def adapted_model(model, # the model folder or its model.json
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #16cddb41
 def _site_data(model:str, preds:str, labels:str, format:str='auto')->tuple:
-    "`(EvalData on the model's label names, model thresholds, rule, model.json path)`: the site's predictions and labels, paired as `evaluate` pairs them."
+    """`(EvalData on the model's label names, model thresholds, rule, model.json path)`: the site's predictions and
+    labels, paired as `evaluate` pairs them."""
     from xraylib.evaluation.evaluate import model_thresholds, read_predictions
     from xraylib.evaluation.external import read_external, is_external
     th = model_thresholds(model).thresholds
     mj = Path(model)/'model.json' if Path(model).is_dir() else Path(model)
-    rule = json.loads(mj.read_text()).get('threshold_method', 'f1')  # model_thresholds has read it: it exists and is JSON
+    # model_thresholds has read it: it exists and is JSON
+    rule = json.loads(mj.read_text()).get('threshold_method', 'f1')
     if not is_external(labels, format, None, preds): return read_predictions(preds, labels), th, rule, mj
     ed, s = read_external(preds, labels, format)
     single = [(r.target, r.model[0]) for r in s['pairs'].itertuples() if len(r.model) == 1]
     cols = [list(ed.labels).index(t) for t, _ in single]
-    ed = EvalData(ed.preds[:, cols], ed.targs[:, cols], [m for _, m in single], ed.image_ids, ed.patient_ids, ed.metadata)
+    ed = EvalData(ed.preds[:, cols], ed.targs[:, cols], [m for _, m in single], ed.image_ids, ed.patient_ids,
+                  ed.metadata)
     return ed, th, rule, mj
 
 def _print_table(sc:dict):
-    "Print the site table: each threshold on the original model's scale and, once written, the adapted model's own (its scale)."
-    t = sc['table']; f3 = lambda r, f: 'n/a' if not np.isfinite(r[f]) else f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
+    """Print the site table: each threshold on the original model's scale and, once written, the adapted model's own
+    (its scale)."""
+    t = sc['table']
+    f3 = lambda r, f: 'n/a' if not np.isfinite(r[f]) else f"{r[f]:.3f} ({r[f + '_lo']:.3f}-{r[f + '_hi']:.3f})"
     th = lambda v: 'no threshold' if not np.isfinite(v) else f'{v:.3f}'
-    print(f"chosen on {sc['k']} site images of {sc.get('n_patients', '?')} patients (K = {sc.get('k_asked', sc['k'])} asked, "
-          f"whole patients; seed {sc['seed']}), scored on the other {sc['n_rest']}; thresholds on the original model's probabilities"
+    print(f"chosen on {sc['k']} site images of {sc.get('n_patients', '?')} patients (K = {sc.get('k_asked', sc['k'])} "
+          f"asked, "
+          f"whole patients; seed {sc['seed']}), scored on the other {sc['n_rest']}; thresholds on the original model's "
+          f"probabilities"
           + ("; 'in the written model': on its new calibration, the scale `xraylib predict` shows" if 'threshold_written_model' in t else '') + ':')
     for r in t.to_dict('records'):
-        w = f" (in the written model {th(r['threshold_written_model'])})" if np.isfinite(r.get('threshold_written_model', np.nan)) else ''
-        print(f"  {r['label']} {r['thresholds']:>8} threshold {th(r['threshold'])}{w}: " + ', '.join(f'{f} {f3(r, f)}' for f in FIGURES))
+        w = f" (in the written model {th(r['threshold_written_model'])})" if np.isfinite(
+            r.get('threshold_written_model', np.nan)) else ''
+        print(f"  {r['label']} {r['thresholds']:>8} threshold {th(r['threshold'])}{w}: " + ', '.join(
+            f'{f} {f3(r, f)}' for f in FIGURES))
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #53194822
 @call_parse
@@ -231,8 +263,10 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
                   site:str=None, # the site's name, recorded in the adapted model
                   out:str=None # write the adapted model (same weights, the site's thresholds and calibration) and the tables here
                  ):
-    "Site calibration: choose the operating point on K labelled images of a new site, and score it and the model's on the rest."
-    if not (model and preds and labels): print('xraylib calibrate: --model, --preds and --labels are required', file=sys.stderr); return 2
+    """Site calibration: choose the operating point on K labelled images of a new site, and score it and the model's on
+    the rest."""
+    if not (model and preds and labels):
+        print('xraylib calibrate: --model, --preds and --labels are required', file=sys.stderr); return 2
     try:
         ed, th, rule, mj = _site_data(model, preds, labels, format)
         ks = [int(k) for k in curve.split(',')] if curve else []
@@ -241,7 +275,8 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
     sc = site_calibration(ed, th, n, seed, rule, n_boot)
     if out is not None:
         o = adapted_model(mj, out, sc, ed, site or str(labels))
-        wt = json.loads((o/'model.json').read_text())['thresholds']  # what the written model (and predict) use: its new scale
+        # what the written model (and predict) use: its new scale
+        wt = json.loads((o/'model.json').read_text())['thresholds']
         t = sc['table']; t['threshold_scale'] = "the original model's probabilities"
         t['threshold_written_model'] = [wt.get(l, np.nan) if w == 'adapted' and wt.get(l) is not None else np.nan
                                          for l, w in zip(t.label, t.thresholds)]

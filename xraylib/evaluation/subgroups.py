@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean, known_rows
+from ..stats import (bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean,
+                           known_rows)
 from ..stats import unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci
 from ..vocab import thresholds_in_order, passes_threshold
 from .thresholds import preds_targs
@@ -28,7 +29,8 @@ def age_band(age:pd.Series # ages in years: numbers, or strings like '058Y' / '0
     "Age bands `0-19, 20-39, 40-59, 60-79, 80+` (lower bound included); `None` where unknown or above `MAX_AGE`."
     a = pd.Series(age)
     if not pd.api.types.is_numeric_dtype(a):
-        from xraylib.data.block import parse_age  # only string ages need it (sample_labels.csv); numbers skip the import
+        # only string ages need it (sample_labels.csv); numbers skip the import
+        from xraylib.data.block import parse_age
         a = parse_age(a.astype(object))
     a = a.astype(float).where(lambda v: v <= MAX_AGE)
     return pd.cut(a, [0, 20, 40, 60, 80, np.inf], right=False, labels=AGE_BANDS).astype(object).where(a.notna(), None)
@@ -52,16 +54,19 @@ def subgroup_frame(metadata:pd.DataFrame, # one row per image: Kaggle columns or
     out = pd.DataFrame(index=range(len(metadata)))
     for a in (by or avail):
         v = _column(metadata, ATTRIBUTES[a]).reset_index(drop=True)
-        out[a] = age_band(v) if a == 'age' else v.astype(object).where(v.notna(), None).map(lambda s: s if s is None else str(s).strip())
+        out[a] = age_band(v) if a == 'age' else v.astype(object).where(v.notna(), None).map(
+            lambda s: s if s is None else str(s).strip())
     pid = _column(metadata, ('Patient ID', 'patient'))
     if pid is not None: out['patient'] = pid.to_numpy()
     return out
 
 # %% ../../nbs/54_evaluation.subgroups.ipynb #62883932
-SUBGROUP_COLUMNS = ['attribute', 'group', 'n_images', 'n_patients', 'label', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr', 'fpr']
+SUBGROUP_COLUMNS = ['attribute', 'group', 'n_images', 'n_patients', 'label', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr',
+                    'fpr']
 
 def _rates(p, y, t):
-    "TPR and FPR per column when predicting `p > t` (`NaN` without known positives / negatives; unknown targets skipped)."
+    """TPR and FPR per column when predicting `p > t` (`NaN` without known positives / negatives; unknown targets
+    skipped)."""
     pr, pos, neg, u = passes_threshold(p, t), y == 1, y == 0, np.isnan(t)  # undefined threshold: no rates
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(u, np.nan, (pr & pos).sum(0) / pos.sum(0)), np.where(u, np.nan, (pr & neg).sum(0) / neg.sum(0))
@@ -79,7 +84,8 @@ def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count, d=None
     "The rows of one group: one per label, then the `mean` over pathologies (TPR and FPR deciding on `d`, default `p`)."
     n, npat = len(p), len(np.unique(pids))
     npos, nneg = (y == 1).sum(0), (y == 0).sum(0); ok = (npos > 0) & (nneg > 0); pm = ok & pathology_mask(labels)
-    auc = np.array([roc_auc_score(*known_rows(p[:, k], y[:, k])[1::-1]) if ok[k] else np.nan for k in range(len(labels))])
+    auc = np.array([roc_auc_score(*known_rows(p[:, k],
+                                              y[:, k])[1::-1]) if ok[k] else np.nan for k in range(len(labels))])
     b = _boot_aurocs(p, y, ok, pids, n_boot, seed); pu, nu = unit_counts(y, pids); iok = ok & interval_ok(pu, nu)
     (lo, hi, deg), (mlo, mhi, mf) = bootstrap_ci(b, iok, ci), fixed_mean_ci(b, pm, iok, ci)  # the small-count policy
     tpr, fpr = _rates(p if d is None else d, y, t)
@@ -87,12 +93,15 @@ def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count, d=None
     note = [(f'no AUROC: no {known}' + ('positives' if npos[k] == 0 else 'negatives')) if not ok[k]
             else small_count_note(pu[k], nu[k]) for k in range(len(labels))]
     rows = pd.DataFrame(dict(attribute=a, group=g, n_images=n, n_patients=npat, label=labels, auroc=auc, auroc_lo=lo,
-                             auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_pos_patients=pu, n_neg=nneg, n_neg_patients=nu,
+                             auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_pos_patients=pu, n_neg=nneg,
+                             n_neg_patients=nu,
                              n_unknown=n - npos - nneg, n_degenerate=np.where(ok, deg, 0), note=note))
     few = [l for l, c, d in zip(labels, pm, iok) if c and not d]
     mean = dict(attribute=a, group=g, n_images=n, n_patients=npat, label='mean', auroc=nanmean(auc[pm]), auroc_lo=mlo,
-                auroc_hi=mhi, tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()), n_pos_patients=int(pu[pm].sum()),
-                n_neg=int(nneg[pm].sum()), n_neg_patients=int(nu[pm].sum()), n_unknown=int((n - npos - nneg)[pm].sum()), n_degenerate=mf,
+                auroc_hi=mhi, tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()),
+                n_pos_patients=int(pu[pm].sum()),
+                n_neg=int(nneg[pm].sum()), n_neg_patients=int(nu[pm].sum()), n_unknown=int((n - npos - nneg)[pm].sum()),
+                n_degenerate=mf,
                 note=(f'no interval: too few positives for an interval in {", ".join(few)}' if few and n_boot else
                       f'too small for a CI: {npat} patients (< {min_count})' if npat < min_count else
                       f'mean over {int(pm.sum())} finding{"s" * (int(pm.sum()) != 1)}'))
@@ -120,10 +129,12 @@ def subgroup_table(preds, # probabilities (n_images, n_labels)
                    decision_preds=None # the scores `thresholds` decide on, where they differ from `preds` (a composite's parts)
                   )->pd.DataFrame:
     "Per attribute, group and label: images, patients, AUROC with a patient-bootstrap CI, TPR and FPR at `thresholds`."
-    p, y, labels = preds_targs(preds, targs, labels); d = p if decision_preds is None else np.asarray(decision_preds, np.float64)
+    p, y, labels = preds_targs(preds, targs, labels)
+    d = p if decision_preds is None else np.asarray(decision_preds, np.float64)
     if len(metadata) != len(p): raise ValueError(f'metadata has {len(metadata)} rows for {len(p)} images')
     sf = subgroup_frame(metadata, by); t = thresholds_in_order(thresholds, labels)
-    pids = np.asarray(patient_ids) if patient_ids is not None else sf.get('patient', pd.Series(np.arange(len(p)))).to_numpy()
+    pids = np.asarray(patient_ids) if patient_ids is not None else sf.get('patient',
+                                                                          pd.Series(np.arange(len(p)))).to_numpy()
     parts = [_group_rows(a, g, p[m], y[m], labels, t, pids[m], n_boot, seed, ci, min_count, d[m])
              for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)
              for m in [(sf[a] == g).to_numpy()]]
@@ -139,13 +150,15 @@ def underdiagnosis_table(preds, # probabilities (n_images, n_labels)
                          by:Sequence[str]=None, # attributes (default: every one in `metadata`)
                          thresholds=0.5 # the model's thresholds
                         ):
-    "Per group (and `all`): images with a (known) finding, how many the model calls 'nothing found', and their share; None without that output."
+    """Per group (and `all`): images with a (known) finding, how many the model calls 'nothing found', and their share;
+    None without that output."""
     p, y, labels = preds_targs(preds, targs, labels); t = thresholds_in_order(thresholds, labels)
     nf = next((i for i, l in enumerate(labels) if not pathology_mask([l], labels.no_finding)[0]), None)
     if nf is None or np.isnan(t[nf]): return None
     sick = (y[:, pathology_mask(labels)] == 1).any(1); called = passes_threshold(p[:, nf], t[nf])
     sf = subgroup_frame(metadata, by); rows = [('all', 'all', np.ones(len(p), bool))]
-    rows += [(a, g, (sf[a] == g).to_numpy()) for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)]
+    rows += [(a, g,
+              (sf[a] == g).to_numpy()) for a in sf.columns.drop('patient', errors='ignore') for g in _groups(sf[a], a)]
     out = pd.DataFrame([dict(attribute=a, group=g, n_images=int(m.sum()), n_sick=int((m & sick).sum()),
                              n_called_no_finding=int((m & sick & called).sum())) for a, g, m in rows])
     with np.errstate(invalid='ignore', divide='ignore'): out['underdiagnosis'] = out.n_called_no_finding / out.n_sick
@@ -159,19 +172,25 @@ def plot_subgroups(table:pd.DataFrame, # `subgroup_table`'s table
     "Forest plot of each group's mean AUROC with its CI, one panel per attribute."
     import matplotlib.pyplot as plt
     m = table[table.label == 'mean']; atts = list(dict.fromkeys(m.attribute))
-    fig, axs = plt.subplots(len(atts), 1, figsize=(7, 0.9 + 0.42 * len(m) + 0.3 * len(atts)), sharex=True, squeeze=False,
+    fig, axs = plt.subplots(len(atts), 1, figsize=(7, 0.9 + 0.42 * len(m) + 0.3 * len(atts)), sharex=True,
+                            squeeze=False,
                             gridspec_kw=dict(height_ratios=[max(1, (m.attribute == a).sum()) for a in atts]))
     for ax, a in zip(axs[:, 0], atts):
-        r = m[m.attribute == a].iloc[::-1]; yy = np.arange(len(r)); grey = r.note.str.startswith(('too small', 'no interval')).to_numpy()
+        r = m[m.attribute == a].iloc[::-1]; yy = np.arange(len(r)); grey = r.note.str.startswith(
+            ('too small', 'no interval')).to_numpy()
         for yi, rr, gr in zip(yy, r.itertuples(), grey):
-            err = np.clip(np.nan_to_num([[rr.auroc - rr.auroc_lo], [rr.auroc_hi - rr.auroc]]), 0, None)  # a small group's CI may miss its mean
+            # a small group's CI may miss its mean
+            err = np.clip(np.nan_to_num([[rr.auroc - rr.auroc_lo], [rr.auroc_hi - rr.auroc]]), 0, None)
             ax.errorbar(rr.auroc, yi, xerr=err, fmt='o', capsize=3,
                         color='0.6' if gr else 'C0')
         ax.set_yticks(yy, [f'{rr.group}  ({rr.n_images:,} img, {rr.n_patients:,} pt){" small" if gr else ""}'
                            for rr, gr in zip(r.itertuples(), grey)], fontsize=8)
-        if overall is not None and np.isfinite(overall): ax.axvline(overall, color='C3', ls='--', lw=1, label=f'overall {overall:.3f}')
+        if overall is not None and np.isfinite(overall):
+            ax.axvline(overall, color='C3', ls='--', lw=1, label=f'overall {overall:.3f}')
         ax.set_ylabel(a, fontsize=10); ax.set_ylim(-0.6, len(r) - 0.4); ax.grid(axis='x', alpha=.3)
-    axs[0, 0].set_title(f'Mean AUROC over pathologies by subgroup ({int(table.attrs.get("ci", .95) * 100)}% patient-bootstrap CI)', fontsize=10)
+    axs[0, 0].set_title(
+        f'Mean AUROC over pathologies by subgroup ({int(table.attrs.get("ci", .95) * 100)}% patient-bootstrap CI)',
+        fontsize=10)
     if overall is not None: axs[0, 0].legend(fontsize=8, loc='lower right')
     axs[-1, 0].set_xlabel('mean AUROC'); fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=100)

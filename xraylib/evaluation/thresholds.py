@@ -30,7 +30,8 @@ def to_np(x)->np.ndarray:
 
 # %% ../../nbs/50_evaluation.thresholds.ipynb #2ef8bd95
 class Labels(list):
-    "Label names in column order, with the vocabulary's 'nothing found' label as `.no_finding` (None: recognised by name)."
+    """Label names in column order, with the vocabulary's 'nothing found' label as `.no_finding` (None: recognised by
+    name)."""
     def __init__(self, labels, no_finding=None):
         super().__init__(str(l) for l in labels)
         self.no_finding = no_finding if no_finding is not None else next((l for l in self if is_no_finding(l)), None)
@@ -38,7 +39,8 @@ class Labels(list):
 def label_names(labels:Optional[Sequence[str]], # the names given (a list, `Labels` or `Vocab`), or None
                 n:int # the number of prediction columns
                )->Labels:
-    "The given label names (checked against `n`), else `label_0`, `label_1`, ... (never a dataset's names by their count)."
+    """The given label names (checked against `n`), else `label_0`, `label_1`, ... (never a dataset's names by their
+    count)."""
     if labels is None: labels = [f'label_{i}' for i in range(n)]
     labels = Labels(labels, getattr(labels, 'no_finding', None))
     if len(labels) != n: raise ValueError(f'{len(labels)} labels given for {n} prediction columns')
@@ -47,7 +49,8 @@ def label_names(labels:Optional[Sequence[str]], # the names given (a list, `Labe
 # %% ../../nbs/50_evaluation.thresholds.ipynb #e1af27fa
 @dataclass
 class EvalData:
-    "Predictions with their targets, labels, image and patient ids and metadata, validated once (`preds_targs` takes it as is)."
+    """Predictions with their targets, labels, image and patient ids and metadata, validated once (`preds_targs` takes
+    it as is)."""
     preds:np.ndarray # probabilities (n_images, n_labels)
     targs:np.ndarray # targets: 1, 0, NaN unknown
     labels:Sequence[str]=None # label names in column order (a list, `Labels` or `Vocab`)
@@ -69,12 +72,14 @@ class EvalData:
 def targets(targs, # targets: 1, 0, or NaN (unknown); bool, numbers, torch or DataFrame
             labels:Sequence[str]=None # the column names, for the error message
            )->np.ndarray:
-    "`targs` as a bool array when every cell is known, else float64 with `NaN` where unknown; other values raise, named."
+    """`targs` as a bool array when every cell is known, else float64 with `NaN` where unknown; other values raise,
+    named."""
     y = to_np(targs)
     if y.dtype == bool: return y
     f = y.astype(np.float64); bad = ~(np.isnan(f) | (f == 0) | (f == 1))
     if bad.any():
-        r, c = np.argwhere(bad.reshape(len(f), -1))[0]; col = labels[c] if labels is not None and c < len(labels) else f'column {c}'
+        r, c = np.argwhere(bad.reshape(len(f), -1))[0]
+        col = labels[c] if labels is not None and c < len(labels) else f'column {c}'
         raise ValueError(f'targets must be 1 (positive), 0 (negative) or NaN (unknown); {int(bad.sum())} cell(s) hold '
                          f'{", ".join(map(str, np.unique(f[bad])[:5]))}, e.g. row {r}, {col}')
     return f if np.isnan(f).any() else f.astype(bool)
@@ -83,7 +88,8 @@ def preds_targs(preds, # probabilities (n_images, n_labels) or (n_images,), nump
                 targs=None, # targets (1, 0, NaN unknown), same shape (not needed with an `EvalData`)
                 labels:Optional[Sequence[str]]=None # label names (default: as `label_names`)
                )->tuple:
-    "`(p, y, labels)`: `preds` as a 2-D float64 array, `targs` as `targets` of its shape, and the label names (`Labels`)."
+    """`(p, y, labels)`: `preds` as a 2-D float64 array, `targs` as `targets` of its shape, and the label names
+    (`Labels`)."""
     if isinstance(preds, EvalData): return preds.preds, preds.targs, preds.labels  # validated once, when it was made
     p = to_np(preds).astype(np.float64); y = to_np(targs)
     if p.ndim == 1: p, y = p[:, None], y.reshape(-1, 1)
@@ -97,13 +103,16 @@ def subset(self:EvalData, rows # a boolean mask or integer positions
           )->EvalData:
     "The same data on `rows` only."
     r = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-    pick = lambda a: None if a is None else (a.iloc[r].reset_index(drop=True) if isinstance(a, pd.DataFrame) else np.asarray(a)[r])
-    return EvalData(self.preds[r], self.targs[r], self.labels, pick(self.image_ids), pick(self.patient_ids), pick(self.metadata), self.no_finding)
+    pick = lambda a: None if a is None else (
+        a.iloc[r].reset_index(drop=True) if isinstance(a, pd.DataFrame) else np.asarray(a)[r])
+    return EvalData(self.preds[r], self.targs[r], self.labels, pick(self.image_ids), pick(self.patient_ids),
+                    pick(self.metadata), self.no_finding)
 
 # %% ../../nbs/50_evaluation.thresholds.ipynb #0612a584
 @patch(as_prop=True)
 def patients(self:EvalData)->Optional[np.ndarray]:
-    "A patient id per image: `patient_ids`, else derived from NIH image names (`nih_patient_ids`); None when neither says."
+    """A patient id per image: `patient_ids`, else derived from NIH image names (`nih_patient_ids`); None when neither
+    says."""
     if self.patient_ids is not None: return self.patient_ids
     return None if self.image_ids is None else nih_patient_ids([Path(str(i)).name for i in self.image_ids])
 
@@ -125,7 +134,8 @@ def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch,
     p, y = to_np(preds), targets(targs)
     if not np.issubdtype(p.dtype, np.floating): p = p.astype(np.float32)
     if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
-    ts = (FASTBOOK_THRESHS if threshs is None else to_np(threshs)).astype(p.dtype).ravel()  # compare in preds' dtype, as torch does
+    # compare in preds' dtype, as torch does
+    ts = (FASTBOOK_THRESHS if threshs is None else to_np(threshs)).astype(p.dtype).ravel()
     p, y = p.ravel(), y.ravel()
     pm, nm = (y, ~y) if y.dtype == bool else (y == 1, y == 0)  # unknown cells (NaN) are neither: not counted
     pos, neg = np.sort(p[pm]), np.sort(p[nm])
@@ -167,13 +177,15 @@ def plot_threshold_sweep(sweep:pd.DataFrame, # from `threshold_sweep`
                          figsize=(7, 5) # figure size in inches
                         ):
     "The seed's plot: `accuracy_multi` against the threshold, with the chosen point and the all-negative baseline."
-    import matplotlib.pyplot as plt  # here, so that `xraylib.inference.predict` can use this module without loading matplotlib
+    # here, so that `xraylib.inference.predict` can use this module without loading matplotlib
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=figsize)
     ax.plot(sweep.threshold, sweep.accuracy_multi, 'o-', ms=3, color='C0', label='accuracy_multi')
     bt, ba, base = (sweep.attrs[k] for k in ('best_threshold', 'best_accuracy', 'all_negative'))
     ax.axhline(base, color='C3', ls='--', label=f'predict nothing (all negative): {base:.4f}')
     edge = ' (at the edge of the grid: the best may lie beyond it)' if sweep.attrs.get('at_edge') else ''
-    ax.plot([bt], [ba], '*', ms=14, color='C1', label=f'best on these data: threshold {bt:.3f}, accuracy {ba:.4f}{edge}')
+    ax.plot([bt], [ba], '*', ms=14, color='C1',
+            label=f'best on these data: threshold {bt:.3f}, accuracy {ba:.4f}{edge}')
     lo = min(sweep.accuracy_multi.min(), base)
     ax.set_ylim(max(0, lo - 0.1 * (1 - lo)), min(1, max(ba, base) + 0.15 * (1 - lo) + 1e-3))
     ax.set(xlabel='threshold (predict a label when probability > threshold)', ylabel='accuracy_multi', title=title)
@@ -207,7 +219,8 @@ def _rates(tp, fp, npos, nneg):
 
 def _row(label:str, method:str, npos:int, nneg:int, nunk:int)->dict:
     "A thresholds-table row with its counts and every figure still undefined."
-    return dict(label=label, method=method, threshold=np.nan, n_pos=npos, n_neg=nneg, n_unknown=nunk, prevalence=npos / max(npos + nneg, 1),
+    return dict(label=label, method=method, threshold=np.nan, n_pos=npos, n_neg=nneg, n_unknown=nunk,
+                prevalence=npos / max(npos + nneg, 1),
                 precision=np.nan, recall=np.nan, specificity=np.nan, f1=np.nan, youden_j=np.nan, note='')
 
 # %% ../../nbs/50_evaluation.thresholds.ipynb #6dc957f0
@@ -235,7 +248,8 @@ def per_label_thresholds(preds, # probabilities (n_images, n_labels)
         if method == 'f1': i = int(np.argmax(f1))
         elif method == 'youden': i = int(np.argmax(j))
         else: i = int(np.flatnonzero(rec >= target - 1e-12)[0])
-        row.update(threshold=float(t[i]), precision=prec[i], recall=rec[i], specificity=spec[i], f1=f1[i], youden_j=j[i])
+        row.update(threshold=float(t[i]), precision=prec[i], recall=rec[i], specificity=spec[i], f1=f1[i],
+                   youden_j=j[i])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -243,7 +257,8 @@ def per_label_thresholds(preds, # probabilities (n_images, n_labels)
 def thresholds_dict(table:pd.DataFrame # from `per_label_thresholds`
                    )->dict:
     "JSON-safe `{label: threshold or None}` from a thresholds table."
-    return {str(l): (None if t is None or not math.isfinite(t) else float(t)) for l, t in zip(table.label, table.threshold)}
+    return {str(l): (None if t is None or not math.isfinite(t) else float(t)) for l,
+            t in zip(table.label, table.threshold)}
 
 # %% ../../nbs/50_evaluation.thresholds.ipynb #1bb6643e
 def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
@@ -252,7 +267,8 @@ def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
                   thresholds=0.5, # given thresholds: a number, a sequence, a {label: threshold or None} dict or a table
                   method:str='given' # the rule that chose them, for the table's `method` column
                  )->pd.DataFrame:
-    "`per_label_thresholds`' table at given thresholds: precision, recall, specificity (with exact CIs), F1 and J of `p > t`."
+    """`per_label_thresholds`' table at given thresholds: precision, recall, specificity (with exact CIs), F1 and J of
+    `p > t`."""
     p, y, labels = preds_targs(preds, targs, labels)
     t, rows = thresholds_in_order(thresholds, labels, strict=False), []
     for k, lbl in enumerate(labels):
@@ -263,7 +279,9 @@ def thresholds_at(preds, # probabilities (n_images, n_labels), or an `EvalData`
             c = passes_threshold(pk, t[k]); tp, fp = int((c & (yk == 1)).sum()), int((c & (yk == 0)).sum())
             prec, rec, spec, f1, j = (float(v) for v in _rates(np.array(tp), np.array(fp), npos, row['n_neg']))
             row.update(threshold=float(t[k]), precision=prec, recall=rec, specificity=spec, f1=f1, youden_j=j)
-            for f, (s, n) in dict(precision=(tp, tp + fp), recall=(tp, npos), specificity=(row['n_neg'] - fp, row['n_neg'])).items():
-                row[f'{f}_lo'], row[f'{f}_hi'] = (float(v) for v in exact_ci(s, n))  # exact (Clopper-Pearson), images independent
+            for f, (s, n) in dict(precision=(tp, tp + fp), recall=(tp, npos),
+                                  specificity=(row['n_neg'] - fp, row['n_neg'])).items():
+                # exact (Clopper-Pearson), images independent
+                row[f'{f}_lo'], row[f'{f}_hi'] = (float(v) for v in exact_ci(s, n))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -15,8 +15,10 @@ __all__ = ['MIN_SIDE', 'MAX_ASPECT', 'DICOM_HEAD', 'MAX_DECODE_BYTES', 'IMAGE_EX
 
 # %% ../../nbs/10_imaging.load.ipynb #8e836ca5
 from .png import MAX_PIXELS, decode_gray_png
-MIN_SIDE = 16  # pixels: a shorter side below this is no radiograph (the phantom tests use 32 px, NIH's smallest copies 64 px)
-MAX_ASPECT = 4.0  # longer side / shorter side: chest films are about 1-1.5, a stitched long-leg or spine film up to about 3
+# pixels: a shorter side below this is no radiograph (the phantom tests use 32 px, NIH's smallest copies 64 px)
+MIN_SIDE = 16
+# longer side / shorter side: chest films are about 1-1.5, a stitched long-leg or spine film up to about 3
+MAX_ASPECT = 4.0
 
 class ImageLoadError(ValueError):
     "An image that cannot be read as a chest X-ray; the message names the source and the reason."
@@ -48,7 +50,8 @@ def _to_uint8(a:np.ndarray, rng:Optional[tuple]=None # integers: `(min, max)` of
     return np.round((a - lo) / (hi - lo) * 255).astype(np.uint8)
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e000
-DICOM_HEAD = 16 << 20  # bytes: the most of a deflated DICOM inflated while looking for its pixel data (headers are kilobytes)
+# bytes: the most of a deflated DICOM inflated while looking for its pixel data (headers are kilobytes)
+DICOM_HEAD = 16 << 20
 _PIXEL_DATA = b'\xe0\x7f\x10\x00'  # the tag (7FE0,0010) Pixel Data, little endian
 
 def _frame_bytes(ds, name:str, max_pixels:int)->int:
@@ -56,13 +59,17 @@ def _frame_bytes(ds, name:str, max_pixels:int)->int:
     r, c, s = (int(ds.get(k) or d) for k, d in (('Rows', 0), ('Columns', 0), ('SamplesPerPixel', 1)))
     if r * c * s > max_pixels:
         f = int(ds.get('NumberOfFrames') or 1)
-        raise ImageLoadError(f"{name}: DICOM image is {c}x{r} pixels{f' x {s} samples' if s > 1 else ''}{f' ({f} frames)' if f > 1 else ''}, over the limit of "
-                             f'{max_pixels:,} (decompression-bomb guard, read from the header before decoding); pass max_pixels to allow it')
+        raise ImageLoadError(
+            f"{name}: DICOM image is {c}x{r} "
+            f"pixels{f' x {s} samples' if s > 1 else ''}{f' ({f} frames)' if f > 1 else ''}, over the limit of "
+                             f'{max_pixels:,} (decompression-bomb guard, read from the header before decoding); pass '
+                             f'max_pixels to allow it')
     return (r * c * s * int(ds.get('BitsAllocated') or 16) + 7) // 8
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e003
 def _pixel_header(head:bytes)->Optional[tuple]:
-    "`(dataset, offset)`: the top-level elements of inflated DICOM bytes before Pixel Data, and where it starts; None while `head` ends before it."
+    """`(dataset, offset)`: the top-level elements of inflated DICOM bytes before Pixel Data, and where it starts; None
+    while `head` ends before it."""
     from pydicom.filereader import read_dataset
     if _PIXEL_DATA not in head: return None
     fp = io.BytesIO(head)
@@ -71,7 +78,8 @@ def _pixel_header(head:bytes)->Optional[tuple]:
     return (ds, fp.tell()) if head[fp.tell():fp.tell() + 4] == _PIXEL_DATA else None
 
 def _inflate(d, src:bytes, head:bytes, upto:int)->tuple:
-    "Inflate more of `src` with the decompressor `d`, `head` grown to at most `upto` bytes: `(head, rest of src, whether it grew)`."
+    """Inflate more of `src` with the decompressor `d`, `head` grown to at most `upto` bytes: `(head, rest of src,
+    whether it grew)`."""
     more = d.decompress(src, upto - len(head))
     return head + more, d.unconsumed_tail, bool(more)
 
@@ -87,12 +95,16 @@ def _inflate_dicom(b:bytes, name:str, max_pixels:int):
     d, src, head, grew = zlib.decompressobj(-zlib.MAX_WBITS), b[_meta_end(b):], b'', True
     while (got := _pixel_header(head)) is None:
         if not grew: raise ImageLoadError(f'{name}: DICOM file has no pixel data (no image to read)')
-        if len(head) >= DICOM_HEAD: raise ImageLoadError(f'{name}: deflated DICOM without pixel data in its first {DICOM_HEAD >> 20} MB; refused')
+        if len(head) >= DICOM_HEAD:
+            raise ImageLoadError(
+                f'{name}: deflated DICOM without pixel data in its first {DICOM_HEAD >> 20} MB; refused')
         head, src, grew = _inflate(d, src, head, len(head) + (1 << 20))
     (ds, pos), need = got, got[1] + 12 + _frame_bytes(got[0], name, max_pixels)  # 12: tag, VR, reserved, length
-    if head[pos+8:pos+12] == b'\xff\xff\xff\xff': raise ImageLoadError(f'{name}: deflated DICOM with encapsulated pixel data (not valid DICOM)')
+    if head[pos+8:pos+12] == b'\xff\xff\xff\xff':
+        raise ImageLoadError(f'{name}: deflated DICOM with encapsulated pixel data (not valid DICOM)')
     while len(head) < need and grew: head, src, grew = _inflate(d, src, head, need)
-    if len(head) < need: raise ImageLoadError(f'{name}: cannot decode DICOM pixel data (it ends before the first frame does)')
+    if len(head) < need:
+        raise ImageLoadError(f'{name}: cannot decode DICOM pixel data (it ends before the first frame does)')
     ds.PixelData, ds.file_meta = head[pos+12:need], FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if 'NumberOfFrames' in ds: ds.NumberOfFrames = 1
@@ -100,16 +112,21 @@ def _inflate_dicom(b:bytes, name:str, max_pixels:int):
 
 # %% ../../nbs/10_imaging.load.ipynb #ed2fd7fa
 def _dicom_to_array(b:bytes, name:str, max_pixels:int)->np.ndarray:
-    "Decode DICOM bytes to a display-ready uint8 array (modality LUT, VOI LUT/window, MONOCHROME1); header checked first, first frame only."
+    """Decode DICOM bytes to a display-ready uint8 array (modality LUT, VOI LUT/window, MONOCHROME1); header checked
+    first, first frame only."""
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
     deflated = (e := _meta_end(b)) is not None and pydicom.uid.DeflatedExplicitVRLittleEndian.encode() in b[144:e]
-    try: ds = _inflate_dicom(b, name, max_pixels) if deflated else pydicom.dcmread(io.BytesIO(b), force=True, defer_size='256 KB')
+    try:
+        ds = _inflate_dicom(b, name,
+                            max_pixels) if deflated else pydicom.dcmread(io.BytesIO(b), force=True, defer_size='256 KB')
     except ImageLoadError: raise
     except Exception as e: raise ImageLoadError(f'{name}: not a readable DICOM file ({e})') from e
     if 'PixelData' not in ds: raise ImageLoadError(f'{name}: DICOM file has no pixel data (no image to read)')
     _frame_bytes(ds, name, max_pixels)
-    try: a = pixel_array(ds if deflated or not _is_dicom(b) else io.BytesIO(b), index=0 if int(ds.get('NumberOfFrames') or 1) > 1 else None)
+    try:
+        a = pixel_array(ds if deflated or not _is_dicom(b) else io.BytesIO(b),
+                        index=0 if int(ds.get('NumberOfFrames') or 1) > 1 else None)
     except Exception as e: raise ImageLoadError(f'{name}: cannot decode DICOM pixel data ({e})') from e
     if a.ndim == 3: a = a[..., :3].mean(-1)
     a = apply_modality_lut(a, ds)
@@ -140,11 +157,13 @@ def _check_shape(w:int, h:int, name:str, min_side:int, max_aspect:float):
                              f'{min_side} pixels); pass min_side to allow it')
     if max(w, h) > max_aspect * min(w, h):
         raise ImageLoadError(f'{name}: image is {w}x{h} pixels, too elongated to be a radiograph (aspect ratio '
-                             f'{max(w, h) / min(w, h):.1f}:1, over the limit of {max_aspect:g}:1); pass max_aspect to allow it')
+                             f'{max(w, h) / min(w, h):.1f}:1, over the limit of {max_aspect:g}:1); pass max_aspect to '
+                             f'allow it')
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e010
 def _not_blank(im:Image.Image, name:str)->Image.Image:
-    "`im` (8-bit grayscale), unless every pixel has one value: a blank image holds no radiograph, refused naming the value."
+    """`im` (8-bit grayscale), unless every pixel has one value: a blank image holds no radiograph, refused naming the
+    value."""
     lo, hi = im.getextrema()
     if lo == hi: raise ImageLoadError(f'{name}: every pixel is {lo}: a blank image, not a radiograph')
     return im
@@ -163,28 +182,33 @@ def _check_cost(im:Image.Image, name:str):
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e011
 def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:
-    "Decode image bytes with PIL (upright by their EXIF tag), refusing more than `max_pixels` or a bad `shape` before decoding."
+    """Decode image bytes with PIL (upright by their EXIF tag), refusing more than `max_pixels` or a bad `shape` before
+    decoding."""
     try:
         im = Image.open(io.BytesIO(b))
         if im.width * im.height > max_pixels:
             raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
                                  f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
         shape(im.width, im.height); _check_cost(im, name)
-        im.load(); ImageOps.exif_transpose(im, in_place=True)  # stored sideways with an EXIF tag: upright, as browsers show it
+        # stored sideways with an EXIF tag: upright, as browsers show it
+        im.load(); ImageOps.exif_transpose(im, in_place=True)
         return im
     except ImageLoadError: raise
     except Image.DecompressionBombError as e:  # PIL's own guard, at twice its MAX_IMAGE_PIXELS
         raise ImageLoadError(f'{name}: image too large to decode safely ({e}); decompression-bomb guard, '
                              f'xraylib refuses images over {max_pixels:,} pixels') from e
     except UnidentifiedImageError as e:
-        raise ImageLoadError(f'{name}: not an image file PIL or pydicom can read (supported: PNG, JPEG, TIFF, BMP, DICOM)') from e
-    except (OSError, SyntaxError, ValueError) as e: raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
+        raise ImageLoadError(
+            f'{name}: not an image file PIL or pydicom can read (supported: PNG, JPEG, TIFF, BMP, DICOM)') from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e012
 def _decode_bytes(b:bytes, name:str, max_pixels:int, threads:int, shape)->Image.Image:
     "Decode an image file's bytes: DICOM by pydicom, NIH's kind of PNG by `decode_gray_png`, anything else by PIL."
     if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
-    if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')): return Image.fromarray(_dicom_to_array(b, name, max_pixels))
+    if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
+        return Image.fromarray(_dicom_to_array(b, name, max_pixels))
     if b.find(b'eXIf', 0, b.find(b'IDAT')) < 0 and (a := decode_gray_png(b, max_pixels, threads)) is not None:
         return Image.fromarray(a)  # NIH's kind of PNG (no EXIF orientation), fast
     return _pil_open(b, name, max_pixels, shape)
@@ -199,7 +223,8 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
     "Read a chest X-ray (PNG 8/16-bit, RGB/RGBA, JPEG, DICOM, ...) as an 8-bit grayscale PIL image."
     name, max_pixels = _src_name(src), max_pixels or MAX_PIXELS
     shape = lambda w, h: _check_shape(w, h, name, min_side or MIN_SIDE, max_aspect or MAX_ASPECT)
-    if isinstance(src, Image.Image): im = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src  # upright
+    # upright
+    if isinstance(src, Image.Image): im = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
     elif isinstance(src, np.ndarray):
         a = src if src.ndim == 2 else src[..., :3].mean(-1) if src.ndim == 3 else None
         if a is None: raise ImageLoadError(f'{name}: expected a 2-D or 3-D array, got shape {src.shape}')
@@ -208,7 +233,8 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
     elif isinstance(src, (str, Path)):
         if not Path(src).is_file(): raise ImageLoadError(f'{name}: no such file')
         im = _decode_bytes(Path(src).read_bytes(), name, max_pixels, threads, shape)
-    elif isinstance(src, (bytes, bytearray, memoryview)): im = _decode_bytes(bytes(src), name, max_pixels, threads, shape)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        im = _decode_bytes(bytes(src), name, max_pixels, threads, shape)
     else: raise ImageLoadError(f'{name}: unsupported image source type {type(src).__name__}')
     if im.width * im.height > max_pixels:
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')
@@ -216,4 +242,5 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
     return _not_blank(_pil_to_gray(im), name)
 
 # %% ../../nbs/10_imaging.load.ipynb #05927dde
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')  # the image files xraylib reads, by extension
+# the image files xraylib reads, by extension
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')

@@ -89,7 +89,8 @@ def reference_arrays(F:np.ndarray, # the validation images' pooled features, `(n
     arrays = dict(g, resid_var=np.atleast_1d(g['resid_var']), probs=np.asarray(probs, np.float32)[keep],
                   targs=t[keep].astype(np.float32), groups=gid[keep].astype(np.int64), z=z.astype(np.float16),
                   r2=r2.astype(np.float32), oof_score=oof[keep].astype(np.float32))
-    info = dict(file=REFERENCE_NAME, n_valid=len(F), n_stored=len(keep), features=f'average-pooled body output ({F.shape[1]})',
+    info = dict(file=REFERENCE_NAME, n_valid=len(F), n_stored=len(keep),
+                features=f'average-pooled body output ({F.shape[1]})',
                 axes=int(g['axes'].shape[0]), false_alarm=false_alarm, threshold=thr, patient_folds=groups is not None,
                 labelled=targs is not None)
     return arrays, info

@@ -17,7 +17,8 @@ __all__ = ['default_layer', 'gradcam', 'plot_gradcam', 'gradcam_overlay']
 
 # %% ../../nbs/43_inference.gradcam.ipynb #9d52b04a
 def _cam_candidates(model:nn.Module)->list:
-    "The layers Grad-CAM may explain, shallow to deep: a fastai body's blocks that hold a `Conv2d`, else every `Conv2d`."
+    """The layers Grad-CAM may explain, shallow to deep: a fastai body's blocks that hold a `Conv2d`, else every
+    `Conv2d`."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not convs: raise ValueError('gradcam: the model has no Conv2d layer to explain')
     if isinstance(model, nn.Sequential) and len(model) == 2 and isinstance(model[0], nn.Sequential):
@@ -26,13 +27,15 @@ def _cam_candidates(model:nn.Module)->list:
     return convs
 
 # %% ../../nbs/43_inference.gradcam.ipynb #ccae8157
-_DEFAULTS = weakref.WeakKeyDictionary()  # model -> {(h, w, min_cells): layer}: one probing forward pass per model and size
+# model -> {(h, w, min_cells): layer}: one probing forward pass per model and size
+_DEFAULTS = weakref.WeakKeyDictionary()
 
 def default_layer(model:nn.Module, # the model to explain
                   size, # its input size: pixels, or (height, width)
                   min_cells:int=8 # the feature map's shorter side needs at least this many cells
                  )->nn.Module:
-    "Grad-CAM's default layer: the deepest conv block whose feature map has at least `min_cells` x `min_cells` cells at input `size`."
+    """Grad-CAM's default layer: the deepest conv block whose feature map has at least `min_cells` x `min_cells` cells
+    at input `size`."""
     key = ((size, size) if isinstance(size, int) else tuple(int(s) for s in size)) + (min_cells,)
     memo = _DEFAULTS.setdefault(model, {})
     if key not in memo: memo[key] = _deepest_fine(model, _cam_candidates(model), key[:2], min_cells)
@@ -40,9 +43,11 @@ def default_layer(model:nn.Module, # the model to explain
 
 # %% ../../nbs/43_inference.gradcam.ipynb #957336c0
 def _deepest_fine(model:nn.Module, cands:list, hw:tuple, min_cells:int)->nn.Module:
-    "Run `model` on a blank `hw` input and return the deepest of `cands` whose output is at least `min_cells` on both sides (else the first)."
+    """Run `model` on a blank `hw` input and return the deepest of `cands` whose output is at least `min_cells` on both
+    sides (else the first)."""
     sides = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, k=k: sides.__setitem__(k, min(o.shape[-2:]))) for k, m in enumerate(cands)]
+    hooks = [m.register_forward_hook(lambda m, i, o, k=k: sides.__setitem__(k, min(o.shape[-2:]))) for k,
+             m in enumerate(cands)]
     p, n_in, was = next(model.parameters()), next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels, model.training
     try:
         model.eval()
@@ -80,7 +85,8 @@ def gradcam(predictor_or_model, # a `xraylib.inference.predict.Predictor`, or a 
     cam = torch.relu((grad.mean((1, 2))[:, None, None] * act).sum(0))
     cam = nn.functional.interpolate(cam[None, None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
     cam = cam - cam.min()
-    return (cam / cam.max() if cam.max() > 0 else cam).detach().cpu().numpy()  # a NumPy array on the CPU, wherever the model ran
+    # a NumPy array on the CPU, wherever the model ran
+    return (cam / cam.max() if cam.max() > 0 else cam).detach().cpu().numpy()
 
 # %% ../../nbs/43_inference.gradcam.ipynb #57beb1a8
 def plot_gradcam(predictor, # the `xraylib.inference.predict.Predictor` to explain
@@ -114,10 +120,12 @@ def gradcam_overlay(predictor, # the `xraylib.inference.predict.Predictor` to ex
                     cmap:str='jet', # matplotlib colormap of the heatmap
                     max_side:int=512 # shrink larger images to this many pixels on their longer side (None: full size)
                    )->Image.Image:
-    "The grayscale image with `label`'s Grad-CAM heatmap blended on top, as an RGB PIL image at the image's size (at most `max_side`)."
+    """The grayscale image with `label`'s Grad-CAM heatmap blended on top, as an RGB PIL image at the image's size (at
+    most `max_side`)."""
     from matplotlib import colormaps
     im = load_image(image)
-    if max_side and max(im.size) > max_side: im = im.resize(tuple(round(s * max_side / max(im.size)) for s in im.size), Image.BILINEAR)
+    if max_side and max(im.size) > max_side:
+        im = im.resize(tuple(round(s * max_side / max(im.size)) for s in im.size), Image.BILINEAR)
     hm = Image.fromarray(np.uint8(gradcam(predictor, im, label) * 255)).resize(im.size, Image.BILINEAR)
     heat = colormaps[cmap](np.asarray(hm))[..., :3] * 255
     return Image.fromarray(np.uint8(np.asarray(im.convert('RGB')) * (1 - alpha) + heat * alpha))

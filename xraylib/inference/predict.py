@@ -42,7 +42,8 @@ def _first(d:dict, *keys, default=None):
 def model_spec(meta:dict # the contents of `model.json`
               )->dict:
     "Preprocessing and label facts from model metadata: size (h,w), resize method, mean, std, vocab, n_in, thresholds."
-    # `xraylib.inference.modelfile.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std}, vocab,
+    # `xraylib.inference.modelfile.save_model` writes size [h, w], resize {method, pad_mode}, normalize {mean, std},
+    # vocab,
     # n_in and thresholds {label: float or None}; a None threshold (no positives to tune it on) stays None: undefined,
     # shown as 'no threshold' and never passed (`passes_threshold`), not a silent 0.5.
     size = _first(meta, 'size', 'img_size', 'image_size', 'input_size', default=DEFAULT_SIZE)
@@ -52,13 +53,15 @@ def model_spec(meta:dict # the contents of `model.json`
     mean = _first(meta, 'normalization.mean', 'normalize.mean', 'norm.mean', 'mean', 'stats.0')
     std = _first(meta, 'normalization.std', 'normalize.std', 'norm.std', 'std', 'stats.1')
     if mean is None or std is None: raise ValueError('model metadata has no normalization mean/std')
-    vocab = list(_first(meta, 'vocab', 'labels', default=list(NIH_VOCAB.labels)))  # model files before vocabularies were stored: NIH's
+    # model files before vocabularies were stored: NIH's
+    vocab = list(_first(meta, 'vocab', 'labels', default=list(NIH_VOCAB.labels)))
     th = _first(meta, 'thresholds', default=None) or {}
     if not isinstance(th, dict): th = dict(zip(vocab, th))
     return dict(size=size, method=method, pad_mode=pad_mode, mean=[float(m) for m in np.atleast_1d(mean)],
                 std=[float(s) for s in np.atleast_1d(std)], vocab=vocab,
                 n_in=int(_first(meta, 'n_in', 'channels', default=1)),
-                thresholds={l: (None if np.isnan(t) else t) for l, t in zip(vocab, thresholds_in_order(th, vocab, strict=False).tolist())})
+                thresholds={l: (None if np.isnan(t) else t) for l,
+                            t in zip(vocab, thresholds_in_order(th, vocab, strict=False).tolist())})
 
 # %% ../../nbs/42_inference.predict.ipynb #2f244fdc
 def thresholds_source(meta:dict # a model's `model.json`
@@ -76,7 +79,8 @@ def preprocess_image(image, # a path, bytes, a PIL image or an array
     "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on."
     im = load_image(image, threads=threads)
     h, w = spec['size']
-    if spec['method'] == 'squish': im = im.resize((w, h), Image.BILINEAR)  # what fastai's Resize does, minus its full-size crop copy
+    # what fastai's Resize does, minus its full-size crop copy
+    if spec['method'] == 'squish': im = im.resize((w, h), Image.BILINEAR)
     else:
         if type(im) is not Image.Image: im = im.copy()  # a plain PIL image: fastai keeps the input's class
         im = Resize(spec['size'], method=spec['method'], pad_mode=spec.get('pad_mode', 'reflection'))(im, split_idx=1)
@@ -94,7 +98,9 @@ def _full_fp32():
     cudnn, mm = torch.backends.cudnn, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False): yield
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            yield
     finally: torch.backends.cuda.matmul.allow_tf32 = mm
 
 def _agrees(fast:nn.Module, model:nn.Module, x_fast:torch.Tensor, x:torch.Tensor, atol:float)->bool:
@@ -126,7 +132,8 @@ class OnnxModel(nn.Module):
         import onnxruntime as ort
         so = ort.SessionOptions(); so.intra_op_num_threads = threads or torch.get_num_threads()
         so.log_severity_level = 3  # errors only
-        so.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep: no CPU burnt between calls
+        # idle threads sleep: no CPU burnt between calls
+        so.add_session_config_entry('session.intra_op.allow_spinning', '0')
         self.session = ort.InferenceSession(onnx_bytes, so, providers=['CPUExecutionProvider'])
 
     def forward(self, x:torch.Tensor)->torch.Tensor:
@@ -185,9 +192,12 @@ def infer_model(self:Predictor)->nn.Module:
     if self._infer is None:
         if self.engine == 'eager': self._infer = self.model
         else:
-            om = onnx_model(self.model, self.spec['n_in']) if self.engine in ('auto', 'onnx') and self.device.type == 'cpu' else None
+            om = onnx_model(self.model,
+                            self.spec['n_in']) if self.engine in ('auto',
+                                                                  'onnx') and self.device.type == 'cpu' else None
             if om is None and self.engine == 'onnx':
-                warnings.warn('engine="onnx": ONNX Runtime is unavailable here (pip install onnx onnxruntime; CPU only) '
+                warnings.warn(
+                    'engine="onnx": ONNX Runtime is unavailable here (pip install onnx onnxruntime; CPU only) '
                               'or its export of this model failed its check; predicting with PyTorch')
             self._infer = om if om is not None else inference_model(self.model, self.spec['n_in'])
     return self._infer
@@ -206,9 +216,11 @@ def preprocess(self:Predictor, image, # a path, bytes, a PIL image or an array
 def forward(self:Predictor, x:torch.Tensor, # a preprocessed batch (`n x n_in x h x w`)
             calibrated:Optional[bool]=None # None: as `self.calibrated`; False: the raw sigmoid probabilities, even of a calibrated predictor
            )->np.ndarray:
-    "Probabilities of a preprocessed batch (calibrated when `self.calibrated`), in the memory layout `infer_model` runs fastest on."
+    """Probabilities of a preprocessed batch (calibrated when `self.calibrated`), in the memory layout `infer_model`
+    runs fastest on."""
     m = self.infer_model
-    if isinstance(m, torch.fx.GraphModule): x = x.contiguous(memory_format=torch.channels_last)  # `inference_model`'s copy
+    # `inference_model`'s copy
+    if isinstance(m, torch.fx.GraphModule): x = x.contiguous(memory_format=torch.channels_last)
     x = x.to(self.device)
     p = torch.sigmoid(m(x).float())
     if self.tta: p = (p + torch.sigmoid(m(x.flip(-1)).float())) / 2
@@ -229,11 +241,13 @@ def probs(self:Predictor, images:list # paths, bytes, PIL images or arrays
 def label_table(self:Predictor, probs:np.ndarray, # one image's probabilities, in `self.vocab` order
                 thresh:Union[float,dict,None]=None # None: the model's per-label thresholds; a float: one for all; a dict: overrides some
                )->pd.DataFrame:
-    "Every label with its probability, threshold (NaN: undefined) and whether it passes (`passes_threshold`: `p > t`), most probable first."
+    """Every label with its probability, threshold (NaN: undefined) and whether it passes (`passes_threshold`: `p > t`),
+    most probable first."""
     th = self.thresholds if thresh is None else {**self.thresholds, **thresh} if isinstance(thresh, dict) else thresh
     o = np.argsort(-np.asarray(probs), kind='stable')  # most probable first; ties keep the vocab order
     p, t = np.asarray(probs, dtype=float)[o], thresholds_in_order(th, self.vocab)[o]
-    return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t, passes=passes_threshold(p, t)))
+    return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t,
+                             passes=passes_threshold(p, t)))
 
 # %% ../../nbs/42_inference.predict.ipynb #76de1c77
 @patch
@@ -252,7 +266,8 @@ def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json
               tta:bool=False # as in `Predictor`: flip TTA
              ):
     "Load a predictor from the files `xraylib.inference.modelfile.save_model` wrote (no pickle)."
-    from xraylib.inference.modelfile import load_model  # here: it loads fastai.vision.all, which `import xraylib.inference.predict` need not
+    # here: it loads fastai.vision.all, which `import xraylib.inference.predict` need not
+    from xraylib.inference.modelfile import load_model
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
     model, meta = load_model(p)
@@ -272,7 +287,8 @@ def reference(self:Predictor)->Optional[dict]:
 @patch
 def atypical(self:Predictor, x:torch.Tensor # a preprocessed batch (`n x n_in x h x w`)
             )->Optional[dict]:
-    "`inference.atypical.atypicality` of a batch (`score`, `atypical`, `z`, `r2`); None for a model without a reference."
+    """`inference.atypical.atypicality` of a batch (`score`, `atypical`, `z`, `r2`); None for a model without a
+    reference."""
     return None if self.reference is None else atypicality(self.reference, pooled_features(self.model, x))
 
 # %% ../../nbs/42_inference.predict.ipynb #a44c0003
@@ -332,7 +348,8 @@ def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict
 def folder_images(folder:Union[str,Path], # the folder to search
                   recurse:bool=True # search its sub-folders too (patient/study or class folders)
                  )->tuple:
-    "`(images, n_other)`: the image files in `folder` (sorted, by extension), and how many other files were skipped; hidden files and folders are skipped."
+    """`(images, n_other)`: the image files in `folder` (sorted, by extension), and how many other files were skipped;
+    hidden files and folders are skipped."""
     p = Path(folder)
     fs = [f for f in (p.rglob('*') if recurse else p.iterdir())
           if f.is_file() and not any(s.startswith('.') for s in f.relative_to(p).parts)]
@@ -359,7 +376,8 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
                   names:Optional[list]=None, # the `Image Index` of each file (default: its path below the folder given, else its name)
                   workers:Optional[int]=None # decoding threads (default: the CPU count)
                  )->pd.DataFrame:
-    "Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads; with a validation reference, `attrs['atypicality']` (and the CSV's `atypicality`, `atypical` columns)."
+    """Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads;
+    with a validation reference, `attrs['atypicality']` (and the CSV's `atypicality`, `atypical` columns)."""
     files, rows, done, errs, aty = image_files(files_or_folder, recurse), [], [], [], []
     top = Path(files_or_folder) if isinstance(files_or_folder, (str, Path)) and Path(files_or_folder).is_dir() else None
     names = dict(zip(map(str, files), names or [f.relative_to(top).as_posix() if top else Path(f).name for f in files]))
@@ -367,21 +385,26 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as ex:
         load = lambda c: ex.map(partial(_load_or_error, self, raise_=errors == 'raise'), c)
         nxt = load(chunks[0]) if chunks else None
-        for i in (progress_bar(range(len(chunks)), comment=f'predicting {len(files):,} images, {bs} a batch') if progress and chunks else range(len(chunks))):
-            cur, nxt = nxt, load(chunks[i+1]) if i + 1 < len(chunks) else None  # the next batch decodes while this one runs
+        for i in (progress_bar(range(len(chunks)),
+                               comment=f'predicting {len(files):,} images, {bs} a batch') if progress and chunks else range(len(chunks))):
+            # the next batch decodes while this one runs
+            cur, nxt = nxt, load(chunks[i+1]) if i + 1 < len(chunks) else None
             got = list(zip(chunks[i], cur))
             errs += [(str(f), e) for f, (_, e) in got if e is not None]
             ok = [(f, x) for f, (x, e) in got if e is None]
             if ok: xb = torch.cat([x for _, x in ok]); rows.append(self.forward(xb)); done += [f for f, _ in ok]
             if ok: aty.append(self.atypical(xb))  # None for a model without a validation reference
-    df = pd.DataFrame(np.concatenate(rows) if rows else np.zeros((0, len(self.vocab))), columns=[f'prob_{l}' for l in self.vocab])
+    df = pd.DataFrame(np.concatenate(rows) if rows else np.zeros((0, len(self.vocab))),
+                      columns=[f'prob_{l}' for l in self.vocab])
     df.insert(0, 'Image Index', [names[str(f)] for f in done])
     if errs and errors == 'warn': warnings.warn(f'{len(errs)} file(s) skipped: ' + '; '.join(e for _, e in errs))
-    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated, atypicality=BatchAtypicality.cat(aty, self.reference))
+    df.attrs.update(errors=errs, files=done, calibrated=self.calibrated,
+                    atypicality=BatchAtypicality.cat(aty, self.reference))
     if out_csv is not None:
         with atomic_path(out_csv) as tmp: with_atypicality(df, df.attrs['atypicality']).to_csv(tmp, index=False)
     return df
 
+# %% ../../nbs/42_inference.predict.ipynb #980fdf27
 def _load_or_error(pred:Predictor, f, raise_:bool=False)->tuple:
     "`(input tensor, None)` for a readable image file, `(None, message)` for an unreadable one."
     try: return pred.preprocess(f, threads=1), None  # one thread per image: the pool decodes several at once
@@ -405,15 +428,20 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
                ):
     "Predict the chest X-ray labels of IMAGE files or folders with a saved model; print them, or write a CSV."
     try: p = Predictor.from_file(model, calibrated=not raw, tta=tta)
-    except (FileNotFoundError, ValueError) as e:  # missing files, or xraylib.inference.modelfile.ModelFileError (pickle, tampered...)
+    # missing files, or xraylib.inference.modelfile.ModelFileError (pickle, tampered...)
+    except (FileNotFoundError, ValueError) as e:
         print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 1
     if gradcam_label is not None and gradcam_label not in p.vocab:
-        print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})', file=sys.stderr); return 1
+        print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})',
+              file=sys.stderr)
+        return 1
     files, names = _cli_images(images)
     if not files:
-        print(f'xraylib predict: no image files ({", ".join(IMAGE_EXTS)}) in {" ".join(images)}', file=sys.stderr); return 1
+        print(f'xraylib predict: no image files ({", ".join(IMAGE_EXTS)}) in {" ".join(images)}', file=sys.stderr)
+        return 1
     df = p.predict_batch(files, bs=bs, out_csv=csv, errors='skip', progress=csv is not None, names=names)
-    if csv is not None: print(f'wrote {len(df)} rows ({"calibrated" if p.calibrated else "raw"} probabilities) to {csv}')
+    if csv is not None:
+        print(f'wrote {len(df)} rows ({"calibrated" if p.calibrated else "raw"} probabilities) to {csv}')
     else: _print_tables(p, df, thresh, json)
     if gradcam is not None: _write_gradcams(p, df, gradcam, gradcam_label)
     errs = df.attrs['errors']
@@ -425,25 +453,30 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
 
 # %% ../../nbs/42_inference.predict.ipynb #0283e264
 def _cli_images(images:list)->tuple:
-    "`(files, names)` of the command's IMAGE arguments: folders searched with their sub-folders (said on stderr), names relative to them."
+    """`(files, names)` of the command's IMAGE arguments: folders searched with their sub-folders (said on stderr),
+    names relative to them."""
     files, names = [], []
     for src in map(Path, images):
         if not src.is_dir(): files.append(src); names.append(src.name); continue
         fs, other = folder_images(src)
         files += fs; names += [f.relative_to(src).as_posix() for f in fs]
         print(f'xraylib predict: {src}: {len(fs)} image(s) in {len({f.parent for f in fs})} folder(s)' +
-              (f'; skipped {other} file(s) that are not {"/".join(IMAGE_EXTS)} images' if other else ''), file=sys.stderr)
+              (f'; skipped {other} file(s) that are not {"/".join(IMAGE_EXTS)} images' if other else ''),
+              file=sys.stderr)
     return files, names
 
 def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
     "Print each image's labels, most probable first (`*`: passes its threshold), or all of them as JSON."
     out = []
-    if not as_json: print(f"thresholds chosen on {'the command line (--thresh)' if thresh is not None else thresholds_source(p.meta)}; *: passes")
+    if not as_json:
+        print(f"thresholds chosen on "
+              f"{'the command line (--thresh)' if thresh is not None else thresholds_source(p.meta)}; *: passes")
     a = df.attrs.get('atypicality')
     for i, (f, probs) in enumerate(zip(df.attrs['files'], df.iloc[:, 1:].to_numpy())):
         t, extra = p.label_table(probs, thresh), a.fields(i) if a else {}
         if as_json:
-            out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'), **extra))
+            out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'),
+                            **extra))
             continue
         print(f'== {f}')  # an undefined threshold (no validation positives): 'no threshold', never marked
         if extra: print(atypical_line(extra))
@@ -452,10 +485,12 @@ def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
             print(f"{'*' if r.passes else ' '} {r.label:20s} {r.probability:.4f}  ({th})")
     if as_json: print(_json.dumps(out, indent=1, default=float))
 
+# %% ../../nbs/42_inference.predict.ipynb #0a9a4811
 def _write_gradcams(p:Predictor, df:pd.DataFrame, out_dir, label:Optional[str]):
     "Write `gradcam_overlay` of each predicted image, for `label` or its most probable one, as `<stem>_<label>.png`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    for f, name, probs in zip(progress_bar(df.attrs['files'], comment='writing Grad-CAM overlays'), df['Image Index'], df.iloc[:, 1:].to_numpy()):
+    for f, name, probs in zip(progress_bar(df.attrs['files'], comment='writing Grad-CAM overlays'), df['Image Index'],
+                              df.iloc[:, 1:].to_numpy()):
         l = label or p.vocab[int(np.argmax(probs))]
         stem = Path(name).with_suffix('').as_posix().replace('/', '__')  # NORMAL/a.png -> NORMAL__a_<label>.png
         with atomic_path(out/f'{stem}_{l}.png') as tmp: gradcam_overlay(p, f, l).save(tmp, format='PNG')

@@ -41,7 +41,8 @@ def fit_temperature(probs, # held-out probabilities (n_images, n_labels)
                    )->np.ndarray:
     "Per-label temperature minimising the cross-entropy of `sigmoid(logit(p) / T)`; 1 for a label with one class."
     z, y = _logit(np.atleast_2d(probs)), np.atleast_2d(np.asarray(targs, dtype=np.float64))
-    fit = lambda zk, yk: float(np.exp(minimize_scalar(lambda lt: _bce(np.exp(-lt), 0., zk, yk)[0], bounds=(-5, 5), method='bounded',
+    fit = lambda zk, yk: float(np.exp(minimize_scalar(lambda lt: _bce(np.exp(-lt), 0., zk, yk)[0], bounds=(-5, 5),
+                                                      method='bounded',
                                                       options=dict(xatol=1e-7)).x))
     return np.array(_fit_each(z, y, fit, 1.))
 
@@ -64,17 +65,20 @@ def fit_calibration(probs, # held-out probabilities (n_images, n_labels)
                    )->dict:
     "The calibration entry of `model.json`, e.g. `{'method': 'temperature', 'temperature': {label: T}}`."
     if method == 'temperature':
-        return dict(method='temperature', temperature={l: float(t) for l, t in zip(vocab, fit_temperature(probs, targs))})
+        return dict(method='temperature',
+                    temperature={l: float(t) for l, t in zip(vocab, fit_temperature(probs, targs))})
     if method == 'platt':
         a, b = fit_platt(probs, targs)
-        return dict(method='platt', a={l: float(v) for l, v in zip(vocab, a)}, b={l: float(v) for l, v in zip(vocab, b)})
+        return dict(method='platt', a={l: float(v) for l, v in zip(vocab, a)},
+                    b={l: float(v) for l, v in zip(vocab, b)})
     raise ValueError(f'unknown calibration method {method!r} (expected one of {", ".join(CALIBRATION_METHODS)})')
 
 def apply_calibration(probs, # probabilities (n_images, n_labels) or one image's (n_labels,)
                       calibration:dict, # `model.json`'s calibration entry; None: `probs` unchanged
                       vocab:Sequence[str] # the labels of the columns (labels absent from the entry are left as they are)
                      )->np.ndarray:
-    "Calibrated probabilities (`sigmoid(logit(p) / T)` or `sigmoid(a logit(p) + b)` per label), a float array of `probs`' shape."
+    """Calibrated probabilities (`sigmoid(logit(p) / T)` or `sigmoid(a logit(p) + b)` per label), a float array of
+    `probs`' shape."""
     if not calibration: return np.asarray(probs, dtype=np.float64)
     a, b = calibration_ab(calibration, vocab)
     return _sigmoid(a * _logit(probs) + b)
@@ -84,8 +88,10 @@ def calibration_ab(calibration:dict, # `model.json`'s calibration entry
                   )->tuple:
     "Per-label slope and intercept `(a, b)` of the map on the logit scale: `logit(calibrated) = a logit(raw) + b`."
     m = calibration.get('method')
-    if m == 'temperature': return np.array([1 / float(calibration['temperature'].get(l, 1.)) for l in vocab]), np.zeros(len(vocab))
-    if m == 'platt': return tuple(np.array([float(calibration[k].get(l, d)) for l in vocab]) for k, d in (('a', 1.), ('b', 0.)))
+    if m == 'temperature':
+        return np.array([1 / float(calibration['temperature'].get(l, 1.)) for l in vocab]), np.zeros(len(vocab))
+    if m == 'platt':
+        return tuple(np.array([float(calibration[k].get(l, d)) for l in vocab]) for k, d in (('a', 1.), ('b', 0.)))
     raise ValueError(f'unknown calibration method {m!r} (expected one of {", ".join(CALIBRATION_METHODS)})')
 
 # %% ../../nbs/41_inference.recalibration.ipynb #7dd8a2f8
@@ -97,5 +103,6 @@ def raw_thresholds(thresholds:dict, # `{label: threshold or None}` on the calibr
     if not calibration: return dict(thresholds)
     a, b = calibration_ab(calibration, vocab)
     t = np.array([np.nan if thresholds.get(l) is None else float(thresholds[l]) for l in vocab])
-    with np.errstate(divide='ignore'): r = np.where((t <= 0) | (t >= 1), t, _sigmoid((np.log(t) - np.log1p(-t) - b) / a))
+    with np.errstate(divide='ignore'):
+        r = np.where((t <= 0) | (t >= 1), t, _sigmoid((np.log(t) - np.log1p(-t) - b) / a))
     return {l: (None if np.isnan(v) else float(v)) for l, v in zip(vocab, r)}

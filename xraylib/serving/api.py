@@ -53,14 +53,16 @@ def _work(self:Batcher):
         items = _take(self.q, self.max_batch)
         done = items[-1] is None
         for cal in (True, False):
-            if grp := [o for o in items if o is not None and o[1] == cal]: _run_group(self.predictor, grp, cal); self.passes += 1
+            if grp := [o for o in items if o is not None and o[1] == cal]:
+                _run_group(self.predictor, grp, cal); self.passes += 1
         if done: return
 
 @patch
 def probs(self:Batcher, images:list, # decoded images (PIL) or anything `Predictor.preprocess` reads
           calibrated:bool=True # False: the raw sigmoid probabilities (the same as True for a model without calibration)
          )->np.ndarray:
-    "Probabilities, one row per image in `self.predictor.vocab` order: preprocessed here, predicted with whatever else is queued."
+    """Probabilities, one row per image in `self.predictor.vocab` order: preprocessed here, predicted with whatever else
+    is queued."""
     futs = [Future() for _ in images]
     for im, f in zip(images, futs): self.q.put((self.predictor.preprocess(im, threads=1), calibrated, f))
     return np.stack([f.result() for f in futs])
@@ -78,10 +80,13 @@ class Service:
                  workers:int=None # threads that decode uploads (default: the CPU count, at most 4)
                 ):
         self.predictor, self.metrics, self.cam_side, self.vocab = predictor, metrics, cam_side, list(predictor.vocab)
-        self.batcher, self.cam_thread = Batcher(predictor, max_batch), ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
-        self.decoders = ThreadPoolExecutor(workers or max(1, min(4, os.cpu_count() or 1)), thread_name_prefix='xraylib-decode')
+        self.batcher, self.cam_thread = Batcher(predictor,
+                                                max_batch), ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
+        self.decoders = ThreadPoolExecutor(workers or max(1, min(4, os.cpu_count() or 1)),
+                                           thread_name_prefix='xraylib-decode')
         p = predictor
-        if p.calibrated:  # the raw view marks what the calibrated view marks (`xraylib.evaluation.calibration.raw_thresholds`)
+        # the raw view marks what the calibrated view marks (`xraylib.evaluation.calibration.raw_thresholds`)
+        if p.calibrated:
             from xraylib.inference.recalibration import raw_thresholds
             self.raw_thresholds = raw_thresholds(p.thresholds, p.calibration, self.vocab)
         else: self.raw_thresholds = None
@@ -93,14 +98,16 @@ class Service:
 def overlay(self:Service, image, # a decoded image (PIL) or anything `load_image` reads
             label:str # the label to explain
            )->'Image.Image':
-    "`label`'s Grad-CAM over `image` (an RGB PIL image, at most `cam_side` pixels), made on the service's Grad-CAM network and thread."
+    """`label`'s Grad-CAM over `image` (an RGB PIL image, at most `cam_side` pixels), made on the service's Grad-CAM
+    network and thread."""
     return self.cam_thread.submit(gradcam_overlay, self.cam, image, label, max_side=self.cam_side).result()
 
 @patch
 def read(self:Service, files:list, # `(name, bytes)` of each uploaded file
          calibrated:bool=True # False: raw sigmoid probabilities
         )->list:
-    "Each file read (on the service's decoding threads) and predicted (through the batcher) by the widget's `predict_one`: dicts with `name`, `image` and `probs`, or `name` and `error`."
+    """Each file read (on the service's decoding threads) and predicted (through the batcher) by the widget's
+    `predict_one`: dicts with `name`, `image` and `probs`, or `name` and `error`."""
     reader = SimpleNamespace(predictor=SimpleNamespace(probs=lambda ims: self.batcher.probs(ims, calibrated)))
     return list(self.decoders.map(lambda f: UploadWidget.predict_one(reader, *f), files))
 
@@ -122,29 +129,39 @@ def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded f
                   raw:bool=False, # raw sigmoid probabilities instead of calibrated ones
                   gradcam:Optional[str]=None # a label, or 'top' (each image's most probable): add its Grad-CAM overlay as base64 PNG
                  )->list:
-    "Per file, `{'file', 'predictions': Predictor.predict's records}` (+ `'gradcam'`), or `{'file', 'error'}`: the JSON API's answer."
+    """Per file, `{'file', 'predictions': Predictor.predict's records}` (+ `'gradcam'`), or `{'file', 'error'}`: the
+    JSON API's answer."""
     out = []
     for r in self.read(files, not raw):
         if 'error' in r: out.append(dict(file=r['name'], error=r['error'])); continue
         t = self.table(r['probs'], raw)
-        o = dict(file=r['name'], predictions=[dict(label=l, probability=float(p), threshold=None if np.isnan(th) else float(th), passes=bool(ok))
+        o = dict(file=r['name'], predictions=[dict(label=l, probability=float(p),
+                                                   threshold=None if np.isnan(th) else float(th), passes=bool(ok))
                                               for l, p, th, ok in t.itertuples(index=False)])
         o.update(result_atypicality(self.predictor, r) or {})  # atypicality, its threshold, the flag and its note
-        if gradcam: l = t.label.iloc[0] if gradcam == 'top' else gradcam; o['gradcam'] = dict(label=l, png=_png64(self.overlay(r['image'], l)))
+        if gradcam:
+            l = t.label.iloc[0] if gradcam == 'top' else gradcam
+            o['gradcam'] = dict(label=l, png=_png64(self.overlay(r['image'], l)))
         out.append(o)
     return out
 
 # %% ../../nbs/71_serving.api.ipynb #a0000019
 @patch(as_prop=True)
 def info(self:Service)->dict:
-    "What `GET /api/model` answers: the model card's fields (architecture, input, labels, thresholds, calibration, training data, validation AUROC with CIs)."
+    """What `GET /api/model` answers: the model card's fields (architecture, input, labels, thresholds, calibration,
+    training data, validation AUROC with CIs)."""
     m, met = self.predictor.meta, self.metrics or {}
-    return dict(notice=NOTICE.replace('**', ''), arch=m.get('arch'), size=m.get('size'), n_in=m.get('n_in', 1), vocab=self.vocab,
-                thresholds={l: None if t is None else float(t) for l, t in self.predictor.thresholds.items()}, threshold_method=m.get('threshold_method'),
-                thresholds_chosen_on=thresholds_source(m), calibration=(m.get('calibration') or {}).get('method'), calibrated=self.predictor.calibrated,
+    return dict(notice=NOTICE.replace('**', ''), arch=m.get('arch'), size=m.get('size'), n_in=m.get('n_in', 1),
+                vocab=self.vocab,
+                thresholds={l: None if t is None else float(t) for l, t in self.predictor.thresholds.items()},
+                threshold_method=m.get('threshold_method'),
+                thresholds_chosen_on=thresholds_source(m), calibration=(m.get('calibration') or {}).get('method'),
+                calibrated=self.predictor.calibrated,
                 training=m.get('training', {}), data=m.get('data', {}),
-                validation=dict(n_images=met.get('n_images'), mean_auroc=met.get('mean_auroc'), mean_auroc_ci=met.get('mean_auroc_ci'),
-                                auroc={l: {k: a.get(k) for k in ('auroc', 'auroc_ci', 'n_pos')} for l, a in met.get('auroc', {}).items()}) if met else None)
+                validation=dict(n_images=met.get('n_images'), mean_auroc=met.get('mean_auroc'),
+                                mean_auroc_ci=met.get('mean_auroc_ci'),
+                                auroc={l: {k: a.get(k) for k in ('auroc', 'auroc_ci', 'n_pos')} for l,
+                                       a in met.get('auroc', {}).items()}) if met else None)
 
 # %% ../../nbs/71_serving.api.ipynb #a0000022
 class ApiError(Exception):
@@ -157,7 +174,8 @@ class ApiError(Exception):
     def response(self):
         from fastapi.responses import JSONResponse
         hdr = {'WWW-Authenticate': 'Basic realm="xraylib"'} if self.status == 401 else None
-        return JSONResponse(dict(error=str(self), **({'file': self.file} if self.file else {})), self.status, headers=hdr)
+        return JSONResponse(dict(error=str(self), **({'file': self.file} if self.file else {})), self.status,
+                            headers=hdr)
 
 # %% ../../nbs/71_serving.api.ipynb #f2d19c45
 MAX_FIELDS = 16  # form fields besides the files: the API reads two (`raw`, `gradcam`); more is refused while parsing
@@ -189,7 +207,8 @@ def _form(body:bytes, content_type:str, # the request's body and `Content-Type`
         name = _clean(f.file_name or b'') or 'upload'
         if f.field_name != b'file':
             raise ApiError(400, f'unknown file field {_clean(f.field_name or b"")!r}: send images as `file`', name)
-        if len(files) == max_files: raise ApiError(413, f'more than {max_files} files in one request: send at most {max_files}', name)
+        if len(files) == max_files:
+            raise ApiError(413, f'more than {max_files} files in one request: send at most {max_files}', name)
         if f.size > max_file_size:
             mb, lim = f.size / 2**20, max_file_size / 2**20
             raise ApiError(413, f'{name}: {mb:.1f} MB, over the upload limit of {lim:g} MB', name)
@@ -224,14 +243,18 @@ async def _body(request, limit:int, # the most bytes a request may carry
     return buf
 
 def _check_auth(request, auth:Optional[tuple]):
-    "Refuse (401) a request without HTTP Basic credentials equal to `auth` (`(user, password)`; None: no password asked)."
+    """Refuse (401) a request without HTTP Basic credentials equal to `auth` (`(user, password)`; None: no password
+    asked)."""
     if auth is None: return
     scheme, _, cred = request.headers.get('authorization', '').partition(' ')
     try: given = base64.b64decode(cred, validate=True).partition(b':')[::2]
     except ValueError: given = (b'', b'')
     ok = [secrets.compare_digest(g, a.encode()) for g, a in zip(given, auth)]
     if scheme.lower() != 'basic' or not all(ok):
-        raise ApiError(401, 'this server asks for a password: send it as HTTP Basic auth (curl -u user:password; requests: auth=(user, password))')
+        raise ApiError(
+            401,
+            'this server asks for a password: send it as HTTP Basic auth (curl -u user:password; requests: auth=(user, '
+            'password))')
 
 # %% ../../nbs/71_serving.api.ipynb #a0000026
 _YES, _NO = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off')
@@ -269,7 +292,8 @@ def api_app(service:Service, # the model to serve
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
-    app, gate, limit = FastAPI(docs_url=None, redoc_url=None, openapi_url=None), asyncio.Semaphore(concurrency), max_files * max_file_size + 2**20
+    app, gate, limit = FastAPI(docs_url=None, redoc_url=None,
+                               openapi_url=None), asyncio.Semaphore(concurrency), max_files * max_file_size + 2**20
     app.add_exception_handler(ApiError, lambda request, e: e.response())
 
     def model(request): _check_auth(request, auth); return JSONResponse(service.info)

@@ -47,7 +47,8 @@ def auroc_markdown(metrics:dict, # `metrics.json`'s contents
     rows = ['| label | positives | AUROC (95% CI) |', '| --- | ---: | --- |']
     for l in vocab:
         a = metrics.get('auroc', {}).get(l, {})
-        auc = _ci(a['auroc'], a.get('auroc_ci'), a.get('note')) if a.get('auroc') is not None else a.get('note') or 'n/a'
+        auc = _ci(a['auroc'], a.get('auroc_ci'),
+                  a.get('note')) if a.get('auroc') is not None else a.get('note') or 'n/a'
         pt = f" ({a['n_pos_patients']} patient{'s' * (a['n_pos_patients'] != 1)})" if a.get('n_pos_patients') is not None else ''
         rows.append(f"| {l} | {a.get('n_pos', '')}{pt} | {auc} |")
     return '\n'.join(rows)
@@ -56,18 +57,22 @@ def auroc_markdown(metrics:dict, # `metrics.json`'s contents
 def _training_line(meta:dict)->str:
     t, d = meta.get('training', {}), meta.get('data', {})
     src = t.get('data')
-    data = ('the built-in **phantom** (synthetic images, not real patients: the figures below say nothing about real X-rays)'
+    data = ('the built-in **phantom** (synthetic images, not real patients: the figures below say nothing about real '
+            'X-rays)'
             if src == 'phantom' else f'`{src}`' if src else 'not recorded')
-    return (f"**Training data**: {data}; {d.get('n_train', '?')} training / {d.get('n_valid', '?')} validation images of "
+    return (f"**Training data**: {data}; {d.get('n_train', '?')} training / {d.get('n_valid', '?')} validation images "
+            f"of "
             f"{d.get('patients_train', '?')} / {d.get('patients_valid', '?')} patients, split by {d.get('split', '?')} "
-            f"({d.get('patients_shared', '?')} patients in both); {t.get('epochs', '?')} epoch(s), seed {t.get('seed', meta.get('seed', '?'))}.")
+            f"({d.get('patients_shared', '?')} patients in both); {t.get('epochs', '?')} epoch(s), seed "
+            f"{t.get('seed', meta.get('seed', '?'))}.")
 
 def _calibration_line(meta:dict, metrics:Optional[dict])->str:
     cal, m = meta.get('calibration'), metrics or {}
     held = (m.get('recalibration') or {}).get('heldout') or {}
     s = (f"**Calibration**: {cal.get('method', '?')}, per label (switch it off to see the raw probabilities)" if cal
          else '**Calibration**: none (raw sigmoid probabilities)')
-    if held.get('ece_raw') is not None: s += f"; held-out ECE {held['ece_raw']:.3f} raw, {held['ece_calibrated']:.3f} calibrated"
+    if held.get('ece_raw') is not None:
+        s += f"; held-out ECE {held['ece_raw']:.3f} raw, {held['ece_calibrated']:.3f} calibrated"
     elif (m.get('calibration') or {}).get('mean_ece') is not None:
         s += f"; validation mean ECE {_ci(m['calibration']['mean_ece'], m['calibration'].get('mean_ece_ci'))}"
     return s + '.'
@@ -81,16 +86,20 @@ def model_card(meta:dict, # `model.json`'s contents
     size = 'x'.join(map(str, size)) if isinstance(size, (list, tuple)) else size
     out = ['### Model card', NOTICE, '',
            f"**Architecture**: {meta.get('arch', 'not recorded')}, input {size} px, {meta.get('n_in', 1)} channel(s), "
-           f"{len(vocab)} labels; pretrained weights: {meta.get('pretrained_weights') or meta.get('pretrained', 'not recorded')}.",
+           f"{len(vocab)} labels; pretrained weights: "
+           f"{meta.get('pretrained_weights') or meta.get('pretrained', 'not recorded')}.",
            '', _training_line(meta), '']
     if metrics:
         b = metrics.get('bootstrap', {})
-        out += [f"**Validation** ({metrics.get('n_images', '?')} images): mean AUROC {_ci(metrics.get('mean_auroc'), metrics.get('mean_auroc_ci'), metrics.get('mean_auroc_note'))}; "
-                f"95% CIs from {b.get('n_boot', '?')} bootstrap resamples of {b.get('n_units', '?')} {b.get('unit', 'image')}s.", '',
+        out += [f"**Validation** ({metrics.get('n_images', '?')} images): mean AUROC "
+                f"{_ci(metrics.get('mean_auroc'), metrics.get('mean_auroc_ci'), metrics.get('mean_auroc_note'))}; "
+                f"95% CIs from {b.get('n_boot', '?')} bootstrap resamples of {b.get('n_units', '?')} "
+                f"{b.get('unit', 'image')}s.", '',
                 auroc_markdown(metrics, vocab)]
     else: out.append('**Validation**: no `metrics.json` beside the model files, so no AUROC table.')
     out += ['', _calibration_line(meta, metrics), '',
-            f"**Thresholds**: per label ({meta.get('threshold_method', 'method not recorded')}), chosen on {thresholds_source(meta)}; "
+            f"**Thresholds**: per label ({meta.get('threshold_method', 'method not recorded')}), chosen on "
+            f"{thresholds_source(meta)}; "
             'a label whose probability is above its threshold is marked in the table'
             + ('' if not (none := [l for l in vocab if (meta.get('thresholds') or {}).get(l) is None]) else
                f"; {', '.join(none)}: no threshold (no validation positives to choose one on), never marked") + '.']
@@ -100,7 +109,8 @@ def model_card(meta:dict, # `model.json`'s contents
 TOP, NONE = '(most probable)', '(none)'
 
 class XrayApp:
-    "The web app's logic: predictions, tables and Grad-CAM overlays for uploaded files, for any Gradio (or no) front end."
+    """The web app's logic: predictions, tables and Grad-CAM overlays for uploaded files, for any Gradio (or no) front
+    end."""
     def __init__(self, predictor:Predictor, # the model to run (calibrated probabilities when it has a calibration)
                  metrics:Optional[dict]=None, # the run's `metrics.json`, for the model card
                  max_files:int=8, # refuse more files than this in one request
@@ -126,7 +136,8 @@ def _inside(path, folder:Union[str,Path])->bool:
 def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects with a `.name` path)
          calibrated:bool=True # calibrated probabilities (when the model has a calibration), else raw
         )->list:
-    "Each file read and predicted by `Service.read` (the widget's `predict_one`, batched): dicts with `probs` and `image`, or `error`."
+    """Each file read and predicted by `Service.read` (the widget's `predict_one`, batched): dicts with `probs` and
+    `image`, or `error`."""
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
     ok = [self.uploads is None or _inside(f, self.uploads) for f in paths]  # checked before anything is opened
     res = iter(self.service.read([(f.name, f.read_bytes()) for f, o in zip(paths, ok) if o], calibrated))
@@ -139,9 +150,11 @@ def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
            cam_label:Optional[str]=TOP, # the label whose Grad-CAM to show: `TOP` (each image's most probable), `NONE` or a label
            calibrated:bool=True # calibrated probabilities (when the model has a calibration), else raw
           )->tuple:
-    "`(message_html, tables_html, [(overlay, caption)], {file: {label: probability} or {'error': ...}})` for one request."
+    """`(message_html, tables_html, [(overlay, caption)], {file: {label: probability} or {'error': ...}})` for one
+    request."""
     if not files: return 'Upload a chest X-ray (PNG, JPEG or DICOM).', '', [], {}
-    if len(files) > self.max_files: return error_html(f'{len(files)} files at once: upload at most {self.max_files} at a time.'), '', [], {}
+    if len(files) > self.max_files:
+        return error_html(f'{len(files)} files at once: upload at most {self.max_files} at a time.'), '', [], {}
     p, cal = self.predictor, calibrated and self.predictor.calibrated
     res, tables, cams, js = self.read(files, calibrated), [], [], {}
     for r in res:
@@ -155,7 +168,8 @@ def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
             cams.append((self.service.overlay(r['image'], l), f"{r['name']}: Grad-CAM of {l}"))
         except Exception as e: tables.append(error_html(f"{r['name']}: no Grad-CAM ({type(e).__name__}: {e})"))
     n_bad = sum('error' in r for r in res)
-    msg = (f'{len(res)} file(s) predicted.' if not n_bad else error_html(f'{n_bad} of {len(res)} file(s) could not be read (see below).'))
+    msg = (f'{len(res)} file(s) predicted.' if not n_bad else error_html(
+        f'{n_bad} of {len(res)} file(s) could not be read (see below).'))
     return msg, '\n'.join(tables), cams, js
 
 # %% ../../nbs/72_serving.app.ipynb #971a78fe
@@ -173,7 +187,8 @@ def _env(**values):
 @contextlib.contextmanager
 def app_tempdir(process:bool=False # also make it the whole process's temporary folder (`TMPDIR`, `tempfile.tempdir`)
                ):
-    "A fresh temporary folder for the app's uploads and images (Gradio's `GRADIO_TEMP_DIR`) for the `with` block; then removed, the old settings back."
+    """A fresh temporary folder for the app's uploads and images (Gradio's `GRADIO_TEMP_DIR`) for the `with` block; then
+    removed, the old settings back."""
     d, old = Path(tempfile.mkdtemp(prefix='xraylib-app-')), tempfile.tempdir
     try:
         with _env(GRADIO_TEMP_DIR=d, **({'TMPDIR': d} if process else {})):
@@ -190,7 +205,8 @@ def xray_app(model:Union[str,Path,Predictor], # a model folder (or `model.json`)
     "The Gradio app: upload X-rays, sorted probabilities with thresholds marked, Grad-CAM, the model card."
     import gradio as gr
     pred = model if isinstance(model, Predictor) else Predictor.from_file(model)
-    xa = XrayApp(pred, metrics if metrics is not None or isinstance(model, Predictor) else read_metrics(model), max_files)
+    xa = XrayApp(pred, metrics if metrics is not None or isinstance(model, Predictor) else read_metrics(model),
+                 max_files)
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f'## {title}: chest X-ray labels, most probable first\n{NOTICE}')
         with gr.Row():
@@ -205,7 +221,8 @@ def xray_app(model:Union[str,Path,Predictor], # a model folder (or `model.json`)
                 gallery = gr.Gallery(label='Grad-CAM', columns=3, height='auto', elem_id='xraylib-gradcam')
                 with gr.Accordion('probabilities as JSON', open=False): js = gr.JSON()
             with gr.Column(scale=2): gr.Markdown(xa.card, elem_id='xraylib-card')
-        gr.on([files.change, cam.change, cal.change], xa.answer, [files, cam, cal], [msg, tables, gallery, js], api_name='predict')
+        gr.on([files.change, cam.change, cal.change], xa.answer, [files, cam, cal], [msg, tables, gallery, js],
+              api_name='predict')
     demo.xray = xa
     return demo
 
@@ -226,7 +243,8 @@ def _space_readme(title:str)->str:
     try: v = md.version('gradio')
     except md.PackageNotFoundError: v = '6.0.0'
     return (f'---\ntitle: {title}\nsdk: gradio\nsdk_version: {v}\napp_file: app.py\npinned: false\n---\n\n'
-            f'{NOTICE}\n\nServed by xraylib: `pip install -r requirements.txt && python app.py`. The model card is in the app.\n')
+            f'{NOTICE}\n\nServed by xraylib: `pip install -r requirements.txt && python app.py`. The model card is in '
+            f'the app.\n')
 
 # %% ../../nbs/72_serving.app.ipynb #87259dac
 def write_space(model:Union[str,Path], # a model folder (or its `model.json`) written by `xraylib train`
@@ -374,16 +392,22 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
           concurrency:int=None, # requests run at once, the others wait in the queue (default: CPU count, at most 4)
           write_app:str=None # write a Hugging Face Spaces folder (app.py, requirements.txt, model files) here instead of serving
          )->int:
-    "Serve a saved model as a web page (Gradio) and a JSON API until Ctrl-C or SIGTERM; or write it as a Hugging Face Spaces folder."
-    if write_app is not None: print(f'wrote {write_space(model, write_app)}: app.py, requirements.txt, README.md, model/'); return 0
+    """Serve a saved model as a web page (Gradio) and a JSON API until Ctrl-C or SIGTERM; or write it as a Hugging Face
+    Spaces folder."""
+    if write_app is not None:
+        print(f'wrote {write_space(model, write_app)}: app.py, requirements.txt, README.md, model/'); return 0
     try: creds, pred = _auth(auth), Predictor.from_file(model)
-    except (FileNotFoundError, ValueError) as e:  # a bad --auth; missing model files or a ModelFileError (pickle, tampered...)
+    # a bad --auth; missing model files or a ModelFileError (pickle, tampered...)
+    except (FileNotFoundError, ValueError) as e:
         print(f'xraylib serve: cannot serve {model}: {e}', file=sys.stderr); return 1
     if host not in ('127.0.0.1', 'localhost', '::1') and creds is None:
-        print(f'xraylib serve: listening on {host} without a password: anyone who reaches it can use it (--auth user:password)', file=sys.stderr)
-    with app_tempdir(process=True), _env(GRADIO_ANALYTICS_ENABLED='False'):  # before the ONNX export, which writes temporary files too
+        print(f'xraylib serve: listening on {host} without a password: anyone who reaches it can use it (--auth '
+              f'user:password)', file=sys.stderr)
+    # before the ONNX export, which writes temporary files too
+    with app_tempdir(process=True), _env(GRADIO_ANALYTICS_ENABLED='False'):
         pred.infer_model  # the fast inference copy, made now rather than in the first request
-        return _serve(xray_app(pred, read_metrics(model), max_files), host, _port(host, port), creds, share, max_file_size,
+        return _serve(xray_app(pred, read_metrics(model), max_files), host, _port(host, port), creds, share,
+                      max_file_size,
                       concurrency or max(1, min(4, os.cpu_count() or 1)))
 
 # %% ../../nbs/72_serving.app.ipynb #b1c2d305
@@ -398,10 +422,12 @@ def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file
     demo.has_launched = True  # Gradio checks that inputs were uploaded only once "launched" (mount_gradio_app does not)
     demo.xray.uploads = get_upload_folder()
     server, th = _listen(Guard(app), host, port)
-    print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict', flush=True)
+    print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict',
+          flush=True)
     if share:
         from gradio.networking import setup_tunnel
-        print(f'xraylib serve: public link {setup_tunnel(host, port, secrets.token_urlsafe(32), None, None)}', flush=True)
+        print(f'xraylib serve: public link {setup_tunnel(host, port, secrets.token_urlsafe(32), None, None)}',
+              flush=True)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # a SIGTERM ends the loop below like Ctrl-C does
     try:
         while th.is_alive(): time.sleep(0.5)

@@ -46,9 +46,11 @@ def preds_html(df:pd.DataFrame, # from `Predictor.predict`
         bar = f'<div style="background:#c0392b;height:10px;width:{100*r.probability:.0f}px"></div>'
         rows.append(f'<tr class="{"pass" if r.passes else "fail"}" style="{style}"><td>{html.escape(r.label)}</td>'
                     f'<td class="prob" style="text-align:right">{r.probability:.{digits}f}</td><td>{bar}</td>'
-                    f'<td style="text-align:right">{"none" if np.isnan(r.threshold) else f"{r.threshold:.2f}"}</td><td>{"yes" if r.passes else ""}</td></tr>')
+                    f'<td '
+                    f'style="text-align:right">{"none" if np.isnan(r.threshold) else f"{r.threshold:.2f}"}</td><td>{"yes" if r.passes else ""}</td></tr>')
     cap = f'<caption style="text-align:left"><b>{html.escape(title)}</b></caption>' if title else ''
-    return (f'<table class="xraylib-preds">{cap}<thead><tr><th>condition</th><th>{"probability" if calibrated is None else "calibrated probability" if calibrated else "raw probability"}</th><th></th>'
+    return (f'<table '
+            f'class="xraylib-preds">{cap}<thead><tr><th>condition</th><th>{"probability" if calibrated is None else "calibrated probability" if calibrated else "raw probability"}</th><th></th>'
             f'<th>threshold</th><th>passes</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 # %% ../../nbs/70_serving.widgets.ipynb #90aca03c
@@ -74,7 +76,8 @@ class UploadWidget(widgets.VBox):
         self.predictor, self.show_cam, self.max_files, self.results = predictor, gradcam, max_files, []
         self.upload = widgets.FileUpload(accept='image/*,.dcm,.dicom,.png,.jpg,.jpeg,.tif,.tiff',
                                          multiple=True, description='Upload X-ray')
-        self.per_label = widgets.Checkbox(value=thresh is None, description="model's per-label thresholds", indent=False)
+        self.per_label = widgets.Checkbox(value=thresh is None, description="model's per-label thresholds",
+                                          indent=False)
         self.slider = widgets.FloatSlider(value=0.5 if thresh is None else thresh, min=0., max=1., step=0.01,
                                           description='threshold', continuous_update=False, readout_format='.2f')
         self.message = widgets.HTML('Upload a chest X-ray (PNG, JPEG or DICOM).')
@@ -82,10 +85,13 @@ class UploadWidget(widgets.VBox):
         self.upload.observe(lambda ch: self.handle_upload(ch['new']), names='value')
         self.slider.observe(self._slider_moved, names='value')
         self.per_label.observe(lambda ch: self.render(), names='value')
-        self.calibrated = widgets.Checkbox(value=predictor.calibrated, description='calibrated probabilities', indent=False,
-                                           disabled=not predictor.meta.get('calibration'))  # only a calibrated model can switch
+        self.calibrated = widgets.Checkbox(value=predictor.calibrated, description='calibrated probabilities',
+                                           indent=False,
+                                           # only a calibrated model can switch
+                                           disabled=not predictor.meta.get('calibration'))
         self.calibrated.observe(lambda ch: self.set_calibrated(ch['new']), names='value')
-        self.cam_label = widgets.Dropdown(options=[('most probable', None)] + [(l, l) for l in predictor.vocab], value=cam_label,
+        self.cam_label = widgets.Dropdown(options=[('most probable', None)] + [(l, l) for l in predictor.vocab],
+                                          value=cam_label,
                                           description='Grad-CAM of', disabled=not gradcam)
         self.cam_label.observe(lambda ch: self.set_cam_label(ch['new']), names='value')
         super().__init__([widgets.HBox([self.upload, self.slider, self.per_label, self.calibrated, self.cam_label]), self.message, self.out])
@@ -165,8 +171,12 @@ def render(self:UploadWidget):
     kids = []
     for r in self.results:
         if 'error' in r: kids.append(widgets.HTML(_err(r['error']))); continue
-        parts = [widgets.HTML(preds_html(self.table(r), r['name'], self.predictor.calibrated) + atypical_html(result_atypicality(self.predictor, r)))]
-        if 'cam_png' in r: parts.append(widgets.Image(value=r['cam_png'], format='png', layout=widgets.Layout(width='320px', height='auto', flex='0 0 auto')))
+        parts = [widgets.HTML(
+            preds_html(self.table(r), r['name'],
+                       self.predictor.calibrated) + atypical_html(result_atypicality(self.predictor, r)))]
+        if 'cam_png' in r:
+            parts.append(widgets.Image(value=r['cam_png'], format='png',
+                                       layout=widgets.Layout(width='320px', height='auto', flex='0 0 auto')))
         if 'cam_error' in r: parts.append(widgets.HTML(_err(r['cam_error'])))
         kids.append(widgets.HBox(parts, layout=widgets.Layout(align_items='flex-start')))  # no stretching
     self.out.children = kids
@@ -185,7 +195,8 @@ def set_calibrated(self:UploadWidget, on:bool # True: apply the model's calibrat
 # %% ../../nbs/70_serving.widgets.ipynb #17264b4b
 @patch
 def draw_cam(self:UploadWidget, r:dict):
-    "Make result `r`'s Grad-CAM overlay of the chosen label (or its most probable): `cam_png`, or `cam_error` naming the file."
+    """Make result `r`'s Grad-CAM overlay of the chosen label (or its most probable): `cam_png`, or `cam_error` naming
+    the file."""
     r.pop('cam_png', None); r.pop('cam_error', None)
     if 'probs' not in r or not self.show_cam: return
     label = self.cam_label.value or self.table(r).label[0]

@@ -23,7 +23,8 @@ def bf16_flags(cpuinfo:Optional[str]=None # the text of /proc/cpuinfo (default: 
     if cpuinfo is None:
         try: cpuinfo = Path('/proc/cpuinfo').read_text()
         except OSError: cpuinfo = ''
-    have = set(w for l in cpuinfo.splitlines() if re.match(r'\s*(flags|features)\s*:', l, re.I) for w in l.split(':', 1)[1].split())
+    have = set(w for l in cpuinfo.splitlines() if re.match(r'\s*(flags|features)\s*:', l,
+                                                           re.I) for w in l.split(':', 1)[1].split())
     return [f for f in BF16_FLAGS if f in have]
 
 # %% ../../nbs/61_training.cpu.ipynb #a999a6dd
@@ -44,7 +45,8 @@ def cpu_bf16(cpuinfo:Optional[str]=None, # /proc/cpuinfo's text (default: read i
              probe:Optional[Callable]=None, # the measured probe, used when the flags list no bfloat16 (default: `bf16_speedup`)
              min_speedup:float=1.2 # the probe's speed-up that counts as native
             )->tuple:
-    "`(native, how)`: whether this CPU runs bfloat16 natively, and how that was decided (its flags, or the measured probe)."
+    """`(native, how)`: whether this CPU runs bfloat16 natively, and how that was decided (its flags, or the measured
+    probe)."""
     if fl := bf16_flags(cpuinfo): return True, f"{', '.join(fl)} in /proc/cpuinfo"
     s = (probe or bf16_speedup)()
     return s >= min_speedup, f'measured probe: bfloat16 matrix product {s:.2f}x float32 (native from {min_speedup:g}x)'
@@ -54,7 +56,8 @@ def use_bf16(bf16:Optional[bool]=None, # True/False force it; None: where the CP
              device:Union[str,torch.device]='cpu', # where the model trains
              support:Optional[Callable]=None # `(native, how)` of this CPU (default: `cpu_bf16`)
             )->tuple:
-    "`(use, why)`: whether to train with bfloat16 autocast on the CPU, and why (the words for the log and `model.json`)."
+    """`(use, why)`: whether to train with bfloat16 autocast on the CPU, and why (the words for the log and
+    `model.json`)."""
     if torch.device(device).type != 'cpu': return False, 'not on the CPU (a GPU uses the fp16 option)'
     if bf16 is not None: return bool(bf16), 'forced on (--bf16)' if bf16 else 'turned off (--no-bf16)'
     ok, how = (support or cpu_bf16)()
@@ -62,7 +65,8 @@ def use_bf16(bf16:Optional[bool]=None, # True/False force it; None: where the CP
 
 # %% ../../nbs/61_training.cpu.ipynb #ff29824c
 class CPUBFloat16(Callback):
-    "Mixed precision on the CPU: each training batch's forward pass and loss under bfloat16 autocast; weights, gradients and optimiser stay float32."
+    """Mixed precision on the CPU: each training batch's forward pass and loss under bfloat16 autocast; weights,
+    gradients and optimiser stay float32."""
     order = 10  # where fastai's MixedPrecision runs
     def __init__(self, valid:bool=False): self.valid, self.ctx = valid, None  # valid: validation batches too
     def before_batch(self):
@@ -78,7 +82,8 @@ class CPUBFloat16(Callback):
 def train_threads(threads:Union[int,str,None]=None, # a count; 'auto': from the load average; None: torch's own count
                   load:Optional[float]=None # the one-minute load average (default: `os.getloadavg()`)
                  )->int:
-    "torch threads for a training run: `threads`, torch's own count (None), or with 'auto' torch's count less the cores busy by the load average (at least 1)."
+    """torch threads for a training run: `threads`, torch's own count (None), or with 'auto' torch's count less the
+    cores busy by the load average (at least 1)."""
     if threads is None: return torch.get_num_threads()
     if str(threads) != 'auto': return int(threads)
     if load is None:

@@ -19,7 +19,8 @@ from .metrics import (auroc_per_label, AUROCMulti, LabelAUROC, xray_metrics, met
                                       MaskedBCEWithLogitsLossFlat)
 from ..stats import nanmean
 from ..vocab import Vocab, NIH_VOCAB, frame_vocab
-from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from, read_train_state,
+from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from,
+                                         read_train_state,
                                 restore_state, resume_fit, interruption_point)
 from ..evaluation.evaluate import write_evaluation, THESE_DATA
 from .crossval import fold_splitter, cv_folds, train_folds
@@ -30,7 +31,8 @@ from ..data.cache import cached_frame
 from ..inference.recalibration import fit_calibration, apply_calibration
 from ..evaluation.calibration import heldout_ece
 from .cpu import use_bf16, CPUBFloat16, train_threads, torch_threads
-from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_weights_path, find_pretrained, pretrained_body,
+from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_weights_path,
+                                         find_pretrained, pretrained_body,
                                 check_on_off)
 
 # %% auto #0
@@ -39,12 +41,17 @@ __all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET',
            'recalibration', 'validation_reference', 'run_settings', 'train', 'train_cli']
 
 # %% ../../nbs/66_training.learner.ipynb #8f87341b
-AUG_DEFAULTS = dict(flip=False, max_zoom=1.1, min_zoom=1., max_brightness=0.1, max_contrast=0.2, max_gamma=0.)  # `XrayAugment`'s
-CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128, **AUG_DEFAULTS)
-GPU_PRESET = dict(arch='resnet34', size=DEFAULT_SIZE, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000, phantom_size=256, **AUG_DEFAULTS)
+# `XrayAugment`'s
+AUG_DEFAULTS = dict(flip=False, max_zoom=1.1, min_zoom=1., max_brightness=0.1, max_contrast=0.2, max_gamma=0.)
+CPU_PRESET = dict(arch='resnet18', size=64, bs=32, epochs=6, freeze_epochs=1, lr=3e-3, n=1000, phantom_size=128,
+                  **AUG_DEFAULTS)
+GPU_PRESET = dict(arch='resnet34', size=DEFAULT_SIZE, bs=64, epochs=5, freeze_epochs=1, lr=2e-3, n=1000,
+                  phantom_size=256, **AUG_DEFAULTS)
 
-# one-finding sets (Kermany's pneumonia): 128 px (as fast with bfloat16 as 64 px in float32), framing and intensity augmentation
-ONE_FINDING_CPU_PRESET = dict(CPU_PRESET, size=128, epochs=8, flip=True, min_zoom=0.7, max_zoom=1.4, max_brightness=0.2, max_contrast=0.3, max_gamma=0.4)
+# one-finding sets (Kermany's pneumonia): 128 px (as fast with bfloat16 as 64 px in float32), framing and intensity
+# augmentation
+ONE_FINDING_CPU_PRESET = dict(CPU_PRESET, size=128, epochs=8, flip=True, min_zoom=0.7, max_zoom=1.4, max_brightness=0.2,
+                              max_contrast=0.3, max_gamma=0.4)
 
 def default_preset()->dict:
     "The settings `train` fills in for what it is not given: `GPU_PRESET` with a GPU, else `CPU_PRESET`."
@@ -52,15 +59,18 @@ def default_preset()->dict:
 
 def preset_for(frame:Optional[pd.DataFrame]=None # the dataset's reader frame
               )->tuple:
-    "`(preset, why)`: `ONE_FINDING_CPU_PRESET` on the CPU for a set of 2,000+ images with one finding, else `default_preset()`."
-    if frame is None or torch.cuda.is_available() or len(frame) < 2000 or len(frame_vocab(frame).labels) != 1: return default_preset(), None
+    """`(preset, why)`: `ONE_FINDING_CPU_PRESET` on the CPU for a set of 2,000+ images with one finding, else
+    `default_preset()`."""
+    if frame is None or torch.cuda.is_available() or len(frame) < 2000 or len(frame_vocab(frame).labels) != 1:
+        return default_preset(), None
     return dict(ONE_FINDING_CPU_PRESET), f'the one-finding CPU preset ({len(frame):,} images, one finding: {frame_vocab(frame).labels[0]})'
 
 # %% ../../nbs/66_training.learner.ipynb #31a091f9
 def train_targets(dls)->torch.Tensor:
     "The one-hot targets of the training set, without loading any image."
     ds = dls.train_ds
-    if hasattr(ds, 'tls') and len(ds.tls) > 1: return torch.stack([torch.as_tensor(ds.tls[1][i]) for i in range(len(ds))]).float()
+    if hasattr(ds, 'tls') and len(ds.tls) > 1:
+        return torch.stack([torch.as_tensor(ds.tls[1][i]) for i in range(len(ds))]).float()
     return torch.stack([torch.as_tensor(ds[i][1]) for i in range(len(ds))]).float()
 
 def pos_weights(targs:torch.Tensor, # targets, (n_images, n_labels): 1, 0, or `NaN` unknown (not counted)
@@ -114,7 +124,8 @@ def valid_predictions(learn:Learner, # a trained learner
     else: img, pat = pd.Series([Path(str(o)).name for o in items]), pd.Series([None]*len(items))
     df = pd.DataFrame({'Image Index': list(img), 'Patient ID': list(pat)})
     df = pd.concat([df, pd.DataFrame(probs.numpy(), columns=[f'prob_{l}' for l in vocab]),
-                    pd.DataFrame(targs.numpy(), columns=vocab).astype('Int64' if not targs.isnan().any() else float)], axis=1)
+                    pd.DataFrame(targs.numpy(), columns=vocab).astype('Int64' if not targs.isnan().any() else float)],
+                   axis=1)
     return probs, targs, df
 
 # %% ../../nbs/66_training.learner.ipynb #1276791c
@@ -132,7 +143,8 @@ class StopOnNonFiniteLoss(Callback):
         lr = self.opt.hypers[-1]['lr'] if self.opt is not None else float('nan')
         msg = f'the loss is {float(self.learn.loss.detach().float().mean())} at {where} (learning rate {lr:.3g}). '
         msg += 'Try a lower learning rate (--lr), and check the images and labels'
-        if ts is not None and ts.last_epoch is not None: msg += f'; epochs up to {ts.last_epoch} are saved in {ts.folder}'
+        if ts is not None and ts.last_epoch is not None:
+            msg += f'; epochs up to {ts.last_epoch} are saved in {ts.folder}'
         raise NonFiniteLossError(msg + '.')
 
 # %% ../../nbs/66_training.learner.ipynb #ea491300
@@ -149,20 +161,25 @@ def _resume_settings(st:dict, # the checkpoint's `read_train_state`
                     )->dict:
     "The resolved settings of the run to resume; given options that contradict them are refused."
     saved, run = st['settings']['args'], st['settings']
-    clash = {k: (v, saved.get(k)) for k, v in given.items() if k in saved and v != defaults[k] and str(v) != str(saved.get(k))}
+    clash = {k: (v, saved.get(k)) for k,
+             v in given.items() if k in saved and v != defaults[k] and str(v) != str(saved.get(k))}
     if clash: raise ValueError('--resume continues a run with its own settings; these options differ from it: ' +
-                               ', '.join(f'{k}={v!r} (run: {w!r})' for k, (v, w) in clash.items()) + '. Drop them, or start a new run.')
+                               ', '.join(f'{k}={v!r} (run: {w!r})' for k,
+                                         (v, w) in clash.items()) + '. Drop them, or start a new run.')
     return {**saved, **{k: run[k] for k in (*_RESOLVED, 'freeze_epochs') if run.get(k) is not None}}
 
 # %% ../../nbs/66_training.learner.ipynb #f18c1dcb
 def _load_source(data, n, size, seed, progress=False):
     "The dataset folder or label CSV `data`, or the phantom sample of `n` images at `size` px (made or reused)."
-    if isinstance(data, (list, tuple)): return [str(d) for d in data]  # several sources: `read_sources` reads and checks each
+    # several sources: `read_sources` reads and checks each
+    if isinstance(data, (list, tuple)): return [str(d) for d in data]
     if str(data) == 'phantom':
         from xraylib.datasets.phantom import make_phantom_sample
         return make_phantom_sample(n=n, size=size, seed=seed, progress=progress)
     p = Path(data).expanduser()
-    if not p.exists(): raise FileNotFoundError(f'--data {data}: no such folder or file (give a dataset folder, a label CSV, or "phantom")')
+    if not p.exists():
+        raise FileNotFoundError(
+            f'--data {data}: no such folder or file (give a dataset folder, a label CSV, or "phantom")')
     return p
 
 def _read_options(a:dict)->dict:
@@ -185,15 +202,18 @@ def _use_gpu_options(learn, channels_last, fp16):
     elif fp16 is True or channels_last: warnings.warn('fp16/channels_last are GPU options: ignored on the CPU')
 
 def _use_bf16(learn, bf16, quiet):
-    "bfloat16 autocast on the CPU (`CPUBFloat16`) where `use_bf16` says so, recorded in `learn.settings` (so in `model.json`)."
+    """bfloat16 autocast on the CPU (`CPUBFloat16`) where `use_bf16` says so, recorded in `learn.settings` (so in
+    `model.json`)."""
     use, why = use_bf16(bf16, learn.dls.device)
     if use: learn.add_cb(CPUBFloat16())
     learn.settings.update(bf16=use, bf16_why=why, torch_threads=torch.get_num_threads())
-    if not quiet: print(f"bfloat16 on the CPU: {'on' if use else 'off'} ({why}); torch threads: {torch.get_num_threads()}")
+    if not quiet:
+        print(f"bfloat16 on the CPU: {'on' if use else 'off'} ({why}); torch threads: {torch.get_num_threads()}")
 
 # %% ../../nbs/66_training.learner.ipynb #2783f325
 def recalibration(probs, targs, vocab:list, patient_ids:list, seed:int)->tuple:
-    "Per-label Platt scaling fitted on `probs` (a label whose fit would reverse its order keeps its raw scale), and its held-out ECE."
+    """Per-label Platt scaling fitted on `probs` (a label whose fit would reverse its order keeps its raw scale), and
+    its held-out ECE."""
     cal = fit_calibration(probs, targs, vocab, 'platt')
     for l in vocab:
         if cal['a'][l] <= 0: cal['a'][l], cal['b'][l] = 1., 0.
@@ -201,17 +221,21 @@ def recalibration(probs, targs, vocab:list, patient_ids:list, seed:int)->tuple:
 
 # %% ../../nbs/66_training.learner.ipynb #a44c0102
 def validation_reference(learn, out:Path, targs:np.ndarray, patient_ids:list):
-    "Save the validation reference (`evaluation.shift.make_reference`) with the model files; a note when it cannot be made."
+    """Save the validation reference (`evaluation.shift.make_reference`) with the model files; a note when it cannot be
+    made."""
     from xraylib.evaluation.shift import make_reference
     items = learn.dls.valid_ds.items
-    files = list(items['path']) if isinstance(items, pd.DataFrame) and 'path' in items else [Path(str(o)) for o in items]
+    files = list(items['path']) if isinstance(items,
+                                              pd.DataFrame) and 'path' in items else [Path(str(o)) for o in items]
     try: make_reference(out, files, targs, [p if p is not None else f'file:{f}' for p, f in zip(patient_ids, files)])
-    except (ValueError, OSError) as e: warnings.warn(f'no validation reference saved with the model ({e}): `xraylib shift` '
+    except (ValueError, OSError) as e:
+        warnings.warn(f'no validation reference saved with the model ({e}): `xraylib shift` '
                                                      'will ask for one (--reference VALID_IMAGES)')
 
 # %% ../../nbs/66_training.learner.ipynb #267bc03b
 def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
-    "Write the validation predictions, the evaluation and the model files; `(evaluation metrics, the run's own entries)`."
+    """Write the validation predictions, the evaluation and the model files; `(evaluation metrics, the run's own
+    entries)`."""
     interruption_point('evaluation')
     with learn.no_bar(): raw, targs, vdf = valid_predictions(learn)
     vocab, items = list(learn.dls.vocab), learn.dls.valid_ds.items
@@ -220,15 +244,22 @@ def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
     vdf[[f'prob_{l}' for l in vocab]] = probs  # what the saved model's Predictor gives (raw with `calibrated=False`)
     with atomic_write(out/'valid_preds.csv') as f: vdf.to_csv(f, index=False)
     met = metrics_dict(probs, targs, vocab)
-    ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(), image_ids=vdf['Image Index'].tolist(),
-                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None, chosen_on=f'validation ({THESE_DATA})')
-    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding, threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
-                                                                      training=settings, valid_mean_auroc=ev['mean_auroc']))
+    ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(),
+                          image_ids=vdf['Image Index'].tolist(),
+                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None,
+                          chosen_on=f'validation ({THESE_DATA})')
+    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(
+        seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding,
+        threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
+                                                                      training=settings,
+        valid_mean_auroc=ev['mean_auroc']))
     with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal, held))
     validation_reference(learn, out, targs.numpy(), vdf['Patient ID'].tolist())
     interruption_point('model-files')
-    return ev, dict(auroc_point=met['auroc'], accuracy_multi=met['accuracy_multi'], valid_positives=met['valid_positives'],
-                        labels_without_auroc=met['labels_without_auroc'], pretrained=learn.pretrained, training=settings,
+    return ev, dict(auroc_point=met['auroc'], accuracy_multi=met['accuracy_multi'],
+                    valid_positives=met['valid_positives'],
+                        labels_without_auroc=met['labels_without_auroc'], pretrained=learn.pretrained,
+                    training=settings,
                         recalibration=dict(method=cal['method'], heldout=held))
 
 # %% ../../nbs/66_training.learner.ipynb #f36d27a6
@@ -249,33 +280,44 @@ def _split_note(s:dict, cal:dict, held:dict)->str:
     test = s.get('held_out') or '`test_list.txt`'
     how = {'official': ('the official split: a patient-wise split of `train_val_list.txt` for training and validation; '
                         '`test_list.txt` held out until the end (`test/`)') if test == '`test_list.txt`' else
-                       f"the dataset's own test set: a patient-wise split of the rest for training and validation; {test} held out until the end (`test/`)",
+                       f"the dataset's own test set: a patient-wise split of the rest for training and validation; "
+                       f"{test} held out until the end (`test/`)",
            'patient': 'a patient-wise split (no patient in both parts)',
            'random': 'a random image-wise split: patients can be in both parts, which inflates the validation figures'}
-    return (f"\n## Split and calibration\n\nValidation used {how.get(s.get('split'), s.get('splitter', 'a given splitter'))}: "
+    return (f"\n## Split and calibration\n\nValidation used "
+            f"{how.get(s.get('split'), s.get('splitter', 'a given splitter'))}: "
             f"{s['n_train']:,} training / {s['n_valid']:,} validation images, {s['patients_shared']} patients in both"
             f"{_ids_note(s.get('patient_ids'))}. "
-            f"Probabilities are recalibrated per label ({cal['method']} scaling fitted on the validation predictions, stored in "
-            f"`model.json`); the thresholds and tables above use the calibrated scale. The calibration table above measures "
-            f"the recalibrated probabilities on the images they were fitted on, so it is optimistic; measured where it was not "
-            f"fitted (fitted on one half of the validation patients, measured on the other, and the other way round), the mean "
-            f"ECE over the pathologies goes from {held['ece_raw']:.4f} (raw) to {held['ece_calibrated']:.4f} and the mean "
+            f"Probabilities are recalibrated per label ({cal['method']} scaling fitted on the validation predictions, "
+            f"stored in "
+            f"`model.json`); the thresholds and tables above use the calibrated scale. The calibration table above "
+            f"measures "
+            f"the recalibrated probabilities on the images they were fitted on, so it is optimistic; measured where it "
+            f"was not "
+            f"fitted (fitted on one half of the validation patients, measured on the other, and the other way round), "
+            f"the mean "
+            f"ECE over the pathologies goes from {held['ece_raw']:.4f} (raw) to {held['ece_calibrated']:.4f} and the "
+            f"mean "
             f"Brier score from {held['brier_raw']:.4f} to {held['brier_calibrated']:.4f}.\n")
 
 def _ids_note(how)->str:
     "The report's words on where the patient ids came from, loudest when there were none."
     if not how: return ''
-    if str(how).startswith('none'): return (f" (**no patient ids**: {how}; the split could not be patient-wise, so a patient's "
-                                            "follow-up images may be on both sides and the validation figures may be inflated)")
+    if str(how).startswith('none'):
+        return (f" (**no patient ids**: {how}; the split could not be patient-wise, so a patient's "
+                                            "follow-up images may be on both sides and the validation figures may be "
+                                            "inflated)")
     return f' (patient ids from {how})'
 
 # %% ../../nbs/66_training.learner.ipynb #480be997
 def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, quiet:bool)->dict:
-    "Predict the dataset's own test set (NIH's official list, a folder set's test/) with the final model (calibrated as saved); `test/test_preds.csv` and its evaluation."
+    """Predict the dataset's own test set (NIH's official list, a folder set's test/) with the final model (calibrated
+    as saved); `test/test_preds.csv` and its evaluation."""
     interruption_point('test')
     tdf = official_test_items(frame)
     if learn.dls.split_summary.get('cached'): tdf = cached_frame(tdf, learn.settings['size'], progress=not quiet)
-    with learn.no_bar(): raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
+    with learn.no_bar():
+        raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
     vocab, meta = list(learn.dls.vocab), json.loads((out/META_NAME).read_text())
     cal = meta.get('calibration')
     probs = apply_calibration(raw.numpy(), cal, vocab); df[[f'prob_{l}' for l in vocab]] = probs
@@ -284,9 +326,13 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
     ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
                           image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf,
                           thresholds=meta.get('thresholds') or 0.5, chosen_on=f"validation ({META_NAME})",
-                          thresholds_method=meta.get('threshold_method'))  # the model's own operating point, never re-chosen on test
-    if not quiet: print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC {ev['mean_auroc']:.3f} -> {out/'test'}")
-    return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'), auroc_no_finding=ev.get('auroc_no_finding'))
+                          # the model's own operating point, never re-chosen on test
+                          thresholds_method=meta.get('threshold_method'))
+    if not quiet:
+        print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC "
+              f"{ev['mean_auroc']:.3f} -> {out/'test'}")
+    return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'),
+                auroc_no_finding=ev.get('auroc_no_finding'))
 
 # %% ../../nbs/66_training.learner.ipynb #3c662e52
 @delegates(read_dataset, but=['path', 'check_images'])
@@ -316,12 +362,16 @@ def run_settings(data:Union[str,list], # `train`'s `data`: a path, 'phantom', or
                  balance:str='none', # none|sources: several sources drawn with equal weight per source each epoch (none: as the data come)
                  **kwargs # the dataset reader's options (`read_dataset`): format, labels, ...
                 )->dict:
-    "The settings a run records and `--resume` keeps: every option of `train` but where it writes and how it runs, checked."
+    """The settings a run records and `--resume` keeps: every option of `train` but where it writes and how it runs,
+    checked."""
     a = dict(locals()); kw = a.pop('kwargs')
     if balance not in BALANCE: raise ValueError(f"--balance {balance}: choose one of {', '.join(BALANCE)}")
     if (holdout_source or balance != 'none') and (isinstance(data, (str, Path)) or len(data) < 2):
-        raise ValueError(f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources (--data A --data B)")
-    a['data'] = str(data) if isinstance(data, (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0])
+        raise ValueError(
+            f"--{'holdout-source' if holdout_source else 'balance'} {holdout_source or balance}: needs several sources "
+            f"(--data A --data B)")
+    a['data'] = str(data) if isinstance(data,
+                                        (str, Path)) else [str(d) for d in data] if len(data) > 1 else str(data[0])
     return {**a, **_read_options(kw)}
 
 # %% ../../nbs/66_training.learner.ipynb #91d3ccbd
@@ -347,22 +397,27 @@ def train(data:Union[str,list]='phantom', # a dataset folder or label CSV, or 'p
     run = partial(_train_run, given=given, defaults=defaults, resume=resume, quiet=quiet, num_workers=num_workers,
                   download=download, cbs=cbs, channels_last=channels_last, fp16=fp16, bf16=bf16, n_boot=n_boot)
     with torch_threads(train_threads(threads)):  # torch's own count again afterwards
-        return train_folds(run, Path(out), given['folds'], resume, quiet, n_boot, given['seed']) if given['folds'] else run(Path(out))
+        return train_folds(run, Path(out), given['folds'], resume, quiet, n_boot,
+                           given['seed']) if given['folds'] else run(Path(out))
 
 # %% ../../nbs/66_training.learner.ipynb #be27f3cd
 def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num_workers:int, download:bool, cbs,
                channels_last:bool, fp16, bf16, n_boot:int, fold:int=None)->dict:
-    "One training run into `out` (one fold of a cross-validation when `fold` is given): fit, evaluate, write every file."
+    """One training run into `out` (one fold of a cross-validation when `fold` is given): fit, evaluate, write every
+    file."""
     t0 = time.time()
     st = read_train_state(out) if resume else None
     a = _resume_settings(st, given, defaults) if st else _preset_filled(given, default_preset())
     a['fold'] = fold
     src = Path(st['settings']['source']) if st and Path(st['settings']['source']).exists() else \
           _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], progress=not quiet)
-    frame = read_sources(src, a.get('holdout_source'), **_read_options(a)) if isinstance(src, list) else dataset_frame(src, _read_options(a))
+    frame = read_sources(src, a.get('holdout_source'),
+                         **_read_options(a)) if isinstance(src, list) else dataset_frame(src, _read_options(a))
     pre, why = (None, None) if st else preset_for(frame)
     if why: a = {**_preset_filled(given, pre), 'fold': fold}
-    if why and not quiet: print(f'preset: {why}: {", ".join(f"{k} {v}" for k, v in pre.items() if given.get(k) is None and v != default_preset()[k])}')
+    if why and not quiet:
+        print(f'preset: {why}: '
+              f'{", ".join(f"{k} {v}" for k, v in pre.items() if given.get(k) is None and v != default_preset()[k])}')
     learn = _run_learner(src, frame, a, out, st, quiet, num_workers, download, cbs)
     _use_gpu_options(learn, channels_last, fp16)
     _use_bf16(learn, bf16, quiet)
@@ -372,8 +427,10 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     if hasattr(learn, 'mixed_precision'): learn.to_fp32()
     t_fit = time.time() - t0
     ev, entries = _write_outputs(learn, out, learn.settings, n_boot, a['seed'])
-    if learn.settings['split'] == 'official': entries['test'] = _official_test(learn, frame, out, n_boot, a['seed'], quiet)
-    if 'sources' in frame.attrs: entries.update(evaluate_sources(out, frame, n_boot, a['seed'], quiet))  # per source, the held-out one
+    if learn.settings['split'] == 'official':
+        entries['test'] = _official_test(learn, frame, out, n_boot, a['seed'], quiet)
+    # per source, the held-out one
+    if 'sources' in frame.attrs: entries.update(evaluate_sources(out, frame, n_boot, a['seed'], quiet))
     met = _finish(learn, out, {**entries, 'resumed': bool(st), 'seconds': round(time.time() - t0, 1)})
     res = dict(out=str(out), mean_auroc=met['mean_auroc'], accuracy_multi=met['accuracy_multi'], pretrained=learn.pretrained,
                n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), evaluated=True, seconds=round(time.time() - t0, 1),
@@ -385,7 +442,8 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     return res
 
 # %% ../../nbs/66_training.learner.ipynb #aecc46b3
-def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool, cbs)->Learner:
+def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool,
+                 cbs)->Learner:
     "The run's DataLoaders and `xray_learner`, its callbacks, resolved settings (`learn.settings`) and `TrainingState`."
     from xraylib.data.block import xray_dataloaders, XrayAugment
     set_seed(a['seed'])
@@ -393,25 +451,34 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
     if splitter is not None and resolve_split(a.get('split') or 'auto', frame) == 'official':
         raise ValueError('--folds with the official split is not supported: the folds would take in the test list. '
                          'Use --split patient to cross-validate on all images, or train once with the official split')
-    dls = xray_dataloaders(frame, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'], num_workers=num_workers,
+    dls = xray_dataloaders(frame, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'],
+                           num_workers=num_workers,
                            split=a.get('split') or 'auto', splitter=splitter, progress=not quiet,
                            aug=False, batch_tfms=[XrayAugment(**{k: a.get(k, v) for k, v in AUG_DEFAULTS.items()})])
     if a.get('balance') == 'sources': balance_sources(dls.train, a['seed'])
     set_seed(a['seed'])
     cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
-    learn = xray_learner(dls, a['arch'], pretrained=False if st else a['pretrained'], weights=None if st else a['weights'],
+    learn = xray_learner(dls, a['arch'], pretrained=False if st else a['pretrained'],
+                         weights=None if st else a['weights'],
                          path=out, cbs=cbs, download=download, pos_weight=bool(a.get('pos_weight', True)))
     if st: learn.pretrained, learn.weights_file = st['settings']['pretrained'], st['settings']['pretrained_weights']
-    fe = (default_preset()['freeze_epochs'] if learn.pretrained else 0) if a['freeze_epochs'] is None else a['freeze_epochs']
+    fe = (default_preset()['freeze_epochs'] if learn.pretrained else 0) if a['freeze_epochs'] is None else a[
+        'freeze_epochs']
     if not (isinstance(a['lr'], (int, float)) and np.isfinite(a['lr']) and a['lr'] > 0):
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
-    learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe, valid_pct=a['valid_pct'],
-                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(learn.weights_file) if learn.weights_file else None, pos_weight=bool(a.get('pos_weight', True)),
-                          read=_read_options(a), vocab=frame_vocab(frame).to_dict(), **{k: frame.attrs[k] for k in ('sources', 'holdout') if k in frame.attrs},
+    learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe,
+                          valid_pct=a['valid_pct'],
+                          split=dls.split_summary.get('split', a.get('split')), folds=a.get('folds'),
+                          fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained, pretrained_weights=str(
+                              learn.weights_file) if learn.weights_file else None,
+                          pos_weight=bool(a.get('pos_weight', True)),
+                          read=_read_options(a), vocab=frame_vocab(frame).to_dict(),
+                          **{k: frame.attrs[k] for k in ('sources', 'holdout') if k in frame.attrs},
                           balance=a.get('balance', 'none'))
     phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
-    learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': {k: a[k] for k in a}} if not st
+    learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv',
+                               {**learn.settings, 'args': {k: a[k] for k in a}} if not st
                                else {**learn.settings, 'args': st['settings']['args']}, phases, rows=st['history'] if st else None))
     return learn
 
@@ -419,11 +486,15 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
 def _say_start(learn, a:dict, out:Path, st):
     "The line a run starts with: what it trains, on what, and where it writes."
     s, dls = learn.settings, learn.dls
-    print(f"xraylib train: {s['arch']} {s['size']}px bs {s['bs']}, {len(dls.train_ds)} train / {len(dls.valid_ds)} valid images, "
-          f"pretrained: {learn.pretrained}, {s['freeze_epochs'] if learn.pretrained else 0} frozen + {s['epochs']} epochs, lr {s['lr']:g} -> {out}")
+    print(f"xraylib train: {s['arch']} {s['size']}px bs {s['bs']}, {len(dls.train_ds)} train / {len(dls.valid_ds)} "
+          f"valid images, "
+          f"pretrained: {learn.pretrained}, {s['freeze_epochs'] if learn.pretrained else 0} frozen + {s['epochs']} "
+          f"epochs, lr {s['lr']:g} -> {out}")
     if st: print(f"resuming after epoch {st['epochs_done'] - 1} (checkpoint of {st['saved']})")
     v = Vocab.of(s.get('vocab') or list(dls.vocab))
-    if v != NIH_VOCAB: print(f"labels: {', '.join(v.labels)}" + (f" ({v.no_finding}: every label negative)" if v.no_finding and v.no_finding not in v.labels else ''))
+    if v != NIH_VOCAB:
+        print(f"labels: {', '.join(v.labels)}" + (
+            f" ({v.no_finding}: every label negative)" if v.no_finding and v.no_finding not in v.labels else ''))
 
 from ..progress import fastai_progress
 
@@ -438,8 +509,10 @@ def _fit_or_resume(learn, a:dict, st, quiet:bool):
 
 # %% ../../nbs/66_training.learner.ipynb #692ffd48
 def _interrupted(out:Path, since:float)->str:
-    "What an interrupted run (or cross-validation) left in `out` (files newer than `since` are this run's), and what to do next."
-    ck = next((f for f in [out/'checkpoint'/'state.json', *sorted(out.glob('fold*/checkpoint/state.json'))] if f.exists()), None)
+    """What an interrupted run (or cross-validation) left in `out` (files newer than `since` are this run's), and what
+    to do next."""
+    ck = next((f for f in [out/'checkpoint'/'state.json',
+                           *sorted(out.glob('fold*/checkpoint/state.json'))] if f.exists()), None)
     if ck is not None:
         st = json.loads(ck.read_text()); k = st['settings']['args'].get('folds')
         return (f"{st['epochs_done']} finished epoch(s) are saved in {ck.parent}: continue with "

@@ -36,9 +36,11 @@ def hub_weights_path(arch:Union[str,callable])->Path:
 def check_on_off(value, # an on/off option decided at run time: True (on), False (off) or None (decide)
                  name:str # its name, for the error
                 )->Optional[bool]:
-    "`value` when it is True, False or None (the one spelling of `pretrained`, `fp16`, `bf16`, `flip`), else a `ValueError`."
+    """`value` when it is True, False or None (the one spelling of `pretrained`, `fp16`, `bf16`, `flip`), else a
+    `ValueError`."""
     if value is None or isinstance(value, bool): return value
-    raise ValueError(f'{name} must be True (--{name}), False (--no-{name}) or None (decided at run time), not {value!r}')
+    raise ValueError(
+        f'{name} must be True (--{name}), False (--no-{name}) or None (decided at run time), not {value!r}')
 
 # %% ../../nbs/62_training.pretrained.ipynb #4e44be47
 def _try_download(arch, timeout:float=20.)->Optional[Path]:
@@ -72,8 +74,10 @@ def find_pretrained(arch:Union[str,callable], # the architecture
     msg = (f'No ImageNet weights for {name}: not in torch\'s hub cache ({hub}) and {why}. '
            f'Offline options: copy {hub.name} (from {_weights_enum(arch).url}) to {hub.parent}, '
            f'or pass weights=FILE / `xraylib train --weights FILE`.')
-    if pretrained is True: raise PretrainedWeightsError(msg + ' Or use pretrained=False/`--no-pretrained` to train from scratch.')
-    warnings.warn(msg + ' Training from scratch (recorded as pretrained: false).', PretrainedWeightsWarning, stacklevel=3)
+    if pretrained is True:
+        raise PretrainedWeightsError(msg + ' Or use pretrained=False/`--no-pretrained` to train from scratch.')
+    warnings.warn(msg + ' Training from scratch (recorded as pretrained: false).', PretrainedWeightsWarning,
+                  stacklevel=3)
     return None
 
 # %% ../../nbs/62_training.pretrained.ipynb #d1e0d661
@@ -81,7 +85,8 @@ def _read_weights(file:Path)->dict:
     "A state dict from a `.safetensors` file or a torch file read with `weights_only=True` (no code runs)."
     file = Path(file)
     try:
-        sd = load_file(str(file)) if file.suffix == '.safetensors' else torch.load(file, map_location='cpu', weights_only=True)
+        sd = load_file(str(file)) if file.suffix == '.safetensors' else torch.load(file, map_location='cpu',
+                                                                                   weights_only=True)
     except Exception as e: raise PretrainedWeightsError(f'cannot read weights file {file}: {e}') from e
     for k in ('state_dict', 'model'):
         if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]

@@ -42,18 +42,21 @@ def parse_source(spec:Union[str,Path,dict] # 'PATH' or 'PATH:option=value,option
             k, _, v = part.partition('='); d[k.strip()] = v.strip()
     if bad := [k for k in d if k != 'path' and k not in SOURCE_OPTIONS]:
         raise ValueError(f"--data {spec}: unknown option {bad[0]!r} (a source's options: {', '.join(SOURCE_OPTIONS)})")
-    return {**d, 'path': Path(d['path']).expanduser(), 'name': d.get('name') or source_name(Path(d['path']).expanduser())}
+    return {**d, 'path': Path(d['path']).expanduser(),
+            'name': d.get('name') or source_name(Path(d['path']).expanduser())}
 
 # %% ../../nbs/65_training.sources.ipynb #47b25ff8
 def read_source(spec, # `parse_source`'s dict, or a `--data` string
                 **defaults # reader options for every source (the source's own options win)
                )->pd.DataFrame:
-    "One source's tidy frame by its own reader: a `source` column, patient ids `NAME:id`, its own test set (NIH's lists, `test/`) marked in `split`."
+    """One source's tidy frame by its own reader: a `source` column, patient ids `NAME:id`, its own test set (NIH's
+    lists, `test/`) marked in `split`."""
     s = parse_source(spec)
     if not s['path'].exists(): raise FileNotFoundError(f"--data {s['name']}: {s['path']}: no such folder or file")
     opts = {**{k: v for k, v in defaults.items() if v is not None}, **{k: v for k, v in s.items() if k in READ_OPTIONS}}
     df = read_dataset(s['path'], **opts)
-    if (lists := official_lists(df)) is not None: df['split'] = np.where(df['image'].isin(lists[1]), 'test', 'train').astype(object)
+    if (lists := official_lists(df)) is not None:
+        df['split'] = np.where(df['image'].isin(lists[1]), 'test', 'train').astype(object)
     df['patient'] = s['name'] + ':' + df['patient'].astype(str)
     df.insert(0, 'source', s['name'])
     df.attrs.update(name=s['name'], read={k: str(v) for k, v in opts.items()})
@@ -66,7 +69,8 @@ def _names_of(v:Vocab, implied:bool)->list:
 
 def union_vocab(vocabs:dict # {source name: its `Vocab`}
                )->tuple:
-    "`(Vocab, names)`: the union of the sources' labels matched by `label_key`, and `{canonical: {source: its own name}}`."
+    """`(Vocab, names)`: the union of the sources' labels matched by `label_key`, and `{canonical: {source: its own
+    name}}`."""
     names, outs, nf = {}, [], None
     for implied in (False, True):  # outputs first: their spelling wins over an implied label's
         for src, v in vocabs.items():
@@ -78,24 +82,32 @@ def union_vocab(vocabs:dict # {source name: its `Vocab`}
     return Vocab(outs, nf), names
 
 # %% ../../nbs/65_training.sources.ipynb #dd252bcf
-def _composite(l:str)->Optional[tuple]: return next((ps for c, ps in COMPOSITES.items() if label_key(c) == label_key(l)), None)
+def _composite(l:str)->Optional[tuple]:
+    return next((ps for c, ps in COMPOSITES.items() if label_key(c) == label_key(l)), None)
 
 def check_vocabs(vocabs:dict # {source name: its `Vocab`}
                 ):
-    "Raise, naming the sources, when their labels clash after the synonym table or a source shares no finding with the others."
+    """Raise, naming the sources, when their labels clash after the synonym table or a source shares no finding with the
+    others."""
     for src, v in vocabs.items():
         ls = [*v.labels, *_names_of(v, True)]
         if dup := next(((a, b) for i, a in enumerate(ls) for b in ls[i+1:] if label_key(a) == label_key(b)), None):
-            raise ValueError(f'--data {src}: its labels {dup[0]!r} and {dup[1]!r} are one label after the synonym table: merge them, or keep one (labels=...)')
+            raise ValueError(
+                f'--data {src}: its labels {dup[0]!r} and {dup[1]!r} are one label after the synonym table: merge '
+                f'them, or keep one (labels=...)')
     keys = {s: {label_key(l) for l in v.findings} for s, v in vocabs.items()}
     for src, v in vocabs.items():
         for l in v.findings:
-            if (ps := _composite(l)) and (o := next((o for o in keys if o != src and keys[o] & {label_key(p) for p in ps}), None)):
-                raise ValueError(f"--data {src} and {o}: {src}'s {l!r} is {o}'s {' and '.join(ps)} together; one output cannot be trained as several: drop it (labels=...) or train the sources apart")
+            if (ps := _composite(l)) and (
+                o := next((o for o in keys if o != src and keys[o] & {label_key(p) for p in ps}), None)):
+                raise ValueError(
+                    f"--data {src} and {o}: {src}'s {l!r} is {o}'s {' and '.join(ps)} together; one output cannot be "
+                    f"trained as several: drop it (labels=...) or train the sources apart")
     for src in reversed(list(keys)) if len(keys) > 1 else []:  # the later source is the one named
         if not keys[src] & set().union(*(k for o, k in keys.items() if o != src)):
             raise ValueError(f"--data {src}: no finding in common with {', '.join(o for o in keys if o != src)} "
-                             f"({src}: {', '.join(vocabs[src].findings)}): nothing ties its images to the others' labels; train it alone")
+                             f"({src}: {', '.join(vocabs[src].findings)}): nothing ties its images to the others' "
+                             f"labels; train it alone")
 
 # %% ../../nbs/65_training.sources.ipynb #93efba1a
 def check_images(frames:dict # {source name: its frame}
@@ -106,7 +118,9 @@ def check_images(frames:dict # {source name: its frame}
         names = set(df['image'].astype(str).str.replace('\\', '/').str.rsplit('/', n=1).str[-1])
         for o, ns in seen.items():
             if both := names & ns:
-                raise ValueError(f'--data {o} and {src}: {len(both):,} image(s) in both (same file name, e.g. {min(both)}): an image in two sources '
+                raise ValueError(
+                    f'--data {o} and {src}: {len(both):,} image(s) in both (same file name, e.g. {min(both)}): an '
+                    f'image in two sources '
                                  'could be trained on in one and tested on in the other; remove it from one source')
         seen[src] = names
 
@@ -115,7 +129,8 @@ def source_targets(df:pd.DataFrame, # one source's frame
                    vocab:Vocab, # the union's vocabulary
                    names:dict # `{canonical: this source's name}` (from `union_vocab`)
                   )->np.ndarray:
-    "Targets (n_images, len(vocab)) on the union: the source's own labels, NaN where it does not annotate one, `No Finding` 0 where a label is positive."
+    """Targets (n_images, len(vocab)) on the union: the source's own labels, NaN where it does not annotate one, `No
+    Finding` 0 where a label is positive."""
     sv, Y = frame_vocab(df), np.full((len(df), len(vocab)), np.nan)
     for j, l in enumerate(vocab.labels):
         if names.get(l) in sv.labels: Y[:, j] = target_matrix(df, [names[l]])[:, 0]
@@ -127,21 +142,26 @@ def source_targets(df:pd.DataFrame, # one source's frame
 def _source_info(df:pd.DataFrame, names:dict, vocab:Vocab)->dict:
     "What model.json records of a source: where, how read, how many images, and its own name for each union label."
     s = df.attrs['name']
-    return dict(path=str(df.attrs.get('source')), format=df.attrs.get('format'), read=df.attrs.get('read', {}), n_images=len(df),
+    return dict(path=str(df.attrs.get('source')), format=df.attrs.get('format'), read=df.attrs.get('read', {}),
+                n_images=len(df),
                 patient_ids=df.attrs.get('patient_ids'), labels={c: n[s] for c, n in names.items() if s in n},
                 outputs=[c for c in vocab.labels if names.get(c, {}).get(s) in frame_vocab(df).labels])
 
 # %% ../../nbs/65_training.sources.ipynb #e23f2db6
 def merge_frames(frames:dict # {source name: `read_source` frame}, checked
                 )->pd.DataFrame:
-    "One frame over the union vocabulary (`union_vocab`): the sources' rows, their targets by `source_targets`, `attrs['sources']`."
+    """One frame over the union vocabulary (`union_vocab`): the sources' rows, their targets by `source_targets`,
+    `attrs['sources']`."""
     vocab, names = union_vocab({s: frame_vocab(df) for s, df in frames.items()})
-    Y = np.concatenate([source_targets(df, vocab, {c: n[s] for c, n in names.items() if s in n}) for s, df in frames.items()])
-    keep = ['source', *[c for c in ('image', 'path', 'patient', 'age', 'sex', 'view', 'followup', 'split', 'patient_source', 'finding') if any(c in f for f in frames.values())]]
+    Y = np.concatenate([source_targets(df, vocab, {c: n[s] for c, n in names.items() if s in n}) for s,
+                        df in frames.items()])
+    keep = ['source', *[c for c in ('image', 'path', 'patient', 'age', 'sex', 'view', 'followup', 'split',
+                                    'patient_source', 'finding') if any(c in f for f in frames.values())]]
     df = pd.concat([f.reindex(columns=keep) for f in frames.values()], ignore_index=True)
     df['labels'] = [[l for l, y in zip(vocab.labels, r) if y == 1] for r in Y]
     df = pd.concat([df, pd.DataFrame(Y, columns=list(vocab.labels))], axis=1)
-    df.attrs.update(source=' + '.join(str(f.attrs.get('source')) for f in frames.values()), format='sources', missing=sum((f.attrs.get('missing', []) for f in frames.values()), []),
+    df.attrs.update(source=' + '.join(str(f.attrs.get('source')) for f in frames.values()), format='sources',
+                    missing=sum((f.attrs.get('missing', []) for f in frames.values()), []),
                     patient_ids='; '.join(f"{s}: {f.attrs.get('patient_ids')}" for s, f in frames.items()),
                     sources={s: _source_info(f, names, vocab) for s, f in frames.items()})
     return with_vocab(df, vocab)
@@ -152,7 +172,8 @@ def read_sources(specs:Sequence, # `--data` values: 'PATH' or 'PATH:option=value
                  labels:str=None, # keep these labels of the union (`select_labels`), comma-separated
                  **defaults # reader options for every source (`read_dataset`'s; a source's own options win)
                 )->pd.DataFrame:
-    "Several datasets as one frame: each read by its own reader, checked (`check_vocabs`, `check_images`), merged on the union of their labels."
+    """Several datasets as one frame: each read by its own reader, checked (`check_vocabs`, `check_images`), merged on
+    the union of their labels."""
     specs = [parse_source(s) for s in specs]
     if dup := next((s['name'] for i, s in enumerate(specs) if s['name'] in [t['name'] for t in specs[:i]]), None):
         raise ValueError(f"--data: two sources named {dup!r}: give one another name (PATH:name=NAME)")
@@ -162,22 +183,30 @@ def read_sources(specs:Sequence, # `--data` values: 'PATH' or 'PATH:option=value
     check_vocabs({s: frame_vocab(df) for s, df in frames.items()}); check_images(frames)
     df = merge_frames({s: f for s, f in frames.items() if s != holdout})
     if labels: df = select_labels(df, labels)
-    if holdout is not None: df.attrs['holdout'] = dict(name=holdout, spec={k: str(v) for k, v in next(s for s in specs if s['name'] == holdout).items()}, read={k: str(v) for k, v in defaults.items() if v is not None})
+    if holdout is not None:
+        df.attrs['holdout'] = dict(
+            name=holdout, spec={k: str(v) for k, v in next(s for s in specs if s['name'] == holdout).items()},
+            read={k: str(v) for k, v in defaults.items() if v is not None})
     return df
 
 # %% ../../nbs/65_training.sources.ipynb #cdb08de6
 def holdout_frame(frame:pd.DataFrame # `read_sources`'s frame with a held-out source (`attrs['holdout']`)
                  )->pd.DataFrame:
-    "The held-out source on `frame`'s labels (the shared ones known, the rest NaN): its own test set when it has one, else all its images."
+    """The held-out source on `frame`'s labels (the shared ones known, the rest NaN): its own test set when it has one,
+    else all its images."""
     h = frame.attrs['holdout']
     df = read_source(h['spec'], **h['read'])
     vocab = frame_vocab(frame)
     _, names = union_vocab({'train': vocab, h['name']: frame_vocab(df)})
     out = df.reindex(columns=['source', 'image', 'path', 'patient', 'age', 'sex', 'view', 'split'])
-    out[list(vocab.labels)] = source_targets(df, vocab, {c: n[h['name']] for c, n in names.items() if h['name'] in n and 'train' in n})
+    out[list(vocab.labels)] = source_targets(df, vocab, {c: n[h['name']] for c,
+                                                         n in names.items() if h['name'] in n and 'train' in n})
     if (out['split'] == 'test').any(): out = out[out['split'] == 'test'].reset_index(drop=True)
-    own = [c for c in vocab.labels if names.get(c, {}).get(h['name']) in frame_vocab(df).labels and 'train' in names[c]]  # its outputs, shared
-    out.attrs.update(name=h['name'], outputs=own, which='its own test set' if (out['split'] == 'test').all() and out['split'].notna().all() else 'all its images')
+    # its outputs, shared
+    own = [c for c in vocab.labels if names.get(c, {}).get(h['name']) in frame_vocab(df).labels and 'train' in names[c]]
+    out.attrs.update(
+        name=h['name'], outputs=own,
+        which='its own test set' if (out['split'] == 'test').all() and out['split'].notna().all() else 'all its images')
     return with_vocab(out, vocab)
 
 # %% ../../nbs/65_training.sources.ipynb #9f14b199
@@ -186,7 +215,8 @@ BALANCE = ('none', 'sources')
 def balance_sources(dl, # the training DataLoader (its items have a `source` column)
                     seed:int=42 # seed of the draws
                    ):
-    "Draw `dl`'s epochs with equal total weight per source (with replacement) instead of shuffling its images as they come; returns `dl`."
+    """Draw `dl`'s epochs with equal total weight per source (with replacement) instead of shuffling its images as they
+    come; returns `dl`."""
     if 'source' not in dl.items: raise ValueError('--balance sources needs several sources (--data A --data B)')
     _, inv, cnt = np.unique(dl.items['source'].astype(str).to_numpy(), return_inverse=True, return_counts=True)
     w, rng = 1 / (cnt[inv] * len(cnt)), np.random.default_rng(seed)
@@ -198,7 +228,8 @@ def prevalence_table(frame:pd.DataFrame # a `read_sources` frame (a `source` col
                     )->pd.DataFrame:
     "Per label and source: known positives, negatives, unknown cells and the prevalence among the known."
     v, Y = frame_vocab(frame), target_matrix(frame)
-    t = pd.concat([known_counts(Y[(frame['source'] == s).to_numpy()], v.labels).assign(source=s) for s in frame['source'].unique()], ignore_index=True)
+    t = pd.concat([known_counts(Y[(frame['source'] == s).to_numpy()],
+                                v.labels).assign(source=s) for s in frame['source'].unique()], ignore_index=True)
     t['prevalence'] = t.n_pos / (t.n_pos + t.n_neg).where(t.n_pos + t.n_neg > 0)
     return t[['label', 'source', 'n_pos', 'n_neg', 'n_unknown', 'prevalence']]
 
@@ -208,15 +239,19 @@ SHORTCUT_SHARE = 0.9
 def shortcut_lines(tbl:pd.DataFrame, # `prevalence_table`
                    share:float=SHORTCUT_SHARE # warn when one source holds at least this share of a label's known positives
                   )->list:
-    "Markdown warnings, one per label known in two or more sources whose positives come (at least `share`) from one of them."
+    """Markdown warnings, one per label known in two or more sources whose positives come (at least `share`) from one of
+    them."""
     out = []
     for l, g in tbl[tbl.n_pos + tbl.n_neg > 0].groupby('label', sort=False):
         if len(g) < 2 or g.n_pos.sum() == 0: continue
         top = g.loc[g.n_pos.idxmax()]
         if top.n_pos / g.n_pos.sum() >= share:
-            out.append(f"**Warning ({l})**: {top.n_pos:,} of its {g.n_pos.sum():,} known positives ({top.n_pos / g.n_pos.sum():.1%}) come from "
-                       f"`{top.source}` (prevalence there {top.prevalence:.1%}; elsewhere " + ', '.join(f'`{r.source}` {r.prevalence:.1%}' for r in g.itertuples() if r.source != top.source)
-                       + "): the model can score this label by recognising the source (Zech et al. 2018); read its per-source AUROCs, not the pooled one.")
+            out.append(f"**Warning ({l})**: {top.n_pos:,} of its {g.n_pos.sum():,} known positives "
+                       f"({top.n_pos / g.n_pos.sum():.1%}) come from "
+                       f"`{top.source}` (prevalence there {top.prevalence:.1%}; elsewhere " + ', '.join(
+                           f'`{r.source}` {r.prevalence:.1%}' for r in g.itertuples() if r.source != top.source)
+                       + "): the model can score this label by recognising the source (Zech et al. 2018); read its "
+                         "per-source AUROCs, not the pooled one.")
     return out
 
 # %% ../../nbs/65_training.sources.ipynb #5b4d1910
@@ -235,8 +270,10 @@ def source_evaluations(preds:pd.DataFrame, # a run's predictions: `Image Index`,
     for s, info in frame.attrs['sources'].items():
         m, labs = (rows['source'] == s).to_numpy(), [l for l in info['outputs'] if l in frame_vocab(frame).labels]
         if not m.any(): continue
-        out[s] = write_evaluation(preds.loc[m, [f'prob_{l}' for l in labs]].to_numpy(), target_matrix(rows[m], labs), labs, Path(out_dir)/s,
-                                  patient_ids=rows.loc[m, 'patient'].tolist(), image_ids=rows.loc[m, 'image'].tolist(), metadata=rows[m].reset_index(drop=True), **kwargs)
+        out[s] = write_evaluation(preds.loc[m, [f'prob_{l}' for l in labs]].to_numpy(), target_matrix(rows[m], labs),
+                                  labs, Path(out_dir)/s,
+                                  patient_ids=rows.loc[m, 'patient'].tolist(), image_ids=rows.loc[m, 'image'].tolist(),
+                                  metadata=rows[m].reset_index(drop=True), **kwargs)
     return out
 
 # %% ../../nbs/65_training.sources.ipynb #1b46b8a9
@@ -245,40 +282,57 @@ def _auroc_cell(r:dict)->str:
     (lo, hi), note = r.get('auroc_ci') or [None, None], str(r.get('note') or '')
     return ci_text(r.get('auroc'), lo, hi, why=note.split(':')[0] if note.startswith('too few') else '')
 
-def _pos(r:dict)->str: return f"{r['n_pos']}" + (f" ({r['n_pos_patients']} pt)" if r.get('n_pos_patients') is not None else '')
+def _pos(r:dict)->str:
+    return f"{r['n_pos']}" + (f" ({r['n_pos_patients']} pt)" if r.get('n_pos_patients') is not None else '')
 
 def sources_report(evals:dict, # {what: {source: metrics}} e.g. {'validation': ..., 'test': ...}
                    tbl:pd.DataFrame # `prevalence_table` of the training frame
                   )->str:
-    "The report's section on the sources: each label's AUROC per source and evaluation set with its known counts, the prevalence table, the shortcut warnings."
-    lines = ['', '## Per source', '', '| evaluated on | source | label | positives (patients) / negatives / unknown | AUROC (95% CI, patient bootstrap) |', '| --- | --- | --- | --- | --- |']
+    """The report's section on the sources: each label's AUROC per source and evaluation set with its known counts, the
+    prevalence table, the shortcut warnings."""
+    lines = ['', '## Per source', '',
+             '| evaluated on | source | label | positives (patients) / negatives / unknown | AUROC (95% CI, patient '
+             'bootstrap) |', '| --- | --- | --- | --- | --- |']
     lines += [f"| {w} | {s} | {l} | {_pos(r)} / {r['n_neg']} / {r['n_unknown']} | {_auroc_cell(r)} |"
               for w, ev in evals.items() for s, met in ev.items() for l, r in met['auroc'].items()]
-    lines += ['', 'Images read per source (training, validation and held-out together): known positives / negatives / unknown cells, and the prevalence among the known:', '',
+    lines += ['',
+              'Images read per source (training, validation and held-out together): known positives / negatives / '
+              'unknown cells, and the prevalence among the known:', '',
               '| label | ' + ' | '.join(tbl.source.unique()) + ' |', '| --- |' + ' --- |' * tbl.source.nunique()]
-    lines += [f'| {l} | ' + ' | '.join(f'{r.n_pos} / {r.n_neg} / {r.n_unknown}' + (f' ({r.prevalence:.1%})' if np.isfinite(r.prevalence) else '') for r in g.itertuples()) + ' |'
+    lines += [f'| {l} | ' + ' | '.join(
+        f'{r.n_pos} / {r.n_neg} / {r.n_unknown}' + (f' ({r.prevalence:.1%})' if np.isfinite(r.prevalence) else '') for r in g.itertuples()) + ' |'
               for l, g in tbl.groupby('label', sort=False)]
     return '\n'.join(lines + [''] + [l + '\n' for l in shortcut_lines(tbl)])
 
 # %% ../../nbs/65_training.sources.ipynb #b3feb56d
 def _score_holdout(model_dir:Path, frame:pd.DataFrame, n_boot:int, seed:int, quiet:bool)->dict:
-    "The saved model's calibrated predictions on the held-out source, evaluated on the labels both sides know, in `model_dir/holdout/NAME`."
+    """The saved model's calibrated predictions on the held-out source, evaluated on the labels both sides know, in
+    `model_dir/holdout/NAME`."""
     from xraylib.inference.predict import Predictor
     from xraylib.evaluation.evaluate import write_evaluation
     h = holdout_frame(frame); out = model_dir/'holdout'/h.attrs['name']
     labs = h.attrs['outputs']
-    p = Predictor.from_file(model_dir).predict_batch(h['path'].tolist(), names=h['image'].tolist(), progress=not quiet, out_csv=None, errors='raise')
+    p = Predictor.from_file(model_dir).predict_batch(h['path'].tolist(), names=h['image'].tolist(), progress=not quiet,
+                                                     out_csv=None, errors='raise')
     out.mkdir(parents=True, exist_ok=True); p.to_csv(out/'preds.csv', index=False)
-    ev = write_evaluation(p[[f'prob_{l}' for l in labs]].to_numpy(), target_matrix(h, labs), labs, out, patient_ids=h['patient'].tolist(),
+    ev = write_evaluation(p[[f'prob_{l}' for l in labs]].to_numpy(), target_matrix(h, labs), labs, out,
+                          patient_ids=h['patient'].tolist(),
                           image_ids=h['image'].tolist(), metadata=h, n_boot=n_boot, seed=seed,
-                          thresholds=(mj := json.loads((model_dir/'model.json').read_text())).get('thresholds'), chosen_on='validation (model.json)',
+                          thresholds=(mj := json.loads((model_dir/'model.json').read_text())).get('thresholds'),
+                          chosen_on='validation (model.json)',
                           thresholds_method=mj.get('threshold_method'))
     lines = [f"| {l} | {r['n_pos']} / {r['n_neg']} | {_auroc_cell(r)} |" for l, r in ev['auroc'].items()]
-    (model_dir/'report.md').open('a').write(f"\n## Held-out source: {h.attrs['name']}\n\nThe model never saw `{h.attrs['name']}`; scored on {h.attrs['which']} "
-        f"({len(h):,} images, {h['patient'].nunique():,} patients) on the labels both sides know, at the model's validation thresholds (those best on these images apart, marked optimistic, in `holdout/`):\n\n"
+    (model_dir/'report.md').open('a').write(
+        f"\n## Held-out source: {h.attrs['name']}\n\nThe model never saw `{h.attrs['name']}`; scored on "
+        f"{h.attrs['which']} "
+        f"({len(h):,} images, {h['patient'].nunique():,} patients) on the labels both sides know, at the model's "
+        f"validation thresholds (those best on these images apart, marked optimistic, in `holdout/`):\n\n"
         '| label | positives / negatives | AUROC (95% CI) |\n| --- | --- | --- |\n' + '\n'.join(lines) + '\n')
-    if not quiet: print(f"held-out source {h.attrs['name']}: " + ', '.join(f'{l} AUROC {_auroc_cell(r)}' for l, r in ev['auroc'].items()))
-    return dict(name=h.attrs['name'], which=h.attrs['which'], n_images=len(h), labels=labs, auroc={l: r['auroc'] for l, r in ev['auroc'].items()},
+    if not quiet:
+        print(f"held-out source {h.attrs['name']}: " + ', '.join(f'{l} AUROC {_auroc_cell(r)}' for l,
+                                                                 r in ev['auroc'].items()))
+    return dict(name=h.attrs['name'], which=h.attrs['which'], n_images=len(h), labels=labs,
+                auroc={l: r['auroc'] for l, r in ev['auroc'].items()},
                 auroc_ci={l: r['auroc_ci'] for l, r in ev['auroc'].items()})
 
 # %% ../../nbs/65_training.sources.ipynb #9751593b
@@ -288,18 +342,28 @@ def evaluate_sources(model_dir:Union[str,Path], # a finished run's folder (model
                      seed:int=42, # bootstrap seed
                      quiet:bool=False # no progress bars or lines
                     )->dict:
-    "Per-source evaluations of a run on several sources, its report's section on them, and the held-out source scored: the entries for `metrics.json`."
+    """Per-source evaluations of a run on several sources, its report's section on them, and the held-out source scored:
+    the entries for `metrics.json`."""
     d, evals = Path(model_dir), {}
     mj = json.loads((d/'model.json').read_text()) if (d/'model.json').exists() else {}
     th = mj.get('thresholds')
     for what, f in (('validation', d/'valid_preds.csv'), ('test', d/'test'/'test_preds.csv')):
-        if f.exists(): evals[what] = source_evaluations(pd.read_csv(f), frame, d/'sources'/('valid' if what == 'validation' else 'test'), n_boot=n_boot, seed=seed,
-                                                        thresholds=th, thresholds_method=mj.get('threshold_method'), chosen_on='validation (model.json)' if what == 'test' else
-                                                        'validation (model.json: these data among the pooled validation images)')  # the model's operating point
+        if f.exists():
+            evals[what] = source_evaluations(
+                pd.read_csv(f), frame, d/'sources'/('valid' if what == 'validation' else 'test'), n_boot=n_boot,
+                seed=seed,
+                                                        thresholds=th, thresholds_method=mj.get('threshold_method'),
+                chosen_on='validation (model.json)' if what == 'test' else
+                                                        # the model's operating point
+                                                        'validation (model.json: these data among the pooled '
+                                                        'validation images)')
     tbl = prevalence_table(frame)
     (d/'report.md').open('a').write(sources_report(evals, tbl))
     for w in shortcut_lines(tbl): warnings.warn(w.replace('**', ''), stacklevel=2)
-    res = dict(sources=frame.attrs['sources'], per_source={w: {s: dict(auroc={l: r['auroc'] for l, r in m['auroc'].items()}, auroc_ci={l: r['auroc_ci'] for l, r in m['auroc'].items()},
-               n_images=m['n_images']) for s, m in ev.items()} for w, ev in evals.items()}, shortcut_warnings=shortcut_lines(tbl))
+    res = dict(sources=frame.attrs['sources'], per_source={
+        w: {s: dict(auroc={l: r['auroc'] for l, r in m['auroc'].items()},
+                    auroc_ci={l: r['auroc_ci'] for l, r in m['auroc'].items()},
+               n_images=m['n_images']) for s, m in ev.items()} for w,
+        ev in evals.items()}, shortcut_warnings=shortcut_lines(tbl))
     if 'holdout' in frame.attrs: res['holdout'] = _score_holdout(d, frame, n_boot, seed, quiet)
     return res
