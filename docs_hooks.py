@@ -82,7 +82,8 @@ def on_files(files, config):
     for src, uri in GENERATED.items(): files.append(_gen(config, uri, None, str(REPO/src)))
     api = _api_pages()
     index = ['# API reference', '', 'The public names (`from xraylib.all import *`) by stage, each with its signature, '
-             'the comment on each parameter (docments) and its docstring. Each stage may import only the ones before it.',
+             'the comment on each parameter (docments) and its docstring. Each stage may import only the ones before '
+             'it.',
              '']
     for t, md in api.items():
         slug = t.lower()
@@ -130,7 +131,8 @@ def on_page_content(html, page, config, files):
         if posixpath.normpath(posixpath.join(here, unquote(path))) in urls: return m[0]
         target = Path(os.path.normpath(src.parent/unquote(path)))
         rel = target.relative_to(REPO).as_posix() if target.is_relative_to(REPO) else None
-        f = by_src.get(target.relative_to(NBS).as_posix()) if target.is_relative_to(NBS) else by_src.get(GENERATED.get(rel))
+        in_nbs = target.is_relative_to(NBS)
+        f = by_src.get(target.relative_to(NBS).as_posix()) if in_nbs else by_src.get(GENERATED.get(rel))
         if f is not None and f.inclusion.is_included():
             return f'{pre}{q}{posixpath.relpath(f.url, here or ".")}{frag}{q}'
         if rel is not None and target.exists(): return f'{pre}{q}{GIT}/{rel}{frag}{q}'
