@@ -8,7 +8,7 @@ The site is `nbs/`: the notebooks with their saved outputs (mkdocs-jupyter, neve
   nbdev's `show_doc` writes them (for a class, its public methods too);
 - links to files that are not in the site (tests/, .ci/, scripts) point at them on GitHub.
 """
-import configparser, importlib, inspect, os, posixpath, re
+import configparser, html, importlib, inspect, os, posixpath, re
 from pathlib import Path
 from urllib.parse import unquote
 from mkdocs.structure.files import File, InclusionLevel
@@ -115,10 +115,37 @@ def on_config(config):
     return config
 
 
+_HEAD = re.compile(r'<h([1-6])([^>]*)>(.*?)</h\1>', re.S)
+
+
+def _norm(t:str)->str: return re.sub(r'[^a-z0-9]+', '', re.sub(r'<[^>]+>|&[a-z]+;|¶', '', html.unescape(t)).lower())
+
+
+def _toc_ids(page_html:str, toc)->str:
+    "Each table-of-contents entry's id on its heading: mkdocs-jupyter's TOC slugs differ from nbconvert's heading ids."
+    items, stack = [], list(toc)[::-1]
+    while stack:
+        it = stack.pop(); items.append(it); stack += list(it.children)[::-1]
+    have = set(re.findall(r'\sid="([^"]+)"', page_html))
+    heads = list(_HEAD.finditer(page_html))
+    want, at = {}, 0  # heading index -> ids to add; the TOC lists the headings in order
+    for it in items:
+        if it.id in have:
+            at = next((i + 1 for i, h in enumerate(heads) if f'id="{it.id}"' in h[0]), at); continue
+        t = _norm(it.title)  # the TOC's title lacks the heading's code spans
+        i = next((i for i in range(at, len(heads))
+                  if t in _norm(heads[i][3]) or t == _norm(re.sub(r'<code>.*?</code>', '', heads[i][3]))), None)
+        if i is not None: want.setdefault(i, []).append(it.id); at = i + 1
+    for i in sorted(want, reverse=True):
+        h = heads[i]; anchors = ''.join(f'<a id="{x}"></a>' for x in want[i])
+        page_html = page_html[:h.start(3)] + anchors + page_html[h.start(3):]
+    return page_html
+
+
 _ATTR = re.compile(r'''(\s(?:href|src)=)(["'])([^"'#][^"']*?)?(#[^"']*)?\2''')
 
 
-def on_page_content(html, page, config, files):
+def on_page_content(page_html, page, config, files):
     "Links to files outside the site: a generated page's site url, or the file on GitHub."
     inv = {v: k for k, v in GENERATED.items()}
     src = REPO/inv[page.file.src_uri] if page.file.src_uri in inv else NBS/page.file.src_uri
@@ -137,4 +164,5 @@ def on_page_content(html, page, config, files):
             return f'{pre}{q}{posixpath.relpath(f.url, here or ".")}{frag}{q}'
         if rel is not None and target.exists(): return f'{pre}{q}{GIT}/{rel}{frag}{q}'
         return m[0]
-    return _ATTR.sub(fix, html)
+    out = _ATTR.sub(fix, page_html)
+    return _toc_ids(out, page.toc) if page.file.src_uri.endswith('.ipynb') else out
