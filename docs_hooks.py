@@ -62,8 +62,8 @@ def _api_pages()->dict:
         if callable(obj):
             out.append(_show(obj, name))
             if inspect.isclass(obj):
-                for m, f in vars(obj).items():
-                    f = f.__func__ if isinstance(f, (classmethod, staticmethod)) else f
+                for m in vars(obj):  # its own methods (fastcore's @patch puts them there), class methods too
+                    f = getattr(obj, m); f = getattr(f, '__func__', f)
                     if not m.startswith('_') and callable(f) and getattr(f, '__doc__', None):
                         out.append(_show(f, f'{name}.{m}'))
         else:
