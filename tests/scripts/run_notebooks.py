@@ -2,6 +2,7 @@
 
     python tests/scripts/run_notebooks.py nbs/00_core.ipynb nbs/90_tutorial_nih_sample.ipynb ...
     python tests/scripts/run_notebooks.py --all          # every nbs/*.ipynb but the tutorials (run those by name)
+    python tests/scripts/run_notebooks.py --fit-only --all  # run nothing: shrink the saved outputs' images
 
 Each notebook runs in its own process (execnb's `CaptureShell`, as `nbdev_test` runs it: from `nbs/`, cells flagged
 with settings.ini's `tst_flags` (slow, gpu) or `#| eval: false` skipped). Only outputs are added: the run uses a copy,
@@ -109,13 +110,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('notebooks', nargs='*', type=Path, help='notebooks to run (paths)')
     ap.add_argument('--all', action='store_true', help='every nbs/*.ipynb but the two tutorials')
-    ap.add_argument('--max-image-kb', type=int, default=150, help='larger PNG outputs are re-encoded smaller')
+    ap.add_argument('--max-image-kb', type=int, default=40, help='larger PNG outputs are re-encoded (256 colours)')
+    ap.add_argument('--fit-only', action='store_true', help='run nothing: make the saved outputs fit (sizes, paths)')
     ap.add_argument('--timeout', type=int, default=1800, help='seconds per notebook')
     ap.add_argument('--one', nargs=2, help=argparse.SUPPRESS)  # child process: SRC DEST
     a = ap.parse_args()
     if a.one: return _run_one(Path(a.one[0]).resolve(), Path(a.one[1]))
     nbs = [p.resolve() for p in a.notebooks]
     if a.all: nbs += [p for p in sorted(NBS.glob('*.ipynb')) if p.name not in TUTORIALS and p not in nbs]
+    if a.fit_only:
+        for nb in nbs:
+            d = json.loads(nb.read_text(encoding='utf-8'))
+            for c in d['cells']:
+                if c.get('outputs'): c['outputs'] = [_fit(o, a.max_image_kb) for o in c['outputs']]
+            nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
+        return
     failed = []
     for nb in nbs:
         t = time.time()
