@@ -30,7 +30,7 @@ TOPIC_ORDER = ['install', 'commands', 'your-own-data', 'external-validation', 'o
 
 def _title(md:str, default:str)->str:
     m = re.search(r'^#\s+(.+)$', md, re.M)
-    return m[1].strip().strip('`') if m else default
+    return m[1].strip().replace('`', '') if m else default
 
 
 def _show(obj, name:str)->str:

@@ -21,6 +21,10 @@ class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *a): pass
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address): pass  # Chromium drops connections it no longer needs
+
+
 @pytest.fixture(scope='module')
 def site():
     "Build the site into _docs/ with the README's command and serve it on 127.0.0.1: yields (base url, folder)."
@@ -30,7 +34,7 @@ def site():
                        cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, f'the site build failed:\n{r.stderr[-4000:]}'
     print(f'site built in {time.time() - t:.0f} s')
-    srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(SITE)))
+    srv = _Server(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(SITE)))
     th = threading.Thread(target=srv.serve_forever, daemon=True); th.start()
     try: yield f'http://127.0.0.1:{srv.server_address[1]}/', SITE
     finally: srv.shutdown(); srv.server_close()
@@ -73,7 +77,9 @@ def test_site_has_no_broken_local_link_or_image(site):
         url = urljoin(base + page, ref)
         path, frag = urlparse(url).path, urlparse(url).fragment
         if path not in seen:
-            try: seen[path] = urllib.request.urlopen(base.rstrip('/') + path, timeout=30).status
+            try:
+                req = urllib.request.Request(base.rstrip('/') + path, method='HEAD')
+                with urllib.request.urlopen(req, timeout=30) as r: seen[path] = r.status
             except Exception as e: seen[path] = getattr(e, 'code', str(e))
         if seen[path] != 200: bad.append(f'{page}: <{tag}> {ref} -> {seen[path]}'); continue
         if frag and tag == 'a' and path.endswith('.html'):
@@ -102,7 +108,7 @@ def _image_outputs(name:str)->int:
 
 
 IMAGES = """() => [...document.images].map(i => ({
-    src: i.src.slice(0, 80), ok: i.complete && i.naturalWidth > 0,
+    src: i.src, ok: i.complete && i.naturalWidth > 0,
     output: !!i.closest('.jp-OutputArea, .output_area, .jp-RenderedImage')}))"""
 
 
@@ -131,8 +137,8 @@ def test_site_renders_in_chromium(site):
                     page.screenshot(path=str(ART/'site_tutorial.png'))
         finally: browser.close()
     for name, s in seen.items():
-        broken = [i['src'] for i in s['images'] if not i['ok']]
-        assert not broken, f'{name}.html: images that did not load: {broken}'
+        broken = [i['src'][:100] for i in s['images'] if not i['ok'] and (i['src'].startswith((base, 'data:')))]
+        assert not broken, f'{name}.html: local images that did not load: {broken}'
         assert 'xraylib' in s['title'], (name, s['title'])
     assert 'xraylib' in seen['index']['h1'] and 'from xraylib' in seen['index']['text']
     for name in TUTORIALS:
