@@ -30,7 +30,8 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 fast_requirements = shlex.split(cfg.get('fast_requirements') or '')
 app_requirements = shlex.split(cfg.get('app_requirements') or '')
-dev_requirements = shlex.split(cfg.get('dev_requirements') or '') + fast_requirements + app_requirements
+docs_requirements = shlex.split(cfg.get('docs_requirements') or '')
+dev_requirements = shlex.split(cfg.get('dev_requirements') or '') + fast_requirements + app_requirements + docs_requirements
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -45,7 +46,7 @@ setuptools.setup(
     packages=setuptools.find_packages(exclude=['tests', 'tests.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'fast': fast_requirements, 'app': app_requirements},
+    extras_require={'dev': dev_requirements, 'fast': fast_requirements, 'app': app_requirements, 'docs': docs_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -8,6 +8,7 @@ try: from conftest import REPO
 except ImportError: sys.path.insert(0, str(Path(__file__).parent)); from conftest import REPO
 
 NBS = REPO/'nbs'
+TOPICS = sorted((NBS/'topics').glob('*.md'))  # the docs site's topic pages: what left the README (issue 43)
 # The one install cell (same text in every notebook with a Colab badge): on Colab it installs this package from
 # the repository (distribution `xraylib-cxr`, import name `xraylib`); in CI and locally it does nothing.
 INSTALL = ("import sys\n"
@@ -59,7 +60,7 @@ PYPI_XRAYLIB = re.compile(r'pip install\s+(?:-\S+\s+)*["\']?xraylib(?:\[[\w,]+\]
 
 def _texts():
     for p in [REPO/'README.md', REPO/'settings.ini', *NBS.glob('*.ipynb'), *(REPO/'.ci').iterdir(), *(REPO/'xraylib').glob('*.py'),
-              *(REPO/'tests').rglob('*.py')]:
+              *(REPO/'tests').rglob('*.py'), *TOPICS]:
         if p.is_file() and p.name != 'test_docs.py': yield p, p.read_text(encoding='utf-8', errors='replace')
 
 
@@ -133,12 +134,22 @@ def _check_command(parsers:dict, full:bool, text:str)->str:
 def parsers(): return _parsers()
 
 
-def test_readme_commands_parse(parsers):
-    "Every `xraylib ...` in README.md names a command and options that exist; each code-block line parses whole."
-    cmds = _commands(_md(README))
-    assert sum(full for full, _ in cmds) >= 5 and len(cmds) >= 20, cmds  # the extraction finds them
-    bad = [why for full, c in cmds if (why := _check_command(parsers, full, c))]
-    assert not bad, 'README.md commands the CLI does not accept:\n' + '\n'.join(bad)
+DOCS = [README, *TOPICS]  # the user's docs: README.md and the topic pages
+
+
+@pytest.mark.parametrize('doc', DOCS, ids=lambda p: p.name)
+def test_doc_commands_parse(parsers, doc):
+    "Every `xraylib ...` in README.md and the topic pages names a command and options that exist; code-block lines parse whole."
+    bad = [why for full, c in _commands(_md(doc)) if (why := _check_command(parsers, full, c))]
+    assert not bad, f'{doc.name}: commands the CLI does not accept:\n' + '\n'.join(bad)
+
+
+def test_the_docs_show_commands():
+    "The extraction finds the commands (so the check above has something to check), the README's among them."
+    cmds = [c for d in DOCS for c in _commands(_md(d))]
+    assert sum(full for full, _ in cmds) >= 15 and len(cmds) >= 60, len(cmds)
+    readme = _commands(_md(README))
+    assert any(full and c == 'xraylib train' for full, c in readme) and len(readme) >= 10, readme
 
 
 def test_the_command_check_catches_a_wrong_option(parsers):
@@ -159,7 +170,8 @@ def _anchors(md:str)->set:
     return {_slug(m) for m in re.findall(r'^#+\s+(.*)$', re.sub(r'```.*?```', '', md, flags=re.S), re.M)}
 
 
-@pytest.mark.parametrize('doc', ['README.md', 'BENCHMARKS.md', 'benchmarks/HISTORY.md'])
+@pytest.mark.parametrize('doc', ['README.md', 'BENCHMARKS.md', 'benchmarks/HISTORY.md',
+                                 *[p.relative_to(REPO).as_posix() for p in TOPICS]])
 def test_internal_links_resolve(doc):
     "Every relative link (and image) of the doc points at a file that exists, and every #anchor at a heading there."
     src = REPO/doc
@@ -185,15 +197,17 @@ NUM = re.compile(r'(?<![\w.])\d[\d,]*(?:\.\d+)?')
 def _bench_numbers(md:str)->set: return {n.replace(',', '') for n in NUM.findall(md)}
 
 
-def test_readme_benchmark_figures_are_in_benchmarks():
-    "Each number in a README sentence that cites BENCHMARKS.md is one of BENCHMARKS.md's current figures."
+def test_doc_benchmark_figures_are_in_benchmarks():
+    "Each number in a README or topic-page sentence that cites BENCHMARKS.md is one of BENCHMARKS.md's current figures."
     bench = _bench_numbers(_md(BENCH))
-    text = re.sub(r'```.*?```|`[^`]*`|\]\([^)]*\)', '', _md(README), flags=re.S)
-    sentences = [s for s in re.split(r'(?<=[.;:])\s+(?=[A-Z(*-])|\n\s*\n|\n- ', text) if 'BENCHMARKS' in s]
-    assert len(sentences) >= 3, sentences
-    bad = [f'{n} in: {" ".join(s.split())[:200]}' for s in sentences for n in NUM.findall(s)
+    sentences = []
+    for doc in DOCS:
+        text = re.sub(r'```.*?```|`[^`]*`|\]\([^)]*\)', '', _md(doc), flags=re.S)
+        sentences += [(doc.name, s) for s in re.split(r'(?<=[.;:])\s+(?=[A-Z(*-])|\n\s*\n|\n- ', text) if 'BENCHMARKS' in s]
+    assert len(sentences) >= 3 and any(d == 'README.md' for d, _ in sentences), sentences
+    bad = [f'{d}: {n} in: {" ".join(s.split())[:200]}' for d, s in sentences for n in NUM.findall(s)
            if n.replace(',', '') not in bench and not re.fullmatch(r'20\d\d', n)]
-    assert not bad, 'README figures cited from BENCHMARKS.md that BENCHMARKS.md does not show:\n' + '\n'.join(bad)
+    assert not bad, 'figures cited from BENCHMARKS.md that BENCHMARKS.md does not show:\n' + '\n'.join(bad)
 
 
 def test_benchmarks_is_one_current_table_per_benchmark():
@@ -205,10 +219,9 @@ def test_benchmarks_is_one_current_table_per_benchmark():
 
 
 def test_layout_table_names_every_notebook():
-    "The README's layout table has one row per notebook in nbs/ (besides index), and no row for a missing one."
-    md = _md(README)
-    table = md[md.index('## Layout'):].split('\n\n')[1]
-    rows = set(re.findall(r'^\| `(\w+)` \|', table, re.M))
+    "The layout page's table has one row per notebook in nbs/ (besides index), and no row for a missing one."
+    md = _md(NBS/'topics'/'layout.md')
+    rows = set(re.findall(r'^\| `([\w.]+)` \|', md, re.M))
     nbs = {p.stem for p in NBS.glob('*.ipynb') if p.stem != 'index'}
     assert rows == nbs, f'missing from the layout table: {sorted(nbs - rows)}; rows without a notebook: {sorted(rows - nbs)}'
 
@@ -218,3 +231,45 @@ def test_readme_is_not_generated_from_index():
     import configparser
     cfg = configparser.ConfigParser(); cfg.read(REPO/'settings.ini')
     assert 'readme_nb' not in cfg['DEFAULT'], 'settings.ini names readme_nb: README.md would be overwritten by nbdev_readme'
+
+
+# --- issue 43: a README a newcomer reads top to bottom; the rest in the docs site; notebooks that show outputs ---------
+def test_readme_is_short_and_complete():
+    "At most ~150 lines of at most 120 characters, with the install, the main job, the Python example, tests and links."
+    md = _md(README)
+    lines = md.splitlines()
+    assert len(lines) <= 150, f'README.md has {len(lines)} lines: move the detail to a topic page in nbs/topics/'
+    long = [l for l in lines if len(l) > 120]
+    assert not long, long
+    for s in ['pip install -e ".[dev]"', 'pytest tests', 'xraylib train\n', 'xraylib-cxr', 'pip install xraylib',
+              'python -m mkdocs build -f mkdocs.yml', 'https://xraylib.github.io/xraylib/',
+              'nbs/90_tutorial_nih_sample.ipynb', 'nbs/91_tutorial_pneumonia.ipynb']:
+        assert s in md, f'README.md lacks {s!r}'
+    code = re.search(r'```python\n(.*?)```', md, re.S)[1]
+    assert code.startswith('from xraylib.all import *') and len(code.splitlines()) <= 9, code
+    assert all(w in code for w in ('train(', 'Predictor', '.predict(', 'auroc_table(')), code
+
+
+def test_readme_python_uses_public_names():
+    "The README's Python example uses only names `from xraylib.all import *` gives (it is run by hand: see the report)."
+    import xraylib.all as a
+    code = re.search(r'```python\n(.*?)```', _md(README), re.S)[1]
+    called = set(re.findall(r'(?<![.\w])([A-Za-z_]\w*)\(', code)) - {'sorted', 'print'}
+    assert called <= set(a.__all__), called - set(a.__all__)
+
+
+TUTORIALS = [NBS/'90_tutorial_nih_sample.ipynb', NBS/'91_tutorial_pneumonia.ipynb']
+
+
+def _image_outputs(nb:Path)->int:
+    return sum(1 for c in _cells(nb) if c['cell_type'] == 'code' for o in c.get('outputs', [])
+               if any(m.startswith('image/') for m in o.get('data', {})))
+
+
+@pytest.mark.parametrize('nb', TUTORIALS, ids=lambda p: p.stem)
+def test_tutorials_keep_their_plots(nb):
+    """A tutorial is committed with at least five plots in its saved outputs, so GitHub, Colab and the docs site show
+    them unrun. Fails when the outputs were cleared: rerun `python tests/scripts/run_notebooks.py NOTEBOOK`."""
+    n = _image_outputs(nb)
+    assert n >= 5, (f'{nb.name} keeps {n} image outputs (at least 5 expected): run '
+                    f'`python tests/scripts/run_notebooks.py nbs/{nb.name}` and commit the outputs')
