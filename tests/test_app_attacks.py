@@ -148,7 +148,7 @@ def test_api_options_methods_and_partial_results(server, png):
     assert [('error' in o) for o in r.json()['results']] == [False, True], r.text
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_host_must_name_this_server(server, png):
     "F2: DNS rebinding: a request whose Host (and Origin) is another name is refused; this server's names pass."
     url, port, _ = server
@@ -163,7 +163,7 @@ def test_host_must_name_this_server(server, png):
         assert r.status_code == 200, (host, r.status_code, r.text[:200])
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_process_temp_files_not_served(server, png):
     "F3: files the process writes to its temporary folder (ONNX Runtime's `.ses`...) are not Gradio's to serve."
     url, _, tmp = server
@@ -176,7 +176,7 @@ def test_process_temp_files_not_served(server, png):
     assert not served, served  # before: .../xraylib-app-XXXX/.ses served (200)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_declared_length_over_limit_answered_at_once(server):
     "F4: a declared Content-Length over a Gradio route's limit is a 413 at once (JSON routes 1 MB, uploads the app's)."
     _, port, _ = server
@@ -201,7 +201,7 @@ def _events(url, event_id, wait:float=15)->str:
     return out
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_calibrated_not_a_boolean(server, png):
     "F1 (last: before the fix it hung the server): a non-boolean `calibrated` is an error; predictions go on."
     url, *_ = server
