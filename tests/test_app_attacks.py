@@ -16,9 +16,10 @@ NO_CORS = lambda r: not [h for h in r.headers if h.lower().startswith('access-co
 
 @pytest.fixture(scope='module')
 def server(model, tmp_path_factory):
-    "`xraylib serve MODEL --max-file-size 1mb --max-files 2 --concurrency 2` (a body limit of 3 MB): `(url, port)`."
+    "`xraylib serve MODEL --max-file-size 1mb --max-files 2 --concurrency 2` (a body limit of 3 MB): `(url, port, tmp)`."
     tmp = tmp_path_factory.mktemp('attacks')
-    proc, url, log = start_server(model, tmp, '--max-file-size', '1mb', '--max-files', '2', '--concurrency', '2')
+    proc, url, log = start_server(model, tmp, '--max-file-size', '1mb', '--max-files', '2', '--concurrency', '2',
+                                  '--allowed-hosts', 'xray.example')
     yield url, int(url.rsplit(':', 1)[1]), tmp
     assert stop(proc) == 0, log.read_text()[-3000:]
 
@@ -158,7 +159,7 @@ def test_host_must_name_this_server(server, png):
     assert r.status_code in (400, 403) and 'Host' in r.json()['error'], r.text[:300]  # before: 200, predictions
     r = requests.get(f'{url}/gradio_api/info', headers={'Host': bad}, timeout=30)
     assert r.status_code in (400, 403), r.status_code  # before: 200
-    for host in (f'127.0.0.1:{port}', f'localhost:{port}', f'[::1]:{port}'):
+    for host in (f'127.0.0.1:{port}', f'localhost:{port}', f'[::1]:{port}', f'xray.example:{port}'):  # --allowed-hosts
         r = requests.get(f'{url}/api/model', headers={'Host': host, 'Origin': f'http://{host}'}, timeout=30)
         assert r.status_code == 200, (host, r.status_code, r.text[:200])
 
