@@ -416,7 +416,7 @@ def host_allowlist(host:str, # the address the server listens on
     "None (any) for `*`, or on every interface without `extra`."
     names = [n.strip().lower() for n in (extra or '').split(',') if n.strip()]
     if '*' in names or (host in WILDCARDS and not names): return None
-    names += ['127.0.0.1', 'localhost', '[::1]'] + ([] if host in WILDCARDS else [f'[{host}]' if ':' in host else host])
+    names += ['127.0.0.1', 'localhost', '[::1]'] + ([] if host in WILDCARDS else [f'[{host}]' if ':' in host else host.lower()])
     ported = lambda n: n.rsplit(':', 1)[-1].isdigit() and (not n.startswith('[') or ']:' in n)
     return {v for n in names for v in ((n,) if ported(n) else (n, f'{n}:{port}'))}
 
@@ -451,7 +451,8 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
         pred.infer_model  # the fast inference copy, made now rather than in the first request
         port = _port(host, port)
         return _serve(xray_app(pred, read_metrics(model), max_files), host, port, creds, share, max_file_size,
-                      concurrency or max(1, min(4, os.cpu_count() or 1)), host_allowlist(host, port, allowed_hosts))
+                      concurrency or max(1, min(4, os.cpu_count() or 1)),
+                      None if share else host_allowlist(host, port, allowed_hosts))  # share: a public gradio.live name
 
 # %% ../../nbs/72_serving.app.ipynb #b1c2d305
 def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file_size:str, concurrency:int,
