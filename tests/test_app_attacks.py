@@ -5,6 +5,7 @@ test here failed on the code before the fix; the answer it got then is in the co
 The threat model and the protections: nbs/topics/security.md.
 """
 import json, select, shutil, socket, time
+from pathlib import Path
 import pytest, requests
 
 from conftest import shared_path
@@ -15,10 +16,11 @@ NO_CORS = lambda r: not [h for h in r.headers if h.lower().startswith('access-co
 
 @pytest.fixture(scope='module')
 def server(model, tmp_path_factory):
-    "`xraylib serve MODEL --max-file-size 1mb --max-files 2 --concurrency 2` (a body limit of 3 MB): `(url, port)`."
+    "`xraylib serve MODEL --max-file-size 1mb --max-files 2 --concurrency 2` (a body limit of 3 MB): `(url, port, tmp)`."
     tmp = tmp_path_factory.mktemp('attacks')
-    proc, url, log = start_server(model, tmp, '--max-file-size', '1mb', '--max-files', '2', '--concurrency', '2')
-    yield url, int(url.rsplit(':', 1)[1])
+    proc, url, log = start_server(model, tmp, '--max-file-size', '1mb', '--max-files', '2', '--concurrency', '2',
+                                  '--allowed-hosts', 'xray.example')
+    yield url, int(url.rsplit(':', 1)[1]), tmp
     assert stop(proc) == 0, log.read_text()[-3000:]
 
 
@@ -45,7 +47,7 @@ def _call(url, path):
 def test_gradio_api_refuses_server_paths(server, png, tmp_path):
     "Item 1: a file on the server named by path is never read, existing or not; an upload is still predicted."
     from gradio_client import Client, handle_file
-    url, _ = server
+    url, *_ = server
     scan = tmp_path/'scan.png'; shutil.copy(png, scan)  # a real PNG outside the server's upload folder
     there, missing = _call(url, scan), _call(url, tmp_path/'missing.png')
     assert 'predicted' not in there[2], there  # before: 200, then '1 file(s) predicted', a Grad-CAM
@@ -64,13 +66,13 @@ def _first_line(port, head:bytes, wait:float=5)->bytes:
         except socket.timeout: return b''
 
 
-HEAD = b'POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\n'
+HEAD = b'POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XX\r\n'
 
 
 @pytest.mark.timeout(300)
 def test_bodies_that_never_arrive(server, png):
     "Item 2: a declared length over the limit a 413 at once; stalled bodies hold nobody up; chunked cut at the limit."
-    url, port = server
+    url, port, _ = server
     t = time.time(); first = _first_line(port, HEAD + b'Content-Length: 10000000000\r\n\r\n')
     assert first.startswith(b'HTTP/1.1 413') and time.time() - t < 5, first  # before: no answer (it waited)
     stalled = [socket.create_connection(('127.0.0.1', port)) for _ in range(3)]  # more than --concurrency 2
@@ -95,7 +97,7 @@ def test_bodies_that_never_arrive(server, png):
 @pytest.mark.timeout(300)
 def test_multipart_fields_capped_and_malformed_is_json(server, png):
     "Items 3, 4: 50,000 empty fields (2.4 MB) refused while parsing; each malformed body a JSON 4xx; it goes on."
-    url, _ = server
+    url, *_ = server
     post = lambda body: requests.post(f'{url}/api/predict', data=body, timeout=60,
                                       headers={'Content-Type': 'multipart/form-data; boundary=XX'})
     t = time.time(); r = post(b'--XX\r\nContent-Disposition: form-data; name="f"\r\n\r\n\r\n' * 50_000 + b'--XX--\r\n')
@@ -118,7 +120,7 @@ def test_multipart_fields_capped_and_malformed_is_json(server, png):
 @pytest.mark.timeout(120)
 def test_no_cross_origin_use(server):
     "Item 5: preflights from another origin (a page on any local port) refused; no CORS header on any answer."
-    url, _ = server
+    url, *_ = server
     for path in ('/api/predict', '/gradio_api/call/predict'):
         pre = {'Origin': 'http://localhost:9999', 'Access-Control-Request-Method': 'POST'}
         r = requests.options(url + path, headers=pre, timeout=30)
@@ -133,7 +135,7 @@ def test_no_cross_origin_use(server):
 @pytest.mark.timeout(120)
 def test_api_options_methods_and_partial_results(server, png):
     "Item 7: `raw` not 1/0 a 400 naming it; a wrong method a 405; good and bad files together a 200, per-file errors."
-    url, _ = server
+    url, *_ = server
     for v in ('maybe', '2', '', 'x' * 10_000):
         r = requests.post(f'{url}/api/predict', files={'file': (png.name, png.read_bytes())}, data={'raw': v},
                           timeout=60)
@@ -145,6 +147,75 @@ def test_api_options_methods_and_partial_results(server, png):
     r = requests.post(f'{url}/api/predict', files=files, timeout=60)
     r.raise_for_status()  # before: a 400 with the good result inside
     assert [('error' in o) for o in r.json()['results']] == [False, True], r.text
+
+
+@pytest.mark.timeout(300)
+def test_host_must_name_this_server(server, png):
+    "F2: DNS rebinding: a request whose Host (and Origin) is another name is refused; this server's names pass."
+    url, port, _ = server
+    bad = f'evil.example:{port}'
+    r = requests.post(f'{url}/api/predict', files={'file': (png.name, png.read_bytes())}, timeout=30,
+                      headers={'Host': bad, 'Origin': f'http://{bad}'})
+    assert r.status_code in (400, 403) and 'Host' in r.json()['error'], r.text[:300]  # before: 200, predictions
+    r = requests.get(f'{url}/gradio_api/info', headers={'Host': bad}, timeout=30)
+    assert r.status_code in (400, 403), r.status_code  # before: 200
+    for host in (f'127.0.0.1:{port}', f'localhost:{port}', f'[::1]:{port}', f'xray.example:{port}'):  # --allowed-hosts
+        r = requests.get(f'{url}/api/model', headers={'Host': host, 'Origin': f'http://{host}'}, timeout=30)
+        assert r.status_code == 200, (host, r.status_code, r.text[:200])
+
+
+@pytest.mark.timeout(300)
+def test_process_temp_files_not_served(server, png):
+    "F3: files the process writes to its temporary folder (ONNX Runtime's `.ses`, torch's cache) are never served."
+    url, _, tmp = server
+    up = requests.post(f'{url}/gradio_api/upload', files={'files': (png.name, png.read_bytes())}, timeout=30)
+    up.raise_for_status(); mine = Path(up.json()[0])
+    assert requests.get(f'{url}/gradio_api/file={mine}', timeout=30).status_code == 200  # an upload is served
+    own = lambda f: f.name.endswith('.ses') or any(d.startswith('torchinductor_') for d in f.parts)  # not Gradio's
+    others = [f for f in (tmp/'tmp').rglob('*') if f.is_file() and own(f)]  # ONNX Runtime's session, torch's cache
+    assert others, 'the server wrote no temporary file of its own: nothing to check'
+    served = [str(f) for f in others if requests.get(f'{url}/gradio_api/file={f}', timeout=30).status_code == 200]
+    assert not served, served  # before: .../xraylib-app-XXXX/.ses served (200)
+
+
+@pytest.mark.timeout(300)
+def test_declared_length_over_limit_answered_at_once(server):
+    "F4: a declared Content-Length over a Gradio route's limit is a 413 at once (JSON routes 1 MB, uploads the app's)."
+    _, port, _ = server
+    for path, n in (('/gradio_api/call/predict', 2 * 2**20), ('/gradio_api/queue/join', 2 * 2**20),
+                    ('/gradio_api/upload', 10**10)):
+        head = (f'POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n'
+                f'Content-Length: {n}\r\n\r\n').encode()
+        t = time.time(); first = _first_line(port, head)
+        assert first.startswith(b'HTTP/1.1 413') and time.time() - t < 5, (path, first)  # before: 408 after 60 s; none
+
+
+def _events(url, event_id, wait:float=15)->str:
+    "The event stream of a Gradio call, read until it completes (or errs), at most about `wait` seconds."
+    out, t = '', time.time()
+    try:
+        with requests.get(f'{url}/gradio_api/call/predict/{event_id}', stream=True, timeout=wait) as r:
+            for line in r.iter_lines(decode_unicode=True):
+                out += (line or '') + '\n'
+                if out.count('event: complete') + out.count('event: error') and (line or '').startswith('data:'): break
+                if time.time() - t > wait: break
+    except requests.exceptions.RequestException as e: out += f'({type(e).__name__})'
+    return out
+
+
+@pytest.mark.timeout(300)
+def test_calibrated_not_a_boolean(server, png):
+    "F1 (last: before the fix it hung the server): a non-boolean `calibrated` is an error; predictions go on."
+    url, *_ = server
+    up = requests.post(f'{url}/gradio_api/upload', files={'files': (png.name, png.read_bytes())}, timeout=30)
+    up.raise_for_status(); path = up.json()[0]
+    for v in ('/etc/passwd', 2, 'no'):
+        data = {'data': [[{'path': path, 'meta': {'_type': 'gradio.FileData'}}], '(most probable)', v]}
+        r = requests.post(f'{url}/gradio_api/call/predict', json=data, timeout=10); r.raise_for_status()
+        ev = _events(url, r.json()['event_id'])
+        assert 'event: complete' in ev and 'calibrated' in ev, (v, ev[-500:])  # before: never completed
+    r = requests.post(f'{url}/api/predict', files={'file': (png.name, png.read_bytes())}, timeout=20)
+    assert r.status_code == 200, r.text  # before: a ReadTimeout (every decoding thread stuck)
 
 
 @pytest.mark.timeout(300)

@@ -54,7 +54,8 @@ def test_train_help_offers_every_train_option():
 def test_every_option_is_exercised_through_the_console_script(cmd):
     "Each option of each subcommand appears in an `xraylib` invocation in this file or one of the other CLI test files below."
     src = ''.join((HERE/f).read_text() for f in ('test_cli.py', 'test_faults.py', 'test_learner.py', 'test_predict.py', 'test_app.py',
-                                                 'test_localize.py', 'test_datasets.py', 'test_external.py', 'test_shift.py'))
+                                                 'test_localize.py', 'test_datasets.py', 'test_external.py', 'test_shift.py',
+                                                 'test_app_attacks.py'))
     said = {o.replace('_', '-') for o in set(re.findall(r"'(--[a-z0-9-_]+)'", src)) | set(re.findall(r'(--[a-z0-9-]+)', src))}
     missing = [o for o in options(cmd) if o.startswith('--') and o not in said]
     assert not missing, f'xraylib {cmd}: options never run by a test: {missing}'

@@ -15,7 +15,7 @@ from ..inference.gradcam import gradcam_overlay
 from .widgets import UploadWidget
 
 # %% auto #0
-__all__ = ['NOTICE', 'MAX_FIELDS', 'BODY_TIMEOUT', 'Batcher', 'Service', 'ApiError', 'api_app']
+__all__ = ['PREDICT_TIMEOUT', 'NOTICE', 'MAX_FIELDS', 'BODY_TIMEOUT', 'Batcher', 'check_flag', 'Service', 'ApiError', 'api_app']
 
 # %% ../../nbs/71_serving.api.ipynb #a0000006
 class Batcher:
@@ -44,6 +44,17 @@ def _run_group(p:Predictor, items:list, calibrated:bool):
     except Exception as e: return [f.set_exception(e) for _, _, f in items]
     for (_, _, f), r in zip(items, rows): f.set_result(r)
 
+# %% ../../nbs/71_serving.api.ipynb #5e1c0a72
+PREDICT_TIMEOUT = 300  # seconds: the most a caller waits for its images' forward pass (then a TimeoutError)
+
+def check_flag(value, # what a client sent for a yes/no option
+               name:str='calibrated' # the option's name, for the message
+              )->bool:
+    "`value` when it is a bool (Python's or NumPy's), else a ValueError naming `name`: never guessed from a string."
+    if isinstance(value, (bool, np.bool_)): return bool(value)
+    raise ValueError(f'{name}={str(value)[:40]!r}: give true or false')
+
+
 # %% ../../nbs/71_serving.api.ipynb #a0000008
 from fastcore.basics import patch
 
@@ -53,8 +64,10 @@ def _work(self:Batcher):
         items = _take(self.q, self.max_batch)
         done = items[-1] is None
         for cal in (True, False):
-            if grp := [o for o in items if o is not None and o[1] == cal]:
+            if grp := [o for o in items if o is not None and o[1] is cal]:
                 _run_group(self.predictor, grp, cal); self.passes += 1
+        for o in items:  # an item no group took (its flag not a bool) is answered too: no caller waits forever
+            if o is not None and not o[2].done(): o[2].set_exception(ValueError(f'calibrated={o[1]!r}: not a bool'))
         if done: return
 
 @patch
@@ -63,9 +76,9 @@ def probs(self:Batcher, images:list, # decoded images (PIL) or anything `Predict
          )->np.ndarray:
     """Probabilities, one row per image in `self.predictor.vocab` order: preprocessed here, predicted with whatever else
     is queued."""
-    futs = [Future() for _ in images]
+    futs, calibrated = [Future() for _ in images], check_flag(calibrated)
     for im, f in zip(images, futs): self.q.put((self.predictor.preprocess(im, threads=1), calibrated, f))
-    return np.stack([f.result() for f in futs])
+    return np.stack([f.result(timeout=PREDICT_TIMEOUT) for f in futs])
 
 # %% ../../nbs/71_serving.api.ipynb #a0000012
 NOTICE = ('**Research use only: not a medical device.** These probabilities come from a research model; they are not '
@@ -108,6 +121,7 @@ def read(self:Service, files:list, # `(name, bytes)` of each uploaded file
         )->list:
     """Each file read (on the service's decoding threads) and predicted (through the batcher) by the widget's
     `predict_one`: dicts with `name`, `image` and `probs`, or `name` and `error`."""
+    calibrated = check_flag(calibrated)  # a ValueError for the whole request, before any file is decoded
     reader = SimpleNamespace(predictor=SimpleNamespace(probs=lambda ims: self.batcher.probs(ims, calibrated)))
     return list(self.decoders.map(lambda f: UploadWidget.predict_one(reader, *f), files))
 

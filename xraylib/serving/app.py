@@ -13,12 +13,12 @@ from fastcore.script import call_parse, Param
 from ..inference.predict import Predictor, thresholds_source
 from ..imaging.load import IMAGE_EXTS
 from .widgets import preds_html, error_html
-from .api import NOTICE, Service, api_app, ApiError, BODY_TIMEOUT
+from .api import NOTICE, Service, api_app, ApiError, BODY_TIMEOUT, check_flag
 from ..stats import ci_text
 
 # %% auto #0
-__all__ = ['TOP', 'NONE', 'NOT_UPLOADED', 'APP_PY', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_markdown', 'model_card',
-           'XrayApp', 'app_tempdir', 'xray_app', 'write_space', 'Guard', 'serve']
+__all__ = ['TOP', 'NONE', 'NOT_UPLOADED', 'APP_PY', 'WILDCARDS', 'serve_cli', 'model_folder', 'read_metrics', 'auroc_markdown',
+           'model_card', 'XrayApp', 'app_tempdir', 'xray_app', 'write_space', 'Guard', 'host_allowlist', 'serve']
 
 # %% ../../nbs/72_serving.app.ipynb #3eef6739
 def model_folder(model:Union[str,Path] # a model folder, its `model.json` or its `model.safetensors`
@@ -138,6 +138,7 @@ def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects
         )->list:
     """Each file read and predicted by `Service.read` (the widget's `predict_one`, batched): dicts with `probs` and
     `image`, or `error`."""
+    calibrated = check_flag(calibrated)  # a ValueError: never a flag no forward pass takes
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
     ok = [self.uploads is None or _inside(f, self.uploads) for f in paths]  # checked before anything is opened
     res = iter(self.service.read([(f.name, f.read_bytes()) for f, o in zip(paths, ok) if o], calibrated))
@@ -155,6 +156,8 @@ def answer(self:XrayApp, files:Optional[list], # uploaded files (paths)
     if not files: return 'Upload a chest X-ray (PNG, JPEG or DICOM).', '', [], {}
     if len(files) > self.max_files:
         return error_html(f'{len(files)} files at once: upload at most {self.max_files} at a time.'), '', [], {}
+    try: calibrated = check_flag(calibrated)  # the page's API passes on whatever a client sends
+    except ValueError as e: return error_html(str(e)), '', [], {}
     p, cal = self.predictor, calibrated and self.predictor.calibrated
     res, tables, cams, js = self.read(files, calibrated), [], [], {}
     for r in res:
@@ -185,15 +188,16 @@ def _env(**values):
             else: os.environ[k] = v
 
 @contextlib.contextmanager
-def app_tempdir(process:bool=False # also make it the whole process's temporary folder (`TMPDIR`, `tempfile.tempdir`)
+def app_tempdir(process:bool=False # also give the process a temporary folder beside it (`TMPDIR`, `tempfile.tempdir`)
                ):
-    """A fresh temporary folder for the app's uploads and images (Gradio's `GRADIO_TEMP_DIR`) for the `with` block; then
-    removed, the old settings back."""
+    """A fresh folder for the app's uploads and images (Gradio's `GRADIO_TEMP_DIR`, which Gradio serves) for the `with`
+    block, and with `process` a sibling for the process's other temporary files (never served); then removed."""
     d, old = Path(tempfile.mkdtemp(prefix='xraylib-app-')), tempfile.tempdir
+    (up := d/'uploads').mkdir(); (tmp := d/'tmp').mkdir()
     try:
-        with _env(GRADIO_TEMP_DIR=d, **({'TMPDIR': d} if process else {})):
-            if process: tempfile.tempdir = str(d)
-            yield d
+        with _env(GRADIO_TEMP_DIR=up, **({'TMPDIR': tmp} if process else {})):
+            if process: tempfile.tempdir = str(tmp)
+            yield up
     finally: tempfile.tempdir = old; shutil.rmtree(d, ignore_errors=True)
 
 # %% ../../nbs/72_serving.app.ipynb #17bc1d69
@@ -305,6 +309,11 @@ def _named_paths(data)->list:
         return ([data['path']] if 'path' in data else []) + [p for v in data.values() for p in _named_paths(v)]
     return [p for v in data for p in _named_paths(v)] if isinstance(data, list) else []
 
+def _declared(headers)->int:
+    "The request's declared `Content-Length` (0 when none or not a number: the body limits still hold)."
+    try: return int(headers.get('content-length') or 0)
+    except ValueError: return 0
+
 async def _answer(scope, receive, send, status:int, error:str, **headers):
     "Answer a request with `{'error': error}` (JSON) and `status`."
     from starlette.responses import JSONResponse
@@ -318,9 +327,12 @@ class Guard:
                  max_json:int=2**20, # bytes: the largest Gradio request body other than an upload (413)
                  timeout:float=BODY_TIMEOUT, # seconds such a body may take to arrive (408)
                  max_fails:int=10, # failed logins from one address within `window` seconds, then 429s
-                 window:float=60. # seconds
+                 window:float=60., # seconds
+                 hosts:Optional[set]=None, # the `Host` values this server answers (`host_allowlist`); None: any
+                 max_upload:Optional[int]=None # bytes: the largest declared length of a Gradio upload (413); None: any
                 ):
         self.app, self.uploads, self.max_json, self.timeout = app, uploads, max_json, timeout
+        self.hosts, self.max_upload = hosts, max_upload
         self.max_fails, self.window, self.fails = max_fails, window, {}  # fails: address -> times of its failed logins
 
 # %% ../../nbs/72_serving.app.ipynb #d2fbd349
@@ -330,6 +342,12 @@ async def __call__(self:Guard, scope, receive, send):
     from starlette.datastructures import Headers
     from urllib.parse import urlsplit
     h, path, method, ip = Headers(scope=scope), scope['path'], scope['method'], (scope.get('client') or ('?',))[0]
+    if self.hosts is not None and (h.get('host') or '').lower() not in self.hosts:  # DNS rebinding
+        return await _answer(scope, receive, send, 400, f"Host {h.get('host', '')[:80]!r}: not a "
+                             "name of this server (xraylib serve --allowed-hosts NAME to add one)")
+    if method != 'GET' and path.startswith('/gradio_api/') and (n := _declared(h)) > self.limit(path):
+        return await _answer(scope, receive, send, 413, f'request of {n / 2**20:.1f} MB declared, over the limit of '
+                             f'{self.limit(path) / 2**20:.1f} MB')
     own = {h.get('host'), h.get('x-forwarded-host')}  # behind a proxy (a Space), the host the browser asked for
     if (o := h.get('origin')) and urlsplit(o).netloc not in own and method not in ('GET', 'HEAD'):  # preflights too
         return await _answer(scope, receive, send, 403, f'cross-origin {method} refused: only this server\'s own page')
@@ -358,6 +376,12 @@ def locked(self:Guard, ip:str)->bool:
     return len(t) >= self.max_fails
 
 @patch
+def limit(self:Guard, path:str)->float:
+    "The most bytes a Gradio request to `path` may declare: `max_upload` for uploads, else `max_json`."
+    up = path.startswith('/gradio_api/upload')
+    return (self.max_upload if self.max_upload is not None else float('inf')) if up else self.max_json
+
+@patch
 async def payload(self:Guard, receive):
     "A Gradio request's body, read (at most `max_json` bytes, in `timeout` s), refused (403) when it names a file not"
     "in this server's upload folder; else a `receive` that hands it on."
@@ -381,6 +405,22 @@ async def payload(self:Guard, receive):
         sent = True; return dict(type='http.request', body=bytes(body), more_body=False)
     return replay
 
+# %% ../../nbs/72_serving.app.ipynb #7a41c0d2
+WILDCARDS = ('0.0.0.0', '::', '')  # `--host` values that mean every interface
+
+def host_allowlist(host:str, # the address the server listens on
+                   port:int, # its port
+                   extra:Optional[str]=None # more names, comma-separated (`name` or `name:port`); '*': any Host
+                  )->Optional[set]:
+    "The `Host` values a server on `host:port` answers: loopback names and `host` (with or without the port), `extra`;"
+    "None (any) for `*`, or on every interface without `extra`."
+    names = [n.strip().lower() for n in (extra or '').split(',') if n.strip()]
+    if '*' in names or (host in WILDCARDS and not names): return None
+    names += ['127.0.0.1', 'localhost', '[::1]'] + ([] if host in WILDCARDS else [f'[{host}]' if ':' in host else host.lower()])
+    ported = lambda n: n.rsplit(':', 1)[-1].isdigit() and (not n.startswith('[') or ']:' in n)
+    return {v for n in names for v in ((n,) if ported(n) else (n, f'{n}:{port}'))}
+
+
 # %% ../../nbs/72_serving.app.ipynb #d741da2d
 def serve(model:str, # model folder or `model.json` written by `xraylib train`
           host:str='127.0.0.1', # address to listen on (0.0.0.0: every interface; then set --auth)
@@ -390,6 +430,7 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
           max_file_size:str='20mb', # largest upload accepted
           max_files:int=8, # most files in one request
           concurrency:int=None, # requests run at once, the others wait in the queue (default: CPU count, at most 4)
+          allowed_hosts:str=None, # Host names to answer besides the local ones and --host, comma-separated (*: any)
           write_app:str=None # write a Hugging Face Spaces folder (app.py, requirements.txt, model files) here instead of serving
          )->int:
     """Serve a saved model as a web page (Gradio) and a JSON API until Ctrl-C or SIGTERM; or write it as a Hugging Face
@@ -401,17 +442,21 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
     except (FileNotFoundError, ValueError) as e:
         print(f'xraylib serve: cannot serve {model}: {e}', file=sys.stderr); return 1
     if host not in ('127.0.0.1', 'localhost', '::1') and creds is None:
+        rebind = ('; any Host is answered, so web pages can use it through its visitors\' browsers (DNS rebinding): '
+                  '--allowed-hosts NAMES') if host in WILDCARDS and not allowed_hosts else ''
         print(f'xraylib serve: listening on {host} without a password: anyone who reaches it can use it (--auth '
-              f'user:password)', file=sys.stderr)
+              f'user:password){rebind}', file=sys.stderr)
     # before the ONNX export, which writes temporary files too
     with app_tempdir(process=True), _env(GRADIO_ANALYTICS_ENABLED='False'):
         pred.infer_model  # the fast inference copy, made now rather than in the first request
-        return _serve(xray_app(pred, read_metrics(model), max_files), host, _port(host, port), creds, share,
-                      max_file_size,
-                      concurrency or max(1, min(4, os.cpu_count() or 1)))
+        port = _port(host, port)
+        return _serve(xray_app(pred, read_metrics(model), max_files), host, port, creds, share, max_file_size,
+                      concurrency or max(1, min(4, os.cpu_count() or 1)),
+                      None if share else host_allowlist(host, port, allowed_hosts))  # share: a public gradio.live name
 
 # %% ../../nbs/72_serving.app.ipynb #b1c2d305
-def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file_size:str, concurrency:int)->int:
+def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file_size:str, concurrency:int,
+           hosts:Optional[set]=None)->int:
     "Mount the page `demo` on the JSON API's app, listen on `host:port` until Ctrl-C or SIGTERM; the exit status."
     import gradio as gr
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
@@ -421,7 +466,8 @@ def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file
     from gradio.utils import get_upload_folder
     demo.has_launched = True  # Gradio checks that inputs were uploaded only once "launched" (mount_gradio_app does not)
     demo.xray.uploads = get_upload_folder()
-    server, th = _listen(Guard(app), host, port)
+    up = demo.xray.max_files * _file_size(max_file_size) + 2**20  # the JSON API's request limit
+    server, th = _listen(Guard(app, hosts=hosts, max_upload=up), host, port)
     print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict',
           flush=True)
     if share:
