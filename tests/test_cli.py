@@ -98,7 +98,8 @@ def _bad_input(cmd:str, d:Path)->list:
             'evaluate': ['--preds', no + '.csv', '--labels', no + '.csv', '--out', str(d/'ev')],
             'predict': [no, no + '.png'], 'compare': [no + '_a.csv', no + '_b.csv', '--labels', no + '.csv'],
             'calibrate': ['--model', no, '--preds', no + '.csv', '--labels', no + '.csv'],
-            'localize': [no, no + '.png', '--boxes', no + '.csv', '--out', str(d/'loc')], 'serve': [no]}[cmd]
+            'localize': [no, no + '.png', '--boxes', no + '.csv', '--out', str(d/'loc')], 'serve': [no],
+            'shift': [no, no, '--out', str(d/'sh')]}[cmd]
 
 
 def test_one_exit_status_for_bad_input(tmp_path):
@@ -108,14 +109,14 @@ def test_one_exit_status_for_bad_input(tmp_path):
     env = _no_kaggle_env(tmp_path)
     jobs = [(c, _bad_input(c, tmp_path)) for c in COMMANDS] + [(c, ['--no-such-option']) for c in COMMANDS]
     assert {c for c, _ in jobs} == set(COMMANDS) == {'phantom', 'download', 'train', 'evaluate', 'predict', 'compare',
-                                                     'calibrate', 'localize', 'serve'}
+                                                     'calibrate', 'localize', 'serve', 'shift'}
     with ThreadPoolExecutor(4) as ex: rs = list(ex.map(lambda j: run(j[0], *j[1], env=env), jobs))
     for (c, args), r in zip(jobs, rs):
         want = 2 if args == ['--no-such-option'] else 1
         assert r.returncode == want and 'Traceback' not in r.stderr, (c, args, r.returncode, r.stderr[-2000:])
         said = r.stderr.splitlines()  # (a first run may print matplotlib's font-cache note before)
         assert any(l.startswith(f'xraylib {c}: ' if want == 1 else 'usage: xraylib') for l in said), (c, r.stderr[-2000:])
-    assert not [o for o in ('ph', 'nih', 'run', 'ev', 'loc') if (tmp_path/o).exists()]  # no output folder written
+    assert not [o for o in ('ph', 'nih', 'run', 'ev', 'loc') if (tmp_path/o).exists()] and not (tmp_path/'sh').exists()  # nothing written
 
 
 @pytest.fixture(scope='module')

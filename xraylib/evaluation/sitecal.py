@@ -161,6 +161,7 @@ def plot_site_curve(summary:pd.DataFrame, # `curve_summary`'s table
                 ' (chosen on the K images)' if w == 'adapted' else ' (model\'s validation)'))
             ax.fill_between(d.k, d[f'{f}_lo'], d[f'{f}_hi'], color=c, alpha=0.15)
         ax.set(xscale='log', xlabel='K asked (whole patients drawn)', title=f, ylim=(0, 1.02)); ax.grid(alpha=.3)
+        ax.set_xlim(s.k.min() / 1.25, s.k.max() * 1.25)  # K's range even where a figure is undefined at every K
     axs[0].legend(fontsize=8, loc='lower right')
     drawn = '; '.join(
         f'K={r.k}: {_span(r.images_min, r.images_max)} images of {_span(r.patients_min, r.patients_max)} patients'
