@@ -150,3 +150,17 @@ def test_several_training_sources(site, model, tmp_path):
     pd.DataFrame({'Image Index': names, 'prob_Pneumonia': rng.random(12), 'prob_No Finding': rng.random(12)}).to_csv(tmp_path/'p.csv', index=False)
     r = xraylib('evaluate', '--preds', tmp_path/'p.csv', '--labels', tmp_path/'k', '--model', model, '--out', tmp_path/'e', '--n-boot', 20)
     assert 'TypeError' not in r.stderr and metrics(tmp_path/'e')['thresholds_chosen_on'] == 'validation (model.json)'
+
+
+def test_site_model_scale_said(site, model):
+    "Audit fix40 item 1: evaluate at a site model's thresholds says they are on its new scale, and where the original-scale ones are."
+    if not (site/'site'/'model.json').exists():
+        xraylib('calibrate', '--model', model, '--preds', site/'p.csv', '--labels', site/'l.csv', '--n', 30, '--n-boot', 20,
+                '--out', site/'site')
+    sc = json.loads((site/'site'/'model.json').read_text())['site_calibration']
+    assert set(sc['original_scale_thresholds']) == set(LABELS)
+    r = xraylib('evaluate', '--preds', site/'p.csv', '--labels', site/'l.csv', '--model', site/'site', '--out', site/'sc1', '--n-boot', 20)
+    for txt in (r.stderr, (site/'sc1'/'report.md').read_text()):
+        assert "site calibration's scale" in txt and 'original_scale_thresholds' in txt and 'xraylib predict' in txt
+    r = xraylib('evaluate', '--preds', site/'p.csv', '--labels', site/'l.csv', '--model', model, '--out', site/'sc2', '--n-boot', 20)
+    assert "site calibration's scale" not in r.stderr

@@ -32,7 +32,7 @@ from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 # %% auto #0
 __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_table', 'confusion_at', 'read_predictions',
            'operating_thresholds', 'threshold_overlap', 'write_evaluation', 'evaluation_report', 'provenance_text',
-           'ThresholdSource', 'model_thresholds', 'paired_thresholds', 'evaluate_cli']
+           'site_scale_note', 'ThresholdSource', 'model_thresholds', 'paired_thresholds', 'evaluate_cli']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fb0b7426
 def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
@@ -521,12 +521,21 @@ def _optimistic_section(opt:pd.DataFrame)->list:
             '', _md_table(o), '']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
+def site_scale_note(p:Path # a site-calibrated model's model.json
+                   )->str:
+    "Why a site model's thresholds fit only predictions made with it: they are on its new calibration's scale."
+    return (f'the thresholds of {p} are on its site calibration\'s scale: grade predictions made with this model '
+            f'(`xraylib predict {p.parent} FOLDER --csv P.csv`); for the original model\'s predictions, the site\'s '
+            f'thresholds on that scale are in {p.name}\'s site_calibration.original_scale_thresholds (and the '
+            f'model\'s own in site_calibration.original_thresholds)')
+
 class ThresholdSource(NamedTuple):
     "Thresholds chosen elsewhere, with where, by which rule and on which images (when recorded) they were chosen."
     thresholds:dict # {label: threshold or None}
     chosen_on:str # e.g. 'validation (model.json)', or a chain: '..., via A/metrics.json'
     method:Optional[str]=None # the rule that chose them ('f1', 'youden', 'sensitivity'); None: not recorded
     images:Optional[list]=None # the images they were chosen on; None: not recorded
+    scale_note:Optional[str]=None # which scale the thresholds are on, when predictions may be on another (a site model)
 
 def _chained(on:Optional[str], p:Path)->str:
     """Where an earlier evaluation's thresholds were chosen, seen from a later one: its own images, or its source, via
@@ -557,8 +566,9 @@ def model_thresholds(path # a model folder or model.json; or an evaluation's fol
     ev = json.loads((p.parent/'metrics.json').read_text()) if (p.parent/'metrics.json').is_file() else {}
     # training's record
     val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None
+    sc = m.get('site_calibration')
     return ThresholdSource(m['thresholds'], f'{thresholds_source(m)} ({p.name})', m.get('threshold_method'),
-                           (m.get('site_calibration') or {}).get('images', val) if m.get('site_calibration') else val)
+                           sc.get('images', val) if sc else val, site_scale_note(p) if sc else None)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fc762003
 def paired_thresholds(ed:EvalData, # the scored data (its labels: the targets)
@@ -661,6 +671,8 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         # an unknown attribute or a missing column fails before anything is written
         if by is not None: subgroup_frame(ed.metadata, by)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 1
+    # a site model's thresholds are on its new scale: say so (the CSV's scale cannot be known)
+    if src is not None and src.scale_note: notes = [*notes, src.scale_note]
     sets = _google_sets(ed.metadata)
     if by is None: ed.metadata = None  # subgroups only when asked for
     rule = threshold_method or (src.method if src and src.method in ('f1', 'youden', 'sensitivity') else 'f1')

@@ -205,7 +205,8 @@ def adapted_model(model, # the model folder or its model.json
     new = {**meta['thresholds'], **{l: (None if np.isnan(v) else float(v)) for l, v in zip(L, t2)}}
     rec = dict(site=site, k=sc['k'], n_patients=sc.get('n_patients'), seed=sc['seed'],
                method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
-               original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'))
+               original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'),
+               original_scale_thresholds=sc['thresholds'])  # the site's thresholds on the original model's scale
     V = list(meta.get('vocab') or L)  # the model's other labels keep their map, written as Platt's a and b
     a, b = calibration_ab(meta['calibration'], V) if meta.get('calibration') else (np.ones(len(V)), np.zeros(len(V)))
     cal = dict(method='platt', a={**dict(zip(V, a.tolist())), **comp['a']}, b={**dict(zip(V, b.tolist())), **comp['b']})
