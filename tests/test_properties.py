@@ -270,3 +270,16 @@ def test_pointing_game_hit_rate_exact(n_box, per, seed):
                            iobb=rng.random(n_box), n_pred=1, n_fp=0, prob=.5))
     t = localization_table(pb, ['Nodule'], n_boot=40).iloc[0]
     assert t.hit == pytest.approx(hit.mean()) and np.allclose([t.hit_lo, t.hit_hi], _exact(hit.sum(), n_box), atol=1e-9)
+
+
+def test_localization_small_count_rule():
+    "Audit fix40 item 3: one box gives no bootstrap interval for excess or mIoU, and no above-chance claim; 40 good ones do."
+    import pandas as pd
+    from xraylib.evaluation.localize import localization_table
+    def pb(n): return pd.DataFrame(dict(image=[f'{i:08d}_000.png' for i in range(n)], label='Mass', hit=True, iou=.6,
+                                        iobb=.7, chance=.04, prob=.5, n_fp=0, flat=False))
+    t = localization_table(pb(1), n_boot=50).iloc[0]
+    assert np.isnan(t.excess_lo) and np.isnan(t.miou_hi) and not t.above_chance and 'too few patients' in t.note
+    assert t.hit_lo < t.hit_hi  # the exact interval stays
+    t = localization_table(pb(40), n_boot=50).iloc[0]
+    assert np.isfinite(t.excess_lo) and t.above_chance and t.note == ''
