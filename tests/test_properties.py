@@ -283,3 +283,18 @@ def test_localization_small_count_rule():
     assert t.hit_lo < t.hit_hi  # the exact interval stays
     t = localization_table(pb(40), n_boot=50).iloc[0]
     assert np.isfinite(t.excess_lo) and t.above_chance and t.note == ''
+
+
+def test_subgroup_rates_have_exact_intervals():
+    "Audit fix40 item 4: subgroup TPR/FPR and underdiagnosis rates carry exact intervals that contain them."
+    import pandas as pd
+    from xraylib.evaluation.subgroups import subgroup_table, underdiagnosis_table
+    rng = np.random.default_rng(3); n = 200
+    y = (rng.random((n, 2)) < .3).astype(float); y[:, 1] = (y[:, 0] == 0)
+    p = np.clip(.4 * y + rng.random((n, 2)) * .6, 0, 1)
+    md = pd.DataFrame({'Patient Gender': rng.choice(['M', 'F'], n), 'Patient ID': np.arange(n)})
+    t = subgroup_table(p, y, ['Mass', 'No Finding'], md, 'sex', .5, n_boot=20)
+    r = t[t.label == 'Mass']
+    assert ((r.tpr_lo <= r.tpr) & (r.tpr <= r.tpr_hi) & (r.fpr_lo <= r.fpr) & (r.fpr <= r.fpr_hi) & (r.tpr_lo < r.tpr_hi)).all()
+    u = underdiagnosis_table(p, y, ['Mass', 'No Finding'], md, 'sex', .5)
+    assert ((u.underdiagnosis_lo <= u.underdiagnosis) & (u.underdiagnosis <= u.underdiagnosis_hi)).all()

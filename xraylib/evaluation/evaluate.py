@@ -417,10 +417,19 @@ def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[p
                   _md_table(s[['attribute', 'group', 'n_images', 'n_patients', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr',
                                'fpr', 'note']]),
                   '', '![subgroups](subgroups.png)', '']
+        r = sub[(sub.label != 'mean') & sub.tpr.notna()]
+        if 'tpr_lo' in r and len(r):
+            lines += ['Per label: TPR and FPR with exact (Clopper-Pearson) 95% intervals (images counted as '
+                      'independent: with several per patient they are too narrow).', '',
+                      _md_table(_fmt_cols(r, ['tpr', 'tpr_lo', 'tpr_hi', 'fpr', 'fpr_lo', 'fpr_hi'])[
+                          ['attribute', 'group', 'label', 'n_pos', 'n_pos_patients', 'tpr', 'tpr_lo', 'tpr_hi',
+                           'fpr', 'fpr_lo', 'fpr_hi']]), '']
     if ud is not None:
         lines += ['## Underdiagnosis', '',
-                  f'Share of the images with at least one (known) finding that the model calls {nf}.', '',
-                  _md_table(_fmt_cols(ud, ['underdiagnosis'], 'n/a')), '']
+                  f'Share of the images with at least one (known) finding that the model calls {nf}, with exact '
+                  '(Clopper-Pearson) 95% bounds (images counted as independent).', '',
+                  _md_table(_fmt_cols(ud, [c for c in ('underdiagnosis', 'underdiagnosis_lo', 'underdiagnosis_hi')
+                                           if c in ud], 'n/a')), '']
     elif sub is not None:
         lines += ['## Underdiagnosis', '', 'Skipped: the underdiagnosis rate needs the "nothing found" label '
                   f'({nf or "e.g. No Finding"}) as a model output (with a threshold), and this model has none.', '']
