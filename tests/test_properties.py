@@ -298,3 +298,22 @@ def test_subgroup_rates_have_exact_intervals():
     assert ((r.tpr_lo <= r.tpr) & (r.tpr <= r.tpr_hi) & (r.fpr_lo <= r.fpr) & (r.fpr <= r.fpr_hi) & (r.tpr_lo < r.tpr_hi)).all()
     u = underdiagnosis_table(p, y, ['Mass', 'No Finding'], md, 'sex', .5)
     assert ((u.underdiagnosis_lo <= u.underdiagnosis) & (u.underdiagnosis <= u.underdiagnosis_hi)).all()
+
+
+def test_api_info_and_plot_titles_give_positive_patients():
+    "Audit fix40 item 5: GET /api/model's validation AUROCs carry n_pos_patients and the note; ROC/PR panels name positive patients."
+    from types import SimpleNamespace
+    import pandas as pd
+    from xraylib.serving.api import Service
+    from xraylib.evaluation.plots import plot_roc, plot_pr
+    met = dict(n_images=10, mean_auroc=.7, mean_auroc_ci=[None, None], mean_auroc_note='too few',
+               auroc={'Mass': dict(auroc=.7, auroc_ci=[None, None], n_pos=3, n_pos_patients=2, note='too few positives')})
+    fake = SimpleNamespace(predictor=SimpleNamespace(meta={}, thresholds={'Mass': .5}, calibrated=False), metrics=met, vocab=['Mass'])
+    v = Service.info.fget(fake)['validation']  # a property
+    assert v['auroc']['Mass']['n_pos_patients'] == 2 and v['auroc']['Mass']['note'] and v['mean_auroc_note'] == 'too few'
+    rng = np.random.default_rng(0); y = np.r_[np.ones(6), np.zeros(14)][:, None]; p = rng.random((20, 1))
+    tab = pd.DataFrame(dict(label=['Mass', 'mean'], auroc=[.5, .5], auroc_lo=np.nan, auroc_hi=np.nan, ap=[.3, .3], ap_lo=np.nan,
+                            ap_hi=np.nan, n_pos_patients=[4, 4], note=''))
+    for f in (plot_roc, plot_pr):
+        fig = f(p, y, ['Mass'], tab)
+        assert fig.axes[0].get_title() == 'Mass (n+=6, 4 pat.)'
