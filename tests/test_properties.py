@@ -317,3 +317,13 @@ def test_api_info_and_plot_titles_give_positive_patients():
     for f in (plot_roc, plot_pr):
         fig = f(p, y, ['Mass'], tab)
         assert fig.axes[0].get_title() == 'Mass (n+=6, 4 pat.)'
+
+
+def test_auroc_mean_row_counts_averaged_findings_once():
+    "Audit fix40 item 6: the mean row counts only the averaged findings' positives, and each positive patient once."
+    from xraylib.evaluation.evaluate import auroc_table
+    rng = np.random.default_rng(0); n = 60; pid = np.arange(n) // 2
+    y = np.zeros((n, 3)); y[:20, 0] = 1; y[10:30, 1] = 1; y[:, 2] = (y[:, :2] == 0).all(1)
+    t = auroc_table(rng.random((n, 3)), y, ['Mass', 'Nodule', 'No Finding'], pid, n_boot=0)
+    m = t.iloc[-1]
+    assert m.n_pos == 40 and m.n_pos_patients == 15 and m.n_neg_patients == 15  # No Finding's 30 and double counts left out

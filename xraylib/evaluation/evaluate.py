@@ -94,8 +94,13 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                            prevalence=npos / np.maximum(nk, 1), auroc=auc, auroc_lo=alo, auroc_hi=ahi, ap=ap, ap_lo=plo, ap_hi=phi,
                            n_degenerate=np.where(ok, deg, 0), note=note))
     (mlo, mhi, mf), (qlo, qhi, _) = fixed_mean_ci(ba, pm, iok, ci), fixed_mean_ci(bp, pm, iok, ci)
-    mean = dict(label='mean', n=n, n_pos=int(npos.sum()), n_pos_patients=int(pu.sum()), n_neg=int(nneg.sum()), n_neg_patients=int(nu.sum()),
-                n_unknown=int(nunk.sum()), prevalence=float(npos.mean() / max(nk.mean(), 1)), auroc=nanmean(auc[pm]), auroc_lo=mlo,
+    # the mean row's counts: the averaged findings only; patients counted once (positive for any of them, or for none)
+    g = np.arange(n) if patient_ids is None else pd.factorize(np.asarray(patient_ids))[0]
+    pos_any = (y[:, pm] == 1).any(1); pp = set(g[pos_any]); npp = len(set(g[~pos_any]) - pp)
+    mean = dict(label='mean', n=n, n_pos=int(npos[pm].sum()), n_pos_patients=len(pp), n_neg=int(nneg[pm].sum()),
+                n_neg_patients=npp, n_unknown=int(nunk[pm].sum()),
+                prevalence=float(npos[pm].mean() / max(nk[pm].mean(), 1)) if pm.any() else np.nan,
+                auroc=nanmean(auc[pm]), auroc_lo=mlo,
                 auroc_hi=mhi, ap=nanmean(ap[pm]), ap_lo=qlo, ap_hi=qhi, n_degenerate=mf, note=_mean_note(labels, pm, iok, mf, n_boot, nf))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit=unit, min_units=MIN_UNITS,
@@ -576,7 +581,8 @@ def model_thresholds(path # a model folder or model.json; or an evaluation's fol
     # training's record
     val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None
     sc = m.get('site_calibration')
-    return ThresholdSource(m['thresholds'], f'{thresholds_source(m)} ({p.name})', m.get('threshold_method'),
+    on = thresholds_source(m); on = on if on.endswith('(model.json)') and p.name == 'model.json' else f'{on} ({p.name})'
+    return ThresholdSource(m['thresholds'], on, m.get('threshold_method'),
                            sc.get('images', val) if sc else val, site_scale_note(p) if sc else None)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fc762003
