@@ -185,8 +185,9 @@ def refit_calibration(ed:EvalData, # the K site images (scores on the model's ca
     a2, b2 = (np.array([c2[x][l] for l in L]) for x in ('a', 'b'))
     npu, nnu = unit_counts(ed.targs, ed.patients)  # the small-count rule: fewer than MIN_UNITS patients, no refit
     few, keep = ~interval_ok(npu, nnu), a2 <= 0
-    kept = {l: (f'{p} positive and {n} negative patients among the {len(ed.preds)} images (fewer than {MIN_UNITS})'
-                if f else 'the fit would reverse the scores') for l, p, n, f, r in zip(L, npu, nnu, few, keep) if f or r}
+    why = lambda p, n: f'{p} positive and {n} negative patients among the {len(ed.preds)} images (fewer than {MIN_UNITS})'
+    kept = {l: why(p, n) if f else 'the fit would reverse the scores'
+            for l, p, n, f, r in zip(L, npu, nnu, few, keep) if f or r}
     a2, b2 = np.where(few | keep, 1., a2), np.where(few | keep, 0., b2)
     platt = lambda a, b: dict(method='platt', a=dict(zip(L, np.asarray(a, float).tolist())),
                               b=dict(zip(L, np.asarray(b, float).tolist())))
@@ -211,7 +212,8 @@ def adapted_model(model, # the model folder or its model.json
     rec = dict(site=site, k=sc['k'], n_patients=sc.get('n_patients'), seed=sc['seed'],
                method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
                original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'),
-               original_scale_thresholds=sc['thresholds'], not_refitted=kept)  # the site's thresholds on the original model's scale
+               # the site's thresholds on the original model's scale; labels whose map was not refitted, and why
+               original_scale_thresholds=sc['thresholds'], not_refitted=kept)
     V = list(meta.get('vocab') or L)  # the model's other labels keep their map, written as Platt's a and b
     a, b = calibration_ab(meta['calibration'], V) if meta.get('calibration') else (np.ones(len(V)), np.zeros(len(V)))
     cal = dict(method='platt', a={**dict(zip(V, a.tolist())), **comp['a']}, b={**dict(zip(V, b.tolist())), **comp['b']})
