@@ -63,6 +63,16 @@ def _mean_note(labels, pm, iok, n_failed:int, n_boot:int, nf)->str:
     return s + (f'; its interval over exactly these in each resample ({n_failed} of {n_boot} resamples lacked one: '
                 f'left out)' if n_failed else '')
 
+# %% ../../nbs/56_evaluation.evaluate.ipynb #f40c3d4e
+def _mean_counts(y, pm, npos, nneg, nunk, nk, patient_ids)->dict:
+    """The mean row's counts: the averaged findings `pm` only; patients once (positive for any of them, or for
+    none)."""
+    g = np.arange(len(y)) if patient_ids is None else pd.factorize(np.asarray(patient_ids))[0]
+    pos_any = (y[:, pm] == 1).any(1); pp = set(g[pos_any])
+    return dict(n_pos=int(npos[pm].sum()), n_pos_patients=len(pp), n_neg=int(nneg[pm].sum()),
+                n_neg_patients=len(set(g[~pos_any]) - pp), n_unknown=int(nunk[pm].sum()),
+                prevalence=float(npos[pm].mean() / max(nk[pm].mean(), 1)) if pm.any() else np.nan)
+
 # %% ../../nbs/56_evaluation.evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
                 targs=None, # targets (1, 0, NaN unknown: skipped per label), same shape
@@ -94,12 +104,7 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                            prevalence=npos / np.maximum(nk, 1), auroc=auc, auroc_lo=alo, auroc_hi=ahi, ap=ap, ap_lo=plo, ap_hi=phi,
                            n_degenerate=np.where(ok, deg, 0), note=note))
     (mlo, mhi, mf), (qlo, qhi, _) = fixed_mean_ci(ba, pm, iok, ci), fixed_mean_ci(bp, pm, iok, ci)
-    # the mean row's counts: the averaged findings only; patients counted once (positive for any of them, or for none)
-    g = np.arange(n) if patient_ids is None else pd.factorize(np.asarray(patient_ids))[0]
-    pos_any = (y[:, pm] == 1).any(1); pp = set(g[pos_any]); npp = len(set(g[~pos_any]) - pp)
-    mean = dict(label='mean', n=n, n_pos=int(npos[pm].sum()), n_pos_patients=len(pp), n_neg=int(nneg[pm].sum()),
-                n_neg_patients=npp, n_unknown=int(nunk[pm].sum()),
-                prevalence=float(npos[pm].mean() / max(nk[pm].mean(), 1)) if pm.any() else np.nan,
+    mean = dict(label='mean', n=n, **_mean_counts(y, pm, npos, nneg, nunk, nk, patient_ids),
                 auroc=nanmean(auc[pm]), auroc_lo=mlo,
                 auroc_hi=mhi, ap=nanmean(ap[pm]), ap_lo=qlo, ap_hi=qhi, n_degenerate=mf, note=_mean_note(labels, pm, iok, mf, n_boot, nf))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
@@ -534,7 +539,7 @@ def _optimistic_section(opt:pd.DataFrame)->list:
             'these labels: they bound what re-choosing the operating point here could give, not what the model gives.',
             '', _md_table(o), '']
 
-# %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
+# %% ../../nbs/56_evaluation.evaluate.ipynb #f40a1b2c
 def site_scale_note(p:Path # a site-calibrated model's model.json
                    )->str:
     "Why a site model's thresholds fit only predictions made with it: they are on its new calibration's scale."
@@ -551,6 +556,7 @@ class ThresholdSource(NamedTuple):
     images:Optional[list]=None # the images they were chosen on; None: not recorded
     scale_note:Optional[str]=None # which scale the thresholds are on, when predictions may be on another (a site model)
 
+# %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
 def _chained(on:Optional[str], p:Path)->str:
     """Where an earlier evaluation's thresholds were chosen, seen from a later one: its own images, or its source, via
     it."""
@@ -686,10 +692,8 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         # an unknown attribute or a missing column fails before anything is written
         if by is not None: subgroup_frame(ed.metadata, by)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 1
-    # a site model's thresholds are on its new scale: say so (the CSV's scale cannot be known)
-    if src is not None and src.scale_note: notes = [*notes, src.scale_note]
-    sets = _google_sets(ed.metadata)
-    if by is None: ed.metadata = None  # subgroups only when asked for
+    if src is not None and src.scale_note: notes = [*notes, src.scale_note]  # a site model's own scale: said
+    sets, ed.metadata = _google_sets(ed.metadata), (ed.metadata if by is not None else None)  # subgroups when asked
     rule = threshold_method or (src.method if src and src.method in ('f1', 'youden', 'sensitivity') else 'f1')
     kw = dict(n_boot=n_boot, seed=seed, threshold_method=rule, thresholds=given, decision_preds=dec, threshold_notes=notes,
               **({} if src is None else dict(chosen_on=src.chosen_on, thresholds_method=src.method, chosen_images=src.images)))

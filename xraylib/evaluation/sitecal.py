@@ -256,6 +256,7 @@ def _print_table(sc:dict):
             r.get('threshold_written_model', np.nan)) else ''
         print(f"  {r['label']} {r['thresholds']:>8} threshold {th(r['threshold'])}{w}: " + ', '.join(
             f'{f} {f3(r, f)}' for f in FIGURES))
+    for l, why in sc.get('not_refitted', {}).items(): print(f"{l}: calibration not refitted (the model's map kept): {why}")
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #53194822
 @call_parse
@@ -283,14 +284,12 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
     sc = site_calibration(ed, th, n, seed, rule, n_boot)
     if out is not None:
         o = adapted_model(mj, out, sc, ed, site or str(labels))
-        # what the written model (and predict) use: its new scale
-        wt = json.loads((o/'model.json').read_text())['thresholds']
+        wj = json.loads((o/'model.json').read_text()); wt = wj['thresholds']  # the written model's: its new scale
         t = sc['table']; t['threshold_scale'] = "the original model's probabilities"
         t['threshold_written_model'] = [wt.get(l, np.nan) if w == 'adapted' and wt.get(l) is not None else np.nan
                                          for l, w in zip(t.label, t.thresholds)]
+        sc['not_refitted'] = wj['site_calibration']['not_refitted']
         _print_table(sc); t.to_csv(o/'site_calibration.csv', index=False)
-        for l, why in json.loads((o/'model.json').read_text())['site_calibration']['not_refitted'].items():
-            print(f"{l}: calibration not refitted (the model's map kept): {why}")
         print(f'adapted model (same weights, thresholds chosen on the {sc["k"]} site images) -> {o}')
     else: _print_table(sc)
     if ks:
