@@ -214,7 +214,7 @@ def test_serve_json_api(model, shared, tmp_path):
     assert 'gradcam' not in one.json()['results'][0] and not [h for h in one.headers if h.lower().startswith('access-control')]
     assert r_bomb.status_code == 400 and r_bomb.json()['results'][0]['error'].startswith('bomb.dcm: DICOM image is 30000x30000 pixels'), r_bomb.text
     assert t_bomb < 5 and peak1 - peak0 < 100, f'the bomb took {t_bomb:.1f} s and raised the peak by {peak1 - peak0:.0f} MB'
-    assert info['vocab'] == pred.vocab and info['thresholds_chosen_on'] == 'validation' and info['validation']['mean_auroc'] is not None
+    assert info['vocab'] == pred.vocab and info['thresholds_chosen_on'] == 'validation (model.json)' and info['validation']['mean_auroc'] is not None
     assert rc == 0, log.read_text()[-3000:]
 
 

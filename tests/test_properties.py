@@ -270,3 +270,60 @@ def test_pointing_game_hit_rate_exact(n_box, per, seed):
                            iobb=rng.random(n_box), n_pred=1, n_fp=0, prob=.5))
     t = localization_table(pb, ['Nodule'], n_boot=40).iloc[0]
     assert t.hit == pytest.approx(hit.mean()) and np.allclose([t.hit_lo, t.hit_hi], _exact(hit.sum(), n_box), atol=1e-9)
+
+
+def test_localization_small_count_rule():
+    "Audit fix40 item 3: one box gives no bootstrap interval for excess or mIoU, and no above-chance claim; 40 good ones do."
+    import pandas as pd
+    from xraylib.evaluation.localize import localization_table
+    def pb(n): return pd.DataFrame(dict(image=[f'{i:08d}_000.png' for i in range(n)], label='Mass', hit=True, iou=.6,
+                                        iobb=.7, chance=.04, prob=.5, n_fp=0, flat=False))
+    t = localization_table(pb(1), n_boot=50).iloc[0]
+    assert np.isnan(t.excess_lo) and np.isnan(t.miou_hi) and not t.above_chance and 'too few patients' in t.note
+    assert t.hit_lo < t.hit_hi  # the exact interval stays
+    t = localization_table(pb(40), n_boot=50).iloc[0]
+    assert np.isfinite(t.excess_lo) and t.above_chance and t.note == ''
+
+
+def test_subgroup_rates_have_exact_intervals():
+    "Audit fix40 item 4: subgroup TPR/FPR and underdiagnosis rates carry exact intervals that contain them."
+    import pandas as pd
+    from xraylib.evaluation.subgroups import subgroup_table, underdiagnosis_table
+    rng = np.random.default_rng(3); n = 200
+    y = (rng.random((n, 2)) < .3).astype(float); y[:, 1] = (y[:, 0] == 0)
+    p = np.clip(.4 * y + rng.random((n, 2)) * .6, 0, 1)
+    md = pd.DataFrame({'Patient Gender': rng.choice(['M', 'F'], n), 'Patient ID': np.arange(n)})
+    t = subgroup_table(p, y, ['Mass', 'No Finding'], md, 'sex', .5, n_boot=20)
+    r = t[t.label == 'Mass']
+    assert ((r.tpr_lo <= r.tpr) & (r.tpr <= r.tpr_hi) & (r.fpr_lo <= r.fpr) & (r.fpr <= r.fpr_hi) & (r.tpr_lo < r.tpr_hi)).all()
+    u = underdiagnosis_table(p, y, ['Mass', 'No Finding'], md, 'sex', .5)
+    assert ((u.underdiagnosis_lo <= u.underdiagnosis) & (u.underdiagnosis <= u.underdiagnosis_hi)).all()
+
+
+def test_api_info_and_plot_titles_give_positive_patients():
+    "Audit fix40 item 5: GET /api/model's validation AUROCs carry n_pos_patients and the note; ROC/PR panels name positive patients."
+    from types import SimpleNamespace
+    import pandas as pd
+    from xraylib.serving.api import Service
+    from xraylib.evaluation.plots import plot_roc, plot_pr
+    met = dict(n_images=10, mean_auroc=.7, mean_auroc_ci=[None, None], mean_auroc_note='too few',
+               auroc={'Mass': dict(auroc=.7, auroc_ci=[None, None], n_pos=3, n_pos_patients=2, note='too few positives')})
+    fake = SimpleNamespace(predictor=SimpleNamespace(meta={}, thresholds={'Mass': .5}, calibrated=False), metrics=met, vocab=['Mass'])
+    v = Service.info.fget(fake)['validation']  # a property
+    assert v['auroc']['Mass']['n_pos_patients'] == 2 and v['auroc']['Mass']['note'] and v['mean_auroc_note'] == 'too few'
+    rng = np.random.default_rng(0); y = np.r_[np.ones(6), np.zeros(14)][:, None]; p = rng.random((20, 1))
+    tab = pd.DataFrame(dict(label=['Mass', 'mean'], auroc=[.5, .5], auroc_lo=np.nan, auroc_hi=np.nan, ap=[.3, .3], ap_lo=np.nan,
+                            ap_hi=np.nan, n_pos_patients=[4, 4], note=''))
+    for f in (plot_roc, plot_pr):
+        fig = f(p, y, ['Mass'], tab)
+        assert fig.axes[0].get_title() == 'Mass (n+=6, 4 pat.)'
+
+
+def test_auroc_mean_row_counts_averaged_findings_once():
+    "Audit fix40 item 6: the mean row counts only the averaged findings' positives, and each positive patient once."
+    from xraylib.evaluation.evaluate import auroc_table
+    rng = np.random.default_rng(0); n = 60; pid = np.arange(n) // 2
+    y = np.zeros((n, 3)); y[:20, 0] = 1; y[10:30, 1] = 1; y[:, 2] = (y[:, :2] == 0).all(1)
+    t = auroc_table(rng.random((n, 3)), y, ['Mass', 'Nodule', 'No Finding'], pid, n_boot=0)
+    m = t.iloc[-1]
+    assert m.n_pos == 40 and m.n_pos_patients == 15 and m.n_neg_patients == 15  # No Finding's 30 and double counts left out

@@ -150,3 +150,29 @@ def test_several_training_sources(site, model, tmp_path):
     pd.DataFrame({'Image Index': names, 'prob_Pneumonia': rng.random(12), 'prob_No Finding': rng.random(12)}).to_csv(tmp_path/'p.csv', index=False)
     r = xraylib('evaluate', '--preds', tmp_path/'p.csv', '--labels', tmp_path/'k', '--model', model, '--out', tmp_path/'e', '--n-boot', 20)
     assert 'TypeError' not in r.stderr and metrics(tmp_path/'e')['thresholds_chosen_on'] == 'validation (model.json)'
+
+
+def test_site_model_scale_said(site, model):
+    "Audit fix40 item 1: evaluate at a site model's thresholds says they are on its new scale, and where the original-scale ones are."
+    if not (site/'site'/'model.json').exists():
+        xraylib('calibrate', '--model', model, '--preds', site/'p.csv', '--labels', site/'l.csv', '--n', 30, '--n-boot', 20,
+                '--out', site/'site')
+    sc = json.loads((site/'site'/'model.json').read_text())['site_calibration']
+    assert set(sc['original_scale_thresholds']) == set(LABELS)
+    r = xraylib('evaluate', '--preds', site/'p.csv', '--labels', site/'l.csv', '--model', site/'site', '--out', site/'sc1', '--n-boot', 20)
+    for txt in (r.stderr, (site/'sc1'/'report.md').read_text()):
+        assert "site calibration's scale" in txt and 'original_scale_thresholds' in txt and 'xraylib predict' in txt
+    r = xraylib('evaluate', '--preds', site/'p.csv', '--labels', site/'l.csv', '--model', model, '--out', site/'sc2', '--n-boot', 20)
+    assert "site calibration's scale" not in r.stderr
+
+
+def test_site_refit_small_count_rule():
+    "Audit fix40 item 2: a label with 1 positive patient among K = 20 keeps the model's map (not refitted) and says why."
+    from xraylib.evaluation.thresholds import EvalData
+    from xraylib.evaluation.sitecal import refit_calibration
+    rng = np.random.default_rng(0); y = np.zeros((20, 2)); y[:8, 0] = 1; y[0, 1] = 1
+    p = np.clip(y * .5 + rng.random((20, 2)) * .4, 0, 1)
+    cal = dict(method='platt', a={'Effusion': 2., 'Edema': 3.}, b={'Effusion': -1., 'Edema': -2.})
+    comp, top, kept = refit_calibration(EvalData(p, y, ['Effusion', 'Edema'], patient_ids=np.arange(20)), cal)
+    assert (top['a']['Edema'], top['b']['Edema']) == (1., 0.) and (comp['a']['Edema'], comp['b']['Edema']) == (3., -2.)
+    assert list(kept) == ['Edema'] and '1 positive' in kept['Edema'] and top['a']['Effusion'] != 1.

@@ -32,7 +32,7 @@ from .pred_csv import read_table, prob_columns, check_probs, check_unique_ids
 # %% auto #0
 __all__ = ['THESE_DATA', 'PLOTS', 'MEAN_AUROC_OVER', 'SMALL_COUNTS', 'auroc_table', 'confusion_at', 'read_predictions',
            'operating_thresholds', 'threshold_overlap', 'write_evaluation', 'evaluation_report', 'provenance_text',
-           'ThresholdSource', 'model_thresholds', 'paired_thresholds', 'evaluate_cli']
+           'site_scale_note', 'ThresholdSource', 'model_thresholds', 'paired_thresholds', 'evaluate_cli']
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fb0b7426
 def _boot_auc_ap(p:np.ndarray, y:np.ndarray, ok:np.ndarray, n_boot:int, seed:int, patient_ids)->tuple:
@@ -62,6 +62,16 @@ def _mean_note(labels, pm, iok, n_failed:int, n_boot:int, nf)->str:
         return s + f'; no interval: {", ".join(few)} ha{"ve" if len(few) > 1 else "s"} too few positives for an interval'
     return s + (f'; its interval over exactly these in each resample ({n_failed} of {n_boot} resamples lacked one: '
                 f'left out)' if n_failed else '')
+
+# %% ../../nbs/56_evaluation.evaluate.ipynb #f40c3d4e
+def _mean_counts(y, pm, npos, nneg, nunk, nk, patient_ids)->dict:
+    """The mean row's counts: the averaged findings `pm` only; patients once (positive for any of them, or for
+    none)."""
+    g = np.arange(len(y)) if patient_ids is None else pd.factorize(np.asarray(patient_ids))[0]
+    pos_any = (y[:, pm] == 1).any(1); pp = set(g[pos_any])
+    return dict(n_pos=int(npos[pm].sum()), n_pos_patients=len(pp), n_neg=int(nneg[pm].sum()),
+                n_neg_patients=len(set(g[~pos_any]) - pp), n_unknown=int(nunk[pm].sum()),
+                prevalence=float(npos[pm].mean() / max(nk[pm].mean(), 1)) if pm.any() else np.nan)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #88b8872b
 def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or an `EvalData`
@@ -94,8 +104,8 @@ def auroc_table(preds, # probabilities (n_images, n_labels), numpy or torch, or 
                            prevalence=npos / np.maximum(nk, 1), auroc=auc, auroc_lo=alo, auroc_hi=ahi, ap=ap, ap_lo=plo, ap_hi=phi,
                            n_degenerate=np.where(ok, deg, 0), note=note))
     (mlo, mhi, mf), (qlo, qhi, _) = fixed_mean_ci(ba, pm, iok, ci), fixed_mean_ci(bp, pm, iok, ci)
-    mean = dict(label='mean', n=n, n_pos=int(npos.sum()), n_pos_patients=int(pu.sum()), n_neg=int(nneg.sum()), n_neg_patients=int(nu.sum()),
-                n_unknown=int(nunk.sum()), prevalence=float(npos.mean() / max(nk.mean(), 1)), auroc=nanmean(auc[pm]), auroc_lo=mlo,
+    mean = dict(label='mean', n=n, **_mean_counts(y, pm, npos, nneg, nunk, nk, patient_ids),
+                auroc=nanmean(auc[pm]), auroc_lo=mlo,
                 auroc_hi=mhi, ap=nanmean(ap[pm]), ap_lo=qlo, ap_hi=qhi, n_degenerate=mf, note=_mean_note(labels, pm, iok, mf, n_boot, nf))
     df = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     df.attrs.update(n_boot=n_boot, seed=seed, ci=ci, unit=unit, min_units=MIN_UNITS,
@@ -417,10 +427,19 @@ def _research_report(cal:pd.DataFrame, sub:Optional[pd.DataFrame], ud:Optional[p
                   _md_table(s[['attribute', 'group', 'n_images', 'n_patients', 'auroc', 'auroc_lo', 'auroc_hi', 'tpr',
                                'fpr', 'note']]),
                   '', '![subgroups](subgroups.png)', '']
+        r = sub[(sub.label != 'mean') & sub.tpr.notna()]
+        if 'tpr_lo' in r and len(r):
+            lines += ['Per label: TPR and FPR with exact (Clopper-Pearson) 95% intervals (images counted as '
+                      'independent: with several per patient they are too narrow).', '',
+                      _md_table(_fmt_cols(r, ['tpr', 'tpr_lo', 'tpr_hi', 'fpr', 'fpr_lo', 'fpr_hi'])[
+                          ['attribute', 'group', 'label', 'n_pos', 'n_pos_patients', 'tpr', 'tpr_lo', 'tpr_hi',
+                           'fpr', 'fpr_lo', 'fpr_hi']]), '']
     if ud is not None:
         lines += ['## Underdiagnosis', '',
-                  f'Share of the images with at least one (known) finding that the model calls {nf}.', '',
-                  _md_table(_fmt_cols(ud, ['underdiagnosis'], 'n/a')), '']
+                  f'Share of the images with at least one (known) finding that the model calls {nf}, with exact '
+                  '(Clopper-Pearson) 95% bounds (images counted as independent).', '',
+                  _md_table(_fmt_cols(ud, [c for c in ('underdiagnosis', 'underdiagnosis_lo', 'underdiagnosis_hi')
+                                           if c in ud], 'n/a')), '']
     elif sub is not None:
         lines += ['## Underdiagnosis', '', 'Skipped: the underdiagnosis rate needs the "nothing found" label '
                   f'({nf or "e.g. No Finding"}) as a model output (with a threshold), and this model has none.', '']
@@ -520,14 +539,24 @@ def _optimistic_section(opt:pd.DataFrame)->list:
             'these labels: they bound what re-choosing the operating point here could give, not what the model gives.',
             '', _md_table(o), '']
 
-# %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
+# %% ../../nbs/56_evaluation.evaluate.ipynb #f40a1b2c
+def site_scale_note(p:Path # a site-calibrated model's model.json
+                   )->str:
+    "Why a site model's thresholds fit only predictions made with it: they are on its new calibration's scale."
+    return (f'the thresholds of {p} are on its site calibration\'s scale: grade predictions made with this model '
+            f'(`xraylib predict {p.parent} FOLDER --csv P.csv`); for the original model\'s predictions, the site\'s '
+            f'thresholds on that scale are in {p.name}\'s site_calibration.original_scale_thresholds (and the '
+            f'model\'s own in site_calibration.original_thresholds)')
+
 class ThresholdSource(NamedTuple):
     "Thresholds chosen elsewhere, with where, by which rule and on which images (when recorded) they were chosen."
     thresholds:dict # {label: threshold or None}
     chosen_on:str # e.g. 'validation (model.json)', or a chain: '..., via A/metrics.json'
     method:Optional[str]=None # the rule that chose them ('f1', 'youden', 'sensitivity'); None: not recorded
     images:Optional[list]=None # the images they were chosen on; None: not recorded
+    scale_note:Optional[str]=None # which scale the thresholds are on, when predictions may be on another (a site model)
 
+# %% ../../nbs/56_evaluation.evaluate.ipynb #6cd45ad9
 def _chained(on:Optional[str], p:Path)->str:
     """Where an earlier evaluation's thresholds were chosen, seen from a later one: its own images, or its source, via
     it."""
@@ -557,8 +586,10 @@ def model_thresholds(path # a model folder or model.json; or an evaluation's fol
     ev = json.loads((p.parent/'metrics.json').read_text()) if (p.parent/'metrics.json').is_file() else {}
     # training's record
     val = ev.get('thresholds_images') if 'validation' in str(ev.get('thresholds_chosen_on')) else None
-    return ThresholdSource(m['thresholds'], f'{thresholds_source(m)} ({p.name})', m.get('threshold_method'),
-                           (m.get('site_calibration') or {}).get('images', val) if m.get('site_calibration') else val)
+    sc = m.get('site_calibration')
+    on = thresholds_source(m); on = on if on.endswith('(model.json)') and p.name == 'model.json' else f'{on} ({p.name})'
+    return ThresholdSource(m['thresholds'], on, m.get('threshold_method'),
+                           sc.get('images', val) if sc else val, site_scale_note(p) if sc else None)
 
 # %% ../../nbs/56_evaluation.evaluate.ipynb #fc762003
 def paired_thresholds(ed:EvalData, # the scored data (its labels: the targets)
@@ -661,8 +692,8 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index` + a probabilit
         # an unknown attribute or a missing column fails before anything is written
         if by is not None: subgroup_frame(ed.metadata, by)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib evaluate: {e}', file=sys.stderr); return 1
-    sets = _google_sets(ed.metadata)
-    if by is None: ed.metadata = None  # subgroups only when asked for
+    if src is not None and src.scale_note: notes = [*notes, src.scale_note]  # a site model's own scale: said
+    sets, ed.metadata = _google_sets(ed.metadata), (ed.metadata if by is not None else None)  # subgroups when asked
     rule = threshold_method or (src.method if src and src.method in ('f1', 'youden', 'sensitivity') else 'f1')
     kw = dict(n_boot=n_boot, seed=seed, threshold_method=rule, thresholds=given, decision_preds=dec, threshold_notes=notes,
               **({} if src is None else dict(chosen_on=src.chosen_on, thresholds_method=src.method, chosen_images=src.images)))

@@ -13,7 +13,7 @@ from fastcore.script import call_parse, Param
 from ..progress import progress_bar  # a bar on a terminal, plain lines in a log
 from ..imaging.load import load_image
 from ..core import atomic_path, nih_patient_ids
-from ..stats import bootstrap_weights, percentile_ci, exact_ci, EXACT_NOTE
+from ..stats import bootstrap_weights, percentile_ci, exact_ci, EXACT_NOTE, MIN_UNITS
 from ..core import BBOX_FRAME
 from ..inference.predict import Predictor, image_files
 from ..inference.gradcam import gradcam
@@ -252,9 +252,17 @@ def _label_row(pb:pd.DataFrame, V:pd.DataFrame, n_boot:int, seed:int, ci:float, 
     # shares of boxes: exact intervals
     prop = [k for k, c in enumerate(V.columns) if c == 'hit' or c.startswith(('iobb_', 'iou_'))]
     lo, hi = lo.copy(), hi.copy(); lo[prop], hi[prop] = exact_ci(V.iloc[:, prop].sum().to_numpy(), len(V), ci)
-    est, j = V.mean(), list(V.columns).index('excess')
-    r = dict(chance=pb.chance.mean(), above_chance=bool(lo[j] > 0), fp=pairs.n_fp.mean(), fp_lo=flo[0], fp_hi=fhi[0],
-             unit='image' if groups is None else 'patient', units=len(imgs) if groups is None else len(set(groups)))
+    # the small-count rule: no bootstrap interval from fewer than MIN_UNITS patients (else images)
+    units = len(imgs) if groups is None else len(set(groups)); few = units < MIN_UNITS
+    boot = [k for k in range(len(lo)) if k not in prop]
+    if few: lo[boot], hi[boot], flo, fhi = np.nan, np.nan, flo * np.nan, fhi * np.nan
+    est, j = V.mean(), list(V.columns).index('hit')
+    # above chance: the exact hit-rate interval's lower bound beyond chance, never from the bootstrap
+    r = dict(chance=pb.chance.mean(), above_chance=bool(lo[j] > pb.chance.mean()), fp=pairs.n_fp.mean(),
+             fp_lo=flo[0], fp_hi=fhi[0],
+             unit='image' if groups is None else 'patient', units=units,
+             note=f"too few {'image' if groups is None else 'patient'}s of boxes for a bootstrap interval: {units} "
+                  f'(fewer than {MIN_UNITS})' if few else '')
     return {**r, **{f'{c}{s}': v[k] for k, c in enumerate(V.columns) for s,
                     v in (('', est.to_numpy()), ('_lo', lo), ('_hi', hi))}}
 
@@ -279,7 +287,7 @@ def localization_table(per_box:pd.DataFrame, # `localize`'s rows
             'miou', 'miou_lo', 'miou_hi', 'fp', 'fp_lo',
             'fp_hi'] + [f'{c}{s}' for c in V.columns[2:-1] for s in ('', '_lo', '_hi')] + ['unit', 'units']
     t = pd.DataFrame(rows).reindex(columns=cols + ['note'])
-    t['note'] = np.where(t.boxes == 0, 'no boxes', '')
+    t['note'] = np.where(t.boxes == 0, 'no boxes', t.note.fillna(''))
     unknown = per_box.attrs.get('unknown', {})
     if unknown:
         t = pd.concat([t, pd.DataFrame(dict(label=list(unknown), images=0, boxes=0, note='not a label of the model'))],

@@ -38,10 +38,12 @@ def _missing(ax, y, n_unknown:int=0):
             transform=ax.transAxes, color='gray'); ax.set_xticks([]); ax.set_yticks([])
     return True
 
-def _panel(ax, l, p, y, k):
+def _panel(ax, l, p, y, k, table=None):
     "Title one label's panel with its known positives (and unknown count); its known scores and 0/1 targets, or None when it has no curve."
     pk, yk, _ = known_rows(p[:, k], y[:, k]); nu = len(y) - len(yk)
-    ax.set_title(f'{l} (n+={int(yk.sum())}' + (f', {nu} unknown)' if nu else ')'), fontsize=10)
+    pp = table.set_index('label').n_pos_patients.get(l) if table is not None and 'n_pos_patients' in table else None
+    pp = f', {int(pp)} pat.' if pp is not None and np.isfinite(pp) else ''  # positive patients, when known
+    ax.set_title(f'{l} (n+={int(yk.sum())}{pp}' + (f', {nu} unknown)' if nu else ')'), fontsize=10)
     return None if _missing(ax, yk, nu) else (pk, yk)
 
 def _fmt_ci(v, lo, hi, note='')->str:
@@ -61,7 +63,7 @@ def plot_roc(preds, targs, # probabilities and 0/1 targets (n_images, n_labels)
     fig, axs = _grid(len(labels), ncols, title=f'ROC curves per label{mean}', xlabel='false positive rate (1 - specificity)',
                      ylabel='true positive rate (sensitivity)')
     for k, (ax, l) in enumerate(zip(axs, labels)):
-        if (c := _panel(ax, l, p, y, k)) is None: continue
+        if (c := _panel(ax, l, p, y, k, table)) is None: continue
         pk, yk = c; fpr, tpr, _ = roc_curve(yk, pk)
         r = table.set_index('label').loc[l] if table is not None else None
         txt = _fmt_ci(r.auroc, r.auroc_lo, r.auroc_hi, r.get('note', '')) if r is not None else f'{roc_auc_score(yk, pk):.3f}'
@@ -83,7 +85,7 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
     mean = '' if table is None else f' (mean AP {table.ap.iloc[-1]:.3f})'
     fig, axs = _grid(len(labels), ncols, title=f'Precision-recall curves per label{mean}', xlabel='recall (sensitivity)', ylabel='precision')
     for k, (ax, l) in enumerate(zip(axs, labels)):
-        if (c := _panel(ax, l, p, y, k)) is None: continue
+        if (c := _panel(ax, l, p, y, k, table)) is None: continue
         pk, yk = c; prec, rec, _ = precision_recall_curve(yk, pk, drop_intermediate=True)
         r = table.set_index('label').loc[l] if table is not None else None
         txt = _fmt_ci(r.ap, r.ap_lo, r.ap_hi, r.get('note', '')) if r is not None else f'{average_precision_score(yk, pk):.3f}'

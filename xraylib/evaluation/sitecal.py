@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from ..core import atomic_write, to_jsonable
 from ..stats import bootstrap_weights, percentile_ci, exact_ci, unit_counts, EXACT_NOTE, pathology_mask
+from ..stats import MIN_UNITS, interval_ok
 from .thresholds import EvalData, per_label_thresholds, thresholds_dict, save_png
 from ..vocab import thresholds_in_order, passes_threshold
 from ..inference.recalibration import fit_calibration, calibration_ab, apply_calibration
@@ -177,16 +178,21 @@ def plot_site_curve(summary:pd.DataFrame, # `curve_summary`'s table
 def refit_calibration(ed:EvalData, # the K site images (scores on the model's calibrated scale)
                       calibration:Optional[dict] # the model's calibration entry (None: raw scores)
                      )->tuple:
-    """`(composed, on_top)`: a Platt map fitted on `ed`'s scores, and the model's map followed by it as one (labels it
-    would reverse keep the model's)."""
+    """`(composed, on_top, kept)`: a Platt map fitted on `ed`'s scores, and the model's map followed by it as one;
+    `kept` `{label: why}`: labels not refitted."""
     L = list(ed.labels)
     a1, b1 = calibration_ab(calibration, L) if calibration else (np.ones(len(L)), np.zeros(len(L)))
     c2 = fit_calibration(ed.preds, ed.targs, L, 'platt')
     a2, b2 = (np.array([c2[x][l] for l in L]) for x in ('a', 'b'))
-    a2, b2 = np.where(a2 > 0, a2, 1.), np.where(a2 > 0, b2, 0.)
+    npu, nnu = unit_counts(ed.targs, ed.patients)  # the small-count rule: fewer than MIN_UNITS patients, no refit
+    few, keep = ~interval_ok(npu, nnu), a2 <= 0
+    why = lambda p, n: f'{p} positive and {n} negative patients among the {len(ed.preds)} images (fewer than {MIN_UNITS})'
+    kept = {l: why(p, n) if f else 'the fit would reverse the scores'
+            for l, p, n, f, r in zip(L, npu, nnu, few, keep) if f or r}
+    a2, b2 = np.where(few | keep, 1., a2), np.where(few | keep, 0., b2)
     platt = lambda a, b: dict(method='platt', a=dict(zip(L, np.asarray(a, float).tolist())),
                               b=dict(zip(L, np.asarray(b, float).tolist())))
-    return platt(a2 * a1, a2 * b1 + b2), platt(a2, b2)
+    return platt(a2 * a1, a2 * b1 + b2), platt(a2, b2), kept
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #d11ab17b
 def adapted_model(model, # the model folder or its model.json
@@ -199,14 +205,16 @@ def adapted_model(model, # the model folder or its model.json
     and the images."""
     src = Path(model); src = src.parent if src.is_file() else src
     meta, out = json.loads((src/'model.json').read_text()), Path(out)
-    comp, top = refit_calibration(ed.subset(sc['picked']), meta.get('calibration'))
+    comp, top, kept = refit_calibration(ed.subset(sc['picked']), meta.get('calibration'))
     L = list(ed.labels)
     # the site's thresholds, on the new scale
     t2 = apply_calibration(thresholds_in_order(sc['thresholds'], L, strict=False), top, L)
     new = {**meta['thresholds'], **{l: (None if np.isnan(v) else float(v)) for l, v in zip(L, t2)}}
     rec = dict(site=site, k=sc['k'], n_patients=sc.get('n_patients'), seed=sc['seed'],
                method=meta.get('threshold_method', 'f1'), images=list(map(str, ed.image_ids[sc['picked']])),
-               original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'))
+               original_thresholds=meta['thresholds'], original_calibration=meta.get('calibration'),
+               # the site's thresholds on the original model's scale; labels whose map was not refitted, and why
+               original_scale_thresholds=sc['thresholds'], not_refitted=kept)
     V = list(meta.get('vocab') or L)  # the model's other labels keep their map, written as Platt's a and b
     a, b = calibration_ab(meta['calibration'], V) if meta.get('calibration') else (np.ones(len(V)), np.zeros(len(V)))
     cal = dict(method='platt', a={**dict(zip(V, a.tolist())), **comp['a']}, b={**dict(zip(V, b.tolist())), **comp['b']})
@@ -249,6 +257,7 @@ def _print_table(sc:dict):
             r.get('threshold_written_model', np.nan)) else ''
         print(f"  {r['label']} {r['thresholds']:>8} threshold {th(r['threshold'])}{w}: " + ', '.join(
             f'{f} {f3(r, f)}' for f in FIGURES))
+    for l, why in sc.get('not_refitted', {}).items(): print(f"{l}: calibration not refitted (the model's map kept): {why}")
 
 # %% ../../nbs/59_evaluation.sitecal.ipynb #53194822
 @call_parse
@@ -276,11 +285,11 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
     sc = site_calibration(ed, th, n, seed, rule, n_boot)
     if out is not None:
         o = adapted_model(mj, out, sc, ed, site or str(labels))
-        # what the written model (and predict) use: its new scale
-        wt = json.loads((o/'model.json').read_text())['thresholds']
+        wj = json.loads((o/'model.json').read_text()); wt = wj['thresholds']  # the written model's: its new scale
         t = sc['table']; t['threshold_scale'] = "the original model's probabilities"
         t['threshold_written_model'] = [wt.get(l, np.nan) if w == 'adapted' and wt.get(l) is not None else np.nan
                                          for l, w in zip(t.label, t.thresholds)]
+        sc['not_refitted'] = wj['site_calibration']['not_refitted']
         _print_table(sc); t.to_csv(o/'site_calibration.csv', index=False)
         print(f'adapted model (same weights, thresholds chosen on the {sc["k"]} site images) -> {o}')
     else: _print_table(sc)

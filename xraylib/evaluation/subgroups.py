@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from ..stats import (bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, nanmean,
                            known_rows)
-from ..stats import unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci
+from ..stats import unit_counts, interval_ok, small_count_note, bootstrap_ci, fixed_mean_ci, exact_ci
 from ..vocab import thresholds_in_order, passes_threshold
 from .thresholds import preds_targs
 
@@ -71,6 +71,14 @@ def _rates(p, y, t):
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(u, np.nan, (pr & pos).sum(0) / pos.sum(0)), np.where(u, np.nan, (pr & neg).sum(0) / neg.sum(0))
 
+def _exact_rates(tpr, fpr, npos, nneg)->dict:
+    "Clopper-Pearson bounds of TPR and FPR from their counts (`NaN` where the rate is undefined)."
+    out = {}
+    for f, r, n in (('tpr', tpr, npos), ('fpr', fpr, nneg)):
+        lo, hi = exact_ci(np.rint(np.nan_to_num(r) * n), n); u = np.isnan(r)
+        out.update({f'{f}_lo': np.where(u, np.nan, lo), f'{f}_hi': np.where(u, np.nan, hi)})
+    return out
+
 def _boot_aurocs(p, y, ok, pids, n_boot, seed):
     "(n_boot, n_labels) resampled AUROCs of the labels in `ok` (others `NaN`), resampling `pids`."
     b = np.full((n_boot, p.shape[1]), np.nan); r = {k: rank_label(p[:, k], y[:, k]) for k in np.flatnonzero(ok)}; i = 0
@@ -88,14 +96,15 @@ def _group_rows(a, g, p, y, labels, t, pids, n_boot, seed, ci, min_count, d=None
                                               y[:, k])[1::-1]) if ok[k] else np.nan for k in range(len(labels))])
     b = _boot_aurocs(p, y, ok, pids, n_boot, seed); pu, nu = unit_counts(y, pids); iok = ok & interval_ok(pu, nu)
     (lo, hi, deg), (mlo, mhi, mf) = bootstrap_ci(b, iok, ci), fixed_mean_ci(b, pm, iok, ci)  # the small-count policy
-    tpr, fpr = _rates(p if d is None else d, y, t)
+    tpr, fpr = _rates(p if d is None else d, y, t)  # exact intervals beside them (images counted as independent)
     known = 'known ' if (npos + nneg < n).any() else ''
     note = [(f'no AUROC: no {known}' + ('positives' if npos[k] == 0 else 'negatives')) if not ok[k]
             else small_count_note(pu[k], nu[k]) for k in range(len(labels))]
     rows = pd.DataFrame(dict(attribute=a, group=g, n_images=n, n_patients=npat, label=labels, auroc=auc, auroc_lo=lo,
                              auroc_hi=hi, tpr=tpr, fpr=fpr, n_pos=npos, n_pos_patients=pu, n_neg=nneg,
                              n_neg_patients=nu,
-                             n_unknown=n - npos - nneg, n_degenerate=np.where(ok, deg, 0), note=note))
+                             n_unknown=n - npos - nneg, n_degenerate=np.where(ok, deg, 0),
+                             **_exact_rates(tpr, fpr, npos, nneg), note=note))
     few = [l for l, c, d in zip(labels, pm, iok) if c and not d]
     mean = dict(attribute=a, group=g, n_images=n, n_patients=npat, label='mean', auroc=nanmean(auc[pm]), auroc_lo=mlo,
                 auroc_hi=mhi, tpr=nanmean(tpr[pm]), fpr=nanmean(fpr[pm]), n_pos=int(npos[pm].sum()),
@@ -113,7 +122,8 @@ def _groups(v:pd.Series, a:str)->list:
     present = set(v.dropna())
     return [g for g in AGE_BANDS if g in present] if a == 'age' else sorted(present)
 
-EXTRA_COLUMNS = ['n_pos', 'n_pos_patients', 'n_neg', 'n_neg_patients', 'n_unknown', 'n_degenerate', 'note']
+EXTRA_COLUMNS = ['n_pos', 'n_pos_patients', 'n_neg', 'n_neg_patients', 'n_unknown', 'n_degenerate', 'tpr_lo', 'tpr_hi',
+                 'fpr_lo', 'fpr_hi', 'note']
 
 def subgroup_table(preds, # probabilities (n_images, n_labels)
                    targs, # targets (1, 0, NaN unknown: skipped per label), same shape
@@ -162,6 +172,8 @@ def underdiagnosis_table(preds, # probabilities (n_images, n_labels)
     out = pd.DataFrame([dict(attribute=a, group=g, n_images=int(m.sum()), n_sick=int((m & sick).sum()),
                              n_called_no_finding=int((m & sick & called).sum())) for a, g, m in rows])
     with np.errstate(invalid='ignore', divide='ignore'): out['underdiagnosis'] = out.n_called_no_finding / out.n_sick
+    # exact (Clopper-Pearson) bounds, images counted as independent
+    out['underdiagnosis_lo'], out['underdiagnosis_hi'] = exact_ci(out.n_called_no_finding, out.n_sick)
     return out
 
 # %% ../../nbs/54_evaluation.subgroups.ipynb #953ca0c7

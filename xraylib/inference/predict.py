@@ -68,7 +68,7 @@ def thresholds_source(meta:dict # a model's `model.json`
                      )->str:
     "Where the model's thresholds were chosen: 'validation', or the site images of a site-calibrated model."
     sc = meta.get('site_calibration')
-    if not sc: return 'validation'
+    if not sc: return 'validation (model.json)'
     return f"{sc['k']} labelled images of {sc.get('site') or 'a site'} (site calibration, seed {sc['seed']}; labels the site lacks: validation)"
 
 # %% ../../nbs/42_inference.predict.ipynb #31d52b8e

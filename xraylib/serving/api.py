@@ -173,8 +173,9 @@ def info(self:Service)->dict:
                 calibrated=self.predictor.calibrated,
                 training=m.get('training', {}), data=m.get('data', {}),
                 validation=dict(n_images=met.get('n_images'), mean_auroc=met.get('mean_auroc'),
-                                mean_auroc_ci=met.get('mean_auroc_ci'),
-                                auroc={l: {k: a.get(k) for k in ('auroc', 'auroc_ci', 'n_pos')} for l,
+                                mean_auroc_ci=met.get('mean_auroc_ci'), mean_auroc_note=met.get('mean_auroc_note'),
+                                auroc={l: {k: a.get(k) for k in ('auroc', 'auroc_ci', 'n_pos', 'n_pos_patients',
+                                                                  'note')} for l,
                                        a in met.get('auroc', {}).items()}) if met else None)
 
 # %% ../../nbs/71_serving.api.ipynb #a0000022
