@@ -221,7 +221,8 @@ def test_compare_two_models(trained):
             '--out', str(trained/'cmp'), '--n-boot', '50', '--seed', '1')
     assert r.returncode == 0, r.stderr
     c = pd.read_csv(trained/'cmp'/'comparison.csv')
-    assert list(c.columns) == ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos', 'n_neg', 'n_unknown']
+    assert list(c.columns) == ['label', 'auroc_a', 'auroc_b', 'diff', 'diff_lo', 'diff_hi', 'p_delong', 'p_holm', 'n_pos',
+                               'n_pos_patients', 'n_neg', 'n_neg_patients', 'n_unknown', 'n_degenerate', 'note']
     assert 'mean' in c['label'].tolist()
 
 
