@@ -175,7 +175,9 @@ def test_serve_refusals_and_write_app(model, tmp_path, capsys):
     assert 'give it as user:password' in capsys.readouterr().err
     assert main(['serve', str(model), '--write-app', str(tmp_path/'space')]) == 0
     files = sorted(str(f.relative_to(tmp_path/'space')) for f in (tmp_path/'space').rglob('*') if f.is_file())
-    assert files == ['README.md', 'app.py', 'model/metrics.json', 'model/model.json', 'model/model.safetensors', 'requirements.txt']
+    ref = ['model/reference.safetensors'] if (model/'reference.safetensors').exists() else []  # the atypicality flags' reference
+    assert files == sorted(['README.md', 'app.py', 'model/metrics.json', 'model/model.json', 'model/model.safetensors',
+                            'requirements.txt', *ref])
     assert (tmp_path/'space'/'model'/'model.safetensors').read_bytes() == (model/'model.safetensors').read_bytes()
     assert 'GRADIO_TEMP_DIR' not in os.environ  # nothing of the server was set up in this process
 

@@ -258,11 +258,12 @@ def write_space(model:Union[str,Path], # a model folder (or its `model.json`) wr
              )->Path:
     "Write `app.py`, `requirements.txt`, a Spaces `README.md` and the model files into `dest`; returns `dest`."
     from xraylib.inference.modelfile import META_NAME, WEIGHTS_NAME
+    from xraylib.inference.atypical import REFERENCE_NAME  # the validation reference: atypicality flags
     src, dest = model_folder(model), Path(dest)
     (dest/'model').mkdir(parents=True, exist_ok=True)
-    for f in (META_NAME, WEIGHTS_NAME, 'metrics.json'):
+    for f in (META_NAME, WEIGHTS_NAME, 'metrics.json', REFERENCE_NAME):
         if (src/f).exists(): shutil.copy2(src/f, dest/'model'/f)
-        elif f != 'metrics.json': raise FileNotFoundError(f'{src/f}: no such model file')
+        elif f in (META_NAME, WEIGHTS_NAME): raise FileNotFoundError(f'{src/f}: no such model file')
     (dest/'app.py').write_text(APP_PY); (dest/'requirements.txt').write_text(requirement + '\n')
     (dest/'README.md').write_text(_space_readme(title))
     return dest
