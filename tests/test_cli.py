@@ -194,7 +194,7 @@ def test_calibrate_site_curve_and_adapted_model(trained, tmp_path):
     r = run('calibrate', '--model', str(run_dir), '--preds', vp, '--labels', vp, '--n', '6', '--curve', '4,6', '--draws', '3',
             '--seed', '2', '--n-boot', '50', '--format', 'auto', '--site', 'phantom site', '--out', str(tmp_path/'site'))
     assert r.returncode == 0, r.stderr
-    assert 'site images (seed 2), scored on the other' in r.stdout and 'original threshold' in r.stdout
+    assert 'seed 2), scored on the other' in r.stdout and 'original threshold' in r.stdout
     m, orig = json.loads((tmp_path/'site'/'model.json').read_text()), json.loads((run_dir/'model.json').read_text())
     assert m['site_calibration']['site'] == 'phantom site' and m['site_calibration']['original_thresholds'] == orig['thresholds']
     assert m['weights_sha256'] == orig['weights_sha256'] and (tmp_path/'site'/'model.safetensors').read_bytes() == (run_dir/'model.safetensors').read_bytes()

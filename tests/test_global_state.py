@@ -14,7 +14,9 @@ SCRIPT = textwrap.dedent('''
 
     def state():
         "Everything a library might change for the whole process, as comparable text."
-        return dict(pickling=sorted(map(repr, copyreg.dispatch_table)),  # how pickle saves each type
+        return dict(pickling=sorted(repr(k) for k, f in copyreg.dispatch_table.items()  # how pickle saves a type: xraylib's
+                                    if getattr(f, '__module__', '').startswith('xraylib') or 'plum' in repr(k)),  # (libraries'
+                    # lazy imports during train, torch's and scipy's, register their own types: not xraylib's doing)
                     tempdir=tempfile.gettempdir(),  # the effective folder (the stdlib caches it on first use)
                     env=dict(os.environ), threads=torch.get_num_threads(),
                     interop=torch.get_num_interop_threads(), bars=repr((fcp.master_bar, fcp.progress_bar)),
@@ -27,7 +29,7 @@ SCRIPT = textwrap.dedent('''
                                for k in a if a[k] != b[k]}
     out, before = {}, state()
     import xraylib
-    for m in sorted(m.name for m in pkgutil.iter_modules(xraylib.__path__)): importlib.import_module(f'xraylib.{m}')
+    for m in sorted(m.name for m in pkgutil.walk_packages(xraylib.__path__, 'xraylib.')): importlib.import_module(m)
     out['import'] = changed(before, state())
     from xraylib.training.learner import train
     before = state()

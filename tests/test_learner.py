@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from xraylib.core import LABELS
 from xraylib.training.learner import *
-from xraylib.training.pretrained import hub_weights_path
+from xraylib.training.pretrained import hub_weights_path, PretrainedWeightsWarning, PretrainedWeightsError
 from xraylib.training.learner import train_targets, pos_weights
 from xraylib.inference.modelfile import load_model, model_probs, save_model
 

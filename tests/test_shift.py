@@ -16,7 +16,7 @@ def model(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('shift')
     src = make_phantom_sample(tmp/'phantom', n=160, size=64, seed=3)
     set_seed(0)
-    train(str(src), arch='resnet18', size=32, bs=16, epochs=1, pretrained='no', out=tmp/'model', quiet=True, n_boot=20, threads=1)
+    train(str(src), arch='resnet18', size=32, bs=16, epochs=1, pretrained=False, out=tmp/'model', quiet=True, n_boot=20, threads=1)
     valid = tmp/'valid'; valid.mkdir()
     import pandas as pd
     for name in pd.read_csv(tmp/'model'/'valid_preds.csv')['Image Index']:
