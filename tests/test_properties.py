@@ -173,14 +173,18 @@ def _exact(k, n):
     return ci.low, ci.high
 
 
+def _hand_counts(called, pos, neg)->tuple:
+    "TP, FP, FN, TN counted by hand from boolean calls and the positive and negative masks."
+    return tuple(int((a & b).sum()) for a, b in ((called, pos), (called, neg), (~called, pos), (~called, neg)))
+
+
 @AUDIT
 @given(labelled(n_labels=2), st.lists(st.sampled_from([.05, .2, .5, .7, .9]), min_size=2, max_size=2))
 def test_confusion_counts_and_exact_intervals(d, th):
     "Item 9: TP/FP/FN/TN at given thresholds by hand (`p > t`, unknowns in no cell); exact intervals, never 0-wide."
     p, y, _ = d; cf = confusion_at(p, y, ['A', 'B'], th)
     for k in range(2):
-        pr, pos, neg = p[:, k] > th[k], y[:, k] == 1, y[:, k] == 0
-        tp, fp, fn, tn = (int((a & b).sum()) for a, b in ((pr, pos), (pr, neg), (~pr, pos), (~pr, neg)))
+        tp, fp, fn, tn = _hand_counts(p[:, k] > th[k], y[:, k] == 1, y[:, k] == 0)
         assert cf.loc[k, ['TP', 'FP', 'FN', 'TN']].tolist() == [tp, fp, fn, tn]
         cells = dict(recall=(tp, tp + fn), specificity=(tn, tn + fp), precision=(tp, tp + fp),
                      accuracy=(tp + tn, tp + fp + fn + tn))
@@ -196,8 +200,8 @@ def test_thresholds_at_hand_count(d, th):
     "`thresholds_at`'s precision, recall and specificity by hand at given thresholds; recall's exact interval (item 9)."
     p, y, _ = d; t = thresholds_at(p, y, ['A', 'B'], th)
     for k in range(2):
-        pk, yk = _known(p[:, k], y[:, k]); pr = pk > th[k]
-        tp, fp, fn, tn = (pr & yk).sum(), (pr & ~yk).sum(), (~pr & yk).sum(), (~pr & ~yk).sum()
+        pk, yk = _known(p[:, k], y[:, k])
+        tp, fp, fn, tn = _hand_counts(pk > th[k], yk, ~yk)
         rate = lambda a, b: a / (a + b) if a + b else np.nan
         ref = [rate(tp, fp), rate(tp, fn), rate(tn, fp)]
         got = t.loc[k, ['precision', 'recall', 'specificity']].to_numpy(float)
