@@ -5,7 +5,8 @@
     python benchmarks/bench_app.py --gradcam              # each request also makes its top label's Grad-CAM overlay
     python benchmarks/bench_app.py --model runs/my-run --requests 400 --concurrency 2
 
-Builds an untrained, seeded resnet18 on ../shared/data/nih-real-200 and saves it (or takes --model), starts the real
+Builds an untrained, seeded resnet18 on ../shared/data/nih-real-200 and saves it with a validation reference (its
+atypicality in every answer, as a model `xraylib train` writes; `--no-reference`: without), or takes --model; starts the real
 console script `xraylib serve MODEL` on a free 127.0.0.1 port (localhost only; its own temporary folder), sends
 --requests requests, one real 1024 px NIH PNG each (the first --images files, in turn), from --clients threads, first
 to the JSON API (`requests`, `POST /api/predict`) and then to the page's API (Gradio's Python client, `/predict`),
@@ -56,6 +57,8 @@ def main():
     ap.add_argument('--images', type=int, default=20, help='distinct images, sent in turn')
     ap.add_argument('--concurrency', type=int, help="the server's --concurrency (default: its own, min(4, CPUs))")
     ap.add_argument('--gradcam', action='store_true', help="ask for each image's top-label Grad-CAM too")
+    ap.add_argument('--no-reference', action='store_true', help='the built model without a validation reference '
+                    '(no atypicality in the answers)')
     a = ap.parse_args()
     import torch
     from gradio_client import Client, handle_file
@@ -68,14 +71,20 @@ def main():
         if a.model: model = Path(a.model)
         else:
             from _real_model import real_model
-            model = real_model(a.arch, a.size, 32, tmp)[3]
+            from xraylib.evaluation.shift import make_reference
+            _, dls, _, model = real_model(a.arch, a.size, 32, tmp)
+            # as `xraylib train` saves one: every answer carries the image's atypicality
+            if not a.no_reference: make_reference(model, [Path(f) for f in dls.valid.items['path']])
         src = shared_data('nih-real-200')
         if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
         files = sorted((src/'images').glob('*.png'))[:a.images]
         pred = Predictor.from_file(model)
-        ref = pred.predict_batch(files, progress=False).set_index('Image Index')
+        ref = pred.predict_batch(files, progress=False)
+        aty = ref.attrs['atypicality']; aty = None if aty is None else dict(zip(ref['Image Index'], aty.score))
+        ref = ref.set_index('Image Index')
         print(f'{pred}, engine {type(pred.infer_model).__name__}; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; '
-              f'{len(files)} distinct real NIH PNGs (1024 px)')
+              f'{len(files)} distinct real NIH PNGs (1024 px); validation reference: '
+              f'{"yes (atypicality in each answer)" if pred.reference is not None else "no"}')
         proc, url = start(model, tmp, a.concurrency)
         cam = '(most probable)' if a.gradcam else '(none)'
         local = threading.local()
@@ -91,6 +100,11 @@ def main():
             r.raise_for_status()
             return time.perf_counter() - t, {o['label']: o['probability'] for o in r.json()['results'][0]['predictions']}
         for f in files[:a.clients]: ask_gradio(f); ask_json(f)  # warm-up: the server's first requests, this thread's clients
+        if aty is not None:  # each answer's atypicality is predict_batch's (3 decimals in the JSON)
+            got = [requests.post(url + 'api/predict', files={'file': (f.name, f.read_bytes())}, timeout=300).json()
+                   ['results'][0]['atypicality'] for f in files]
+            same = sum(abs(g - aty[f.name]) <= 1.5e-3 for g, f in zip(got, files))
+            print(f'atypicality in the JSON answers equal to predict_batch\'s: {same} of {len(files)}'); failed |= same < len(files)
         seq = files * (20 // len(files) + 1)
         med = lambda f: statistics.median(timeit(f, x) for x in seq[:20]) * 1e3
         t_pred = med(pred.predict)

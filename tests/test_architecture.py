@@ -30,6 +30,31 @@ def stage(mod:str)->int:
     return next(i for i, (_, tops) in enumerate(STAGES) if top in tops)
 
 
+MAX_LINE = 120
+
+def long_lines(files)->list:
+    """`file:line (length)` of every line over `MAX_LINE` characters, but the `__all__` lists nbdev's exporter writes
+    itself (it wraps them at 120 characters after `__all__ = `)."""
+    out = []
+    for f in files:
+        in_all = False
+        for i, l in enumerate(Path(f).read_text(encoding='utf-8').split('\n'), 1):
+            in_all = l.startswith('__all__ = [') or (in_all and l.startswith(' ' * 11))
+            if len(l) > MAX_LINE and not in_all: out.append(f'{f}:{i} ({len(l)})')
+    return out
+
+
+def test_library_lines_at_most_120_characters():
+    "Every line of the library (generated from the notebooks' export cells) fits 120 characters."
+    assert not long_lines(MODULES.values()), long_lines(MODULES.values())
+
+
+def test_line_check_can_fail(tmp_path):
+    f = tmp_path/'m.py'
+    f.write_text("__all__ = ['" + 'a' * 130 + "']\nx = 1  # " + 'b' * 120 + "\n" + 'y = 2\n')
+    assert long_lines([f]) == [f'{f}:2 ({12 + 120 - 1})'.replace(str(12 + 120 - 1), str(len('x = 1  # ' + 'b' * 120)))]
+
+
 def test_every_module_has_a_stage():
     assert len(MODULES) > 30, f'found only {sorted(MODULES)} in {LIB}'
     for m in MODULES: stage(m)  # raises StopIteration for a module outside every stage
@@ -116,15 +141,30 @@ def test_no_import_circle():
     assert circles(g) == [], f'import circles among xraylib modules (module- or function-level imports): {circles(g)}'
 
 
+def signature_lines(src:str)->int:
+    "Lines of `src` inside functions' signatures after their `def` lines (a parameter and its docment each)."
+    try: tree = ast.parse(src)
+    except SyntaxError: return 0
+    return sum(max(0, f.body[0].lineno - f.lineno - 1) for f in ast.walk(tree)
+               if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.body)
+
+
 def _export_cells():
+    "`(notebook, cell id, lines)` of every export cell, less its signatures' parameter lines (docments are documentation)."
     for nb in sorted(NBS.glob('*.ipynb')):
         for c in json.loads(nb.read_text())['cells']:
             src = ''.join(c['source'])
             if c['cell_type'] == 'code' and src.lstrip().startswith(('#| export', '#|export', '#| exports')):
-                yield nb.name, c.get('id'), len(src.splitlines())
+                yield nb.name, c.get('id'), len(src.splitlines()) - signature_lines(src)
+
+
+def test_signature_lines_are_counted_apart():
+    src = 'def f(a, # one\n      b=2, # two\n     )->int:\n    "doc"\n    return a\n\ndef g(x): return x\n'
+    assert signature_lines(src) == 2
 
 
 def test_export_cells_at_most_40_lines():
+    "Every export cell at most 40 lines, besides its parameters (one a line, each with its docment)."
     cells = list(_export_cells())
     assert len(cells) > 100, f'found only {len(cells)} export cells in {NBS}'
     long = [f'{nb} cell {i}: {n} lines' for nb, i, n in cells if n > MAX_CELL]

@@ -164,7 +164,9 @@ def _bad_rows(f, mask, finding, what:str, fix:str)->Optional[str]:
     "An error naming the CSV rows where `mask` holds, or None."
     rows = np.flatnonzero(np.asarray(mask))
     if not len(rows): return None
-    return f'{f}: {what} in CSV rows {(rows[:5] + 2).tolist()} (Finding Labels {finding.iloc[rows[:3]].tolist()}); {fix}'
+    return (
+        f'{f}: {what} in CSV rows {(rows[:5] + 2).tolist()} (Finding Labels {finding.iloc[rows[:3]].tolist()}); {fix}'
+    )
 
 # %% ../nbs/00_core.ipynb #3cd0dc33
 def parse_finding_labels(finding, # a pandas Series of `Finding Labels` strings

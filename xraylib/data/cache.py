@@ -161,7 +161,7 @@ def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray,
     return meta
 
 # %% ../../nbs/24_data.cache.ipynb #aadc0807
-def build_cache(paths:list, # the source image paths (the same path twice is stored once; links count as paths of their own)
+def build_cache(paths:list, # the source image paths (a path twice is stored once; links count as paths of their own)
                 size:int=DEFAULT_SIZE, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
                 workers:int=None, # processes to decode with (default: all cores)
