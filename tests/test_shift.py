@@ -107,3 +107,61 @@ def test_predict_json_and_csv_have_atypicality(model, tmp_path):
     assert list(pd.read_csv(tmp_path/'p.csv').columns[-2:]) == ['atypicality', 'atypical']
     r = _run('predict', model[0], inv)
     assert 'treat this prediction with care' in r.stdout
+
+
+def test_flag_rate_holds_on_new_validation_like_images():
+    "The flag's threshold, cross-fitted on validation, flags about `false_alarm` of new images from the same population."
+    from xraylib.inference.atypical import atypicality, reference_arrays
+    rng = np.random.default_rng(0); scale = np.linspace(3, 0.2, 48)
+    F = rng.normal(size=(2000, 48)) * scale; new = rng.normal(size=(20000, 48)) * scale
+    arr, info = reference_arrays(F, rng.random((2000, 1)), k=8)
+    rate = atypicality(dict(arr, resid_var=arr['resid_var'][0], threshold=info['threshold']), new)['atypical'].mean()
+    assert 0.004 < rate < 0.025, rate  # 1% stated; a threshold at the median would flag 50%
+
+
+def test_domain_classifier_quiet_on_new_images_of_the_validation_population():
+    """The audit's null case: a reference from some validation patients, the site the others (new images, none in the
+    reference). A projection fitted on the reference made this a shift in 20 of 20 splits; now about 5% at most."""
+    from xraylib.inference.atypical import reference_arrays
+    from xraylib.evaluation.shift import domain_auroc, domain_features
+    rng = np.random.default_rng(1); alarms = 0
+    F = np.abs(rng.normal(size=(900, 64)) * np.linspace(2, 0.1, 64) + rng.normal(size=64))  # ReLU-like, correlated
+    pats = np.repeat(np.arange(300), 3)
+    for i in range(20):
+        half = np.isin(pats, rng.permutation(300)[:150])
+        arr, _ = reference_arrays(F[half], rng.random((half.sum(), 1)), groups=pats[half], k=16, seed=i)
+        ref = dict(arr, resid_var=arr['resid_var'][0])
+        d = domain_auroc(domain_features(ref, F[~half]), ref['proj_feats'].astype(np.float32),
+                         [f'p{o}' for o in pats[~half]], ref['group_hash'], n_boot=20, seed=i)
+        alarms += d['p'] < 0.05
+    assert alarms <= 4, alarms
+
+
+def test_service_and_app_answers_carry_atypicality(model):
+    "The JSON API's and the page's answers carry each image's atypicality, equal to `predict_batch`'s."
+    from xraylib.inference.predict import Predictor
+    from xraylib.serving.api import Service
+    f = sorted(model[1].iterdir())[:3]; p = Predictor.from_file(model[0])
+    want = p.predict_batch(f, progress=False).attrs['atypicality'].score
+    svc = Service(p)
+    try: got = svc.predict_files([(o.name, o.read_bytes()) for o in f])
+    finally: svc.batcher.close()
+    assert [set(g) >= {'atypicality', 'atypicality_threshold', 'atypical', 'atypical_note'} for g in got] == [True] * 3
+    np.testing.assert_allclose([g['atypicality'] for g in got], want, atol=2e-3)
+
+
+def test_shift_refuses_what_it_cannot_answer(model, tmp_path):
+    "Too few images (no verdict, said), a misspelled class folder, a reference replaced silently, a bad --alpha."
+    few = tmp_path/'few'; few.mkdir()
+    for o in sorted(model[1].iterdir())[:3]: shutil.copy(o, few/o.name)
+    r = _run('shift', model[0], few, '--out', tmp_path/'r1', '--n-boot', 20)
+    assert r.returncode == 0 and 'too few site images for a verdict' in r.stdout, (r.stdout, r.stderr)
+    lab = tmp_path/'lab'
+    for k, o in enumerate(sorted(model[1].iterdir())[:12]):  # class folders spelled unlike any of the model's labels
+        (lab/('Masss', 'Effusionn')[k % 2]).mkdir(parents=True, exist_ok=True); shutil.copy(o, lab/('Masss', 'Effusionn')[k % 2]/o.name)
+    r = _run('shift', model[0], lab, '--labels', lab, '--out', tmp_path/'r2', '--n-boot', 20)
+    assert r.returncode == 1 and "none of the model's labels" in r.stderr, r.stderr
+    r = _run('shift', model[0], few, '--reference', model[1], '--out', tmp_path/'r3')
+    assert r.returncode == 1 and '--replace-reference' in r.stderr, r.stderr
+    r = _run('shift', model[0], few, '--alpha', 1.5)
+    assert r.returncode == 2 and '--alpha' in r.stderr, r.stderr

@@ -12,36 +12,52 @@ from PIL import Image, ImageDraw
 from scipy import stats
 from fastcore.script import call_parse
 from ..core import atomic_path, atomic_write, to_jsonable
-from ..stats import bootstrap_weights, percentile_ci, rank_label, weighted_auc_ap
+from ..stats import MIN_UNITS, bootstrap_weights, percentile_ci, rank_label, weighted_auc_ap
 from ..imaging.load import IMAGE_EXTS, ImageLoadError, load_image
 from ..data.frame import patient_ids
-from ..inference.atypical import (FALSE_ALARM, ReferenceFileError, pooled_features, reference_arrays,
-                                        save_reference)
+from ..vocab import frame_vocab
+from ..inference.atypical import (FALSE_ALARM, ReferenceFileError, atypicality, group_hashes, pooled_features,
+                                        reference_arrays, save_reference)
 from ..inference.predict import Predictor, folder_images
 from .compare import holm
 
 # %% auto #0
-__all__ = ['NO_SHIFT', 'SHIFT', 'ks_tests', 'domain_features', 'auroc_ci', 'domain_auroc', 'verdict', 'em_prevalence',
-           'site_prevalence', 'image_features', 'file_groups', 'make_reference', 'ShiftInputError', 'shift_check',
-           'contact_sheet', 'shift_markdown', 'write_shift_report', 'shift_cli']
+__all__ = ['NO_SHIFT', 'SHIFT', 'MIN_SITE', 'NO_VERDICT', 'ks_tests', 'group_draws', 'domain_features', 'auroc_ci',
+           'domain_auroc', 'verdict', 'em_prevalence', 'site_prevalence', 'image_features', 'file_groups',
+           'make_reference', 'ShiftInputError', 'shift_check', 'contact_sheet', 'shift_markdown', 'write_shift_report',
+           'shift_cli']
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #cfc0c760
 def ks_tests(site:np.ndarray, # the site's probabilities, `(n_site, n_labels)`
              ref:np.ndarray, # validation's, `(n_valid, n_labels)`
-             labels:Sequence[str] # the label names, in column order
+             labels:Sequence[str], # the label names, in column order
+             gs:Optional[Sequence]=None, gr:Optional[Sequence]=None, # patient ids of each side (None: images)
+             n_boot:int=0, seed:int=0 # bootstrap resamples for `D`'s 95% CI (0: none); seed
             )->pd.DataFrame:
-    "Per label: the KS statistic `D` of the site's probabilities against validation's, and its p-value."
+    "Per label: the KS statistic `D` of the site's probabilities against validation's, its p-value and CI (`lo`, `hi`)."
     r = [stats.ks_2samp(site[:, j], ref[:, j]) for j in range(len(labels))]
-    return pd.DataFrame(dict(test=[f'KS {l}' for l in labels], statistic=[o.statistic for o in r],
-                             p=[o.pvalue for o in r]))
+    df = pd.DataFrame(dict(test=[f'KS {l}' for l in labels], statistic=[o.statistic for o in r],
+                           p=[o.pvalue for o in r]))
+    if not n_boot: return df
+    rng = np.random.default_rng(seed)  # both sides resampled, patients whole
+    b = np.array([[stats.ks_2samp(site[i, j], ref[k, j], method='asymp').statistic for j in range(len(labels))]
+                  for i, k in zip(group_draws(gs, len(site), n_boot, rng), group_draws(gr, len(ref), n_boot, rng))])
+    return df.assign(lo=np.percentile(b, 2.5, axis=0), hi=np.percentile(b, 97.5, axis=0))
+
+def group_draws(groups:Optional[Sequence], n:int, n_boot:int, rng)->list:
+    "`n_boot` bootstrap index arrays over `n` rows, drawing whole groups (patients) when `groups` is given."
+    if groups is None: return [rng.integers(0, n, n) for _ in range(n_boot)]
+    _, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    members = [np.flatnonzero(inv == u) for u in range(inv.max() + 1)]
+    return [np.concatenate([members[u] for u in rng.integers(0, len(members), len(members))]) for _ in range(n_boot)]
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #e5a5d511
-def domain_features(ref:dict, # the model's reference (`inference.atypical.load_reference`)
-                    z:np.ndarray, # `project`'s coordinates, `(n, k)`
-                    r2:np.ndarray # `project`'s squared distances off the axes, `(n,)`
+def domain_features(ref:dict, # the model's reference (`inference.atypical.load_reference`): its random basis `proj`
+                    F:np.ndarray # pooled features, `(n, d)`
                    )->np.ndarray:
-    "Coordinates scaled by their validation spread, and the scaled distance off the axes: the classifier's inputs."
-    return np.c_[z / np.sqrt(ref['var']), np.sqrt(r2 / ref['resid_var'])]
+    """The features on the reference's random basis, rounded as the stored ones are: the domain classifier's inputs. No
+    projection fitted to the validation images, so stored images and a site's are alike to it."""
+    return (np.asarray(F, np.float32) @ ref['proj'].astype(np.float32)).astype(np.float16).astype(np.float32)
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #6a94cf4e
 def auroc_ci(score:np.ndarray, # a score per image
@@ -59,7 +75,7 @@ def auroc_ci(score:np.ndarray, # a score per image
 # %% ../../nbs/59a_evaluation.shift.ipynb #1cd26a27
 def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
                  Xr:np.ndarray, # validation's
-                 gs:Sequence, gr:Sequence, # a patient id per row of each (each row its own when unknown)
+                 gs:Sequence, gr:Sequence, # a patient id per row of each side: the same id on both is one patient
                  folds:int=5, n_boot:int=1000, seed:int=0 # cross-validation folds; bootstrap resamples; seed
                 )->dict:
     """The domain classifier's cross-validated AUROC (site against validation) with its CI and p-value; NaN when too few
@@ -69,7 +85,7 @@ def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     X, y = np.r_[Xs, Xr], np.r_[np.ones(len(Xs)), np.zeros(len(Xr))]
-    g = np.r_[[f's{o}' for o in gs], [f'r{o}' for o in gr]]
+    g = np.array([str(o) for o in [*gs, *gr]])  # a patient on both sides: one group, one fold
     k = min(folds, len(set(gs)), len(set(gr)))
     if k < 2: return dict(auroc=np.nan, lo=np.nan, hi=np.nan, p=np.nan, folds=k)
     oof = np.empty(len(y))
@@ -110,18 +126,21 @@ def em_prevalence(p:np.ndarray, # one label's calibrated probabilities at the si
 def site_prevalence(site:np.ndarray, # the site's probabilities, `(n_site, n_labels)`
                      ref:dict, # the model's reference (its `probs` and `targs`)
                      labels:Sequence[str], # the label names
-                     n_boot:int=200, seed:int=0 # bootstrap resamples of the site's images; seed
+                     groups:Optional[Sequence]=None, # a patient id per site image: resampled whole (None: images)
+                     n_boot:int=200, seed:int=0 # bootstrap resamples; seed
                     )->pd.DataFrame:
-    """Per label: validation's labelled prevalence and mean probability, the site's mean probability and EM estimate
-    (95% CI)."""
-    rows, rng = [], np.random.default_rng(seed)
-    idx = [rng.integers(0, len(site), len(site)) for _ in range(n_boot)]
+    """Per label: validation's labelled prevalence and mean probability, the site's mean probability and EM estimate,
+    each site figure with its 95% CI (none from fewer than `MIN_UNITS` patients: too few to resample)."""
+    rows, n = [], len(set(map(str, groups))) if groups is not None else len(site)
+    idx = group_draws(groups, len(site), n_boot if n >= MIN_UNITS else 0, np.random.default_rng(seed))
+    ci = lambda b: (float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))) if len(b) else (np.nan, np.nan)
     for j, l in enumerate(labels):
         prior, t = float(ref['probs'][:, j].mean()), ref['targs'][:, j]
-        em = em_prevalence(site[:, j], prior); b = [em_prevalence(site[i, j], prior) for i in idx]
+        em = em_prevalence(site[:, j], prior)
+        (lo, hi), (mlo, mhi) = ci([em_prevalence(site[i, j], prior) for i in idx]), ci([site[i, j].mean() for i in idx])
         rows.append(dict(label=l, valid_prevalence=float(np.nanmean(t)) if np.isfinite(t).any() else np.nan,
-                         valid_mean_prob=prior, site_mean_prob=float(site[:, j].mean()), site_em=em,
-                         site_em_lo=float(np.percentile(b, 2.5)), site_em_hi=float(np.percentile(b, 97.5))))
+                         valid_mean_prob=prior, site_mean_prob=float(site[:, j].mean()), site_mean_prob_lo=mlo,
+                         site_mean_prob_hi=mhi, site_em=em, site_em_lo=lo, site_em_hi=hi))
     return pd.DataFrame(rows)
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #af7b2141
@@ -197,10 +216,12 @@ def _flag_rate(a:np.ndarray)->dict:
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #22440608
 def _tests(P, Xs, gs, ref, labels, cols, ok_ref, n_boot, seed)->pd.DataFrame:
-    "The KS rows (labels `cols`) and the domain classifier's row of one comparison."
-    ks = ks_tests(P[:, cols], ref['probs'][ok_ref][:, cols], [labels[j] for j in cols])
-    Xr = domain_features(ref, ref['z'][ok_ref], ref['r2'][ok_ref])
-    d = domain_auroc(Xs, Xr, gs, ref['groups'][ok_ref], n_boot=n_boot, seed=seed)
+    """The KS rows (labels `cols`) and the domain classifier's row of one comparison (NaN from fewer than `MIN_UNITS`
+    site patients)."""
+    gr = ref['group_hash'][ok_ref]
+    ks = ks_tests(P[:, cols], ref['probs'][ok_ref][:, cols], [labels[j] for j in cols], gs, gr, min(n_boot, 200), seed)
+    d = (domain_auroc(Xs, ref['proj_feats'][ok_ref].astype(np.float32), gs, gr, n_boot=n_boot, seed=seed)
+         if len(set(gs)) >= MIN_UNITS else dict(auroc=np.nan, lo=np.nan, hi=np.nan, p=np.nan))
     dc = pd.DataFrame([dict(test='domain classifier (AUROC)', statistic=d['auroc'], lo=d['lo'], hi=d['hi'], p=d['p'])])
     return pd.concat([ks, dc], ignore_index=True)
 
@@ -226,11 +247,17 @@ def _site_labels(labels, files:list, vocab:list)->tuple:
     if any(r is None for r in rows):
         raise ShiftInputError(
             f'{labels}: {sum(r is None for r in rows)} of the {len(files)} site images have no labels there')
+    v = frame_vocab(df); have = set(v.labels) | {v.no_finding}
+    if not any(l in have for l in vocab):  # a misspelled class folder: every image would count as negative
+        raise ShiftInputError(f"{labels}: none of the model's labels ({', '.join(vocab)}) is among its labels "
+                              f"({', '.join(sorted(map(str, have - {None})))})")
     sub = df.iloc[rows]
-    Y = np.array([[float(r[l]) if l in r else float(l in r['labels']) for l in vocab] for _, r in sub.iterrows()])
-    return Y, sub['patient'].tolist()
+    return np.array([[float(r[l]) if l in r else float(l in r['labels']) if l in have else np.nan for l in vocab]
+                     for _, r in sub.iterrows()]), sub['patient'].tolist()
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #43a53910
+MIN_SITE = 10  # site images below which no verdict is given
+
 def shift_check(model:Union[str,Path], # the model folder (or its model.json)
                 folder:Union[str,Path], # the site's images (searched with their sub-folders)
                 # the site's labels, a labelled folder or label file: the tests per class
@@ -238,23 +265,35 @@ def shift_check(model:Union[str,Path], # the model folder (or its model.json)
                 alpha:float=0.05, n_boot:int=1000, seed:int=0, bs:int=32 # family-wise error; bootstrap; seed; batch
                )->dict:
     "The site's images against the model's validation reference: tests, verdict, prevalences and atypical images."
-    pred = Predictor.from_file(model, engine='eager'); ref = _reference(pred, model)
-    files = _site_images(folder)
-    df = pred.predict_batch(files, bs=bs, errors='skip', progress=False)
-    if not len(df): raise ShiftInputError(f'{folder}: none of its {len(files)} image file(s) could be read: '
-                                          + '; '.join(e for _, e in df.attrs['errors'][:3]))
-    done, a, vocab = df.attrs['files'], df.attrs['atypicality'], pred.vocab
-    P, Xs = df.iloc[:, 1:].to_numpy(), domain_features(ref, a.z, a.r2)
+    try: pred = Predictor.from_file(model, engine='eager')
+    except (FileNotFoundError, ValueError) as e: raise ShiftInputError(f'cannot load model {model}: {e}') from None
+    ref, files, vocab = _reference(pred, model), _site_images(folder), pred.vocab
+    P, F, done, errs = image_features(pred, files, bs)
+    if not done: raise ShiftInputError(f'{folder}: none of its {len(files)} image file(s) could be read: '
+                                       + '; '.join(e for _, e in errs[:3]))
+    a, Xs = atypicality(ref, F), domain_features(ref, F)
     Y, gs = _site_labels(labels, done, vocab) if labels is not None else (None, None)
-    named = gs is not None or file_groups(done)[1]; gs = gs if gs is not None else file_groups(done)[0]
+    named = gs is not None or file_groups(done)[1]; gs = group_hashes(gs if gs is not None else file_groups(done)[0])
     tests, v = verdict(_tests(P, Xs, gs, ref, vocab, list(range(len(vocab))), slice(None), n_boot, seed), alpha)
-    prev = site_prevalence(P, ref, vocab, seed=seed)
+    notes = _notes(len(done), len(set(gs)), Y is not None and not ref['info'].get('labelled', False))
+    prev = site_prevalence(P, ref, vocab, gs, seed=seed)
     if Y is not None: prev['site_prevalence'] = np.nanmean(Y, 0)
     return dict(model=str(model), folder=str(folder), n_site=len(done), n_valid=int(ref['info']['n_valid']),
-                n_valid_stored=len(ref['probs']), unreadable=df.attrs['errors'], verdict=v, alpha=alpha, tests=tests,
-                patient_wise=bool(named), prevalence=prev, atypical=_flag_rate(a.atypical), files=done,
-                scores=a.score, false_alarm=ref['false_alarm'], threshold=ref['threshold'],
+                n_valid_stored=len(ref['probs']), unreadable=errs, alpha=alpha, tests=tests, notes=notes,
+                verdict=NO_VERDICT if len(done) < MIN_SITE else v, patient_wise=bool(named), prevalence=prev,
+                atypical=_flag_rate(a['atypical']), files=done, scores=a['score'], false_alarm=ref['false_alarm'],
+                threshold=ref['threshold'],
                 by_class=_by_class(P, Xs, gs, Y, ref, vocab, alpha, n_boot, seed) if Y is not None else None)
+
+NO_VERDICT = f'too few site images for a verdict (fewer than {MIN_SITE})'
+
+def _notes(n:int, n_patients:int, unlabelled_ref:bool)->list:
+    "What the report must say it could not do."
+    return ([f'{n} site image(s): too few for a verdict (at least {MIN_SITE})'] if n < MIN_SITE else []) + (
+        [f'{n_patients} site patient(s): the domain classifier needs at least {MIN_UNITS}; not run']
+        if n_patients < MIN_UNITS else []) + (
+        ['no tests within each class: the validation reference has no labels (built by `--reference` from images '
+         "alone; `xraylib train` saves a labelled one)"] if unlabelled_ref else [])
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #b5c13c67
 def contact_sheet(files:Sequence, # image files
@@ -287,10 +326,13 @@ def _test_lines(t:pd.DataFrame)->list:
 def _prev_lines(p:pd.DataFrame)->list:
     "Markdown rows of the prevalence table."
     site = 'site_prevalence' in p
-    out = ['| label | validation prevalence | validation mean probability | site mean probability | site, EM (95% CI) |'
+    out = ['| label | validation prevalence | validation mean probability | site mean probability (95% CI) '
+           '| site, EM (95% CI) |'
            + (' site prevalence (labels) |' if site else ''), '|---|---|---|---|---|' + ('---|' if site else '')]
     for r in p.itertuples():
-        out.append(f'| {r.label} | {_fmt(r.valid_prevalence)} | {_fmt(r.valid_mean_prob)} | {_fmt(r.site_mean_prob)} | '
+        ci = f' ({_fmt(r.site_mean_prob_lo)}-{_fmt(r.site_mean_prob_hi)})' if 'site_mean_prob_lo' in p else ''
+        out.append(f'| {r.label} | {_fmt(r.valid_prevalence)} | {_fmt(r.valid_mean_prob)} | '
+                   f'{_fmt(r.site_mean_prob)}{ci} | '
                    f'{_fmt(r.site_em)} ({_fmt(r.site_em_lo)}-{_fmt(r.site_em_hi)}) |' + (
                        f' {_fmt(r.site_prevalence)} |' if site else ''))
     return out
@@ -302,7 +344,8 @@ def shift_markdown(s:dict # `shift_check`'s result
     a, grp = s['atypical'], 'patient' if s['patient_wise'] else 'image'
     L = [f"# Shift check: {s['folder']}", '', f"Model `{s['model']}`; {s['n_site']} site images against "
          f"{s['n_valid_stored']} of its {s['n_valid']} validation images.", '', f"**Verdict: {s['verdict']}.**", '']
-    if s['verdict'] != NO_SHIFT:
+    L += [f'Note: {n}.' for n in s.get('notes', [])] + ([''] if s.get('notes') else [])
+    if s['verdict'] == SHIFT:
         L += ['Label K site images (patient-wise) and run `xraylib calibrate --model MODEL --preds P --labels L --n K '
               '--curve 10,20,50,100,200`: its learning curve gives the gain at each K (`nbs/59_evaluation.sitecal`).',
               '']
@@ -349,6 +392,7 @@ def shift_cli(model:str, # the model folder (or its model.json)
               folder:str, # the site's images (a folder, searched with its sub-folders)
               # first build the model's validation reference from these images and save it with the model
               reference:str=None,
+              replace_reference:bool=False, # with --reference: replace the model's own (its flag threshold changes)
               labels:str=None, # the site's labels (a labelled folder or label file): the same tests within each class
               out:str='shift', # the report folder (shift.md, shift.json, atypical.png)
               alpha:float=0.05, # family-wise error rate of the tests (Holm)
@@ -358,6 +402,14 @@ def shift_cli(model:str, # the model folder (or its model.json)
              ):
     "Will the model's validation operating point hold at a site? Shift checks from the site's unlabelled images."
     t0 = time.time()
+    if not 0 < alpha < 1 or n_boot < 1:
+        print(f'xraylib shift: --alpha {alpha} must lie between 0 and 1 and --n-boot {n_boot} be at least 1',
+              file=sys.stderr); return 2
+    mf = _meta_file(model)
+    has = reference is not None and mf.is_file() and 'reference' in json.loads(mf.read_text())
+    if has and not replace_reference:
+        print(f'xraylib shift: {model} already has a validation reference; --replace-reference replaces it (the '
+              'atypicality threshold `predict` and `serve` use changes with it)', file=sys.stderr); return 1
     try:
         if reference is not None:
             info = make_reference(model, _site_images(reference), bs=bs)
@@ -365,9 +417,10 @@ def shift_cli(model:str, # the model folder (or its model.json)
         s = shift_check(model, folder, labels, alpha, n_boot, seed, bs)
     except ShiftInputError as e:
         print(f'xraylib shift: {e}', file=sys.stderr); return 1  # bad input: 1, as every command
-    except (FileNotFoundError, ValueError) as e:
-        print(f'xraylib shift: cannot load model {model}: {e}', file=sys.stderr); return 1
+    except (FileNotFoundError, ValueError) as e: print(f'xraylib shift: {e}', file=sys.stderr); return 1
     md = write_shift_report(s, out)
     print('\n'.join(shift_markdown(s).splitlines()[4:7] + _test_lines(s['tests'])))
     print(f"atypical: {s['atypical']['flagged']} of {s['n_site']}; report -> {md} ({time.time() - t0:.0f} s)")
     return 0
+
+def _meta_file(model)->Path: return Path(model)/'model.json' if Path(model).is_dir() else Path(model)

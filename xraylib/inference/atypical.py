@@ -4,7 +4,7 @@
 
 # %% ../../nbs/44_inference.atypical.ipynb #479fe84e
 from __future__ import annotations
-import json
+import hashlib, json
 from pathlib import Path
 from typing import Optional, Sequence, Union
 import numpy as np, torch
@@ -14,8 +14,8 @@ from ..core import atomic_path, atomic_write, to_jsonable
 
 # %% auto #0
 __all__ = ['REFERENCE_NAME', 'FALSE_ALARM', 'CARE_NOTE', 'pooled_features', 'WithFeatures', 'with_features', 'fit_gaussian',
-           'project', 'mahalanobis', 'crossfit_scores', 'reference_arrays', 'save_reference', 'ReferenceFileError',
-           'load_reference', 'atypicality']
+           'project', 'mahalanobis', 'crossfit_scores', 'reference_arrays', 'random_basis', 'group_hashes',
+           'save_reference', 'ReferenceFileError', 'load_reference', 'atypicality']
 
 # %% ../../nbs/44_inference.atypical.ipynb #cfd2cf46
 @torch.inference_mode()
@@ -93,20 +93,35 @@ def reference_arrays(F:np.ndarray, # the validation images' pooled features, `(n
                      false_alarm:float=FALSE_ALARM, # the share of validation-like images the flag may mark
                      k:int=64, max_rows:int=5000, seed:int=0 # as in `fit_gaussian`; rows kept; seed of folds and draw
                     )->tuple:
-    "`(arrays, info)`: the validation reference as named arrays, and its summary (threshold, sizes) for `model.json`."
+    """`(arrays, info)`: the validation reference as named arrays (the Gaussian; per stored image its probabilities,
+    labels, hashed patient id and features on a random basis), and its summary for `model.json`."""
     oof = crossfit_scores(F, groups, k, seed=seed); g = fit_gaussian(F, k)
     thr = float(np.quantile(oof, 1 - false_alarm, method='higher'))
-    keep = np.sort(np.random.default_rng(seed).permutation(len(F))[:max_rows]); z, r2 = project(g, F[keep])
-    gid = np.arange(len(F)) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+    keep = np.sort(np.random.default_rng(seed).permutation(len(F))[:max_rows]); B = random_basis(F.shape[1], seed=seed)
+    ids = [f'image {i}' for i in range(len(F))] if groups is None else [str(o) for o in groups]
     t = np.full(np.shape(probs), np.nan) if targs is None else np.asarray(targs, np.float64)
     arrays = dict(g, resid_var=np.atleast_1d(g['resid_var']), probs=np.asarray(probs, np.float32)[keep],
-                  targs=t[keep].astype(np.float32), groups=gid[keep].astype(np.int64), z=z.astype(np.float16),
-                  r2=r2.astype(np.float32), oof_score=oof[keep].astype(np.float32))
+                  targs=t[keep].astype(np.float32), group_hash=group_hashes(ids)[keep], proj=B.astype(np.float16),
+                  proj_feats=(np.asarray(F, np.float32)[keep] @ B).astype(np.float16),
+                  oof_score=oof[keep].astype(np.float32))
     info = dict(file=REFERENCE_NAME, n_valid=len(F), n_stored=len(keep),
-                features=f'average-pooled body output ({F.shape[1]})',
-                axes=int(g['axes'].shape[0]), false_alarm=false_alarm, threshold=thr, patient_folds=groups is not None,
-                labelled=targs is not None)
+                features=f'average-pooled body output ({F.shape[1]})', axes=int(g['axes'].shape[0]),
+                false_alarm=false_alarm, threshold=thr, patient_folds=groups is not None, labelled=targs is not None)
     return arrays, info
+
+def random_basis(d:int, # the features' dimension
+                 m:int=128, seed:int=0 # the basis' size (at most `d`); its seed
+                )->np.ndarray:
+    """An orthonormal `d x m` basis drawn at random: a projection no image was fitted to, so stored validation images
+    and a site's images are alike to the domain classifier (a fitted one favours the images it was fitted on)."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, min(m, d))))
+    return q.astype(np.float32)
+
+def group_hashes(ids:Sequence # patient ids (any values; compared as text)
+                )->np.ndarray:
+    "A 64-bit hash of each patient id: the same patient matches in the reference and at a site; no id is stored."
+    return np.array([int.from_bytes(hashlib.blake2b(str(o).encode(), digest_size=8).digest(), 'little', signed=True)
+                     for o in ids], np.int64)
 
 # %% ../../nbs/44_inference.atypical.ipynb #333e142e
 def _model_dir(path:Union[str,Path] # a model folder, its model.json or its model.safetensors
@@ -140,8 +155,11 @@ def load_reference(model:Union[str,Path,None], # the model folder (or one of its
     try: arrays = load_file(str(f))
     except Exception as e: raise ReferenceFileError(f'{f}: cannot read the validation reference ({e}); rebuild it with '
                                                 '`xraylib shift MODEL FOLDER --reference VALID_IMAGES`') from None
-    return dict(arrays, resid_var=arrays['resid_var'][0], z=arrays['z'].astype(np.float32), info=info,
-                threshold=float(info['threshold']), false_alarm=float(info['false_alarm']))
+    if 'proj' not in arrays: raise ReferenceFileError(f'{f}: a validation reference from an earlier xraylib (no random '
+                                                      'basis); rebuild it: `xraylib shift MODEL FOLDER --reference '
+                                                      'VALID_IMAGES --replace-reference`')
+    return dict(arrays, resid_var=arrays['resid_var'][0], info=info, threshold=float(info['threshold']),
+                false_alarm=float(info['false_alarm']))
 
 # %% ../../nbs/44_inference.atypical.ipynb #bb9a532f
 def atypicality(ref:dict, # `load_reference`'s reference
