@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image, ImageDraw
 from scipy import stats
 from fastcore.script import call_parse
-from ..core import atomic_path, atomic_write, to_jsonable
+from ..core import atomic_path, atomic_write, nih_patient_ids, to_jsonable
 from ..stats import MIN_UNITS, bootstrap_weights, percentile_ci, rank_label, weighted_auc_ap
 from ..imaging.load import IMAGE_EXTS, ImageLoadError, load_image
 from ..data.frame import patient_ids
@@ -165,8 +165,13 @@ def image_features(pred:Predictor, # the model's predictor
 def file_groups(files:Sequence # image files
                )->tuple:
     "`(a patient id per file, whether any came from the file names)`: Kermany's and NIH's name patterns, else the file."
-    ids, _ = patient_ids([Path(f).name for f in files])
+    names = [Path(f).name for f in files]
+    ids = [i if i is not None else _nih_id(n) for i, n in zip(patient_ids(names)[0], names)]
     return [i if i is not None else f'file:{f}' for i, f in zip(ids, files)], any(i is not None for i in ids)
+
+def _nih_id(name:str)->Optional[str]:
+    "NIH's patient id from an image name (`00000013_005.png`: `00000013`), else None."
+    p = nih_patient_ids([name]); return None if p is None else f'{p[0]:08d}'
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #21a900fc
 def make_reference(model:Union[str,Path], # the model folder (or its model.json)
