@@ -123,17 +123,38 @@ def _dicom_to_array(b:bytes, name:str, max_pixels:int)->np.ndarray:
     except ImageLoadError: raise
     except Exception as e: raise ImageLoadError(f'{name}: not a readable DICOM file ({e})') from e
     if 'PixelData' not in ds: raise ImageLoadError(f'{name}: DICOM file has no pixel data (no image to read)')
-    _frame_bytes(ds, name, max_pixels)
+    raw = _frame_bytes(ds, name, max_pixels); px = raw * 8 // int(ds.get('BitsAllocated') or 16)
+    if (need := raw + 5 * px) > MAX_DECODE_BYTES:  # the frame, its float32 copy and the 8-bit image
+        raise ImageLoadError(f'{name}: DICOM image of {px:,} samples: decoding it would take {need / 2**20:.0f} MB, '
+                             f'over the limit of {MAX_DECODE_BYTES >> 20} MB (memory guard)')
     try:
         a = pixel_array(ds if deflated or not _is_dicom(b) else io.BytesIO(b),
                         index=0 if int(ds.get('NumberOfFrames') or 1) > 1 else None)
     except Exception as e: raise ImageLoadError(f'{name}: cannot decode DICOM pixel data ({e})') from e
-    if a.ndim == 3: a = a[..., :3].mean(-1)
-    a = apply_modality_lut(a, ds)
-    a = apply_voi_lut(a, ds) if ('WindowCenter' in ds or 'VOILUTSequence' in ds) else a
-    a = a.astype(np.float64)
-    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': a = a.max() - a + a.min()
-    return _to_uint8(a)
+    if a.ndim == 3: a = a[..., :3].mean(-1, dtype=np.float32)
+    tables = 'ModalityLUTSequence' in ds or 'VOILUTSequence' in ds or ds.get('VOILUTFunction', 'LINEAR') != 'LINEAR'
+    if tables:  # lookup tables or a sigmoid: pydicom's own functions (float64)
+        a = apply_modality_lut(a, ds)
+        a = np.asarray(apply_voi_lut(a, ds) if ('WindowCenter' in ds or 'VOILUTSequence' in ds) else a, np.float32)
+    else: a = _rescale_window(a.astype(np.float32), ds)  # in place: no float64 copies of a large frame
+    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': np.negative(a, out=a)
+    return _float_to_uint8(a)
+
+def _rescale_window(a:np.ndarray, ds)->np.ndarray:
+    "DICOM's linear modality rescale and first window (C.11.2.1.2), in place on a float32 frame of our own."
+    first = lambda v: float(v[0] if isinstance(v, (list, tuple)) or type(v).__name__ == 'MultiValue' else v)
+    if (s := float(ds.get('RescaleSlope', 1) or 1)) != 1: a *= s
+    if (i := float(ds.get('RescaleIntercept', 0) or 0)): a += i
+    if 'WindowCenter' in ds and 'WindowWidth' in ds:
+        c, w = first(ds.WindowCenter), max(first(ds.WindowWidth), 1.0)
+        a -= c - 0.5; a /= max(w - 1, 1e-6); a += 0.5; np.clip(a, 0, 1, out=a)
+    return a
+
+def _float_to_uint8(a:np.ndarray)->np.ndarray:
+    "`_to_uint8` of a float array of our own, scaled in place (no float64 copy)."
+    lo, hi = np.nanmin(a), np.nanmax(a)
+    if not np.isfinite(lo) or hi <= lo: return np.zeros(a.shape, np.uint8)
+    a -= lo; a *= 255 / (hi - lo); np.round(a, out=a); return a.astype(np.uint8)
 
 # %% ../../nbs/10_imaging.load.ipynb #bdcb5e73
 def _pil_to_gray(im:Image.Image)->Image.Image:
