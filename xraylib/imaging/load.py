@@ -140,6 +140,7 @@ def _dicom_to_array(b:bytes, name:str, max_pixels:int)->np.ndarray:
     if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': np.negative(a, out=a)
     return _float_to_uint8(a)
 
+# %% ../../nbs/10_imaging.load.ipynb #c0d1e024
 def _rescale_window(a:np.ndarray, ds)->np.ndarray:
     "DICOM's linear modality rescale and first window (C.11.2.1.2), in place on a float32 frame of our own."
     first = lambda v: float(v[0] if isinstance(v, (list, tuple)) or type(v).__name__ == 'MultiValue' else v)
