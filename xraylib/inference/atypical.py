@@ -119,9 +119,10 @@ def random_basis(d:int, # the features' dimension
 
 def group_hashes(ids:Sequence # patient ids (any values; compared as text)
                 )->np.ndarray:
-    "A 64-bit hash of each patient id: the same patient matches in the reference and at a site; no id is stored."
-    return np.array([int.from_bytes(hashlib.blake2b(str(o).encode(), digest_size=8).digest(), 'little', signed=True)
-                     for o in ids], np.int64)
+    """A 64-bit hash of each patient id, after any `split:` prefix a reader adds (`train:IM-0143`): the same patient
+    matches in the reference and at a site (a copy of validation images included); no id is stored."""
+    return np.array([int.from_bytes(hashlib.blake2b(str(o).rsplit(':', 1)[-1].encode(), digest_size=8).digest(),
+                                    'little', signed=True) for o in ids], np.int64)
 
 # %% ../../nbs/44_inference.atypical.ipynb #333e142e
 def _model_dir(path:Union[str,Path] # a model folder, its model.json or its model.safetensors
