@@ -370,7 +370,8 @@ def shift_markdown(s:dict # `shift_check`'s result
     if s['by_class'] is not None and len(s['by_class']):
         L += ['', '## Within each class (site labels)', '']
         for (l, c), t in s['by_class'].groupby(['label', 'cls'], sort=False):
-            L += [f"### {l} {c}: {t.n_site.iloc[0]} site / {t.n_valid.iloc[0]} validation images",
+            v = 'shift detected within the class' if (t.p_holm < s['alpha']).any() else 'no detectable shift within it'
+            L += [f"### {l} {c}: {t.n_site.iloc[0]} site / {t.n_valid.iloc[0]} validation images: {v}",
                   ''] + _test_lines(t) + ['']
     return '\n'.join(L) + '\n'
 
