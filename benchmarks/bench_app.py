@@ -34,10 +34,11 @@ def rss_mb(pid:int)->float:
     return float('nan')
 
 
-def start(model, tmp:Path, concurrency):
+def start(model, tmp:Path, concurrency, threads=None):
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     (tmp/'tmp').mkdir(exist_ok=True)
-    env = {**os.environ, 'TMPDIR': str(tmp/'tmp'), 'GRADIO_ANALYTICS_ENABLED': 'False'}
+    env = {**os.environ, 'TMPDIR': str(tmp/'tmp'), 'GRADIO_ANALYTICS_ENABLED': 'False',
+           **({'OMP_NUM_THREADS': str(threads)} if threads else {})}
     cmd = ['xraylib', 'serve', str(model), '--host', '127.0.0.1', '--port', str(port)] + (['--concurrency', str(concurrency)] if concurrency else [])
     proc = subprocess.Popen(cmd, stdout=open(tmp/'serve.log', 'w'), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url, t0 = f'http://127.0.0.1:{port}/', time.time()
@@ -57,6 +58,7 @@ def main():
     ap.add_argument('--images', type=int, default=20, help='distinct images, sent in turn')
     ap.add_argument('--concurrency', type=int, help="the server's --concurrency (default: its own, min(4, CPUs))")
     ap.add_argument('--gradcam', action='store_true', help="ask for each image's top-label Grad-CAM too")
+    ap.add_argument('--server-threads', type=int, help="the server's torch/ONNX Runtime threads (OMP_NUM_THREADS)")
     ap.add_argument('--no-reference', action='store_true', help='the built model without a validation reference '
                     '(no atypicality in the answers)')
     a = ap.parse_args()
@@ -85,7 +87,7 @@ def main():
         print(f'{pred}, engine {type(pred.infer_model).__name__}; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; '
               f'{len(files)} distinct real NIH PNGs (1024 px); validation reference: '
               f'{"yes (atypicality in each answer)" if pred.reference is not None else "no"}')
-        proc, url = start(model, tmp, a.concurrency)
+        proc, url = start(model, tmp, a.concurrency, a.server_threads)
         cam = '(most probable)' if a.gradcam else '(none)'
         local = threading.local()
         def ask_gradio(f):

@@ -153,7 +153,8 @@ class OnnxModel(nn.Module):
 
 def onnx_model(model:nn.Module, # a trained model on the CPU (put in eval mode)
                n_in:int=1, # input channels, for the check
-               atol:float=1e-5 # largest allowed difference of the sigmoid outputs on the check input
+               atol:float=1e-5, # largest allowed difference of the sigmoid outputs on the check input
+               threads:Optional[int]=None # ONNX Runtime's intra-op threads (default: torch's)
               )->Optional[OnnxModel]:
     "`model` exported to ONNX and run by ONNX Runtime, checked against `model`; `None` when that is not possible."
     try: import onnx, onnxruntime
@@ -166,7 +167,7 @@ def onnx_model(model:nn.Module, # a trained model on the CPU (put in eval mode)
             names = ['y', 'f'][:len(_outputs(model(x)))]  # `WithFeatures`: the logits and the pooled features
             torch.onnx.export(model, (x,), buf, input_names=['x'], output_names=names, dynamo=False,
                               dynamic_axes={'x': {0: 'n', 2: 'h', 3: 'w'}, **{o: {0: 'n'} for o in names}})
-        om = OnnxModel(buf.getvalue())
+        om = OnnxModel(buf.getvalue(), threads)
         return om if _agrees(om, model, x, x, atol) else None
     except Exception: return None  # not exportable (custom ops, ...): the caller falls back to PyTorch
 
@@ -183,13 +184,14 @@ class Predictor:
                  engine:str='auto',
                  # apply `meta['calibration']` when the model has one; False: the raw sigmoid probabilities
                  calibrated:bool=True,
-                 tta:bool=False # flip TTA: average the probabilities of each image and of its left-right mirror
+                 tta:bool=False, # flip TTA: average the probabilities of each image and of its left-right mirror
+                 threads:Optional[int]=None # ONNX Runtime's intra-op threads (default: torch's)
                 ):
         if engine not in ENGINES: raise ValueError(f"engine={engine!r}: use 'auto', 'onnx', 'torch' or 'eager'")
         self.model, self.meta, self.device = model.to(device).eval(), meta, torch.device(device)
         self.spec = model_spec(meta)
         self.vocab, self.thresholds = self.spec['vocab'], self.spec['thresholds']
-        self.engine, self._infer = engine, None
+        self.engine, self._infer, self.threads = engine, None, threads
         self.calibration = meta.get('calibration') if calibrated else None
         self.calibrated = bool(self.calibration)  # whether the probabilities this predictor gives are calibrated
         self.tta = tta
@@ -209,7 +211,8 @@ def infer_model(self:Predictor)->nn.Module:
         if self.engine == 'eager': self._infer = self.model
         else:
             net, cpu = with_features(self.model), self.device.type == 'cpu'
-            om = onnx_model(net, self.spec['n_in']) if self.engine in ('auto', 'onnx') and cpu else None
+            onnx = self.engine in ('auto', 'onnx') and cpu
+            om = onnx_model(net, self.spec['n_in'], threads=self.threads) if onnx else None
             if om is None and self.engine == 'onnx':
                 warnings.warn(
                     'engine="onnx": ONNX Runtime is unavailable here (pip install onnx onnxruntime; CPU only) '
@@ -288,7 +291,8 @@ def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json
               device:str='cpu', # where to run the model
               engine:str='auto', # as in `Predictor`: 'auto', 'onnx', 'torch' or 'eager'
               calibrated:bool=True, # as in `Predictor`: apply the model's calibration when it has one
-              tta:bool=False # as in `Predictor`: flip TTA
+              tta:bool=False, # as in `Predictor`: flip TTA
+              threads:Optional[int]=None # as in `Predictor`: ONNX Runtime's intra-op threads
              ):
     "Load a predictor from the files `xraylib.inference.modelfile.save_model` wrote (no pickle)."
     # here: it loads fastai.vision.all, which `import xraylib.inference.predict` need not
@@ -296,7 +300,7 @@ def from_file(cls:Predictor, path:Union[str,Path], # a model folder, `model.json
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such model folder or file')
     model, meta = load_model(p)
-    pr = cls(model, meta, device, engine, calibrated, tta)
+    pr = cls(model, meta, device, engine, calibrated, tta, threads)
     pr.model_dir = p if p.is_dir() else p.parent  # where `Predictor.reference` looks
     return pr
 

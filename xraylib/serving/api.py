@@ -15,19 +15,25 @@ from ..inference.gradcam import gradcam_overlay
 from .widgets import UploadWidget
 
 # %% auto #0
-__all__ = ['PREDICT_TIMEOUT', 'NOTICE', 'MAX_FIELDS', 'BODY_TIMEOUT', 'Batcher', 'check_flag', 'Service', 'ApiError', 'api_app']
+__all__ = ['PREDICT_TIMEOUT', 'NOTICE', 'MAX_FIELDS', 'BODY_TIMEOUT', 'Batcher', 'check_flag', 'Service', 'serve_threads',
+           'ApiError', 'api_app']
 
 # %% ../../nbs/71_serving.api.ipynb #a0000006
 class Batcher:
-    "One worker thread that predicts, in one forward pass, the images every caller has queued since its last pass."
-    def __init__(self, predictor:Predictor, # the model (its `forward` is only ever run on this thread)
-                 max_batch:int=32 # at most this many images in one forward pass
+    """Worker threads that each predict, in one forward pass, the images every caller has queued since its last pass
+    (several: ONNX Runtime runs passes at once, each on its own core)."""
+    def __init__(self, predictor:Predictor, # the model (its `forward` is only ever run on these threads)
+                 max_batch:int=32, # at most this many images in one forward pass
+                 workers:int=1 # forward passes at once
                 ):
         self.predictor, self.max_batch, self.q, self.passes = predictor, max_batch, queue.Queue(), 0
-        self.thread = threading.Thread(target=self._work, name='xraylib-batcher', daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self._work, name=f'xraylib-batcher-{i}', daemon=True)
+                        for i in range(workers)]
+        for t in self.threads: t.start()
 
-    def close(self): self.q.put(None); self.thread.join()
+    def close(self):
+        for _ in self.threads: self.q.put(None)
+        for t in self.threads: t.join()
 
 # %% ../../nbs/71_serving.api.ipynb #a0000007
 def _take(q:queue.Queue, n:int)->list:
@@ -98,9 +104,9 @@ class Service:
                  workers:int=None # threads that decode uploads (default: the CPU count, at most 4)
                 ):
         self.predictor, self.metrics, self.cam_side, self.vocab = predictor, metrics, cam_side, list(predictor.vocab)
-        self.batcher, self.cam_thread = Batcher(predictor,
-                                                max_batch), ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
-        self.decoders = ThreadPoolExecutor(workers or max(1, min(4, os.cpu_count() or 1)),
+        self.batcher = Batcher(predictor, max_batch, serve_threads()[2])
+        self.cam_thread = ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
+        self.decoders = ThreadPoolExecutor(workers or serve_threads()[0],
                                            thread_name_prefix='xraylib-decode')
         p = predictor
         # the raw view marks what the calibrated view marks (`xraylib.evaluation.calibration.raw_thresholds`)
@@ -110,6 +116,12 @@ class Service:
         else: self.raw_thresholds = None
         self.cam = (p if p.infer_model is not p.model  # the batcher runs its own inference copy: the network is free
                     else Predictor(copy.deepcopy(p.model), p.meta, p.device, 'eager', calibrated=False))
+
+def serve_threads()->tuple:
+    """`(decoding threads, engine threads a pass, passes at once)` of a server: the CPU count (at most 4) decode
+    uploads; each forward pass runs on one thread, as many at once as there are decoding threads, so a pass never
+    waits for a core the decoders hold (`benchmarks/bench_app.py` measures it)."""
+    d = max(1, min(4, os.cpu_count() or 1)); return d, 1, d
 
 # %% ../../nbs/71_serving.api.ipynb #a0000013
 @patch

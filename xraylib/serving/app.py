@@ -13,7 +13,7 @@ from fastcore.script import call_parse, Param
 from ..inference.predict import Predictor, thresholds_source
 from ..imaging.load import IMAGE_EXTS
 from .widgets import preds_html, error_html
-from .api import NOTICE, Service, api_app, ApiError, BODY_TIMEOUT, check_flag
+from .api import NOTICE, Service, api_app, ApiError, BODY_TIMEOUT, check_flag, serve_threads
 from ..stats import ci_text
 
 # %% auto #0
@@ -446,7 +446,7 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
     Spaces folder."""
     if write_app is not None:
         print(f'wrote {write_space(model, write_app)}: app.py, requirements.txt, README.md, model/'); return 0
-    try: creds, pred = _auth(auth), Predictor.from_file(model)
+    try: creds, pred = _auth(auth), Predictor.from_file(model, threads=serve_threads()[1])
     # a bad --auth; missing model files or a ModelFileError (pickle, tampered...)
     except (FileNotFoundError, ValueError) as e:
         print(f'xraylib serve: cannot serve {model}: {e}', file=sys.stderr); return 1
