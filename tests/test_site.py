@@ -3,7 +3,7 @@
 renders the home page, both tutorials with their plots and the `Predictor` API page. Screenshots of the home page and
 of a tutorial go to tests/_artifacts/. Needs the docs extra (`pip install -e ".[docs]"`), playwright and Debian's
 chromium; skipped with the reason without them (failed in CI: XRAYLIB_REQUIRE_BROWSER=1)."""
-import functools, json, posixpath, re, subprocess, sys, threading, time, urllib.request
+import functools, importlib, json, posixpath, re, subprocess, sys, threading, time, urllib.request
 from html.parser import HTMLParser
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
@@ -33,8 +33,8 @@ def site():
     "Build the site into _docs/ with the README's command and serve it on 127.0.0.1: yields (base url, folder)."
     need_browser('the docs site test', DOCS_MODULES)
     t = time.time()
-    r = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '-f', 'mkdocs.yml', '--clean', '-d', str(SITE)],
-                       cwd=REPO, capture_output=True, text=True, timeout=1200)
+    r = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '-f', 'mkdocs.yml', '--clean', '--strict', '-d',
+                        str(SITE)], cwd=REPO, capture_output=True, text=True, timeout=1200)  # --strict, as CI builds it
     assert r.returncode == 0, f'the site build failed:\n{r.stderr[-4000:]}'
     print(f'site built in {time.time() - t:.0f} s')
     srv = _Server(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(SITE)))
@@ -102,6 +102,18 @@ def test_site_has_every_page(site):
     api = ' '.join(p.read_text(encoding='utf-8') for p in (folder/'api').glob('*.html'))
     missing = [n for n in xraylib.all.__all__ if f'<code>{n}</code>' not in api]
     assert not missing, f'public names without an API entry: {missing}'
+    sys.path.insert(0, str(REPO)); from docs_hooks import public_modules
+    mods = public_modules()
+    assert len(mods) > 30 and 'xraylib.evaluation.shift' in mods, mods
+    missing = {}
+    for m in mods:  # every public module has its page, with every name of its __all__
+        page = folder/'api'/f'{m}.html'
+        text = page.read_text(encoding='utf-8') if page.exists() else ''
+        if miss := [n for n in importlib.import_module(m).__all__ if f'<code>{n}</code>' not in text]: missing[m] = miss
+    assert not missing, f'module API pages missing or without these names: {missing}'
+    for n in ['shift_check', 'make_reference', 'shared_data', 'write_shift_report', 'xray_app', 'write_space',
+              'read_sources']:  # names the docs use
+        assert f'<code>{n}</code>' in api, n
 
 
 def _image_outputs(name:str)->int:
