@@ -96,7 +96,7 @@ def _module_page(name:str)->str:
     "The API page of one module: its summary, then every name of its `__all__`."
     mod = _quiet_import(name)
     doc = (mod.__doc__ or '').strip().split('\n\n')[0]
-    nb = next((p.name for p in NBS.glob('*.ipynb') if p.stem.split('_', 1)[1] == name.split('.', 1)[1]), None)
+    nb = next((p.name for p in NBS.glob('*.ipynb') if p.stem.partition('_')[2] == name.split('.', 1)[1]), None)
     head = [f'# `{name}`', '', doc, ''] + ([f'Its notebook, with examples: [{nb[:-6]}](../{nb}).', ''] if nb else [])
     head += ['Names: ' + ', '.join(f'`{n}`' for n in mod.__all__), '']
     return '\n'.join(head) + '\n' + '\n\n'.join(
@@ -179,6 +179,28 @@ def _toc_ids(page_html:str, toc)->str:
         h = heads[i]; anchors = ''.join(f'<a id="{x}"></a>' for x in want[i])
         page_html = page_html[:h.start(3)] + anchors + page_html[h.start(3):]
     return page_html
+
+
+_MDLINK = re.compile(r'(\]\()([^)\s#]+)(#[^)\s]*)?(\))')
+
+
+def on_page_markdown(markdown, page, config, files):
+    """Links written for GitHub (relative to the file in the repository) to a page of the site, made relative to the
+    page's place in the site before mkdocs checks them: `../../BENCHMARKS.md` in a topic page, `nbs/topics/x.md` in
+    BENCHMARKS.md. Other links are left as they are (`on_page_content` points files outside the site at GitHub)."""
+    inv = {v: k for k, v in GENERATED.items()}
+    src = REPO/inv[page.file.src_uri] if page.file.src_uri in inv else NBS/page.file.src_uri
+    here, by_src = posixpath.dirname(page.file.src_uri), {f.src_uri: f for f in files}
+    def fix(m):
+        path = unquote(m[2])
+        if re.match(r'[a-z][\w+.-]*:|/', path) or posixpath.normpath(posixpath.join(here, path)) in by_src: return m[0]
+        target = Path(os.path.normpath(src.parent/path))
+        if not target.is_relative_to(REPO): return m[0]
+        rel = target.relative_to(REPO).as_posix()
+        uri = target.relative_to(NBS).as_posix() if target.is_relative_to(NBS) else GENERATED.get(rel)
+        if uri is None or uri not in by_src: return m[0]
+        return f'{m[1]}{posixpath.relpath(uri, here or ".")}{m[3] or ""}{m[4]}'
+    return _MDLINK.sub(fix, markdown)
 
 
 _ATTR = re.compile(r'''(\s(?:href|src)=)(["'])([^"'#][^"']*?)?(#[^"']*)?\2''')
