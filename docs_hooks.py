@@ -5,7 +5,8 @@ The site is `nbs/`: the notebooks with their saved outputs (mkdocs-jupyter, neve
 - the navigation, from the files (a new notebook or topic page appears without editing mkdocs.yml);
 - BENCHMARKS.md and benchmarks/HISTORY.md, as pages;
 - the API reference: one page per stage, every public name of `xraylib.all` with its signature and docments, as
-  nbdev's `show_doc` writes them (for a class, its public methods too);
+  nbdev's `show_doc` writes them (for a class, its public methods too), and one page per module, every name of its
+  `__all__`;
 - links to files that are not in the site (tests/, .ci/, scripts) point at them on GitHub.
 """
 import configparser, html, importlib, inspect, os, posixpath, re
@@ -43,34 +44,65 @@ def _show(obj, name:str)->str:
     return md.replace('{target="_blank" style="float:right; font-size:smaller"}', '{: .src-link target="_blank" }')
 
 
-def _api_pages()->dict:
-    "{stage title: Markdown} for every name in `xraylib.all.__all__`, grouped by the stage of its defining module."
+def _entry(name:str, obj, mod:str, how:str)->str:
+    "One name's API entry: heading, import line, signature with docments and docstring (a class: its methods too)."
+    out = [f'## `{name}`\n', f'`from {mod} import {name}`{how}\n']
+    if callable(obj):
+        out.append(_show(obj, name))
+        if inspect.isclass(obj):
+            for m in vars(obj):  # its own methods (fastcore's @patch puts them there), class methods too
+                f = getattr(obj, m); f = getattr(f, '__func__', f)
+                if not m.startswith('_') and callable(f) and getattr(f, '__doc__', None):
+                    out.append(_show(f, f'{name}.{m}'))
+    else:
+        r = repr(obj)
+        out.append(f'```python\n{name} = {r[:600] + " ..." if len(r) > 600 else r}\n```\n')
+    return '\n'.join(out)
+
+
+def _quiet_import(name:str):
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        allmod = importlib.import_module('xraylib.all')
-    pages = {}
+        return importlib.import_module(name)
+
+
+def _defining_module(allmod, name:str, obj)->str:
+    mod = getattr(obj, '__module__', None) if callable(obj) else None
+    if mod is None or not mod.startswith('xraylib.'):  # a constant: find the module that defines the name
+        mod = 'xraylib.' + re.search(rf'^from \.([\w.]+) import .*\b{name}\b', inspect.getsource(allmod), re.M)[1]
+    return mod
+
+
+def _api_pages()->dict:
+    "{stage title: Markdown} for every name in `xraylib.all.__all__`, grouped by the stage of its defining module."
+    allmod, pages = _quiet_import('xraylib.all'), {}
     for name in allmod.__all__:
         obj = getattr(allmod, name)
-        mod = getattr(obj, '__module__', None) if callable(obj) else None
-        if mod is None or not mod.startswith('xraylib.'):  # a constant: find the module that defines the name
-            src = inspect.getsource(allmod)
-            mod = re.search(rf'^from \.([\w.]+) import .*\b{name}\b', src, re.M)[1]
-            mod = 'xraylib.' + mod
-        title = STAGES[mod.split('.')[1]]
-        out = [f'## `{name}`\n', f'`from {mod} import {name}` (or `from xraylib.all import *`)\n']
-        if callable(obj):
-            out.append(_show(obj, name))
-            if inspect.isclass(obj):
-                for m in vars(obj):  # its own methods (fastcore's @patch puts them there), class methods too
-                    f = getattr(obj, m); f = getattr(f, '__func__', f)
-                    if not m.startswith('_') and callable(f) and getattr(f, '__doc__', None):
-                        out.append(_show(f, f'{name}.{m}'))
-        else:
-            r = repr(obj)
-            out.append(f'```python\n{name} = {r[:600] + " ..." if len(r) > 600 else r}\n```\n')
-        pages.setdefault(title, []).append('\n'.join(out))
+        mod = _defining_module(allmod, name, obj)
+        entry = _entry(name, obj, mod, ' (or `from xraylib.all import *`)')
+        pages.setdefault(STAGES[mod.split('.')[1]], []).append(entry)
     return {t: f'# API: {t.lower()}\n\n' + '\n\n'.join(v) for t, v in pages.items()}
+
+
+def public_modules()->list:
+    "Every xraylib module with public names (its `__all__`), but `xraylib.all`, which gathers the main ones."
+    import pkgutil, xraylib
+    mods = sorted(m.name for m in pkgutil.walk_packages(xraylib.__path__, 'xraylib.'))
+    return [m for m in mods if m != 'xraylib.all' and getattr(_quiet_import(m), '__all__', None)]
+
+
+def _module_page(name:str)->str:
+    "The API page of one module: its summary, then every name of its `__all__`."
+    mod = _quiet_import(name)
+    doc = (mod.__doc__ or '').strip().split('\n\n')[0]
+    nb = next((p.name for p in NBS.glob('*.ipynb') if p.stem.partition('_')[2] == name.split('.', 1)[1]), None)
+    head = [f'# `{name}`', '', doc, ''] + ([f'Its notebook, with examples: [{nb[:-6]}](../{nb}).', ''] if nb else [])
+    head += ['Names: ' + ', '.join(f'`{n}`' for n in mod.__all__), '']
+    return '\n'.join(head) + '\n' + '\n\n'.join(
+        _entry(n, getattr(mod, n), name, '' if getattr(getattr(mod, n), '__module__', name) in (name, None)
+               or not callable(getattr(mod, n)) else f' (defined in `{getattr(mod, n).__module__}`)')
+        for n in mod.__all__)
 
 
 def _gen(config, uri:str, content:str, abs_src:str=None)->File:
@@ -90,6 +122,12 @@ def on_files(files, config):
         files.append(_gen(config, f'api/{slug}.md', md))
         names = re.findall(r'^## `(\w+)`', md, re.M)
         index.append(f'- [{t}]({slug}.md): ' + ', '.join(f'`{n}`' for n in names))
+    index += ['', '## Every module', '', "Each module's page has every name of its `__all__` (the main ones are also "
+              'above, by stage), with its signature, docments and docstring.', '']
+    for m in public_modules():
+        md = _module_page(m)
+        files.append(_gen(config, f'api/{m}.md', md))
+        index.append(f'- [`{m}`]({m}.md): ' + ', '.join(f'`{n}`' for n in _quiet_import(m).__all__))
     files.append(_gen(config, 'api/index.md', '\n'.join(index) + '\n'))
     config['_api_titles'] = list(api)
     return files
@@ -109,7 +147,8 @@ def on_config(config):
         {'Tutorials': [{'NIH sample: the whole study': TUTORIALS[0]}, {'Pneumonia (Kermany)': TUTORIALS[1]}]},
         {'Topics': [{_title(p.read_text(encoding='utf-8'), p.stem): f'topics/{p.name}'} for p in topics]},
         {'Benchmarks': [{'Benchmarks': 'BENCHMARKS.md'}, {'History': 'benchmarks/HISTORY.md'}]},
-        {'API reference': ['api/index.md'] + [{t: f'api/{t.lower()}.md'} for t in dict.fromkeys(STAGES.values())]},
+        {'API reference': ['api/index.md'] + [{t: f'api/{t.lower()}.md'} for t in dict.fromkeys(STAGES.values())]
+                          + [{'Modules': [{m[len('xraylib.'):]: f'api/{m}.md'} for m in public_modules()]}]},
         {'Notebooks': [{g: v} for g, v in groups.items()]},
     ]
     return config
@@ -140,6 +179,28 @@ def _toc_ids(page_html:str, toc)->str:
         h = heads[i]; anchors = ''.join(f'<a id="{x}"></a>' for x in want[i])
         page_html = page_html[:h.start(3)] + anchors + page_html[h.start(3):]
     return page_html
+
+
+_MDLINK = re.compile(r'(\]\()([^)\s#]+)(#[^)\s]*)?(\))')
+
+
+def on_page_markdown(markdown, page, config, files):
+    """Links written for GitHub (relative to the file in the repository) to a page of the site, made relative to the
+    page's place in the site before mkdocs checks them: `../../BENCHMARKS.md` in a topic page, `nbs/topics/x.md` in
+    BENCHMARKS.md. Other links are left as they are (`on_page_content` points files outside the site at GitHub)."""
+    inv = {v: k for k, v in GENERATED.items()}
+    src = REPO/inv[page.file.src_uri] if page.file.src_uri in inv else NBS/page.file.src_uri
+    here, by_src = posixpath.dirname(page.file.src_uri), {f.src_uri: f for f in files}
+    def fix(m):
+        path = unquote(m[2])
+        if re.match(r'[a-z][\w+.-]*:|/', path) or posixpath.normpath(posixpath.join(here, path)) in by_src: return m[0]
+        target = Path(os.path.normpath(src.parent/path))
+        if not target.is_relative_to(REPO): return m[0]
+        rel = target.relative_to(REPO).as_posix()
+        uri = target.relative_to(NBS).as_posix() if target.is_relative_to(NBS) else GENERATED.get(rel)
+        if uri is None or uri not in by_src: return m[0]
+        return f'{m[1]}{posixpath.relpath(uri, here or ".")}{m[3] or ""}{m[4]}'
+    return _MDLINK.sub(fix, markdown)
 
 
 _ATTR = re.compile(r'''(\s(?:href|src)=)(["'])([^"'#][^"']*?)?(#[^"']*)?\2''')

@@ -273,3 +273,125 @@ def test_tutorials_keep_their_plots(nb):
     n = _image_outputs(nb)
     assert n >= 5, (f'{nb.name} keeps {n} image outputs (at least 5 expected): run '
                     f'`python tests/scripts/run_notebooks.py nbs/{nb.name}` and commit the outputs')
+
+
+# --- issue 43 audit: the narrative shows the public API; asserts on private helpers sit under a "Tests" heading -----
+ASSERTS = re.compile(r'\b(?:test_\w+|assert)\b')  # fastcore.test's test_eq, test_fail, test_close ... and assert
+EXPORT = re.compile(r'^\s*#\|\s*export', re.M)
+TESTS_HEAD = re.compile(r'#+\s*Tests\s*$')
+# being edited: issue 44/41 work (these notebooks still assert on private helpers in their narrative)
+PRIVATE_ASSERT_EXCEPTIONS = {'42_inference.predict', '59a_evaluation.shift'}
+
+
+def _bound(code:str)->set:
+    "Top-level names a cell binds (def, class, assignment targets, imports)."
+    import ast
+    try: tree = ast.parse(re.sub(r'^\s*[!%].*$', '', code, flags=re.M))
+    except SyntaxError: return set()
+    out = set()
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.add(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
+            tgts = n.targets if isinstance(n, ast.Assign) else [getattr(n, 'target', None)] + \
+                [i.optional_vars for i in getattr(n, 'items', [])]
+            out |= {x.id for t in tgts if t is not None for x in ast.walk(t) if isinstance(x, ast.Name)}
+        elif isinstance(n, (ast.Import, ast.ImportFrom)): out |= {(a.asname or a.name).split('.')[0] for a in n.names}
+    return out
+
+
+def _xraylib_private(cells:list)->set:
+    "Private names this notebook takes from xraylib: defined in its exported cells, or imported from an xraylib module."
+    names = set()
+    for c in cells:
+        if c['cell_type'] != 'code': continue
+        s = _src(c)
+        if EXPORT.search(s): names |= {n for n in _bound(s) if n.startswith('_')}
+        else:
+            for m in re.finditer(r'^\s*from\s+xraylib[\w.]*\s+import\s+\(?([^)#\n]+(?:\n[^)#]+)*)', s, re.M):
+                names |= {x.split(' as ')[-1].strip() for x in m[1].replace('\\', '').split(',')} - {''}
+    return {n for n in names if n.startswith('_') and not n.startswith('__')}
+
+
+def private_asserts(nb:Path)->list:
+    "(cell index, cell id, names) of each code cell before the notebook's Tests heading that asserts on a private xraylib name."
+    cells = _cells(nb)
+    lib = _xraylib_private(cells)
+    end = next((i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and TESTS_HEAD.fullmatch(_src(c).strip().split('\n')[0])),
+               len(cells))
+    out, local = [], set()  # names a (non-exported) cell bound as its own variable, before this one
+    for i, c in enumerate(cells[:end]):
+        s = _src(c)
+        if c['cell_type'] != 'code' or EXPORT.search(s): continue
+        mine = _bound(s)
+        if ASSERTS.search(s):
+            used = {n for n in re.findall(r'(?<![\w.])(_[A-Za-z]\w*)', s) if n in lib and n not in mine | local}
+            if used: out.append((i, c.get('id'), sorted(used)))
+        local |= mine - lib
+    return out
+
+
+def test_narrative_does_not_assert_on_private_helpers():
+    """Asserts on `_private` xraylib helpers go under a `## Tests` heading at the end of the notebook (or in tests/),
+    so the narrative shows the public API; the three notebooks being edited elsewhere are known exceptions."""
+    found = {nb.stem: private_asserts(nb) for nb in sorted(NBS.glob('*.ipynb'))}
+    bad = {k: v for k, v in found.items() if v and k not in PRIVATE_ASSERT_EXCEPTIONS}
+    assert not bad, ('code cells before the "## Tests" heading that assert on private xraylib names (move them below '
+                     'it):\n' + '\n'.join(f'{k}: cells {v}' for k, v in bad.items()))
+    stale = sorted(k for k in PRIVATE_ASSERT_EXCEPTIONS if not found.get(k))
+    assert not stale, f'no longer an exception (remove from PRIVATE_ASSERT_EXCEPTIONS): {stale}'
+
+
+def test_the_private_assert_check_finds_one():
+    cells = [{'cell_type': 'code', 'source': '#| export\ndef _h(x): return x\ndef f(x): return _h(x)'},
+             {'cell_type': 'code', 'source': 'test_eq(f(1), 1)'}, {'cell_type': 'code', 'source': 'test_eq(_h(1), 1)'},
+             {'cell_type': 'markdown', 'source': '## Tests'}, {'cell_type': 'code', 'source': 'test_eq(_h(2), 2)'}]
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d)/'x.ipynb'; p.write_text(json.dumps({'cells': cells}), encoding='utf-8')
+        assert [(i, n) for i, _, n in private_asserts(p)] == [(2, ['_h'])]
+
+
+def _table_outputs(nb:Path)->int:
+    "Saved outputs that are tables: an HTML table (a DataFrame, a Styler) or a DataFrame's text."
+    n = 0
+    for c in _cells(nb):
+        for o in c.get('outputs', []) if c['cell_type'] == 'code' else []:
+            d = o.get('data', {})
+            html, text = ''.join(d.get('text/html', '')), ''.join(d.get('text/plain', ''))
+            n += '<table' in html or bool(re.search(r'\[\d+ rows x \d+ columns\]', text))
+    return n
+
+
+@pytest.mark.parametrize('nb', TUTORIALS, ids=lambda p: p.stem)
+def test_tutorials_keep_their_tables(nb):
+    "A tutorial is committed with at least five tables (AUROC, thresholds, calibration ...) in its saved outputs."
+    n = _table_outputs(nb)
+    assert n >= 5, (f'{nb.name} keeps {n} table outputs (at least 5 expected): run '
+                    f'`python tests/scripts/run_notebooks.py nbs/{nb.name}` and commit the outputs')
+
+
+KERMANY_MARK = 'Kermany (real patients)'  # what the pneumonia tutorial prints when it reads the real Kermany set
+
+
+def test_pneumonia_tutorial_outputs_come_from_the_real_kermany_set():
+    """The pneumonia tutorial's text discusses the real Kermany figures: its saved outputs must come from a run on the
+    real set (`../shared`'s copy), not the phantom (rerun it where ../shared is, with XRAYLIB_USE_PHANTOM unset)."""
+    out = ' '.join(''.join(o.get('text', '')) for c in _cells(TUTORIALS[1]) if c['cell_type'] == 'code'
+                   for o in c.get('outputs', []) if o.get('output_type') == 'stream')
+    assert KERMANY_MARK in out and 'PHANTOM' not in out, (
+        f'{TUTORIALS[1].name}: the saved outputs do not say {KERMANY_MARK!r} (or say PHANTOM): rerun it beside ../shared')
+
+
+def _shows(nb:Path)->bool:
+    "Whether a notebook keeps an output other than stderr: a table, a plot, a value or printed text."
+    return any(o.get('output_type') != 'stream' or o.get('name') == 'stdout'
+               for c in _cells(nb) if c['cell_type'] == 'code' for o in c.get('outputs', []))
+
+
+def test_most_notebooks_keep_an_output():
+    """At least 60% of the notebooks are committed with a real output (not only warnings on stderr), so the docs site
+    and GitHub show what the examples do; `python tests/scripts/run_notebooks.py NOTEBOOK` saves them."""
+    nbs = sorted(NBS.glob('*.ipynb'))
+    shown = [nb.stem for nb in nbs if _shows(nb)]
+    assert len(shown) >= 0.6 * len(nbs), (f'{len(shown)} of {len(nbs)} notebooks keep a non-stderr output (60% '
+                                          f'expected); without one: {sorted({nb.stem for nb in nbs} - set(shown))}')

@@ -14,7 +14,7 @@ def run(*args):
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     "A ResNet-18 trained from scratch for 1 epoch on 100 phantom images at 64 px (one model for the module: too short to localise;"
-    "the CPU preset's model, which does, is measured in 58_evaluation.localize and README), and 12 held-out phantom images."
+    "the CPU preset's model, which does, is measured in 58_evaluation.localize and nbs/topics/localization.md), and 12 held-out phantom images."
     from xraylib.training.learner import train
     from xraylib.datasets.phantom import make_phantom_sample
     tmp = tmp_path_factory.mktemp('loc')

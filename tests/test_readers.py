@@ -45,7 +45,7 @@ def test_chexpert_counts_match_pandas(chexpert, uncertain, blank, views):
         pos, neg, unc, bl = (c == 1).sum(), (c == 0).sum(), (c == -1).sum(), c.isna().sum()
         pos, neg = pos + unc*(uncertain == 'ones'), neg + unc*(uncertain == 'zeros') + bl*(blank == 'negative')
         assert tuple(got.loc[l]) == (pos, neg, len(raw) - pos - neg), (l, uncertain, blank)
-    if views == 'all' and uncertain == 'ignore':  # the README's figures: 33,376 positive, 1,328 negative, 33,739 uncertain, 154,971 blank
+    if views == 'all' and uncertain == 'ignore':  # ../shared/README.md's figures: 33,376 positive, 1,328 negative, 33,739 uncertain, 154,971 blank
         assert tuple(got.loc['Atelectasis']) == (33_376, 1_328, 33_739 + 154_971)
 
 

@@ -3,7 +3,7 @@
 renders the home page, both tutorials with their plots and the `Predictor` API page. Screenshots of the home page and
 of a tutorial go to tests/_artifacts/. Needs the docs extra (`pip install -e ".[docs]"`), playwright and Debian's
 chromium; skipped with the reason without them (failed in CI: XRAYLIB_REQUIRE_BROWSER=1)."""
-import functools, json, posixpath, re, subprocess, sys, threading, time, urllib.request
+import functools, importlib, json, posixpath, re, subprocess, sys, threading, time, urllib.request
 from html.parser import HTMLParser
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
@@ -15,6 +15,9 @@ from conftest import ART, CHROMIUM, ARGS, REPO, NBS, need_browser
 SITE = REPO/'_docs'  # settings.ini's doc_path
 TUTORIALS = ['90_tutorial_nih_sample', '91_tutorial_pneumonia']
 DOCS_MODULES = {'mkdocs': 'mkdocs', 'material': 'mkdocs-material', 'mkdocs_jupyter': 'mkdocs-jupyter', 'nbdev': 'nbdev'}
+# every test here builds the whole site (a minute or more) and one drives Chromium: left out by `pytest -m "not slow"`
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+MIN_PLOTS = 5  # plots each tutorial page must show (as tests/test_docs.py asks of its saved outputs)
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -30,8 +33,8 @@ def site():
     "Build the site into _docs/ with the README's command and serve it on 127.0.0.1: yields (base url, folder)."
     need_browser('the docs site test', DOCS_MODULES)
     t = time.time()
-    r = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '-f', 'mkdocs.yml', '--clean', '-d', str(SITE)],
-                       cwd=REPO, capture_output=True, text=True, timeout=1200)
+    r = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '-f', 'mkdocs.yml', '--clean', '--strict', '-d',
+                        str(SITE)], cwd=REPO, capture_output=True, text=True, timeout=1200)  # --strict, as CI builds it
     assert r.returncode == 0, f'the site build failed:\n{r.stderr[-4000:]}'
     print(f'site built in {time.time() - t:.0f} s')
     srv = _Server(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(SITE)))
@@ -99,6 +102,18 @@ def test_site_has_every_page(site):
     api = ' '.join(p.read_text(encoding='utf-8') for p in (folder/'api').glob('*.html'))
     missing = [n for n in xraylib.all.__all__ if f'<code>{n}</code>' not in api]
     assert not missing, f'public names without an API entry: {missing}'
+    sys.path.insert(0, str(REPO)); from docs_hooks import public_modules
+    mods = public_modules()
+    assert len(mods) > 30 and 'xraylib.evaluation.shift' in mods, mods
+    missing = {}
+    for m in mods:  # every public module has its page, with every name of its __all__
+        page = folder/'api'/f'{m}.html'
+        text = page.read_text(encoding='utf-8') if page.exists() else ''
+        if miss := [n for n in importlib.import_module(m).__all__ if f'<code>{n}</code>' not in text]: missing[m] = miss
+    assert not missing, f'module API pages missing or without these names: {missing}'
+    for n in ['shift_check', 'make_reference', 'shared_data', 'write_shift_report', 'xray_app', 'write_space',
+              'read_sources']:  # names the docs use
+        assert f'<code>{n}</code>' in api, n
 
 
 def _image_outputs(name:str)->int:
@@ -144,7 +159,8 @@ def test_site_renders_in_chromium(site):
     for name in TUTORIALS:
         shown = sum(i['output'] for i in seen[name]['images'])
         saved = _image_outputs(name)
-        assert shown >= saved, f'{name}: {shown} plots shown, {saved} saved in the notebook'
+        assert shown >= max(saved, MIN_PLOTS), (f'{name}: {shown} plots shown, {saved} saved in the notebook '
+                                                f'(at least {MIN_PLOTS} expected)')
     api = seen['api/inference']['text']
     for s in ['Predictor', 'Predictor.predict', 'Predictor.from_file', 'a path, bytes, a PIL image or an array']:
         assert s in api, f'the Predictor API page lacks {s!r}'

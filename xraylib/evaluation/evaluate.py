@@ -275,15 +275,15 @@ PLOTS = {'sweep': 'accuracy_multi vs threshold (the seed plot) with the all-nega
          'prevalence': 'label counts and prevalence', 'calibration': 'reliability diagrams per label',
          'subgroups': 'forest plot of the mean AUROC by sex, age band and view (with metadata)'}
 
-def _figures(ed:EvalData, t:dict, where:str, eo:EvalData=None)->dict:
+def _figures(ed:EvalData, t:dict, where:tuple, eo:EvalData=None)->dict:
     """The plots `write_evaluation` writes: name -> a function of the file name (rates on `eo`'s scores, those the
-    thresholds decide on)."""
-    eo = ed if eo is None else eo
+    thresholds decide on); `where`: (what the thresholds are, where they were chosen)."""
+    eo, (what, on) = ed if eo is None else eo, where
     f = {'sweep': lambda o: plot_threshold_sweep(t['sweep'], fname=o),
          'roc': lambda o: plot_roc(ed, None, None, t['auroc'], fname=o),
          'pr': lambda o: plot_pr(ed, None, None, t['auroc'], fname=o),
-         'rates': lambda o: plot_rates_vs_threshold(eo, None, None, t['thresholds'], fname=o, what=where),
-         'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=where),
+         'rates': lambda o: plot_rates_vs_threshold(eo, None, None, t['thresholds'], fname=o, what=what, chosen_on=on),
+         'confusion': lambda o: plot_confusion(t['confusion'], fname=o, what=what, chosen_on=on),
          'prevalence': lambda o: plot_prevalence(ed.targs, ed.labels, fname=o),
          'calibration': lambda o: plot_reliability(ed, None, None, t['calibration'], fname=o)}
     if t.get('subgroups') is not None:
@@ -354,7 +354,7 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1/0/NaN), (
     for k in [k for k, t in tables.items() if t is not None]: _write_csv(tables[k], out/f'{k}.csv')
     prov = threshold_overlap(ed, thresholds, chosen_images, threshold_method)
     figs = _figures(
-        ed, tables, f'per-label {method} thresholds chosen on {th.chosen_on.iloc[0]}' + prov['thresholds_caveat'], eo
+        ed, tables, (f'per-label {method} thresholds', th.chosen_on.iloc[0] + prov['thresholds_caveat']), eo
     )
     for k, mk in figs.items(): plt.close(mk(out/f'{k}.png'))
     metrics = {

@@ -106,19 +106,33 @@ def plot_pr(preds, targs, # probabilities and 0/1 targets
                    xlabel='recall (sensitivity)', ylabel='precision')
 
 # %% ../../nbs/51_evaluation.plots.ipynb #a9ab7adf
+def _chosen_on(thresholds, chosen_on, fn:str)->str:
+    "Where the marked thresholds were chosen, for a title: `chosen_on`, else a table's `chosen_on` column; required."
+    if chosen_on is None and isinstance(thresholds, pd.DataFrame) and 'chosen_on' in thresholds and len(thresholds):
+        chosen_on = str(thresholds['chosen_on'].iloc[0])
+    if not chosen_on:
+        raise ValueError(f"{fn}: say where the thresholds were chosen (chosen_on='validation', 'these data', ...): a "
+                         'figure at thresholds chosen on the images it shows is optimistic, and its title says so')
+    return chosen_on
+
 def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
                             labels:Sequence[str]=None, # label names
                             thresholds=None, # chosen thresholds to mark (number, sequence, dict or table)
                             fname=None, # save a PNG here too
                             ncols:int=5, # panels per row
-                            what:str='the chosen thresholds' # where the marked thresholds were chosen, for the title
+                            what:str='per-label thresholds', # what the marked thresholds are, for the title
+                            # where they were chosen ('validation', 'these data', ...): required with `thresholds`,
+                            # unless a thresholds table has a `chosen_on` column
+                            chosen_on:str=None
                            ):
     "Per-label TPR (sensitivity) and FPR (1 - specificity) against the threshold, with the chosen threshold marked."
     p, y, labels = preds_targs(preds, targs, labels)
     t = None if thresholds is None else thresholds_in_order(thresholds, labels)
+    on = None if t is None else _chosen_on(thresholds, chosen_on, 'plot_rates_vs_threshold')
+    marked = '' if t is None else f'; dashed: {what} chosen on {on}'
     fig, axs = _grid(
         len(labels), ncols,
-        title=f'True and false positive rates vs threshold (predict when probability > threshold); dashed: {what}',
+        title=f'True and false positive rates vs threshold (predict when probability > threshold){marked}',
         xlabel='threshold (log scale)', ylabel='rate',
     )
     pp = p[p > 0]
@@ -141,11 +155,16 @@ def plot_rates_vs_threshold(preds, targs, # probabilities and 0/1 targets
 def plot_confusion(conf:pd.DataFrame, # from `confusion_at`
                    fname=None, # save a PNG here too
                    ncols:int=5, # panels per row
-                   what:str='the chosen thresholds' # how the thresholds were chosen, for the title
+                   what:str='per-label thresholds', # what the thresholds are, for the title
+                   # where they were chosen ('validation', 'these data', ...): required unless `conf` has a
+                   # `chosen_on` column
+                   chosen_on:str=None
                   ):
     "Per-label 2x2 confusion matrices at their thresholds, colour = share of the true row, with counts."
+    on = _chosen_on(conf, chosen_on, 'plot_confusion')
     fig, axs = _grid(
-        len(conf), ncols, size=2.4, title=f'Confusion matrices at {what} (colour: fraction of the true class)',
+        len(conf), ncols, size=2.4,
+        title=f'Confusion matrices at {what} chosen on {on} (colour: fraction of the true class)',
         xlabel='predicted', ylabel='true', hspace=0.5, row_h=2.1, top_in=0.9,
     )
     for ax, (_, r) in zip(axs, conf.iterrows()):

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/64_training.crossval.ipynb #0f5cf8b2
 from __future__ import annotations
-import json, time
+import json, time, warnings
 from pathlib import Path
 from typing import Optional
 import numpy as np, pandas as pd
@@ -38,8 +38,10 @@ def patient_folds(df:pd.DataFrame, # a `load_labels` frame with a `patient` colu
         raise ValueError(f'{k} folds need at least {k} patients; the data has {df["patient"].nunique()}')
     folds = np.full(len(df), -1)
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for i, (_, va) in enumerate(cv.split(np.zeros(len(df)), rarest_label(df), groups=df['patient'].to_numpy())):
-        folds[va] = i
+    with warnings.catch_warnings():  # a label rarer than k patients cannot be in every fold: expected, not news
+        warnings.filterwarnings('ignore', 'The least populated class', UserWarning)
+        for i, (_, va) in enumerate(cv.split(np.zeros(len(df)), rarest_label(df), groups=df['patient'].to_numpy())):
+            folds[va] = i
     return folds
 
 # %% ../../nbs/64_training.crossval.ipynb #9424838c

@@ -13,6 +13,7 @@ from torch import nn
 from fastcore.meta import delegates
 from fastai.vision.all import Learner, vision_learner, models, EarlyStoppingCallback, Callback
 from fastai.callback.fp16 import MixedPrecision
+from ..progress import fastai_progress
 from ..core import DEFAULT_SIZE, set_seed, atomic_write, shared_data, to_jsonable
 from ..inference.modelfile import get_arch, save_model, load_model, model_probs, META_NAME, ModelFileError
 from .metrics import (auroc_per_label, AUROCMulti, LabelAUROC, xray_metrics, metrics_dict,
@@ -37,8 +38,8 @@ from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_w
 
 # %% auto #0
 __all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET', 'default_preset', 'preset_for', 'train_targets',
-           'pos_weights', 'xray_learner', 'valid_predictions', 'NonFiniteLossError', 'StopOnNonFiniteLoss',
-           'recalibration', 'validation_reference', 'run_settings', 'train', 'train_cli']
+           'pos_weights', 'ProgressByOutput', 'xray_learner', 'valid_predictions', 'NonFiniteLossError',
+           'StopOnNonFiniteLoss', 'recalibration', 'validation_reference', 'run_settings', 'train', 'train_cli']
 
 # %% ../../nbs/66_training.learner.ipynb #8f87341b
 # `XrayAugment`'s
@@ -84,6 +85,23 @@ def pos_weights(targs:torch.Tensor, # targets, (n_images, n_labels): 1, 0, or `N
     pos = (targs == 1).sum(0).float(); neg = (targs == 0).sum(0).float()
     return torch.where(pos > 0, neg / pos.clamp(min=1), torch.full_like(pos, cap)).clamp(max=cap)
 
+# %% ../../nbs/66_training.learner.ipynb #1b678526
+def _in_fastai_progress(f):
+    "`f` called inside `fastai_progress` (fastai's bar functions swapped for the duration of the call only)."
+    def g(*args, **kwargs):
+        with fastai_progress(): return f(*args, **kwargs)
+    return g
+
+class ProgressByOutput(Callback):
+    """Gives the learner's `ProgressCallback` the bars of `xraylib.progress`: fastai's bars in a terminal or a notebook,
+    the epoch table alone (plain lines) where output goes to a file, a pipe or a saved notebook run."""
+    order = 59  # before fastai's ProgressCallback (60), which it adapts at the start of each fit or prediction
+    def before_fit(self):
+        pcb = getattr(self.learn, 'progress', None)  # a new one after `learn.no_bar()`: adapted again
+        if pcb is None or getattr(pcb, 'by_output', False): return
+        pcb.before_fit, pcb._launch_pbar = _in_fastai_progress(pcb.before_fit), _in_fastai_progress(pcb._launch_pbar)
+        pcb.by_output = True
+
 # %% ../../nbs/66_training.learner.ipynb #bc615e56
 def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label targets
                  arch:Union[str,callable]='resnet34', # a torchvision resnet/densenet/... name
@@ -106,6 +124,7 @@ def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label 
     metrics = xray_metrics(dls.vocab, per_label_auroc) if metrics is None else metrics
     learn = vision_learner(dls, archf, pretrained=False, n_in=1, loss_func=MaskedBCEWithLogitsLossFlat(pos_weight=pw),
                            metrics=metrics, **kwargs)
+    learn.add_cb(ProgressByOutput())
     if file is not None:
         learn.model[0].load_state_dict(pretrained_body(archf, file).state_dict())
         learn.freeze()
