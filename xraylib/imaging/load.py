@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_imaging.load.ipynb #a1b2c3d7
 from __future__ import annotations
-import os, io, math, struct, zlib
+import os, io, math, struct, zlib, warnings
 from pathlib import Path
 from typing import Union, Optional
 import numpy as np
@@ -207,7 +207,9 @@ def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:
     """Decode image bytes with PIL (upright by their EXIF tag), refusing more than `max_pixels` or a bad `shape` before
     decoding."""
     try:
-        im = Image.open(io.BytesIO(b))
+        with warnings.catch_warnings():  # PIL's warning above 89 Mpx: our own limit (`max_pixels`) decides, below
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(b))
         if im.width * im.height > max_pixels:
             raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of '
                                  f'{max_pixels:,} (decompression-bomb guard); pass max_pixels to allow it')
