@@ -411,8 +411,8 @@ def shift_cli(model:str, # the model folder (or its model.json)
     if not 0 < alpha < 1 or n_boot < 1:
         print(f'xraylib shift: --alpha {alpha} must lie between 0 and 1 and --n-boot {n_boot} be at least 1',
               file=sys.stderr); return 2
-    mf = _meta_file(model)
-    has = reference is not None and mf.is_file() and 'reference' in json.loads(mf.read_text())
+    try: has = reference is not None and 'reference' in json.loads(_meta_file(model).read_text())
+    except (OSError, ValueError): has = False  # no model.json, or a damaged one: loading the model says which
     if has and not replace_reference:
         print(f'xraylib shift: {model} already has a validation reference; --replace-reference replaces it (the '
               'atypicality threshold `predict` and `serve` use changes with it)', file=sys.stderr); return 1
