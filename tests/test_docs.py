@@ -280,7 +280,7 @@ ASSERTS = re.compile(r'\b(?:test_\w+|assert)\b')  # fastcore.test's test_eq, tes
 EXPORT = re.compile(r'^\s*#\|\s*export', re.M)
 TESTS_HEAD = re.compile(r'#+\s*Tests\s*$')
 # being edited: issue 44/41 work (these notebooks still assert on private helpers in their narrative)
-PRIVATE_ASSERT_EXCEPTIONS = {'42_inference.predict', '59a_evaluation.shift'}
+PRIVATE_ASSERT_EXCEPTIONS = set()  # none left
 
 
 def _bound(code:str)->set:
