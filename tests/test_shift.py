@@ -121,12 +121,14 @@ def test_flag_rate_holds_on_new_validation_like_images():
 
 def test_domain_classifier_quiet_on_new_images_of_the_validation_population():
     """The audit's null case: a reference from some validation patients, the site the others (new images, none in the
-    reference). A projection fitted on the reference made this a shift in 20 of 20 splits; now about 5% at most."""
+    reference). A projection fitted on the reference made this a shift in 20 of 20 splits, and a p-value that counted
+    a patient's images as independent in 5-6 of 20; now about 5% at most."""
     from xraylib.inference.atypical import reference_arrays
     from xraylib.evaluation.shift import domain_auroc, domain_features
     rng = np.random.default_rng(1); alarms = 0
-    F = np.abs(rng.normal(size=(900, 64)) * np.linspace(2, 0.1, 64) + rng.normal(size=64))  # ReLU-like, correlated
-    pats = np.repeat(np.arange(300), 3)
+    pats = np.repeat(np.arange(300), 3)  # three images a patient, alike through a patient factor
+    F = np.abs((rng.normal(size=(900, 64)) + 3.0 * rng.normal(size=(300, 64))[pats]) * np.linspace(2, 0.1, 64)
+               + rng.normal(size=64))  # ReLU-like, correlated
     for i in range(20):
         half = np.isin(pats, rng.permutation(300)[:150])
         arr, _ = reference_arrays(F[half], rng.random((half.sum(), 1)), groups=pats[half], k=16, seed=i)
@@ -134,7 +136,7 @@ def test_domain_classifier_quiet_on_new_images_of_the_validation_population():
         d = domain_auroc(domain_features(ref, F[~half]), ref['proj_feats'].astype(np.float32),
                          [f'p{o}' for o in pats[~half]], ref['group_hash'], n_boot=20, seed=i)
         alarms += d['p'] < 0.05
-    assert alarms <= 4, alarms
+    assert alarms <= 3, alarms  # the image-wise p-value: 5 of 20 here
 
 
 def test_service_and_app_answers_carry_atypicality(model):

@@ -94,7 +94,8 @@ def domain_auroc(Xs:np.ndarray, # the site's classifier inputs, `(n_site, m)`
                           LogisticRegression(C=0.1, max_iter=2000, class_weight='balanced')).fit(X[tr], y[tr])
         oof[te] = m.decision_function(X[te])
     auc, lo, hi = auroc_ci(oof, y, g, n_boot, seed)
-    p = stats.mannwhitneyu(oof[y == 1], oof[y == 0], alternative='greater').pvalue
+    m = pd.Series(oof).groupby([y, g]).mean()  # one score a patient and side: a patient's images are not independent
+    p = stats.mannwhitneyu(m[1.0].to_numpy(), m[0.0].to_numpy(), alternative='greater').pvalue
     return dict(auroc=auc, lo=lo, hi=hi, p=float(p), folds=k)
 
 # %% ../../nbs/59a_evaluation.shift.ipynb #21732b5d
@@ -187,6 +188,8 @@ def make_reference(model:Union[str,Path], # the model folder (or its model.json)
     if len(done) < 10: raise ValueError(f'{len(done)} readable validation image(s): the reference needs at least 10')
     read = set(map(str, done)); keep = [i for i, f in enumerate(files) if str(f) in read]
     g = file_groups(done)[0] if groups is None else [groups[i] for i in keep]
+    if (n_pat := len(set(map(str, g)))) < MIN_UNITS:
+        raise ValueError(f'validation images of {n_pat} patient(s): the reference needs at least {MIN_UNITS}')
     t = None if targs is None else np.asarray(targs, np.float64)[keep]
     arrays, info = reference_arrays(F, P, t, g, false_alarm)
     save_reference(model, arrays, info)
@@ -223,7 +226,7 @@ def _flag_rate(a:np.ndarray)->dict:
 def _tests(P, Xs, gs, ref, labels, cols, ok_ref, n_boot, seed)->pd.DataFrame:
     """The KS rows (labels `cols`) and the domain classifier's row of one comparison (NaN from fewer than `MIN_UNITS`
     site patients)."""
-    gr = ref['group_hash'][ok_ref]
+    gr, P = ref['group_hash'][ok_ref], np.asarray(P, np.float32)  # rounded as the stored probabilities are
     ks = ks_tests(P[:, cols], ref['probs'][ok_ref][:, cols], [labels[j] for j in cols], gs, gr, min(n_boot, 200), seed)
     d = (domain_auroc(Xs, ref['proj_feats'][ok_ref].astype(np.float32), gs, gr, n_boot=n_boot, seed=seed)
          if len(set(gs)) >= MIN_UNITS else dict(auroc=np.nan, lo=np.nan, hi=np.nan, p=np.nan))

@@ -76,6 +76,7 @@ def crossfit_scores(F:np.ndarray, # pooled features, `(n, d)`
                    )->np.ndarray:
     "Each row's Mahalanobis distance under a Gaussian fitted without its fold: what a new image would score."
     g = np.arange(len(F)) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+    if g.max() < 1: raise ValueError('cross-fitting needs images of at least 2 patients')
     fold = np.random.default_rng(seed).permutation(g.max() + 1)[g] % folds
     out = np.empty(len(F))
     for i in np.unique(fold):
