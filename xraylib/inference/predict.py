@@ -317,8 +317,8 @@ def probs_atypicality(self:Predictor, x:torch.Tensor, # a preprocessed batch (`n
                      )->tuple:
     """`(probabilities, inference.atypical.atypicality)` of a batch (`score`, `atypical`, `z`, `r2`; None for a model
     without a reference), from one pass of the network where the engine gives the features."""
-    p, F = self.forward_features(x, calibrated) if self.reference is not None else (self.forward(x, calibrated), None)
-    if self.reference is None: return p, None
+    if self.reference is None: return self.forward(x, calibrated), None
+    p, F = self.forward_features(x, calibrated)
     return p, atypicality(self.reference, F if F is not None else pooled_features(self.model, x))
 
 # %% ../../nbs/42_inference.predict.ipynb #a44c0003
