@@ -13,7 +13,7 @@ def real_model(arch:str, size:int, bs:int, tmp:Path):
     src = shared_data('nih-real-200')
     if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
     torch.manual_seed(0)
-    dls = xray_dataloaders(src, size=size, bs=bs, cache_dir=tmp/'cache', device='cpu', progress=False)
+    dls = xray_dataloaders(src, size=size, bs=bs, cache_dir=tmp/'cache', device='cpu', quiet=True)
     learn = xray_learner(dls, arch, pretrained=False, path=tmp)
     save_model(learn, tmp/'model')
     return src, dls, learn, tmp/'model'

@@ -81,7 +81,7 @@ def main():
         if src is None: sys.exit('needs ../shared/data/nih-real-200 (see ../shared/README.md)')
         files = sorted((src/'images').glob('*.png'))[:a.images]
         pred = Predictor.from_file(model)
-        ref = pred.predict_batch(files, progress=False)
+        ref = pred.predict_batch(files, quiet=True)
         aty = ref.attrs['atypicality']; aty = None if aty is None else dict(zip(ref['Image Index'], aty.score))
         ref = ref.set_index('Image Index')
         print(f'{pred}, engine {type(pred.infer_model).__name__}; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; '
@@ -147,8 +147,8 @@ def main():
             if bad or errs or len(lat) != a.requests: failed = True
         stop_rc = stop(proc); proc = None
         batch = [files[i % len(files)] for i in range(a.requests)]
-        pred.predict_batch(batch[:32], progress=False)  # warm-up
-        t = time.perf_counter(); pred.predict_batch(batch, progress=False); tb = time.perf_counter() - t
+        pred.predict_batch(batch[:32], quiet=True)  # warm-up
+        t = time.perf_counter(); pred.predict_batch(batch, quiet=True); tb = time.perf_counter() - t
         print(f'predict_batch on the same {a.requests} files: {tb:.1f} s, {a.requests / tb:.1f} images/s; the JSON API reaches '
               f'{100 * rates["JSON API"] / (a.requests / tb):.0f}% of it, the Gradio page {100 * rates["Gradio"] / (a.requests / tb):.0f}%')
         left = [p.name for p in (tmp/'tmp').iterdir()]

@@ -75,7 +75,7 @@ def main():
     ap.add_argument('--size', type=int, default=224)
     ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--one-n', type=int, default=300, help='images cached with one worker, for the one-core rate')
-    ap.add_argument('--workers', type=int, default=None, help='cache build processes (default: all cores)')
+    ap.add_argument('--num-workers', type=int, default=None, help='cache build processes (default: all cores)')
     ap.add_argument('--ceiling-batches', type=int, default=300, help='batches read for the CPU-side loader rate')
     ap.add_argument('--dir', default=None, help='work folder (default: a temporary one, deleted at the end)')
     a = ap.parse_args()
@@ -94,7 +94,7 @@ def run(a, real, tmp):
     import torch
     from xraylib.data.block import load_labels, xray_dataloaders
     from xraylib.data.cache import build_cache, default_workers
-    cores = a.workers or default_workers()
+    cores = a.num_workers or default_workers()
     print(f'machine: {os.cpu_count()} CPU(s), {default_workers()} usable, build workers {cores}, torch {torch.__version__} '
           f'({torch.get_num_threads()} threads); load average {os.getloadavg()[0]:.1f} at start')
     t = time.perf_counter(); root = make_layout(tmp/'nih-full', a.n, real)
@@ -102,23 +102,23 @@ def run(a, real, tmp):
     print(f'layout: {len(df):,} rows in 12 folders (links to {len(real)} real 1024 px PNGs), {time.perf_counter()-t:.1f}s '
           f'to make and read')
 
-    build_cache(paths[:4], a.size, tmp/'warm', workers=1, progress=False)  # imports, decoder compiled
+    build_cache(paths[:4], a.size, tmp/'warm', num_workers=1, quiet=True)  # imports, decoder compiled
     t, l0 = time.perf_counter(), os.getloadavg()[0]
     with PeakAnon() as pk:
-        build_cache(paths, a.size, tmp/'cache', workers=cores, progress=True)
+        build_cache(paths, a.size, tmp/'cache', num_workers=cores, quiet=False)
     tb, l1 = time.perf_counter() - t, os.getloadavg()[0]
     rate_all = len(paths) / tb
     print(f'\ncache build, {cores} workers: {len(paths):,} images at {a.size}px in {hms(tb)} = {rate_all:.0f} img/s '
           f'(load average {l0:.1f} -> {l1:.1f}); peak RssAnon: main {pk.me/2**30:.2f} GiB, a worker {pk.child/2**30:.2f} GiB')
 
     one = paths[:a.one_n]
-    t = time.perf_counter(); build_cache(one, a.size, tmp/'cache1', workers=1, progress=False)
+    t = time.perf_counter(); build_cache(one, a.size, tmp/'cache1', num_workers=1, quiet=True)
     rate_one = len(one) / (time.perf_counter() - t)
     print(f'cache build, 1 worker: {len(one):,} images = {rate_one:.0f} img/s (load average {os.getloadavg()[0]:.1f})')
 
     with PeakAnon() as pk:
         t = time.perf_counter()
-        dls = xray_dataloaders(df, size=a.size, bs=a.bs, split='patient', cache_dir=tmp/'cache', device='cpu', progress=False)
+        dls = xray_dataloaders(df, size=a.size, bs=a.bs, split='patient', cache_dir=tmp/'cache', device='cpu', quiet=True)
         t_dls = time.perf_counter() - t
         n, t = 0, time.perf_counter()
         for xb, yb in dls.train: n += len(xb)

@@ -71,7 +71,7 @@ def run(a, base, df, tmp):
     if a.only_build: return build_bench(a, base, tmp, cores)
     # (a) loader throughput, one run
     t = time.perf_counter()
-    dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', progress=False)
+    dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', quiet=True)
     t_first = time.perf_counter() - t
     print(f'xraylib: DataLoaders incl. first cache build of {df.path.nunique()} images: {t_first:.1f}s')
     ours, n_ours = epoch_rate(dls.train)
@@ -85,7 +85,7 @@ def run(a, base, df, tmp):
 
     # cache formats: memmap row vs 224 px PNG decode
     from PIL import Image
-    file, rows = build_cache(base['path'].tolist(), a.size, tmp/'cache', progress=False)
+    file, rows = build_cache(base['path'].tolist(), a.size, tmp/'cache', quiet=True)
     pngs = []
     for r in rows[:200]:
         b = io.BytesIO(); Image.fromarray(read_cached(file, int(r), a.size)).save(b, format='PNG'); pngs.append(b.getvalue())
@@ -140,12 +140,12 @@ def build_bench(a, base, tmp, cores):
     paths = []
     for i in range(a.build_n):
         p = links/f'{i:05d}_{Path(base.path[i % len(base)]).name}'; p.symlink_to(base.path[i % len(base)]); paths.append(str(p))
-    build_cache(paths[:8], a.size, tmp/'warm', workers=1, progress=False)  # imports and file cache warm
+    build_cache(paths[:8], a.size, tmp/'warm', num_workers=1, quiet=True)  # imports and file cache warm
     times, cpu, others, loads = {1: [], cores: []}, {1: [], cores: []}, {1: [], cores: []}, []
     hs = [headroom(cores)]
     for k, w in enumerate([1, cores, cores, 1] * a.build_rounds):
         loads.append(os.getloadavg()[0])
-        c, b, t = cpu_s(), busy_s(), time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', workers=w, progress=False)
+        c, b, t = cpu_s(), busy_s(), time.perf_counter(); build_cache(paths, a.size, tmp/f'build{k}', num_workers=w, quiet=True)
         dt = time.perf_counter() - t; times[w].append(dt); cpu[w].append(cpu_s() - c)
         if b is not None: others[w].append(max(0., busy_s() - b - cpu[w][-1]) / dt)
         shutil.rmtree(tmp/f'build{k}', ignore_errors=True)

@@ -38,7 +38,7 @@ def main():
               f'load average {os.getloadavg()[0]:.2f}')
         print(f'model: untrained {a.arch} xray_learner at {a.size}px (save_model -> Predictor.from_file, engine '
               f'{type(pred.infer_model).__name__}); {len(files)} NIH PNGs of 1024 px, bs {a.bs}')
-        ours = lambda: pred.predict_batch(files, bs=a.bs, progress=False).iloc[:, 1:].to_numpy()
+        ours = lambda: pred.predict_batch(files, bs=a.bs, quiet=True).iloc[:, 1:].to_numpy()
         def fastai():
             with learn.no_bar(): return learn.get_preds(dl=learn.dls.test_dl(files, bs=a.bs))[0].numpy()
         diff = float(np.abs(ours() - fastai()).max())  # also the warm-up of both

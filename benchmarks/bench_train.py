@@ -75,7 +75,7 @@ def seed_main(a):
               f'load average {os.getloadavg()[0]:.2f}')
         set_seed(42)
         t = time.perf_counter()
-        dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', progress=False)
+        dls = xray_dataloaders(df, size=a.size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', quiet=True)
         print(f'xraylib: first cache build of {df.path.nunique()} distinct images: {time.perf_counter() - t:.1f}s (one-off)')
         ours = xray_learner(dls, a.arch, pretrained=False, path=tmp)
         set_seed(42)
@@ -115,7 +115,7 @@ def throughput(a, df, tmp):
     res = {}
     for size in a.sizes:
         set_seed(42)
-        dls = xray_dataloaders(df, size=size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', progress=False)
+        dls = xray_dataloaders(df, size=size, bs=a.bs, cache_dir=tmp/'cache', device='cpu', quiet=True)
         learn = xray_learner(dls, a.arch, pretrained=False, path=tmp, download=False)
         bf = CPUBFloat16()
         rates = {'float32': [], 'bfloat16': []}
@@ -140,7 +140,7 @@ def prediction_drift(out, data):
     from xraylib.data.block import xray_dataloaders
     model, meta = load_model(out)
     t = meta['training']
-    dls = xray_dataloaders(data, size=t['size'], bs=64, valid_pct=t['valid_pct'], seed=t['seed'], split=t['split'], device='cpu', progress=False)
+    dls = xray_dataloaders(data, size=t['size'], bs=64, valid_pct=t['valid_pct'], seed=t['seed'], split=t['split'], device='cpu', quiet=True)
     p32 = model_probs(model, dls.valid)
     with torch.autocast('cpu', dtype=torch.bfloat16): p16 = model_probs(model, dls.valid)
     d = (p16.float() - p32.float()).abs().flatten().numpy()

@@ -246,3 +246,47 @@ def test_no_reexports_or_renamed_shims():
     shims = [m for m, p in MODULES.items() if re.search(r'^__getattr__\s*=|\brenamed\(', p.read_text(), re.M)]
     assert not shims, f'modules with a module-level __getattr__ shim: {shims}'
     assert len(_reexports(ast.parse(MODULES['all'].read_text()))) >= 20  # the check sees re-exports where they are meant
+
+
+# One name per idea (issue 42): what each of these parameter names means, wherever it appears; the synonyms they replaced
+# are refused in public signatures. `dest` is a dataset's folder (a download's or the phantom's, reused when complete),
+# `out` a folder a command writes its results into: two ideas, each with its one name.
+GLOSSARY = {'out': "a folder a command writes its results into", 'dest': "a dataset's folder, written by a download",
+            'num_workers': "parallel workers (threads or processes), torch's and fastai's name",
+            'threads': "threads one computation uses (torch, ONNX Runtime, a decoder)",
+            'quiet': "no progress bars or messages", 'thresholds': "probability cut-offs: a float, or {label: cut-off}"}
+SYNONYMS = {'out_dir': 'out', 'outdir': 'out', 'output_dir': 'out', 'workers': 'num_workers', 'n_workers': 'num_workers',
+            'progress': 'quiet', 'verbose': 'quiet', 'show_progress': 'quiet', 'thresh': 'thresholds'}
+KEEP = {('training.metrics', 'accuracy_multi', 'thresh')}  # fastai's `accuracy_multi` signature, kept as a drop-in
+DEST_HOMES = ('datasets.', 'core')  # where dataset folders are written
+
+
+def _public_params(tree:ast.Module)->list:
+    "`(function, parameter)` for every public function and method of a module (and `__init__`s)."
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (not n.name.startswith('_') or n.name == '__init__'):
+            a = n.args
+            out += [(n.name, p.arg) for p in a.posonlyargs + a.args + a.kwonlyargs]
+    return out
+
+
+def misnamed(modules:dict)->list:
+    "`module.function(parameter)`: use NAME` for every parameter spelled with a synonym, or `dest` outside datasets."
+    bad = []
+    for m, p in modules.items():
+        for f, a in _public_params(ast.parse(p.read_text())):
+            if a in SYNONYMS and (m, f, a) not in KEEP: bad.append(f'{m}.{f}({a}): use {SYNONYMS[a]}')
+            if a == 'dest' and not m.startswith(DEST_HOMES): bad.append(f'{m}.{f}(dest): use out (a results folder)')
+    return bad
+
+
+def test_one_name_per_idea():
+    bad = misnamed(MODULES)
+    assert not bad, 'parameters spelled with a synonym (see GLOSSARY in this file):\n' + '\n'.join(bad)
+
+
+def test_name_check_can_fail(tmp_path):
+    (tmp_path/'m.py').write_text('def f(x, progress=True, out_dir=None): pass\ndef g(dest): pass\n')
+    assert misnamed({'evaluation.m': tmp_path/'m.py'}) == [
+        'evaluation.m.f(progress): use quiet', 'evaluation.m.f(out_dir): use out', 'evaluation.m.g(dest): use out (a results folder)']

@@ -67,11 +67,11 @@ def test_unknown_command_fails_clearly():
 
 
 def test_phantom_writes_kaggle_layout(tmp_path):
-    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3', '--workers', '1')
+    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3', '--num-workers', '1')
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(tmp_path/'ph'/'sample_labels.csv')
     assert len(df) == 12 and len(list((tmp_path/'ph'/'images').glob('*.png'))) == 12
-    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3', '--workers', '1', '--force')
+    r = run('phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '48', '--seed', '3', '--num-workers', '1', '--force')
     assert r.returncode == 0 and 'reus' not in r.stdout.lower(), r.stdout
 
 
@@ -182,7 +182,7 @@ def test_predict_json(trained):
     assert sorted(p['probability'] for p in raw[0]['predictions']) != sorted(probs)
     r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--gradcam-label', 'Effusion')
     assert r.returncode == 0 and [p.name for p in (trained/'cams').iterdir()] == [f'{img.stem}_Effusion.png'], r.stderr
-    r = run('predict', str(trained/'run'), str(img), '--thresh', '0.0')  # every label passes a cut-off of 0
+    r = run('predict', str(trained/'run'), str(img), '--thresholds', '0.0')  # every label passes a cut-off of 0
     rows = [l for l in r.stdout.splitlines() if '(threshold' in l]
     assert r.returncode == 0 and len(rows) == 15 and all(l.startswith('*') and '(threshold 0.00)' in l for l in rows), r.stdout
 
@@ -231,7 +231,7 @@ def two_sources(tmp_path_factory):
     "`xraylib train` on two phantom sources with different vocabularies (NIH's 15 labels; NORMAL/PNEUMONIA folders with a test/): merged, and leaving one out."
     from xraylib.datasets.phantom import make_phantom_sample, make_phantom_folder_set
     d = tmp_path_factory.mktemp('sources')
-    nih, kids = make_phantom_sample(d/'nih', n=40, size=32, seed=0, workers=0), make_phantom_folder_set(d/'kids', n=40, size=32, seed=1)
+    nih, kids = make_phantom_sample(d/'nih', n=40, size=32, seed=0, num_workers=0), make_phantom_folder_set(d/'kids', n=40, size=32, seed=1)
     common = ['--data', str(nih), '--data', f'{kids}:patient_regex=^(person\\d+)_', '--size', '32', '--bs', '16', '--epochs', '1',
               '--no-pretrained', '--n-boot', '20', '--quiet']
     for out, extra in (('merged', ['--balance', 'sources']), ('loo', ['--holdout-source', 'kids'])):

@@ -77,7 +77,7 @@ def test_real_datasets_pass_the_degenerate_image_limits(shared, tmp_path):
     from xraylib.datasets.phantom import make_phantom_sample
     nih = sorted(shared('nih-real-1000-64px').rglob('*.png'))
     kermany = sorted(shared('kermany-pneumonia-224', 'chest_xray', 'test').rglob('*.jpeg'))
-    phantom = sorted((make_phantom_sample(tmp_path/'ph', n=8, size=32, seed=0, workers=1)/'images').glob('*.png'))
+    phantom = sorted((make_phantom_sample(tmp_path/'ph', n=8, size=32, seed=0, num_workers=1)/'images').glob('*.png'))
     assert (len(nih), len(kermany), len(phantom)) == (1000, 624, 8)
     for files, size in ((nih, (64, 64)), (kermany, (224, 224)), (phantom, (32, 32))):
         assert {load_image(f).size for f in files} == {size}

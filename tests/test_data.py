@@ -95,7 +95,7 @@ def test_plot_label_counts(sample, tmp_path):
 @pytest.mark.parametrize('cache', [True, False])
 def test_dataloaders_real_batch(shared, tmp_path, cache):
     d = shared('nih-real-200')
-    dls = xray_dataloaders(d, size=64, bs=4, device='cpu', cache=cache, cache_dir=tmp_path, progress=False)
+    dls = xray_dataloaders(d, size=64, bs=4, device='cpu', cache=cache, cache_dir=tmp_path, quiet=True)
     assert isinstance(dls.train, CachedTfmdDL) == cache and dls.split_summary['cached'] == cache
     assert list(dls.vocab) == LABELS
     xb, yb = dls.one_batch()
@@ -141,12 +141,12 @@ def test_cache_killed_build_leaves_no_cache(tmp_path, monkeypatch):
     src = _pngs(tmp_path, 3)
     def boom(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(xc, '_run_jobs', boom)
-    with pytest.raises(KeyboardInterrupt): build_cache(src, 16, tmp_path/'c', progress=False)
+    with pytest.raises(KeyboardInterrupt): build_cache(src, 16, tmp_path/'c', quiet=True)
     folder = cache_folder(src, 16, tmp_path/'c')
     assert not (folder/'cache.json').exists() and not list(folder.glob('images-*'))  # only the partial build, to resume
     assert sorted(o.name for o in folder.glob('.partial*')) == ['.partial.done', '.partial.stat.npy', '.partial.u8']
     monkeypatch.undo()
-    file, _ = build_cache(src, 16, tmp_path/'c', progress=False)
+    file, _ = build_cache(src, 16, tmp_path/'c', quiet=True)
     assert os.path.exists(file) and not list(folder.glob('.partial*'))
 
 
@@ -158,7 +158,7 @@ def test_cache_killed_mid_build_resumes(tmp_path):
             "f = xc._fill_rows\n"
             "def slow(j): time.sleep(0.05); return f(j)\n"
             "xc._fill_rows = slow\n"
-            f"xc.build_cache({[str(s) for s in src]!r}, 16, {str(tmp_path/'c')!r}, workers=1, progress=False)\n")
+            f"xc.build_cache({[str(s) for s in src]!r}, 16, {str(tmp_path/'c')!r}, num_workers=1, quiet=True)\n")
     p = subprocess.Popen([sys.executable, '-c', code])
     folder = cache_folder(src, 16, tmp_path/'c'); done = folder/'.partial.done'
     t = time.time()
@@ -169,17 +169,17 @@ def test_cache_killed_mid_build_resumes(tmp_path):
     import xraylib.data.cache as xc
     seen, real = [], xc._fill_rows
     xc._fill_rows = lambda j: (seen.extend(j[3]), real(j))[1]
-    try: file, rows = build_cache(src, 16, tmp_path/'c', workers=1, progress=False)
+    try: file, rows = build_cache(src, 16, tmp_path/'c', num_workers=1, quiet=True)
     finally: xc._fill_rows = real
     assert len(seen) == 400 - n_done
-    ref, rrows = build_cache(src, 16, tmp_path/'ref', progress=False)
+    ref, rrows = build_cache(src, 16, tmp_path/'ref', quiet=True)
     assert (xc.open_cache(file, 16)[rows] == xc.open_cache(ref, 16)[rrows]).all()
 
 
 def test_cached_batches_match_uncached(shared, tmp_path):
     d = shared('nih-real-200')
     df = load_labels(d).iloc[:24]
-    kw = dict(size=64, bs=8, device='cpu', aug=False, cache_dir=tmp_path, progress=False)
+    kw = dict(size=64, bs=8, device='cpu', aug=False, cache_dir=tmp_path, quiet=True)
     a, b = xray_dataloaders(df, cache=True, **kw), xray_dataloaders(df, cache=False, **kw)
     (xa, ya), (xb, yb) = a.valid.one_batch(), b.valid.one_batch()
     assert type(xa) == type(xb) and type(ya) == type(yb)
@@ -207,12 +207,12 @@ def test_phantom_reexport_and_dataloaders(tmp_path):
     import xraylib.datasets.phantom, xraylib.datasets.nih_sample
     assert make_phantom_sample is xraylib.datasets.phantom.make_phantom_sample
     assert download_nih_sample is xraylib.datasets.nih_sample.download_nih_sample
-    ph = make_phantom_sample(tmp_path/'ph', n=30, size=64, seed=3, workers=0)
+    ph = make_phantom_sample(tmp_path/'ph', n=30, size=64, seed=3, num_workers=0)
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         df = load_labels(ph)
     assert len(df) == 30 and df.attrs['missing'] == [] and df.age.notna().all()
-    dls = xray_dataloaders(ph, size=32, bs=4, device='cpu', cache_dir=tmp_path/'cache', progress=False)
+    dls = xray_dataloaders(ph, size=32, bs=4, device='cpu', cache_dir=tmp_path/'cache', quiet=True)
     xb, yb = dls.one_batch()
     assert xb.shape == (4, 1, 32, 32) and yb.shape == (4, 15)
     assert dls.split_summary['patients_shared'] == 0

@@ -113,7 +113,7 @@ def test_train_chexpert_all_views_blank_unknown(chexpert, tmp_path):
 @pytest.fixture(scope='module')
 def nih_phantom(tmp_path_factory):
     from xraylib.datasets.phantom import make_phantom_sample
-    return make_phantom_sample(tmp_path_factory.mktemp('ph'), n=120, size=48, seed=4, workers=0)
+    return make_phantom_sample(tmp_path_factory.mktemp('ph'), n=120, size=48, seed=4, num_workers=0)
 
 
 @pytest.mark.parametrize('how', ['label-col', 'label-cols'])

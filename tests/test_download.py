@@ -19,7 +19,7 @@ N = 20
 @pytest.fixture(scope='module')
 def src(tmp_path_factory):
     "A small phantom sample (Kaggle layout) to build fake archives from."
-    return make_phantom_sample(tmp_path_factory.mktemp('src')/'phantom', n=N, size=64, seed=0, workers=0)
+    return make_phantom_sample(tmp_path_factory.mktemp('src')/'phantom', n=N, size=64, seed=0, num_workers=0)
 
 
 @pytest.fixture(scope='module')

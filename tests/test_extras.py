@@ -26,7 +26,7 @@ def model(tmp_path_factory):
     from xraylib.datasets.phantom import make_phantom_sample
     from xraylib.training.learner import train
     d = tmp_path_factory.mktemp('extras')
-    src = make_phantom_sample(d/'ph', n=40, size=64, seed=4, workers=0)
+    src = make_phantom_sample(d/'ph', n=40, size=64, seed=4, num_workers=0)
     train(str(src), arch='resnet18', size=32, bs=16, epochs=1, pretrained=False, out=d/'run', quiet=True, n_boot=10)
     return d/'run', sorted(str(p) for p in (src/'images').glob('*.png'))[:4]
 

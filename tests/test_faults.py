@@ -28,7 +28,7 @@ A8 = (np.arange(40*30) % 256).astype(np.uint8).reshape(30, 40)  # a non-square 4
 def phantom(tmp_path_factory):
     "A 16-image phantom sample at 32 px (Kaggle layout: sample_labels.csv + images/)."
     from xraylib.datasets.phantom import make_phantom_sample
-    return make_phantom_sample(tmp_path_factory.mktemp('ph')/'phantom', n=16, size=32, seed=0, workers=0)
+    return make_phantom_sample(tmp_path_factory.mktemp('ph')/'phantom', n=16, size=32, seed=0, num_workers=0)
 
 
 # ---------------------------------------------------------------------------------------------------- images
@@ -238,7 +238,7 @@ def test_csv_missing_images_skipped_never_crash_mid_epoch(phantom, tmp_path, cac
     df = load_labels(d)
     gone = df.image[3]; (d/'images'/gone).unlink()
     with pytest.warns(UserWarning, match=rf"1 of 16 listed images are not on disk \(e.g. \['{gone}'\]\); skipping their rows"):
-        dls = xray_dataloaders(df, size=32, bs=4, device='cpu', cache=cache, cache_dir=tmp_path/'cache', progress=False, num_workers=0)
+        dls = xray_dataloaders(df, size=32, bs=4, device='cpu', cache=cache, cache_dir=tmp_path/'cache', quiet=True, num_workers=0)
     assert dls.split_summary['skipped_missing'] == 1 and len(dls.train_ds) + len(dls.valid_ds) == 15
     assert gone not in set(dls.items_df.image)
     n = sum(len(yb) for dl in (dls.train, dls.valid) for _, yb in dl)  # a whole epoch and validation, no crash
@@ -249,17 +249,17 @@ def test_csv_missing_images_error_when_asked(phantom, tmp_path):
     d = tmp_path/'ds'; shutil.copytree(phantom, d)
     for f in sorted((d/'images').iterdir())[:2]: f.unlink()
     with pytest.raises(FileNotFoundError, match=r"sample_labels\.csv: 2 of 16 listed images are not on disk.*missing='skip'"):
-        xray_dataloaders(d, size=32, missing='error', progress=False)
+        xray_dataloaders(d, size=32, missing='error', quiet=True)
     for f in (d/'images').iterdir(): f.unlink()
     with pytest.raises(FileNotFoundError, match=r'none of the 16 listed images is on disk'):
-        xray_dataloaders(d, size=32, progress=False)
+        xray_dataloaders(d, size=32, quiet=True)
 
 
 def test_csv_unreadable_image_stops_before_training(phantom, tmp_path):
     d = tmp_path/'ds'; shutil.copytree(phantom, d)
     bad = sorted((d/'images').iterdir())[5]; bad.write_bytes(b'not a png at all')
     with pytest.raises(ImageLoadError, match=rf'{bad.name}: not an image file.*before any training: replace it'):
-        xray_dataloaders(d, size=32, cache_dir=tmp_path/'cache', cache_workers=1, progress=False)
+        xray_dataloaders(d, size=32, cache_dir=tmp_path/'cache', cache_workers=1, quiet=True)
 
 
 # ---------------------------------------------------------------------------------------------------- predictions CSV
@@ -438,7 +438,7 @@ def model_dir(phantom, tmp_path_factory):
     "A tiny resnet18 (32 px, untrained) saved by save_model: model.safetensors + model.json."
     from xraylib.training.learner import xray_learner
     tmp = tmp_path_factory.mktemp('model')
-    dls = xray_dataloaders(phantom, size=32, bs=4, device='cpu', cache_dir=tmp/'cache', progress=False)
+    dls = xray_dataloaders(phantom, size=32, bs=4, device='cpu', cache_dir=tmp/'cache', quiet=True)
     learn = xray_learner(dls, arch='resnet18', pretrained=False)
     save_model(learn, tmp/'good')
     return tmp/'good'
@@ -587,7 +587,7 @@ TRAIN_KW = dict(arch='resnet18', size=32, bs=16, epochs=3, pretrained=False, qui
 @pytest.fixture(scope='module')
 def train_phantom(tmp_path_factory):
     from xraylib.datasets.phantom import make_phantom_sample
-    return make_phantom_sample(tmp_path_factory.mktemp('trainph'), n=120, size=64, seed=5, workers=0)
+    return make_phantom_sample(tmp_path_factory.mktemp('trainph'), n=120, size=64, seed=5, num_workers=0)
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,7 @@ KW = dict(arch='resnet18', size=64, bs=32, epochs=2, pretrained=False, quiet=Tru
 @pytest.fixture(scope='module')
 def phantom(tmp_path_factory):
     from xraylib.datasets.phantom import make_phantom_sample
-    return make_phantom_sample(tmp_path_factory.mktemp('gpu'), n=200, size=128, seed=0, workers=0)
+    return make_phantom_sample(tmp_path_factory.mktemp('gpu'), n=200, size=128, seed=0, num_workers=0)
 
 
 @pytest.fixture(scope='module')

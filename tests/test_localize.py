@@ -32,7 +32,7 @@ def test_localize_phantom_end_to_end(trained, tmp_path):
     model, held = trained
     m = Predictor.from_file(model).model
     assert next(n for n, o in m.named_modules() if o is default_layer(m, 64)) == '0.5'
-    r = run(model, '--boxes', held/BOXES, held/'images', '--out', tmp_path/'o', '--thresh', '0.4',
+    r = run(model, '--boxes', held/BOXES, held/'images', '--out', tmp_path/'o', '--level', '0.4',
             '--n-boot', '100', '--seed', '1', '--n-show', '1')
     assert r.returncode == 0, r.stderr
     pb, t = pd.read_csv(tmp_path/'o'/'localization_boxes.csv'), pd.read_csv(tmp_path/'o'/'localization.csv')

@@ -88,7 +88,7 @@ def test_reuse_force_partial(tmp_path):
 def test_default_dir(tmp_path, monkeypatch):
     monkeypatch.setenv('XRAYLIB_HOME', str(tmp_path))
     assert phantom_dir(10, 32, 5) == tmp_path/'phantom'/'n10_s32_seed5'
-    assert make_phantom_sample(n=10, size=32, seed=5, workers=0) == phantom_dir(10, 32, 5)
+    assert make_phantom_sample(n=10, size=32, seed=5, num_workers=0) == phantom_dir(10, 32, 5)
     assert phantom_complete(phantom_dir(10, 32, 5), 10, 32, 5)
 
 

@@ -75,7 +75,7 @@ def real(tmp_path_factory):
     from xraylib.data.block import xray_dataloaders
     tmp = tmp_path_factory.mktemp('real')
     set_seed(0)
-    dls = xray_dataloaders(d, size=SIZE, bs=32, cache_dir=tmp/'cache', progress=False)
+    dls = xray_dataloaders(d, size=SIZE, bs=32, cache_dir=tmp/'cache', quiet=True)
     learn = learner.xray_learner(dls, 'resnet18', pretrained=False)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     from xraylib.inference.modelfile import save_model
@@ -91,7 +91,7 @@ def test_equals_fastai_on_200_real_images(real):
     p = Predictor.from_file(mdir)
     assert list(p.vocab) == list(learn.dls.vocab) == LABELS
     csv = mdir.parent/'preds'/'real200.csv'
-    ours = p.predict_batch(files, bs=50, progress=False, out_csv=csv)
+    ours = p.predict_batch(files, bs=50, quiet=True, out_csv=csv)
     assert ours['Image Index'].tolist() == [f.name for f in files] and not ours.attrs['errors']
     from xraylib.evaluation.evaluate import read_predictions  # the CSV is what `xraylib evaluate` reads
     ev = read_predictions(csv, files[0].parent.parent/'labels.csv')

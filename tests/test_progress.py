@@ -41,6 +41,6 @@ def _under_pty(args, env)->bytes:
 
 
 def test_bars_still_drawn_in_a_terminal(tmp_path):
-    out = _under_pty(['xraylib', 'phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '32', '--workers', '1'],
+    out = _under_pty(['xraylib', 'phantom', '--dest', str(tmp_path/'ph'), '--n', '12', '--size', '32', '--num-workers', '1'],
                      {**os.environ, 'XRAYLIB_HOME': str(tmp_path/'home')})
     assert b'\r' in out and '█'.encode() in out and b'[12/12' in out, out[-1000:]

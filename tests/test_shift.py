@@ -144,7 +144,7 @@ def test_service_and_app_answers_carry_atypicality(model):
     from xraylib.inference.predict import Predictor
     from xraylib.serving.api import Service
     f = sorted(model[1].iterdir())[:3]; p = Predictor.from_file(model[0])
-    want = p.predict_batch(f, progress=False).attrs['atypicality'].score
+    want = p.predict_batch(f, quiet=True).attrs['atypicality'].score
     svc = Service(p)
     try: got = svc.predict_files([(o.name, o.read_bytes()) for o in f])
     finally: svc.batcher.close()

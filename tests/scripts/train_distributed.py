@@ -97,9 +97,9 @@ def main(data:str='phantom', # a dataset folder or label CSV, or 'phantom' (gene
     def _source():
         if data != 'phantom': return Path(data)
         from xraylib.datasets.phantom import make_phantom_sample
-        return make_phantom_sample(n=n_images, size=max(size, 64), seed=0, workers=0)
+        return make_phantom_sample(n=n_images, size=max(size, 64), seed=0, num_workers=0)
     def _dls():  # rank 0 builds the image cache; the others then reuse it
-        return xray_dataloaders(_source(), size=size, bs=bs, device=dev, progress=rank == 0)
+        return xray_dataloaders(_source(), size=size, bs=bs, device=dev, quiet=rank != 0)
     dls = rank0_first(_dls)
     pre = {'auto': None, 'yes': True, 'no': False}[pretrained]  # xray_learner's pretrained: None (when found), True, False
     learn = xray_learner(dls, arch, pretrained=pre)

@@ -434,7 +434,7 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                      cache:bool=True, # read images from the uint8 image cache (built on first use)
                      cache_dir:Union[str,Path]=None, # the cache root (default `$XRAYLIB_HOME/cache`)
                      cache_workers:int=None, # processes building the cache (default: all cores)
-                     progress:bool=True, # progress bar while the cache builds
+                     quiet:bool=False, # no progress bar while the cache builds
                      missing:str='skip', # rows whose image is not on disk: 'skip' them (with a warning) or 'error'
                      read:dict=None, # `read_dataset`'s options for a folder or file source (format, labels, ...)
                      **kwargs # passed to `xray_dblock` (flip, item_tfms, batch_tfms) or `DataBlock.dataloaders`
@@ -448,7 +448,7 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
     held = None if lists is None else 'the test/ folder' if test_folder else '`test_list.txt`'
     df = _as_frame(df, missing, keep=lists[0] - lists[1] if lists else None)
     skipped = len(df.attrs.get('skipped_missing', []))
-    if cache: df = _cache_rows(df, size, cache_dir, cache_workers, progress)
+    if cache: df = _cache_rows(df, size, cache_dir, cache_workers, quiet)
     if num_workers is None: num_workers = 0 if cache else None  # cached rows are too cheap for worker processes
     if splitter is None: splitter = _default_splitter(split, valid_pct, seed)
     dbk = {k: kwargs.pop(k) for k in ('flip', 'item_tfms', 'batch_tfms') if k in kwargs}
@@ -465,9 +465,9 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
     return dls
 
 # %% ../../nbs/22_data.block.ipynb #e8e41eb4
-def _cache_rows(df:pd.DataFrame, size:int, cache_dir, workers:int, progress:bool)->pd.DataFrame:
+def _cache_rows(df:pd.DataFrame, size:int, cache_dir, num_workers:int, quiet:bool)->pd.DataFrame:
     "`cached_frame(df, ...)`, saying what to do when an image in it cannot be decoded."
-    try: return cached_frame(df, size, cache_dir, workers, progress)
+    try: return cached_frame(df, size, cache_dir, num_workers, quiet)
     except ImageLoadError as e:
         raise ImageLoadError(f'{e}. Building the image cache stopped at this file, before any training: replace it, '
                              'or delete it (its row is then skipped as missing), and rerun') from e

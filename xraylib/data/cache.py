@@ -55,14 +55,14 @@ def _stat(paths)->tuple:
     return sz, mt
 
 # %% ../../nbs/24_data.cache.ipynb #89073ee0
-def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:int, progress:bool, desc:str='',
+def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, num_workers:int, quiet:bool, desc:str='',
               done_file:str=None):
-    """Fill `rows` of the map from `paths`, over `workers` processes, with a progress bar (and ETA); finished rows are
+    """Fill `rows` of the map from `paths`, over `num_workers` processes, with a progress bar (and ETA); finished rows
     recorded in `done_file`."""
     from xraylib.progress import progress_bar
-    chunk = int(np.clip(len(rows) // (32 * max(workers, 1)), 4, 64))  # small chunks: no worker idles at the end
+    chunk = int(np.clip(len(rows) // (32 * max(num_workers, 1)), 4, 64))  # small chunks: no worker idles at the end
     jobs = [(file, n, size, rows[i:i+chunk].tolist(), paths[i:i+chunk]) for i in range(0, len(rows), chunk)]
-    pb = progress_bar(range(len(rows)), display=progress) if progress else None
+    pb = progress_bar(range(len(rows)), display=True) if not quiet else None
     if pb is not None: pb.comment = desc; pb.update(0)
     rec = _DoneRows(done_file) if done_file else None
     done = 0
@@ -72,14 +72,14 @@ def _run_jobs(file:str, n:int, size:int, rows:np.ndarray, paths:list, workers:in
         if rec is not None: rec.add(job[3])
         if pb is not None: pb.update(done)
     try:
-        if workers <= 1:
+        if num_workers <= 1:
             for j in jobs: _fill_rows(j); _tick(j)
             return
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
         compiled_unfilter()  # compile the fast PNG decoder once, here: forked workers inherit it
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else None)
-        with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        with ProcessPoolExecutor(num_workers, mp_context=ctx) as ex:
             futs = {ex.submit(_fill_rows, j): j for j in jobs}
             for f in as_completed(futs): f.result(); _tick(futs[f])
     finally:
@@ -139,7 +139,7 @@ def _build_lock(folder:Path):
     with open(folder/'build.lock', 'w') as f: fcntl.flock(f, fcntl.LOCK_EX); yield
 
 # %% ../../nbs/24_data.cache.ipynb #e6a62a9e
-def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray, workers:int, progress:bool)->dict:
+def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray, num_workers:int, quiet:bool)->dict:
     """Build (or resume building) the cache of `uniq` into new, uniquely named files, then swap `cache.json` to them;
     its new contents."""
     ptr, n = folder/'cache.json', len(uniq)
@@ -147,7 +147,7 @@ def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray,
     tmp, done = _partial_build(folder, n, size, sz, mt)
     todo = np.flatnonzero(np.fromfile(done, np.uint8) == 0)
     what = f'caching {n:,} images at {size}px' + (f' (resuming: {n-len(todo):,} done before)' if len(todo) < n else '')
-    _run_jobs(str(tmp), n, size, todo, [uniq[i] for i in todo], workers, progress, what, str(done))
+    _run_jobs(str(tmp), n, size, todo, [uniq[i] for i in todo], num_workers, quiet, what, str(done))
     os.replace(tmp, file); done.unlink(); (folder/'.partial.stat.npy').unlink()
     idx = pd.DataFrame({'path': uniq, 'bytes': sz, 'mtime_ns': mt})
     with atomic_write(folder/f'index-{tok}.csv') as f: idx.to_csv(f, index=False)
@@ -164,15 +164,15 @@ def _fresh_build(folder:Path, uniq:list, size:int, sz:np.ndarray, mt:np.ndarray,
 def build_cache(paths:list, # the source image paths (a path twice is stored once; links count as paths of their own)
                 size:int=DEFAULT_SIZE, # images are squished to size x size
                 cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
-                workers:int=None, # processes to decode with (default: all cores)
-                progress:bool=True, # show a progress bar while building
+                num_workers:int=None, # processes to decode with (default: all cores)
+                quiet:bool=False, # no progress bar while building
                 force:bool=False # rebuild everything even if the cache is up to date
                )->tuple:
     "Build or update the uint8 image cache of `paths`; returns `(map_file, row_of_each_path)`."
     paths = [os.path.abspath(p) for p in paths]  # links are not followed: one row per listed path
     uniq = sorted(set(paths)); n = len(uniq)
     folder = cache_folder(uniq, size, cache_dir); folder.mkdir(parents=True, exist_ok=True)
-    workers = max(1, workers or default_workers())
+    num_workers = max(1, num_workers or default_workers())
     sz, mt = _stat(uniq)
     if (sz < 0).any():
         bad = [p for p, s in zip(uniq, sz) if s < 0]
@@ -185,12 +185,12 @@ def build_cache(paths:list, # the source image paths (a path twice is stored onc
         if meta and (meta.get('version') != CACHE_VERSION or meta.get('n') != n or not (folder/meta['file']).is_file()):
             meta = None
         if meta is None:  # a fresh (or resumed) build into new, uniquely named files, then swap the pointer
-            meta = _fresh_build(folder, uniq, size, sz, mt, workers, progress)
+            meta = _fresh_build(folder, uniq, size, sz, mt, num_workers, quiet)
         else:  # re-decode the rows whose source changed since it was cached
             idx = pd.read_csv(folder/meta['index'])
             stale = np.flatnonzero((idx['bytes'].to_numpy() != sz) | (idx['mtime_ns'].to_numpy() != mt))
             if len(stale):
-                _run_jobs(str(folder/meta['file']), n, size, stale, [uniq[i] for i in stale], workers, progress,
+                _run_jobs(str(folder/meta['file']), n, size, stale, [uniq[i] for i in stale], num_workers, quiet,
                           f'updating {len(stale):,} changed images')
                 idx['bytes'], idx['mtime_ns'] = sz, mt
                 with atomic_write(folder/meta['index']) as f: idx.to_csv(f, index=False)
@@ -216,11 +216,11 @@ def read_cached(file:str, # a cache map file from `build_cache`
 def cached_frame(df:pd.DataFrame, # a `load_labels` frame (every `path` present)
                  size:int=DEFAULT_SIZE, # the cached image size
                  cache_dir:Union[str,Path]=None, # the cache root (default `default_cache_dir()`)
-                 workers:int=None, # processes for building (default: all cores)
-                 progress:bool=True # progress bar while building
+                 num_workers:int=None, # processes for building (default: all cores)
+                 quiet:bool=False # no progress bar while building
                 )->pd.DataFrame:
     "A copy of `df` whose rows also point into the image cache (`cache_file`, `cache_row`, `cache_size`)."
-    file, rows = build_cache(df['path'].tolist(), size, cache_dir, workers, progress)
+    file, rows = build_cache(df['path'].tolist(), size, cache_dir, num_workers, quiet)
     df = df.copy()
     df['cache_file'], df['cache_row'], df['cache_size'] = file, rows, size
     return df

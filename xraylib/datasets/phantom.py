@@ -104,7 +104,7 @@ def _box_rows(job:tuple)->list:
 def write_phantom_boxes(dest:Union[str,Path], # a phantom sample's folder (with `sample_labels.csv`)
                         size:int, # its image size
                         seed:int, # its seed
-                        workers:int=None, # processes drawing (default: the number of CPUs); 0 draws in this process
+                        num_workers:int=None, # processes drawing (default: the number of CPUs); 0 draws in this process
                         force:bool=False # write again when the file is there
                        )->Path:
     """Write the signs' boxes of the sample in `dest` to `dest/BBox_List_2017.csv` (NIH's format, 1024-px frame);
@@ -114,10 +114,10 @@ def write_phantom_boxes(dest:Union[str,Path], # a phantom sample's folder (with 
     df = pd.read_csv(dest/SAMPLE_CSV, dtype=str)
     jobs = [(f, l.split('|'), size, int(p), i, seed) for i,
             (f, l, p) in enumerate(zip(df['Image Index'], df['Finding Labels'], df['Patient ID']))]
-    workers = os.cpu_count() if workers is None else workers
-    if workers and workers > 1 and len(jobs) > 8:
-        with ProcessPoolExecutor(min(workers, len(jobs))) as ex:
-            rows = list(ex.map(_box_rows, jobs, chunksize=max(1, len(jobs)//(workers*8))))
+    num_workers = os.cpu_count() if num_workers is None else num_workers
+    if num_workers and num_workers > 1 and len(jobs) > 8:
+        with ProcessPoolExecutor(min(num_workers, len(jobs))) as ex:
+            rows = list(ex.map(_box_rows, jobs, chunksize=max(1, len(jobs)//(num_workers*8))))
     else: rows = [_box_rows(j) for j in jobs]
     with atomic_write(dest/BBOX_CSV, newline='') as f:
         pd.DataFrame([r for rs in rows for r in rs], columns=BBOX_COLUMNS).to_csv(f, index=False)
@@ -150,36 +150,36 @@ def make_phantom_sample(dest:Union[str,Path]=None, # output folder (default `pha
                         size:int=256, # image width and height in pixels
                         seed:int=42, # random seed: the same seed gives the same bytes
                         # processes drawing images (default: the number of CPUs); 0 draws in this process
-                        workers:int=None,
+                        num_workers:int=None,
                         force:bool=False, # write again even when a complete sample is there
-                        progress:bool=False # show a progress bar while drawing
+                        quiet:bool=True # no progress bar while drawing
                        )->Path:
     "Write (or reuse) a phantom sample in the Kaggle `nih-chest-xrays/sample` layout; returns its folder."
     if n < 1 or size < 1:
         raise ValueError(f'n={n}, size={size}: a sample needs at least one image of at least one pixel')
     dest = Path(dest).expanduser() if dest is not None else phantom_dir(n, size, seed)
     # boxes of an older sample
-    if not force and phantom_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, workers)
+    if not force and phantom_complete(dest, n, size, seed): return write_phantom_boxes(dest, size, seed, num_workers)
     (dest/MARKER).unlink(missing_ok=True)
     imgs = dest/'images'; imgs.mkdir(parents=True, exist_ok=True)
     df = phantom_labels(n, seed)
     jobs = [(imgs/f, l.split('|'), size, int(p), i, seed)
             for i, (f, l, p) in enumerate(zip(df['Image Index'], df['Finding Labels'], df['Patient ID']))]
-    workers = os.cpu_count() if workers is None else workers
+    num_workers = os.cpu_count() if num_workers is None else num_workers
     def bar(it):
-        if not progress: return it
+        if quiet: return it
         pb = progress_bar(it, total=len(jobs)); pb.comment = f'drawing {n:,} phantom images at {size}px'
         return pb
-    if workers and workers > 1 and n > 8:
-        with ProcessPoolExecutor(min(workers, n)) as ex:
-            for _ in bar(ex.map(_write_image, jobs, chunksize=max(1, n//(workers*8)))): pass
+    if num_workers and num_workers > 1 and n > 8:
+        with ProcessPoolExecutor(min(num_workers, n)) as ex:
+            for _ in bar(ex.map(_write_image, jobs, chunksize=max(1, n//(num_workers*8)))): pass
     else:
         for j in bar(jobs): _write_image(j)
     keep = set(df['Image Index'])
     for f in imgs.glob('*.png'):  # images of an earlier, different sample
         if f.name not in keep: f.unlink()
     with atomic_write(dest/SAMPLE_CSV, newline='') as f: df.to_csv(f, index=False)
-    write_phantom_boxes(dest, size, seed, workers, force=True)
+    write_phantom_boxes(dest, size, seed, num_workers, force=True)
     mark_complete(dest, **_params(n, size, seed))
     return dest
 
@@ -189,7 +189,7 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
                 n:int=1000, # number of images
                 size:int=256, # image width and height in pixels
                 seed:int=42, # random seed
-                workers:int=None, # processes drawing images (default: all CPUs)
+                num_workers:int=None, # processes drawing images (default: all CPUs)
                 force:store_true=False # write again even when a complete sample is there
                ):
     "Write the built-in phantom sample (Kaggle `nih-chest-xrays/sample` layout)."
@@ -197,7 +197,7 @@ def phantom_cli(dest:str=None, # output folder (default: `$XRAYLIB_HOME/phantom/
     target = Path(dest).expanduser() if dest else phantom_dir(n, size, seed)
     try:
         reused = not force and phantom_complete(target, n, size, seed)
-        d = make_phantom_sample(target, n=n, size=size, seed=seed, workers=workers, force=force, progress=True)
+        d = make_phantom_sample(target, n=n, size=size, seed=seed, num_workers=num_workers, force=force, quiet=False)
     # a bad --n, an unwritable --dest
     except (OSError, ValueError) as e: print(f'xraylib phantom: {e}', file=sys.stderr); return 1
     if not reused and is_terminal(): print()  # end the progress bar's line (a log gets one line per phase)

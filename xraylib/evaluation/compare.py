@@ -183,11 +183,11 @@ def _md_table(df:pd.DataFrame)->str:
 
 # %% ../../nbs/57_evaluation.compare.ipynb #4d3c94b0
 def write_comparison(df:pd.DataFrame, # `compare_preds`'s table
-                     out_dir, # folder to write into (created)
+                     out, # folder to write into (created)
                      a:str='A', b:str='B' # the models' names
                     )->list:
-    "Write comparison.csv, comparison.png and comparison.md to `out_dir`; returns the paths."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    "Write comparison.csv, comparison.png and comparison.md to `out`; returns the paths."
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out/'comparison.csv') as f: df[COMPARISON_COLUMNS].to_csv(f, index=False)
     short = lambda f: '/'.join(Path(f).parts[-2:])  # the file and its folder: enough to tell two runs apart
     plt.close(plot_comparison(df, short(a), short(b), out/'comparison.png'))

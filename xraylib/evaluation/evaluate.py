@@ -311,7 +311,7 @@ def _tables(ed:EvalData, th:pd.DataFrame, opt, patient_ids, metadata, by, n_boot
 def write_evaluation(preds, targs=None, # probabilities and targets (1/0/NaN), (n_images, n_labels); or `EvalData`, None
                      # label names, in column order (a list or `Vocab`; not needed with an `EvalData`)
                      labels:Sequence[str]=None,
-                     out_dir=None, # folder to write into (created)
+                     out=None, # folder to write into (created)
                      patient_ids=None, # patient id per image: the bootstrap resamples patients
                      image_ids=None, # image names (NIH names give patient ids when `patient_ids` is None)
                      n_boot:int=1000, # bootstrap resamples
@@ -335,11 +335,11 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1/0/NaN), (
                     )->dict:
     """Evaluate predictions and write metrics.json, auroc/thresholds/sweep/confusion/calibration(/subgroups).csv, PNG
     plots and report.md."""
-    if out_dir is None: raise TypeError('write_evaluation needs out_dir')
+    if out is None: raise TypeError('write_evaluation needs out')
     ed = (
         preds if isinstance(preds, EvalData) else EvalData(preds, targs, labels, image_ids, patient_ids, metadata)
     )  # validated once
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     metadata = ed.metadata if metadata is None else metadata
     patient_ids = ed.patient_ids if patient_ids is None else patient_ids
     if patient_ids is None: patient_ids = ed.patients  # else from NIH image names
@@ -695,11 +695,11 @@ def _external_report(ed:EvalData, ext:dict, sets:dict, tbl:pd.DataFrame, out:Pat
     dp, L = kw.get('decision_preds'), list(ed.labels)  # the decision scores follow the rows and columns of each part
     if ext['reference'] is not None:
         cols = [L.index(t) for t in ext['reference'].labels]
-        write_evaluation(ext['reference'], out_dir=out/'text_mined',
+        write_evaluation(ext['reference'], out=out/'text_mined',
                          **{**kw, 'decision_preds': None if dp is None else dp[:, cols]})
     lines = external_lines(ext, tbl,
                            pd.read_csv(out/'text_mined'/'auroc.csv') if ext['reference'] is not None else None)
-    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out_dir=out/f'set_{s}',
+    tabs = {s: pd.DataFrame(write_evaluation(ed.subset(r), out=out/f'set_{s}',
                                              **{**kw, 'decision_preds': None if dp is None else dp[r]})
                             and pd.read_csv(out/f'set_{s}'/'auroc.csv')) for s, r in sets.items()}
     lines += set_lines(tabs, nih_partition(ed.image_ids,
@@ -748,7 +748,7 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index`, a probability
     prov = {} if src is None else dict(chosen_on=src.chosen_on, thresholds_method=src.method, chosen_images=src.images)
     kw = dict(n_boot=n_boot, seed=seed, threshold_method=rule, thresholds=given, decision_preds=dec,
               threshold_notes=notes, **prov)
-    m = write_evaluation(ed, out_dir=out, by=by, **kw)
+    m = write_evaluation(ed, out=out, by=by, **kw)
     for n in notes: print(f'xraylib evaluate: {n}', file=sys.stderr)
     tbl = pd.read_csv(Path(out)/'auroc.csv')
     print('\n'.join(_summary_lines(m, tbl, out, time.time() - t0)))

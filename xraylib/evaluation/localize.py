@@ -81,12 +81,12 @@ def union_share(boxes:list, # `(x, y, w, h)` boxes
 
 # %% ../../nbs/58_evaluation.localize.ipynb #4494a075
 def heatmap_boxes(hm:np.ndarray, # a heatmap (h x w), any scale
-                  thresh:float=0.5 # keep pixels at or above this share of the normalised map's range
+                  level:float=0.5 # keep pixels at or above this share of the normalised map's range
                  )->list:
     "Predicted boxes `(x, y, w, h)` in the map's pixels: one per 8-connected region of the thresholded, normalised map."
     hm = np.asarray(hm, dtype=np.float64); hm = hm - hm.min()
     if hm.max() <= 0: return []  # a flat map points nowhere
-    lab, _ = ndimage.label(hm >= thresh * hm.max(), structure=np.ones((3, 3)))
+    lab, _ = ndimage.label(hm >= level * hm.max(), structure=np.ones((3, 3)))
     return [(float(s[1].start), float(s[0].start), float(s[1].stop - s[1].start), float(s[0].stop - s[0].start))
             for s in ndimage.find_objects(lab)]
 
@@ -150,10 +150,10 @@ def box_frames(images:Sequence[str], # image names
     return {i: sz[i] for i in images}
 
 # %% ../../nbs/58_evaluation.localize.ipynb #c122e7ef
-def _score_label(hm:np.ndarray, true:list, thresh:float, fp_iobb:float)->dict:
+def _score_label(hm:np.ndarray, true:list, level:float, fp_iobb:float)->dict:
     """Pointing game (a flat map misses), chance, best IoU/IoBB per true box and false positives of one image's label,
     in the map's pixels."""
-    pred, peak = heatmap_boxes(hm, thresh), heatmap_peak(hm)
+    pred, peak = heatmap_boxes(hm, level), heatmap_peak(hm)
     flat = not np.ptp(hm) > 0  # Grad-CAM is flat (all 0) when no pixel raised the score: it points nowhere, a miss
     return dict(hit=not flat and any(in_box(peak, b) for b in true), flat=flat,
                 chance=union_share(true, hm.shape[::-1]), n_pred=len(pred),
@@ -190,12 +190,12 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
              # the module Grad-CAM explains, as in `gradcam_fn` (None: `default_layer`, the deepest conv block with at
              # least 8 x 8 cells)
              layer:Optional[str]=None,
-             thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
+             level:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
              # a predicted box with IoBB below this against every true box of its label is a false positive
              fp_iobb:float=0.1,
              frame:Union[int,str,tuple]=BBOX_FRAME, # the boxes' frame, as in `box_frames`
              meta=None, # labels with the original image sizes, for frame='original'
-             progress:bool=False # show a progress bar
+             quiet:bool=True # no progress bar
             )->pd.DataFrame:
     """One row per box of a known label whose image is in `images`: the box in the image's pixels, `hit`, `chance`,
     `iou`, `iobb`, `n_pred`, `n_fp`, `prob`."""
@@ -209,12 +209,12 @@ def localize(boxes:pd.DataFrame, # `read_boxes`' table, labels in the model's vo
     b = boxes[boxes.known & boxes.image.isin(files)]
     frames, rows = box_frames(sorted(set(b.image)), frame, meta), []
     groups = list(b.groupby('image', sort=True))
-    for name, g in (progress_bar(groups) if progress and groups else groups):
+    for name, g in (progress_bar(groups) if not quiet and groups else groups):
         im = load_image(files[name]); size = im.size
         probs = dict(zip(predictor.vocab, predictor.probs([im])[0])) if predictor is not None else {}
         for label, gl in g.groupby('label', sort=False):
             hm = np.asarray(heat(files[name], label)); orig = gl[list('xywh')].to_numpy()
-            s = _score_label(hm, [scale_box(o, frames[name], hm.shape[::-1]) for o in orig], thresh, fp_iobb)
+            s = _score_label(hm, [scale_box(o, frames[name], hm.shape[::-1]) for o in orig], level, fp_iobb)
             for k, (o, ln) in enumerate(zip(orig, gl.line)):
                 x, y, w, h = scale_box(o, frames[name], size)
                 rows.append(dict(image=name, label=label, line=ln, x=x, y=y, w=w, h=h, width=size[0], height=size[1],
@@ -325,7 +325,7 @@ def plot_localization(per_box:pd.DataFrame, # `localize`'s rows
                       heatmap:Optional[Callable]=None, # a heatmap function, as in `localize`
                       layer:Optional[str]=None, # the module Grad-CAM explains, as in `localize`
                       n:int=4, # cases in each row
-                      thresh:float=0.5, # the predicted boxes' threshold, as in `localize`
+                      level:float=0.5, # the predicted boxes' threshold, as in `localize`
                       title:str=None # the figure's title
                      ):
     "A figure of the `n` best and `n` worst boxes: image, heatmap, expert box, predicted boxes and the heatmap's peak."
@@ -341,7 +341,7 @@ def plot_localization(per_box:pd.DataFrame, # `localize`'s rows
             ax.imshow(im, cmap='gray', extent=(0, W, H, 0))
             ax.imshow(hm, cmap='jet', alpha=.35, extent=(0, W, H, 0), vmin=0, vmax=1)
             ax.add_patch(Rectangle((r.x, r.y), r.w, r.h, fill=False, ec='lime', lw=2))
-            for x, y, w, h in heatmap_boxes(hm, thresh):
+            for x, y, w, h in heatmap_boxes(hm, level):
                 ax.add_patch(Rectangle((x*sx, y*sy), w*sx, h*sy, fill=False, ec='red', lw=1.5, ls='--'))
             if not r.flat: px, py = heatmap_peak(hm); ax.plot(px*sx, py*sy, 'wx', ms=10, mew=2.5)
             ax.set_title(
@@ -387,7 +387,7 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
                  # box file in BBox_List_2017.csv's format (.gz ok): Image Index, Finding Label, x, y, w, h
                  boxes:str=None,
                  out:str='localization', # output folder: localization.csv, localization_boxes.csv, localization.png
-                 thresh:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
+                 level:float=0.5, # heatmap threshold for the predicted boxes (share of the normalised map)
                  # the module Grad-CAM explains, by name (default: the deepest conv block with at least 8 x 8 cells,
                  # `xraylib.inference.gradcam.default_layer`; e.g. 0.7: a fastai ResNet's last block)
                  layer:str=None,
@@ -406,11 +406,11 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
     try:
         # the probabilities of a few hundred images: no ONNX export or fusion to pay for
         p = Predictor.from_file(model, engine='eager')
-        pb = localize(read_boxes(boxes, p.vocab), images, p, layer=layer, thresh=thresh, frame=frame, meta=meta,
-                      progress=True)
+        pb = localize(read_boxes(boxes, p.vocab), images, p, layer=layer, level=level, frame=frame, meta=meta,
+                      quiet=False)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib localize: {e}', file=sys.stderr); return 1
     t = localization_table(pb, [l for l in p.vocab if l != 'No Finding'], n_boot, seed)
-    fig = plot_localization(pb, images, p, layer=layer, n=n_show, thresh=thresh) if len(pb) else None
+    fig = plot_localization(pb, images, p, layer=layer, n=n_show, level=level) if len(pb) else None
     write_localization(pb, t, out, fig)
     _print_table(t)
     print(f"\n{len(pb)} boxes on {pb.image.nunique()} images scored ({pb.attrs['boxes_without_image']} boxes' images "

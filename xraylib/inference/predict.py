@@ -267,11 +267,12 @@ def probs(self:Predictor, images:list # paths, bytes, PIL images or arrays
 @patch
 def label_table(self:Predictor, probs:np.ndarray, # one image's probabilities, in `self.vocab` order
                 # None: the model's per-label thresholds; a float: one for all; a dict: overrides some
-                thresh:Union[float,dict,None]=None
+                thresholds:Union[float,dict,None]=None
                )->pd.DataFrame:
     """Every label with its probability, threshold (NaN: undefined) and whether it passes (`passes_threshold`: `p > t`),
     most probable first."""
-    th = self.thresholds if thresh is None else {**self.thresholds, **thresh} if isinstance(thresh, dict) else thresh
+    th = self.thresholds if thresholds is None else thresholds
+    if isinstance(th, dict): th = {**self.thresholds, **th}  # labels not named keep the model's
     o = np.argsort(-np.asarray(probs), kind='stable')  # most probable first; ties keep the vocab order
     p, t = np.asarray(probs, dtype=float)[o], thresholds_in_order(th, self.vocab)[o]
     return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t,
@@ -280,10 +281,10 @@ def label_table(self:Predictor, probs:np.ndarray, # one image's probabilities, i
 # %% ../../nbs/42_inference.predict.ipynb #76de1c77
 @patch
 def predict(self:Predictor, image, # a path, bytes, a PIL image or an array
-            thresh:Union[float,dict,None]=None # as in `label_table`
+            thresholds:Union[float,dict,None]=None # as in `label_table`
            )->pd.DataFrame:
     "One image's `label_table`: every label with its probability, threshold and whether it passes, most probable first."
-    return self.label_table(self.probs([image])[0], thresh)
+    return self.label_table(self.probs([image])[0], thresholds)
 
 # %% ../../nbs/42_inference.predict.ipynb #23ec1951
 @patch(cls_method=True)
@@ -374,14 +375,14 @@ def atypical_check(self:Predictor, image # a path, bytes, a PIL image or an arra
 
 # %% ../../nbs/42_inference.predict.ipynb #df58f1f6
 def list_preds(preds_df:Union[pd.DataFrame,pd.Series,dict], # `Predictor.predict`'s table, or {label: probability}
-               # keep only labels that pass `thresh` (`passes_threshold`: `p > thresh`; None: all)
-               thresh:Optional[float]=None
+               # keep only labels that pass `thresholds` (`passes_threshold`: `p > thresholds`; None: all)
+               thresholds:Optional[float]=None
               )->list:
-    "All labels as `(label, probability)` pairs, most probable first, optionally only those above `thresh`."
+    "All labels as `(label, probability)` pairs, most probable first, optionally only those above `thresholds`."
     if isinstance(preds_df, pd.DataFrame): s = pd.Series(preds_df.probability.values, index=preds_df.label.values)
     else: s = pd.Series(preds_df, dtype=float)
     s = s.sort_values(ascending=False, kind='stable')
-    if thresh is not None: s = s[passes_threshold(s.to_numpy(), thresh)]
+    if thresholds is not None: s = s[passes_threshold(s.to_numpy(), thresholds)]
     return [(str(l), float(p)) for l, p in s.items()]
 
 # %% ../../nbs/42_inference.predict.ipynb #cdaa7fb9
@@ -412,11 +413,11 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
                   out_csv:Union[str,Path,None]=None, # also write the CSV here (atomically)
                   # unreadable files: 'warn' (skip them, with a warning), 'skip' (silently) or 'raise'
                   errors:str='warn',
-                  progress:bool=True, # show a progress bar
+                  quiet:bool=False, # no progress bar
                   recurse:bool=False, # search sub-folders of a folder too
                   # the `Image Index` of each file (default: its path below the folder given, else its name)
                   names:Optional[list]=None,
-                  workers:Optional[int]=None # decoding threads (default: the CPU count)
+                  num_workers:Optional[int]=None # decoding threads (default: the CPU count)
                  )->pd.DataFrame:
     """Probabilities for many images as `Image Index` + `prob_<Label>` columns, the format `xraylib evaluate` reads;
     with a validation reference, `attrs['atypicality']` (and the CSV's `atypicality`, `atypical` columns)."""
@@ -424,11 +425,11 @@ def predict_batch(self:Predictor, files_or_folder:Union[str,Path,list], # a fold
     top = Path(files_or_folder) if isinstance(files_or_folder, (str, Path)) and Path(files_or_folder).is_dir() else None
     names = dict(zip(map(str, files), names or [f.relative_to(top).as_posix() if top else Path(f).name for f in files]))
     chunks = [files[i:i+bs] for i in range(0, len(files), bs)]
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as ex:
+    with ThreadPoolExecutor(num_workers or os.cpu_count() or 1) as ex:
         load = lambda c: ex.map(partial(_load_or_error, self, raise_=errors == 'raise'), c)
         nxt = load(chunks[0]) if chunks else None
         steps = range(len(chunks))
-        if progress and chunks: steps = progress_bar(steps, comment=f'predicting {len(files):,} images, {bs} a batch')
+        if not quiet and chunks: steps = progress_bar(steps, comment=f'predicting {len(files):,} images, {bs} a batch')
         for i in steps:
             # the next batch decodes while this one runs
             cur, nxt = nxt, load(chunks[i+1]) if i + 1 < len(chunks) else None
@@ -460,7 +461,7 @@ def _load_or_error(pred:Predictor, f, raise_:bool=False)->tuple:
 @call_parse
 def predict_cli(model:str, # model folder or model.json written by `xraylib train`
                 images:Param('image files or folders', str, nargs='+'), # images to predict
-                thresh:float=None, # one probability cut-off for every label (default: the model's per-label thresholds)
+                thresholds:float=None, # one probability cut-off for every label (default: the model's own)
                 json:Param('print JSON instead of tables', action='store_true')=False,
                 # write one row per image (`Image Index`, `prob_<Label>`) to this CSV instead of printing tables
                 csv:str=None,
@@ -486,10 +487,10 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
     if not files:
         print(f'xraylib predict: no image files ({", ".join(IMAGE_EXTS)}) in {" ".join(images)}', file=sys.stderr)
         return 1
-    df = p.predict_batch(files, bs=bs, out_csv=csv, errors='skip', progress=csv is not None, names=names)
+    df = p.predict_batch(files, bs=bs, out_csv=csv, errors='skip', quiet=csv is None, names=names)
     if csv is not None:
         print(f'wrote {len(df)} rows ({"calibrated" if p.calibrated else "raw"} probabilities) to {csv}')
-    else: _print_tables(p, df, thresh, json)
+    else: _print_tables(p, df, thresholds, json)
     if gradcam is not None: _write_gradcams(p, df, gradcam, gradcam_label)
     errs = df.attrs['errors']
     for _, e in errs: print(f'xraylib predict: {e}', file=sys.stderr)
@@ -512,15 +513,16 @@ def _cli_images(images:list)->tuple:
               file=sys.stderr)
     return files, names
 
-def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
+def _print_tables(p:Predictor, df:pd.DataFrame, thresholds, as_json:bool):
     "Print each image's labels, most probable first (`*`: passes its threshold), or all of them as JSON."
     out = []
     if not as_json:
         print(f"thresholds chosen on "
-              f"{'the command line (--thresh)' if thresh is not None else thresholds_source(p.meta)}; *: passes")
+              f"{'the command line (--thresholds)' if thresholds is not None else thresholds_source(p.meta)}; "
+              "*: passes")
     a = df.attrs.get('atypicality')
     for i, (f, probs) in enumerate(zip(df.attrs['files'], df.iloc[:, 1:].to_numpy())):
-        t, extra = p.label_table(probs, thresh), a.fields(i) if a else {}
+        t, extra = p.label_table(probs, thresholds), a.fields(i) if a else {}
         if as_json:
             out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'),
                             **extra))
@@ -533,9 +535,9 @@ def _print_tables(p:Predictor, df:pd.DataFrame, thresh, as_json:bool):
     if as_json: print(_json.dumps(out, indent=1, default=float))
 
 # %% ../../nbs/42_inference.predict.ipynb #0a9a4811
-def _write_gradcams(p:Predictor, df:pd.DataFrame, out_dir, label:Optional[str]):
+def _write_gradcams(p:Predictor, df:pd.DataFrame, out, label:Optional[str]):
     "Write `gradcam_overlay` of each predicted image, for `label` or its most probable one, as `<stem>_<label>.png`."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     for f, name, probs in zip(progress_bar(df.attrs['files'], comment='writing Grad-CAM overlays'), df['Image Index'],
                               df.iloc[:, 1:].to_numpy()):
         l = label or p.vocab[int(np.argmax(probs))]

@@ -24,11 +24,11 @@ class Batcher:
     (several: ONNX Runtime runs passes at once, each on its own core)."""
     def __init__(self, predictor:Predictor, # the model (its `forward` is only ever run on these threads)
                  max_batch:int=32, # at most this many images in one forward pass
-                 workers:int=1 # forward passes at once
+                 num_workers:int=1 # forward passes at once
                 ):
         self.predictor, self.max_batch, self.q, self.passes = predictor, max_batch, queue.Queue(), 0
         self.threads = [threading.Thread(target=self._work, name=f'xraylib-batcher-{i}', daemon=True)
-                        for i in range(workers)]
+                        for i in range(num_workers)]
         for t in self.threads: t.start()
 
     def close(self):
@@ -101,12 +101,12 @@ class Service:
                  metrics:Optional[dict]=None, # the run's `metrics.json`, for `info`
                  cam_side:int=384, # Grad-CAM overlays at most this many pixels on their longer side
                  max_batch:int=32, # at most this many images in one forward pass
-                 workers:int=None # threads that decode uploads (default: the CPU count, at most 4)
+                 num_workers:int=None # threads that decode uploads (default: the CPU count, at most 4)
                 ):
         self.predictor, self.metrics, self.cam_side, self.vocab = predictor, metrics, cam_side, list(predictor.vocab)
         self.batcher = Batcher(predictor, max_batch, serve_threads()[2])
         self.cam_thread = ThreadPoolExecutor(1, thread_name_prefix='xraylib-gradcam')
-        self.decoders = ThreadPoolExecutor(workers or serve_threads()[0],
+        self.decoders = ThreadPoolExecutor(num_workers or serve_threads()[0],
                                            thread_name_prefix='xraylib-decode')
         p = predictor
         # the raw view marks what the calibrated view marks (`xraylib.evaluation.calibration.raw_thresholds`)

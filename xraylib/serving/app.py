@@ -255,22 +255,22 @@ def _space_readme(title:str)->str:
 
 # %% ../../nbs/72_serving.app.ipynb #87259dac
 def write_space(model:Union[str,Path], # a model folder (or its `model.json`) written by `xraylib train`
-              dest:Union[str,Path], # the folder to write (created; existing files with the same names are replaced)
+              out:Union[str,Path], # the folder to write (created; existing files with the same names are replaced)
               # the line of `requirements.txt` that installs xraylib
               requirement:str='xraylib-cxr[app] @ git+https://github.com/xraylib/xraylib@main',
               title:str='xraylib chest X-ray model' # the Space's title
              )->Path:
-    "Write `app.py`, `requirements.txt`, a Spaces `README.md` and the model files into `dest`; returns `dest`."
+    "Write `app.py`, `requirements.txt`, a Spaces `README.md` and the model files into `out`; returns `out`."
     from xraylib.inference.modelfile import META_NAME, WEIGHTS_NAME
     from xraylib.inference.atypical import REFERENCE_NAME  # the validation reference: atypicality flags
-    src, dest = model_folder(model), Path(dest)
-    (dest/'model').mkdir(parents=True, exist_ok=True)
+    src, out = model_folder(model), Path(out)
+    (out/'model').mkdir(parents=True, exist_ok=True)
     for f in (META_NAME, WEIGHTS_NAME, 'metrics.json', REFERENCE_NAME):
-        if (src/f).exists(): shutil.copy2(src/f, dest/'model'/f)
+        if (src/f).exists(): shutil.copy2(src/f, out/'model'/f)
         elif f in (META_NAME, WEIGHTS_NAME): raise FileNotFoundError(f'{src/f}: no such model file')
-    (dest/'app.py').write_text(APP_PY); (dest/'requirements.txt').write_text(requirement + '\n')
-    (dest/'README.md').write_text(_space_readme(title))
-    return dest
+    (out/'app.py').write_text(APP_PY); (out/'requirements.txt').write_text(requirement + '\n')
+    (out/'README.md').write_text(_space_readme(title))
+    return out
 
 # %% ../../nbs/72_serving.app.ipynb #1ef14f5f
 def _auth(auth:Optional[str])->Optional[tuple]:

@@ -73,7 +73,7 @@ def _fig_png(fig, dpi:int=80)->bytes:
 class UploadWidget(widgets.VBox):
     "Upload chest X-rays and show sorted label probabilities, passing labels highlighted, and Grad-CAM."
     def __init__(self, predictor:Predictor, # the model to run
-                 thresh:Optional[float]=None, # start with this single cut-off (None: the model's per-label thresholds)
+                 thresholds:Optional[float]=None, # start with one cut-off for every label (None: the model's own)
                  gradcam:bool=True, # show a Grad-CAM overlay per image
                  max_files:int=8, # refuse uploads of more files than this at once
                  cam_label:Optional[str]=None # the label the overlays explain (None: each image's most probable)
@@ -81,9 +81,9 @@ class UploadWidget(widgets.VBox):
         self.predictor, self.show_cam, self.max_files, self.results = predictor, gradcam, max_files, []
         self.upload = widgets.FileUpload(accept='image/*,.dcm,.dicom,.png,.jpg,.jpeg,.tif,.tiff',
                                          multiple=True, description='Upload X-ray')
-        self.per_label = widgets.Checkbox(value=thresh is None, description="model's per-label thresholds",
+        self.per_label = widgets.Checkbox(value=thresholds is None, description="model's per-label thresholds",
                                           indent=False)
-        self.slider = widgets.FloatSlider(value=0.5 if thresh is None else thresh, min=0., max=1., step=0.01,
+        self.slider = widgets.FloatSlider(value=0.5 if thresholds is None else thresholds, min=0., max=1., step=0.01,
                                           description='threshold', continuous_update=False, readout_format='.2f')
         self.message = widgets.HTML('Upload a chest X-ray (PNG, JPEG or DICOM).')
         self.out = widgets.VBox()
@@ -105,7 +105,7 @@ class UploadWidget(widgets.VBox):
         ])
 
     @property
-    def thresh(self)->Optional[float]:
+    def thresholds(self)->Optional[float]:
         "The cut-off in force: None for the model's per-label thresholds, else the slider's value."
         return None if self.per_label.value else float(self.slider.value)
 
@@ -133,7 +133,7 @@ def predict_one(self:UploadWidget, name:str, data:bytes)->dict:
 @patch
 def table(self:UploadWidget, r:dict)->pd.DataFrame:
     "A result's `predict`-style table at the current threshold."
-    return self.predictor.label_table(r['probs'], self.thresh)
+    return self.predictor.label_table(r['probs'], self.thresholds)
 
 # %% ../../nbs/70_serving.widgets.ipynb #7f599bb6
 @patch
@@ -220,9 +220,9 @@ def set_cam_label(self:UploadWidget, label:Optional[str] # a label of the model,
 
 # %% ../../nbs/70_serving.widgets.ipynb #965c03fd
 def upload_widget(predictor:Predictor, # the model to run (e.g. `Predictor.from_file('runs/x')`)
-                  thresh:Optional[float]=None, # start with this single cut-off (None: the model's per-label thresholds)
+                  thresholds:Optional[float]=None, # start with one cut-off for every label (None: the model's own)
                   gradcam:bool=True, # show a Grad-CAM overlay per image
                   cam_label:Optional[str]=None # the label the overlays explain (None: each image's most probable)
                  )->UploadWidget:
     "The notebook upload widget: display it, upload X-rays, read the sorted predictions."
-    return UploadWidget(predictor, thresh=thresh, gradcam=gradcam, cam_label=cam_label)
+    return UploadWidget(predictor, thresholds=thresholds, gradcam=gradcam, cam_label=cam_label)

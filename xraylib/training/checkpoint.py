@@ -23,8 +23,8 @@ __all__ = ['INTERRUPT_ENV', 'STATE_FORMAT', 'BestModelCallback', 'fit_phases', '
 class BestModelCallback(SaveModelCallback):
     """Save the weights with the best `monitor` (default mean AUROC) atomically as safetensors; reload them after each
     fit."""
-    def __init__(self, monitor='mean_auroc', fname='best', verbose=True, **kwargs):
-        super().__init__(monitor=monitor, fname=fname, reset_on_fit=False, **kwargs); self.verbose = verbose
+    def __init__(self, monitor='mean_auroc', fname='best', quiet=False, **kwargs):
+        super().__init__(monitor=monitor, fname=fname, reset_on_fit=False, **kwargs); self.quiet = quiet
     @property
     def ckpt(self)->Path: return Path(self.learn.path)/self.learn.model_dir/f'{self.fname}.safetensors'
     def _save(self, name):
@@ -34,7 +34,7 @@ class BestModelCallback(SaveModelCallback):
         super(SaveModelCallback, self).after_epoch()
         if self.new_best:
             ts = next((c for c in self.learn.cbs if isinstance(c, TrainingState)), None)
-            if self.verbose:
+            if not self.quiet:
                 print(f'Better model found at epoch {self.epoch + (ts.epoch_offset if ts else 0)} with {self.monitor} '
                       f'value: {self.best:.4f}.')
             self._save(self.fname)

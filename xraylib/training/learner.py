@@ -4,7 +4,7 @@
 
 # %% ../../nbs/66_training.learner.ipynb #98d1bf1d
 from __future__ import annotations
-import sys, json, time, shutil, inspect, warnings, contextlib
+import sys, json, time, shutil, inspect, warnings, contextlib, dataclasses
 from functools import partial
 from pathlib import Path
 from typing import Union, Optional
@@ -21,8 +21,7 @@ from .metrics import (auroc_per_label, AUROCMulti, LabelAUROC, xray_metrics, met
 from ..stats import nanmean
 from ..vocab import Vocab, NIH_VOCAB, frame_vocab
 from .checkpoint import (BestModelCallback, TrainingState, fit_phases, fit_one_cycle_from,
-                                         read_train_state,
-                                restore_state, resume_fit, interruption_point)
+                                         read_train_state, restore_state, resume_fit, interruption_point)
 from ..evaluation.evaluate import write_evaluation, THESE_DATA
 from .crossval import fold_splitter, cv_folds, train_folds
 from .sources import read_sources, evaluate_sources, balance_sources, BALANCE
@@ -33,13 +32,13 @@ from ..inference.recalibration import fit_calibration, apply_calibration
 from ..evaluation.calibration import heldout_ece
 from .cpu import use_bf16, CPUBFloat16, train_threads, torch_threads
 from .pretrained import (PretrainedWeightsError, PretrainedWeightsWarning, hub_weights_path,
-                                         find_pretrained, pretrained_body,
-                                check_on_off)
+                                         find_pretrained, pretrained_body, check_on_off)
 
 # %% auto #0
 __all__ = ['AUG_DEFAULTS', 'CPU_PRESET', 'GPU_PRESET', 'ONE_FINDING_CPU_PRESET', 'default_preset', 'preset_for', 'train_targets',
            'pos_weights', 'ProgressByOutput', 'xray_learner', 'valid_predictions', 'NonFiniteLossError',
-           'StopOnNonFiniteLoss', 'recalibration', 'validation_reference', 'run_settings', 'train', 'train_cli']
+           'StopOnNonFiniteLoss', 'RunSettings', 'recalibration', 'validation_reference', 'run_settings', 'train',
+           'train_cli']
 
 # %% ../../nbs/66_training.learner.ipynb #8f87341b
 # `XrayAugment`'s
@@ -128,8 +127,7 @@ def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label 
     if file is not None:
         learn.model[0].load_state_dict(pretrained_body(archf, file).state_dict())
         learn.freeze()
-    learn.pretrained, learn.weights_file, learn.arch_name = file is not None, file, archf.__name__
-    learn.pos_weight = pw
+    learn.pretrained = file is not None  # fastai's own field (`vision_learner` was given False: loaded here)
     return learn
 
 # %% ../../nbs/66_training.learner.ipynb #4fb71144
@@ -179,6 +177,27 @@ def _preset_filled(args:dict, pre:dict)->dict:
     "`args` with each unset `_RESOLVED` option from the preset `pre` (`freeze_epochs` waits for the learner)."
     return {**args, **{k: pre[k] for k in _RESOLVED if args.get(k) is None}}
 
+# %% ../../nbs/66_training.learner.ipynb #rs000002
+@dataclasses.dataclass
+class RunSettings:
+    "A training run's resolved settings: every step of `train` is given them; `to_dict` is what `model.json` records."
+    data:Union[str,list]; source:str  # `train`'s `data` as given, and the folder or file (or sources) it resolved to
+    arch:str; size:int; bs:int; n:Optional[int]; epochs:int; lr:float  # the model and the fit (`_RESOLVED`)
+    flip:bool; max_zoom:float; min_zoom:float; max_brightness:float; max_contrast:float; max_gamma:float  # augmentation
+    freeze_epochs:int; valid_pct:float; split:str; folds:Optional[int]; fold:Optional[int]; seed:int
+    pretrained:bool; pretrained_weights:Optional[str]; pos_weight:bool  # the start and the loss
+    read:dict; vocab:dict; balance:str='none'  # the reader's options, the labels (`Vocab.to_dict`), source weights
+    sources:Optional[list]=None; holdout:Optional[str]=None  # several sources: each one's record, the held-out one
+    bf16:Optional[bool]=None; bf16_why:Optional[str]=None; torch_threads:Optional[int]=None  # how it ran (the CPU)
+    split_summary:dict=dataclasses.field(default_factory=dict)  # the data's split (`xray_dataloaders`)
+
+    def to_dict(self)->dict:
+        "The record (`model.json`'s `training`): every setting but the split (`data`); unset optional ones left out."
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != 'split_summary'}
+        return {k: v for k, v in d.items() if v is not None or k not in _OPTIONAL}
+
+_OPTIONAL = ('sources', 'holdout', 'bf16', 'bf16_why', 'torch_threads')
+
 # %% ../../nbs/66_training.learner.ipynb #e971a44d
 def _resume_settings(st:dict, # the checkpoint's `read_train_state`
                      given:dict, # the options passed now
@@ -194,13 +213,13 @@ def _resume_settings(st:dict, # the checkpoint's `read_train_state`
     return {**saved, **{k: run[k] for k in (*_RESOLVED, 'freeze_epochs') if run.get(k) is not None}}
 
 # %% ../../nbs/66_training.learner.ipynb #f18c1dcb
-def _load_source(data, n, size, seed, progress=False):
+def _load_source(data, n, size, seed, quiet=True):
     "The dataset folder or label CSV `data`, or the phantom sample of `n` images at `size` px (made or reused)."
     # several sources: `read_sources` reads and checks each
     if isinstance(data, (list, tuple)): return [str(d) for d in data]
     if str(data) == 'phantom':
         from xraylib.datasets.phantom import make_phantom_sample
-        return make_phantom_sample(n=n, size=size, seed=seed, progress=progress)
+        return make_phantom_sample(n=n, size=size, seed=seed, quiet=quiet)
     p = Path(data).expanduser()
     if not p.exists():
         raise FileNotFoundError(
@@ -212,10 +231,10 @@ def _read_options(a:dict)->dict:
     names = [k for k in inspect.signature(read_dataset).parameters if k not in ('path', 'check_images')]
     return {k: a[k] for k in names if k in a}
 
-def _fit(learn, epochs, freeze_epochs, lr):
+def _fit(learn, rs:RunSettings):
     "A new run's fit: `fine_tune` with pretrained weights and frozen epochs, else one cycle over all layers."
-    if learn.pretrained and freeze_epochs > 0: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
-    else: learn.fit_one_cycle(epochs, lr)
+    if rs.pretrained and rs.freeze_epochs > 0: learn.fine_tune(rs.epochs, rs.lr, freeze_epochs=rs.freeze_epochs)
+    else: learn.fit_one_cycle(rs.epochs, rs.lr)
 
 # %% ../../nbs/66_training.learner.ipynb #6f7e4bc0
 def _use_gpu_options(learn, channels_last, fp16):
@@ -226,12 +245,11 @@ def _use_gpu_options(learn, channels_last, fp16):
         elif fp16 is not False: learn.to_fp16()
     elif fp16 is True or channels_last: warnings.warn('fp16/channels_last are GPU options: ignored on the CPU')
 
-def _use_bf16(learn, bf16, quiet):
-    """bfloat16 autocast on the CPU (`CPUBFloat16`) where `use_bf16` says so, recorded in `learn.settings` (so in
-    `model.json`)."""
+def _use_bf16(learn, rs:RunSettings, bf16, quiet):
+    "bfloat16 autocast on the CPU (`CPUBFloat16`) where `use_bf16` says so, recorded in `rs` (so in `model.json`)."
     use, why = use_bf16(bf16, learn.dls.device)
     if use: learn.add_cb(CPUBFloat16())
-    learn.settings.update(bf16=use, bf16_why=why, torch_threads=torch.get_num_threads())
+    rs.bf16, rs.bf16_why, rs.torch_threads = use, why, torch.get_num_threads()
     if not quiet:
         print(f"bfloat16 on the CPU: {'on' if use else 'off'} ({why}); torch threads: {torch.get_num_threads()}")
 
@@ -258,34 +276,33 @@ def validation_reference(learn, out:Path, targs:np.ndarray, patient_ids:list):
                                                      'will ask for one (--reference VALID_IMAGES)')
 
 # %% ../../nbs/66_training.learner.ipynb #267bc03b
-def _write_outputs(learn, out:Path, settings:dict, n_boot:int, seed:int)->tuple:
+def _write_outputs(learn, out:Path, rs:RunSettings, n_boot:int)->tuple:
     """Write the validation predictions, the evaluation and the model files; `(evaluation metrics, the run's own
     entries)`."""
     interruption_point('evaluation')
     with learn.no_bar(): raw, targs, vdf = valid_predictions(learn)
     vocab, items = list(learn.dls.vocab), learn.dls.valid_ds.items
-    cal, held = recalibration(raw.numpy(), targs.numpy(), vocab, vdf['Patient ID'].tolist(), seed)
+    cal, held = recalibration(raw.numpy(), targs.numpy(), vocab, vdf['Patient ID'].tolist(), rs.seed)
     probs = apply_calibration(raw.numpy(), cal, vocab)
     vdf[[f'prob_{l}' for l in vocab]] = probs  # what the saved model's Predictor gives (raw with `calibrated=False`)
     with atomic_write(out/'valid_preds.csv') as f: vdf.to_csv(f, index=False)
     met = metrics_dict(probs, targs, vocab)
     ev = write_evaluation(probs, targs.numpy(), vocab, out, patient_ids=vdf['Patient ID'].tolist(),
                           image_ids=vdf['Image Index'].tolist(),
-                          n_boot=n_boot, seed=seed, metadata=items if isinstance(items, pd.DataFrame) else None,
+                          n_boot=n_boot, seed=rs.seed, metadata=items if isinstance(items, pd.DataFrame) else None,
                           chosen_on=f'validation ({THESE_DATA})')
     save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(
-        seed=seed, calibration=cal, no_finding=Vocab.of(settings.get('vocab') or vocab).no_finding,
-        threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5',
-                                                                      training=settings,
-        valid_mean_auroc=ev['mean_auroc']))
-    with open(out/'report.md', 'a') as f: f.write(_split_note(learn.dls.split_summary, cal, held))
+        seed=rs.seed, calibration=cal, no_finding=Vocab.of(rs.vocab or vocab).no_finding, data=rs.split_summary,
+        threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5', pretrained=rs.pretrained,
+        pretrained_weights=Path(rs.pretrained_weights).name if rs.pretrained_weights else None,
+        training=rs.to_dict(), valid_mean_auroc=ev['mean_auroc']))
+    with open(out/'report.md', 'a') as f: f.write(_split_note(rs.split_summary, cal, held))
     validation_reference(learn, out, targs.numpy(), vdf['Patient ID'].tolist())
     interruption_point('model-files')
     return ev, dict(auroc_point=met['auroc'], accuracy_multi=met['accuracy_multi'],
                     valid_positives=met['valid_positives'],
-                        labels_without_auroc=met['labels_without_auroc'], pretrained=learn.pretrained,
-                    training=settings,
-                        recalibration=dict(method=cal['method'], heldout=held))
+                    labels_without_auroc=met['labels_without_auroc'], pretrained=rs.pretrained, training=rs.to_dict(),
+                    recalibration=dict(method=cal['method'], heldout=held))
 
 # %% ../../nbs/66_training.learner.ipynb #f36d27a6
 def _finish(learn, out:Path, entries:dict)->dict:
@@ -335,12 +352,12 @@ def _ids_note(how)->str:
     return f' (patient ids from {how})'
 
 # %% ../../nbs/66_training.learner.ipynb #480be997
-def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, quiet:bool)->dict:
+def _official_test(learn, rs:RunSettings, frame:pd.DataFrame, out:Path, n_boot:int, quiet:bool)->dict:
     """Predict the dataset's own test set (NIH's official list, a folder set's test/) with the final model (calibrated
     as saved); `test/test_preds.csv` and its evaluation."""
     interruption_point('test')
     tdf = official_test_items(frame)
-    if learn.dls.split_summary.get('cached'): tdf = cached_frame(tdf, learn.settings['size'], progress=not quiet)
+    if rs.split_summary.get('cached'): tdf = cached_frame(tdf, rs.size, quiet=quiet)
     with learn.no_bar():
         raw, targs, df = valid_predictions(learn, learn.dls.test_dl(tdf, rm_type_tfms=0, with_labels=True))
     vocab, meta = list(learn.dls.vocab), json.loads((out/META_NAME).read_text())
@@ -349,12 +366,12 @@ def _official_test(learn, frame:pd.DataFrame, out:Path, n_boot:int, seed:int, qu
     (out/'test').mkdir(exist_ok=True)
     with atomic_write(out/'test'/'test_preds.csv') as f: df.to_csv(f, index=False)
     ev = write_evaluation(probs, targs.numpy(), vocab, out/'test', patient_ids=df['Patient ID'].tolist(),
-                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=seed, metadata=tdf,
+                          image_ids=df['Image Index'].tolist(), n_boot=n_boot, seed=rs.seed, metadata=tdf,
                           thresholds=meta.get('thresholds') or 0.5, chosen_on=f"validation ({META_NAME})",
                           # the model's own operating point, never re-chosen on test
                           thresholds_method=meta.get('threshold_method'))
     if not quiet:
-        print(f"held-out test set ({learn.dls.split_summary.get('held_out')}): {len(df):,} images, mean AUROC "
+        print(f"held-out test set ({rs.split_summary.get('held_out')}): {len(df):,} images, mean AUROC "
               f"{ev['mean_auroc']:.3f} -> {out/'test'}")
     return dict(n_images=len(df), mean_auroc=ev['mean_auroc'], mean_auroc_ci=ev.get('mean_auroc_ci'),
                 auroc_no_finding=ev.get('auroc_no_finding'))
@@ -452,7 +469,7 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     a = _resume_settings(st, given, defaults) if st else _preset_filled(given, default_preset())
     a['fold'] = fold
     src = Path(st['settings']['source']) if st and Path(st['settings']['source']).exists() else \
-          _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], progress=not quiet)
+          _load_source(a['data'], a['n'], default_preset()['phantom_size'], a['seed'], quiet=quiet)
     frame = read_sources(src, a.get('holdout_source'),
                          **_read_options(a)) if isinstance(src, list) else dataset_frame(src, _read_options(a))
     pre, why = (None, None) if st else preset_for(frame)
@@ -460,22 +477,21 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
     if why and not quiet:
         print(f'preset: {why}: '
               f'{", ".join(f"{k} {v}" for k, v in pre.items() if given.get(k) is None and v != default_preset()[k])}')
-    learn = _run_learner(src, frame, a, out, st, quiet, num_workers, download, cbs)
+    learn, rs = _run_learner(src, frame, a, out, st, quiet, num_workers, download, cbs)
     _use_gpu_options(learn, channels_last, fp16)
-    _use_bf16(learn, bf16, quiet)
+    _use_bf16(learn, rs, bf16, quiet)
     if st: restore_state(learn, st, out/'checkpoint')
-    if not quiet: _say_start(learn, a, out, st)
-    _fit_or_resume(learn, a, st, quiet)
+    if not quiet: _say_start(learn, rs, out, st)
+    _fit_or_resume(learn, rs, st, quiet)
     if hasattr(learn, 'mixed_precision'): learn.to_fp32()
     t_fit = time.time() - t0
-    ev, entries = _write_outputs(learn, out, learn.settings, n_boot, a['seed'])
-    if learn.settings['split'] == 'official':
-        entries['test'] = _official_test(learn, frame, out, n_boot, a['seed'], quiet)
+    ev, entries = _write_outputs(learn, out, rs, n_boot)
+    if rs.split == 'official': entries['test'] = _official_test(learn, rs, frame, out, n_boot, quiet)
     # per source, the held-out one
     if 'sources' in frame.attrs: entries.update(evaluate_sources(out, frame, n_boot, a['seed'], quiet))
     met = _finish(learn, out, {**entries, 'resumed': bool(st), 'seconds': round(time.time() - t0, 1)})
     res = dict(out=str(out), mean_auroc=met['mean_auroc'], accuracy_multi=met['accuracy_multi'],
-               pretrained=learn.pretrained, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds),
+               pretrained=rs.pretrained, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds),
                evaluated=True, seconds=round(time.time() - t0, 1), fit_seconds=round(t_fit, 1), resumed=bool(st),
                epochs_logged=len(learn.training_state.rows),
                files=sorted(o.name for o in out.iterdir() if not o.name.startswith('.')))
@@ -486,8 +502,8 @@ def _train_run(out:Path, given:dict, defaults:dict, resume:bool, quiet:bool, num
 
 # %% ../../nbs/66_training.learner.ipynb #aecc46b3
 def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_workers:int, download:bool,
-                 cbs)->Learner:
-    "The run's DataLoaders and `xray_learner`, its callbacks, resolved settings (`learn.settings`) and `TrainingState`."
+                 cbs)->tuple:
+    "`(learner, RunSettings)`: the run's DataLoaders and `xray_learner` with its callbacks and `TrainingState`."
     from xraylib.data.block import xray_dataloaders, XrayAugment
     set_seed(a['seed'])
     splitter = fold_splitter(a['folds'], a['fold'], a['seed']) if a.get('fold') is not None else None
@@ -496,54 +512,50 @@ def _run_learner(src, frame:pd.DataFrame, a:dict, out:Path, st, quiet:bool, num_
                          'Use --split patient to cross-validate on all images, or train once with the official split')
     dls = xray_dataloaders(frame, size=a['size'], bs=a['bs'], valid_pct=a['valid_pct'], seed=a['seed'],
                            num_workers=num_workers, split=a.get('split') or 'auto', splitter=splitter,
-                           progress=not quiet,
+                           quiet=quiet,
                            aug=False, batch_tfms=[XrayAugment(**{k: a.get(k, v) for k, v in AUG_DEFAULTS.items()})])
     if a.get('balance') == 'sources': balance_sources(dls.train, a['seed'])
     set_seed(a['seed'])
-    cbs = [BestModelCallback(verbose=not quiet), StopOnNonFiniteLoss()] + list(cbs or [])
+    cbs = [BestModelCallback(quiet=quiet), StopOnNonFiniteLoss()] + list(cbs or [])
     if a['patience']: cbs.append(EarlyStoppingCallback(monitor='mean_auroc', patience=a['patience']))
-    learn = xray_learner(dls, a['arch'], pretrained=False if st else a['pretrained'],
-                         weights=None if st else a['weights'], path=out, cbs=cbs, download=download,
+    file = None if st else find_pretrained(get_arch(a['arch']), a['pretrained'], a['weights'], download=download)
+    learn = xray_learner(dls, a['arch'], pretrained=file is not None, weights=file, path=out, cbs=cbs,
                          pos_weight=bool(a.get('pos_weight', True)))
-    if st: learn.pretrained, learn.weights_file = st['settings']['pretrained'], st['settings']['pretrained_weights']
+    pre, w = (st['settings']['pretrained'], st['settings']['pretrained_weights']) if st else (file is not None, file)
     fe = a['freeze_epochs']
-    if fe is None: fe = default_preset()['freeze_epochs'] if learn.pretrained else 0
+    if fe is None: fe = default_preset()['freeze_epochs'] if pre else 0
     if not (isinstance(a['lr'], (int, float)) and np.isfinite(a['lr']) and a['lr'] > 0):
         raise ValueError(f"the learning rate must be a positive number, not {a['lr']!r}")
-    learn.settings = dict(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe,
-                          valid_pct=a['valid_pct'], split=dls.split_summary.get('split', a.get('split')),
-                          folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=learn.pretrained,
-                          pretrained_weights=str(learn.weights_file) if learn.weights_file else None,
-                          pos_weight=bool(a.get('pos_weight', True)), read=_read_options(a),
-                          vocab=frame_vocab(frame).to_dict(),
-                          **{k: frame.attrs[k] for k in ('sources', 'holdout') if k in frame.attrs},
-                          balance=a.get('balance', 'none'))
-    phases = fit_phases(learn.pretrained, a['epochs'], fe, a['lr'])
+    rs = RunSettings(data=a['data'], source=str(src), **{k: a[k] for k in _RESOLVED}, freeze_epochs=fe,
+                     valid_pct=a['valid_pct'], split=dls.split_summary.get('split', a.get('split')),
+                     folds=a.get('folds'), fold=a.get('fold'), seed=a['seed'], pretrained=pre,
+                     pretrained_weights=str(w) if w else None, pos_weight=bool(a.get('pos_weight', True)),
+                     read=_read_options(a), vocab=frame_vocab(frame).to_dict(), balance=a.get('balance', 'none'),
+                     **{k: frame.attrs[k] for k in ('sources', 'holdout') if k in frame.attrs},
+                     split_summary=dls.split_summary)
     args = {k: a[k] for k in a} if not st else st['settings']['args']
-    learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**learn.settings, 'args': args}, phases,
-                               rows=st['history'] if st else None))
-    return learn
+    learn.add_cb(TrainingState(out/'checkpoint', out/'history.csv', {**rs.to_dict(), 'args': args},
+                               fit_phases(pre, a['epochs'], fe, a['lr']), rows=st['history'] if st else None))
+    return learn, rs
 
 # %% ../../nbs/66_training.learner.ipynb #61c8b2db
-def _say_start(learn, a:dict, out:Path, st):
+def _say_start(learn, rs:RunSettings, out:Path, st):
     "The line a run starts with: what it trains, on what, and where it writes."
-    s, dls = learn.settings, learn.dls
-    print(f"xraylib train: {s['arch']} {s['size']}px bs {s['bs']}, {len(dls.train_ds)} train / {len(dls.valid_ds)} "
-          f"valid images, "
-          f"pretrained: {learn.pretrained}, {s['freeze_epochs'] if learn.pretrained else 0} frozen + {s['epochs']} "
-          f"epochs, lr {s['lr']:g} -> {out}")
+    dls = learn.dls
+    print(f"xraylib train: {rs.arch} {rs.size}px bs {rs.bs}, {len(dls.train_ds)} train / {len(dls.valid_ds)} valid "
+          f"images, pretrained: {rs.pretrained}, {rs.freeze_epochs if rs.pretrained else 0} frozen + {rs.epochs} "
+          f"epochs, lr {rs.lr:g} -> {out}")
     if st: print(f"resuming after epoch {st['epochs_done'] - 1} (checkpoint of {st['saved']})")
-    v = Vocab.of(s.get('vocab') or list(dls.vocab))
+    v = Vocab.of(rs.vocab or list(dls.vocab))
     if v != NIH_VOCAB:
         print(f"labels: {', '.join(v.labels)}" + (
             f" ({v.no_finding}: every label negative)" if v.no_finding and v.no_finding not in v.labels else ''))
 
 from ..progress import fastai_progress
 
-def _fit_or_resume(learn, a:dict, st, quiet:bool):
+def _fit_or_resume(learn, rs:RunSettings, st, quiet:bool):
     "Fit a new run, or continue the interrupted one `st`; without bars or the epoch table when `quiet`."
-    s = learn.settings
-    fit = (lambda: resume_fit(learn, st)) if st else (lambda: _fit(learn, s['epochs'], s['freeze_epochs'], s['lr']))
+    fit = (lambda: resume_fit(learn, st)) if st else (lambda: _fit(learn, rs))
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit()
     else:

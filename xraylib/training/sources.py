@@ -262,20 +262,20 @@ def rows_of(frame:pd.DataFrame, image_ids)->pd.DataFrame:
 
 def source_evaluations(preds:pd.DataFrame, # a run's predictions: `Image Index`, `Patient ID`, `prob_<Label>`
                        frame:pd.DataFrame, # the `read_sources` frame the run trained on
-                       out_dir, # a folder: one sub-folder per source
+                       out, # a folder: one sub-folder per source
                        **kwargs # `write_evaluation`'s options (n_boot, seed, ...)
                       )->dict:
     "`write_evaluation` per source, on its images and its own labels: `{source: metrics}`."
     from xraylib.evaluation.evaluate import write_evaluation
-    rows, out = rows_of(frame, preds['Image Index']), {}
+    rows, res = rows_of(frame, preds['Image Index']), {}
     for s, info in frame.attrs['sources'].items():
         m, labs = (rows['source'] == s).to_numpy(), [l for l in info['outputs'] if l in frame_vocab(frame).labels]
         if not m.any(): continue
-        out[s] = write_evaluation(preds.loc[m, [f'prob_{l}' for l in labs]].to_numpy(), target_matrix(rows[m], labs),
-                                  labs, Path(out_dir)/s,
+        res[s] = write_evaluation(preds.loc[m, [f'prob_{l}' for l in labs]].to_numpy(), target_matrix(rows[m], labs),
+                                  labs, Path(out)/s,
                                   patient_ids=rows.loc[m, 'patient'].tolist(), image_ids=rows.loc[m, 'image'].tolist(),
                                   metadata=rows[m].reset_index(drop=True), **kwargs)
-    return out
+    return res
 
 # %% ../../nbs/65_training.sources.ipynb #1b46b8a9
 def _auroc_cell(r:dict)->str:
@@ -319,7 +319,7 @@ def _score_holdout(model_dir:Path, frame:pd.DataFrame, n_boot:int, seed:int, qui
     from xraylib.evaluation.evaluate import write_evaluation
     h = holdout_frame(frame); out = model_dir/'holdout'/h.attrs['name']
     labs = h.attrs['outputs']
-    p = Predictor.from_file(model_dir).predict_batch(h['path'].tolist(), names=h['image'].tolist(), progress=not quiet,
+    p = Predictor.from_file(model_dir).predict_batch(h['path'].tolist(), names=h['image'].tolist(), quiet=quiet,
                                                      out_csv=None, errors='raise')
     out.mkdir(parents=True, exist_ok=True); p.to_csv(out/'preds.csv', index=False)
     ev = write_evaluation(p[[f'prob_{l}' for l in labs]].to_numpy(), target_matrix(h, labs), labs, out,
