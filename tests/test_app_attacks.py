@@ -12,14 +12,16 @@ from conftest import shared_path
 from test_app import model, start_server, stop  # noqa: F401  (model: test_app's trained 32 px model, a fixture)
 
 NO_CORS = lambda r: not [h for h in r.headers if h.lower().startswith('access-control')]
+TIMEOUT = 4  # seconds: the server's --body-timeout
 
 
 @pytest.fixture(scope='module')
 def server(model, tmp_path_factory):
-    "`xraylib serve MODEL --max-file-size 1mb --max-files 2 --concurrency 2` (a body limit of 3 MB): `(url, port, tmp)`."
+    "`xraylib serve MODEL --max-file-size 1mb --max-files 2 --concurrency 2 --body-timeout 4` (a body limit of 3 MB, in"
+    "4 s): `(url, port, tmp)`."
     tmp = tmp_path_factory.mktemp('attacks')
     proc, url, log = start_server(model, tmp, '--max-file-size', '1mb', '--max-files', '2', '--concurrency', '2',
-                                  '--allowed-hosts', 'xray.example')
+                                  '--allowed-hosts', 'xray.example', '--body-timeout', str(TIMEOUT))
     yield url, int(url.rsplit(':', 1)[1]), tmp
     assert stop(proc) == 0, log.read_text()[-3000:]
 
@@ -190,6 +192,62 @@ def test_declared_length_over_limit_answered_at_once(server):
                 f'Content-Length: {n}\r\n\r\n').encode()
         t = time.time(); first = _first_line(port, head)
         assert first.startswith(b'HTTP/1.1 413') and time.time() - t < 5, (path, first)  # before: 408 after 60 s; none
+
+
+UPLOAD = b'POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XX\r\n'
+PART = b'--XX\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+chunk = lambda b: b'%x\r\n' % len(b) + b + b'\r\n'  # one chunk of a chunked body
+
+
+def _loose(tmp)->set:
+    "Files in Gradio's upload folder itself (finished uploads go to subfolders): uploads arriving, or cut off and left"
+    "behind; and the empty file `gr.File` leaves there for each file the page predicts (Gradio's)."
+    return {f for up in (tmp/'tmp').glob('xraylib-app-*/uploads') for f in up.iterdir() if f.is_file()}
+
+
+def _left_behind(tmp, before:set, wait:float=5)->set:
+    "The files in Gradio's upload folder itself that are not in `before`, once gone or after `wait` seconds."
+    for _ in range(int(wait * 10)):
+        if not (new := _loose(tmp) - before): break
+        time.sleep(0.1)
+    return new
+
+
+@pytest.mark.timeout(300)
+def test_slow_uploads_cut_off(server, png):
+    "F5: a Gradio upload still arriving after --body-timeout (length declared, or chunked) is a 408, its partial file"
+    "removed, while the JSON API answers; a chunked upload of files each under --max-file-size cut (413) at the limit."
+    url, port, tmp = server
+    before = _loose(tmp)
+    socks = [socket.create_connection(('127.0.0.1', port), timeout=5) for _ in range(2)]
+    socks[0].sendall(UPLOAD + b'Content-Length: 100000\r\n\r\n' + PART + png.read_bytes()[:1000])  # 100 kB declared
+    socks[1].sendall(UPLOAD + b'Transfer-Encoding: chunked\r\n\r\n' + chunk(PART + png.read_bytes()[:1000]))
+    t, ans = time.time(), {}
+    try:
+        _ok(url, png)  # meanwhile
+        while len(ans) < 2 and time.time() - t < TIMEOUT + 5:  # a byte every 0.2 s each: never done in time
+            for i, s in enumerate(socks):
+                try:
+                    if i in ans: continue
+                    if select.select([s], [], [], 0.1)[0]: ans[i] = (s.recv(300).split(b'\r\n')[0], time.time() - t)
+                    else: s.sendall(b'x' if i == 0 else chunk(b'x'))
+                except OSError as e: ans[i] = (type(e).__name__.encode(), time.time() - t)
+    finally:
+        for s in socks: s.close()
+    for i in (0, 1):  # before: no answer within 9 s (the upload waited for its body, for ever)
+        assert i in ans and ans[i][0].startswith(b'HTTP/1.1 408') and TIMEOUT - 1 < ans[i][1] < TIMEOUT + 5, ans
+    assert not _left_behind(tmp, before)  # before: the partial files stayed (Gradio keeps them when the client goes)
+    with socket.create_connection(('127.0.0.1', port), timeout=TIMEOUT + 5) as s:  # 40 files of 0.9 MB; limit 3 MB
+        s.sendall(UPLOAD + b'Transfer-Encoding: chunked\r\n\r\n')
+        sent, first = 0, b''
+        try:
+            while sent < 40 and not select.select([s], [], [], 0)[0]:
+                s.sendall(chunk(PART.replace(b'a.png', b'%d.png' % sent) + bytes(900_000) + b'\r\n')); sent += 1
+            first = s.recv(300).split(b'\r\n')[0]
+        except OSError: pass
+    assert first.startswith(b'HTTP/1.1 413') and sent < 25, (sent, first)  # before: all 40 (36 MB) taken, no answer
+    assert not _left_behind(tmp, before)
+    _ok(url, png)
 
 
 def _events(url, event_id, wait:float=15)->str:
