@@ -330,11 +330,11 @@ class Guard:
     def __init__(self, app, # the app to guard (the JSON API with the Gradio page mounted on it)
                  uploads=None, # the folder a file named in a Gradio request must lie in (default: Gradio's uploads)
                  max_json:int=2**20, # bytes: the largest Gradio request body other than an upload (413)
-                 timeout:float=BODY_TIMEOUT, # seconds such a body may take to arrive (408)
+                 timeout:float=BODY_TIMEOUT, # seconds such a body, or an upload's, may take to arrive (408)
                  max_fails:int=10, # failed logins from one address within `window` seconds, then 429s
                  window:float=60., # seconds
                  hosts:Optional[set]=None, # the `Host` values this server answers (`host_allowlist`); None: any
-                 max_upload:Optional[int]=None # bytes: the largest declared length of a Gradio upload (413); None: any
+                 max_upload:Optional[int]=None # bytes: the largest Gradio upload, declared or streamed (413); None: any
                 ):
         self.app, self.uploads, self.max_json, self.timeout = app, uploads, max_json, timeout
         self.hosts, self.max_upload = hosts, max_upload
@@ -360,7 +360,8 @@ async def __call__(self:Guard, scope, receive, send):
     if login and self.locked(ip):
         return await _answer(scope, receive, send, 429, f'too many failed logins: wait {self.window:g} s',
                              **{'Retry-After': f'{self.window:g}'})
-    if method != 'GET' and path.startswith('/gradio_api/') and not path.startswith('/gradio_api/upload'):
+    if method != 'GET' and path.startswith('/gradio_api/upload'): receive, send = self.upload(scope, receive, send)
+    elif method != 'GET' and path.startswith('/gradio_api/'):
         try: receive = await self.payload(receive)
         except ApiError as e: return await e.response()(scope, receive, send)
     async def send_(m):  # no CORS headers (Gradio adds them for localhost origins); failed logins counted
@@ -410,6 +411,31 @@ async def payload(self:Guard, receive):
         sent = True; return dict(type='http.request', body=bytes(body), more_body=False)
     return replay
 
+# %% ../../nbs/72_serving.app.ipynb #e5a1c0d7
+@patch
+def upload(self:Guard, scope, receive, send)->tuple:
+    "`(receive, send)` for a Gradio upload, kept streamed: a body over `max_upload` bytes, or not all in within"
+    "`timeout` s, is answered 413 or 408 (unless an answer began) and `receive` raises Gradio's `MultiPartException`,"
+    "so that Gradio stops reading and removes its partial file; so too when the client goes away (it would keep it)."
+    from gradio.route_utils import MultiPartException
+    st, loop, lim = dict(n=0, more=True, begun=False, ours=False), asyncio.get_running_loop(), self.limit(scope['path'])
+    end = loop.time() + self.timeout  # one deadline for the whole body, however it is sliced
+    async def cut(status:int, error:str):
+        if not st['begun']: st['begun'] = st['ours'] = True; await _answer(scope, receive, send, status, error)
+        raise MultiPartException(error)
+    async def receive_():
+        if not st['more']: return await receive()  # the body is in: only the end of the connection is left to hear
+        try: m = await asyncio.wait_for(receive(), end - loop.time())
+        except asyncio.TimeoutError: await cut(408, f'the upload took over {self.timeout:g} s')
+        if m['type'] == 'http.disconnect': raise MultiPartException('the client went away during the upload')
+        st['n'] += len(m.get('body', b'')); st['more'] = m.get('more_body', False)
+        if st['n'] > lim: await cut(413, f'upload over the limit of {lim / 2**20:.1f} MB')
+        return m
+    async def send_(m):  # Gradio's answer to the exception (a 400) is dropped when the guard answered
+        st['begun'] = True
+        if not st['ours']: await send(m)
+    return receive_, send_
+
 # %% ../../nbs/72_serving.app.ipynb #7a41c0d2
 WILDCARDS = ('0.0.0.0', '::', '')  # `--host` values that mean every interface
 
@@ -439,6 +465,7 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
           max_files:int=8, # most files in one request
           concurrency:int=None, # requests run at once, the others wait in the queue (default: CPU count, at most 4)
           allowed_hosts:str=None, # Host names to answer besides the local ones and --host, comma-separated (*: any)
+          body_timeout:float=BODY_TIMEOUT, # seconds a request's body (an upload's too) may take to arrive, then a 408
           # write a Hugging Face Spaces folder (app.py, requirements.txt, model files) here instead of serving
           write_app:str=None
          )->int:
@@ -461,22 +488,24 @@ def serve(model:str, # model folder or `model.json` written by `xraylib train`
         port = _port(host, port)
         return _serve(xray_app(pred, read_metrics(model), max_files), host, port, creds, share, max_file_size,
                       concurrency or max(1, min(4, os.cpu_count() or 1)),
-                      None if share else host_allowlist(host, port, allowed_hosts))  # share: a public gradio.live name
+                      None if share else host_allowlist(host, port, allowed_hosts),  # share: a public gradio.live name
+                      body_timeout)
 
 # %% ../../nbs/72_serving.app.ipynb #b1c2d305
 def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file_size:str, concurrency:int,
-           hosts:Optional[set]=None)->int:
+           hosts:Optional[set]=None, body_timeout:float=BODY_TIMEOUT)->int:
     "Mount the page `demo` on the JSON API's app, listen on `host:port` until Ctrl-C or SIGTERM; the exit status."
     import gradio as gr
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
-    app = api_app(demo.xray.service, creds, demo.xray.max_files, _file_size(max_file_size), concurrency)
+    app = api_app(demo.xray.service, creds, demo.xray.max_files, _file_size(max_file_size), concurrency,
+                  body_timeout)
     gr.mount_gradio_app(app, demo, '/', auth=creds, max_file_size=max_file_size, show_error=False, ssr_mode=False,
                         run_history=False)  # no X-rays kept in browsers
     from gradio.utils import get_upload_folder
     demo.has_launched = True  # Gradio checks that inputs were uploaded only once "launched" (mount_gradio_app does not)
     demo.xray.uploads = get_upload_folder()
     up = demo.xray.max_files * _file_size(max_file_size) + 2**20  # the JSON API's request limit
-    server, th = _listen(Guard(app, hosts=hosts, max_upload=up), host, port)
+    server, th = _listen(Guard(app, timeout=body_timeout, hosts=hosts, max_upload=up), host, port)
     print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict',
           flush=True)
     if share:
