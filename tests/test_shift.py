@@ -7,6 +7,8 @@ import numpy as np, pytest
 from PIL import Image, ImageFilter
 from xraylib.core import set_seed
 
+pytestmark = pytest.mark.slow  # its fixture trains a model with `train` (conftest: what trains is slow)
+
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
