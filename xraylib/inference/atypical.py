@@ -85,7 +85,7 @@ def crossfit_scores(F:np.ndarray, # pooled features, `(n, d)`
 
 # %% ../../nbs/44_inference.atypical.ipynb #59084974
 REFERENCE_NAME, FALSE_ALARM = 'reference.safetensors', 0.01
-CARE_NOTE = 'unlike the training images: treat this prediction with care'
+CARE_NOTE = 'unlike the images the model was validated on: treat this prediction with care'
 
 def reference_arrays(F:np.ndarray, # the validation images' pooled features, `(n, d)`
                      probs:np.ndarray, # their probabilities, `(n, n_labels)` (what the predictor gives)
