@@ -143,12 +143,16 @@ def disk_full_is_clear(where:Path):
         if e.errno in (errno.ENOSPC, errno.EDQUOT): raise _disk_error(e, where) from e
         raise
 
-def copy_members(z:zipfile.ZipFile, todo:dict, out:Path, quiet:bool=True):
-    "Stream each member of `todo` (relative path -> zip member) to `out/<relative path>`, once the disk has room."
-    need_space(out, sum(m.file_size for m in todo.values()))
+def copy_members(z:zipfile.ZipFile, # the open archive
+                 todo:dict, # relative path -> zip member
+                 dest:Path, # the dataset folder the members go into
+                 quiet:bool=True # no line every 1,000 images
+                ):
+    "Stream each member of `todo` to `dest/<relative path>`, once the disk has room."
+    need_space(dest, sum(m.file_size for m in todo.values()))
     for k, (rel, m) in enumerate(todo.items()):
-        (out/rel).parent.mkdir(parents=True, exist_ok=True)
-        with z.open(m) as src, open(out/rel, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
+        (dest/rel).parent.mkdir(parents=True, exist_ok=True)
+        with z.open(m) as src, open(dest/rel, 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)
         if not quiet and (k+1) % 1000 == 0: print(f'  extracted {k+1:,}/{len(todo):,} images')
 
 # %% ../../nbs/32_datasets.fetch.ipynb #5f571602
@@ -227,7 +231,7 @@ def reuse_or_start(dest, # the target folder given, or None
                    default:Callable, # `default()` is the dataset's default folder
                    complete:Callable, # `complete(dest)`: whether a complete, verified copy is there
                    force:bool, # download again even when complete
-                   quiet:bool # print progress
+                   quiet:bool # no progress lines
                   )->tuple:
     """`(dest, say, reuse)`: the absolute target folder, a print that is silent when `quiet`, and whether the complete
     copy there is reused."""
@@ -242,7 +246,7 @@ def download_staged(dest:Path, # the target folder
                      force:bool, # download the archive again even when a download folder is there
                      api, # a `KaggleApi`-like object, or `None` for a real one
                      dataset:str, # the Kaggle dataset
-                     quiet:bool, # print progress
+                     quiet:bool, # no progress lines
                      # `build(archive, staging)` extracts and verifies into `staging`; returns the marker's info
                      build:Callable,
                      mark:Callable, # `mark(dest, **info)` writes the marker

@@ -72,7 +72,7 @@ def _split_counts(images)->dict:
 def verify_kermany(folder:Union[str,Path], # a folder set: `folder/{train,val,test}/CLASS/*`
                    counts:Optional[dict]=KERMANY_COUNTS, # images expected per split and class folder (`None`: any)
                    decode:bool=True, # decode every image with `load_image` (else only read the folders)
-                   quiet:bool=True # show a progress bar while decoding
+                   quiet:bool=True # no progress bar while decoding
                   )->dict:
     "Check that `folder` reads with `read_folder` and holds the expected, decodable images; return the counts."
     folder = Path(folder)
@@ -115,7 +115,7 @@ def download_kermany(dest:Union[str,Path,None]=None, # target folder (default: `
                      api=None, # a `KaggleApi`-like object (default: a real one, once credentials are found)
                      dataset:str=KERMANY_DATASET, # the Kaggle dataset
                      counts:Optional[dict]=KERMANY_COUNTS, # images expected per split and class folder (`None`: any)
-                     quiet:bool=True # print progress
+                     quiet:bool=True # no progress lines
                     )->Path:
     """Download the Kermany pneumonia set into `dest/{train,val,test}/CLASS/` (one copy of each image), verify it; reuse
     it when complete."""

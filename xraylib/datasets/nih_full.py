@@ -129,7 +129,7 @@ def download_nih_full(dest:Union[str,Path,None]=None, # target folder (default: 
                       dataset:str=FULL_DATASET, # the Kaggle dataset
                       n_rows:Optional[int]=FULL_ROWS, # rows (= images) expected in `Data_Entry_2017.csv`
                       need_bytes:int=FULL_BYTES, # size of the images (the archive is about as large)
-                      quiet:bool=True # print progress
+                      quiet:bool=True # no progress lines
                      )->Path:
     "Download the full NIH ChestX-ray14 into `dest` folder by folder (resumable), verify it, mark it complete."
     dest, say, reuse = reuse_or_start(dest, default_full_dest, _full_complete, force, quiet)

@@ -126,7 +126,7 @@ def download_nih_sample(dest:Union[str,Path,None]=None, # target folder (default
                         api=None, # a `KaggleApi`-like object (default: a real one, once credentials are found)
                         dataset:str=SAMPLE_DATASET, # the Kaggle dataset
                         n_rows:Optional[int]=SAMPLE_ROWS, # rows (= images) expected in the CSV
-                        quiet:bool=True # print progress
+                        quiet:bool=True # no progress lines
                        )->Path:
     "Download, dedupe and verify the Kaggle NIH sample into `dest`; reuse it when already complete."
     dest, say, reuse = reuse_or_start(dest, default_dest, is_complete, force, quiet)

@@ -128,14 +128,14 @@ FASTBOOK_THRESHS = np.array([0.05000000074505806, 0.08214285969734192, 0.1142857
 # %% ../../nbs/50_evaluation.thresholds.ipynb #cc0ac2cb
 def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch, already sigmoided
                     targs, # targets (1, 0, NaN unknown: skipped), same shape
-                    threshs=None # thresholds; default `torch.linspace(0.05,0.95,29)` as in fastbook
+                    thresholds=None # thresholds; default `torch.linspace(0.05,0.95,29)` as in fastbook
                    )->pd.DataFrame:
     "`accuracy_multi` at every threshold in one vectorised pass, with the best threshold and the all-negative baseline."
     p, y = to_np(preds), targets(targs)
     if not np.issubdtype(p.dtype, np.floating): p = p.astype(np.float32)
     if p.shape != y.shape: raise ValueError(f'preds {p.shape} and targs {y.shape} differ in shape')
     # compare in preds' dtype, as torch does
-    ts = (FASTBOOK_THRESHS if threshs is None else to_np(threshs)).astype(p.dtype).ravel()
+    ts = (FASTBOOK_THRESHS if thresholds is None else to_np(thresholds)).astype(p.dtype).ravel()
     p, y = p.ravel(), y.ravel()
     pm, nm = (y, ~y) if y.dtype == bool else (y == 1, y == 0)  # unknown cells (NaN) are neither: not counted
     pos, neg = np.sort(p[pm]), np.sort(p[nm])
@@ -155,10 +155,10 @@ def threshold_sweep(preds, # probabilities (n_images, n_labels), numpy or torch,
 # %% ../../nbs/50_evaluation.thresholds.ipynb #ea255f8b
 def best_threshold(preds, # probabilities, or a `threshold_sweep` DataFrame
                    targs=None, # 0/1 targets (not needed when `preds` is a sweep)
-                   threshs=None # thresholds to try (default as `threshold_sweep`)
+                   thresholds=None # thresholds to try (default as `threshold_sweep`)
                   )->float:
     "The global threshold that maximises `accuracy_multi`."
-    sw = preds if isinstance(preds, pd.DataFrame) else threshold_sweep(preds, targs, threshs)
+    sw = preds if isinstance(preds, pd.DataFrame) else threshold_sweep(preds, targs, thresholds)
     return sw.attrs['best_threshold']
 
 # %% ../../nbs/50_evaluation.thresholds.ipynb #73ef328d

@@ -71,8 +71,9 @@ def _versions()->dict:
 def save_model(learn:Learner, # a trained `xray_learner`
                path:Union[str,Path], # a folder (gets model.safetensors + model.json) or a `.safetensors` file name
                thresholds:Optional[dict]=None, # {label: threshold}; default 0.5 for every label
-               # more metadata, merged in last: `train` adds its settings, the split (`data`), the weights file, ...
-               extra:Optional[dict]=None
+               data:Optional[dict]=None, # the split (`dls.split_summary` of `xray_dataloaders`); default: its sizes
+               pretrained_weights:Optional[str]=None, # the ImageNet weights file the model started from (its name kept)
+               extra:Optional[dict]=None # more metadata (training settings, seed, ...), merged in last
               )->Path:
     "Write the model's weights as safetensors and its metadata as JSON (no pickle); returns the weights file."
     path = Path(path)
@@ -81,10 +82,13 @@ def save_model(learn:Learner, # a trained `xray_learner`
     vocab = list(learn.dls.vocab)
     with atomic_path(wf) as tmp: save_file(cpu_state_dict(learn.model), str(tmp), metadata={'format': MODEL_FORMAT})
     thr = dict(zip(vocab, thresholds_in_order(0.5 if thresholds is None else thresholds, vocab, strict=False).tolist()))
+    how = 'fixed 0.5' if thresholds is None else 'given'
     meta = dict(format=MODEL_FORMAT, arch=get_arch(learn.arch).__name__, n_in=1, n_out=len(vocab), vocab=vocab,
-                **input_spec(learn.dls), thresholds=thr, threshold_method='given' if thresholds else 'fixed 0.5',
-                data=dict(n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds)),
-                pretrained=bool(learn.pretrained), pretrained_weights=None, seed=None, versions=_versions(),
+                **input_spec(learn.dls), thresholds=thr, threshold_method=how,
+                data=data or dict(n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds)),
+                pretrained=bool(learn.pretrained),
+                pretrained_weights=Path(pretrained_weights).name if pretrained_weights else None,
+                seed=None, versions=_versions(),
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                 weights_file=wf.name, weights_sha256=_sha256(wf))
     meta.update(extra or {})

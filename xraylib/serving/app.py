@@ -57,16 +57,15 @@ def auroc_markdown(metrics:dict, # `metrics.json`'s contents
 
 # %% ../../nbs/72_serving.app.ipynb #42caa788
 def _training_line(meta:dict)->str:
-    t, d = meta.get('training', {}), meta.get('data', {})
-    src = t.get('data')
+    "The model card's line on the training data, its split and the run; `?` for what `model.json` does not record."
+    t, d = [v if isinstance(v := meta.get(k), dict) else {} for k in ('training', 'data')]
+    src = t.get('data') or meta.get('source') or (meta['data'] if isinstance(meta.get('data'), str) else None)
     data = ('the built-in **phantom** (synthetic images, not real patients: the figures below say nothing about real '
-            'X-rays)'
-            if src == 'phantom' else f'`{src}`' if src else 'not recorded')
+            'X-rays)' if src == 'phantom' else f'`{src}`' if src else 'not recorded')
     return (f"**Training data**: {data}; {d.get('n_train', '?')} training / {d.get('n_valid', '?')} validation images "
-            f"of "
-            f"{d.get('patients_train', '?')} / {d.get('patients_valid', '?')} patients, split by {d.get('split', '?')} "
-            f"({d.get('patients_shared', '?')} patients in both); {t.get('epochs', '?')} epoch(s), seed "
-            f"{t.get('seed', meta.get('seed', '?'))}.")
+            f"of {d.get('patients_train', '?')} / {d.get('patients_valid', '?')} patients, split by "
+            f"{d.get('split', '?')} ({d.get('patients_shared', '?')} patients in both); {t.get('epochs', '?')} "
+            f"epoch(s), seed {t.get('seed', meta.get('seed', '?'))}.")
 
 def _calibration_line(meta:dict, metrics:Optional[dict])->str:
     cal, m = meta.get('calibration'), metrics or {}

@@ -291,11 +291,10 @@ def _write_outputs(learn, out:Path, rs:RunSettings, n_boot:int)->tuple:
                           image_ids=vdf['Image Index'].tolist(),
                           n_boot=n_boot, seed=rs.seed, metadata=items if isinstance(items, pd.DataFrame) else None,
                           chosen_on=f'validation ({THESE_DATA})')
-    save_model(learn, out, thresholds=ev.get('thresholds'), extra=dict(
-        seed=rs.seed, calibration=cal, no_finding=Vocab.of(rs.vocab or vocab).no_finding, data=rs.split_summary,
-        threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5', pretrained=rs.pretrained,
-        pretrained_weights=Path(rs.pretrained_weights).name if rs.pretrained_weights else None,
-        training=rs.to_dict(), valid_mean_auroc=ev['mean_auroc']))
+    save_model(learn, out, ev.get('thresholds'), rs.split_summary, rs.pretrained_weights, extra=dict(
+        seed=rs.seed, calibration=cal, no_finding=Vocab.of(rs.vocab or vocab).no_finding, pretrained=rs.pretrained,
+        threshold_method='f1' if ev.get('thresholds') else 'fixed 0.5', training=rs.to_dict(),
+        valid_mean_auroc=ev['mean_auroc']))
     with open(out/'report.md', 'a') as f: f.write(_split_note(rs.split_summary, cal, held))
     validation_reference(learn, out, targs.numpy(), vdf['Patient ID'].tolist())
     interruption_point('model-files')

@@ -343,7 +343,7 @@ def _score_holdout(model_dir:Path, frame:pd.DataFrame, n_boot:int, seed:int, qui
                 auroc_ci={l: r['auroc_ci'] for l, r in ev['auroc'].items()})
 
 # %% ../../nbs/65_training.sources.ipynb #9751593b
-def evaluate_sources(model_dir:Union[str,Path], # a finished run's folder (model files, valid and test predictions)
+def evaluate_sources(out:Union[str,Path], # a finished run's folder (model files, valid and test predictions)
                      frame:pd.DataFrame, # the `read_sources` frame it trained on
                      n_boot:int=1000, # bootstrap resamples
                      seed:int=42, # bootstrap seed
@@ -351,7 +351,7 @@ def evaluate_sources(model_dir:Union[str,Path], # a finished run's folder (model
                     )->dict:
     """Per-source evaluations of a run on several sources, its report's section on them, and the held-out source scored:
     the entries for `metrics.json`."""
-    d, evals = Path(model_dir), {}
+    d, evals = Path(out), {}
     mj = json.loads((d/'model.json').read_text()) if (d/'model.json').exists() else {}
     th = mj.get('thresholds')
     for what, f in (('validation', d/'valid_preds.csv'), ('test', d/'test'/'test_preds.csv')):
