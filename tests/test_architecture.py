@@ -12,14 +12,22 @@ LIB = REPO/'xraylib'
 MAX_CELL = 40
 
 
+TOP = '__init__'  # the name of the top-level xraylib/__init__.py (a docstring and `__version__`; it imports nothing)
+
+
 def _modules(root:Path)->dict:
-    "Dotted module name (below `xraylib`) -> file, for every module but nbdev's generated index and the `__init__`s."
-    return {'.'.join(p.relative_to(root).with_suffix('').parts): p for p in sorted(root.rglob('*.py'))
-            if p.name not in ('_modidx.py', '__init__.py')}
+    """Dotted module name (below `xraylib`) -> file, for every module but nbdev's generated index. A package's
+    `__init__.py` is the module named for its package ('data' for data/__init__.py, `TOP` for the top one)."""
+    out = {}
+    for p in sorted(root.rglob('*.py')):
+        if p.name == '_modidx.py': continue
+        parts = p.relative_to(root).with_suffix('').parts
+        out['.'.join(parts[:-1] if p.name == '__init__.py' else parts) or TOP] = p
+    return out
 
 MODULES = _modules(LIB)
 # The stages, lowest first: a module may import its own stage and the stages before it, never one after it.
-STAGES = [('foundations', ('core', 'vocab', 'stats', 'progress')), ('imaging', ('imaging',)), ('data', ('data',)),
+STAGES = [('foundations', ('core', 'vocab', 'stats', 'progress', TOP)), ('imaging', ('imaging',)), ('data', ('data',)),
           ('datasets', ('datasets',)), ('inference', ('inference',)), ('evaluation', ('evaluation',)),
           ('training', ('training',)), ('serving', ('serving',)), ('entry points', ('cli', 'all'))]
 SERVING_NEVER = ('training',)  # serving sits above training in the list, but never reaches it
@@ -55,25 +63,103 @@ def test_line_check_can_fail(tmp_path):
     assert long_lines([f]) == [f'{f}:2 ({12 + 120 - 1})'.replace(str(12 + 120 - 1), str(len('x = 1  # ' + 'b' * 120)))]
 
 
+def test_line_check_reads_init_files(tmp_path):
+    "The check can fail on a package's `__init__.py` and the top one (nbdev's `__all__` lists still excepted)."
+    (tmp_path/'data').mkdir()
+    (tmp_path/'__init__.py').write_text('"""' + 'd' * 120 + '"""\n')
+    (tmp_path/'data'/'__init__.py').write_text("__all__ = ['" + 'a' * 130 + "']\nx = 1  # " + 'b' * 120 + '\n')
+    (tmp_path/'_modidx.py').write_text('d = ' + 'e' * 130 + '\n')
+    assert long_lines(_modules(tmp_path).values()) == [f"{tmp_path/'__init__.py'}:1 (126)",
+                                                        f"{tmp_path/'data'/'__init__.py'}:2 (129)"]
+
+
 def test_every_module_has_a_stage():
     assert len(MODULES) > 30, f'found only {sorted(MODULES)} in {LIB}'
     for m in MODULES: stage(m)  # raises StopIteration for a module outside every stage
+    assert {TOP, 'data', 'datasets', 'training'} <= set(MODULES) and '_modidx' not in MODULES  # `__init__`s are modules
     assert {m.split('.')[0] for m in MODULES} >= {'imaging', 'data', 'datasets', 'inference', 'evaluation', 'training', 'serving'}
 
 
+def _below_xraylib(name:str):
+    "`'xraylib.a.b'` -> `'a.b'`, `'xraylib'` -> `''`; None for a name outside xraylib."
+    return '' if name == 'xraylib' else name[len('xraylib.'):] if name.startswith('xraylib.') else None
+
+
+def _relative(pkg:list, level:int, name:str):
+    "The dotted name below xraylib that `from {'.' * level}{name}` means in package `pkg` (parts); None above xraylib."
+    if level - 1 > len(pkg): return None
+    return '.'.join(pkg[:len(pkg) - level + 1] + (name.split('.') if name else []))
+
+
+def _targets(name:str, modules:dict, whole:bool=True)->set:
+    """The modules an import of `name` (dotted below xraylib; '' is xraylib itself) stands for. A package bound to a
+    name whole (`from .. import training`, `from xraylib import evaluation as ev`, `import xraylib.training`,
+    `import_module('xraylib.training')`) counts as its `__init__` and every module below it: attribute access reaches
+    any of them. A package imported only for names from its `__init__` (`from ..evaluation import *`, `from x import f`
+    with `f` no submodule) counts as its `__init__` only; so does `import xraylib` (see `_xraylib_attributes`)."""
+    m = name or TOP
+    if m not in modules: return set()
+    pkg = whole and m != TOP and modules[m].name == '__init__.py'
+    return {m} | ({k for k in modules if k.startswith(m + '.')} if pkg else set())
+
+
+def _dynamic(call:ast.Call, pkg:list):
+    """The dotted name below xraylib that `importlib.import_module(NAME)`, `import_module(NAME)` or `__import__(NAME)`
+    imports, where NAME is a string constant: absolute, or relative (to `package=`, a constant or `__package__`). None
+    otherwise: a name computed at run time (as `cli` does with its command table) cannot be read from the source."""
+    f = call.func
+    fn = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', None)
+    if fn not in ('import_module', '__import__') or not call.args: return None
+    name = call.args[0]
+    if not (isinstance(name, ast.Constant) and isinstance(name.value, str)): return None
+    if not name.value.startswith('.'): return _below_xraylib(name.value)
+    if fn != 'import_module': return None  # `__import__`'s relative form needs globals(); not used here
+    p = next((k.value for k in call.keywords if k.arg == 'package'), call.args[1] if len(call.args) > 1 else None)
+    if isinstance(p, ast.Name) and p.id == '__package__': base = pkg
+    elif isinstance(p, ast.Constant) and isinstance(p.value, str) and (b := _below_xraylib(p.value)) is not None:
+        base = b.split('.') if b else []
+    else: return None
+    rest = name.value.lstrip('.')
+    return _relative(base, len(name.value) - len(rest), rest)
+
+
+def _xraylib_attributes(tree:ast.AST, modules:dict)->set:
+    """After `import xraylib` (or `import xraylib.x`, which binds `xraylib` too): the modules its attribute chains
+    reach, `xraylib.training.learner.train` -> 'training.learner' (the longest chain that names a module),
+    `xraylib.__version__` -> `TOP`. A chain through a variable (`x = xraylib.training; x.learner`) is not followed."""
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    out = set()
+    for n in ast.walk(tree):
+        if not isinstance(n, ast.Attribute) or id(n) in inner: continue
+        parts = []
+        while isinstance(n, ast.Attribute): parts.insert(0, n.attr); n = n.value
+        if isinstance(n, ast.Name) and n.id == 'xraylib':
+            out.add(next((m for i in range(len(parts), 0, -1) if (m := '.'.join(parts[:i])) in modules), TOP))
+    return out
+
+
 def _imported(mod:str, tree:ast.AST, modules:dict=None)->set:
-    "The xraylib modules `mod` (dotted, below `xraylib`) imports anywhere (module level and inside functions)."
+    """The xraylib modules `mod` (dotted, below `xraylib`) imports anywhere (module level and inside functions):
+    `import`, `from ... import` (absolute or relative, `*` included), `importlib.import_module`/`__import__` of a string
+    constant, and attributes of `xraylib` after `import xraylib`. What a package import stands for: `_targets`.
+    Importing `xraylib.a.b` also runs xraylib/__init__.py and a/__init__.py: those implicit edges are left out."""
     modules = MODULES if modules is None else modules
-    pkg, out = mod.split('.')[:-1], set()
+    parts = [] if mod == TOP else mod.split('.')
+    pkg = parts if mod in modules and modules[mod].name == '__init__.py' else parts[:-1]  # where `.` points
+    out, binds_xraylib = set(), False
     for n in ast.walk(tree):
         if isinstance(n, ast.ImportFrom):
-            if n.level: base = '.'.join((pkg[:len(pkg) - n.level + 1] if n.level > 1 else pkg) + ([n.module] if n.module else []))
-            elif (n.module or '').startswith('xraylib.') or n.module == 'xraylib': base = n.module[len('xraylib.'):] if n.module != 'xraylib' else ''
-            else: continue
-            if base in modules: out.add(base)
-            else: out |= {f'{base}.{a.name}'.lstrip('.') for a in n.names if f'{base}.{a.name}'.lstrip('.') in modules}
+            base = _relative(pkg, n.level, n.module) if n.level else _below_xraylib(n.module or '')
+            if base is None: continue
+            out |= _targets(base, modules, whole=False)  # `from X import ...` runs X (a package: its `__init__`)
+            out |= {t for a in n.names if a.name != '*' for t in _targets(f'{base}.{a.name}'.lstrip('.'), modules)}
         elif isinstance(n, ast.Import):
-            out |= {a.name[len('xraylib.'):] for a in n.names if a.name[len('xraylib.'):] in modules}
+            for a in n.names:
+                if (b := _below_xraylib(a.name)) is None: continue
+                out |= _targets(b, modules, whole=b != '')
+                binds_xraylib |= a.asname is None
+        elif isinstance(n, ast.Call) and (b := _dynamic(n, pkg)) is not None: out |= _targets(b, modules)
+    if binds_xraylib: out |= _xraylib_attributes(tree, modules)
     return out - {mod}
 
 
@@ -105,6 +191,38 @@ def test_direction_check_can_fail(tmp_path):
     (tmp_path/'evaluation'/'t.py').write_text('from xraylib.inference.p import f\n')
     g = import_graph(_modules(tmp_path))
     assert backward_imports(g) == [('inference.p', 'evaluation.t')]
+
+
+def test_direction_check_sees_every_import_form(tmp_path):
+    """The check can fail on each import form: `importlib.import_module`/`__import__` of a string constant (absolute,
+    relative to `package=`), a package imported whole (`from .. import training`, `from xraylib import evaluation as
+    ev`), `from ..evaluation import *`, `import xraylib` with attribute access, and imports in `__init__.py` files."""
+    files = {'__init__.py': 'from .training import learner\n', '_modidx.py': 'from xraylib.serving import app\n',
+             'core.py': '', 'training/__init__.py': '', 'training/learner.py': '', 'evaluation/__init__.py': '',
+             'evaluation/t.py': '', 'inference/__init__.py': 'from ..training import learner\n',
+             'inference/dyn.py': "import importlib\ndef f():\n    importlib.import_module('xraylib.training.learner')",
+             'inference/rel.py': "from importlib import import_module\n"
+                                 "m = import_module('.learner', package='xraylib.training')\n",
+             'inference/pkgrel.py': "import importlib\nm = importlib.import_module('..evaluation.t', __package__)\n",
+             'inference/dunder.py': "__import__('xraylib.evaluation.t')\n",
+             'inference/sub.py': 'from .. import training\n', 'inference/star.py': 'from ..evaluation import *\n',
+             'inference/alias.py': 'from xraylib import evaluation as ev\n',
+             'inference/attr.py': 'import xraylib\ndef f(): return xraylib.training.learner.fit\n',
+             'inference/fine.py': 'import importlib, xraylib\nfrom .. import core\nv = xraylib.__version__\n'
+                                  'def f(name): return importlib.import_module(name)\n'}
+    for f, src in files.items(): (tmp_path/f).parent.mkdir(exist_ok=True); (tmp_path/f).write_text(src)
+    mods = _modules(tmp_path)
+    planted = 'dyn rel pkgrel dunder sub star alias attr fine'.split()
+    assert sorted(mods) == sorted([TOP, 'core', 'training', 'training.learner', 'evaluation', 'evaluation.t',
+                                   'inference'] + [f'inference.{m}' for m in planted])  # `__init__`s in, `_modidx` out
+    g = import_graph(mods)
+    assert g['inference.fine'] == {TOP, 'core'}
+    assert backward_imports(g) == [
+        (TOP, 'training'), (TOP, 'training.learner'), ('inference', 'training'), ('inference', 'training.learner'),
+        ('inference.alias', 'evaluation'), ('inference.alias', 'evaluation.t'), ('inference.attr', 'training.learner'),
+        ('inference.dunder', 'evaluation.t'), ('inference.dyn', 'training.learner'),
+        ('inference.pkgrel', 'evaluation.t'), ('inference.rel', 'training.learner'), ('inference.star', 'evaluation'),
+        ('inference.sub', 'training'), ('inference.sub', 'training.learner')]
 
 
 def circles(graph:dict)->list:
@@ -223,7 +341,7 @@ def test_public_names_have_one_home():
 def test_duplicates_finds_nothing(tmp_path):
     if shutil.which('duplicates') is None: pytest.skip('the `duplicates` command is not on PATH')
     for m, p in MODULES.items():  # every module but the generated _modidx.py and `all` (a list of imports by design)
-        if m != 'all': shutil.copy(p, tmp_path/f'{m}.py')
+        if m != 'all': shutil.copy(p, tmp_path/f"{'top_init' if m == TOP else m}.py")
     r = subprocess.run(['duplicates', '--repo', str(tmp_path), '--most', '20'], capture_output=True, text=True, timeout=120)
     assert f'({len(MODULES) - 1} files read)' in r.stdout, r.stdout + r.stderr
     assert r.stdout.startswith('no duplicates'), f'duplicates found repeated code in xraylib/:\n{r.stdout}'
@@ -254,20 +372,39 @@ def test_no_reexports_or_renamed_shims():
 GLOSSARY = {'out': "a folder a command writes its results into", 'dest': "a dataset's folder, written by a download",
             'num_workers': "parallel workers (threads or processes), torch's and fastai's name",
             'threads': "threads one computation uses (torch, ONNX Runtime, a decoder)",
-            'quiet': "no progress bars or messages", 'thresholds': "probability cut-offs: a float, or {label: cut-off}"}
-SYNONYMS = {'out_dir': 'out', 'outdir': 'out', 'output_dir': 'out', 'workers': 'num_workers', 'n_workers': 'num_workers',
-            'progress': 'quiet', 'verbose': 'quiet', 'show_progress': 'quiet', 'thresh': 'thresholds'}
+            'quiet': "no progress bars or messages",
+            'thresholds': "probability cut-offs: a float for every label, "
+                          "or (where a function takes them) {label: cut-off}"}
+SYNONYMS = {'out_dir': 'out', 'outdir': 'out', 'output_dir': 'out', 'out_folder': 'out', 'output_folder': 'out',
+            'workers': 'num_workers', 'n_workers': 'num_workers', 'n_jobs': 'num_workers',
+            'progress': 'quiet', 'verbose': 'quiet', 'show_progress': 'quiet', 'silent': 'quiet',
+            'thresh': 'thresholds', 'threshs': 'thresholds', 'gradcam_label': 'cam_label',
+            'model_dir': 'model'}  # `model`: a model folder (or file)
 KEEP = {('training.metrics', 'accuracy_multi', 'thresh')}  # fastai's `accuracy_multi` signature, kept as a drop-in
-DEST_HOMES = ('datasets.', 'core')  # where dataset folders are written
+
+
+def dest_home(m:str)->bool: return m == 'core' or m.startswith('datasets.')  # where dataset folders are written
+
+
+def _arg_names(a:ast.arguments)->list:
+    "Every name of a signature: positional-only, ordinary, `*args`, keyword-only and `**kwargs`."
+    return [p.arg for p in a.posonlyargs + a.args + [a.vararg] + a.kwonlyargs + [a.kwarg] if p is not None]
 
 
 def _public_params(tree:ast.Module)->list:
-    "`(function, parameter)` for every public function and method of a module (and `__init__`s)."
+    """`(function, parameter)` for every public function and method of a module (and `__init__`s), every lambda bound
+    to a public name (`f = lambda progress=True: ...`), and `(class, field)` for every annotated name in a public
+    class's body (a dataclass's or NamedTuple's fields: `workers: int = 1`)."""
     out = []
     for n in ast.walk(tree):
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (not n.name.startswith('_') or n.name == '__init__'):
-            a = n.args
-            out += [(n.name, p.arg) for p in a.posonlyargs + a.args + a.kwonlyargs]
+            out += [(n.name, a) for a in _arg_names(n.args)]
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(n.value, ast.Lambda):
+            names = [t.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)]
+            out += [(f, a) for f in names if not f.startswith('_') for a in _arg_names(n.value.args)]
+        if isinstance(n, ast.ClassDef) and not n.name.startswith('_'):
+            out += [(n.name, b.target.id) for b in n.body
+                    if isinstance(b, ast.AnnAssign) and isinstance(b.target, ast.Name)]
     return out
 
 
@@ -277,7 +414,7 @@ def misnamed(modules:dict)->list:
     for m, p in modules.items():
         for f, a in _public_params(ast.parse(p.read_text())):
             if a in SYNONYMS and (m, f, a) not in KEEP: bad.append(f'{m}.{f}({a}): use {SYNONYMS[a]}')
-            if a == 'dest' and not m.startswith(DEST_HOMES): bad.append(f'{m}.{f}(dest): use out (a results folder)')
+            if a == 'dest' and not dest_home(m): bad.append(f'{m}.{f}(dest): use out (a results folder)')
     return bad
 
 
@@ -290,3 +427,24 @@ def test_name_check_can_fail(tmp_path):
     (tmp_path/'m.py').write_text('def f(x, progress=True, out_dir=None): pass\ndef g(dest): pass\n')
     assert misnamed({'evaluation.m': tmp_path/'m.py'}) == [
         'evaluation.m.f(progress): use quiet', 'evaluation.m.f(out_dir): use out', 'evaluation.m.g(dest): use out (a results folder)']
+
+
+def test_name_check_sees_fields_star_args_and_lambdas(tmp_path):
+    """The check can fail on a dataclass field, a keyword-only parameter, `*args`/`**kwargs` names, a lambda bound to a
+    public name, and the newer synonyms; a private class's field, a private lambda and `dest` in datasets are fine."""
+    (tmp_path/'m.py').write_text(
+        '@dataclass\nclass Settings:\n    workers: int = 1\n    out: str = "."\n'
+        '    def run(self): self.n_jobs: int = 2\n'
+        'class _Private:\n    silent: bool = False\n'
+        'def f(x, *, threshs=None, **progress): pass\ndef g(*verbose, model_dir=None): pass\n'
+        'show = lambda gradcam_label, silent=False: None\n_hidden = lambda silent: None\n'
+        'h: object = lambda *, out_folder=None, output_folder=None: None\n')
+    (tmp_path/'d.py').write_text('def fetch(dest): pass\n')
+    assert misnamed({'evaluation.m': tmp_path/'m.py', 'datasets.d': tmp_path/'d.py', 'core': tmp_path/'d.py'}) == [
+        'evaluation.m.Settings(workers): use num_workers', 'evaluation.m.f(threshs): use thresholds',
+        'evaluation.m.f(progress): use quiet', 'evaluation.m.g(verbose): use quiet',
+        'evaluation.m.g(model_dir): use model',
+        'evaluation.m.show(gradcam_label): use cam_label', 'evaluation.m.show(silent): use quiet',
+        'evaluation.m.h(out_folder): use out', 'evaluation.m.h(output_folder): use out']
+    assert misnamed({'corex': tmp_path/'d.py', 'datasets': tmp_path/'d.py'}) == [
+        'corex.fetch(dest): use out (a results folder)', 'datasets.fetch(dest): use out (a results folder)']
