@@ -43,8 +43,8 @@ from .evaluation.localize import read_boxes, localize, localization_table, plot_
 from .evaluation.shift import make_reference, shift_check
 from .training.learner import train, xray_learner, valid_predictions, default_preset, CPU_PRESET
 from .serving.widgets import upload_widget
-_all_ = ['LABELS', 'PATHOLOGIES', 'NO_FINDING', 'set_seed', 'shared_data', 'Vocab', 'NIH_VOCAB', 'load_image', 'ImageLoadError',
-        'make_phantom_sample', 'make_phantom_folder_set', 'BBOX_CSV', 'kaggle_credentials', 'DownloadError',
+_all_ = ['LABELS', 'PATHOLOGIES', 'NO_FINDING', 'set_seed', 'shared_data', 'Vocab', 'NIH_VOCAB', 'load_image',
+        'ImageLoadError', 'make_phantom_sample', 'make_phantom_folder_set', 'BBOX_CSV', 'kaggle_credentials', 'DownloadError',
         'download_nih_sample', 'download_kermany', 'read_dataset', 'load_labels', 'label_counts',
         'plot_label_counts', 'xray_dblock', 'xray_dataloaders', 'official_test_items', 'patient_splitter',
         'cached_frame', 'save_model', 'load_model', 'Predictor', 'list_preds', 'gradcam', 'plot_gradcam', 'EvalData',
