@@ -44,13 +44,13 @@ from .evaluation.shift import make_reference, shift_check
 from .training.learner import train, xray_learner, valid_predictions, default_preset, CPU_PRESET
 from .serving.widgets import upload_widget
 _all_ = ['LABELS', 'PATHOLOGIES', 'NO_FINDING', 'set_seed', 'shared_data', 'Vocab', 'NIH_VOCAB', 'load_image',
-        'ImageLoadError', 'make_phantom_sample', 'make_phantom_folder_set', 'BBOX_CSV', 'kaggle_credentials', 'DownloadError',
-        'download_nih_sample', 'download_kermany', 'read_dataset', 'load_labels', 'label_counts',
-        'plot_label_counts', 'xray_dblock', 'xray_dataloaders', 'official_test_items', 'patient_splitter',
-        'cached_frame', 'save_model', 'load_model', 'Predictor', 'list_preds', 'gradcam', 'plot_gradcam', 'EvalData',
-        'threshold_sweep', 'plot_threshold_sweep', 'per_label_thresholds', 'thresholds_dict', 'thresholds_at',
-        'auroc_table', 'confusion_at', 'write_evaluation', 'plot_roc', 'plot_confusion', 'plot_rates_vs_threshold',
-        'calibration_table', 'plot_reliability', 'heldout_ece', 'subgroup_table', 'plot_subgroups', 'compare_preds',
-        'compare_models', 'read_external', 'external_lines', 'site_calibration', 'site_curve', 'curve_summary',
-        'plot_site_curve', 'read_boxes', 'localize', 'localization_table', 'plot_localization', 'make_reference',
-        'shift_check', 'train', 'xray_learner', 'valid_predictions', 'default_preset', 'CPU_PRESET', 'upload_widget']
+         'ImageLoadError', 'make_phantom_sample', 'make_phantom_folder_set', 'BBOX_CSV', 'kaggle_credentials',
+         'DownloadError', 'download_nih_sample', 'download_kermany', 'read_dataset', 'load_labels', 'label_counts',
+         'plot_label_counts', 'xray_dblock', 'xray_dataloaders', 'official_test_items', 'patient_splitter',
+         'cached_frame', 'save_model', 'load_model', 'Predictor', 'list_preds', 'gradcam', 'plot_gradcam', 'EvalData',
+         'threshold_sweep', 'plot_threshold_sweep', 'per_label_thresholds', 'thresholds_dict', 'thresholds_at',
+         'auroc_table', 'confusion_at', 'write_evaluation', 'plot_roc', 'plot_confusion', 'plot_rates_vs_threshold',
+         'calibration_table', 'plot_reliability', 'heldout_ece', 'subgroup_table', 'plot_subgroups', 'compare_preds',
+         'compare_models', 'read_external', 'external_lines', 'site_calibration', 'site_curve', 'curve_summary',
+         'plot_site_curve', 'read_boxes', 'localize', 'localization_table', 'plot_localization', 'make_reference',
+         'shift_check', 'train', 'xray_learner', 'valid_predictions', 'default_preset', 'CPU_PRESET', 'upload_widget']
