@@ -20,7 +20,7 @@ from .frame import note_missing
 __all__ = ['REQUIRED_COLS', 'OPTIONAL_COLS', 'LABEL_FILES', 'FORMATS', 'XRAY_MEAN', 'XRAY_STD', 'parse_age', 'find_label_file',
            'image_dirs', 'load_labels', 'read_dataset', 'label_counts', 'plot_label_counts', 'get_x', 'get_y',
            'LabelTargets', 'XrayAugment', 'xray_aug_transforms', 'xray_dblock', 'CachedTfmdDL', 'split_summary',
-           'dataset_frame', 'official_test_items', 'xray_dataloaders']
+           'dataset_frame', 'official_test_items', 'XrayDataLoaders', 'xray_dataloaders']
 
 # %% ../../nbs/22_data.block.ipynb #d820974b
 #| export
@@ -327,7 +327,7 @@ def xray_dblock(size:int=DEFAULT_SIZE, # images are squished to `size` x `size`
                      batch_tfms=bt + [Normalize.from_stats([XRAY_MEAN], [XRAY_STD])])
 
 # %% ../../nbs/22_data.block.ipynb #4a73662c
-from fastai.data.core import TfmdDL
+from fastai.data.core import TfmdDL, DataLoaders
 
 class CachedTfmdDL(TfmdDL):
     "A fastai `TfmdDL` that reads whole batches from the image cache when its items are cached rows."
@@ -418,6 +418,17 @@ def official_test_items(source, # a dataset folder, label file or reader's frame
     if (lists := official_lists(df)) is None: resolve_split('official', df)  # raises, naming the lists
     return _as_frame(df, missing, keep=lists[1])
 
+# %% ../../nbs/22_data.block.ipynb #xdl00001
+class XrayDataLoaders(DataLoaders):
+    "fastai `DataLoaders` that keep what they were made from: the split's `split_summary` and every row (`items_df`)."
+    def __init__(self, *loaders, # the training and validation `DataLoader`s (then any others)
+                 split_summary:dict=None, # `split_summary` of the split (sizes, patients, how it was split)
+                 items_df:pd.DataFrame=None, # the rows they were made from (both sides)
+                 **kwargs # `DataLoaders`'s: path, device
+                ):
+        super().__init__(*loaders, **kwargs)
+        self.split_summary, self.items_df = split_summary or {}, items_df
+
 # %% ../../nbs/22_data.block.ipynb #292725fb
 def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels` DataFrame
                      size:int=DEFAULT_SIZE, # image size (squished to size x size)
@@ -439,7 +450,7 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
                      read:dict=None, # `read_dataset`'s options for a folder or file source (format, labels, ...)
                      **kwargs # passed to `xray_dblock` (flip, item_tfms, batch_tfms) or `DataBlock.dataloaders`
                     ):
-    """fastai DataLoaders of grayscale X-rays with targets in the dataset's vocabulary, split by patient (its own test
+    """`XrayDataLoaders` of grayscale X-rays with targets in the dataset's vocabulary, split by patient (its own test
     set held out)."""
     df = dataset_frame(source, read)
     split = resolve_split(split, df) if splitter is None else 'custom'
@@ -456,13 +467,10 @@ def xray_dataloaders(source, # a dataset folder, a label CSV, or a `load_labels`
     if num_workers is not None: kwargs['num_workers'] = num_workers
     dls = dblock.dataloaders(df, bs=bs, device=device, dl_type=CachedTfmdDL if cache else None, **kwargs)
     tr, va = splitter(df)
-    dls.split_summary = split_summary(
-        df, tr, va, split=split, valid_pct=valid_pct, seed=seed, size=size, cached=cache,
-        splitter=getattr(splitter, '__qualname__', str(splitter)).split('.')[0], skipped_missing=skipped,
-        n_test_held_out=len(lists[1]) if lists else 0, held_out=held,
-    )
-    dls.items_df = df
-    return dls
+    summary = split_summary(df, tr, va, split=split, valid_pct=valid_pct, seed=seed, size=size, cached=cache,
+                            splitter=getattr(splitter, '__qualname__', str(splitter)).split('.')[0],
+                            skipped_missing=skipped, n_test_held_out=len(lists[1]) if lists else 0, held_out=held)
+    return XrayDataLoaders(*dls.loaders, path=dls.path, device=device, split_summary=summary, items_df=df)
 
 # %% ../../nbs/22_data.block.ipynb #e8e41eb4
 def _cache_rows(df:pd.DataFrame, size:int, cache_dir, num_workers:int, quiet:bool)->pd.DataFrame:
