@@ -206,7 +206,7 @@ def test_predict_json(trained):
     assert sorted(p['probability'] for p in tta[0]['predictions']) != sorted(probs)
     assert {p['label'] for p in raw[0]['predictions']} == {p['label'] for p in out[0]['predictions']}
     assert sorted(p['probability'] for p in raw[0]['predictions']) != sorted(probs)
-    r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--gradcam-label', 'Effusion')
+    r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--cam-label', 'Effusion')
     assert r.returncode == 0 and [p.name for p in (trained/'cams').iterdir()] == [f'{img.stem}_Effusion.png'], r.stderr
     r = run('predict', str(trained/'run'), str(img), '--thresholds', '0.0')  # every label passes a cut-off of 0
     rows = [l for l in r.stdout.splitlines() if '(threshold' in l]
