@@ -102,21 +102,47 @@ def _bad_input(cmd:str, d:Path)->list:
             'shift': [no, no, '--out', str(d/'sh')]}[cmd]
 
 
+def _bad_values(d:Path)->list:
+    """`(cmd, args, option)`: command lines that parse but give an option an impossible value; the reason must name
+    `option`. The value is checked first, so the other arguments may be missing files (a tiny valid pair for evaluate)."""
+    no = str(d/'nothing-here')
+    (d/'p.csv').write_text('Image Index,prob_Mass\n' + ''.join(f'{i}.png,{i/10}\n' for i in range(10)))
+    (d/'l.csv').write_text('Image Index,Finding Labels\n' + ''.join(f'{i}.png,{"Mass" if i > 4 else "No Finding"}\n'
+                                                                    for i in range(10)))
+    return [('shift', [no, no, '--alpha', '5', '--out', str(d/'sh-a')], '--alpha'),
+            ('shift', [no, no, '--n-boot', '0', '--out', str(d/'sh-b')], '--n-boot'),
+            ('evaluate', ['--preds', str(d/'p.csv'), '--labels', str(d/'l.csv'), '--threshold-method', 'bogus',
+                          '--out', str(d/'ev-m')], '--threshold-method bogus: give f1, youden or sensitivity'),
+            ('localize', [no, no + '.png', '--boxes', no + '.csv', '--level', '2', '--out', str(d/'loc-a')], '--level'),
+            ('localize', [no, no + '.png', '--boxes', no + '.csv', '--level', '-1', '--out', str(d/'loc-b')], '--level'),
+            ('predict', [no, no + '.png', '--thresholds', '1.5', '--csv', str(d/'pr-a.csv')], '--thresholds'),
+            ('predict', [no, no + '.png', '--thresholds', '-0.5', '--csv', str(d/'pr-b.csv')], '--thresholds'),
+            ('train', ['--data', 'phantom', '--threads', 'bogus', '--out', str(d/'run-t'), '--quiet'], '--threads bogus'),
+            ('calibrate', ['--model', no, '--preds', no + '.csv', '--labels', no + '.csv', '--curve', '10,bogus',
+                           '--out', str(d/'cal-c')], '--curve')]
+
+
 def test_one_exit_status_for_bad_input(tmp_path):
     "Every command: input it cannot use (a missing file, an impossible value) exits 1 with `xraylib CMD: reason`, no"
     "traceback, nothing written; a command line argparse refuses (an unknown option) exits 2, the usage error."
     from concurrent.futures import ThreadPoolExecutor
     env = _no_kaggle_env(tmp_path)
-    jobs = [(c, _bad_input(c, tmp_path)) for c in COMMANDS] + [(c, ['--no-such-option']) for c in COMMANDS]
-    assert {c for c, _ in jobs} == set(COMMANDS) == {'phantom', 'download', 'train', 'evaluate', 'predict', 'compare',
-                                                     'calibrate', 'localize', 'serve', 'shift'}
+    jobs = ([(c, _bad_input(c, tmp_path), '') for c in COMMANDS] + _bad_values(tmp_path) +
+            [(c, ['--no-such-option'], '') for c in COMMANDS])
+    assert {c for c, *_ in jobs} == set(COMMANDS) == {'phantom', 'download', 'train', 'evaluate', 'predict', 'compare',
+                                                      'calibrate', 'localize', 'serve', 'shift'}
     with ThreadPoolExecutor(4) as ex: rs = list(ex.map(lambda j: run(j[0], *j[1], env=env), jobs))
-    for (c, args), r in zip(jobs, rs):
+    bad = []
+    for (c, args, opt), r in zip(jobs, rs):
         want = 2 if args == ['--no-such-option'] else 1
-        assert r.returncode == want and 'Traceback' not in r.stderr, (c, args, r.returncode, r.stderr[-2000:])
         said = r.stderr.splitlines()  # (a first run may print matplotlib's font-cache note before)
-        assert any(l.startswith(f'xraylib {c}: ' if want == 1 else 'usage: xraylib') for l in said), (c, r.stderr[-2000:])
-    assert not [o for o in ('ph', 'nih', 'run', 'ev', 'loc') if (tmp_path/o).exists()] and not (tmp_path/'sh').exists()  # nothing written
+        ok = any(l.startswith(f'xraylib {c}: ' if want == 1 else 'usage: xraylib') and opt in l for l in said)
+        if r.returncode != want or 'Traceback' in r.stderr or not ok:
+            bad.append(f'xraylib {c} {" ".join(args[-3:])}: exit {r.returncode}, {r.stderr.strip()[-300:]!r}')
+    assert not bad, '\n'.join(bad)
+    written = ('ph', 'nih', 'run', 'ev', 'loc', 'sh', 'sh-a', 'sh-b', 'ev-m', 'loc-a', 'loc-b', 'pr-a.csv', 'pr-b.csv',
+               'run-t', 'cal-c')
+    assert not [o for o in written if (tmp_path/o).exists()]  # nothing written
 
 
 @pytest.fixture(scope='module')
@@ -180,7 +206,7 @@ def test_predict_json(trained):
     assert sorted(p['probability'] for p in tta[0]['predictions']) != sorted(probs)
     assert {p['label'] for p in raw[0]['predictions']} == {p['label'] for p in out[0]['predictions']}
     assert sorted(p['probability'] for p in raw[0]['predictions']) != sorted(probs)
-    r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--gradcam-label', 'Effusion')
+    r = run('predict', str(trained/'run'), str(img), '--gradcam', str(trained/'cams'), '--cam-label', 'Effusion')
     assert r.returncode == 0 and [p.name for p in (trained/'cams').iterdir()] == [f'{img.stem}_Effusion.png'], r.stderr
     r = run('predict', str(trained/'run'), str(img), '--thresholds', '0.0')  # every label passes a cut-off of 0
     rows = [l for l in r.stdout.splitlines() if '(threshold' in l]

@@ -179,9 +179,9 @@ def test_batch_cli_csv_evaluate_gradcam(real, tmp_path, capsys):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'ev'/'metrics.json').exists()
-    assert predict_cli(str(mdir), [str(f) for f in files[:2]], gradcam=str(tmp_path/'cams'), gradcam_label='Effusion') == 0
+    assert predict_cli(str(mdir), [str(f) for f in files[:2]], gradcam=str(tmp_path/'cams'), cam_label='Effusion') == 0
     cams = sorted((tmp_path/'cams').iterdir())
     assert [c.name for c in cams] == [f'{f.stem}_Effusion.png' for f in files[:2]]
     im = Image.open(cams[0]); assert im.mode == 'RGB' and max(im.size) <= 512
-    assert predict_cli(str(mdir), [str(files[0])], gradcam=str(tmp_path/'c2'), gradcam_label='Flu') == 1
+    assert predict_cli(str(mdir), [str(files[0])], gradcam=str(tmp_path/'c2'), cam_label='Flu') == 1
     assert 'not a label of this model' in capsys.readouterr().err

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score, average_precision_score
 from fastcore.script import call_parse
 from ..core import atomic_write, to_jsonable, nih_patient_ids
 from ..vocab import is_no_finding, NIH_VOCAB
-from .thresholds import (EvalData, preds_targs, threshold_sweep, per_label_thresholds,
+from .thresholds import (EvalData, preds_targs, threshold_sweep, per_label_thresholds, METHODS,
                                            thresholds_dict, thresholds_at, plot_threshold_sweep)
 from ..vocab import thresholds_in_order, passes_threshold
 from ..stats import bootstrap_weights, rank_label, weighted_auc_ap, percentile_ci, pathology_mask, known_rows
@@ -336,6 +336,8 @@ def write_evaluation(preds, targs=None, # probabilities and targets (1/0/NaN), (
     """Evaluate predictions and write metrics.json, auroc/thresholds/sweep/confusion/calibration(/subgroups).csv, PNG
     plots and report.md."""
     if out is None: raise TypeError('write_evaluation needs out')
+    if threshold_method not in METHODS: raise ValueError(f'threshold_method must be one of {METHODS}, not '
+                                                         f'{threshold_method!r}')  # before the folder is made
     ed = (
         preds if isinstance(preds, EvalData) else EvalData(preds, targs, labels, image_ids, patient_ids, metadata)
     )  # validated once
@@ -733,6 +735,9 @@ def evaluate_cli(preds:str=None, # predictions CSV: `Image Index`, a probability
     "Evaluate saved predictions: AUROC/AP with bootstrap CIs, thresholds, calibration, subgroups, plots and a report."
     if preds is None or labels is None:
         print('xraylib evaluate: --preds and --labels are required', file=sys.stderr); return 2
+    if threshold_method not in (None, *METHODS):  # bad input (1), refused before anything is read or written
+        print(f'xraylib evaluate: --threshold-method {threshold_method}: give {", ".join(METHODS[:-1])} or '
+              f'{METHODS[-1]}', file=sys.stderr); return 1
     t0 = time.time()
     try:
         src = model_thresholds(model) if model else None

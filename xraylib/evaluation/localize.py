@@ -84,6 +84,7 @@ def heatmap_boxes(hm:np.ndarray, # a heatmap (h x w), any scale
                   level:float=0.5 # keep pixels at or above this share of the normalised map's range
                  )->list:
     "Predicted boxes `(x, y, w, h)` in the map's pixels: one per 8-connected region of the thresholded, normalised map."
+    if not 0 < level <= 1: raise ValueError(f'level {level}: give a share of the map in (0, 1], e.g. 0.5')
     hm = np.asarray(hm, dtype=np.float64); hm = hm - hm.min()
     if hm.max() <= 0: return []  # a flat map points nowhere
     lab, _ = ndimage.label(hm >= level * hm.max(), structure=np.ones((3, 3)))
@@ -403,6 +404,9 @@ def localize_cli(model:str, # model folder or model.json written by `xraylib tra
     chance."""
     t0 = time.time()
     if boxes is None: print('xraylib localize: --boxes is required', file=sys.stderr); return 2
+    if not 0 < level <= 1:  # bad input (1), refused before the model is loaded or anything written
+        print(f'xraylib localize: --level {level}: give a share of the map in (0, 1], e.g. 0.5', file=sys.stderr)
+        return 1
     try:
         # the probabilities of a few hundred images: no ONNX export or fusion to pay for
         p = Predictor.from_file(model, engine='eager')

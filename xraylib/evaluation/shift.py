@@ -411,9 +411,10 @@ def shift_cli(model:str, # the model folder (or its model.json)
              ):
     "Will the model's validation operating point hold at a site? Shift checks from the site's unlabelled images."
     t0 = time.time()
-    if not 0 < alpha < 1 or n_boot < 1:
-        print(f'xraylib shift: --alpha {alpha} must lie between 0 and 1 and --n-boot {n_boot} be at least 1',
-              file=sys.stderr); return 2
+    bad = (f'--alpha {alpha}: give a rate between 0 and 1, e.g. 0.05' if not 0 < alpha < 1 else
+           f'--n-boot {n_boot}: give at least 1 resample, e.g. 1000' if n_boot < 1 else None)
+    # an impossible value is bad input (1, as every command), refused before anything is read or written
+    if bad: print(f'xraylib shift: {bad}', file=sys.stderr); return 1
     try: has = reference is not None and 'reference' in json.loads(_meta_file(model).read_text())
     except (OSError, ValueError): has = False  # no model.json, or a damaged one: loading the model says which
     if has and not replace_reference:

@@ -281,9 +281,12 @@ def calibrate_cli(model:str=None, # the model folder or model.json (its threshol
     the rest."""
     if not (model and preds and labels):
         print('xraylib calibrate: --model, --preds and --labels are required', file=sys.stderr); return 2
-    try:
-        ed, th, rule, mj = _site_data(model, preds, labels, format)
-        ks = [int(k) for k in curve.split(',')] if curve else []
+    ks = [k.strip() for k in curve.split(',')] if curve else []
+    if not all(k.isdigit() and int(k) > 0 for k in ks):  # bad input (1), refused before anything is read or written
+        print(f'xraylib calibrate: --curve {curve}: give image counts separated by commas, e.g. 10,20,50',
+              file=sys.stderr); return 1
+    ks = list(map(int, ks))
+    try: ed, th, rule, mj = _site_data(model, preds, labels, format)
     except (FileNotFoundError, ValueError) as e: print(f'xraylib calibrate: {e}', file=sys.stderr); return 1
     rule = rule if rule in ('f1', 'youden', 'sensitivity') else 'f1'
     sc = site_calibration(ed, th, n, seed, rule, n_boot)

@@ -467,7 +467,7 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
                 csv:str=None,
                 errors:str=None, # also write the unreadable files and why (`file`, `error`) to this CSV
                 gradcam:str=None, # write a Grad-CAM overlay PNG per image to this folder
-                gradcam_label:str=None, # the label the Grad-CAM overlays explain (default: each image's most probable)
+                cam_label:str=None, # the label the Grad-CAM overlays explain (default: each image's most probable)
                 raw:Param('raw sigmoid probabilities, not calibrated ones', action='store_true')=False,
                 # also predict each image mirrored left-right and average the two (flip TTA; for models trained with
                 # --flip)
@@ -475,12 +475,15 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
                 bs:int=32 # images per forward pass
                ):
     "Predict the chest X-ray labels of IMAGE files or folders with a saved model; print them, or write a CSV."
+    if thresholds is not None and not 0 <= thresholds <= 1:  # bad input (1), refused before the model is loaded
+        print(f'xraylib predict: --thresholds {thresholds}: give a probability cut-off in [0, 1], e.g. 0.5',
+              file=sys.stderr); return 1
     try: p = Predictor.from_file(model, calibrated=not raw, tta=tta)
     # missing files, or xraylib.inference.modelfile.ModelFileError (pickle, tampered...)
     except (FileNotFoundError, ValueError) as e:
         print(f'xraylib predict: cannot load model {model}: {e}', file=sys.stderr); return 1
-    if gradcam_label is not None and gradcam_label not in p.vocab:
-        print(f'xraylib predict: --gradcam-label {gradcam_label}: not a label of this model ({", ".join(p.vocab)})',
+    if cam_label is not None and cam_label not in p.vocab:
+        print(f'xraylib predict: --cam-label {cam_label}: not a label of this model ({", ".join(p.vocab)})',
               file=sys.stderr)
         return 1
     files, names = _cli_images(images)
@@ -491,7 +494,7 @@ def predict_cli(model:str, # model folder or model.json written by `xraylib trai
     if csv is not None:
         print(f'wrote {len(df)} rows ({"calibrated" if p.calibrated else "raw"} probabilities) to {csv}')
     else: _print_tables(p, df, thresholds, json)
-    if gradcam is not None: _write_gradcams(p, df, gradcam, gradcam_label)
+    if gradcam is not None: _write_gradcams(p, df, gradcam, cam_label)
     errs = df.attrs['errors']
     for _, e in errs: print(f'xraylib predict: {e}', file=sys.stderr)
     if errs: print(f'xraylib predict: {len(errs)} unreadable file(s) skipped', file=sys.stderr)

@@ -86,7 +86,10 @@ def train_threads(threads:Union[int,str,None]=None, # a count; 'auto': from the 
     """torch threads for a training run: `threads`, torch's own count (None), or with 'auto' torch's count less the
     cores busy by the load average (at least 1)."""
     if threads is None: return torch.get_num_threads()
-    if str(threads) != 'auto': return int(threads)
+    if str(threads) != 'auto':
+        if not str(threads).strip().isdigit() or int(threads) < 1:
+            raise ValueError(f'--threads {threads}: give a whole number or auto')
+        return int(threads)
     if load is None:
         try: load = os.getloadavg()[0]
         except OSError: load = 0.
