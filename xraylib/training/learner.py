@@ -94,12 +94,12 @@ def _in_fastai_progress(f):
 class ProgressByOutput(Callback):
     """Gives the learner's `ProgressCallback` the bars of `xraylib.progress`: fastai's bars in a terminal or a notebook,
     the epoch table alone (plain lines) where output goes to a file, a pipe or a saved notebook run."""
-    order = 59  # before fastai's ProgressCallback (60), which it adapts at the start of each fit or prediction
-    def before_fit(self):
+    order, adapted = 59, None  # before fastai's ProgressCallback (60); the one it last adapted
+    def before_fit(self):  # at the start of each fit or prediction
         pcb = getattr(self.learn, 'progress', None)  # a new one after `learn.no_bar()`: adapted again
-        if pcb is None or getattr(pcb, 'by_output', False): return
+        if pcb is None or pcb is self.adapted: return
         pcb.before_fit, pcb._launch_pbar = _in_fastai_progress(pcb.before_fit), _in_fastai_progress(pcb._launch_pbar)
-        pcb.by_output = True
+        self.adapted = pcb
 
 # %% ../../nbs/66_training.learner.ipynb #bc615e56
 def xray_learner(dls, # fastai DataLoaders of 1-channel images with multi-label targets
