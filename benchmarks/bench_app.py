@@ -27,6 +27,12 @@ def timeit(f, x)->float:
     t = time.perf_counter(); f(x); return time.perf_counter() - t
 
 
+def cpu_s(pid:int)->float:
+    "CPU seconds (user + system) process `pid` has used, all its threads."
+    f = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def rss_mb(pid:int)->float:
     "Resident memory of process `pid` in MB (VmRSS)."
     for l in Path(f'/proc/{pid}/status').read_text().splitlines():
@@ -113,9 +119,9 @@ def main():
         t_json, t_grad = [statistics.median(ask(x)[0] for x in seq[:20]) * 1e3 for ask in (ask_json, ask_gradio)]
         print(f'one request, one client, medians of 20: Predictor.predict in this process {t_pred:.1f} ms; JSON API {t_json:.1f} ms '
               f'({t_json / t_pred:.2f}x); Gradio page API {t_grad:.0f} ms')
-        rates = {}
+        rates, cpu = {}, {}  # cpu: path -> (server, clients) CPU ms a request
         for name, ask in (('JSON API', ask_json), ('Gradio', ask_gradio)):
-            rss0 = rss_mb(proc.pid)
+            rss0, cpu0, mine0 = rss_mb(proc.pid), cpu_s(proc.pid), time.process_time()
             jobs, lock, lat, bad, errs = list(range(a.requests)), threading.Lock(), [], [], []
             def client():
                 while True:
@@ -138,19 +144,26 @@ def main():
             for t in ts: t.join()
             wall = time.perf_counter() - t0
             rss1, lat_ms, rates[name] = rss_mb(proc.pid), np.array(lat) * 1e3, len(lat) / wall
+            cpu[name] = ((cpu_s(proc.pid) - cpu0) / a.requests * 1e3, (time.process_time() - mine0) / a.requests * 1e3)
             print(f'{name}: {a.requests} requests from {a.clients} clients in {wall:.1f} s: {rates[name]:.1f} images/s; '
                   f'latency p50 {np.percentile(lat_ms, 50):.0f} ms, p95 {np.percentile(lat_ms, 95):.0f} ms; Grad-CAM {"on" if a.gradcam else "off"}')
             print(f'  answers equal to predict_batch (<= 1e-5): {len(lat) - len(bad)} of {a.requests}; failed requests: {len(errs)}; '
                   f'server memory (VmRSS) {rss0:.0f} MB before, {rss1:.0f} MB after ({rss1 - rss0:+.0f} MB)')
+            print(f'  CPU a request: the server {cpu[name][0]:.1f} ms, the clients {cpu[name][1]:.1f} ms')
             for e in errs[:5]: print('  error:', e)
             for n, d in bad[:5]: print(f'  differs: {n} by {d:.2e}')
             if bad or errs or len(lat) != a.requests: failed = True
         stop_rc = stop(proc); proc = None
         batch = [files[i % len(files)] for i in range(a.requests)]
         pred.predict_batch(batch[:32], quiet=True)  # warm-up
-        t = time.perf_counter(); pred.predict_batch(batch, quiet=True); tb = time.perf_counter() - t
+        c = time.process_time(); t = time.perf_counter(); pred.predict_batch(batch, quiet=True); tb = time.perf_counter() - t
+        cb = (time.process_time() - c) / a.requests * 1e3
         print(f'predict_batch on the same {a.requests} files: {tb:.1f} s, {a.requests / tb:.1f} images/s; the JSON API reaches '
               f'{100 * rates["JSON API"] / (a.requests / tb):.0f}% of it, the Gradio page {100 * rates["Gradio"] / (a.requests / tb):.0f}%')
+        js, jc = cpu['JSON API']; ncpu = len(os.sched_getaffinity(0))
+        print(f'  CPU an image: predict_batch {cb:.1f} ms; the JSON API {js:.1f} ms in the server + {jc:.1f} ms in the clients: '
+              f'with its {ncpu} cores fully busy it would reach {ncpu * 1e3 / (js + jc):.0f} images/s, '
+              f'{100 * ncpu * 1e3 / (js + jc) / (a.requests / tb):.0f}% of predict_batch')
         left = [p.name for p in (tmp/'tmp').iterdir()]
         print(f'  server stopped (exit {stop_rc}); left in its temporary folder: {left or "nothing"}')
         if failed: sys.exit(1)
