@@ -119,7 +119,15 @@ def _bad_values(d:Path)->list:
             ('predict', [no, no + '.png', '--thresholds', '-0.5', '--csv', str(d/'pr-b.csv')], '--thresholds'),
             ('train', ['--data', 'phantom', '--threads', 'bogus', '--out', str(d/'run-t'), '--quiet'], '--threads bogus'),
             ('calibrate', ['--model', no, '--preds', no + '.csv', '--labels', no + '.csv', '--curve', '10,bogus',
-                           '--out', str(d/'cal-c')], '--curve')]
+                           '--out', str(d/'cal-c')], '--curve'),
+            # counts, fractions and ports no command can use (`cli.impossible`, checked for every command)
+            ('predict', [no, no + '.png', '--bs', '0', '--csv', str(d/'pr-c.csv')], '--bs 0'),
+            ('train', ['--data', 'phantom', '--valid-pct', '1.5', '--out', str(d/'run-v'), '--quiet'], '--valid-pct'),
+            ('evaluate', ['--preds', str(d/'p.csv'), '--labels', str(d/'l.csv'), '--n-boot', '0',
+                          '--out', str(d/'ev-b')], '--n-boot 0'),
+            ('calibrate', ['--model', no, '--preds', no + '.csv', '--labels', no + '.csv', '--n', '0',
+                           '--out', str(d/'cal-n')], '--n 0'),
+            ('serve', [no, '--port', '99999'], '--port 99999')]
 
 
 def test_one_exit_status_for_bad_input(tmp_path):

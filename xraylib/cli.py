@@ -4,13 +4,13 @@
 
 # %% ../nbs/80_cli.ipynb #0fc77049
 from __future__ import annotations
-import sys, typing, inspect, argparse, importlib, warnings
+import sys, math, typing, inspect, argparse, importlib, warnings
 from pathlib import Path
 from fastcore.docments import docments
 from fastcore.script import Param, store_true, store_false
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cli_parser', 'main']
+__all__ = ['COMMANDS', 'AT_LEAST', 'AT_MOST', 'FRACTIONS', 'cli_parser', 'main', 'impossible']
 
 # %% ../nbs/80_cli.ipynb #1119a53d
 COMMANDS = {
@@ -126,5 +126,22 @@ def main(argv:list=None # arguments after `xraylib` (default: `sys.argv[1:]`)
         # a usage error, as argparse's
         print(f"xraylib: unknown command '{cmd}'\n\n{_usage()}", file=sys.stderr); return 2
     fn = _resolve(cmd)
-    res = fn(**vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_dashed, rest)))))
+    opts = vars(cli_parser(fn, prog=f'xraylib {cmd}').parse_args(list(map(_dashed, rest))))
+    if why := impossible(opts): print(f'xraylib {cmd}: {why}', file=sys.stderr); return 1  # bad input, before any work
+    res = fn(**opts)
     return res if isinstance(res, int) else 0
+
+# %% ../nbs/80_cli.ipynb #imp00002
+AT_LEAST = dict(bs=1, n_boot=1, epochs=1, size=1, n=1, draws=1, folds=2, concurrency=1, max_files=1, port=1)
+AT_MOST, FRACTIONS = dict(port=65535), ('valid_pct',)  # fractions: strictly between 0 and 1
+
+def impossible(opts:dict # a command's parsed options
+              )->typing.Optional[str]:
+    "What is wrong with the first option whose value no command can use (`AT_LEAST`, `AT_MOST`, `FRACTIONS`), or None."
+    for k, v in opts.items():
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)): continue
+        flag, lo, hi = f'--{k.replace("_", "-")} {v:g}', AT_LEAST.get(k, -math.inf), AT_MOST.get(k, math.inf)
+        if k in FRACTIONS and not 0 < v < 1: return f'{flag}: give a fraction between 0 and 1'
+        if math.isnan(v) or not lo <= v <= hi:
+            return f'{flag}: give a whole number of at least {lo}' + (f' and at most {hi}' if k in AT_MOST else '')
+    return None

@@ -65,7 +65,7 @@ def _training_line(meta:dict)->str:
     return (f"**Training data**: {data}; {d.get('n_train', '?')} training / {d.get('n_valid', '?')} validation images "
             f"of {d.get('patients_train', '?')} / {d.get('patients_valid', '?')} patients, split by "
             f"{d.get('split', '?')} ({d.get('patients_shared', '?')} patients in both); {t.get('epochs', '?')} "
-            f"epoch(s), seed {t.get('seed', meta.get('seed', '?'))}.")
+            f"epoch(s), seed {next((s for s in (t.get('seed'), meta.get('seed')) if s is not None), '?')}.")
 
 def _calibration_line(meta:dict, metrics:Optional[dict])->str:
     cal, m = meta.get('calibration'), metrics or {}
