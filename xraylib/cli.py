@@ -138,8 +138,8 @@ AT_MOST, FRACTIONS = dict(port=65535), ('valid_pct',)  # fractions: strictly bet
 def impossible(opts:dict # a command's parsed options
               )->typing.Optional[str]:
     "What is wrong with the first option whose value no command can use (`AT_LEAST`, `AT_MOST`, `FRACTIONS`), or None."
-    for k, v in opts.items():
-        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)): continue
+    for k, v in opts.items():  # an option without a rule here (`--lr`, `--alpha`) is its command's to check
+        if k not in {*AT_LEAST, *FRACTIONS} or isinstance(v, bool) or not isinstance(v, (int, float)): continue
         flag, lo, hi = f'--{k.replace("_", "-")} {v:g}', AT_LEAST.get(k, -math.inf), AT_MOST.get(k, math.inf)
         if k in FRACTIONS and not 0 < v < 1: return f'{flag}: give a fraction between 0 and 1'
         if math.isnan(v) or not lo <= v <= hi:
