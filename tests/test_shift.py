@@ -149,7 +149,7 @@ def test_service_and_app_answers_carry_atypicality(model):
     want = p.predict_batch(f, quiet=True).attrs['atypicality'].score
     svc = Service(p)
     try: got = svc.predict_files([(o.name, o.read_bytes()) for o in f])
-    finally: svc.batcher.close()
+    finally: svc.close()
     assert [set(g) >= {'atypicality', 'atypicality_threshold', 'atypical', 'atypical_note'} for g in got] == [True] * 3
     np.testing.assert_allclose([g['atypicality'] for g in got], want, atol=2e-3)
 

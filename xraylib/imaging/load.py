@@ -184,9 +184,10 @@ def _check_shape(w:int, h:int, name:str, min_side:int, max_aspect:float):
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e010
 def _not_blank(im:Image.Image, name:str)->Image.Image:
-    """`im` (8-bit grayscale), unless every pixel has one value: a blank image holds no radiograph, refused naming the
-    value."""
-    lo, hi = im.getextrema()
+    """`im` (8-bit grayscale: a PIL image, or its pixels as an array), unless every pixel has one value: a blank image
+    holds no radiograph, refused naming the value."""
+    # NumPy's scan lets go of the GIL (PIL's holds it: a server's other threads wait)
+    lo, hi = (int(im.min()), int(im.max())) if isinstance(im, np.ndarray) else im.getextrema()
     if lo == hi: raise ImageLoadError(f'{name}: every pixel is {lo}: a blank image, not a radiograph')
     return im
 
@@ -228,13 +229,14 @@ def _pil_open(b:bytes, name:str, max_pixels:int, shape)->Image.Image:
         raise ImageLoadError(f'{name}: corrupt or truncated image ({e})') from e
 
 # %% ../../nbs/10_imaging.load.ipynb #c0d1e012
-def _decode_bytes(b:bytes, name:str, max_pixels:int, threads:int, shape)->Image.Image:
-    "Decode an image file's bytes: DICOM by pydicom, NIH's kind of PNG by `decode_gray_png`, anything else by PIL."
+def _decode_bytes(b:bytes, name:str, max_pixels:int, threads:int, shape)->Union[Image.Image,np.ndarray]:
+    """Decode an image file's bytes: DICOM by pydicom, anything else by PIL, except NIH's kind of PNG: its pixels (8-bit
+    gray, upright), by `decode_gray_png`."""
     if not b: raise ImageLoadError(f'{name}: empty file (0 bytes)')
     if _is_dicom(b) or name.lower().endswith(('.dcm', '.dicom')):
         return Image.fromarray(_dicom_to_array(b, name, max_pixels))
     if b.find(b'eXIf', 0, b.find(b'IDAT')) < 0 and (a := decode_gray_png(b, max_pixels, threads)) is not None:
-        return Image.fromarray(a)  # NIH's kind of PNG (no EXIF orientation), fast
+        return a  # NIH's kind of PNG (no EXIF orientation), fast
     return _pil_open(b, name, max_pixels, shape)
 
 # %% ../../nbs/10_imaging.load.ipynb #878224f7
@@ -255,11 +257,11 @@ def load_image(src, # a path, bytes, a PIL image or a numpy array (HxW or HxWxC)
         if a is None: raise ImageLoadError(f'{name}: expected a 2-D or 3-D array, got shape {src.shape}')
         shape(a.shape[1], a.shape[0])
         im = Image.fromarray(_to_uint8(a if src.ndim == 2 or src.dtype != np.uint8 else np.round(a).astype(np.uint8)))
-    elif isinstance(src, (str, Path)):
-        if not Path(src).is_file(): raise ImageLoadError(f'{name}: no such file')
-        im = _decode_bytes(Path(src).read_bytes(), name, max_pixels, threads, shape)
-    elif isinstance(src, (bytes, bytearray, memoryview)):
-        im = _decode_bytes(bytes(src), name, max_pixels, threads, shape)
+    elif isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        if isinstance(src, (str, Path)) and not Path(src).is_file(): raise ImageLoadError(f'{name}: no such file')
+        im = _decode_bytes(Path(src).read_bytes() if isinstance(src, (str, Path)) else bytes(src), name, max_pixels,
+                           threads, shape)
+        if isinstance(im, np.ndarray): shape(im.shape[1], im.shape[0]); return Image.fromarray(_not_blank(im, name))
     else: raise ImageLoadError(f'{name}: unsupported image source type {type(src).__name__}')
     if im.width * im.height > max_pixels:
         raise ImageLoadError(f'{name}: image is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}')

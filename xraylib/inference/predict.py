@@ -25,9 +25,9 @@ from .gradcam import gradcam, plot_gradcam, gradcam_overlay
 from .atypical import CARE_NOTE, atypicality, load_reference, pooled_features, with_features
 
 # %% auto #0
-__all__ = ['ENGINES', 'model_spec', 'thresholds_source', 'preprocess_image', 'inference_model', 'OnnxModel', 'onnx_model',
-           'Predictor', 'BatchAtypicality', 'with_atypicality', 'atypical_line', 'list_preds', 'folder_images',
-           'image_files', 'predict_cli']
+__all__ = ['ENGINES', 'model_spec', 'thresholds_source', 'preprocess_image', 'model_input', 'inference_model', 'OnnxModel',
+           'onnx_model', 'Predictor', 'BatchAtypicality', 'with_atypicality', 'atypical_line', 'list_preds',
+           'folder_images', 'image_files', 'predict_cli']
 
 # %% ../../nbs/42_inference.predict.ipynb #8c62b7e6
 def _first(d:dict, *keys, default=None):
@@ -80,8 +80,13 @@ def preprocess_image(image, # a path, bytes, a PIL image or an array
                spec:dict, # from `model_spec`
                threads:int=2 # PNG decoding threads: 2 for one image someone waits for, 1 when many decode in parallel
               )->torch.Tensor:
-    "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on."
-    im = load_image(image, threads=threads)
+    "One image as the normalized `1 x n_in x h x w` float tensor the model was trained on: `load_image`, `model_input`."
+    return model_input(load_image(image, threads=threads), spec)
+
+def model_input(im:Image.Image, # what `load_image` gave: 8-bit grayscale, upright, checked
+                spec:dict # from `model_spec`
+               )->torch.Tensor:
+    "A loaded image resized and normalized as the model was trained: a `1 x n_in x h x w` float tensor."
     h, w = spec['size']
     # what fastai's Resize does, minus its full-size crop copy
     if spec['method'] == 'squish': im = im.resize((w, h), Image.BILINEAR)
@@ -271,12 +276,27 @@ def label_table(self:Predictor, probs:np.ndarray, # one image's probabilities, i
                )->pd.DataFrame:
     """Every label with its probability, threshold (NaN: undefined) and whether it passes (`passes_threshold`: `p > t`),
     most probable first."""
+    l, p, t = self._ranked(probs, thresholds)
+    return pd.DataFrame(dict(label=l, probability=p, threshold=t, passes=passes_threshold(p, t)))
+
+@patch
+def label_records(self:Predictor, probs:np.ndarray, # one image's probabilities, in `self.vocab` order
+                  thresholds:Union[float,dict,None]=None # as in `label_table`
+                 )->list:
+    """`label_table` as plain records for JSON (`label`, `probability`, `threshold`: None where undefined, `passes`),
+    made without pandas: what a server sends for each image."""
+    l, p, t = self._ranked(probs, thresholds)
+    return [dict(label=a, probability=float(b), threshold=None if np.isnan(c) else float(c), passes=bool(d))
+            for a, b, c, d in zip(l, p, t, passes_threshold(p, t))]
+
+@patch
+def _ranked(self:Predictor, probs:np.ndarray, thresholds:Union[float,dict,None])->tuple:
+    "`(labels, probabilities, thresholds)` most probable first; ties keep the vocab order."
     th = self.thresholds if thresholds is None else thresholds
     if isinstance(th, dict): th = {**self.thresholds, **th}  # labels not named keep the model's
-    o = np.argsort(-np.asarray(probs), kind='stable')  # most probable first; ties keep the vocab order
-    p, t = np.asarray(probs, dtype=float)[o], thresholds_in_order(th, self.vocab)[o]
-    return pd.DataFrame(dict(label=np.array(self.vocab, dtype=object)[o], probability=p, threshold=t,
-                             passes=passes_threshold(p, t)))
+    o = np.argsort(-np.asarray(probs), kind='stable')
+    return (np.array(self.vocab, dtype=object)[o], np.asarray(probs, dtype=float)[o],
+            thresholds_in_order(th, self.vocab)[o])
 
 # %% ../../nbs/42_inference.predict.ipynb #76de1c77
 @patch
@@ -359,11 +379,13 @@ def atypical_line(f:dict # `BatchAtypicality.fields` of one image
 
 @patch
 def assess(self:Predictor, images:list, # paths, bytes, PIL images or arrays
-           calibrated:Optional[bool]=None # as in `forward`
+           calibrated:Optional[bool]=None, # as in `forward`
+           loaded:bool=False # the images are `load_image`'s: made `model_input`s without being read and checked again
           )->tuple:
     """`(probabilities, fields)` of images, each preprocessed once: a row each, and each image's
     `BatchAtypicality.fields` (None for a model without a reference), for the app, the widget and the API."""
-    p, a = self.probs_atypicality(torch.cat([self.preprocess(o) for o in images]), calibrated)
+    x = torch.cat([model_input(o, self.spec) if loaded else self.preprocess(o) for o in images])
+    p, a = self.probs_atypicality(x, calibrated)
     a = BatchAtypicality.cat([a], self.reference)
     return p, [None if a is None else a.fields(i) for i in range(len(p))]
 
@@ -525,11 +547,11 @@ def _print_tables(p:Predictor, df:pd.DataFrame, thresholds, as_json:bool):
               "*: passes")
     a = df.attrs.get('atypicality')
     for i, (f, probs) in enumerate(zip(df.attrs['files'], df.iloc[:, 1:].to_numpy())):
-        t, extra = p.label_table(probs, thresholds), a.fields(i) if a else {}
+        extra = a.fields(i) if a else {}
         if as_json:
-            out.append(dict(image=str(f), predictions=t.astype(object).where(t.notna(), None).to_dict(orient='records'),
-                            **extra))
+            out.append(dict(image=str(f), predictions=p.label_records(probs, thresholds), **extra))
             continue
+        t = p.label_table(probs, thresholds)
         print(f'== {f}')  # an undefined threshold (no validation positives): 'no threshold', never marked
         if extra: print(atypical_line(extra))
         for r in t.itertuples():

@@ -137,9 +137,9 @@ def _inside(path, folder:Union[str,Path])->bool:
 def read(self:XrayApp, files:Optional[list], # uploaded files: paths (or objects with a `.name` path)
          calibrated:bool=True # calibrated probabilities (when the model has a calibration), else raw
         )->list:
-    """Each file read and predicted by `Service.read` (the widget's `predict_one`, batched): dicts with `probs` and
-    `image`, or `error`."""
-    calibrated = check_flag(calibrated)  # a ValueError: never a flag no forward pass takes
+    """Each file read and predicted by `Service.read` (the widget's `predict_one`, each decoded once): dicts with
+    `probs` and `image`, or `error`."""
+    calibrated = check_flag(calibrated)  # a ValueError naming the option, before any file is read
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
     ok = [self.uploads is None or _inside(f, self.uploads) for f in paths]  # checked before anything is opened
     res = iter(self.service.read([(f.name, f.read_bytes()) for f, o in zip(paths, ok) if o], calibrated))
@@ -515,7 +515,7 @@ def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file
     try:
         while th.is_alive(): time.sleep(0.5)
     except (KeyboardInterrupt, SystemExit): pass
-    finally: server.should_exit = True; th.join(10); demo.xray.service.batcher.close()
+    finally: server.should_exit = True; th.join(10); demo.xray.service.close()
     return 0
 
 # %% ../../nbs/72_serving.app.ipynb #d1223fab

@@ -121,7 +121,7 @@ def predict_one(self:UploadWidget, name:str, data:bytes)->dict:
     if not data: return dict(name=name, error=f'{name}: empty file (0 bytes): nothing to read')
     try:
         im = load_image(data)
-        probs, fields = self.predictor.assess([im])
+        probs, fields = self.predictor.assess([im], loaded=True)
         return dict(name=name, image=im, probs=probs[0], atypical=fields[0])
     except ImageLoadError as e:
         reason = str(e).split(': ', 1)[-1]
