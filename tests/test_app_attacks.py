@@ -96,6 +96,19 @@ def test_bodies_that_never_arrive(server, png):
     _ok(url, png)
 
 
+@pytest.mark.timeout(120)
+def test_client_gone_mid_body_is_no_traceback(server, png):
+    "Audit of 2026-12-07: each client that left in the middle of its body wrote a traceback to the log (a flood)."
+    url, port, tmp = server
+    log = tmp/f'serve-{port}.log'; before = log.read_text().count('Traceback')
+    for _ in range(20):
+        with socket.create_connection(('127.0.0.1', port), timeout=10) as s:
+            s.sendall(HEAD + b'Content-Length: 100000\r\n\r\n--XX\r\n' + bytes(1000))
+            time.sleep(0.05)
+    time.sleep(1); _ok(url, png)
+    assert log.read_text().count('Traceback') == before, log.read_text()[-2000:]  # before: 20 tracebacks more
+
+
 @pytest.mark.timeout(300)
 def test_multipart_fields_capped_and_malformed_is_json(server, png):
     "Items 3, 4: 50,000 empty fields (2.4 MB) refused while parsing; each malformed body a JSON 4xx; it goes on."
@@ -289,4 +302,16 @@ def test_login_attempts_limited(model, tmp_path):
         right = requests.get(f'{url}/api/model', auth=('ann', 's3cret'), timeout=30).status_code
     finally: rc = stop(proc)
     assert codes[:8] == [400] * 8 and codes[8:] == [401, 401, 429, 429] and right == 429, codes  # before: no 429
+    assert rc == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.timeout(300)
+def test_login_limit_not_dodged_by_forwarded_for(model, tmp_path):
+    "Audit of 2026-12-07: a new X-Forwarded-For on each guess made each guess count for another address."
+    proc, url, log = start_server(model, tmp_path, '--auth', 'ann:s3cret')
+    try:
+        codes = [requests.get(f'{url}/api/model', auth=('ann', f'guess{i}'), timeout=30,
+                              headers={'X-Forwarded-For': f'10.0.{i}.1'}).status_code for i in range(12)]
+    finally: rc = stop(proc)
+    assert codes == [401] * 10 + [429, 429], codes  # before: 12 x 401 (50 guesses, none refused)
     assert rc == 0, log.read_text()[-3000:]

@@ -297,9 +297,11 @@ def _port(host:str, port:Optional[int])->int:
 
 # %% ../../nbs/72_serving.app.ipynb #b1c2d304
 def _listen(app, host:str, port:int):
-    "Start uvicorn serving `app` on `host:port` in a thread; returns `(server, thread)` once it listens."
+    """Start uvicorn serving `app` on `host:port` in a thread; returns `(server, thread)` once it listens. uvicorn's
+    reading of proxy headers is off: `app` sees the connection's address (`_serve` reads them inside `Guard`)."""
     import uvicorn
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level='warning', timeout_graceful_shutdown=5))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level='warning', timeout_graceful_shutdown=5,
+                                           proxy_headers=False))
     th = threading.Thread(target=server.run, name='xraylib-serve', daemon=True); th.start()
     while not server.started:
         if not th.is_alive(): raise OSError(f'cannot listen on {host}:{port} (in use?)')
@@ -319,9 +321,8 @@ def _declared(headers)->int:
     except ValueError: return 0
 
 async def _answer(scope, receive, send, status:int, error:str, **headers):
-    "Answer a request with `{'error': error}` (JSON) and `status`."
-    from starlette.responses import JSONResponse
-    await JSONResponse(dict(error=error), status, headers=headers or None)(scope, receive, send)
+    "Answer a request with `{'error': error}` (JSON) and `status`, as the JSON API answers its errors (`ApiError`)."
+    r = ApiError(status, error).response(); r.headers.update(headers); await r(scope, receive, send)
 
 # %% ../../nbs/72_serving.app.ipynb #d92e0f3c
 class Guard:
@@ -504,7 +505,11 @@ def _serve(demo, host:str, port:int, creds:Optional[tuple], share:bool, max_file
     demo.has_launched = True  # Gradio checks that inputs were uploaded only once "launched" (mount_gradio_app does not)
     demo.xray.uploads = get_upload_folder()
     up = demo.xray.max_files * _file_size(max_file_size) + 2**20  # the JSON API's request limit
-    server, th = _listen(Guard(app, timeout=body_timeout, hosts=hosts, max_upload=up), host, port)
+    # `Guard` counts failed logins by the connection's address (a client cannot choose it with X-Forwarded-For); behind
+    # a proxy on this machine the app inside still sees the proxy's client and scheme
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+    guard = Guard(ProxyHeadersMiddleware(app), timeout=body_timeout, hosts=hosts, max_upload=up)
+    server, th = _listen(guard, host, port)
     print(f'xraylib serve: the page at http://{host}:{port}/ and the JSON API at http://{host}:{port}/api/predict',
           flush=True)
     if share:
