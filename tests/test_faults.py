@@ -479,6 +479,18 @@ def test_model_metadata_labels_do_not_match_weights(model_copy):
         Predictor.from_file(model_copy)
 
 
+@pytest.mark.parametrize('field,value', [('thresholds', '0.5'), ('thresholds', {'Mass': 'high'}),
+                                         ('calibration', 'temperature')])
+def test_model_metadata_edited_by_hand(model_copy, tmp_path, capsys, field, value):
+    "A hand-edited model.json field: refused naming the field (before: 'could not convert string to float', or a crash)."
+    mf = model_copy/'model.json'; meta = json.loads(mf.read_text()); meta[field] = value; mf.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=rf'model\.json: `{field}` is .*not what save_model writes'):
+        Predictor.from_file(model_copy)
+    Image.fromarray(A8).save(tmp_path/'x.png')
+    assert predict_cli(model=str(model_copy), images=[str(tmp_path/'x.png')]) == 1
+    assert f'`{field}` is ' in capsys.readouterr().err
+
+
 def test_model_metadata_arch_does_not_match_weights(model_copy):
     mf = model_copy/'model.json'; meta = json.loads(mf.read_text()); meta['arch'] = 'resnet34'; mf.write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match=r'model\.safetensors: weights do not fit a resnet34 with 15 outputs'):

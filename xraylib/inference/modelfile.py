@@ -111,12 +111,21 @@ def _model_paths(path)->tuple:
 
 # %% ../../nbs/40_inference.modelfile.ipynb #b63180be
 def _read_meta(mf:Path)->dict:
-    "model.json as a dict, or a `ModelFileError` naming the file (a pickle renamed .json is never unpickled)."
+    """model.json as a dict, its `thresholds` and `calibration` of the kinds `save_model` writes, or a `ModelFileError`
+    naming the file and the field (a pickle renamed .json is never unpickled; a hand-edited field is named)."""
     try: meta = json.loads(mf.read_bytes().decode('utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f'{mf}: not a JSON model metadata file ({e})') from None
     if not isinstance(meta, dict):
         raise ModelFileError(f'{mf}: not a JSON model metadata file (a {type(meta).__name__}, not an object)')
+    th, cal, num = meta.get('thresholds'), meta.get('calibration'), (int, float, type(None))
+    ok = {'thresholds': th is None or (isinstance(th, dict) and all(type(t) in num for t in th.values()))
+                        or (isinstance(th, list) and all(type(t) in num for t in th)),
+          'calibration': cal is None or isinstance(cal, dict)}
+    if bad := [k for k, v in ok.items() if not v]:
+        raise ModelFileError(f'{mf}: `{bad[0]}` is {str(meta[bad[0]])[:60]!r}, not what save_model writes (a mapping'
+                             f'{" of labels to numbers or null" if bad[0] == "thresholds" else ""}): edited by hand? '
+                             'Copy the model files again or retrain.')
     return meta
 
 # %% ../../nbs/40_inference.modelfile.ipynb #2c289f1c
