@@ -92,7 +92,7 @@ def table(self:Service, probs:np.ndarray, # one image's probabilities
           raw:bool=False # they are raw: mark them against the raw view's thresholds
          ):
     "`Predictor.label_table` of one image, with the thresholds of the view the probabilities are in."
-    return self.predictor.label_table(probs, self.raw_thresholds if raw else None)
+    return self.predictor.label_table(probs, self._view_thresholds(raw))
 
 @patch
 def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded file
@@ -105,13 +105,18 @@ def predict_files(self:Service, files:list, # `(name, bytes)` of each uploaded f
     out = []
     for r in self.read(files, not raw):
         if 'error' in r: out.append(dict(file=r['name'], error=r['error'])); continue
-        t = self.predictor.label_records(r['probs'], self.raw_thresholds if raw else None)
+        t = self.predictor.label_records(r['probs'], self._view_thresholds(raw))
         o = dict(file=r['name'], predictions=t, **(r['atypical'] or {}))  # atypicality, its threshold, flag, note
         if gradcam:
             l = t[0]['label'] if gradcam == 'top' else gradcam
             o['gradcam'] = dict(label=l, png=_png64(self.overlay(r['image'], l)))
         out.append(o)
     return out
+
+@patch
+def _view_thresholds(self:Service, raw:bool)->Optional[dict]:
+    "The thresholds of the view probabilities are in: the raw view's for raw ones, else None (the model's own)."
+    return self.raw_thresholds if raw else None
 
 # %% ../../nbs/71_serving.api.ipynb #a0000019
 @patch(as_prop=True)
